@@ -1,0 +1,144 @@
+// One provider call as the agent service makes it: budget hooks first, then generate() or stream()
+// (forwarding deltas), then one usage-ledger row and one LlmCallRecord whatever the outcome —
+// success, error or cancelled (with usage estimated from the text produced so far).
+import type { Caller } from '../auth/roles.js'
+import { estimateTokens } from '../llm/tokens.js'
+import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm/types.js'
+import type { UsageLedger } from '../store/usage-ledger.js'
+import type { AgentName, AgentServiceHooks, LlmCallRecord } from './types.js'
+
+/** Output tokens assumed when reserving a budget before the call. */
+export const EXPECTED_OUTPUT_TOKENS = 2048
+
+export interface CallScope {
+  agent: AgentName
+  method: string
+  caller: Caller | null
+  traceId: string
+  parentTraceId?: string
+  streamId?: string
+  runId?: string
+  signal?: AbortSignal
+  onDelta?: (delta: string) => void
+}
+
+export interface CallDeps {
+  provider: LlmProvider
+  price(model: string, usage: Pick<Usage, 'inputTokens' | 'outputTokens'>): number
+  hooks: AgentServiceHooks[]
+  ledger?: UsageLedger
+  warn(details: object, message: string): void
+}
+
+export interface CallOutcome { result: GenerateResult, costUsd: number }
+
+function errorInfo (error: unknown) {
+  const e = error as { code?: unknown, message?: string }
+  return { code: typeof e?.code === 'string' ? e.code : 'AMK_INTERNAL', message: e?.message ?? String(error) }
+}
+
+async function reserve (deps: CallDeps, scope: CallScope, request: GenerateRequest) {
+  const inputTokens = estimateTokens(request.system + request.prompt)
+  const estimate = { inputTokens, outputTokens: EXPECTED_OUTPUT_TOKENS }
+  const releases: Array<(actual: { tokens: number, costUsd: number }) => Promise<void>> = []
+  const settle = async (actual: { tokens: number, costUsd: number }) => {
+    for (const release of releases) await release(actual).catch(err => deps.warn({ err }, 'budget release failed'))
+  }
+  try {
+    for (const hook of deps.hooks) {
+      if (!hook.beforeLlmCall) continue
+      const reservation = await hook.beforeLlmCall({
+        agent: scope.agent,
+        method: scope.method,
+        model: request.model,
+        caller: scope.caller,
+        estimatedTokens: inputTokens + EXPECTED_OUTPUT_TOKENS,
+        estimatedCostUsd: deps.price(request.model, estimate)
+      })
+      if (reservation?.release) releases.push(reservation.release.bind(reservation))
+    }
+  } catch (error) {
+    await settle({ tokens: 0, costUsd: 0 }) // earlier hooks reserved; a later one refused
+    throw error
+  }
+  return settle
+}
+
+export async function callProvider (deps: CallDeps, scope: CallScope, request: GenerateRequest, stream: boolean): Promise<CallOutcome> {
+  const settle = await reserve(deps, scope, request)
+  const startedAt = Date.now()
+  const started = performance.now()
+  let firstTokenMs: number | undefined
+  let text = ''
+  let result: GenerateResult | undefined
+  let failure: unknown
+  try {
+    if (stream) {
+      for await (const chunk of deps.provider.stream(request)) {
+        if (chunk.type === 'delta') {
+          firstTokenMs ??= performance.now() - started
+          text += chunk.delta
+          scope.onDelta?.(chunk.delta)
+        } else {
+          result = { text, usage: chunk.usage, model: chunk.model }
+        }
+      }
+      if (!result) throw new Error('The provider stream ended without usage')
+    } else {
+      result = await deps.provider.generate(request)
+    }
+  } catch (error) {
+    failure = error
+  }
+  const durationMs = performance.now() - started
+  const usage: Usage = result?.usage ?? {
+    inputTokens: estimateTokens(request.system + request.prompt),
+    outputTokens: estimateTokens(text),
+    estimated: true
+  }
+  const model = result?.model ?? (failure as { details?: { model?: string } })?.details?.model ?? request.model
+  const costUsd = deps.price(model, usage)
+  const status: LlmCallRecord['status'] = failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'
+  await settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd })
+
+  await deps.ledger?.record({
+    callerId: scope.caller?.id ?? 'anonymous',
+    callerType: scope.caller?.kind ?? 'anonymous',
+    role: scope.caller?.role ?? null,
+    agent: scope.agent,
+    method: scope.method,
+    model,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    costUsd,
+    status,
+    durationMs,
+    estimated: usage.estimated ?? false,
+    traceId: scope.traceId,
+    streamId: scope.streamId,
+    runId: scope.runId
+  }).catch(err => deps.warn({ err }, 'usage ledger write failed'))
+
+  const record: LlmCallRecord = {
+    traceId: scope.traceId,
+    parentTraceId: scope.parentTraceId,
+    agent: scope.agent,
+    method: scope.method,
+    model,
+    caller: scope.caller,
+    usage,
+    costUsd,
+    status,
+    ...(failure !== undefined ? { error: errorInfo(failure) } : {}),
+    startedAt,
+    durationMs,
+    timeToFirstTokenMs: firstTokenMs,
+    prompt: { system: request.system, prompt: request.prompt },
+    output: result ? (result.json ?? result.text) : undefined
+  }
+  for (const hook of deps.hooks) {
+    try { hook.onLlmCall?.(record) } catch (err) { deps.warn({ err }, 'onLlmCall hook failed') }
+  }
+  if (failure !== undefined) throw failure
+  return { result: result!, costUsd }
+}

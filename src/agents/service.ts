@@ -1,0 +1,228 @@
+// The agent service: resolves agent and method, validates the input, serves from the response cache,
+// otherwise runs the method (LLM call with one repair retry, or the method's own run()), validates the
+// output, caches it, and reports every invocation to the hooks. Framework-free: dependencies come in.
+import { randomUUID } from 'node:crypto'
+import { CancelledError, InternalError, LlmInvalidOutputError, NotFoundError, ValidationError, withDetails } from '../errors.js'
+import { parseModelJson } from '../llm/json.js'
+import type { LlmProvider, Usage } from '../llm/types.js'
+import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
+import type { UsageLedger } from '../store/usage-ledger.js'
+import { callProvider, type CallDeps, type CallScope } from './llm-call.js'
+import { checkOutput, validateInput, type FieldProblem } from './validate.js'
+import type {
+  AgentDefinition, AgentMethod, AgentName, AgentServiceHooks, InvocationRecord, InvokeRequest, InvokeResult, ModelTier
+} from './types.js'
+
+export type CacheOperation = 'get' | 'set' | 'clear'
+export type CacheResult = 'hit' | 'miss' | 'ok' | 'error'
+
+export interface AgentServiceDeps {
+  definitions: Record<AgentName, AgentDefinition>
+  llm: { provider: LlmProvider, modelFor(tier: ModelTier): string, price(model: string, usage: Pick<Usage, 'inputTokens' | 'outputTokens'>): number }
+  cache: ResponseCache
+  /** REDIS_KEY_PREFIX: cache keys start with it. */
+  keyPrefix: string
+  ledger?: UsageLedger
+  /** Replaces every method's cache TTL (CACHE_TTL_OVERRIDE_SECONDS). */
+  cacheTtlOverride?: number
+  log?: { warn(details: object, message: string): void }
+  onCacheOperation?(agent: AgentName, operation: CacheOperation, result: CacheResult): void
+}
+
+export interface AgentService {
+  definitions: Record<AgentName, AgentDefinition>
+  invoke(req: InvokeRequest): Promise<InvokeResult>
+  addHooks(hooks: AgentServiceHooks): void
+  cache: { clear(agent: AgentName, pattern?: string): Promise<number>, size(agent: AgentName): Promise<number> }
+}
+
+/** Usage summed over one invocation (a composite method adds its sub-invocations). */
+class Tally {
+  inputTokens = 0
+  outputTokens = 0
+  costUsd = 0
+  estimated = false
+  readonly models = new Set<string>()
+  add (usage: { inputTokens: number, outputTokens: number, costUsd: number, estimated?: boolean }, models: Iterable<string>) {
+    this.inputTokens += usage.inputTokens
+    this.outputTokens += usage.outputTokens
+    this.costUsd = Math.round((this.costUsd + usage.costUsd) * 1e8) / 1e8
+    this.estimated ||= usage.estimated ?? false
+    for (const model of models) this.models.add(model)
+  }
+
+  get model () { return [...this.models].join('+') || 'none' }
+  usage () {
+    return { inputTokens: this.inputTokens, outputTokens: this.outputTokens, costUsd: this.costUsd, model: this.model, ...(this.estimated ? { estimated: true } : {}) }
+  }
+}
+
+function repairPrompt (prompt: string, previous: string, problems: FieldProblem[]): string {
+  return `${prompt}\n\nYour previous answer could not be used:\n${problems.map(p => `- ${p.field} ${p.message}`).join('\n')}\n` +
+    `Previous answer:\n${previous.slice(0, 6000)}\n\nReturn the corrected answer: one JSON object matching the response schema exactly.`
+}
+
+export function createAgentService (deps: AgentServiceDeps): AgentService {
+  const { definitions, cache, keyPrefix } = deps
+  const hooks: AgentServiceHooks[] = []
+  const warn = (details: object, message: string) => deps.log?.warn(details, message)
+  const callDeps: CallDeps = { provider: deps.llm.provider, price: deps.llm.price, hooks, ledger: deps.ledger, warn }
+  const neverAborted = new AbortController().signal
+
+  function resolveAgent (agentName: string): AgentDefinition {
+    const definition = Object.hasOwn(definitions, agentName) ? definitions[agentName as AgentName] : undefined
+    if (!definition) {
+      throw withDetails(new NotFoundError(`Unknown agent '${agentName}'`), { availableAgents: Object.keys(definitions) })
+    }
+    return definition
+  }
+
+  function resolve (agentName: string, methodName: string): { definition: AgentDefinition, method: AgentMethod } {
+    const definition = resolveAgent(agentName)
+    const method = Object.hasOwn(definition.methods, methodName) ? definition.methods[methodName] : undefined
+    if (!method) {
+      throw withDetails(new NotFoundError(`Agent '${agentName}' has no method '${methodName}'`), { agent: agentName, availableMethods: Object.keys(definition.methods) })
+    }
+    return { definition, method }
+  }
+
+  function observe (operation: CacheOperation, agent: AgentName, result: CacheResult) {
+    try { deps.onCacheOperation?.(agent, operation, result) } catch (err) { warn({ err }, 'cache observer failed') }
+  }
+
+  async function generate (scope: CallScope, definition: AgentDefinition, method: AgentMethod, input: Record<string, unknown>, tally: Tally) {
+    const { system, prompt } = method.prompt(input)
+    const request = {
+      model: deps.llm.modelFor(method.model ?? definition.defaultModel),
+      system,
+      prompt,
+      responseSchema: method.output,
+      task: { agent: definition.name, method: method.name, input },
+      temperature: method.temperature,
+      signal: scope.signal
+    }
+    const first = await callProvider(callDeps, scope, request, Boolean(scope.onDelta))
+    tally.add({ ...first.result.usage, costUsd: first.costUsd }, [first.result.model])
+    const firstCheck = checkOutput(method.output, first.result.json ?? parseModelJson(first.result.text))
+    if (firstCheck.ok) return firstCheck.value
+    // One repair attempt, on the model that answered, without streaming.
+    const repair = { ...request, model: first.result.model, prompt: repairPrompt(prompt, first.result.text, firstCheck.problems) }
+    const second = await callProvider(callDeps, { ...scope, onDelta: undefined }, repair, false)
+    tally.add({ ...second.result.usage, costUsd: second.costUsd }, [second.result.model])
+    const secondCheck = checkOutput(method.output, second.result.json ?? parseModelJson(second.result.text))
+    if (secondCheck.ok) return secondCheck.value
+    throw withDetails(new LlmInvalidOutputError(`The model's answer for ${definition.name}.${method.name} did not match its schema, even after a repair attempt`),
+      { model: second.result.model, problems: secondCheck.problems })
+  }
+
+  async function execute (req: InvokeRequest, parent?: Tally): Promise<InvokeResult> {
+    const started = performance.now()
+    const startedAt = Date.now()
+    const { definition, method } = resolve(req.agent, req.method)
+    const input = validateInput(method.input, req.input, method.refine)
+    const traceId = randomUUID()
+    const signal = req.signal ?? neverAborted
+    const tally = new Tally()
+    const scope: CallScope = {
+      agent: definition.name,
+      method: method.name,
+      caller: req.caller,
+      traceId,
+      parentTraceId: req.parentTraceId,
+      streamId: req.streamId,
+      runId: req.runId,
+      signal: req.signal,
+      onDelta: req.onDelta
+    }
+    const key = cacheKey(keyPrefix, definition.name, method.name, input)
+    let data: unknown
+    let cached = false
+    let failure: unknown
+    try {
+      if (signal.aborted) throw new CancelledError('The request was cancelled')
+      if (!req.noCache) {
+        const hit = await cache.get(key).catch(() => { observe('get', definition.name, 'error'); return null })
+        observe('get', definition.name, hit ? 'hit' : 'miss')
+        if (hit) {
+          data = hit.data
+          cached = true
+          tally.add({ inputTokens: 0, outputTokens: 0, costUsd: 0 }, [hit.model])
+        }
+      }
+      if (!cached) {
+        data = method.run ? await runComposite(method, input, scope, req, tally) : await generate(scope, definition, method, input, tally)
+        const ttl = deps.cacheTtlOverride ?? method.cacheTtl
+        await cache.set(key, { data, model: tally.model, createdAt: Date.now() }, ttl)
+          .then(() => observe('set', definition.name, 'ok'), () => observe('set', definition.name, 'error'))
+      }
+      return { data, usage: tally.usage(), cached, durationMs: Math.round(performance.now() - started), traceId }
+    } catch (error) {
+      failure = error
+      throw error
+    } finally {
+      parent?.add(tally.usage(), tally.models)
+      const record: InvocationRecord = {
+        traceId,
+        parentTraceId: req.parentTraceId,
+        agent: definition.name,
+        method: method.name,
+        caller: req.caller,
+        input,
+        output: data,
+        cached,
+        usage: tally.usage(),
+        startedAt,
+        durationMs: performance.now() - started,
+        status: failure === undefined ? 'success' : signal.aborted ? 'cancelled' : 'error',
+        ...(failure !== undefined ? { error: { code: String((failure as { code?: string }).code ?? 'AMK_INTERNAL'), message: (failure as Error).message } } : {})
+      }
+      for (const hook of hooks) {
+        try { hook.onInvocation?.(record) } catch (err) { warn({ err }, 'onInvocation hook failed') }
+      }
+    }
+  }
+
+  /** A method with its own run(): it may call the LLM (ctx.generate) and other methods (ctx.invoke). */
+  async function runComposite (method: AgentMethod, input: Record<string, unknown>, scope: CallScope, req: InvokeRequest, tally: Tally) {
+    const { definition } = resolve(scope.agent, method.name)
+    const value = await method.run!(input, {
+      signal: req.signal ?? neverAborted,
+      generate: (generateInput) => generate(scope, definition, method, generateInput, tally),
+      invoke: async (agent, name, subInput) => (await execute({
+        agent,
+        method: name,
+        input: subInput,
+        caller: req.caller,
+        signal: req.signal,
+        noCache: req.noCache,
+        parentTraceId: scope.traceId,
+        streamId: req.streamId,
+        runId: req.runId
+      }, tally)).data
+    })
+    const checked = checkOutput(method.output, value)
+    if (!checked.ok) throw withDetails(new InternalError(`${scope.agent}.${method.name} assembled an invalid result`), checked.problems)
+    return checked.value
+  }
+
+  return {
+    definitions,
+    invoke: (req) => execute(req),
+    addHooks (hookSet) { hooks.push(hookSet) },
+    cache: {
+      async clear (agent, pattern = '*') {
+        resolveAgent(agent)
+        if (pattern.length > 200 || /[\r\n\0]/.test(pattern)) throw new ValidationError('pattern must be at most 200 printable characters')
+        try {
+          const removed = await cache.clear(cacheNamespace(keyPrefix, agent), pattern)
+          observe('clear', agent, 'ok')
+          return removed
+        } catch (error) {
+          observe('clear', agent, 'error')
+          throw error
+        }
+      },
+      size: async (agent) => cache.size(cacheNamespace(keyPrefix, resolveAgent(agent).name))
+    }
+  }
+}

@@ -1,0 +1,195 @@
+// API keys: `amk_<40 base62 chars>` (≈238 random bits). Only the SHA-256 hash and a short display prefix
+// are stored. Lookups are cached briefly per process (revoking on this instance drops the entry at once;
+// other replicas notice within the cache TTL); last_used_at is written at most once a minute per key.
+import { createHash, randomBytes } from 'node:crypto'
+import type { Queryable, Row } from '../store/database.js'
+import { isRole, type Role } from './roles.js'
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+export const KEY_PREFIX = 'amk_'
+const RANDOM_LENGTH = 40
+const DISPLAY_LENGTH = KEY_PREFIX.length + 8
+const TOUCH_INTERVAL_MS = 60_000
+const MAX_CACHED = 10_000
+
+/** A fresh key; rejection sampling keeps every base62 character equally likely. */
+export function generateApiKey (): string {
+  let out = ''
+  while (out.length < RANDOM_LENGTH) {
+    for (const byte of randomBytes(64)) {
+      if (byte < 248 && out.length < RANDOM_LENGTH) out += BASE62[byte % 62]
+    }
+  }
+  return KEY_PREFIX + out
+}
+
+export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex')
+export const displayPrefix = (key: string): string => key.slice(0, DISPLAY_LENGTH)
+
+export interface SeedKey { key: string, role: Role }
+
+/** Parses VALID_API_KEYS (`key:role,…`); throws one Error naming every bad entry (never echoing a key). */
+export function parseSeedKeys (value: string | undefined): SeedKey[] {
+  const entries = (value ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  const problems: string[] = []
+  const keys = entries.flatMap((entry, i) => {
+    const at = entry.lastIndexOf(':')
+    const key = at > 0 ? entry.slice(0, at) : ''
+    const role = at > 0 ? entry.slice(at + 1) : ''
+    if (key.length < 20 || key.length > 256) problems.push(`entry ${i + 1}: the key must be 20–256 characters`)
+    else if (!isRole(role)) problems.push(`entry ${i + 1}: role must be one of user, premium, admin, internal`)
+    else return [{ key, role }]
+    return []
+  })
+  if (problems.length > 0) throw new Error(`VALID_API_KEYS: ${problems.join('; ')}`)
+  return keys
+}
+
+export interface ApiKeyRecord {
+  id: string
+  name: string
+  prefix: string
+  role: Role
+  source: 'api' | 'env' | 'dev'
+  createdBy: string | null
+  createdAt: string
+  expiresAt: string | null
+  revokedAt: string | null
+  lastUsedAt: string | null
+  /** Daily budgets of this key; null = the role's budget applies. */
+  dailyTokenBudget: number | null
+  dailyCostBudgetUsd: number | null
+}
+
+const iso = (value: unknown): string | null => value == null ? null : new Date(value as string).toISOString()
+
+function toRecord (row: Row): ApiKeyRecord {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    prefix: String(row.prefix),
+    role: row.role as Role,
+    source: row.source as ApiKeyRecord['source'],
+    createdBy: row.created_by == null ? null : String(row.created_by),
+    createdAt: iso(row.created_at)!,
+    expiresAt: iso(row.expires_at),
+    revokedAt: iso(row.revoked_at),
+    lastUsedAt: iso(row.last_used_at),
+    dailyTokenBudget: row.daily_token_budget == null ? null : Number(row.daily_token_budget),
+    dailyCostBudgetUsd: row.daily_cost_budget_usd == null ? null : Number(row.daily_cost_budget_usd)
+  }
+}
+
+interface CachedKey { id: string, role: Role, expiresAt: number | null, revoked: boolean, cachedAt: number, touchedAt: number }
+
+export interface ApiKeyCreate {
+  name: string
+  role: Role
+  expiresAt?: Date | null
+  createdBy?: string | null
+  source?: ApiKeyRecord['source']
+  dailyTokenBudget?: number | null
+  dailyCostBudgetUsd?: number | null
+}
+
+export class ApiKeyStore {
+  private readonly cache = new Map<string, CachedKey>()
+  private readonly pending = new Set<Promise<unknown>>()
+
+  constructor (private readonly db: Queryable, private readonly options: { cacheTtlMs: number, onError?: (err: Error) => void }) {}
+
+  /** Creates a key; the plaintext is returned here once and never stored. */
+  async create (input: ApiKeyCreate): Promise<{ key: string, record: ApiKeyRecord }> {
+    const key = generateApiKey()
+    const [row] = await this.db.query(
+      `INSERT INTO api_keys (name, prefix, key_hash, role, source, created_by, expires_at, daily_token_budget, daily_cost_budget_usd)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+      [input.name, displayPrefix(key), hashApiKey(key), input.role, input.source ?? 'api', input.createdBy ?? null, input.expiresAt ?? null,
+        input.dailyTokenBudget ?? null, input.dailyCostBudgetUsd ?? null])
+    return { key, record: toRecord(row) }
+  }
+
+  async list (limit = 100): Promise<ApiKeyRecord[]> {
+    const rows = await this.db.query('SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT $1', [limit])
+    return rows.map(toRecord)
+  }
+
+  /** Revokes a key (idempotent: an already revoked key keeps its first revocation time); null when unknown. */
+  async revoke (id: string): Promise<ApiKeyRecord | null> {
+    const [row] = await this.db.query(
+      'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING *', [id])
+    for (const [hash, entry] of this.cache) if (entry.id === id) this.cache.delete(hash)
+    return row ? toRecord(row) : null
+  }
+
+  /** The key's id and role, or null for an unknown, revoked or expired key (the caller cannot tell which). */
+  async authenticate (key: string, now = Date.now()): Promise<{ id: string, role: Role } | null> {
+    if (key.length < 20 || key.length > 256) return null
+    const hash = hashApiKey(key)
+    let entry = this.cache.get(hash)
+    if (!entry || now - entry.cachedAt >= this.options.cacheTtlMs) {
+      const [row] = await this.db.query('SELECT id, role, expires_at, revoked_at FROM api_keys WHERE key_hash = $1', [hash])
+      if (!row) return null
+      entry = {
+        id: String(row.id),
+        role: row.role as Role,
+        expiresAt: row.expires_at == null ? null : new Date(row.expires_at as string).getTime(),
+        revoked: row.revoked_at != null,
+        cachedAt: now,
+        touchedAt: entry?.touchedAt ?? 0
+      }
+      if (this.options.cacheTtlMs > 0) this.remember(hash, entry)
+    }
+    if (entry.revoked || (entry.expiresAt !== null && entry.expiresAt <= now) || !isRole(entry.role)) return null
+    if (now - entry.touchedAt >= TOUCH_INTERVAL_MS) {
+      entry.touchedAt = now
+      this.touch(entry.id)
+    }
+    return { id: entry.id, role: entry.role }
+  }
+
+  /**
+   * Seeds VALID_API_KEYS idempotently. The environment is the source of truth for `env` keys: a changed role
+   * is applied, and env keys no longer listed are revoked. A key revoked through the API stays revoked.
+   */
+  async seed (keys: SeedKey[]): Promise<void> {
+    const hashes = keys.map(k => hashApiKey(k.key))
+    for (const [i, { key, role }] of keys.entries()) {
+      await this.db.query(
+        `INSERT INTO api_keys (name, prefix, key_hash, role, source) VALUES ($1, $2, $3, $4, 'env')
+         ON CONFLICT (key_hash) DO UPDATE SET role = EXCLUDED.role WHERE api_keys.source = 'env'`,
+        [`VALID_API_KEYS #${i + 1}`, displayPrefix(key), hashes[i], role])
+    }
+    await this.db.query(
+      `UPDATE api_keys SET revoked_at = now() WHERE source = 'env' AND revoked_at IS NULL
+       AND NOT (key_hash = ANY($1::text[]))`, [hashes])
+    this.cache.clear()
+  }
+
+  /** A development admin key (earlier development keys are revoked); returns the plaintext once. */
+  async createDevKey (): Promise<string> {
+    await this.db.query("UPDATE api_keys SET revoked_at = now() WHERE source = 'dev' AND revoked_at IS NULL")
+    const { key } = await this.create({ name: 'development admin key', role: 'admin', source: 'dev' })
+    return key
+  }
+
+  /** Waits for last-used writes in flight (called before the database closes). */
+  async flush (): Promise<void> {
+    await Promise.allSettled([...this.pending])
+  }
+
+  private remember (hash: string, entry: CachedKey): void {
+    this.cache.delete(hash)
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!)
+    this.cache.set(hash, entry)
+  }
+
+  private touch (id: string): void {
+    const write = this.db.query(
+      `UPDATE api_keys SET last_used_at = now() WHERE id = $1
+       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, [id])
+      .catch((err: Error) => this.options.onError?.(err))
+      .finally(() => this.pending.delete(write))
+    this.pending.add(write)
+  }
+}

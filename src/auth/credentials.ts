@@ -1,0 +1,90 @@
+// Reading and checking a request's credential, without Fastify. Order: the x-api-key header, then an
+// Authorization Bearer token — our own HS256 JWT, or a Supabase access token when Supabase is configured
+// (chosen by the token's issuer). Credentials in the query string are refused, not ignored.
+import type { IncomingHttpHeaders } from 'node:http'
+import { UnauthorizedError } from '../errors.js'
+import type { ApiKeyStore } from './api-keys.js'
+import { callerFromClaims, unverifiedIssuer } from './jwt.js'
+import type { Caller } from './roles.js'
+import type { SupabaseVerifier } from './supabase.js'
+
+export type Credential = { type: 'api-key', value: string } | { type: 'bearer', value: string }
+export type AuthMethod = 'password' | 'jwt' | 'api_key' | 'supabase'
+export type AuthResult = 'success' | 'failure'
+
+/** Query parameters that would carry a credential. `ticket` (one-time stream tickets) is not one of them. */
+export const QUERY_CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
+  'token', 'access_token', 'id_token', 'refresh_token', 'jwt', 'bearer', 'authorization',
+  'apikey', 'api_key', 'api-key', 'x-api-key'
+])
+
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/i
+
+/** The request's credential, or null when it sent none; throws 401 for a credential in the query string. */
+export function extractCredential (headers: IncomingHttpHeaders, query: unknown): Credential | null {
+  if (query && typeof query === 'object') {
+    for (const name of Object.keys(query)) {
+      if (QUERY_CREDENTIAL_PARAMS.has(name.toLowerCase())) {
+        throw new UnauthorizedError(`Credentials in the query string ("${name}") are not accepted: send the Authorization or x-api-key header (EventSource: use a stream ticket)`)
+      }
+    }
+  }
+  const apiKey = headers['x-api-key']
+  if (typeof apiKey === 'string' && apiKey !== '') return { type: 'api-key', value: apiKey }
+  const authorization = headers.authorization
+  if (!authorization) return null
+  const match = BEARER.exec(authorization)
+  if (!match) throw new UnauthorizedError('Malformed Authorization header: expected "Bearer <token>"')
+  return { type: 'bearer', value: match[1] }
+}
+
+export interface CredentialVerifierDeps {
+  /** Verifies one of our tokens (signature, alg, iss, aud, exp, nbf); throws when it is not valid. */
+  verifyJwt(token: string): unknown
+  apiKeys: ApiKeyStore
+  supabase: SupabaseVerifier | null
+  record(method: AuthMethod, result: AuthResult): void
+}
+
+const INVALID_KEY = 'Invalid API key'
+
+/** Turns a credential into a caller, or throws 401 (503 when Supabase's keys cannot be fetched). */
+export function createCredentialVerifier (deps: CredentialVerifierDeps): (credential: Credential) => Promise<Caller> {
+  async function viaApiKey (key: string): Promise<Caller> {
+    const found = await deps.apiKeys.authenticate(key)
+    deps.record('api_key', found ? 'success' : 'failure')
+    if (!found) throw new UnauthorizedError(INVALID_KEY)
+    return { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id }
+  }
+
+  function viaJwt (token: string): Caller {
+    let caller: Caller | null = null
+    let message = 'Invalid token'
+    try {
+      caller = callerFromClaims(deps.verifyJwt(token))
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') message = 'Token expired'
+    }
+    deps.record('jwt', caller ? 'success' : 'failure')
+    if (!caller) throw new UnauthorizedError(message)
+    return caller
+  }
+
+  async function viaSupabase (supabase: SupabaseVerifier, token: string): Promise<Caller> {
+    try {
+      const caller = await supabase.verify(token)
+      deps.record('supabase', 'success')
+      return caller
+    } catch (err) {
+      deps.record('supabase', 'failure')
+      throw err
+    }
+  }
+
+  return async (credential) => {
+    if (credential.type === 'api-key') return viaApiKey(credential.value)
+    const issuer = unverifiedIssuer(credential.value)
+    if (deps.supabase && issuer === deps.supabase.issuer) return viaSupabase(deps.supabase, credential.value)
+    return viaJwt(credential.value)
+  }
+}

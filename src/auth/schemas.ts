@@ -1,0 +1,61 @@
+// TypeBox schemas of the auth routes' responses, registered as named OpenAPI components.
+import { Type, type Static, type TSchema } from 'typebox'
+import { PERMISSIONS, ROLES } from './roles.js'
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+const DateTime = Type.String({ format: 'date-time' })
+
+export const RoleSchema = Type.Union(ROLES.map(r => Type.Literal(r)), { $id: 'Role', description: 'user · premium · admin · internal' })
+
+export const AuthUserSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  role: Type.Ref('Role')
+}, { $id: 'AuthUser', additionalProperties: false })
+
+export const AuthTokenSchema = Type.Object({
+  token: Type.String({ description: 'HS256 JWT; send it as Authorization: Bearer <token>' }),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds until the token expires' }),
+  user: Type.Ref('AuthUser')
+}, { $id: 'AuthToken', additionalProperties: false })
+
+export const AuthCallerSchema = Type.Object({
+  id: Type.String({ description: 'Stable caller id: user:<uuid>, key:<uuid>, supabase:<sub> or metrics-token' }),
+  kind: Type.Union([Type.Literal('user'), Type.Literal('api-key'), Type.Literal('supabase'), Type.Literal('metrics-token')]),
+  role: Type.Ref('Role'),
+  email: Type.Optional(Type.String()),
+  keyId: Type.Optional(Type.String()),
+  permissions: Type.Array(Type.Union(PERMISSIONS.map(p => Type.Literal(p))))
+}, { $id: 'AuthCaller', additionalProperties: false })
+
+export const UserSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  role: Type.Ref('Role'),
+  createdAt: DateTime
+}, { $id: 'User', additionalProperties: false })
+
+const apiKeyFields = {
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  prefix: Type.String({ description: 'First characters of the key, for recognising it' }),
+  role: Type.Ref('Role'),
+  source: Type.Union([Type.Literal('api'), Type.Literal('env'), Type.Literal('dev')], { description: 'api: created here; env: VALID_API_KEYS; dev: generated development key' }),
+  status: Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired')]),
+  createdBy: Nullable(Type.String()),
+  createdAt: DateTime,
+  expiresAt: Nullable(DateTime),
+  revokedAt: Nullable(DateTime),
+  lastUsedAt: Nullable(Type.String({ format: 'date-time', description: 'Updated at most once a minute' })),
+  dailyTokenBudget: Nullable(Type.Integer({ description: 'Daily token budget of this key; null = the role budget' })),
+  dailyCostBudgetUsd: Nullable(Type.Number({ description: 'Daily USD budget of this key; null = the role budget' }))
+}
+
+export const ApiKeySchema = Type.Object(apiKeyFields, { $id: 'ApiKey', additionalProperties: false })
+export type ApiKey = Static<typeof ApiKeySchema>
+
+export const CreatedApiKeySchema = Type.Object({
+  ...apiKeyFields,
+  key: Type.String({ description: 'The API key. Shown only in this response: store it now' })
+}, { $id: 'CreatedApiKey', additionalProperties: false })

@@ -1,0 +1,69 @@
+// Users who log in with email and password (POST /api/auth/login). Emails are stored lower-cased and
+// unique; passwords only as scrypt hashes. ensureAdmin applies ADMIN_EMAIL/ADMIN_PASSWORD at every start.
+import type { Queryable, Row } from '../store/database.js'
+import { DEFAULT_COST, hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from './passwords.js'
+import type { Role } from './roles.js'
+
+export interface UserRecord {
+  id: string
+  email: string
+  role: Role
+  createdAt: string
+}
+
+const normalize = (email: string): string => email.trim().toLowerCase()
+
+function toRecord (row: Row): UserRecord {
+  return { id: String(row.id), email: String(row.email), role: row.role as Role, createdAt: new Date(row.created_at as string).toISOString() }
+}
+
+export class UserStore {
+  /** `hashCost`: log2(N) of new scrypt hashes (PASSWORD_HASH_COST). */
+  constructor (private readonly db: Queryable, private readonly hashCost = DEFAULT_COST) {}
+
+  /** Creates a user; null when the email is taken. */
+  async create (input: { email: string, password: string, role: Role }): Promise<UserRecord | null> {
+    const hash = await hashPassword(input.password, this.hashCost)
+    const [row] = await this.db.query(
+      'INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id, email, role, created_at',
+      [normalize(input.email), hash, input.role])
+    return row ? toRecord(row) : null
+  }
+
+  async findById (id: string): Promise<UserRecord | null> {
+    const [row] = await this.db.query('SELECT id, email, role, created_at FROM users WHERE id = $1', [id])
+    return row ? toRecord(row) : null
+  }
+
+  /** The user when email and password match; null otherwise, in about the same time either way. */
+  async verifyCredentials (email: string, password: string): Promise<UserRecord | null> {
+    const [row] = await this.db.query(
+      'SELECT id, email, role, created_at, password_hash FROM users WHERE lower(email) = $1', [normalize(email)])
+    if (!row) return verifyAgainstDummy(password, this.hashCost).then(() => null)
+    const stored = String(row.password_hash)
+    if (!await verifyPassword(password, stored)) return null
+    if (needsRehash(stored, this.hashCost)) {
+      // The cost changed since this hash was made: upgrade it now that the password is at hand.
+      await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [row.id, await hashPassword(password, this.hashCost)])
+    }
+    return toRecord(row)
+  }
+
+  /**
+   * Makes sure the configured admin exists, has the admin role and the configured password. Idempotent and
+   * safe when several replicas start together. Changing ADMIN_PASSWORD and restarting rotates the password.
+   */
+  async ensureAdmin (email: string, password: string): Promise<'created' | 'updated' | 'unchanged'> {
+    const find = () => this.db.query('SELECT id, role, password_hash FROM users WHERE lower(email) = $1', [normalize(email)])
+    let [row] = await find()
+    if (!row) {
+      if (await this.create({ email, password, role: 'admin' })) return 'created'
+      ;[row] = await find() // another replica created it meanwhile
+    }
+    const passwordOk = await verifyPassword(password, String(row.password_hash))
+    if (passwordOk && row.role === 'admin') return 'unchanged'
+    const hash = passwordOk ? String(row.password_hash) : await hashPassword(password, this.hashCost)
+    await this.db.query("UPDATE users SET role = 'admin', password_hash = $2, updated_at = now() WHERE id = $1", [row.id, hash])
+    return 'updated'
+  }
+}

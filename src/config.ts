@@ -1,0 +1,180 @@
+// Every environment variable the service reads, as one TypeBox schema. Parsed once at boot;
+// a bad environment fails with one message naming every bad variable. Nothing else reads process.env.
+import { Type, type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+import { parseSeedKeys } from './auth/api-keys.js'
+import { limitConfigProblems } from './limits/settings.js'
+
+const Str = (description: string, extra: object = {}) => Type.Optional(Type.String({ minLength: 1, description, ...extra }))
+const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description })
+const Int = (def: number, description: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+const Enum = <T extends string>(values: readonly T[], def: T, description: string) =>
+  Type.Union(values.map(v => Type.Literal(v)), { default: def, description })
+
+export const ConfigSchema = Type.Object({
+  // server
+  PORT: Int(3001, 'HTTP port', 1, 65535),
+  HOST: Type.String({ default: '0.0.0.0', description: 'Listen address (0.0.0.0 so probes reach it in a pod)' }),
+  NODE_ENV: Enum(['development', 'production', 'test'] as const, 'development', 'Runtime environment'),
+  LOG_LEVEL: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'Pino log level'),
+  TRUST_PROXY: Type.String({ default: 'false', description: '`true`, `false`, a hop count, or a comma-separated list of proxy addresses/CIDRs' }),
+  BODY_LIMIT: Int(1_048_576, 'Largest accepted request body in bytes', 1024),
+  SHUTDOWN_GRACE_MS: Int(10_000, 'Time allowed for a graceful shutdown before the process exits', 1000),
+  ALLOWED_ORIGINS: Type.String({ default: '', description: 'Comma-separated CORS origins; empty = no cross-origin access, `*` = any' }),
+
+  // persistence
+  DATA_DIR: Type.String({ default: './data', description: 'PGlite data directory when DATABASE_URL is unset (`memory://` keeps it in memory)' }),
+  DATABASE_URL: Str('PostgreSQL connection string (postgres://…); unset = embedded PGlite', { pattern: '^postgres(ql)?://.+' }),
+  REDIS_URL: Str('Redis connection string (redis://…); unset = in-memory stores', { pattern: '^rediss?://.+' }),
+  REDIS_REQUIRED: Bool(false, 'When true, readiness fails while Redis is unreachable'),
+  REDIS_KEY_PREFIX: Type.String({ default: 'amk:', description: 'Prefix of every Redis key this service writes' }),
+  REDIS_CONNECT_TIMEOUT_MS: Int(1000, 'Redis connect timeout', 50),
+  REDIS_COMMAND_TIMEOUT_MS: Int(500, 'Redis per-command timeout; a slower Redis is treated as down', 20),
+
+  // health
+  HEALTH_CHECK_TIMEOUT_MS: Int(2000, 'Timeout of each component health check', 50),
+  HEALTH_CACHE_TTL_MS: Int(30_000, 'How long /api/health reuses its last result (with its status code)', 0),
+  EVENT_LOOP_MAX_DELAY_MS: Int(1000, '/api/health/live answers 503 when the event loop stalled longer than this', 10),
+
+  // auth
+  JWT_SECRET: Str('HS256 secret for issued tokens, at least 32 characters (required in production)', { minLength: 32 }),
+  JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^\\d+[smhd]?$', description: 'Lifetime of issued tokens (e.g. 15m, 1h, 7d)' }),
+  JWT_ISSUER: Type.String({ default: 'amrikyy-agent-api', description: 'iss claim set and required on issued tokens' }),
+  JWT_AUDIENCE: Type.String({ default: 'amrikyy-agent-clients', description: 'aud claim set and required on issued tokens' }),
+  ADMIN_EMAIL: Str('Creates (idempotently) the first admin user at start, with ADMIN_PASSWORD', { format: 'email' }),
+  ADMIN_PASSWORD: Str('Password of the first admin user (at least 12 characters)', { minLength: 12 }),
+  VALID_API_KEYS: Str('Comma-separated `key:role` API keys seeded at start (stored hashed)'),
+  SUPABASE_URL: Str('Supabase project URL; enables Supabase Auth access tokens', { pattern: '^https?://.+' }),
+  SUPABASE_ANON_KEY: Str('Supabase anon (publishable) key'),
+  SUPABASE_JWT_SECRET: Str('Legacy HS256 JWT secret of the Supabase project'),
+  LOGIN_RATE_LIMIT: Int(5, 'Failed logins allowed per email and per client IP per minute; further attempts get 429', 1),
+  API_KEY_CACHE_TTL_MS: Int(10_000, 'How long a replica caches an API key lookup (a revocation reaches other replicas within this); 0 = no cache', 0),
+  PASSWORD_HASH_COST: Int(15, 'scrypt cost of new password hashes, as log2(N) (15 = 32 MiB per hash); older hashes are upgraded at the next login', 12, 17),
+
+  // LLM
+  LLM_PROVIDER: Enum(['auto', 'gemini', 'offline', 'openai'] as const, 'auto', 'auto = gemini when GEMINI_API_KEY is set, openai when OPENAI_BASE_URL is set, else offline'),
+  GEMINI_API_KEY: Str('Google Gemini API key'),
+  GEMINI_MODEL: Type.String({ default: 'gemini-2.5-flash', description: 'Fast model (travel agent, fallback)' }),
+  GEMINI_PRO_MODEL: Type.String({ default: 'gemini-2.5-pro', description: 'Pro model (content and innovation agents)' }),
+  GEMINI_BASE_URL: Str('Override of the Gemini API base URL (proxies, tests)', { pattern: '^https?://.+' }),
+  OPENAI_BASE_URL: Str('Base URL of an OpenAI-compatible server (e.g. a self-hosted model)', { pattern: '^https?://.+' }),
+  OPENAI_API_KEY: Str('API key for the OpenAI-compatible server'),
+  OPENAI_MODEL: Type.String({ default: 'gpt-4o-mini', description: 'Model name for the OpenAI-compatible server' }),
+  LLM_TIMEOUT_MS: Int(60_000, 'Per-call timeout of an LLM request', 100),
+  LLM_MAX_RETRIES: Int(2, 'Retries of a 429/5xx LLM answer', 0, 10),
+  LLM_PRICING: Str('JSON overriding the price table: {"model":{"input":USD per 1M,"output":USD per 1M}}'),
+  GOOGLE_MAPS_API_KEY: Str('Google Places API (New) key; hotel search uses real places when set'),
+  GOOGLE_PLACES_BASE_URL: Type.String({ default: 'https://places.googleapis.com', pattern: '^https?://.+', description: 'Places API base URL (tests)' }),
+  LLM_RETRY_BASE_MS: Int(500, 'First backoff delay of an LLM retry (exponential with full jitter)', 1),
+  LLM_RETRY_MAX_DELAY_MS: Int(20_000, 'Longest wait between LLM retries, also the cap on an honoured Retry-After', 1),
+  CACHE_MAX_ENTRIES: Int(1000, 'Entries kept by the in-memory response cache (LRU) when Redis is not configured or down', 1),
+  CACHE_TTL_OVERRIDE_SECONDS: Type.Optional(Type.Integer({ minimum: 1, description: 'Replaces every method\'s response-cache TTL (tests, debugging)' })),
+
+  // observability
+  LANGSMITH_API_KEY: Str('Enables LangSmith export of agent, stream and workflow runs'),
+  LANGSMITH_ENDPOINT: Type.String({ default: 'https://api.smith.langchain.com', pattern: '^https?://.+', description: 'LangSmith API endpoint' }),
+  LANGSMITH_PROJECT: Type.String({ default: 'amrikyy-agent', description: 'LangSmith project name' }),
+  LANGSMITH_SAMPLE_RATE: Type.Number({ default: 1, minimum: 0, maximum: 1, description: 'Share of traces exported to LangSmith (0–1, decided per trace tree)' }),
+  LANGSMITH_FLUSH_TIMEOUT_MS: Int(5000, 'Longest wait at shutdown for buffered traces to reach LangSmith', 0),
+  AGENT_TRACE_BUFFER: Int(1000, 'Recent traces kept in memory per agent for GET /api/agents/:agent/traces', 1, 100_000),
+  AGENT_HEALTH_WINDOW_MS: Int(300_000, 'Window of recent calls from which an agent\'s error rate (health) is computed', 1000),
+  AGENT_HEALTH_MIN_CALLS: Int(5, 'Calls needed in the window before an agent can be judged degraded or unhealthy', 1),
+  AGENT_HEALTH_DEGRADED_RATE: Type.Number({ default: 0.2, minimum: 0, maximum: 1, description: 'Error rate above which an agent is degraded' }),
+  AGENT_HEALTH_UNHEALTHY_RATE: Type.Number({ default: 0.5, minimum: 0, maximum: 1, description: 'Error rate above which an agent is unhealthy (503 on its health route)' }),
+  METRICS_PUBLIC: Bool(false, 'When true, /api/metrics needs no credential'),
+  METRICS_TOKEN: Str('Bearer token that may read /api/metrics (for Prometheus)', { minLength: 16 }),
+  METRICS_PREFIX: Type.String({ default: '', pattern: '^([a-zA-Z_][a-zA-Z0-9_]*)?$', description: 'Prefix of every metric name' }),
+
+  // limits
+  RATE_LIMIT_WHITELIST: Type.String({ default: '', description: 'Comma-separated client IPs or CIDR ranges never rate limited' }),
+  RATE_LIMIT_GLOBAL_MAX: Int(100, 'Requests per window per caller (or client IP) across every non-public route', 0),
+  RATE_LIMIT_ADMIN_MAX: Int(10, 'Requests per window per caller on admin routes (agent:manage, cache:manage)', 0),
+  RATE_LIMIT_WINDOW_MS: Int(60_000, 'Window of every rate limit that does not set its own', 100),
+  RATE_LIMIT_PREMIUM_MULTIPLIER: Int(2, 'Premium callers get this many times every limit', 1),
+  RATE_LIMIT_EXEMPT_ROLES: Type.String({ default: 'admin,internal', description: 'Comma-separated roles never rate limited' }),
+  RATE_LIMIT_OVERRIDES: Str('JSON limits by scope, overriding the route defaults: {"travel.searchFlights":5,"global":{"max":200,"timeWindowMs":60000}}'),
+  RATE_LIMIT_REDIS_RETRY_MS: Int(1000, 'After a Redis error, limits and budgets use the in-memory fallback this long before trying Redis again', 50),
+  BUDGETS: Str('JSON daily LLM budgets per role: {"user":{"tokens":100000,"usd":1}}; per-key budgets are stored with the key and win'),
+  MAX_CONCURRENT_STREAMS: Int(1000, 'Open SSE streams per process', 1),
+  STREAM_REPLAY_TTL: Int(300, 'Seconds a stream\'s events stay available for resume', 1),
+
+  // streaming
+  MAX_CONCURRENT_STREAMS_PER_CALLER: Int(10, 'Open SSE streams per caller, per process (the next one gets 429 AMK_TOO_MANY_STREAMS)', 1),
+  STREAM_HEARTBEAT_MS: Int(15_000, 'Interval of the SSE comment heartbeat', 10),
+  STREAM_RETRY_MS: Int(1000, 'Reconnection delay sent to EventSource in the `retry:` field', 0),
+  STREAM_LOG_MAX_EVENTS: Int(20_000, 'Most events kept per stream in the event log (older ones are trimmed; resuming from them reports a gap)', 100),
+  STREAM_TICKET_TTL_MS: Int(60_000, 'Lifetime of an unused stream ticket', 1000),
+  STREAM_SHUTDOWN_FLUSH_MS: Int(1000, 'At shutdown, how long a client that reads nothing gets before its connection is cut', 10),
+
+  // coordinator
+  COORDINATOR_STEP_TIMEOUT_MS: Int(180_000, 'Per-step timeout of a workflow that sets no timeoutMs (the provider call is aborted)', 100),
+  COORDINATOR_POLL_MS: Int(1000, 'Heartbeat of running workflows; how often cancel requests from other replicas and joined remote runs are checked', 10),
+  COORDINATOR_STALE_MS: Int(30_000, 'A running workflow whose replica has not reported for this long is marked failed (interrupted)', 100),
+  COORDINATOR_JOIN_TIMEOUT_MS: Int(300_000, 'Longest a repeated Idempotency-Key request waits on a run executing on another replica (then 409)', 100),
+  IDEMPOTENCY_TTL_SECONDS: Int(86_400, 'Lifetime of an Idempotency-Key (same key + same body returns the same run)', 1)
+})
+
+/** Variables whose value must never be echoed in a configuration error (secrets, or URLs that may hold one). */
+const SECRET_VARS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'VALID_API_KEYS', 'SUPABASE_ANON_KEY', 'SUPABASE_JWT_SECRET',
+  'GEMINI_API_KEY', 'OPENAI_API_KEY', 'GOOGLE_MAPS_API_KEY', 'LANGSMITH_API_KEY', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'])
+
+export type Config = Static<typeof ConfigSchema>
+export type ConfigInput = Record<string, string | undefined>
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Parses an environment (process.env by default); throws ConfigError listing every bad variable. */
+export function loadConfig (env: ConfigInput = process.env): Config {
+  const known = Object.keys(ConfigSchema.properties)
+  const raw: Record<string, string> = {}
+  for (const key of known) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  // Default and Convert work in place: give them a copy so messages quote what was actually set.
+  const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, { ...raw })) as Record<string, unknown>
+  const problems = new Map<string, string>()
+  // One variable at a time: TypeBox stops collecting errors after 8, and a bad enum alone reports one per member.
+  for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, TSchema & { anyOf?: Array<{ const: string }> }>)) {
+    if (value[name] === undefined) continue
+    const [error] = Value.Errors(schema, value[name])
+    if (!error) continue
+    const allowed = schema.anyOf?.map(s => s.const).join(', ')
+    const shown = SECRET_VARS.has(name) ? '(value hidden)' : JSON.stringify(raw[name])
+    problems.set(name, `${name}=${shown}: ${allowed ? `must be one of ${allowed}` : error.message}`)
+  }
+  if (value.NODE_ENV === 'production' && !value.JWT_SECRET && !problems.has('JWT_SECRET')) {
+    problems.set('JWT_SECRET', 'JWT_SECRET: required when NODE_ENV=production')
+  }
+  if (value.VALID_API_KEYS && !problems.has('VALID_API_KEYS')) {
+    try { parseSeedKeys(String(value.VALID_API_KEYS)) } catch (error) { problems.set('VALID_API_KEYS', (error as Error).message) }
+  }
+  if (Boolean(value.ADMIN_EMAIL) !== Boolean(value.ADMIN_PASSWORD)) {
+    problems.set('ADMIN_PASSWORD', 'ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
+  }
+  if (value.LLM_PRICING) {
+    try { JSON.parse(String(value.LLM_PRICING)) } catch { problems.set('LLM_PRICING', 'LLM_PRICING: must be JSON') }
+  }
+  for (const [name, problem] of limitConfigProblems(value as Config)) problems.set(name, problem)
+  if (problems.size > 0) throw new ConfigError([...problems.values()])
+  return value as Config
+}
+
+/** Splits a comma-separated setting into trimmed, non-empty parts. */
+export function csv (value: string | undefined): string[] {
+  return (value ?? '').split(',').map(s => s.trim()).filter(Boolean)
+}
+
+/** TRUST_PROXY as Fastify's trustProxy option. */
+export function trustProxy (value: string): boolean | number | string[] {
+  if (value === 'true') return true
+  if (value === 'false' || value === '') return false
+  if (/^\d+$/.test(value)) return Number(value)
+  return csv(value)
+}

@@ -1,0 +1,161 @@
+// Durable workflow runs over the database (workflow_runs, idempotency_keys): create a run — claiming its
+// Idempotency-Key in the same transaction, with INSERT … ON CONFLICT DO NOTHING as the arbiter between
+// concurrent requests and replicas — record progress and the outcome, cancel requests across replicas,
+// heartbeats of running runs, and the statistics. One SQL dialect for PGlite and PostgreSQL.
+import type { Database, Queryable, Row } from '../store/database.js'
+import type { RunOutcome, RunStatus, RunTotals, StepError, StepResult } from './types.js'
+
+export interface RunRecord {
+  runId: string
+  callerId: string
+  strategy: string
+  workflowName: string | null
+  status: RunStatus
+  steps: StepResult[]
+  result: unknown
+  error: StepError | null
+  usage: RunTotals | null
+  createdAt: string
+  startedAt: string | null
+  finishedAt: string | null
+  durationMs: number | null
+  cancelRequested: boolean
+  /** Milliseconds since the running replica last reported (null when finished). */
+  heartbeatAgeMs: number | null
+}
+
+export interface NewRun { id: string, callerId: string, strategy: string, workflowName?: string, input: unknown, steps: StepResult[] }
+export interface IdempotencyClaim { key: string, requestHash: string, ttlSeconds: number }
+export type StartResult = { created: true } | { created: false, runId: string, requestHash: string }
+
+const json = (value: unknown) => value === undefined ? null : JSON.stringify(value)
+const iso = (value: unknown) => value == null ? null : new Date(value as string).toISOString()
+const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T
+
+const SELECT = `SELECT id, caller_id, strategy, workflow_name, status, steps, result, error, usage, created_at, started_at,
+  finished_at, duration_ms, cancel_requested_at IS NOT NULL AS cancel_requested,
+  CASE WHEN status = 'running' THEN (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::float8 END AS heartbeat_age_ms
+  FROM workflow_runs`
+
+function toRecord (row: Row): RunRecord {
+  return {
+    runId: String(row.id),
+    callerId: String(row.caller_id),
+    strategy: String(row.strategy),
+    workflowName: (row.workflow_name as string | null) ?? null,
+    status: row.status as RunStatus,
+    steps: parsed<StepResult[]>(row.steps) ?? [],
+    result: parsed(row.result) ?? null,
+    error: parsed<StepError | null>(row.error) ?? null,
+    usage: parsed<RunTotals | null>(row.usage) ?? null,
+    createdAt: iso(row.created_at)!,
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+    durationMs: (row.duration_ms as number | null) ?? null,
+    cancelRequested: Boolean(row.cancel_requested),
+    heartbeatAgeMs: row.heartbeat_age_ms == null ? null : Number(row.heartbeat_age_ms)
+  }
+}
+
+export type RunStore = ReturnType<typeof createRunStore>
+
+export function createRunStore (db: Database) {
+  const insertRun = (q: Queryable, run: NewRun) => q.query(
+    `INSERT INTO workflow_runs (id, caller_id, strategy, workflow_name, status, input, steps, started_at, heartbeat_at)
+     VALUES ($1, $2, $3, $4, 'running', $5::jsonb, $6::jsonb, now(), now())`,
+    [run.id, run.callerId, run.strategy, run.workflowName ?? null, json(run.input), json(run.steps)])
+
+  async function claim (tx: Queryable, run: NewRun, key: IdempotencyClaim): Promise<StartResult | null> {
+    await tx.query('DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND expires_at <= now()', [run.callerId, key.key])
+    const won = await tx.query(
+      `INSERT INTO idempotency_keys (caller_id, key, request_hash, run_id, expires_at)
+       VALUES ($1, $2, $3, $4, now() + $5::int * interval '1 second') ON CONFLICT (caller_id, key) DO NOTHING RETURNING run_id`,
+      [run.callerId, key.key, key.requestHash, run.id, key.ttlSeconds])
+    if (won.length > 0) return { created: true }
+    const [held] = await tx.query('SELECT run_id, request_hash FROM idempotency_keys WHERE caller_id = $1 AND key = $2', [run.callerId, key.key])
+    return held ? { created: false, runId: String(held.run_id), requestHash: String(held.request_hash) } : null
+  }
+
+  return {
+    /** Creates the run; with a key, only when this request wins the key (else names the run holding it). */
+    async start (run: NewRun, key?: IdempotencyClaim): Promise<StartResult> {
+      if (!key) {
+        await insertRun(db, run)
+        return { created: true }
+      }
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const result = await db.transaction(async tx => {
+          const claimed = await claim(tx, run, key)
+          if (claimed?.created) await insertRun(tx, run)
+          return claimed
+        })
+        // null: the holding key expired and was removed between our insert and select; claim again.
+        if (result) return result
+      }
+      throw new Error('could not claim the idempotency key')
+    },
+
+    async progress (runId: string, steps: StepResult[]): Promise<void> {
+      await db.query('UPDATE workflow_runs SET steps = $2::jsonb WHERE id = $1 AND status = \'running\'', [runId, json(steps)])
+    },
+
+    async finish (runId: string, outcome: RunOutcome): Promise<void> {
+      await db.query(
+        `UPDATE workflow_runs SET status = $2, steps = $3::jsonb, result = $4::jsonb, error = $5::jsonb, usage = $6::jsonb,
+           finished_at = now(), duration_ms = $7 WHERE id = $1 AND status = 'running'`,
+        [runId, outcome.status, json(outcome.steps), json(outcome.result ?? null), json(outcome.error ?? null), json(outcome.usage), outcome.durationMs])
+    },
+
+    async get (runId: string): Promise<RunRecord | null> {
+      const [row] = await db.query(`${SELECT} WHERE id = $1`, [runId])
+      return row ? toRecord(row) : null
+    },
+
+    /** Marks a cancel request (any replica); true when the run was still running. */
+    async requestCancel (runId: string): Promise<boolean> {
+      const rows = await db.query(`UPDATE workflow_runs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+        WHERE id = $1 AND status = 'running' RETURNING id`, [runId])
+      return rows.length > 0
+    },
+
+    /** Heartbeat for the runs this replica runs; returns those another replica asked to cancel. */
+    async heartbeat (runIds: string[]): Promise<string[]> {
+      if (runIds.length === 0) return []
+      const rows = await db.query(`UPDATE workflow_runs SET heartbeat_at = now() WHERE id = ANY($1::uuid[]) AND status = 'running'
+        RETURNING id, cancel_requested_at IS NOT NULL AS cancel`, [runIds])
+      return rows.filter(r => r.cancel).map(r => String(r.id))
+    },
+
+    /** A run whose replica stopped reporting is marked failed (interrupted); true when this call did it. */
+    async reapStale (runId: string, staleMs: number): Promise<boolean> {
+      const error: StepError = { code: 'AMK_INTERRUPTED', message: 'the instance running this workflow stopped before it finished' }
+      const rows = await db.query(`UPDATE workflow_runs SET status = 'failed', error = $3::jsonb, finished_at = now(),
+          duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int
+        WHERE id = $1 AND status = 'running' AND heartbeat_at < now() - $2::int * interval '1 millisecond' RETURNING id`,
+      [runId, staleMs, json(error)])
+      return rows.length > 0
+    },
+
+    async purgeExpiredKeys (): Promise<void> {
+      await db.query('DELETE FROM idempotency_keys WHERE expires_at <= now()')
+    },
+
+    async stats (staleMs: number) {
+      const [epoch] = await db.query('SELECT coalesce(max(reset_at), \'epoch\'::timestamptz) AS since FROM coordinator_stats_resets')
+      const since = epoch.since
+      const byStatus = await db.query(`SELECT strategy, status, count(*)::int AS runs, coalesce(sum(duration_ms), 0)::float8 AS total_ms,
+          count(duration_ms)::int AS timed FROM workflow_runs WHERE created_at >= $1 GROUP BY strategy, status`, [since])
+      const byAgent = await db.query(`SELECT s->>'agent' AS agent, count(*)::int AS calls,
+          (count(*) FILTER (WHERE s->>'status' = 'completed'))::int AS succeeded
+        FROM workflow_runs r CROSS JOIN LATERAL jsonb_array_elements(r.steps) AS s
+        WHERE r.created_at >= $1 AND s->>'status' IN ('completed', 'failed', 'timed_out', 'cancelled') GROUP BY 1 ORDER BY 1`, [since])
+      const [active] = await db.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE status = 'running'
+        AND heartbeat_at >= now() - $1::int * interval '1 millisecond'`, [staleMs])
+      return { since: iso(since)!, byStatus, byAgent, active: Number(active.n) }
+    },
+
+    async resetStats (by: string): Promise<void> {
+      await db.query('INSERT INTO coordinator_stats_resets (reset_by) VALUES ($1)', [by])
+    }
+  }
+}

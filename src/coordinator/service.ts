@@ -1,0 +1,205 @@
+// The coordinator service: checks a workflow, creates its durable run (claiming the Idempotency-Key),
+// executes it in the background (run-executor.ts), and lets requests follow a run live, join a run
+// another request started, read it, or cancel it — from any replica: a heartbeat of this process's
+// runs picks up cancel requests stored by others, and runs whose replica went away are marked
+// interrupted. Framework-free: dependencies come in.
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { hasPermission, type Caller, type Permission } from '../auth/roles.js'
+import { CancelledError, ConflictError, NotFoundError, ShuttingDownError, UnprocessableError, withDetails } from '../errors.js'
+import { initialSteps, refOf } from './engine.js'
+import { LiveRun, refsOf, viewOf } from './live-run.js'
+import { planWorkflow } from './plan.js'
+import { requestHash } from './request-hash.js'
+import { executeRun, type ExecutorDeps } from './run-executor.js'
+import type { RunRecord, RunStore } from './run-store.js'
+import { readStats } from './stats.js'
+import { invokeWithStepUsage, type InvokingAgents } from './step-usage.js'
+import type { Catalog, RunHandle, RunView, StartRequest } from './types.js'
+
+export type { RunHandle, RunKind, RunView, StartRequest } from './types.js'
+export { viewOf } from './live-run.js'
+
+export interface CoordinatorSettings {
+  stepTimeoutMs: number
+  /** Heartbeat and cancel-request polling interval; how often a joined remote run is re-read; least time between progress writes. */
+  pollMs: number
+  /** A running run whose replica has not reported for this long is considered interrupted. */
+  staleMs: number
+  idempotencyTtlSeconds: number
+  /** Longest a request waits on a run another replica executes before answering 409. */
+  joinTimeoutMs: number
+  abortGraceMs?: number
+}
+
+export interface CoordinatorDeps {
+  agents: InvokingAgents
+  catalog: Catalog
+  store: RunStore
+  settings: CoordinatorSettings
+  observer?: ExecutorDeps['observer']
+  log?: ExecutorDeps['log']
+}
+
+export type Coordinator = ReturnType<typeof createCoordinator>
+
+export function createCoordinator (deps: CoordinatorDeps) {
+  const { store, catalog, settings } = deps
+  const active = new Map<string, LiveRun>()
+  const executor: ExecutorDeps = {
+    invoke: invokeWithStepUsage(deps.agents),
+    catalog,
+    store,
+    stepTimeoutMs: settings.stepTimeoutMs,
+    abortGraceMs: settings.abortGraceMs,
+    progressIntervalMs: settings.pollMs,
+    observer: deps.observer,
+    log: deps.log
+  }
+  const clientGone = () => new CancelledError('The run was cancelled: its streaming client went away')
+  const notFound = (runId: string) => withDetails(new NotFoundError(`No workflow run ${runId}`), { runId })
+  const isStale = (record: RunRecord) => record.status === 'running' && (record.heartbeatAgeMs ?? 0) > settings.staleMs
+
+  async function visible (runId: string, caller: Caller, permission: Permission): Promise<RunRecord> {
+    const record = await store.get(runId)
+    if (!record || (record.callerId !== caller.id && !hasPermission(caller.role, permission))) throw notFound(runId)
+    if (isStale(record) && await store.reapStale(runId, settings.staleMs)) return (await store.get(runId))!
+    return record
+  }
+
+  /** Waits until a run finishes: live when it runs here, else by re-reading it every pollMs. */
+  async function finished (runId: string, timeoutMs: number, signal?: AbortSignal): Promise<RunView> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const local = active.get(runId)
+      if (local) return local.done
+      const record = await store.get(runId)
+      if (!record) throw notFound(runId)
+      if (record.status !== 'running') return viewOf(record)
+      if (isStale(record) && await store.reapStale(runId, settings.staleMs)) continue
+      if (Date.now() >= deadline) {
+        throw withDetails(new ConflictError('The run is still in progress on another instance; read it with GET /api/coordinator/runs/:runId'), { runId })
+      }
+      try {
+        await sleep(settings.pollMs, undefined, { signal })
+      } catch {
+        throw new CancelledError('Stopped waiting for the run: the request went away')
+      }
+    }
+  }
+
+  /** Follows a run without owning it: live here, else by polling the store. */
+  async function join (runId: string, signal?: AbortSignal, known?: RunRecord): Promise<RunHandle> {
+    const local = active.get(runId)
+    if (local) return local.handle(true, clientGone)
+    const record = known ?? await store.get(runId)
+    if (!record) throw notFound(runId)
+    const done = record.status === 'running' ? finished(runId, settings.joinTimeoutMs, signal) : Promise.resolve(viewOf(record))
+    done.catch(() => {})
+    return {
+      runId,
+      strategy: record.strategy,
+      ...(record.workflowName ? { workflowName: record.workflowName } : {}),
+      steps: refsOf(record),
+      replayed: true,
+      subscribe: null,
+      done,
+      cancel: () => {}
+    }
+  }
+
+  let lastPurge = 0
+  let ticking = false
+  async function tick () {
+    if (ticking) return
+    ticking = true
+    try {
+      if (Date.now() - lastPurge > 3_600_000) {
+        lastPurge = Date.now()
+        await store.purgeExpiredKeys()
+      }
+      if (active.size === 0) return
+      for (const runId of await store.heartbeat([...active.keys()])) active.get(runId)?.abort(new CancelledError('The run was cancelled'), true)
+    } catch (err) {
+      deps.log?.warn({ err }, 'coordinator heartbeat failed')
+    } finally {
+      ticking = false
+    }
+  }
+  const ticker = setInterval(() => { tick().catch(() => {}) }, settings.pollMs)
+  ticker.unref()
+
+  return {
+    catalog,
+
+    /** Checks the workflow (400), claims the Idempotency-Key (422 on a different body, else joins), starts the run. */
+    async start (request: StartRequest): Promise<RunHandle> {
+      const plan = planWorkflow(request.spec, catalog)
+      const runId = randomUUID()
+      const hash = requestHash(request.kind, request.body)
+      const run = new LiveRun(runId, plan.strategy, request.workflowName, plan.steps.map(refOf))
+      // Registered before the claim, so a concurrent request that loses the key finds it here.
+      active.set(runId, run)
+      let started
+      try {
+        started = await store.start(
+          { id: runId, callerId: request.caller.id, strategy: plan.strategy, workflowName: request.workflowName, input: request.body, steps: initialSteps(plan) },
+          request.idempotencyKey ? { key: request.idempotencyKey, requestHash: hash, ttlSeconds: settings.idempotencyTtlSeconds } : undefined)
+      } catch (error) {
+        active.delete(runId)
+        throw error
+      }
+      if (!started.created) {
+        active.delete(runId)
+        if (started.requestHash !== hash) {
+          throw withDetails(new UnprocessableError('This Idempotency-Key was already used with a different request'), { idempotencyKey: request.idempotencyKey })
+        }
+        return join(started.runId, request.signal)
+      }
+      executeRun(run, plan, request, executor)
+        .then(view => { active.delete(runId); run.finish(view) })
+        .catch(err => deps.log?.error({ err, runId }, 'workflow run failed'))
+      return run.handle(false, clientGone)
+    },
+
+    async get (runId: string, caller: Caller): Promise<RunView> {
+      return viewOf(await visible(runId, caller, 'agent:stats'))
+    },
+
+    /** A stored run to stream (`Accept: text/event-stream` on GET /runs/:runId): live events while it runs, then `complete`. */
+    async follow (runId: string, caller: Caller, signal?: AbortSignal): Promise<RunHandle> {
+      return join(runId, signal, await visible(runId, caller, 'agent:stats'))
+    },
+
+    /** Aborts a running run's steps (here, or via the cancel request its replica polls); answers its state. */
+    async cancel (runId: string, caller: Caller): Promise<RunView> {
+      const record = await visible(runId, caller, 'agent:manage')
+      if (record.status !== 'running') {
+        throw withDetails(new ConflictError(`The run has already ${record.status === 'completed' ? 'completed' : `ended (${record.status})`}`), { runId, status: record.status })
+      }
+      await store.requestCancel(runId)
+      const local = active.get(runId)
+      if (local) {
+        local.abort(new CancelledError('The run was cancelled'), true)
+        return local.done
+      }
+      try {
+        return await finished(runId, settings.pollMs * 3 + (settings.abortGraceMs ?? 1000))
+      } catch {
+        return viewOf((await store.get(runId))!)
+      }
+    },
+
+    stats: () => readStats(store, settings.staleMs),
+    resetStats: (caller: Caller) => store.resetStats(caller.id),
+    activeCount: () => active.size,
+
+    /** Shutdown: runs here are cancelled (stored as such) and their outcome written before the database closes. */
+    async close (): Promise<void> {
+      clearInterval(ticker)
+      const runs = [...active.values()]
+      for (const run of runs) run.abort(new ShuttingDownError())
+      await Promise.allSettled(runs.map(run => run.done))
+    }
+  }
+}

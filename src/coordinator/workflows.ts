@@ -1,0 +1,165 @@
+// Predefined workflows (DESIGN §9): named, server-defined specs built from a validated input. They run
+// through the same engine, checks and references as client-sent workflows.
+import { Type, type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+import { ValidationError, withDetails } from '../errors.js'
+import { TONES } from '../agents/content/blog.js'
+import { PLATFORMS } from '../agents/content/social.js'
+import { BUDGET_LEVELS } from '../agents/innovation/ideas.js'
+import { problemsOf } from '../agents/validate.js'
+import type { AggregatorName, FieldProblem, StepRole, WorkflowSpec } from './types.js'
+
+interface StepDoc { id: string, role: StepRole, agent: string, method: string, description: string }
+
+export interface PredefinedWorkflow {
+  name: string
+  description: string
+  strategy: WorkflowSpec['strategy']
+  aggregator?: AggregatorName
+  input: TSchema
+  steps: StepDoc[]
+  refine?(input: Record<string, unknown>): FieldProblem[]
+  build(input: Record<string, unknown>): WorkflowSpec
+}
+
+const Str = (min: number, max: number, description: string, extra: object = {}) => Type.String({ minLength: min, maxLength: max, description, ...extra })
+const Tone = Type.Enum([...TONES], { default: 'engaging', description: 'Voice of the content' })
+const Platforms = Type.Array(Type.Enum([...PLATFORMS]), { minItems: 1, maxItems: 6, uniqueItems: true, default: ['twitter', 'instagram', 'linkedin'] })
+const Interests = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 10, default: [] })
+const Travelers = Type.Integer({ minimum: 1, maximum: 9, default: 1 })
+
+const TripPackageInput = Type.Object({
+  origin: Str(2, 100, 'Departure city or airport', { examples: ['New York'] }),
+  destination: Str(2, 100, 'Destination city', { examples: ['Paris'] }),
+  departureDate: Type.String({ format: 'date', description: 'Outbound date (YYYY-MM-DD)' }),
+  returnDate: Type.String({ format: 'date', description: 'Return date, 1–21 days after departure' }),
+  travelers: Travelers,
+  cabinClass: Type.Enum(['economy', 'premium_economy', 'business', 'first'], { default: 'economy' }),
+  rooms: Type.Integer({ minimum: 1, maximum: 10, default: 1 }),
+  interests: Interests,
+  budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Total budget in USD' }))
+}, { additionalProperties: false })
+
+const TripCampaignInput = Type.Object({
+  destination: Str(2, 100, 'Destination', { examples: ['Cairo'] }),
+  duration: Type.Integer({ minimum: 1, maximum: 21, description: 'Days' }),
+  interests: Interests,
+  budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Total budget in USD' })),
+  travelers: Travelers,
+  tone: Tone,
+  platforms: Platforms,
+  postCount: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+  targetAudience: Str(2, 200, 'Who reads the content', { default: 'travellers' })
+}, { additionalProperties: false })
+
+const LaunchPlanInput = Type.Object({
+  industry: Str(2, 100, 'Industry or market', { examples: ['travel'] }),
+  problem: Type.Optional(Str(3, 500, 'Problem to solve')),
+  target: Str(2, 200, 'Target customers', { examples: ['small travel agencies'] }),
+  budgetLevel: Type.Enum([...BUDGET_LEVELS], { default: 'low' }),
+  budgetUsd: Type.Optional(Type.Number({ minimum: 0, maximum: 100_000_000 })),
+  timelineMonths: Type.Integer({ minimum: 1, maximum: 60, default: 6 }),
+  tone: Tone,
+  platforms: Platforms
+}, { additionalProperties: false })
+
+const DAY_MS = 86_400_000
+const days = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / DAY_MS)
+const optional = (key: string, value: unknown) => value === undefined ? {} : { [key]: value }
+
+export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
+  'trip-package': {
+    name: 'trip-package',
+    description: 'Flights, hotels and a day-by-day itinerary for one trip, searched in parallel',
+    strategy: 'parallel',
+    input: TripPackageInput,
+    steps: [
+      { id: 'flights', role: 'task', agent: 'travel', method: 'searchFlights', description: 'Outbound flights origin → destination on the departure date' },
+      { id: 'hotels', role: 'task', agent: 'travel', method: 'searchHotels', description: 'Hotels at the destination from departure to return' },
+      { id: 'itinerary', role: 'task', agent: 'travel', method: 'generateItinerary', description: 'An itinerary for the nights between the two dates' }
+    ],
+    refine (input) {
+      const nights = days(String(input.departureDate), String(input.returnDate))
+      return nights >= 1 && nights <= 21 ? [] : [{ field: 'input.returnDate', message: 'must be 1 to 21 days after departureDate' }]
+    },
+    build (input) {
+      const i = input as Static<typeof TripPackageInput>
+      return {
+        strategy: 'parallel',
+        input,
+        tasks: [
+          { id: 'flights', agent: 'travel', method: 'searchFlights', input: { from: i.origin, to: i.destination, date: i.departureDate, passengers: i.travelers, class: i.cabinClass } },
+          { id: 'hotels', agent: 'travel', method: 'searchHotels', input: { destination: i.destination, checkin: i.departureDate, checkout: i.returnDate, guests: i.travelers, rooms: i.rooms } },
+          { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: days(i.departureDate, i.returnDate), interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } }
+        ]
+      }
+    }
+  },
+  'trip-campaign': {
+    name: 'trip-campaign',
+    description: 'An itinerary, then a blog post written from it, then social posts promoting the post',
+    strategy: 'sequential',
+    input: TripCampaignInput,
+    steps: [
+      { id: 'itinerary', role: 'step', agent: 'travel', method: 'generateItinerary', description: 'The trip, day by day' },
+      { id: 'blog', role: 'step', agent: 'content', method: 'generateBlogPost', description: 'A travel guide written with the itinerary as context' },
+      { id: 'social', role: 'step', agent: 'content', method: 'generateSocialPosts', description: 'Posts on the blog post\'s headline (steps.blog.data.headline), with the post as context' }
+    ],
+    build (input) {
+      const i = input as Static<typeof TripCampaignInput>
+      return {
+        strategy: 'sequential',
+        onError: 'stop',
+        input,
+        steps: [
+          { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: i.duration, interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } },
+          { id: 'blog', agent: 'content', method: 'generateBlogPost', input: { topic: `${i.duration} days in ${i.destination}: a travel guide`, type: 'guide', tone: i.tone, keywords: [i.destination, ...i.interests].slice(0, 10), targetAudience: i.targetAudience } },
+          { id: 'social', agent: 'content', method: 'generateSocialPosts', input: { topic: { $ref: 'steps.blog.data.headline' }, platforms: i.platforms, tone: i.tone, count: i.postCount } }
+        ]
+      }
+    }
+  },
+  'launch-plan': {
+    name: 'launch-plan',
+    description: 'Business ideas first; then, in parallel, a validation of the top idea, a launch blog post and social posts about it',
+    strategy: 'hierarchical',
+    aggregator: 'master-summary',
+    input: LaunchPlanInput,
+    steps: [
+      { id: 'ideas', role: 'master', agent: 'innovation', method: 'generateIdeas', description: 'Three ideas for the industry, problem and target' },
+      { id: 'validation', role: 'sub-agent', agent: 'innovation', method: 'validateIdea', description: 'Validates the top idea (steps.ideas.data.ideas.0.description)' },
+      { id: 'blog', role: 'sub-agent', agent: 'content', method: 'generateBlogPost', description: 'A launch post on the top idea\'s title' },
+      { id: 'social', role: 'sub-agent', agent: 'content', method: 'generateSocialPosts', description: 'Launch posts on the top idea\'s title' }
+    ],
+    build (input) {
+      const i = input as Static<typeof LaunchPlanInput>
+      const topIdea = { $ref: 'steps.ideas.data.ideas.0.title' }
+      return {
+        strategy: 'hierarchical',
+        aggregator: 'master-summary',
+        input,
+        master: { id: 'ideas', agent: 'innovation', method: 'generateIdeas', input: { industry: i.industry, target: i.target, count: 3, budget: i.budgetLevel, ...optional('problem', i.problem) } },
+        subAgents: [
+          { id: 'validation', agent: 'innovation', method: 'validateIdea', input: { idea: { $ref: 'steps.ideas.data.ideas.0.description' }, targetMarket: i.target, timeline: i.timelineMonths, ...optional('budget', i.budgetUsd) } },
+          { id: 'blog', agent: 'content', method: 'generateBlogPost', input: { topic: topIdea, type: 'news', tone: i.tone, keywords: [i.industry], targetAudience: i.target } },
+          { id: 'social', agent: 'content', method: 'generateSocialPosts', input: { topic: topIdea, platforms: i.platforms, tone: i.tone } }
+        ]
+      }
+    }
+  }
+}
+
+export const WORKFLOW_NAMES = Object.keys(WORKFLOWS)
+
+/** The spec of a predefined workflow from its input (defaults applied); 400 listing every bad field. */
+export function prepareWorkflow (name: string, input: unknown): WorkflowSpec {
+  if (!Object.hasOwn(WORKFLOWS, name)) {
+    throw withDetails(new ValidationError(`workflowName must be one of: ${WORKFLOW_NAMES.join(', ')}`), [{ field: 'workflowName', message: `must be one of: ${WORKFLOW_NAMES.join(', ')}` }])
+  }
+  const workflow = WORKFLOWS[name]
+  const value = Value.Default(workflow.input, structuredClone(input ?? {})) as Record<string, unknown>
+  let problems = problemsOf(workflow.input, value, 'input')
+  if (problems.length === 0) problems = workflow.refine?.(value) ?? []
+  if (problems.length > 0) throw withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
+  return workflow.build(value)
+}

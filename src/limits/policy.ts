@@ -1,0 +1,98 @@
+// Rate-limit policy, framework-free: which scopes a route is counted under, the configured overrides,
+// who is exempt, and how a client is keyed. The rate-limit plugin applies it (src/plugins/rate-limit.ts).
+import { BlockList, isIPv6 } from 'node:net'
+import type { RateLimitRule } from '../route-policy.js'
+import type { Caller, Permission, Role } from '../auth/roles.js'
+
+export const DEFAULT_WINDOW_MS = 60_000
+/** Permissions that make a route an admin route (DESIGN §5: admin routes 10/min). */
+export const ADMIN_PERMISSIONS: ReadonlySet<Permission> = new Set(['agent:manage', 'cache:manage'])
+
+export interface ScopeLimit { scope: string, max: number, timeWindowMs: number }
+export type Overrides = Record<string, { max?: number, timeWindowMs?: number }>
+
+export interface LimitSettings {
+  globalMax: number
+  adminMax: number
+  windowMs: number
+  premiumMultiplier: number
+  exemptRoles: ReadonlySet<string>
+  overrides: Overrides
+}
+
+/** Parses RATE_LIMIT_OVERRIDES: `{"travel.searchFlights": 5, "global": {"max": 200, "timeWindowMs": 60000}}`. */
+export function parseOverrides (json: string | undefined): Overrides {
+  if (!json) return {}
+  const parsed: unknown = JSON.parse(json)
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a JSON object of scope → max or {max, timeWindowMs}')
+  const result: Overrides = {}
+  for (const [scope, value] of Object.entries(parsed)) {
+    const entry = typeof value === 'number' ? { max: value } : value as { max?: unknown, timeWindowMs?: unknown }
+    const ok = entry && typeof entry === 'object' &&
+      (entry.max === undefined || (Number.isInteger(entry.max) && (entry.max as number) >= 0)) &&
+      (entry.timeWindowMs === undefined || (Number.isInteger(entry.timeWindowMs) && (entry.timeWindowMs as number) >= 1))
+    if (!ok) throw new Error(`scope "${scope}": expected a non-negative integer or {max, timeWindowMs}`)
+    result[scope] = entry as { max?: number, timeWindowMs?: number }
+  }
+  return result
+}
+
+function resolve (rule: RateLimitRule, settings: LimitSettings): ScopeLimit {
+  const override = settings.overrides[rule.scope] ?? {}
+  return {
+    scope: rule.scope,
+    max: override.max ?? rule.max,
+    timeWindowMs: override.timeWindowMs ?? rule.timeWindowMs ?? settings.windowMs
+  }
+}
+
+/**
+ * The scopes a route is counted under, each counted independently: `global` on every non-public route,
+ * `admin` on routes needing agent:manage or cache:manage, then the route's own `rateLimits`.
+ */
+export function routeScopes (route: { public?: boolean, permission?: Permission, rateLimits?: RateLimitRule[] }, settings: LimitSettings): ScopeLimit[] {
+  const rules: RateLimitRule[] = []
+  const declared = route.rateLimits ?? []
+  if (!route.public) rules.push({ scope: 'global', max: settings.globalMax })
+  if (route.permission && ADMIN_PERMISSIONS.has(route.permission) && !declared.some(r => r.scope === 'admin')) {
+    rules.push({ scope: 'admin', max: settings.adminMax })
+  }
+  for (const rule of declared) {
+    if (!rules.some(r => r.scope === rule.scope)) rules.push(rule)
+  }
+  return rules.map(rule => resolve(rule, settings))
+}
+
+/** The per-request maximum: premium callers get `premiumMultiplier` × the limit. */
+export function effectiveMax (limit: ScopeLimit, role: Role | undefined, settings: LimitSettings): number {
+  return role === 'premium' ? limit.max * settings.premiumMultiplier : limit.max
+}
+
+/** RATE_LIMIT_WHITELIST: addresses and CIDR ranges (IPv4 or IPv6) that are never limited. */
+export function ipAllowList (entries: string[]): (ip: string) => boolean {
+  if (entries.length === 0) return () => false
+  const list = new BlockList()
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/')
+    const type = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) list.addAddress(address, type)
+    else list.addSubnet(address, Number(bits), type)
+  }
+  return (ip) => {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+    const address = mapped ? mapped[1] : ip
+    return list.check(address, isIPv6(address) ? 'ipv6' : 'ipv4')
+  }
+}
+
+/** Validates whitelist entries; returns the bad ones. */
+export function invalidAllowListEntries (entries: string[]): string[] {
+  return entries.filter(entry => {
+    try { ipAllowList([entry]); return false } catch { return true }
+  })
+}
+
+/** Admin, internal (RATE_LIMIT_EXEMPT_ROLES) callers and allow-listed IPs are never limited. */
+export function isExempt (caller: Caller | null, ip: string, settings: LimitSettings, allowed: (ip: string) => boolean): boolean {
+  return (caller !== null && settings.exemptRoles.has(caller.role)) || allowed(ip)
+}

@@ -1,0 +1,125 @@
+// Optional OpenAI-compatible provider (OPENAI_BASE_URL: vLLM, llama.cpp, Ollama, LiteLLM…) over plain
+// fetch to /v1/chat/completions, with json_schema structured output, the same retry policy and timeout
+// as Gemini, and SSE streaming with usage (stream_options.include_usage).
+import { CancelledError, LlmTimeoutError, LlmUnavailableError, withDetails } from '../errors.js'
+import { parseModelJson } from './json.js'
+import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js'
+import { estimateTokens } from './tokens.js'
+import type { GenerateRequest, LlmProvider, StreamChunk, Usage } from './types.js'
+
+export interface OpenAiOptions {
+  baseUrl: string
+  apiKey?: string
+  timeoutMs: number
+  retry: RetryPolicy
+  onEvent?(event: 'retry' | 'fallback', details: Record<string, unknown>): void
+}
+
+interface OpenAiUsage { prompt_tokens?: number, completion_tokens?: number }
+
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504])
+
+function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, text: string): Usage {
+  if (!usage) return { inputTokens: estimateTokens(request.system + request.prompt), outputTokens: estimateTokens(text), estimated: true }
+  return { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 }
+}
+
+export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
+  const base = options.baseUrl.replace(/\/+$/, '')
+  const url = base.endsWith('/v1') ? `${base}/chat/completions` : `${base}/v1/chat/completions`
+
+  /** POSTs with retries; resolves with an ok Response whose body is still unread, and the attempt's timer. */
+  async function post (request: GenerateRequest, stream: boolean) {
+    const body = JSON.stringify({
+      model: request.model,
+      messages: [{ role: 'system', content: request.system }, { role: 'user', content: request.prompt }],
+      temperature: request.temperature,
+      max_tokens: request.maxOutputTokens,
+      ...(request.responseSchema ? { response_format: { type: 'json_schema', json_schema: { name: 'output', schema: request.responseSchema } } } : {}),
+      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
+    })
+    for (let retry = 0; ; retry++) {
+      const timeout = new AbortController()
+      let timer = setTimeout(() => timeout.abort(), options.timeoutMs)
+      const signal = request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal
+      const touch = () => { clearTimeout(timer); timer = setTimeout(() => timeout.abort(), options.timeoutMs) }
+      const done = () => { clearTimeout(timer); if (!timeout.signal.aborted) timeout.abort() }
+      let status: number | undefined
+      let retryAfterMs: number | undefined
+      try {
+        const res = await fetch(url, { method: 'POST', body, signal, headers: { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) } })
+        if (res.ok) return { res, touch, done, timedOut: () => timeout.signal.aborted && !request.signal?.aborted }
+        status = res.status
+        retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
+        await res.body?.cancel()
+        done()
+      } catch (error) {
+        done()
+        if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
+        if (timeout.signal.aborted && !(error as Error)?.message?.includes('fetch failed')) {
+          throw withDetails(new LlmTimeoutError(`${request.model} did not answer within ${options.timeoutMs} ms`), { model: request.model })
+        }
+      }
+      if ((status === undefined || RETRYABLE.has(status)) && retry < options.retry.maxRetries) {
+        const delayMs = backoffDelay(retry, options.retry, retryAfterMs)
+        options.onEvent?.('retry', { model: request.model, status, retry: retry + 1, delayMs })
+        await sleep(delayMs, request.signal)
+        continue
+      }
+      throw withDetails(new LlmUnavailableError(`The model ${request.model} is unavailable (${status ? `HTTP ${status}` : 'network error'}) after ${retry + 1} attempt(s)`),
+        { model: request.model, status, attempts: retry + 1 })
+    }
+  }
+
+  return {
+    name: 'openai',
+    async generate (request) {
+      const { res, done } = await post(request, false)
+      try {
+        const payload = await res.json() as { choices?: Array<{ message?: { content?: string } }>, usage?: OpenAiUsage, model?: string }
+        const text = payload.choices?.[0]?.message?.content ?? ''
+        return { text, json: request.responseSchema ? parseModelJson(text) : undefined, usage: toUsage(payload.usage, request, text), model: request.model }
+      } catch (error) {
+        if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
+        throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), { model: request.model, reason: (error as Error).message })
+      } finally {
+        done()
+      }
+    },
+    async * stream (request): AsyncIterable<StreamChunk> {
+      const { res, touch, done, timedOut } = await post(request, true)
+      let text = ''
+      let usage: OpenAiUsage | undefined
+      let buffer = ''
+      try {
+        const decoder = new TextDecoder()
+        for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+          touch()
+          buffer += decoder.decode(bytes, { stream: true })
+          let end: number
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            const frame = buffer.slice(0, end).trim()
+            buffer = buffer.slice(end + 2)
+            if (!frame.startsWith('data:')) continue
+            const data = frame.slice(5).trim()
+            if (data === '[DONE]') continue
+            const event = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }>, usage?: OpenAiUsage }
+            usage = event.usage ?? usage
+            const delta = event.choices?.[0]?.delta?.content
+            if (delta) { text += delta; yield { type: 'delta', delta } }
+          }
+        }
+      } catch (error) {
+        if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
+        if (timedOut()) throw withDetails(new LlmTimeoutError(`${request.model} stopped streaming for ${options.timeoutMs} ms`), { model: request.model })
+        throw withDetails(new LlmUnavailableError(`The stream from ${request.model} failed`), { model: request.model, reason: (error as Error).message })
+      } finally {
+        done()
+      }
+      yield { type: 'done', usage: toUsage(usage, request, text), model: request.model }
+    },
+    async check () {
+      return { ok: true, message: `openai-compatible provider configured at ${new URL(url).host}; no request is made by this check` }
+    }
+  }
+}

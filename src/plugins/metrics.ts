@@ -1,0 +1,69 @@
+// Prometheus metrics: one registry per app (so several apps can live in one process), fastify-metrics
+// for default process metrics and the request-duration histogram, and app.meters for the metrics other
+// plugins add. Labels use route templates only, so cardinality stays bounded.
+import fp from 'fastify-plugin'
+import fastifyMetricsModule from 'fastify-metrics'
+import promClient, { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+type Labels<L extends string> = readonly L[]
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    meters: {
+      registry: Registry
+      prefix: string
+      counter<L extends string>(name: string, help: string, labelNames?: Labels<L>): Counter<L>
+      gauge<L extends string>(name: string, help: string, labelNames?: Labels<L>): Gauge<L>
+      histogram<L extends string>(name: string, help: string, labelNames?: Labels<L>, buckets?: number[]): Histogram<L>
+    }
+  }
+}
+
+const NOT_FOUND_ROUTE = '__not_found__'
+// fastify-metrics is CommonJS with a `default` export.
+const fastifyMetrics = fastifyMetricsModule.default
+
+export default fp(async function metrics (app) {
+  const prefix = app.config.METRICS_PREFIX
+  const registry = new Registry()
+
+  await app.register(fastifyMetrics, {
+    name: 'fastifyMetrics',
+    endpoint: null,
+    promClient: { ...promClient, register: registry } as unknown as typeof promClient,
+    defaultMetrics: { enabled: true, register: registry, prefix },
+    routeMetrics: {
+      enabled: { histogram: true, summary: false },
+      registeredRoutesOnly: true,
+      overrides: {
+        histogram: {
+          name: `${prefix}http_request_duration_seconds`,
+          help: 'HTTP request duration in seconds, by route template',
+          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+          registers: [registry]
+        },
+        // fastify-metrics creates the summary even when disabled: register it nowhere so it is not exposed.
+        summary: { name: `${prefix}http_request_summary_seconds`, registers: [] }
+      }
+    }
+  })
+
+  const make = <T>(name: string, create: (fullName: string) => T): T =>
+    (registry.getSingleMetric(prefix + name) as T | undefined) ?? create(prefix + name)
+
+  app.decorate('meters', {
+    registry,
+    prefix,
+    counter: (name, help, labelNames = []) => make(name, n => new Counter({ name: n, help, labelNames, registers: [registry] })),
+    gauge: (name, help, labelNames = []) => make(name, n => new Gauge({ name: n, help, labelNames, registers: [registry] })),
+    histogram: (name, help, labelNames = [], buckets) =>
+      make(name, n => new Histogram({ name: n, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }))
+  })
+
+  const requests = app.meters.counter('http_requests_total', 'HTTP requests, by route template', ['method', 'route', 'status_code'])
+  app.addHook('onResponse', async (request, reply) => {
+    // Unknown URLs share one label value so they cannot grow the series count.
+    const route = request.routeOptions.url ?? NOT_FOUND_ROUTE
+    requests.inc({ method: request.method, route, status_code: String(reply.statusCode) })
+  })
+}, { name: 'metrics', dependencies: ['config'] })

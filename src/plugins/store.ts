@@ -1,0 +1,32 @@
+// The database: PGlite by default (DATA_DIR), PostgreSQL when DATABASE_URL is set. Migrations run at
+// start; the app closes what it opened.
+import fp from 'fastify-plugin'
+import { openDatabase, type Database } from '../store/database.js'
+import { migrate } from '../store/migrate.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Database
+  }
+}
+
+export default fp(async function store (app, opts: { db?: Database }) {
+  const db = opts.db ?? await openDatabase({ databaseUrl: app.config.DATABASE_URL, dataDir: app.config.DATA_DIR })
+  const applied = await migrate(db)
+  if (applied.length > 0) app.log.info({ applied }, 'database migrations applied')
+  app.decorate('db', db)
+  if (!opts.db) app.addHook('onClose', async () => { await db.close() })
+
+  app.health.register('database', async () => {
+    await db.ping()
+    return { status: 'healthy', message: `${db.kind} reachable` }
+  }, { critical: true })
+  app.health.addReadinessCheck(async () => {
+    try {
+      await db.ping()
+      return null
+    } catch (error) {
+      return `database unreachable: ${(error as Error).message}`
+    }
+  })
+}, { name: 'store', dependencies: ['config', 'health'] })

@@ -1,0 +1,114 @@
+// SSE streaming (DESIGN §8): wires the framework-free stream service to the app — event log (Redis
+// Streams when app.redis, memory otherwise), tickets (as an authenticator for `?ticket=` on routes that
+// opt in with `config.streamTicket`), caps, metrics, heartbeats, the cross-replica cancel bus, and
+// shutdown: in preClose every open stream gets its final SHUTTING_DOWN event and is ended.
+import fp from 'fastify-plugin'
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import { ServiceUnavailableError, UnauthorizedError } from '../errors.js'
+import type { EventLog } from '../streams/event-log.js'
+import { MemoryEventLog } from '../streams/memory-event-log.js'
+import { RedisEventLog } from '../streams/redis-event-log.js'
+import { SessionRegistry } from '../streams/sessions.js'
+import { createTicketStore, TICKET_PREFIX, type TicketStore } from '../streams/tickets.js'
+import { createCancelBus } from '../streams/cancel-bus.js'
+import { StreamService } from '../streams/service.js'
+import { streamSchemas } from '../streams/schemas.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    streams: { service: StreamService, tickets: TicketStore, registry: SessionRegistry, log: EventLog, instanceId: string }
+  }
+  interface FastifyRequest {
+    /** Set when a one-time ticket authenticated the request: the ticket and the stream it is bound to (null = unused). */
+    streamTicket: { ticket: string, streamId: string | null } | null
+  }
+  interface FastifyContextConfig {
+    /** The route accepts `?ticket=` (EventSource cannot send headers). */
+    streamTicket?: boolean
+  }
+}
+
+export default fp(async function streams (app) {
+  const config = app.config
+  const ttlMs = config.STREAM_REPLAY_TTL * 1000
+  const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  const warn = (what: string) => (error: Error) => app.log.warn({ err: error.message }, `streams: ${what} (redis)`)
+
+  const log: EventLog = app.redis
+    ? new RedisEventLog({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS, onError: (e, what) => warn(`event log ${what} failed`)(e) })
+    : new MemoryEventLog({ ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS })
+  const tickets = createTicketStore({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, ticketTtlMs: config.STREAM_TICKET_TTL_MS, replayTtlMs: ttlMs, onError: warn('ticket store failed, kept in memory') })
+  const registry = new SessionRegistry({ maxStreams: config.MAX_CONCURRENT_STREAMS, maxPerCaller: config.MAX_CONCURRENT_STREAMS_PER_CALLER })
+
+  const total = app.meters.counter('stream_sessions_total', 'SSE stream generations, by agent and final status', ['agent', 'status'])
+  const active = app.meters.gauge('stream_sessions_active', 'SSE stream generations running in this process', ['agent'])
+  const duration = app.meters.histogram('stream_duration_seconds', 'Duration of SSE stream generations', ['agent', 'status'], [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300])
+  for (const agent of Object.keys(app.agents.definitions)) active.set({ agent }, 0)
+
+  const service = new StreamService({
+    log,
+    tickets,
+    registry,
+    invoke: (request) => app.agents.invoke(request),
+    instanceId,
+    retryMs: config.STREAM_RETRY_MS,
+    shutdownFlushMs: config.STREAM_SHUTDOWN_FLUSH_MS,
+    capRetryAfterSeconds: 5,
+    maskInternal: config.NODE_ENV === 'production',
+    logger: app.log,
+    metrics: {
+      started: (agent) => {
+        active.inc({ agent })
+        app.agentStats.streamStarted(agent)
+      },
+      finished: (agent, outcome, seconds) => {
+        active.dec({ agent })
+        app.agentStats.streamEnded(agent)
+        total.inc({ agent, status: outcome.status })
+        duration.observe({ agent, status: outcome.status }, seconds)
+      }
+    }
+  })
+  service.cancelBus = await createCancelBus({
+    redis: app.redis,
+    channel: `${config.REDIS_KEY_PREFIX}stream-cancel`,
+    onCancel: (streamId) => service.abortLocal(streamId),
+    onError: warn('cancel bus error'),
+    waitMs: config.REDIS_CONNECT_TIMEOUT_MS
+  })
+
+  // `?ticket=` authenticates only on routes that opt in, and only when no header credential was sent.
+  app.decorateRequest('streamTicket', null)
+  app.authenticators.add(async (request: FastifyRequest) => {
+    const ticket = (request.query as Record<string, unknown> | undefined)?.ticket
+    if (typeof ticket !== 'string' || !request.routeOptions.config.streamTicket) return null
+    let record
+    try {
+      record = ticket.startsWith(TICKET_PREFIX) ? await tickets.peek(ticket) : null
+    } catch {
+      throw new ServiceUnavailableError('Stream tickets cannot be checked right now; retry shortly')
+    }
+    if (!record) throw new UnauthorizedError('Unknown or expired stream ticket')
+    request.streamTicket = { ticket, streamId: record.streamId ?? null }
+    return record.caller
+  })
+
+  const heartbeat = setInterval(() => service.heartbeat(), config.STREAM_HEARTBEAT_MS)
+  heartbeat.unref()
+
+  for (const schema of streamSchemas) app.addSchema(schema)
+  app.decorate('streams', { service, tickets, registry, log, instanceId })
+  app.features.streams = `${log.kind} event log (replay ${config.STREAM_REPLAY_TTL} s), max ${config.MAX_CONCURRENT_STREAMS} streams, ${config.MAX_CONCURRENT_STREAMS_PER_CALLER} per caller`
+
+  // Readiness already fails (the health plugin's preClose ran first); now tell every client and end.
+  app.addHook('preClose', async () => {
+    await service.shutdown(Math.max(1000, config.SHUTDOWN_GRACE_MS / 2))
+  })
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat)
+    await service.cancelBus?.close()
+    await log.close()
+  })
+}, { name: 'streams', dependencies: ['config', 'health', 'redis', 'metrics', 'auth', 'agents', 'agent-stats'] })

@@ -1,0 +1,207 @@
+// Agent management (DESIGN §4.3): list, overview, per-agent health, status, metrics and recent traces,
+// response-cache clear and warm, statistics reset. Every figure comes from app.agentStats and
+// app.tracer, which the agent service feeds. Static paths (/list, /overview) and the longer
+// /:agent/… paths never clash with the invoke routes POST /api/agents/:agent/:method.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { AgentDefinition, AgentName } from '../agents/types.js'
+import { NotFoundError, withDetails, type DetailedError } from '../errors.js'
+import { ref } from '../schemas/common.js'
+import {
+  AgentHealthSchema, AgentListSchema, AgentMetricsSchema, AgentOverviewSchema, AgentParamsSchema, AgentStatusSchema, AgentTracesSchema,
+  CacheClearBodySchema, CacheClearSchema, CacheWarmBodySchema, CacheWarmSchema, StatsResetSchema, TracesQuerySchema, managementSchemas
+} from '../schemas/agent-management.js'
+import type { HealthStatus } from '../schemas/common.js'
+
+const rank: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 }
+const WARM_CONCURRENCY = 4
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  for (const schema of managementSchemas) app.addSchema(schema)
+  const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
+  const tags = ['agents']
+  const definitions = app.agents.definitions as Record<string, AgentDefinition>
+  const names = Object.keys(definitions)
+
+  function definition (agent: string): AgentDefinition {
+    const found = definitions[agent]
+    if (!found) throw withDetails(new NotFoundError(`Unknown agent '${agent}'`), { available: names })
+    return found
+  }
+
+  async function agentHealth (agent: string) {
+    const verdict = app.agentStats.health(agent)
+    const provider = await app.llm.provider.check().catch((error: Error) => ({ ok: false, message: error.message }))
+    const status: HealthStatus = !provider.ok && rank[verdict.status] < rank.unhealthy ? 'unhealthy' : verdict.status
+    const message = provider.ok ? verdict.message : `provider: ${provider.message}; ${verdict.message}`
+    return { agent, ...verdict, status, message, provider, timestamp: new Date().toISOString() }
+  }
+
+  app.get('/api/agents/list', {
+    config: { permission: 'agent:read' },
+    schema: { operationId: 'listAgents', tags, summary: 'Agents, their methods and capabilities', security, response: { 200: ref(AgentListSchema) } }
+  }, async () => ({
+    count: names.length,
+    agents: names.map(name => {
+      const def = definitions[name]
+      return {
+        name,
+        description: def.description,
+        defaultModel: def.defaultModel,
+        model: app.llm.modelFor(def.defaultModel),
+        rateLimit: def.rateLimit,
+        capabilities: def.capabilities,
+        methods: Object.values(def.methods).map(m => ({
+          name: m.name, summary: m.summary, path: `/api/agents/${name}/${m.name}`, cacheTtl: m.cacheTtl, rateLimit: m.rateLimit, model: m.model ?? def.defaultModel
+        }))
+      }
+    })
+  }))
+
+  app.get('/api/agents/overview', {
+    config: { permission: 'agent:stats' },
+    schema: { operationId: 'getAgentsOverview', tags, summary: 'Per agent: calls, errors, cache hit rate, tokens, cost, latency', security, response: { 200: ref(AgentOverviewSchema) } }
+  }, async () => {
+    const agents = await Promise.all(names.map(async name => ({ ...await app.agentStats.summary(name), health: app.agentStats.health(name).status })))
+    const sum = (pick: (a: typeof agents[number]) => number) => agents.reduce((total, a) => total + pick(a), 0)
+    return {
+      timestamp: new Date().toISOString(),
+      totals: {
+        calls: sum(a => a.calls),
+        errors: sum(a => a.errors),
+        tokens: { input: sum(a => a.tokens.input), output: sum(a => a.tokens.output), total: sum(a => a.tokens.total) },
+        costUsd: sum(a => a.costUsd)
+      },
+      agents
+    }
+  })
+
+  app.get('/api/agents/:agent/health', {
+    config: { permission: 'agent:read' },
+    schema: {
+      operationId: 'getAgentHealth',
+      tags,
+      summary: 'Agent health from its recent error rate and provider state; 200 healthy or degraded, 503 unhealthy',
+      security,
+      params: AgentParamsSchema,
+      response: { 200: ref(AgentHealthSchema), 503: ref(AgentHealthSchema) }
+    }
+  }, async (request, reply) => {
+    definition(request.params.agent)
+    const health = await agentHealth(request.params.agent)
+    return reply.code(health.status === 'unhealthy' ? 503 : 200).send(health)
+  })
+
+  app.get('/api/agents/:agent/status', {
+    config: { permission: 'agent:read' },
+    schema: { operationId: 'getAgentStatus', tags, summary: 'Model, capabilities and statistics of an agent', security, params: AgentParamsSchema, response: { 200: ref(AgentStatusSchema) } }
+  }, async (request) => {
+    const def = definition(request.params.agent)
+    return {
+      agent: def.name,
+      description: def.description,
+      provider: app.features.llmProvider,
+      model: app.llm.modelFor(def.defaultModel),
+      defaultModel: def.defaultModel,
+      capabilities: def.capabilities,
+      methods: Object.keys(def.methods),
+      health: (await agentHealth(def.name)).status,
+      statistics: await app.agentStats.summary(def.name)
+    }
+  })
+
+  app.get('/api/agents/:agent/metrics', {
+    config: { permission: 'agent:stats' },
+    schema: { operationId: 'getAgentMetrics', tags, summary: 'Performance, cost, cache and streaming figures, by method and by model', security, params: AgentParamsSchema, response: { 200: ref(AgentMetricsSchema) } }
+  }, async (request) => {
+    const def = definition(request.params.agent)
+    const detail = await app.agentStats.detail(def.name)
+    const entries = app.agents.cache.size ? await app.agents.cache.size(def.name).catch(() => null) : null
+    return { ...detail, cache: { ...detail.cache, entries } }
+  })
+
+  app.get('/api/agents/:agent/traces', {
+    config: { permission: 'agent:stats' },
+    schema: {
+      operationId: 'getAgentTraces',
+      tags,
+      summary: 'Recent traces of an agent, newest first (kept in memory per replica, last 1,000)',
+      security,
+      params: AgentParamsSchema,
+      querystring: TracesQuerySchema,
+      response: { 200: ref(AgentTracesSchema) }
+    }
+  }, async (request) => {
+    const def = definition(request.params.agent)
+    const traces = app.tracer.recent(def.name, request.query.limit)
+    return { agent: def.name, limit: request.query.limit, count: traces.length, traces }
+  })
+
+  app.post('/api/agents/:agent/cache/clear', {
+    config: { permission: 'cache:manage' },
+    schema: {
+      operationId: 'clearAgentCache',
+      tags,
+      summary: 'Delete cached responses of one agent (a glob pattern stays inside the agent\'s namespace)',
+      security,
+      params: AgentParamsSchema,
+      body: CacheClearBodySchema,
+      response: { 200: ref(CacheClearSchema) }
+    }
+  }, async (request) => {
+    const def = definition(request.params.agent)
+    const pattern = request.body?.pattern ?? '*'
+    const deleted = await app.agents.cache.clear(def.name, pattern)
+    request.log.info({ agent: def.name, pattern, deleted }, 'agent cache cleared')
+    return { success: true, agent: def.name, pattern, deleted }
+  })
+
+  app.post('/api/agents/:agent/cache/warm', {
+    config: { permission: 'cache:manage' },
+    schema: {
+      operationId: 'warmAgentCache',
+      tags,
+      summary: 'Run the given requests through the agent so their responses are cached; reports warmed and failed',
+      security,
+      params: AgentParamsSchema,
+      body: CacheWarmBodySchema,
+      response: { 200: ref(CacheWarmSchema) }
+    }
+  }, async (request) => {
+    const def = definition(request.params.agent)
+    const items = request.body.requests
+    const results = new Array(items.length)
+    let next = 0
+    const worker = async () => {
+      while (next < items.length) {
+        const index = next++
+        const { method, input } = items[index]
+        try {
+          const result = await app.agents.invoke({ agent: def.name as AgentName, method, input, caller: request.caller })
+          results[index] = { index, method, status: 'warmed', alreadyCached: result.cached, durationMs: result.durationMs, traceId: result.traceId }
+        } catch (err) {
+          const error = err as DetailedError
+          const code = error.code?.startsWith('AMK_') ? error.code : 'AMK_INTERNAL'
+          // Catalogue errors carry our own messages; anything else is masked as the error handler would.
+          const message = code === 'AMK_INTERNAL' ? 'Internal error' : error.message
+          const details = error.details !== undefined ? { details: error.details } : {}
+          results[index] = { index, method, status: 'failed', error: { statusCode: error.statusCode ?? 500, code, message, ...details } }
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(WARM_CONCURRENCY, items.length) }, worker))
+    const warmed = results.filter(r => r.status === 'warmed').length
+    return { success: warmed === items.length, agent: def.name, warmed, failed: items.length - warmed, results }
+  })
+
+  app.post('/api/agents/:agent/stats/reset', {
+    config: { permission: 'agent:manage' },
+    schema: { operationId: 'resetAgentStats', tags, summary: 'Reset one agent\'s statistics (other agents are untouched)', security, params: AgentParamsSchema, response: { 200: ref(StatsResetSchema) } }
+  }, async (request) => {
+    const def = definition(request.params.agent)
+    await app.agentStats.reset(def.name)
+    request.log.info({ agent: def.name }, 'agent statistics reset')
+    return { success: true, agent: def.name, message: `statistics of ${def.name} reset` }
+  })
+}
+
+export default routes

@@ -1,0 +1,224 @@
+// Streaming routes (DESIGN §4.4, §8). Thin: the body/query schema is the agent method's own input
+// schema (+ onDisconnect), policy sits in route config, and the stream service does the rest. GET forms
+// exist for EventSource: query parameters, arrays as repeated or comma-separated parameters, `?ticket=`.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type TSchema } from 'typebox'
+import type { AgentName } from '../agents/types.js'
+import { NotFoundError, withDetails } from '../errors.js'
+import { SSE_HEADERS } from '../streams/events.js'
+import type { ItemEvents } from '../streams/generation.js'
+import type { Opener } from '../streams/service.js'
+// The response components are registered by the streams plugin: a schema added inside this encapsulated
+// plugin would make Fastify build a default validator for these routes instead of the app's own.
+import { CancelResultSchema, CleanupBodySchema, CleanupResultSchema, sseResponse, StreamStatsSchema, TicketSchema } from '../streams/schemas.js'
+import { ref } from '../schemas/common.js'
+
+const ROUTES: Record<string, { agent: AgentName, method: string, items?: ItemEvents['kind'], extra: string }> = {
+  blog: { agent: 'content', method: 'generateBlogPost', extra: 'result' },
+  itinerary: { agent: 'travel', method: 'generateItinerary', extra: 'result' },
+  recommendations: { agent: 'travel', method: 'getDestinationRecommendations', items: 'partial', extra: 'a `partial` event per finished recommendation, then result' },
+  social: { agent: 'content', method: 'generateSocialPosts', items: 'post', extra: 'a `post` event per finished post, then result' }
+}
+
+type Props = Record<string, TSchema & { type?: string, items?: TSchema, anyOf?: TSchema[], const?: unknown, enum?: unknown[] }>
+const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
+const noMore = { description: 'Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204)', type: 'null' }
+const OnDisconnect = Type.Optional(Type.Union([Type.Literal('cancel'), Type.Literal('continue')], {
+  default: 'cancel', description: 'cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume'
+}))
+const LastEventId = Type.Optional(Type.String({ description: 'Resume position (same as the Last-Event-ID header, for clients that cannot send it)' }))
+const Ticket = Type.Optional(Type.String({ description: 'One-time ticket from POST /api/stream/tickets (EventSource cannot send headers)' }))
+
+/** Query parameters can carry scalars and arrays of scalars; object-valued inputs (context) need POST. */
+function queryable (schema: Props[string]): boolean {
+  if (schema.const !== undefined || schema.enum !== undefined) return true
+  if (schema.anyOf) return schema.anyOf.every(s => queryable(s as Props[string]))
+  if (schema.type === 'array') return schema.items !== undefined && queryable(schema.items as Props[string])
+  return ['string', 'number', 'integer', 'boolean'].includes(schema.type ?? '')
+}
+
+/** The first top-level array of objects in the output schema: `partial` / `post` events report its items. */
+function itemProperty (output: TSchema): string | undefined {
+  const props = ((output as { properties?: Props }).properties ?? {}) as Props
+  return Object.keys(props).find(k => props[k].type === 'array' && (props[k].items as { type?: string } | undefined)?.type === 'object')
+}
+
+const opener = (reply: FastifyReply): Opener => () => {
+  reply.hijack()
+  const headers = { ...reply.getHeaders(), ...SSE_HEADERS } as Record<string, string | string[] | number>
+  delete headers['content-length']
+  return { res: reply.raw, headers }
+}
+
+function lastEventIdOf (request: FastifyRequest): string | undefined {
+  const header = request.headers['last-event-id']
+  const query = (request.query as { lastEventId?: string } | undefined)?.lastEventId
+  return (typeof header === 'string' && header) || query || undefined
+}
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const service = app.streams.service
+
+  /** Starts a stream, or — with a Last-Event-ID (a browser's automatic reconnect) — resumes it. */
+  const startOrResume = (path: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const { agent, method, items } = ROUTES[path]
+    const caller = request.caller!
+    const lastEventId = lastEventIdOf(request)
+    const ticket = request.streamTicket
+    if (lastEventId) {
+      const streamId = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
+      const served = await service.resume({ streamId, lastEventId, caller, ticketStreamId: ticket ? ticket.streamId : undefined }, opener(reply))
+      if (served === 'finished') return reply.code(204).send()
+      return
+    }
+    const { onDisconnect = 'cancel', ticket: _t, lastEventId: _l, ...input } = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown>
+    const output = app.agents.definitions[agent].methods[method].output
+    await service.start({
+      agent,
+      method,
+      input,
+      caller,
+      onDisconnect: onDisconnect as 'cancel' | 'continue',
+      items: items ? { kind: items, property: itemProperty(output) } : undefined,
+      ticket: ticket?.ticket
+    }, opener(reply))
+  }
+
+  for (const [path, route] of Object.entries(ROUTES)) {
+    const definition = app.agents.definitions[route.agent]
+    const method = definition.methods[route.method]
+    const props = ((method.input as { properties?: Props }).properties ?? {}) as Props
+    const rateLimits = [{ scope: route.agent, max: definition.rateLimit }, { scope: `${route.agent}.${route.method}`, max: method.rateLimit }]
+    const summary = `Stream ${route.agent}.${route.method}: connected, progress, tokens, ${route.extra}, usage, complete`
+    const queryProps = Object.fromEntries(Object.entries(props).filter(([, s]) => queryable(s)))
+    const arrays = Object.keys(queryProps).filter(k => queryProps[k].type === 'array')
+
+    app.post(`/api/stream/${path}`, {
+      config: { permission: 'agent:streaming', rateLimits },
+      schema: {
+        operationId: `stream_${path}`,
+        tags: ['stream'],
+        summary,
+        description: `Body: the input of ${route.agent}.${route.method} plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.`,
+        security,
+        body: Type.Object({ ...props, onDisconnect: OnDisconnect }, { additionalProperties: false }),
+        response: { 200: sseResponse, 204: noMore }
+      }
+    }, startOrResume(path))
+
+    app.get(`/api/stream/${path}`, {
+      // A HEAD must not start a paid generation.
+      exposeHeadRoute: false,
+      config: { permission: 'agent:streaming', rateLimits, streamTicket: true },
+      // One parameter with commas is split into items; repeat the parameter for items that contain a comma.
+      preValidation: async (request) => {
+        const query = request.query as Record<string, unknown>
+        for (const key of arrays) if (typeof query[key] === 'string') query[key] = (query[key] as string).split(',').map(s => s.trim()).filter(Boolean)
+      },
+      schema: {
+        operationId: `stream_${path}_get`,
+        tags: ['stream'],
+        summary: `${summary} (EventSource)`,
+        description: 'Query parameters = the method input (arrays: repeat the parameter or separate items with commas; object-valued fields need POST). ' +
+          'Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.',
+        security: [...security, {}],
+        querystring: Type.Object({ ...queryProps, onDisconnect: OnDisconnect, ticket: Ticket, lastEventId: LastEventId }, { additionalProperties: false }),
+        response: { 200: sseResponse, 204: noMore }
+      }
+    }, startOrResume(path))
+  }
+
+  app.get('/api/stream/:streamId/events', {
+    exposeHeadRoute: false,
+    config: { permission: 'agent:streaming', streamTicket: true },
+    schema: {
+      operationId: 'stream_resume',
+      tags: ['stream'],
+      summary: 'Resume a stream: replays the events after Last-Event-ID, then follows live (any replica, owner only)',
+      description: '410 AMK_GONE when the stream is unknown or its events expired (STREAM_REPLAY_TTL) or were trimmed past the position (details.reason expired | gap).',
+      security: [...security, {}],
+      params: Type.Object({ streamId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
+      querystring: Type.Object({ lastEventId: LastEventId, ticket: Ticket }, { additionalProperties: false }),
+      response: { 200: sseResponse, 204: noMore }
+    }
+  }, async (request, reply) => {
+    const ticket = request.streamTicket
+    const served = await service.resume({
+      streamId: request.params.streamId,
+      lastEventId: lastEventIdOf(request),
+      caller: request.caller!,
+      ticketStreamId: ticket ? ticket.streamId : undefined
+    }, opener(reply))
+    if (served === 'finished') return reply.code(204).send()
+  })
+
+  app.post('/api/stream/:streamId/cancel', {
+    config: { permission: 'agent:streaming' },
+    schema: {
+      operationId: 'stream_cancel',
+      tags: ['stream'],
+      summary: 'Cancel a stream (its owner, or agent:manage): aborts the provider call wherever it runs',
+      security,
+      params: Type.Object({ streamId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
+      response: { 200: ref(CancelResultSchema) }
+    }
+  }, async (request) => {
+    const status = await service.cancel(request.params.streamId, request.caller!)
+    return { success: true, streamId: request.params.streamId, status }
+  })
+
+  app.post('/api/stream/tickets', {
+    config: { permission: 'agent:streaming' },
+    schema: {
+      operationId: 'stream_createTicket',
+      tags: ['stream', 'auth'],
+      summary: 'One-time ticket for EventSource (`?ticket=`): starts one stream, then only resumes that stream',
+      security,
+      response: { 201: ref(TicketSchema) }
+    }
+  }, async (request, reply) => {
+    const { ticket, expiresAt } = await app.streams.tickets.issue(request.caller!)
+    return reply.code(201).send({ ticket, expiresAt: new Date(expiresAt).toISOString(), expiresInSeconds: Math.round((expiresAt - Date.now()) / 1000) })
+  })
+
+  app.get('/api/stream/stats/:agent', {
+    config: { permission: 'agent:stats' },
+    schema: {
+      operationId: 'stream_stats',
+      tags: ['stream'],
+      summary: 'Streaming statistics of one agent on this instance',
+      security,
+      params: Type.Object({ agent: Type.String() }),
+      response: { 200: ref(StreamStatsSchema) }
+    }
+  }, async (request) => {
+    const { agent } = request.params
+    if (!Object.hasOwn(app.agents.definitions, agent)) {
+      throw withDetails(new NotFoundError(`Unknown agent '${agent}'`), { availableAgents: Object.keys(app.agents.definitions) })
+    }
+    return {
+      ...app.streams.registry.statsFor(agent),
+      instanceId: app.streams.instanceId,
+      eventLog: app.streams.log.kind,
+      openConnections: [...service.connections].filter(c => app.streams.registry.get(c.streamId)?.agent === agent).length
+    }
+  })
+
+  app.post('/api/stream/cleanup', {
+    config: { permission: 'agent:manage' },
+    schema: {
+      operationId: 'stream_cleanup',
+      tags: ['stream'],
+      summary: 'Cancel orphaned generations and drop expired stream logs on this instance',
+      security,
+      body: Type.Optional(CleanupBodySchema),
+      response: { 200: ref(CleanupResultSchema) }
+    }
+  }, async (request) => {
+    const result = service.cleanup((request.body?.maxIdleSeconds ?? 300) * 1000)
+    return { success: true, ...result, active: app.streams.registry.active() }
+  })
+}
+
+export default routes

@@ -1,0 +1,43 @@
+// Versioned SQL migrations (src/store/migrations/NNN_name.sql), applied in order at start and recorded in
+// schema_migrations. An advisory lock keeps replicas that start together from applying one twice.
+import { readdir, readFile } from 'node:fs/promises'
+import type { Database } from './database.js'
+
+const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url)
+const LOCK_ID = 7_262_001
+
+export interface Migration { version: string, sql: string }
+
+export async function loadMigrations (dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter(f => /^\d+_[\w-]+\.sql$/.test(f)).sort()
+  return Promise.all(files.map(async f => ({ version: f.replace(/\.sql$/, ''), sql: await readFile(new URL(f, dir), 'utf8') })))
+}
+
+/** Applies the pending migrations; returns the versions applied now (empty when up to date). */
+export async function migrate (db: Database, migrations?: Migration[]): Promise<string[]> {
+  const all = migrations ?? await loadMigrations()
+  // Under the lock too: two replicas running CREATE TABLE IF NOT EXISTS at once collide in pg_type.
+  await db.transaction(async tx => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_ID])
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+  })
+  const applied: string[] = []
+  for (const migration of all) {
+    const done = await db.transaction(async tx => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_ID])
+      const existing = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [migration.version])
+      if (existing.length > 0) return false
+      for (const statement of splitStatements(migration.sql)) await tx.query(statement)
+      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [migration.version])
+      return true
+    })
+    if (done) applied.push(migration.version)
+  }
+  return applied
+}
+
+/** Splits a migration into statements (migrations keep semicolons out of strings and bodies). */
+function splitStatements (sql: string): string[] {
+  return sql.replace(/--.*$/gm, '').split(';').map(s => s.trim()).filter(Boolean)
+}

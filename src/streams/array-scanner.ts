@@ -1,0 +1,67 @@
+// Incremental scan of streamed JSON text: reports each element object of one array (a top-level
+// property such as `recommendations` or `posts`, or the top-level array itself) as soon as its closing
+// brace arrives, so `partial` and `post` events go out while the model is still writing.
+
+export class ArrayItemScanner {
+  private text = ''
+  private position = 0
+  private readonly stack: string[] = []
+  private inString = false
+  private escaped = false
+  private stringStart = -1
+  private lastKeyCandidate = ''
+  private currentKey = ''
+  private targetDepth = -1
+  private itemStart = -1
+  private finished = false
+
+  /** @param property top-level property holding the array; undefined = the first top-level array. */
+  constructor (private readonly property?: string) {}
+
+  /** Feeds a delta; returns the element objects completed by it, in order. */
+  push (delta: string): unknown[] {
+    this.text += delta
+    const items: unknown[] = []
+    const text = this.text
+    for (; this.position < text.length && !this.finished; this.position++) {
+      const ch = text[this.position]
+      if (this.inString) {
+        if (this.escaped) this.escaped = false
+        else if (ch === '\\') this.escaped = true
+        else if (ch === '"') {
+          this.inString = false
+          if (this.atTopObject()) this.lastKeyCandidate = text.slice(this.stringStart + 1, this.position)
+        }
+        continue
+      }
+      if (ch === '"') {
+        this.inString = true
+        this.stringStart = this.position
+      } else if (ch === ':' && this.atTopObject()) {
+        this.currentKey = this.lastKeyCandidate
+      } else if (ch === '{' || ch === '[') {
+        this.stack.push(ch)
+        if (ch === '[' && this.targetDepth < 0 && this.isTargetArray()) this.targetDepth = this.stack.length
+        else if (ch === '{' && this.targetDepth > 0 && this.stack.length === this.targetDepth + 1) this.itemStart = this.position
+      } else if (ch === '}' || ch === ']') {
+        this.stack.pop()
+        if (ch === '}' && this.itemStart >= 0 && this.stack.length === this.targetDepth) {
+          try { items.push(JSON.parse(text.slice(this.itemStart, this.position + 1))) } catch { /* not an object after all */ }
+          this.itemStart = -1
+        } else if (ch === ']' && this.stack.length === this.targetDepth - 1) {
+          this.finished = true
+        }
+      }
+    }
+    return items
+  }
+
+  private atTopObject (): boolean {
+    return this.stack.length === 1 && this.stack[0] === '{'
+  }
+
+  private isTargetArray (): boolean {
+    if (this.stack.length === 1) return this.property === undefined
+    return this.stack.length === 2 && this.stack[0] === '{' && (this.property === undefined || this.currentKey === this.property)
+  }
+}

@@ -1,0 +1,107 @@
+// One SSE response: writes frames with backpressure (a write that returns false waits for 'drain', so a
+// client that does not read holds at most one socket buffer of ours), heartbeats only when idle, and
+// notices the client going away. Works on a raw node:http ServerResponse; no Fastify here.
+import type { ServerResponse } from 'node:http'
+import { encodeComment, encodeFrame, encodeRetry, StreamErrorCode, type StreamEvent } from './events.js'
+
+export type EndReason = 'finished' | 'client-closed' | 'shutdown' | 'error'
+
+export class SseConnection {
+  /** Aborts when the client goes away or the server ends this connection. */
+  readonly signal: AbortSignal
+  /** Id of the last event written (Last-Event-ID a reconnect will send). */
+  lastEventId: string
+  endReason: EndReason | null = null
+  private readonly controller = new AbortController()
+  private waitingDrain = false
+  private readonly closed: Promise<void>
+
+  constructor (readonly res: ServerResponse, readonly streamId: string, startSeq: number) {
+    this.signal = this.controller.signal
+    this.lastEventId = `${streamId}-${startSeq}`
+    this.closed = new Promise(resolve => {
+      res.once('close', () => {
+        this.endReason ??= 'client-closed'
+        this.controller.abort()
+        resolve()
+      })
+    })
+  }
+
+  /** Sends the status line and headers, and the reconnection hint. */
+  open (headers: Record<string, string | string[] | number>, retryMs: number): void {
+    this.res.writeHead(200, headers)
+    this.res.write(encodeRetry(retryMs))
+    // Headers go out now, not with the first event, so EventSource opens at once.
+    this.res.flushHeaders()
+  }
+
+  get isOpen (): boolean {
+    return !this.signal.aborted && !this.res.writableEnded
+  }
+
+  /** Bytes queued in our socket buffer, waiting for the client (backpressure metric, tests). */
+  get buffered (): number {
+    return this.res.writableLength + (this.res.socket?.writableLength ?? 0)
+  }
+
+  /** Writes frames now; false when the client is behind (await drained() before writing more) or gone. */
+  send (frames: string, id?: string): boolean {
+    if (!this.isOpen) return false
+    if (id) this.lastEventId = id
+    if (this.res.write(frames)) return true
+    this.waitingDrain = true
+    return false
+  }
+
+  /** After send() returned false: resolves when the client caught up (true) or went away (false). */
+  async drained (): Promise<boolean> {
+    if (this.waitingDrain && this.isOpen) {
+      await new Promise<void>(resolve => {
+        const done = () => { this.res.off('drain', done); this.signal.removeEventListener('abort', done); resolve() }
+        this.res.once('drain', done)
+        this.signal.addEventListener('abort', done, { once: true })
+      })
+    }
+    this.waitingDrain = false
+    return this.isOpen
+  }
+
+  /** Writes one frame; resolves when it may write again (after 'drain'), false when the client is gone. */
+  async write (frame: string, id?: string): Promise<boolean> {
+    return this.send(frame, id) || this.drained()
+  }
+
+  /** A comment line, skipped while the client is behind (the pending data keeps the proxy busy anyway). */
+  heartbeat (): void {
+    if (this.isOpen && !this.waitingDrain) this.res.write(encodeComment('heartbeat'))
+  }
+
+  /** Ends the response after what was written. */
+  end (reason: EndReason = 'finished'): void {
+    if (this.res.writableEnded) return
+    this.endReason ??= reason
+    this.res.end()
+    this.controller.abort()
+  }
+
+  /**
+   * Server going down: tells the client to reconnect (elsewhere) from its last event, then ends. The
+   * frame repeats the last delivered id, so the browser's Last-Event-ID is unchanged; it is not logged.
+   * A client that reads nothing is cut off after `flushMs` so shutdown never waits on it.
+   */
+  async shutdown (flushMs: number): Promise<void> {
+    if (this.res.writableEnded || this.res.destroyed) return
+    this.endReason = 'shutdown'
+    const event: StreamEvent = {
+      event: 'error',
+      data: { code: StreamErrorCode.SHUTTING_DOWN, message: 'The server is shutting down; reconnect with Last-Event-ID to resume', recoverable: true, lastEventId: this.lastEventId }
+    }
+    this.res.write(encodeFrame(this.lastEventId, event))
+    this.res.end()
+    this.controller.abort()
+    const timer = setTimeout(() => this.res.destroy(), flushMs)
+    await this.closed
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,87 @@
+// The SSE event vocabulary (DESIGN §8) as one typed union, and the one encoder that turns events,
+// comments and the retry hint into text/event-stream frames. Framework-free.
+
+export interface StreamUsage { inputTokens: number, outputTokens: number, costUsd: number, model?: string, estimated?: boolean }
+
+export interface StreamEventMap {
+  connected: { streamId: string, agent: string, method: string, resumed?: boolean }
+  progress: { progress: number, message: string }
+  token: { chunk: string, index: number }
+  partial: { data: unknown }
+  post: { platform: string, content: string, index: number }
+  result: { data: unknown }
+  usage: StreamUsage
+  error: { code: string, message: string, recoverable: boolean, lastEventId?: string }
+  complete: { durationMs: number, usage: StreamUsage }
+}
+
+export type StreamEventName = keyof StreamEventMap
+
+/** One event as the generator produces it (no id yet). */
+export type StreamEvent = { [K in StreamEventName]: { event: K, data: StreamEventMap[K] } }[StreamEventName]
+
+/** One event as logged: `seq` is strictly increasing within its stream, from 1. */
+export type LoggedEvent = StreamEvent & { seq: number }
+
+export const STREAM_EVENT_NAMES: readonly StreamEventName[] = ['connected', 'progress', 'token', 'partial', 'post', 'result', 'usage', 'error', 'complete']
+
+/** Error codes carried by `error` events (not HTTP errors). */
+export const StreamErrorCode = {
+  /** Connection-only: the server is going down; reconnect with Last-Event-ID (another replica serves it). */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** Terminal, logged: the generation was aborted by a cancel or a client disconnect. */
+  CANCELLED: 'CANCELLED',
+  /** Terminal, logged: the instance running the generation shut down before it finished. */
+  INTERRUPTED: 'GENERATION_INTERRUPTED'
+} as const
+
+/** `complete` and `error` end a stream's log; SHUTTING_DOWN is never logged, so it never ends one. */
+export function isTerminal (event: StreamEvent): boolean {
+  return event.event === 'complete' || (event.event === 'error' && event.data.code !== StreamErrorCode.SHUTTING_DOWN)
+}
+
+/** `<streamId>-<seq>`: the SSE id, so a browser's Last-Event-ID names the stream and the position. */
+export function eventId (streamId: string, seq: number): string {
+  return `${streamId}-${seq}`
+}
+
+/** Parses a Last-Event-ID; null when it is not of the form `<streamId>-<seq>`. */
+export function parseEventId (id: string | undefined | null): { streamId: string, seq: number } | null {
+  if (!id) return null
+  const dash = id.lastIndexOf('-')
+  if (dash <= 0) return null
+  const seq = Number(id.slice(dash + 1))
+  if (!Number.isSafeInteger(seq) || seq < 0) return null
+  return { streamId: id.slice(0, dash), seq }
+}
+
+/**
+ * Encodes one event frame. `data` is JSON on a single line (JSON.stringify never emits raw newlines),
+ * so one `data:` field suffices; the id and event name are ours and never contain CR/LF.
+ */
+export function encodeEvent (streamId: string, event: LoggedEvent): string {
+  return `id: ${eventId(streamId, event.seq)}\nevent: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`
+}
+
+/** The same frame with an explicit id (the connection-only SHUTTING_DOWN event repeats the last id). */
+export function encodeFrame (id: string, event: StreamEvent): string {
+  return `id: ${id}\nevent: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`
+}
+
+/** A comment line (heartbeat); EventSource ignores it, proxies see traffic. */
+export function encodeComment (text: string): string {
+  return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`
+}
+
+/** Reconnection delay hint for EventSource. */
+export function encodeRetry (ms: number): string {
+  return `retry: ${Math.max(0, Math.floor(ms))}\n\n`
+}
+
+/** Response headers of every stream: never cached, never transformed or buffered by proxies, never compressed. */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+  connection: 'keep-alive'
+}

@@ -1,0 +1,142 @@
+// Runs one streamed agent call and turns it into the §8 events, appended to the event log (connections
+// read them from there at their own pace): connected, progress, token, partial | post, result, usage,
+// complete — or one terminal error. Framework-free: the agent service's invoke is passed in.
+import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
+import type { Caller } from '../auth/roles.js'
+import { ArrayItemScanner } from './array-scanner.js'
+import { StreamErrorCode, type LoggedEvent, type StreamEvent, type StreamUsage } from './events.js'
+import type { EventLog } from './event-log.js'
+import type { Session, SessionStatus } from './sessions.js'
+
+/** What a route streams besides tokens: each element of one output array as `partial` or `post` events. */
+export interface ItemEvents { kind: 'partial' | 'post', property?: string }
+
+export interface GenerationRequest {
+  agent: AgentName
+  method: string
+  input: Record<string, unknown>
+  caller: Caller
+  items?: ItemEvents
+}
+
+/** Why a generation was aborted (the AbortSignal's reason). */
+export type AbortReason = 'cancel' | 'disconnect' | 'shutdown' | 'idle'
+
+export interface GenerationOutcome { status: Exclude<SessionStatus, 'running'>, timeToFirstTokenMs?: number, tokens: number }
+
+export interface GenerationDeps {
+  log: EventLog
+  invoke(request: InvokeRequest): Promise<InvokeResult>
+  /** Called per token (stats). */
+  onToken?(): void
+  /** Masks messages of unexpected errors (production). */
+  maskInternal: boolean
+}
+
+const SYNTHETIC_CHUNK = 48
+
+/** Progress while tokens arrive: 10 → 90 %, approaching 90 as the text grows (length is unknown up front). */
+const progressFor = (chars: number) => Math.min(90, 10 + Math.floor(80 * (1 - Math.exp(-chars / 4000))))
+
+function errorEvent (error: unknown, maskInternal: boolean): StreamEvent {
+  const err = error as { code?: string, statusCode?: number, message?: string }
+  const status = err.statusCode ?? 500
+  const ours = typeof err.code === 'string' && err.code.startsWith('AMK_')
+  const code = ours ? err.code! : 'AMK_INTERNAL'
+  const message = !ours && maskInternal ? 'Internal Server Error' : err.message ?? 'generation failed'
+  return { event: 'error', data: { code, message, recoverable: status >= 500 || status === 429 } }
+}
+
+function abortEvent (reason: AbortReason): StreamEvent {
+  if (reason === 'shutdown') {
+    return { event: 'error', data: { code: StreamErrorCode.INTERRUPTED, message: 'The instance running this generation shut down before it finished; start a new stream', recoverable: true } }
+  }
+  const why = reason === 'cancel' ? 'cancelled' : reason === 'idle' ? 'cancelled by cleanup (no reader)' : 'cancelled: the client disconnected'
+  return { event: 'error', data: { code: StreamErrorCode.CANCELLED, message: `The generation was ${why}`, recoverable: false } }
+}
+
+export async function runGeneration (session: Session, request: GenerationRequest, deps: GenerationDeps): Promise<GenerationOutcome> {
+  const { log } = deps
+  let seq = 0
+  let pending: Promise<void> = Promise.resolve()
+  let lastAppended: Promise<void> | null = null
+  const emit = (event: StreamEvent) => {
+    // The memory log answers one shared resolved promise; the Redis log one per batch of writes.
+    const appended = log.append(session.streamId, { ...event, seq: ++seq } as LoggedEvent)
+    if (appended !== lastAppended) {
+      lastAppended = appended
+      pending = appended.catch(() => {})
+    }
+  }
+
+  const scanner = request.items ? new ArrayItemScanner(request.items.property) : null
+  let tokens = 0
+  let chars = 0
+  let items = 0
+  let lastProgress = 10
+  let timeToFirstTokenMs: number | undefined
+
+  const onDelta = (chunk: string) => {
+    if (!chunk || session.abort.signal.aborted) return
+    if (timeToFirstTokenMs === undefined) {
+      timeToFirstTokenMs = Date.now() - session.startedAt
+      emit({ event: 'progress', data: { progress: 10, message: 'Generating' } })
+    }
+    emit({ event: 'token', data: { chunk, index: tokens++ } })
+    deps.onToken?.()
+    chars += chunk.length
+    for (const item of scanner?.push(chunk) ?? []) {
+      if (request.items!.kind === 'partial') emit({ event: 'partial', data: { data: item } })
+      else {
+        const post = item as { platform?: unknown, content?: unknown, text?: unknown }
+        emit({ event: 'post', data: { platform: String(post.platform ?? ''), content: String(post.content ?? post.text ?? ''), index: items } })
+      }
+      items++
+    }
+    const progress = progressFor(chars)
+    if (progress >= lastProgress + 10) {
+      lastProgress = progress
+      emit({ event: 'progress', data: { progress, message: 'Generating' } })
+    }
+  }
+
+  emit({ event: 'connected', data: { streamId: session.streamId, agent: request.agent, method: request.method } })
+  emit({ event: 'progress', data: { progress: 0, message: `Starting ${request.agent}.${request.method}` } })
+  let outcome: GenerationOutcome
+  try {
+    const result = await deps.invoke({
+      agent: request.agent,
+      method: request.method,
+      input: request.input,
+      caller: request.caller,
+      signal: session.abort.signal,
+      onDelta,
+      streamId: session.streamId
+    })
+    if (session.abort.signal.aborted) throw session.abort.signal.reason
+    if (tokens === 0) {
+      // Served from the cache (or a provider that did not stream): the client still gets the text as tokens.
+      const text = JSON.stringify(result.data)
+      for (let i = 0; i < text.length; i += SYNTHETIC_CHUNK) onDelta(text.slice(i, i + SYNTHETIC_CHUNK))
+    }
+    const usage: StreamUsage = { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens, costUsd: result.usage.costUsd, model: result.usage.model }
+    if (result.usage.estimated) usage.estimated = true
+    emit({ event: 'progress', data: { progress: 100, message: result.cached ? 'Completed (cached)' : 'Completed' } })
+    emit({ event: 'result', data: { data: result.data } })
+    emit({ event: 'usage', data: usage })
+    emit({ event: 'complete', data: { durationMs: Date.now() - session.startedAt, usage } })
+    outcome = { status: 'completed', timeToFirstTokenMs, tokens }
+  } catch (error) {
+    const signal = session.abort.signal
+    if (signal.aborted) {
+      const reason = (typeof signal.reason === 'string' ? signal.reason : 'cancel') as AbortReason
+      emit(abortEvent(reason))
+      outcome = { status: reason === 'shutdown' ? 'interrupted' : 'cancelled', timeToFirstTokenMs, tokens }
+    } else {
+      emit(errorEvent(error, deps.maskInternal))
+      outcome = { status: 'error', timeToFirstTokenMs, tokens }
+    }
+  }
+  await pending
+  return outcome
+}

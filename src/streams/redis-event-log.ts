@@ -1,0 +1,186 @@
+// The event log on Redis Streams, so any replica can serve a resume. Streams generated here are also
+// kept in a local memory tier (the live connections read that, no Redis round trip per token); every
+// event is XADDed (batched per tick, explicit id 0-<seq>, MAXLEN ~ cap) and the keys expire
+// STREAM_REPLAY_TTL after the last event. A resume of a stream generated elsewhere replays with
+// XRANGE and follows with XREAD BLOCK on a dedicated duplicate connection (blocking commands must not
+// share the main client, whose short command timeout would cut them off).
+import type { Redis } from 'ioredis'
+import { isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
+import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
+import { MemoryEventLog } from './memory-event-log.js'
+
+export interface RedisLogOptions {
+  redis: Redis
+  keyPrefix: string
+  ttlMs: number
+  maxEvents: number
+  /** How long one XREAD blocks before checking that the stream still exists. */
+  blockMs?: number
+  onError?: (error: Error, what: string) => void
+}
+
+type Entries = Array<[string, string[]]>
+
+function parse (entries: Entries | null | undefined): LoggedEvent[] {
+  return (entries ?? []).map(([id, fields]) => {
+    const seq = Number(id.slice(id.indexOf('-') + 1))
+    return { seq, ...(JSON.parse(fields[1]) as StreamEvent) } as LoggedEvent
+  })
+}
+
+export class RedisEventLog implements EventLog {
+  readonly kind = 'redis' as const
+  readonly local: MemoryEventLog
+  private pending = new Map<string, LoggedEvent[]>()
+  private flushing: Promise<void> | null = null
+  private readonly followers = new Set<Redis>()
+
+  constructor (private readonly options: RedisLogOptions) {
+    this.local = new MemoryEventLog({ ttlMs: options.ttlMs, maxEvents: options.maxEvents })
+  }
+
+  private key (streamId: string, part: 'events' | 'meta'): string {
+    return `${this.options.keyPrefix}stream:{${streamId}}:${part}`
+  }
+
+  private get ttlSeconds (): number {
+    return Math.max(1, Math.ceil(this.options.ttlMs / 1000))
+  }
+
+  async create (meta: StreamMeta): Promise<void> {
+    await this.local.create(meta)
+    await this.options.redis.set(this.key(meta.streamId, 'meta'), JSON.stringify(meta), 'EX', this.ttlSeconds)
+      .catch((error: Error) => this.options.onError?.(error, 'create'))
+  }
+
+  async meta (streamId: string): Promise<StreamMeta | null> {
+    const local = await this.local.meta(streamId)
+    if (local) return local
+    const raw = await this.options.redis.get(this.key(streamId, 'meta'))
+    return raw ? JSON.parse(raw) as StreamMeta : null
+  }
+
+  /** Appends locally at once; the Redis write joins this tick's pipeline. Resolves when it is written. */
+  append (streamId: string, event: LoggedEvent): Promise<void> {
+    try {
+      this.local.appendNow(streamId, event)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const queue = this.pending.get(streamId)
+    if (queue) queue.push(event)
+    else this.pending.set(streamId, [event])
+    this.flushing ??= new Promise<void>(resolve => setImmediate(resolve)).then(() => this.flush())
+    return this.flushing
+  }
+
+  private async flush (): Promise<void> {
+    const batch = this.pending
+    this.pending = new Map()
+    this.flushing = null
+    const pipeline = this.options.redis.pipeline()
+    for (const [streamId, events] of batch) {
+      const key = this.key(streamId, 'events')
+      for (const { seq, ...event } of events) {
+        pipeline.xadd(key, 'MAXLEN', '~', String(this.options.maxEvents), `0-${seq}`, 'e', JSON.stringify(event))
+      }
+      pipeline.expire(key, this.ttlSeconds)
+      pipeline.expire(this.key(streamId, 'meta'), this.ttlSeconds)
+    }
+    try {
+      const results = await pipeline.exec()
+      const failed = results?.find(([error]) => error)
+      if (failed) this.options.onError?.(failed[0] as Error, 'append')
+    } catch (error) {
+      this.options.onError?.(error as Error, 'append')
+    }
+  }
+
+  async read (streamId: string, afterSeq: number): Promise<LoggedEvent[]> {
+    if (this.local.has(streamId)) return this.local.read(streamId, afterSeq)
+    return parse(await this.options.redis.xrange(this.key(streamId, 'events'), `(0-${afterSeq}`, '+') as Entries)
+  }
+
+  async firstSeq (streamId: string): Promise<number> {
+    if (this.local.has(streamId)) return this.local.firstSeq(streamId)
+    const [first] = parse(await this.options.redis.xrange(this.key(streamId, 'events'), '-', '+', 'COUNT', 1) as Entries)
+    return first?.seq ?? 0
+  }
+
+  localFor (streamId: string): MemoryEventLog | null {
+    return this.local.localFor(streamId)
+  }
+
+  async last (streamId: string): Promise<LoggedEvent | null> {
+    if (this.local.has(streamId)) return this.local.last(streamId)
+    const [newest] = parse(await this.options.redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1) as Entries)
+    return newest ?? null
+  }
+
+  follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LoggedEvent> {
+    if (this.local.has(streamId)) return this.local.follow(streamId, afterSeq, signal)
+    return this.followRemote(streamId, afterSeq, signal)
+  }
+
+  private async * followRemote (streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LoggedEvent> {
+    const key = this.key(streamId, 'events')
+    const blockMs = this.options.blockMs ?? 5000
+    let cursor = afterSeq
+    const replay = await this.read(streamId, cursor)
+    assertContiguous(streamId, cursor, replay)
+    for (const event of replay) {
+      yield event
+      cursor = event.seq
+      if (isTerminal(event)) return
+    }
+    const newest = replay.at(-1) ?? await this.last(streamId)
+    if (newest && isTerminal(newest)) return // resumed at or after the end
+    const reader = this.options.redis.duplicate({ commandTimeout: undefined, blockingTimeout: blockMs + 5000, lazyConnect: true })
+    reader.on('error', () => {})
+    this.followers.add(reader)
+    const stop = () => reader.disconnect()
+    signal.addEventListener('abort', stop, { once: true })
+    try {
+      await reader.connect()
+      while (!signal.aborted) {
+        const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`) as Array<[string, Entries]> | null
+        if (!reply) {
+          if (await this.options.redis.exists(key) === 0) return
+          continue
+        }
+        const events = parse(reply[0][1])
+        assertContiguous(streamId, cursor, events)
+        for (const event of events) {
+          yield event
+          cursor = event.seq
+          if (isTerminal(event)) return
+        }
+      }
+    } catch (error) {
+      if (!signal.aborted) throw error
+    } finally {
+      signal.removeEventListener('abort', stop)
+      this.followers.delete(reader)
+      reader.disconnect()
+    }
+  }
+
+  size (): number {
+    return this.local.size()
+  }
+
+  sweep (): number {
+    return this.local.sweep()
+  }
+
+  /** Waits for the queued Redis writes (shutdown, terminal events). */
+  async drain (): Promise<void> {
+    while (this.flushing) await this.flushing
+  }
+
+  async close (): Promise<void> {
+    await this.drain()
+    for (const reader of this.followers) reader.disconnect()
+    await this.local.close()
+  }
+}

@@ -1,0 +1,85 @@
+// TypeBox schemas of the streaming HTTP surface: the SSE events (documented as the text/event-stream
+// 200 response of every stream route) and the JSON bodies of tickets, cancel, stats and cleanup.
+import { Type, type Static, type TSchema } from 'typebox'
+
+const Usage = Type.Object({
+  inputTokens: Type.Integer(),
+  outputTokens: Type.Integer(),
+  costUsd: Type.Number(),
+  model: Type.Optional(Type.String()),
+  estimated: Type.Optional(Type.Boolean({ description: 'Counted from the text when the provider sent no usage' }))
+})
+
+const frame = <N extends string, D extends TSchema>(name: N, data: D, description: string) => Type.Object({
+  id: Type.String({ description: '`<streamId>-<seq>`, seq strictly increasing within the stream', examples: ['st_5f0c1e9a2b7d4c3e8f6a1b2c-3'] }),
+  event: Type.Literal(name),
+  data
+}, { description })
+
+export const StreamEventSchema = Type.Union([
+  frame('connected', Type.Object({ streamId: Type.String(), agent: Type.String(), method: Type.String() }), 'First event of a stream'),
+  frame('progress', Type.Object({ progress: Type.Integer({ minimum: 0, maximum: 100 }), message: Type.String() }), 'Coarse progress, 0–100'),
+  frame('token', Type.Object({ chunk: Type.String(), index: Type.Integer({ minimum: 0 }) }), 'A piece of the model\'s text; the chunks, concatenated, are the whole text'),
+  frame('partial', Type.Object({ data: Type.Unknown() }), 'recommendations: one finished recommendation, parsed while the rest is still generated'),
+  frame('post', Type.Object({ platform: Type.String(), content: Type.String(), index: Type.Integer() }), 'social: one finished post'),
+  frame('result', Type.Object({ data: Type.Unknown() }), 'The validated output (same shape as the invoke endpoint\'s `data`)'),
+  frame('usage', Usage, 'Tokens and cost of the generation'),
+  frame('error', Type.Object({
+    code: Type.String({ description: 'AMK_… (generation failed), CANCELLED, GENERATION_INTERRUPTED, or SHUTTING_DOWN (connection only: reconnect with Last-Event-ID)' }),
+    message: Type.String(),
+    recoverable: Type.Boolean({ description: 'Retrying (or, for SHUTTING_DOWN, reconnecting) may succeed' }),
+    lastEventId: Type.Optional(Type.String())
+  }), 'Terminal error (except SHUTTING_DOWN, which only ends this connection)'),
+  frame('complete', Type.Object({ durationMs: Type.Number(), usage: Usage }), 'Last event of a successful stream')
+], { $id: 'StreamEvent', description: 'One Server-Sent Event. Comment lines (`: heartbeat`) keep idle connections open.' })
+export type StreamEventFrame = Static<typeof StreamEventSchema>
+
+/** The 200 response of every route that streams. */
+export const sseResponse = {
+  description: 'Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments',
+  content: { 'text/event-stream': { schema: Type.Ref('StreamEvent') } }
+}
+
+export const TicketSchema = Type.Object({
+  ticket: Type.String({ description: 'One-time ticket for `?ticket=` on GET stream routes (EventSource)' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  expiresInSeconds: Type.Integer()
+}, { $id: 'StreamTicket' })
+
+export const CancelResultSchema = Type.Object({
+  success: Type.Boolean(),
+  streamId: Type.String(),
+  status: Type.Union([Type.Literal('cancelled'), Type.Literal('already-finished'), Type.Literal('cancel-requested')], {
+    description: 'cancel-requested: the stream runs on another replica, which was told to abort it'
+  })
+}, { $id: 'StreamCancelResult' })
+
+export const StreamStatsSchema = Type.Object({
+  agent: Type.String(),
+  instanceId: Type.String({ description: 'Figures are per instance' }),
+  eventLog: Type.Union([Type.Literal('memory'), Type.Literal('redis')]),
+  openConnections: Type.Integer(),
+  active: Type.Integer(),
+  started: Type.Integer(),
+  completed: Type.Integer(),
+  cancelled: Type.Integer(),
+  failed: Type.Integer(),
+  interrupted: Type.Integer(),
+  averageDurationMs: Type.Number(),
+  averageTimeToFirstTokenMs: Type.Union([Type.Number(), Type.Null()]),
+  tokens: Type.Integer()
+}, { $id: 'StreamStats' })
+
+export const CleanupBodySchema = Type.Object({
+  maxIdleSeconds: Type.Optional(Type.Integer({ minimum: 0, default: 300, description: 'Cancel generations (onDisconnect: continue) nobody has read for this long' }))
+}, { additionalProperties: false })
+
+export const CleanupResultSchema = Type.Object({
+  success: Type.Boolean(),
+  cancelled: Type.Integer({ description: 'Orphaned generations cancelled' }),
+  expiredLogs: Type.Integer({ description: 'Expired in-memory stream logs dropped' }),
+  active: Type.Integer({ description: 'Generations still running on this instance' })
+}, { $id: 'StreamCleanupResult' })
+
+/** Components the streams plugin registers (at the root, so every route validator sees them). */
+export const streamSchemas = [StreamEventSchema, TicketSchema, CancelResultSchema, StreamStatsSchema, CleanupResultSchema]

@@ -1,0 +1,233 @@
+// The stream service: starts generations, serves connections from the event log (start, resume from
+// any replica), cancels, and ends everything cleanly at shutdown. Errors thrown before a response is
+// opened become normal JSON errors; after that, everything travels as events. No Fastify import.
+import { randomBytes } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
+import { hasPermission, type Caller } from '../auth/roles.js'
+import { ForbiddenError, GoneError, NotFoundError, ServiceUnavailableError, ShuttingDownError, TooManyStreamsError, UnauthorizedError, withDetails } from '../errors.js'
+import { SseConnection } from './connection.js'
+import { encodeFrame, eventId, isTerminal, parseEventId } from './events.js'
+import { pumpFollow, pumpLocal } from './pump.js'
+import { StreamGapError, type EventLog, type StreamMeta } from './event-log.js'
+import { runGeneration, type GenerationOutcome, type ItemEvents } from './generation.js'
+import type { Session, SessionRegistry } from './sessions.js'
+import type { TicketStore } from './tickets.js'
+import type { CancelBus } from './cancel-bus.js'
+
+export interface StreamServiceOptions {
+  log: EventLog
+  tickets: TicketStore
+  registry: SessionRegistry
+  invoke(request: InvokeRequest): Promise<InvokeResult>
+  instanceId: string
+  retryMs: number
+  shutdownFlushMs: number
+  capRetryAfterSeconds: number
+  maskInternal: boolean
+  logger: { warn(obj: object, msg: string): void }
+  metrics: { started(agent: string): void, finished(agent: string, outcome: GenerationOutcome, seconds: number): void }
+}
+
+/** Opens the HTTP response (the route hijacks the reply) and returns it with the headers to send. */
+export type Opener = () => { res: ServerResponse, headers: Record<string, string | string[] | number> }
+
+export interface StartParams {
+  agent: AgentName
+  method: string
+  input: Record<string, unknown>
+  caller: Caller
+  onDisconnect: 'cancel' | 'continue'
+  items?: ItemEvents
+  /** The one-time ticket that authenticated this request, claimed by the new stream. */
+  ticket?: string
+}
+
+export interface ResumeParams {
+  streamId: string
+  lastEventId?: string
+  caller: Caller
+  /** Stream a ticket was bound to, when the request was authenticated by one. */
+  ticketStreamId?: string | null
+}
+
+export class StreamService {
+  readonly connections = new Set<SseConnection>()
+  cancelBus: CancelBus | null = null
+  private shuttingDown = false
+
+  constructor (private readonly options: StreamServiceOptions) {}
+
+  private acquire (caller: Caller) {
+    const grant = this.options.registry.acquire(caller.id)
+    if (grant.ok) return grant.release
+    const retryAfter = { 'retry-after': String(this.options.capRetryAfterSeconds) }
+    if (grant.scope === 'caller') {
+      throw withDetails(new TooManyStreamsError(`At most ${grant.limit} concurrent streams per caller`), { limit: grant.limit, scope: 'caller' }, retryAfter)
+    }
+    throw withDetails(new ServiceUnavailableError(`This instance serves at most ${grant.limit} concurrent streams`), { limit: grant.limit, scope: 'process' }, retryAfter)
+  }
+
+  async start (params: StartParams, open: Opener): Promise<void> {
+    if (this.shuttingDown) throw new ShuttingDownError()
+    const release = this.acquire(params.caller)
+    const streamId = `st_${randomBytes(12).toString('hex')}`
+    try {
+      if (params.ticket && !(await this.options.tickets.claim(params.ticket, streamId))) {
+        throw new UnauthorizedError('This ticket was already used to start a stream; resume it with Last-Event-ID or get a new ticket')
+      }
+      const meta: StreamMeta = { streamId, ownerId: params.caller.id, agent: params.agent, method: params.method, createdAt: Date.now(), onDisconnect: params.onDisconnect, instanceId: this.options.instanceId }
+      await this.options.log.create(meta)
+    } catch (error) {
+      release()
+      throw error
+    }
+    // The slot is held until both the generation has ended and this first connection has closed.
+    let holders = 2
+    const letGo = () => { if (--holders === 0) release() }
+    const session: Session = {
+      streamId,
+      agent: params.agent,
+      method: params.method,
+      callerId: params.caller.id,
+      onDisconnect: params.onDisconnect,
+      startedAt: Date.now(),
+      abort: new AbortController(),
+      status: 'running',
+      connections: 0,
+      done: Promise.resolve()
+    }
+    this.options.registry.add(session)
+    this.options.metrics.started(params.agent)
+    session.done = runGeneration(session, params, {
+      log: this.options.log,
+      invoke: this.options.invoke,
+      onToken: () => this.options.registry.countToken(params.agent),
+      maskInternal: this.options.maskInternal
+    }).then(outcome => {
+      this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
+      this.options.metrics.finished(params.agent, outcome, (Date.now() - session.startedAt) / 1000)
+    }).finally(letGo)
+    await this.serve(open, streamId, 0, session).finally(letGo)
+  }
+
+  /** Serves the stream after the position; 'finished' (nothing opened) when the position is its end. */
+  async resume (params: ResumeParams, open: Opener): Promise<'served' | 'finished'> {
+    if (this.shuttingDown) throw new ShuttingDownError()
+    const { streamId } = params
+    const position = params.lastEventId ? parseEventId(params.lastEventId) : { streamId, seq: 0 }
+    if (!position || position.streamId !== streamId) {
+      throw withDetails(new GoneError(`Last-Event-ID ${params.lastEventId} does not belong to stream ${streamId}`), { streamId, reason: 'foreign-event-id' })
+    }
+    if (params.ticketStreamId !== undefined && params.ticketStreamId !== streamId) {
+      throw new UnauthorizedError('This ticket is good only for resuming the stream it started')
+    }
+    const { meta, firstSeq } = await this.lookup(streamId)
+    if (!meta) throw withDetails(new GoneError(`Stream ${streamId} is unknown or its events expired (kept for the replay TTL)`), { streamId, reason: 'expired' })
+    if (meta.ownerId !== params.caller.id) throw new ForbiddenError('owner of this stream (only the caller who started a stream may resume it)')
+    if (firstSeq > position.seq + 1) {
+      throw withDetails(new GoneError(`Events after ${params.lastEventId} are no longer held; the stream resumes at ${eventId(streamId, firstSeq)}`), { streamId, reason: 'gap', firstAvailableId: eventId(streamId, firstSeq) })
+    }
+    const last = await this.options.log.last(streamId)
+    // Nothing follows the end: 204 tells EventSource to stop reconnecting.
+    if (last && isTerminal(last) && last.seq <= position.seq) return 'finished'
+    const release = this.acquire(params.caller)
+    await this.serve(open, streamId, position.seq, this.options.registry.get(streamId)).finally(release)
+    return 'served'
+  }
+
+  private async lookup (streamId: string) {
+    try {
+      const meta = await this.options.log.meta(streamId)
+      return { meta, firstSeq: meta ? await this.options.log.firstSeq(streamId) : 0 }
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, 'stream log unavailable')
+      throw withDetails(new ServiceUnavailableError('The stream log is unavailable; retry shortly'), undefined, { 'retry-after': '2' })
+    }
+  }
+
+  /** Writes the stream from the log to one response until its terminal event, a disconnect or shutdown. */
+  private async serve (open: Opener, streamId: string, afterSeq: number, session: Session | undefined): Promise<void> {
+    const { res, headers } = open()
+    const connection = new SseConnection(res, streamId, afterSeq)
+    this.connections.add(connection)
+    if (session) session.connections++
+    connection.open(headers, this.options.retryMs)
+    try {
+      const local = this.options.log.localFor(streamId)
+      if (local) await pumpLocal(connection, local, streamId, afterSeq)
+      else await pumpFollow(connection, this.options.log, streamId, afterSeq)
+    } catch (error) {
+      if (error instanceof StreamGapError) {
+        // Fell behind past STREAM_LOG_MAX_EVENTS: say so (a resume from here would get 410 gap too).
+        await connection.write(encodeFrame(connection.lastEventId, { event: 'error', data: { code: 'STREAM_GAP', message: error.message, recoverable: false, lastEventId: connection.lastEventId } }))
+      } else {
+        this.options.logger.warn({ err: (error as Error).message, streamId }, 'stream follow failed; the client will reconnect')
+      }
+    } finally {
+      connection.end()
+      this.connections.delete(connection)
+      if (session) {
+        session.connections--
+        if (session.connections === 0 && session.status === 'running' && connection.endReason === 'client-closed' && session.onDisconnect === 'cancel') {
+          session.abort.abort('disconnect')
+        }
+        if (session.connections === 0) session.detachedAt = Date.now()
+      }
+    }
+  }
+
+  /** Aborts a stream wherever it runs; the owner or a caller with agent:manage. */
+  async cancel (streamId: string, caller: Caller): Promise<'cancelled' | 'already-finished' | 'cancel-requested'> {
+    const { meta } = await this.lookup(streamId)
+    if (!meta) throw withDetails(new NotFoundError(`Stream ${streamId} is unknown or expired`), { streamId })
+    if (meta.ownerId !== caller.id && !hasPermission(caller.role, 'agent:manage')) {
+      throw new ForbiddenError('agent:manage (or be the owner of this stream)')
+    }
+    const local = this.options.registry.get(streamId)
+    if (local) {
+      local.abort.abort('cancel')
+      await local.done
+      return 'cancelled'
+    }
+    const last = await this.options.log.last(streamId)
+    if (last && isTerminal(last)) return 'already-finished'
+    await this.cancelBus?.publish(streamId)
+    return 'cancel-requested'
+  }
+
+  /** Cancel-bus handler: aborts the stream if it runs here. */
+  abortLocal (streamId: string): void {
+    this.options.registry.get(streamId)?.abort.abort('cancel')
+  }
+
+  /** Cancels generations nobody has read for `idleMs` (onDisconnect 'continue' orphans) and sweeps the log. */
+  cleanup (idleMs: number): { cancelled: number, expiredLogs: number } {
+    const idle = this.options.registry.idle(idleMs, s => s.detachedAt ?? s.startedAt)
+    for (const session of idle) session.abort.abort('idle')
+    return { cancelled: idle.length, expiredLogs: this.options.log.sweep() }
+  }
+
+  heartbeat (): void {
+    for (const connection of this.connections) connection.heartbeat()
+  }
+
+  /**
+   * preClose: no new streams; every open connection gets SHUTTING_DOWN with its last event id and is
+   * ended; generations running here are aborted (their log ends with GENERATION_INTERRUPTED) and the log
+   * is flushed, so a resume on another replica gets every event and a clear end.
+   */
+  async shutdown (waitMs: number): Promise<void> {
+    this.shuttingDown = true
+    await Promise.all([...this.connections].map(connection => connection.shutdown(this.options.shutdownFlushMs)))
+    const sessions = [...this.options.registry.sessions.values()]
+    for (const session of sessions) session.abort.abort('shutdown')
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(sessions.map(s => s.done)),
+      new Promise(resolve => { timer = setTimeout(resolve, waitMs) })
+    ])
+    clearTimeout(timer)
+    await this.options.log.drain()
+  }
+}

@@ -1,0 +1,145 @@
+// The registry of this process's streams: concurrency caps (per process and per caller), the running
+// generations (so cancel, disconnect and shutdown can abort them), and per-agent statistics.
+// Framework-free; the stream service maps refusals to HTTP errors.
+
+export type SessionStatus = 'running' | 'completed' | 'cancelled' | 'error' | 'interrupted'
+
+/** A generation running in this process. */
+export interface Session {
+  streamId: string
+  agent: string
+  method: string
+  callerId: string
+  onDisconnect: 'cancel' | 'continue'
+  startedAt: number
+  abort: AbortController
+  status: SessionStatus
+  /** Open local connections reading this stream. */
+  connections: number
+  /** When the last local connection closed (cleanup cancels generations no one reads). */
+  detachedAt?: number
+  /** Settles when the generation has ended and its terminal event is logged. */
+  done: Promise<void>
+}
+
+export interface AgentStreamStats {
+  agent: string
+  active: number
+  started: number
+  completed: number
+  cancelled: number
+  failed: number
+  interrupted: number
+  averageDurationMs: number
+  averageTimeToFirstTokenMs: number | null
+  tokens: number
+}
+
+type Refusal = { ok: false, scope: 'process' | 'caller', limit: number }
+type Grant = { ok: true, release: () => void }
+
+export interface RegistryOptions { maxStreams: number, maxPerCaller: number }
+
+function emptyStats (agent: string) {
+  return { agent, started: 0, completed: 0, cancelled: 0, failed: 0, interrupted: 0, durationMs: 0, finished: 0, ttftMs: 0, ttftCount: 0, tokens: 0 }
+}
+
+export class SessionRegistry {
+  readonly sessions = new Map<string, Session>()
+  private slots = 0
+  private readonly perCaller = new Map<string, number>()
+  private readonly stats = new Map<string, ReturnType<typeof emptyStats>>()
+
+  constructor (private readonly options: RegistryOptions) {}
+
+  /** Takes one stream slot for the caller (an open connection or a detached generation). */
+  acquire (callerId: string): Grant | Refusal {
+    if (this.slots >= this.options.maxStreams) return { ok: false, scope: 'process', limit: this.options.maxStreams }
+    const mine = this.perCaller.get(callerId) ?? 0
+    if (mine >= this.options.maxPerCaller) return { ok: false, scope: 'caller', limit: this.options.maxPerCaller }
+    this.slots++
+    this.perCaller.set(callerId, mine + 1)
+    let released = false
+    return {
+      ok: true,
+      release: () => {
+        if (released) return
+        released = true
+        this.slots--
+        const left = (this.perCaller.get(callerId) ?? 1) - 1
+        if (left > 0) this.perCaller.set(callerId, left)
+        else this.perCaller.delete(callerId)
+      }
+    }
+  }
+
+  get openSlots (): number {
+    return this.slots
+  }
+
+  callerSlots (callerId: string): number {
+    return this.perCaller.get(callerId) ?? 0
+  }
+
+  add (session: Session): void {
+    this.sessions.set(session.streamId, session)
+    this.agentStats(session.agent).started++
+  }
+
+  get (streamId: string): Session | undefined {
+    return this.sessions.get(streamId)
+  }
+
+  /** Records the end of a generation and forgets it. */
+  finish (session: Session, status: Exclude<SessionStatus, 'running'>, timeToFirstTokenMs?: number): void {
+    if (session.status !== 'running') return
+    session.status = status
+    this.sessions.delete(session.streamId)
+    const stats = this.agentStats(session.agent)
+    if (status === 'completed') stats.completed++
+    else if (status === 'cancelled') stats.cancelled++
+    else if (status === 'interrupted') stats.interrupted++
+    else stats.failed++
+    stats.finished++
+    stats.durationMs += Date.now() - session.startedAt
+    if (timeToFirstTokenMs !== undefined) { stats.ttftMs += timeToFirstTokenMs; stats.ttftCount++ }
+  }
+
+  countToken (agent: string): void {
+    this.agentStats(agent).tokens++
+  }
+
+  active (agent?: string): number {
+    let count = 0
+    for (const session of this.sessions.values()) if (!agent || session.agent === agent) count++
+    return count
+  }
+
+  /** Running generations no one has read for `idleMs` (no local connection since then). */
+  idle (idleMs: number, lastActivity: (s: Session) => number): Session[] {
+    const now = Date.now()
+    return [...this.sessions.values()].filter(s => s.connections === 0 && now - lastActivity(s) >= idleMs)
+  }
+
+  statsFor (agent: string): AgentStreamStats {
+    const s = this.agentStats(agent)
+    return {
+      agent,
+      active: this.active(agent),
+      started: s.started,
+      completed: s.completed,
+      cancelled: s.cancelled,
+      failed: s.failed,
+      interrupted: s.interrupted,
+      averageDurationMs: s.finished ? Math.round(s.durationMs / s.finished) : 0,
+      averageTimeToFirstTokenMs: s.ttftCount ? Math.round(s.ttftMs / s.ttftCount) : null,
+      tokens: s.tokens
+    }
+  }
+
+  private agentStats (agent: string) {
+    let stats = this.stats.get(agent)
+    if (!stats) { stats = emptyStats(agent); this.stats.set(agent, stats) }
+    return stats
+  }
+}

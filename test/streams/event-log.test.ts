@@ -1,0 +1,103 @@
+// The event log without Fastify: the memory log (ordering, trimming, expiry, follow until terminal) and
+// the Redis Streams log against the real Redis (replay with XRANGE, live follow with XREAD BLOCK from a
+// log instance that did not write the stream, as another replica would, and key expiry).
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { StreamGapError, type EventLog, type StreamMeta } from '../../src/streams/event-log.js'
+import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
+import { RedisEventLog } from '../../src/streams/redis-event-log.js'
+import type { LoggedEvent } from '../../src/streams/events.js'
+import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+
+const CREATED = Date.now()
+const meta = (streamId: string): StreamMeta => ({ streamId, ownerId: 'u1', agent: 'content', method: 'generateBlogPost', createdAt: CREATED, onDisconnect: 'cancel', instanceId: 'test' })
+const token = (seq: number): LoggedEvent => ({ seq, event: 'token', data: { chunk: `t${seq}`, index: seq } })
+const complete = (seq: number): LoggedEvent => ({ seq, event: 'complete', data: { durationMs: 1, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 } } })
+
+async function collect (iterable: AsyncIterable<LoggedEvent>): Promise<number[]> {
+  const seqs: number[] = []
+  for await (const event of iterable) seqs.push(event.seq)
+  return seqs
+}
+
+t.test('memory log: read after a position, follow live until the terminal event', async t => {
+  const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 1000 })
+  t.teardown(() => log.close())
+  await log.create(meta('s1'))
+  for (let seq = 1; seq <= 3; seq++) await log.append('s1', token(seq))
+  t.same((await log.read('s1', 1)).map(e => e.seq), [2, 3])
+  await t.rejects(log.append('s1', token(3)), /not after/, 'seq must increase')
+
+  const following = collect(log.follow('s1', 0, new AbortController().signal))
+  setImmediate(async () => {
+    await log.append('s1', token(4))
+    await log.append('s1', complete(5))
+    await log.append('s1', token(6)) // after the terminal event: never delivered
+  })
+  t.same(await following, [1, 2, 3, 4, 5])
+  t.equal((await log.last('s1'))?.event, 'token')
+  t.same(await log.meta('s1'), meta('s1'), 'meta kept')
+})
+
+t.test('memory log: trimming creates a gap, expiry drops the stream, abort ends a follower', async t => {
+  let now = 1_000
+  const log = new MemoryEventLog({ ttlMs: 5_000, maxEvents: 100, now: () => now })
+  t.teardown(() => log.close())
+  await log.create(meta('s2'))
+  for (let seq = 1; seq <= 300; seq++) await log.append('s2', token(seq))
+  const first = await log.firstSeq('s2')
+  t.ok(first > 1 && first <= 201, `older events trimmed (first held: ${first})`)
+  t.ok((await log.read('s2', 0)).length <= 200, 'bounded')
+
+  const controller = new AbortController()
+  const follower = collect(log.follow('s2', 300, controller.signal))
+  controller.abort()
+  t.same(await follower, [], 'abort ends the follow')
+
+  await t.rejects(collect(log.follow('s2', 5, new AbortController().signal)), StreamGapError, 'a reader behind the trimmed part is told, not fed a hole')
+  await log.append('s2', complete(301))
+  t.same(await collect(log.follow('s2', 301, new AbortController().signal)), [], 'a follow from the end returns at once')
+
+  now += 6_000
+  t.equal(await log.meta('s2'), null, 'expired after the TTL since the last event')
+  t.same(await log.read('s2', 0), [])
+  t.equal(log.sweep(), 0, 'already dropped on access')
+})
+
+t.test('redis log: another replica replays, follows live with XREAD BLOCK, and keys expire', { skip: needs('redis') }, async t => {
+  const prefix = redisPrefix()
+  const writerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
+  const readerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
+  const errors: Error[] = []
+  const options = { keyPrefix: prefix, ttlMs: 2_000, maxEvents: 1000, blockMs: 200, onError: (e: Error) => errors.push(e) }
+  const writer: EventLog = new RedisEventLog({ ...options, redis: writerClient })
+  const reader: EventLog = new RedisEventLog({ ...options, redis: readerClient })
+  t.teardown(async () => {
+    await writer.close()
+    await reader.close()
+    writerClient.disconnect()
+    readerClient.disconnect()
+  })
+
+  await writer.create(meta('r1'))
+  for (let seq = 1; seq <= 3; seq++) await writer.append('r1', token(seq))
+  t.same(await reader.meta('r1'), meta('r1'), 'meta visible on the other instance')
+  t.same((await reader.read('r1', 1)).map(e => e.seq), [2, 3], 'XRANGE after the position')
+  t.equal(await reader.firstSeq('r1'), 1)
+
+  const following = collect(reader.follow('r1', 2, new AbortController().signal))
+  await new Promise(resolve => setTimeout(resolve, 300)) // the follower is now blocked in XREAD
+  await writer.append('r1', token(4))
+  await writer.append('r1', complete(5))
+  t.same(await following, [3, 4, 5], 'replay, then live events, ending at the terminal event')
+  t.equal((await reader.last('r1'))?.event, 'complete')
+
+  const controller = new AbortController()
+  const aborted = collect(reader.follow('r1', 5, controller.signal))
+  setTimeout(() => controller.abort(), 100)
+  t.same(await aborted, [], 'abort disconnects a blocked follower')
+
+  const ttl = await readerClient.pttl(`${prefix}stream:{r1}:events`)
+  t.ok(ttl > 0 && ttl <= 2_000, `events expire with the replay TTL (${ttl} ms)`)
+  t.same(errors, [])
+})

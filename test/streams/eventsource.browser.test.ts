@@ -1,0 +1,102 @@
+// Acceptance 2: a real EventSource in headless Chromium opens a stream with a one-time ticket, the
+// connection is dropped on the server side after a fixed byte count, usually inside a frame (a proxy between browser and app
+// cuts it), the browser reconnects by itself to the same URL with Last-Event-ID, and the stream ends
+// with every event exactly once. Skipped with a reason when Chromium is absent (a failure with CI=true).
+import t from 'tap'
+import net from 'node:net'
+import { chromium } from 'playwright-core'
+import { CHROMIUM_PATH, needs } from '../helper.js'
+import { buildStreams, listen, premium, ROUTES } from './support.js'
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
+
+/** A TCP proxy that cuts the first stream response after `cutAfter` bytes; records each stream request's head. */
+async function cuttingProxy (target: URL, cutAfter: number) {
+  const streamRequests: string[] = []
+  const sockets = new Set<net.Socket>()
+  let cut = false
+  const server = net.createServer(client => {
+    const upstream = net.connect(Number(target.port), target.hostname)
+    sockets.add(client).add(upstream)
+    let pending = ''
+    let limit = Infinity
+    let sent = 0
+    client.on('data', chunk => {
+      // The connection may be kept alive from the page load: find the stream request within it.
+      pending += chunk.toString('latin1')
+      const start = pending.indexOf('GET /api/stream/')
+      const end = start >= 0 ? pending.indexOf('\r\n\r\n', start) : -1
+      if (end >= 0) {
+        streamRequests.push(pending.slice(start, end))
+        pending = pending.slice(end)
+        if (!cut) { cut = true; limit = sent + cutAfter }
+      } else if (start < 0) pending = pending.slice(-32)
+      upstream.write(chunk)
+    })
+    upstream.on('data', chunk => {
+      if (sent + chunk.length <= limit) { sent += chunk.length; client.write(chunk); return }
+      client.write(chunk.subarray(0, limit - sent)) // part of a frame: the browser must discard it
+      client.destroy()
+      upstream.destroy()
+    })
+    for (const socket of [client, upstream]) {
+      socket.on('error', () => {})
+      socket.on('close', () => { client.destroy(); upstream.destroy(); sockets.delete(socket) })
+    }
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    streamRequests,
+    close: () => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); server.close(() => resolve()) })
+  }
+}
+
+interface Received { event: string, id: string, data: any }
+
+t.test('EventSource with a ticket survives a dropped connection: nothing lost or repeated', { skip: needs('chromium') }, async t => {
+  const app = await buildStreams(t)
+  const appUrl = new URL(await listen(app))
+  const proxy = await cuttingProxy(appUrl, 4000)
+  t.teardown(proxy.close)
+  const { ticket } = (await app.inject({ method: 'POST', url: '/api/stream/tickets', headers: premium })).json()
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+  t.teardown(() => browser.close())
+  const page = await (await browser.newContext({ bypassCSP: true })).newPage()
+  await page.goto(`${proxy.url}/api`)
+  const path = `/api/stream/blog?${ROUTES.blog.query}&onDisconnect=continue&ticket=${ticket}`
+  const outcome = await page.evaluate(async (url: string) => {
+    const events: Received[] = []
+    let connectionErrors = 0
+    let opens = 0
+    const done = new Promise<void>((resolve) => {
+      const source = new EventSource(url)
+      source.onopen = () => { opens++ }
+      for (const name of ['connected', 'progress', 'token', 'result', 'usage', 'complete', 'error']) {
+        source.addEventListener(name, (e) => {
+          const message = e as MessageEvent
+          if (message.data === undefined) { connectionErrors++; return } // the connection dropped; EventSource retries
+          events.push({ event: name, id: message.lastEventId, data: JSON.parse(message.data) })
+          if (name === 'complete' || name === 'error') { source.close(); resolve() }
+        })
+      }
+    })
+    await Promise.race([done, new Promise(resolve => setTimeout(resolve, 20_000))])
+    return { events, connectionErrors, opens }
+  }, path) as { events: Received[], connectionErrors: number, opens: number }
+
+  const { events } = outcome
+  t.equal(events.at(-1)?.event, 'complete', 'the stream completed in the browser')
+  t.ok(outcome.connectionErrors >= 1 && outcome.opens >= 2, `the connection dropped and EventSource reconnected (${outcome.opens} opens)`)
+  t.equal(proxy.streamRequests.length, 2, 'two stream requests: the first and the automatic reconnect')
+  const streamId = events[0].data.streamId
+  const resumeHeader = /\r\nlast-event-id: ([^\r]+)\r\n/i.exec(proxy.streamRequests[1])?.[1]
+  t.ok(resumeHeader?.startsWith(`${streamId}-`), `the reconnect sent Last-Event-ID ${resumeHeader}`)
+  t.ok(proxy.streamRequests[1].includes(`ticket=${ticket}`), 'with the same URL (and ticket)')
+  const logged = await app.streams.log.read(streamId, 0)
+  t.same(events.map(e => e.id), logged.map(e => `${streamId}-${e.seq}`), 'every logged event arrived once, in order')
+  t.same(events.map(e => e.event), logged.map(e => e.event))
+  const text = events.filter(e => e.event === 'token').map(e => e.data.chunk).join('')
+  t.same(JSON.parse(text), events.find(e => e.event === 'result')?.data.data, 'the tokens still concatenate to the result')
+})

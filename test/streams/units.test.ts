@@ -1,0 +1,100 @@
+// Framework-free pieces of streaming: the SSE encoder and id parsing, the incremental array scanner
+// behind `partial` and `post` events, the session registry's caps, and one-time tickets (memory and
+// real Redis, where two instances share them).
+import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
+import { encodeComment, encodeEvent, encodeRetry, isTerminal, parseEventId } from '../../src/streams/events.js'
+import { ArrayItemScanner } from '../../src/streams/array-scanner.js'
+import { SessionRegistry } from '../../src/streams/sessions.js'
+import { createTicketStore, type TicketStore } from '../../src/streams/tickets.js'
+import type { Caller } from '../../src/auth/roles.js'
+import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+
+t.test('encoder: one frame per event, ids name the stream and position', async t => {
+  const frame = encodeEvent('st_ab', { seq: 7, event: 'token', data: { chunk: 'a\nb "c"', index: 3 } })
+  t.equal(frame, 'id: st_ab-7\nevent: token\ndata: {"chunk":"a\\nb \\"c\\"","index":3}\n\n', 'newlines stay escaped inside one data line')
+  t.equal(encodeComment('heart\nbeat'), ': heart beat\n\n')
+  t.equal(encodeRetry(1500), 'retry: 1500\n\n')
+  t.same(parseEventId('st_ab-7'), { streamId: 'st_ab', seq: 7 })
+  t.same(parseEventId('with-dash-12'), { streamId: 'with-dash', seq: 12 })
+  t.equal(parseEventId('st_ab'), null)
+  t.equal(parseEventId('st_ab-x'), null)
+  t.ok(isTerminal({ event: 'complete', data: { durationMs: 1, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } } }))
+  t.ok(isTerminal({ event: 'error', data: { code: 'CANCELLED', message: '', recoverable: false } }))
+  t.notOk(isTerminal({ event: 'error', data: { code: 'SHUTTING_DOWN', message: '', recoverable: true } }), 'shutdown notice does not end the stream')
+})
+
+t.test('array scanner: reports each element object as soon as it closes, across any chunking', async t => {
+  const text = JSON.stringify({
+    title: 'x [not] {an} array',
+    recommendations: [{ name: 'Kyoto', note: 'brace } in "string"', tags: ['a', { b: 1 }] }, { name: 'Lisbon' }],
+    other: [{ name: 'ignored' }]
+  }, null, 1)
+  for (const size of [1, 3, 7, text.length]) {
+    const scanner = new ArrayItemScanner('recommendations')
+    const seen: unknown[] = []
+    const at: number[] = []
+    for (let i = 0; i < text.length; i += size) {
+      for (const item of scanner.push(text.slice(i, i + size))) { seen.push(item); at.push(i) }
+    }
+    t.same(seen, [{ name: 'Kyoto', note: 'brace } in "string"', tags: ['a', { b: 1 }] }, { name: 'Lisbon' }], `chunk size ${size}`)
+    if (size === 1) t.ok(at[0] < text.indexOf('Lisbon'), 'the first item is reported before the second arrives')
+  }
+  const top = new ArrayItemScanner()
+  t.same(top.push('[{"a":1},{"a"'), [{ a: 1 }])
+  t.same(top.push(':2}]'), [{ a: 2 }], 'a top-level array works too')
+})
+
+t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
+  const registry = new SessionRegistry({ maxStreams: 3, maxPerCaller: 2 })
+  const a1 = registry.acquire('a')
+  const a2 = registry.acquire('a')
+  t.ok(a1.ok && a2.ok)
+  t.same(registry.acquire('a'), { ok: false, scope: 'caller', limit: 2 })
+  const b1 = registry.acquire('b')
+  t.ok(b1.ok)
+  t.same(registry.acquire('c'), { ok: false, scope: 'process', limit: 3 })
+  if (a1.ok) { a1.release(); a1.release() }
+  t.equal(registry.openSlots, 2, 'double release counted once')
+  t.equal(registry.callerSlots('a'), 1)
+  t.ok(registry.acquire('c').ok)
+})
+
+const caller: Caller = { id: 'user-1', kind: 'api-key', role: 'premium', keyId: 'k1' }
+
+async function ticketContract (t: Test, a: TicketStore, b: TicketStore) {
+  const { ticket, expiresAt } = await a.issue(caller)
+  t.match(ticket, /^amkt_[\w-]{32}$/)
+  t.ok(expiresAt > Date.now())
+  t.same((await b.peek(ticket))?.caller, caller, 'bound to the caller who asked for it')
+  t.equal(await b.peek('amkt_unknown'), null)
+  t.equal(await b.peek('not-a-ticket'), null)
+  const [first, second] = await Promise.all([a.claim(ticket, 'st_1'), b.claim(ticket, 'st_2')])
+  t.ok(first !== second, 'exactly one stream claims a ticket')
+  const record = await a.peek(ticket)
+  t.equal(record?.streamId, first ? 'st_1' : 'st_2', 'afterwards bound to that stream (for resume)')
+  t.equal(await a.claim(ticket, 'st_3'), false)
+}
+
+t.test('tickets in memory: one-time, bound to caller and stream, expire', async t => {
+  const store = createTicketStore({ redis: null, keyPrefix: 'x:', ticketTtlMs: 50, replayTtlMs: 60_000 })
+  await ticketContract(t, store, store)
+  const { ticket } = await store.issue(caller)
+  await new Promise(resolve => setTimeout(resolve, 80))
+  t.equal(await store.peek(ticket), null, 'expired after its TTL')
+  t.equal(await store.claim(ticket, 'st_9'), false)
+})
+
+t.test('tickets in Redis: shared by replicas, claimed atomically, expire', { skip: needs('redis') }, async t => {
+  const clients = [new Redis(REDIS_URL), new Redis(REDIS_URL)]
+  t.teardown(() => { for (const c of clients) c.disconnect() })
+  const keyPrefix = redisPrefix()
+  const [a, b] = clients.map(redis => createTicketStore({ redis, keyPrefix, ticketTtlMs: 300, replayTtlMs: 60_000 }))
+  await ticketContract(t, a, b)
+  const { ticket } = await a.issue(caller)
+  await new Promise(resolve => setTimeout(resolve, 400))
+  t.equal(await b.peek(ticket), null, 'expired after its TTL')
+  t.equal(await b.claim(ticket, 'st_9'), false, 'an expired ticket cannot be claimed (no half-created key)')
+  const keys = await clients[0].keys(`${keyPrefix}*`)
+  t.ok(keys.every(k => !k.includes(ticket)), 'only a hash of the ticket is stored')
+})
