@@ -49,6 +49,9 @@ export function createUsageLedger (db: Queryable): UsageLedger {
 
   async function drain () {
     writing = true
+    // Wait one turn of the event loop first: PGlite runs a query synchronously, so without it the rows
+    // of requests still in flight never get to join and every call pays for its own INSERT.
+    await new Promise(resolve => setImmediate(resolve))
     while (queue.length > 0) {
       const batch = queue.slice(0, BATCH)
       queue = queue.slice(BATCH)

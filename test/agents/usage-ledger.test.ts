@@ -1,5 +1,5 @@
 // The usage ledger's group commit: concurrent rows all land (in order, batched), totals per caller add up,
-// and a failing INSERT rejects the callers whose rows were in it.
+// also when the calls arrive in separate event-loop turns, and a failing INSERT rejects the callers whose rows were in it.
 import t from 'tap'
 import type { Queryable } from '../../src/store/database.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
@@ -35,6 +35,17 @@ t.test('500 concurrent records: every row stored, in call order, fewer INSERTs t
   const totals = await ledger.totals('caller-a', new Date(Date.now() - 60_000))
   const odd = Array.from({ length: 250 }, (_, i) => 2 * i + 1)
   t.same(totals, { calls: 250, inputTokens: odd.reduce((a, b) => a + b, 0), outputTokens: 2 * odd.reduce((a, b) => a + b, 0), costUsd: odd.reduce((a, b) => a + b, 0) / 1e6 })
+})
+
+t.test('rows of calls that arrive in separate event-loop turns (as HTTP requests do) share an INSERT', async t => {
+  const db = await pglite()
+  let inserts = 0
+  const counting: Queryable = { query: (sql, params) => { if (sql.startsWith('INSERT')) inserts++; return db.query(sql, params) } }
+  const ledger = createUsageLedger(counting)
+  const turn = () => new Promise(resolve => setImmediate(resolve))
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => { await turn(); await ledger.record(row(i + 1)) }))
+  t.equal((await db.query('SELECT 1 FROM usage_ledger')).length, 50)
+  t.ok(inserts <= 2, `50 rows in ${inserts} INSERT(s)`)
 })
 
 t.test('a failing INSERT rejects its callers; the ledger keeps working', async t => {
