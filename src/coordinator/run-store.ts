@@ -126,14 +126,18 @@ export function createRunStore (db: Database) {
       return rows.filter(r => r.cancel).map(r => String(r.id))
     },
 
-    /** A run whose replica stopped reporting is marked failed (interrupted); true when this call did it. */
-    async reapStale (runId: string, staleMs: number): Promise<boolean> {
+    /**
+     * Runs whose replica stopped reporting are marked failed (interrupted): the one given, or every stale
+     * run (the periodic sweep). Returns the ids this call marked.
+     */
+    async reapStale (staleMs: number, runId?: string): Promise<string[]> {
       const error: StepError = { code: 'AMK_INTERRUPTED', message: 'the instance running this workflow stopped before it finished' }
-      const rows = await db.query(`UPDATE workflow_runs SET status = 'failed', error = $3::jsonb, finished_at = now(),
+      const rows = await db.query(`UPDATE workflow_runs SET status = 'failed', error = $2::jsonb, finished_at = now(),
           duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int
-        WHERE id = $1 AND status = 'running' AND heartbeat_at < now() - $2::int * interval '1 millisecond' RETURNING id`,
-      [runId, staleMs, json(error)])
-      return rows.length > 0
+        WHERE status = 'running' AND heartbeat_at < now() - $1::int * interval '1 millisecond' AND ($3::uuid IS NULL OR id = $3)
+        RETURNING id`,
+      [staleMs, json(error), runId ?? null])
+      return rows.map(row => String(row.id))
     },
 
     async purgeExpiredKeys (): Promise<void> {

@@ -63,7 +63,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
   async function visible (runId: string, caller: Caller, permission: Permission): Promise<RunRecord> {
     const record = await store.get(runId)
     if (!record || (record.callerId !== caller.id && !hasPermission(caller.role, permission))) throw notFound(runId)
-    if (isStale(record) && await store.reapStale(runId, settings.staleMs)) return (await store.get(runId))!
+    if (isStale(record) && (await store.reapStale(settings.staleMs, runId)).length > 0) return (await store.get(runId))!
     return record
   }
 
@@ -76,7 +76,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
       const record = await store.get(runId)
       if (!record) throw notFound(runId)
       if (record.status !== 'running') return viewOf(record)
-      if (isStale(record) && await store.reapStale(runId, settings.staleMs)) continue
+      if (isStale(record) && (await store.reapStale(settings.staleMs, runId)).length > 0) continue
       if (Date.now() >= deadline) {
         throw withDetails(new ConflictError('The run is still in progress on another instance; read it with GET /api/coordinator/runs/:runId'), { runId })
       }
@@ -109,6 +109,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
   }
 
   let lastPurge = 0
+  let lastSweep = Date.now()
   let ticking = false
   async function tick () {
     if (ticking) return
@@ -117,6 +118,13 @@ export function createCoordinator (deps: CoordinatorDeps) {
       if (Date.now() - lastPurge > 3_600_000) {
         lastPurge = Date.now()
         await store.purgeExpiredKeys()
+      }
+      // Runs left running by a replica that crashed are marked interrupted by whichever replica sweeps
+      // first (once per staleMs), not only when someone reads them.
+      if (Date.now() - lastSweep >= settings.staleMs) {
+        lastSweep = Date.now()
+        const reaped = await store.reapStale(settings.staleMs)
+        if (reaped.length > 0) deps.log?.warn({ runIds: reaped }, 'workflow runs of a stopped instance marked interrupted')
       }
       if (active.size === 0) return
       for (const runId of await store.heartbeat([...active.keys()])) active.get(runId)?.abort(new CancelledError('The run was cancelled'), true)

@@ -1,6 +1,6 @@
 // The run store on PGlite and PostgreSQL: a run's life (create, progress, outcome), cancel requests and
 // the heartbeat that reports them, runs whose replica went away (marked interrupted — also when a
-// request joins one through its Idempotency-Key), expired keys, and the statistics epoch.
+// request joins one through its Idempotency-Key, and by the periodic sweep), expired keys, and the statistics epoch.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { createRunStore } from '../../src/coordinator/run-store.js'
@@ -55,10 +55,15 @@ for (const backend of backends) {
 
     const orphan = randomUUID()
     await store.start({ id: orphan, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] })
-    t.equal(await store.reapStale(orphan, 10_000), false, 'a fresh heartbeat is not stale')
+    t.same(await store.reapStale(10_000, orphan), [], 'a fresh heartbeat is not stale')
     await db.query('UPDATE workflow_runs SET heartbeat_at = now() - interval \'1 hour\' WHERE id = $1', [orphan])
-    t.equal(await store.reapStale(orphan, 10_000), true)
+    t.same(await store.reapStale(10_000, orphan), [orphan])
     t.match(await store.get(orphan), { status: 'failed', error: { code: 'AMK_INTERRUPTED' } })
+    t.same(await store.reapStale(10_000, orphan), [], 'marked once')
+    const orphans = [randomUUID(), randomUUID()]
+    for (const runId of orphans) await store.start({ id: runId, callerId: 'bob', strategy: 'parallel', input: {}, steps: [] })
+    await db.query('UPDATE workflow_runs SET heartbeat_at = now() - interval \'1 hour\' WHERE id = ANY($1::uuid[])', [orphans])
+    t.same((await store.reapStale(10_000)).sort(), [...orphans].sort(), 'the sweep marks every stale run, no fresh one')
 
     const key = { key: 'k-1', requestHash: 'h1', ttlSeconds: 60 }
     const first = randomUUID()
@@ -92,4 +97,20 @@ t.test('a request joining, through its Idempotency-Key, a run whose replica went
   t.equal(joined.statusCode, 200)
   t.equal(joined.headers['x-run-id'], runId)
   t.match(joined.json(), { status: 'failed', success: false, error: { code: 'AMK_INTERRUPTED' } })
+})
+
+t.test('the periodic sweep marks a crashed replica\'s runs interrupted without anyone reading them', async t => {
+  const app = await build(t, { env: { ...COORDINATOR_ENV, COORDINATOR_STALE_MS: '200' } })
+  const body = { tasks: [{ agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Kenya', nationality: 'Dutch' } }] }
+  const runId = (await post(app, 'parallel', body, as('alice'))).headers['x-run-id'] as string
+  // Pretend the replica running it died mid-run; nobody reads the run afterwards.
+  await app.db.query('UPDATE workflow_runs SET status = \'running\', finished_at = NULL, heartbeat_at = now() - interval \'1 hour\' WHERE id = $1', [runId])
+  const read = async () => (await app.db.query<{ status: string, error: { code: string } | null }>('SELECT status, error FROM workflow_runs WHERE id = $1', [runId]))[0]
+  let row = await read()
+  const deadline = Date.now() + 10_000 // the sweep runs every COORDINATOR_STALE_MS (200 ms here)
+  while (row.status === 'running' && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+    row = await read()
+  }
+  t.match(row, { status: 'failed', error: { code: 'AMK_INTERRUPTED' } })
 })
