@@ -37,7 +37,17 @@ export default fp(async function streams (app) {
   const warn = (what: string) => (error: Error) => app.log.warn({ err: error.message }, `streams: ${what} (redis)`)
 
   const log: EventLog = app.redis
-    ? new RedisEventLog({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS, onError: (e, what) => warn(`event log ${what} failed`)(e) })
+    ? new RedisEventLog({
+      redis: app.redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      ttlMs,
+      maxEvents: config.STREAM_LOG_MAX_EVENTS,
+      // A replica silent for three heartbeats is gone: its followers elsewhere end its streams.
+      instanceId,
+      leaseMs: 3 * config.STREAM_HEARTBEAT_MS,
+      blockMs: Math.min(5000, config.STREAM_HEARTBEAT_MS),
+      onError: (e, what) => warn(`event log ${what} failed`)(e)
+    })
     : new MemoryEventLog({ ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS })
   const tickets = createTicketStore({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, ticketTtlMs: config.STREAM_TICKET_TTL_MS, replayTtlMs: ttlMs, onError: warn('ticket store failed, kept in memory') })
   const registry = new SessionRegistry({ maxStreams: config.MAX_CONCURRENT_STREAMS, maxPerCaller: config.MAX_CONCURRENT_STREAMS_PER_CALLER })

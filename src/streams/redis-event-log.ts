@@ -4,8 +4,14 @@
 // STREAM_REPLAY_TTL after the last event. A resume of a stream generated elsewhere replays with
 // XRANGE and follows with XREAD BLOCK on a dedicated duplicate connection (blocking commands must not
 // share the main client, whose short command timeout would cut them off).
+//
+// A replica that dies without shutting down leaves its streams without a terminal event. Each replica
+// holds a lease in Redis (refreshed every leaseMs / 3); a follower on another replica that has waited
+// blockMs without news checks the lease of the stream's instance and, when it has lapsed, appends
+// GENERATION_INTERRUPTED itself (XADD with the next id, so of several followers only one succeeds and
+// every follower reads the same end).
 import type { Redis } from 'ioredis'
-import { isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
+import { isTerminal, StreamErrorCode, type LoggedEvent, type StreamEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 import { MemoryEventLog } from './memory-event-log.js'
 
@@ -14,8 +20,11 @@ export interface RedisLogOptions {
   keyPrefix: string
   ttlMs: number
   maxEvents: number
-  /** How long one XREAD blocks before checking that the stream still exists. */
+  /** How long one XREAD blocks before checking that the stream and its instance still exist. */
   blockMs?: number
+  /** This replica's id (StreamMeta.instanceId of the streams it generates) and how long its lease lasts. */
+  instanceId: string
+  leaseMs: number
   onError?: (error: Error, what: string) => void
 }
 
@@ -34,13 +43,34 @@ export class RedisEventLog implements EventLog {
   private pending = new Map<string, LoggedEvent[]>()
   private flushing: Promise<void> | null = null
   private readonly followers = new Set<Redis>()
+  private readonly lease: NodeJS.Timeout
 
   constructor (private readonly options: RedisLogOptions) {
     this.local = new MemoryEventLog({ ttlMs: options.ttlMs, maxEvents: options.maxEvents })
+    const renew = () => { this.options.redis.set(this.leaseKey(options.instanceId), '1', 'PX', options.leaseMs).catch(() => {}) }
+    renew()
+    this.lease = setInterval(renew, Math.max(1, Math.floor(options.leaseMs / 3)))
+    this.lease.unref()
   }
 
   private key (streamId: string, part: 'events' | 'meta'): string {
     return `${this.options.keyPrefix}stream:{${streamId}}:${part}`
+  }
+
+  private leaseKey (instanceId: string): string {
+    return `${this.options.keyPrefix}stream-instance:${instanceId}`
+  }
+
+  /** Ends a stream whose instance's lease lapsed, unless an event after `cursor` was logged meanwhile. */
+  private async endOrphan (streamId: string, cursor: number): Promise<void> {
+    const meta = await this.meta(streamId)
+    if (!meta || await this.options.redis.exists(this.leaseKey(meta.instanceId)) === 1) return
+    const event: StreamEvent = {
+      event: 'error',
+      data: { code: StreamErrorCode.INTERRUPTED, message: 'The instance running this generation stopped before it finished; start a new stream', recoverable: true }
+    }
+    await this.options.redis.xadd(this.key(streamId, 'events'), 'MAXLEN', '~', String(this.options.maxEvents), `0-${cursor + 1}`, 'e', JSON.stringify(event))
+      .catch(() => {}) // another follower ended it, or the instance was alive after all and logged more
   }
 
   private get ttlSeconds (): number {
@@ -146,6 +176,7 @@ export class RedisEventLog implements EventLog {
         const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`) as Array<[string, Entries]> | null
         if (!reply) {
           if (await this.options.redis.exists(key) === 0) return
+          await this.endOrphan(streamId, cursor)
           continue
         }
         const events = parse(reply[0][1])
@@ -180,6 +211,9 @@ export class RedisEventLog implements EventLog {
 
   async close (): Promise<void> {
     await this.drain()
+    clearInterval(this.lease)
+    // Every stream generated here has its end logged by now (shutdown aborted them): the lease can go.
+    await this.options.redis.del(this.leaseKey(this.options.instanceId)).catch(() => {})
     for (const reader of this.followers) reader.disconnect()
     await this.local.close()
   }

@@ -1,6 +1,7 @@
 // The event log without Fastify: the memory log (ordering, trimming, expiry, follow until terminal) and
 // the Redis Streams log against the real Redis (replay with XRANGE, live follow with XREAD BLOCK from a
-// log instance that did not write the stream, as another replica would, and key expiry).
+// log instance that did not write the stream, as another replica would, key expiry, and the end of a
+// stream whose instance stopped renewing its lease).
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { StreamGapError, type EventLog, type StreamMeta } from '../../src/streams/event-log.js'
@@ -70,8 +71,9 @@ t.test('redis log: another replica replays, follows live with XREAD BLOCK, and k
   const readerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
   const errors: Error[] = []
   const options = { keyPrefix: prefix, ttlMs: 2_000, maxEvents: 1000, blockMs: 200, onError: (e: Error) => errors.push(e) }
-  const writer: EventLog = new RedisEventLog({ ...options, redis: writerClient })
-  const reader: EventLog = new RedisEventLog({ ...options, redis: readerClient })
+  // The writer holds the lease of the instance named in the streams' meta; the reader is another replica.
+  const writer: EventLog = new RedisEventLog({ ...options, redis: writerClient, instanceId: 'test', leaseMs: 600 })
+  const reader: EventLog = new RedisEventLog({ ...options, redis: readerClient, instanceId: 'other', leaseMs: 600 })
   t.teardown(async () => {
     await writer.close()
     await reader.close()
@@ -86,7 +88,7 @@ t.test('redis log: another replica replays, follows live with XREAD BLOCK, and k
   t.equal(await reader.firstSeq('r1'), 1)
 
   const following = collect(reader.follow('r1', 2, new AbortController().signal))
-  await new Promise(resolve => setTimeout(resolve, 300)) // the follower is now blocked in XREAD
+  await new Promise(resolve => setTimeout(resolve, 900)) // the follower blocked in XREAD, timed out and re-checked (the writer's lease holds)
   await writer.append('r1', token(4))
   await writer.append('r1', complete(5))
   t.same(await following, [3, 4, 5], 'replay, then live events, ending at the terminal event')
@@ -100,4 +102,34 @@ t.test('redis log: another replica replays, follows live with XREAD BLOCK, and k
   const ttl = await readerClient.pttl(`${prefix}stream:{r1}:events`)
   t.ok(ttl > 0 && ttl <= 2_000, `events expire with the replay TTL (${ttl} ms)`)
   t.same(errors, [])
+})
+
+t.test('redis log: a follower ends the stream of an instance whose lease lapsed (a crashed replica), once', { skip: needs('redis') }, async t => {
+  const prefix = redisPrefix()
+  const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
+  const options = { keyPrefix: prefix, ttlMs: 10_000, maxEvents: 1000, blockMs: 100, leaseMs: 300 }
+  const writer = new RedisEventLog({ ...options, redis: clients[0], instanceId: 'test' })
+  const readers = [1, 2].map(i => new RedisEventLog({ ...options, redis: clients[i], instanceId: `reader-${i}` }))
+  t.teardown(async () => {
+    for (const log of [...readers, writer]) await log.close()
+    for (const client of clients) client.disconnect()
+  })
+  await writer.create(meta('c1'))
+  for (let seq = 1; seq <= 3; seq++) await writer.append('c1', token(seq))
+
+  const follows = readers.map(reader => {
+    const events: LoggedEvent[] = []
+    const done = (async () => { for await (const event of reader.follow('c1', 1, new AbortController().signal)) events.push(event) })()
+    return { events, done }
+  })
+  await new Promise(resolve => setTimeout(resolve, 700))
+  t.same(follows.map(f => f.events.map(e => e.seq)), [[2, 3], [2, 3]], 'a live instance (lease renewed) keeps its quiet stream open')
+
+  clients[0].disconnect() // the writer's process is gone: no more renewals, no terminal event
+  await Promise.all(follows.map(f => f.done))
+  for (const { events } of follows) {
+    t.same(events.map(e => e.seq), [2, 3, 4], 'the followers end at one terminal event')
+    t.match(events.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: true } })
+  }
+  t.same((await readers[0].read('c1', 0)).map(e => e.seq), [1, 2, 3, 4], 'logged once, so a later resume ends there too')
 })

@@ -2,14 +2,16 @@
 // resumes on B with Last-Event-ID (k+1…n exactly once), replayed with XRANGE and followed live with
 // XREAD; a cancel sent to B aborts the generation on A; tickets work on either. Shutdown (app.close(),
 // what SIGTERM runs): every open client gets SHUTTING_DOWN with its last event id, the upstream call is
-// aborted, and the resume on B gets the rest of the log, ending with GENERATION_INTERRUPTED.
+// aborted, and the resume on B gets the rest of the log, ending with GENERATION_INTERRUPTED — which a
+// follower on B also writes itself when A dies without shutting down (SIGKILL: A's lease lapses).
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { startGeminiServer, type GeminiRequest, type GeminiServer } from '../fixtures/gemini-server.js'
 import { modelAnswer, ownRedis } from '../agents/support.js'
 import { openSse, parseSse, type Frame } from './sse-client.js'
-import { admin, buildStreams, checkStream, listen, other, premium, ROUTES, seqOf, until, within } from './support.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { admin, buildStreams, checkStream, listen, other, premium, ROUTES, seqOf, STREAM_ENV, until, within } from './support.js'
+import { needs, postgresDatabase, REDIS_URL, redisPrefix } from '../helper.js'
+import { startServer } from '../child-server.js'
 
 const answer = (request: GeminiRequest) => JSON.stringify((modelAnswer(request) as { json: unknown }).json)
 
@@ -118,6 +120,34 @@ t.test('shutdown: SHUTTING_DOWN with the last event id, upstream aborted, resume
   }
   const stats = (await b.inject({ url: '/api/stream/stats/content', headers: admin })).json()
   t.equal(stats.active, 0, 'B runs nothing: it only served the logs')
+})
+
+t.test('a replica killed mid-stream (SIGKILL): the follower on B gets GENERATION_INTERRUPTED, not heartbeats forever', { skip: needs('redis') || needs('postgres') }, async t => {
+  const gemini = await startGeminiServer(request => ({ text: answer(request), chunks: 20, stallAfter: 3 }))
+  t.teardown(() => gemini.close())
+  // Replicas share Redis and the database (the same API key is the same caller on both).
+  const env = { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix(), DATABASE_URL: await postgresDatabase(), GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: gemini.url, STREAM_HEARTBEAT_MS: '200' }
+  // A is the real server in its own process, so it can die without running any shutdown code.
+  const a = await startServer(t, ['--import=tsx', 'src/server.ts'], { ...STREAM_ENV, ...env, NODE_ENV: 'test', LOG_LEVEL: 'warn' })
+  const b = await buildStreams(t, { db: null, env })
+  const urlB = await listen(b)
+
+  const first = await openSse(`http://127.0.0.1:${a.port}/api/stream/blog`, { headers: premium, body: { ...ROUTES.blog.input, onDisconnect: 'continue' } })
+  await first.until(frames => frames.filter(f => f.event === 'token').length >= 3, 'three tokens from A')
+  first.destroy()
+  const seen = first.frames.slice(0, 2)
+  const follower = await openSse(`${urlB}/api/stream/${seen[0].data.streamId}/events`, { headers: { ...premium, 'last-event-id': seen[1].id! } })
+  await follower.until(frames => frames.filter(f => f.event === 'token').length >= 3, 'the replayed tokens on B')
+  await new Promise(resolve => setTimeout(resolve, 1000)) // longer than A's lease (3 × 200 ms): A renews it
+  t.notOk(follower.frames.some(f => f.event === 'error'), 'a live but quiet replica\'s stream stays open')
+
+  a.child.kill('SIGKILL')
+  const rest = await within(follower.finished(), 10_000, null)
+  t.ok(rest, 'the follow ended')
+  t.match(rest?.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: true } })
+  t.ok(contiguous([...seen, ...(rest ?? [])]), 'nothing lost or repeated')
+  const again = await b.inject({ url: `/api/stream/${seen[0].data.streamId}/events`, headers: { ...premium, 'last-event-id': rest!.at(-1)!.id! } })
+  t.equal(again.statusCode, 204, 'a reconnect after the end is told to stop')
 })
 
 t.test('shutdown without Redis: clients are told and close() does not wait on open streams', async t => {
