@@ -100,7 +100,7 @@ export const ConfigSchema = Type.Object({
   STREAM_REPLAY_TTL: Int(300, 'Seconds a stream\'s events stay available for resume', 1),
 
   // streaming
-  MAX_CONCURRENT_STREAMS_PER_CALLER: Int(10, 'Open SSE streams per caller, per process (the next one gets 429 AMK_TOO_MANY_STREAMS)', 1),
+  MAX_CONCURRENT_STREAMS_PER_CALLER: Int(10, 'Open SSE streams per caller, across every replica when REDIS_URL is set (the next one gets 429 AMK_TOO_MANY_STREAMS)', 1),
   STREAM_HEARTBEAT_MS: Int(15_000, 'Interval of the SSE comment heartbeat', 10),
   STREAM_RETRY_MS: Int(1000, 'Reconnection delay sent to EventSource in the `retry:` field', 0),
   STREAM_LOG_MAX_EVENTS: Int(20_000, 'Most events kept per stream in the event log (older ones are trimmed; resuming from them reports a gap)', 100),

@@ -10,6 +10,7 @@ import { ServiceUnavailableError, UnauthorizedError } from '../errors.js'
 import type { EventLog } from '../streams/event-log.js'
 import { MemoryEventLog } from '../streams/memory-event-log.js'
 import { RedisEventLog } from '../streams/redis-event-log.js'
+import { SharedCallerSlots } from '../streams/caller-slots.js'
 import { SessionRegistry } from '../streams/sessions.js'
 import { createTicketStore, TICKET_PREFIX, type TicketStore } from '../streams/tickets.js'
 import { createCancelBus } from '../streams/cancel-bus.js'
@@ -51,6 +52,10 @@ export default fp(async function streams (app) {
     : new MemoryEventLog({ ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS })
   const tickets = createTicketStore({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, ticketTtlMs: config.STREAM_TICKET_TTL_MS, replayTtlMs: ttlMs, onError: warn('ticket store failed, kept in memory') })
   const registry = new SessionRegistry({ maxStreams: config.MAX_CONCURRENT_STREAMS, maxPerCaller: config.MAX_CONCURRENT_STREAMS_PER_CALLER })
+  // With Redis the per-caller cap holds across replicas; the process cap stays per process (it guards this process).
+  const callerSlots = app.redis
+    ? new SharedCallerSlots({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, leaseMs: 3 * config.STREAM_HEARTBEAT_MS, onError: warn('shared stream caps unavailable, per-process caps apply') })
+    : null
 
   const total = app.meters.counter('stream_sessions_total', 'SSE stream generations, by agent and final status', ['agent', 'status'])
   const active = app.meters.gauge('stream_sessions_active', 'SSE stream generations running in this process', ['agent'])
@@ -61,6 +66,7 @@ export default fp(async function streams (app) {
     log,
     tickets,
     registry,
+    callerSlots,
     invoke: (request) => app.agents.invoke(request),
     instanceId,
     retryMs: config.STREAM_RETRY_MS,
@@ -110,7 +116,7 @@ export default fp(async function streams (app) {
 
   for (const schema of streamSchemas) app.addSchema(schema)
   app.decorate('streams', { service, tickets, registry, log, instanceId })
-  app.features.streams = `${log.kind} event log (replay ${config.STREAM_REPLAY_TTL} s), max ${config.MAX_CONCURRENT_STREAMS} streams, ${config.MAX_CONCURRENT_STREAMS_PER_CALLER} per caller`
+  app.features.streams = `${log.kind} event log (replay ${config.STREAM_REPLAY_TTL} s), max ${config.MAX_CONCURRENT_STREAMS} streams here, ${config.MAX_CONCURRENT_STREAMS_PER_CALLER} per caller${callerSlots ? ' across replicas' : ''}`
 
   // Readiness already fails (the health plugin's preClose ran first); now tell every client and end.
   app.addHook('preClose', async () => {
@@ -118,6 +124,7 @@ export default fp(async function streams (app) {
   })
   app.addHook('onClose', async () => {
     clearInterval(heartbeat)
+    callerSlots?.close()
     await service.cancelBus?.close()
     await log.close()
   })

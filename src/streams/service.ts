@@ -14,6 +14,7 @@ import { runGeneration, type GenerationOutcome, type ItemEvents } from './genera
 import type { Session, SessionRegistry } from './sessions.js'
 import type { TicketStore } from './tickets.js'
 import type { CancelBus } from './cancel-bus.js'
+import type { SharedCallerSlots } from './caller-slots.js'
 
 export interface StreamServiceOptions {
   log: EventLog
@@ -26,6 +27,8 @@ export interface StreamServiceOptions {
   capRetryAfterSeconds: number
   maskInternal: boolean
   logger: { warn(obj: object, msg: string): void }
+  /** The per-caller cap across replicas (Redis); without it the cap is per process. */
+  callerSlots?: Pick<SharedCallerSlots, 'acquire'> | null
   metrics: { started(agent: string): void, finished(agent: string, outcome: GenerationOutcome, seconds: number): void }
 }
 
@@ -58,19 +61,29 @@ export class StreamService {
 
   constructor (private readonly options: StreamServiceOptions) {}
 
-  private acquire (caller: Caller) {
-    const grant = this.options.registry.acquire(caller.id)
-    if (grant.ok) return grant.release
+  /** A stream slot: this process's caps first, then the caller's cap across replicas. */
+  private async acquire (caller: Caller): Promise<() => void> {
     const retryAfter = { 'retry-after': String(this.options.capRetryAfterSeconds) }
-    if (grant.scope === 'caller') {
-      throw withDetails(new TooManyStreamsError(`At most ${grant.limit} concurrent streams per caller`), { limit: grant.limit, scope: 'caller' }, retryAfter)
+    const perCaller = (limit: number) =>
+      withDetails(new TooManyStreamsError(`At most ${limit} concurrent streams per caller`), { limit, scope: 'caller' }, retryAfter)
+    const grant = this.options.registry.acquire(caller.id)
+    if (!grant.ok) {
+      if (grant.scope === 'caller') throw perCaller(grant.limit)
+      throw withDetails(new ServiceUnavailableError(`This instance serves at most ${grant.limit} concurrent streams`), { limit: grant.limit, scope: 'process' }, retryAfter)
     }
-    throw withDetails(new ServiceUnavailableError(`This instance serves at most ${grant.limit} concurrent streams`), { limit: grant.limit, scope: 'process' }, retryAfter)
+    if (!this.options.callerSlots) return grant.release
+    const limit = this.options.registry.maxPerCaller
+    const releaseShared = await this.options.callerSlots.acquire(caller.id, limit)
+    if (!releaseShared) {
+      grant.release()
+      throw perCaller(limit)
+    }
+    return () => { grant.release(); releaseShared() } // releaseShared never rejects
   }
 
   async start (params: StartParams, open: Opener): Promise<void> {
     if (this.shuttingDown) throw new ShuttingDownError()
-    const release = this.acquire(params.caller)
+    const release = await this.acquire(params.caller)
     const streamId = `st_${randomBytes(12).toString('hex')}`
     try {
       if (params.ticket && !(await this.options.tickets.claim(params.ticket, streamId))) {
@@ -131,7 +144,7 @@ export class StreamService {
     const last = await this.options.log.last(streamId)
     // Nothing follows the end: 204 tells EventSource to stop reconnecting.
     if (last && isTerminal(last) && last.seq <= position.seq) return 'finished'
-    const release = this.acquire(params.caller)
+    const release = await this.acquire(params.caller)
     await this.serve(open, streamId, position.seq, this.options.registry.get(streamId)).finally(release)
     return 'served'
   }

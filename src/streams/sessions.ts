@@ -73,6 +73,10 @@ export class SessionRegistry {
     }
   }
 
+  get maxPerCaller (): number {
+    return this.options.maxPerCaller
+  }
+
   get openSlots (): number {
     return this.slots
   }
