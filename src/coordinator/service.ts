@@ -58,12 +58,14 @@ export function createCoordinator (deps: CoordinatorDeps) {
   }
   const clientGone = () => new CancelledError('The run was cancelled: its streaming client went away')
   const notFound = (runId: string) => withDetails(new NotFoundError(`No workflow run ${runId}`), { runId })
-  const isStale = (record: RunRecord) => record.status === 'running' && (record.heartbeatAgeMs ?? 0) > settings.staleMs
+  /** Marks the run interrupted when its replica stopped reporting; true when this call did it. */
+  const reapIfStale = async (record: RunRecord) => record.status === 'running' && (record.heartbeatAgeMs ?? 0) > settings.staleMs &&
+    (await store.reapStale(settings.staleMs, record.runId)).length > 0
 
   async function visible (runId: string, caller: Caller, permission: Permission): Promise<RunRecord> {
     const record = await store.get(runId)
     if (!record || (record.callerId !== caller.id && !hasPermission(caller.role, permission))) throw notFound(runId)
-    if (isStale(record) && (await store.reapStale(settings.staleMs, runId)).length > 0) return (await store.get(runId))!
+    if (await reapIfStale(record)) return (await store.get(runId))!
     return record
   }
 
@@ -76,7 +78,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
       const record = await store.get(runId)
       if (!record) throw notFound(runId)
       if (record.status !== 'running') return viewOf(record)
-      if (isStale(record) && (await store.reapStale(settings.staleMs, runId)).length > 0) continue
+      if (await reapIfStale(record)) continue
       if (Date.now() >= deadline) {
         throw withDetails(new ConflictError('The run is still in progress on another instance; read it with GET /api/coordinator/runs/:runId'), { runId })
       }

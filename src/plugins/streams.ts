@@ -34,6 +34,8 @@ declare module 'fastify' {
 export default fp(async function streams (app) {
   const config = app.config
   const ttlMs = config.STREAM_REPLAY_TTL * 1000
+  // With Redis a replica's leases (its streams, its callers' stream slots) lapse after three silent heartbeats.
+  const leaseMs = 3 * config.STREAM_HEARTBEAT_MS
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   const warn = (what: string) => (error: Error) => app.log.warn({ err: error.message }, `streams: ${what} (redis)`)
 
@@ -43,9 +45,8 @@ export default fp(async function streams (app) {
       keyPrefix: config.REDIS_KEY_PREFIX,
       ttlMs,
       maxEvents: config.STREAM_LOG_MAX_EVENTS,
-      // A replica silent for three heartbeats is gone: its followers elsewhere end its streams.
       instanceId,
-      leaseMs: 3 * config.STREAM_HEARTBEAT_MS,
+      leaseMs,
       blockMs: Math.min(5000, config.STREAM_HEARTBEAT_MS),
       onError: (e, what) => warn(`event log ${what} failed`)(e)
     })
@@ -54,7 +55,7 @@ export default fp(async function streams (app) {
   const registry = new SessionRegistry({ maxStreams: config.MAX_CONCURRENT_STREAMS, maxPerCaller: config.MAX_CONCURRENT_STREAMS_PER_CALLER })
   // With Redis the per-caller cap holds across replicas; the process cap stays per process (it guards this process).
   const callerSlots = app.redis
-    ? new SharedCallerSlots({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, leaseMs: 3 * config.STREAM_HEARTBEAT_MS, onError: warn('shared stream caps unavailable, per-process caps apply') })
+    ? new SharedCallerSlots({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, leaseMs, onError: warn('shared stream caps unavailable, per-process caps apply') })
     : null
 
   const total = app.meters.counter('stream_sessions_total', 'SSE stream generations, by agent and final status', ['agent', 'status'])

@@ -7,10 +7,14 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 
-// KEYS[1] the caller's set; ARGV: max, leaseMs, member. 1 = taken, 0 = the caller is at max.
-const ACQUIRE = `
+// Redis' own clock in ms, so replicas with skewed clocks agree on lease expiries.
+const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// KEYS[1] the caller's set; ARGV: max, leaseMs, member. 1 = taken, 0 = the caller is at max.
+const ACQUIRE = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
@@ -19,9 +23,7 @@ return 1
 `
 
 // KEYS[1] the caller's set; ARGV: leaseMs, member. Extends a slot still held (XX: never re-adds a lapsed one).
-const RENEW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const RENEW = `${NOW}
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1

@@ -35,6 +35,11 @@ export const StreamErrorCode = {
   INTERRUPTED: 'GENERATION_INTERRUPTED'
 } as const
 
+/** The terminal event of a generation whose instance went away (`how`: shut down, stopped). */
+export function interruptedEvent (how: string): StreamEvent {
+  return { event: 'error', data: { code: StreamErrorCode.INTERRUPTED, message: `The instance running this generation ${how} before it finished; start a new stream`, recoverable: true } }
+}
+
 /** `complete` and `error` end a stream's log; SHUTTING_DOWN is never logged, so it never ends one. */
 export function isTerminal (event: StreamEvent): boolean {
   return event.event === 'complete' || (event.event === 'error' && event.data.code !== StreamErrorCode.SHUTTING_DOWN)

@@ -4,7 +4,7 @@
 import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
 import type { Caller } from '../auth/roles.js'
 import { ArrayItemScanner } from './array-scanner.js'
-import { StreamErrorCode, type LoggedEvent, type StreamEvent, type StreamUsage } from './events.js'
+import { interruptedEvent, StreamErrorCode, type LoggedEvent, type StreamEvent, type StreamUsage } from './events.js'
 import type { EventLog } from './event-log.js'
 import type { Session, SessionStatus } from './sessions.js'
 
@@ -48,9 +48,7 @@ function errorEvent (error: unknown, maskInternal: boolean): StreamEvent {
 }
 
 function abortEvent (reason: AbortReason): StreamEvent {
-  if (reason === 'shutdown') {
-    return { event: 'error', data: { code: StreamErrorCode.INTERRUPTED, message: 'The instance running this generation shut down before it finished; start a new stream', recoverable: true } }
-  }
+  if (reason === 'shutdown') return interruptedEvent('shut down')
   const why = reason === 'cancel' ? 'cancelled' : reason === 'idle' ? 'cancelled by cleanup (no reader)' : 'cancelled: the client disconnected'
   return { event: 'error', data: { code: StreamErrorCode.CANCELLED, message: `The generation was ${why}`, recoverable: false } }
 }

@@ -11,7 +11,7 @@
 // GENERATION_INTERRUPTED itself (XADD with the next id, so of several followers only one succeeds and
 // every follower reads the same end).
 import type { Redis } from 'ioredis'
-import { isTerminal, StreamErrorCode, type LoggedEvent, type StreamEvent } from './events.js'
+import { interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 import { MemoryEventLog } from './memory-event-log.js'
 
@@ -62,14 +62,9 @@ export class RedisEventLog implements EventLog {
   }
 
   /** Ends a stream whose instance's lease lapsed, unless an event after `cursor` was logged meanwhile. */
-  private async endOrphan (streamId: string, cursor: number): Promise<void> {
-    const meta = await this.meta(streamId)
-    if (!meta || await this.options.redis.exists(this.leaseKey(meta.instanceId)) === 1) return
-    const event: StreamEvent = {
-      event: 'error',
-      data: { code: StreamErrorCode.INTERRUPTED, message: 'The instance running this generation stopped before it finished; start a new stream', recoverable: true }
-    }
-    await this.options.redis.xadd(this.key(streamId, 'events'), 'MAXLEN', '~', String(this.options.maxEvents), `0-${cursor + 1}`, 'e', JSON.stringify(event))
+  private async endOrphan (streamId: string, instanceId: string, cursor: number): Promise<void> {
+    if (await this.options.redis.exists(this.leaseKey(instanceId)) === 1) return
+    await this.options.redis.xadd(this.key(streamId, 'events'), 'MAXLEN', '~', String(this.options.maxEvents), `0-${cursor + 1}`, 'e', JSON.stringify(interruptedEvent('stopped')))
       .catch(() => {}) // another follower ended it, or the instance was alive after all and logged more
   }
 
@@ -170,13 +165,15 @@ export class RedisEventLog implements EventLog {
     this.followers.add(reader)
     const stop = () => reader.disconnect()
     signal.addEventListener('abort', stop, { once: true })
+    let instanceId: string | undefined // the generator's, read at the first quiet XREAD
     try {
       await reader.connect()
       while (!signal.aborted) {
         const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`) as Array<[string, Entries]> | null
         if (!reply) {
           if (await this.options.redis.exists(key) === 0) return
-          await this.endOrphan(streamId, cursor)
+          instanceId ??= (await this.meta(streamId))?.instanceId
+          if (instanceId) await this.endOrphan(streamId, instanceId, cursor)
           continue
         }
         const events = parse(reply[0][1])
