@@ -1,7 +1,7 @@
 // `npm run bench`: runs every scenario module in bench/ that exports run(), one after the other, and prints
 // a table per module. `--only status` (repeatable, or comma-separated) picks modules by file name;
 // BENCH_DURATION (seconds per scenario, default 5), BENCH_CONNECTIONS (default 50) and BENCH_ROUNDS (rounds
-// of compare(), default 1) tune the load.
+// of compare(), default 1) tune the load; amplification runs BENCH_AMP_SECONDS per phase (default 30).
 import { readdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { formatTable, settings, type BenchResult, type BenchRow } from './lib.js'
@@ -9,7 +9,9 @@ import { formatTable, settings, type BenchResult, type BenchRow } from './lib.js
 const HERE = new URL('./', import.meta.url)
 const NOT_SCENARIOS = new Set(['lib', 'run'])
 
-type Scenario = { run?: () => Promise<BenchResult | BenchRow[]> }
+/** A scenario whose figures are not throughput rows prints its own table (e.g. amplification). */
+type OwnTable = { title?: string, table: string, notes?: string[] }
+type Scenario = { run?: () => Promise<BenchResult | BenchRow[] | OwnTable> }
 
 async function scenarioNames (): Promise<string[]> {
   const files = await readdir(HERE)
@@ -35,8 +37,10 @@ async function main () {
     if (typeof module.run !== 'function') continue
     try {
       const result = await module.run()
-      const { title, rows, notes = [] } = Array.isArray(result) ? { title: name, rows: result } : result
-      process.stdout.write(`\n## ${title ?? name}\n\n${formatTable(rows)}\n${notes.map(note => `\n${note}\n`).join('')}`)
+      const { title, table, notes = [] } = Array.isArray(result)
+        ? { title: name, table: formatTable(result) }
+        : 'table' in result ? result : { ...result, table: formatTable(result.rows) }
+      process.stdout.write(`\n## ${title ?? name}\n\n${table}\n${notes.map(note => `\n${note}\n`).join('')}`)
     } catch (error) {
       failed++
       process.stderr.write(`\n## ${name} failed: ${(error as Error).stack ?? error}\n`)

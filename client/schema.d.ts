@@ -44,7 +44,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Component health; 200 healthy or degraded, 503 unhealthy */
+        /** Component health; 200 healthy or degraded, 503 unhealthy. Anonymous callers see component kinds, not addresses or driver messages */
         get: operations["getHealth"];
         put?: never;
         post?: never;
@@ -150,7 +150,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange email and password for a bearer token
-         * @description Failed attempts are limited per email and per client IP (LOGIN_RATE_LIMIT per minute, then 429 with Retry-After).
+         * @description Failed attempts are limited per (email, client IP) (LOGIN_RATE_LIMIT per minute), per email (LOGIN_EMAIL_RATE_LIMIT) and per IP (LOGIN_IP_RATE_LIMIT); then 429 with Retry-After.
          */
         post: operations["login"];
         delete?: never;
@@ -2252,6 +2252,7 @@ export interface components {
                 /** @description pglite or postgres */
                 database: string;
                 redis: boolean;
+                /** @description Provider kind; its model and address only for agent:stats or the METRICS_TOKEN */
                 llmProvider: string;
                 langsmith: boolean;
                 supabaseAuth: boolean;
@@ -2911,7 +2912,7 @@ export interface components {
             agent: string;
             method: string;
             /** @enum {unknown} */
-            status: "pending" | "running" | "completed" | "failed" | "timed_out" | "cancelled" | "skipped";
+            status: "pending" | "running" | "completed" | "failed" | "timed_out" | "cancelled" | "skipped" | "interrupted";
             /** @description The method's validated output */
             data?: unknown;
             error?: components["schemas"]["WorkflowStepError"];
@@ -5939,7 +5940,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description Cancel generations (onDisconnect: continue) nobody has read for this long
+                     * @description Cancel generations (onDisconnect: continue) nobody has read for this long (at most a day)
                      * @default 300
                      */
                     maxIdleSeconds?: number;

@@ -3,13 +3,14 @@
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { LogController, type FastifyInstance, type FastifyServerOptions, type RawServerDefault } from 'fastify'
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions, type RawServerDefault } from 'fastify'
 import type { Redis } from 'ioredis'
 import { trustProxy, type Config } from './config.js'
 import type { Database } from './store/database.js'
 import { sharedSchemas } from './schemas/common.js'
 import { buildSerializer, buildValidator } from './validation.js'
-import errorHandler from './plugins/error-handler.js'
+import errorHandler, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
+import inputGuard from './plugins/input-guard.js'
 import security from './plugins/security.js'
 import health from './plugins/health.js'
 import redis from './plugins/redis.js'
@@ -18,6 +19,7 @@ import metrics from './plugins/metrics.js'
 import auth from './plugins/auth.js'
 import rateLimit from './plugins/rate-limit.js'
 import llm from './plugins/llm.js'
+import usageLedger from './plugins/usage-ledger.js'
 import agents from './plugins/agents.js'
 import tracing from './plugins/tracing.js'
 import agentStats from './plugins/agent-stats.js'
@@ -60,7 +62,7 @@ export interface AppOptions {
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 /** Fastify server options shared by the real server and the tests. */
-export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = loggerOptions(config)): FastifyServerOptions {
+export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = loggerOptions(config)): FastifyHttpOptions<RawServerDefault> {
   return {
     logger,
     bodyLimit: config.BODY_LIMIT,
@@ -74,14 +76,23 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
       const sent = req.headers['x-request-id']
       return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID()
     },
-    return503OnClosing: true,
+    // Requests arriving while closing get AMK_SHUTTING_DOWN in the error shape (plugins/health.ts).
+    return503OnClosing: false,
     // PGlite's cold start plus migrations can take well over Fastify's 10 s default on a loaded 2-core box.
     pluginTimeout: 120_000,
     forceCloseConnections: 'idle',
-    // SSE responses stay open for minutes: no request timeout; keep-alive longer than typical LBs (60 s).
-    requestTimeout: 0,
-    keepAliveTimeout: 65_000,
+    // Receiving a request (headers, body) is bounded so slow uploads cannot hold connections; Node checks
+    // every second. A response is not: SSE streams stay open for minutes, so there is no socket idle timeout.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000
+    },
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     connectionTimeout: 0,
+    frameworkErrors: frameworkErrors(config.NODE_ENV === 'production'),
+    clientErrorHandler,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   }
 }
@@ -104,11 +115,13 @@ async function application (app: FastifyInstance<RawServerDefault>, opts: AppOpt
   app.decorate('config', opts.config)
   app.decorate('features', { database: '', redis: '', llmProvider: 'none' })
   app.decorate('notices', [] as string[])
+  if (opts.config.MAX_CONNECTIONS > 0) app.server.maxConnections = opts.config.MAX_CONNECTIONS
   for (const schema of sharedSchemas) app.addSchema(schema)
 
   // Order matters and is read here: each plugin names the ones it depends on.
   await app.register(fp(async () => {}, { name: 'config' }))
   await app.register(errorHandler)
+  await app.register(inputGuard)
   await app.register(security)
   await app.register(health, { version: VERSION })
   await app.register(redis, { client: opts.redis })
@@ -117,6 +130,7 @@ async function application (app: FastifyInstance<RawServerDefault>, opts: AppOpt
   await app.register(auth)
   await app.register(rateLimit)
   await app.register(llm, { provider: opts.llmProvider })
+  await app.register(usageLedger)
   await app.register(agents)
   await app.register(tracing)
   await app.register(agentStats)

@@ -1,5 +1,6 @@
 // Entry point: parse the configuration, build the app, listen, print the banner, and shut down
-// gracefully (readiness fails first, streams are told, Redis and the database are closed).
+// gracefully (readiness fails first, streams are told, invocations still running near the end of the
+// grace period are aborted with 503 and their usage recorded, Redis and the database are closed, exit 0).
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig, type Config } from './config.js'
@@ -28,6 +29,11 @@ function displayAddress (host: string, port: number): string {
   return `http://${name}:${port}`
 }
 
+/** Time kept at the end of the grace period for aborted invocations to answer and the rest to close. */
+function shutdownMargin (graceMs: number): number {
+  return Math.min(5000, Math.max(500, Math.floor(graceMs / 4)))
+}
+
 async function main () {
   let config: Config
   try {
@@ -43,11 +49,23 @@ async function main () {
   const server = Fastify(serverOptions(config))
   await server.register(app, { config })
 
-  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: server.log }, async ({ signal, err }) => {
+  const grace = config.SHUTDOWN_GRACE_MS
+  closeWithGrace({ delay: grace, logger: server.log }, async ({ signal, err }) => {
     if (err) server.log.error({ err }, 'fatal error, shutting down')
     else server.log.info({ signal }, 'shutting down')
     server.lifecycle.beginShutdown()
+    // Invocations get the grace period less a margin to finish; then they are aborted, so their 503s,
+    // usage rows and the rest of the close fit before close-with-grace would exit 1.
+    const abort = setTimeout(() => {
+      const aborted = server.agents.abortInFlight()
+      if (aborted > 0) server.log.warn({ aborted }, 'aborted invocations still running at shutdown')
+    }, grace - shutdownMargin(grace))
+    abort.unref()
+    // Keep-alive connections whose last request has been answered would hold close() until they time out.
+    const idle = setInterval(() => server.server.closeIdleConnections(), 100)
     await server.close()
+    clearTimeout(abort)
+    clearInterval(idle)
   })
 
   await server.listen({ port: config.PORT, host: config.HOST })

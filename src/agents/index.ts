@@ -1,10 +1,11 @@
-// The three agents and their definitions, plus the offline builder the offline provider uses.
+// The three agents and their definitions, the lookups by a client-sent name, and the offline builder
+// the offline provider uses.
 import type { OfflineBuilder } from '../llm/offline.js'
 import { createContentAgent } from './content/index.js'
 import { createInnovationAgent } from './innovation/index.js'
 import { createTravelAgent } from './travel/index.js'
 import type { PlacesClient } from './travel/places.js'
-import type { AgentDefinition, AgentName } from './types.js'
+import type { AgentDefinition, AgentMethod, AgentName } from './types.js'
 
 export const AGENT_NAMES: readonly AgentName[] = ['travel', 'content', 'innovation']
 
@@ -22,13 +23,25 @@ export function createAgentDefinitions (options: DefinitionOptions = {}): Record
   }
 }
 
+/**
+ * Every lookup by a name a client sent goes through these: own properties only, so `__proto__`,
+ * `constructor`, `toString`… are unknown names like any other, never something from Object.prototype.
+ */
+export function ownEntry<T> (table: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined
+}
+
+export function findAgent (definitions: Readonly<Record<string, AgentDefinition>>, name: string): AgentDefinition | undefined {
+  return ownEntry(definitions, name)
+}
+
+export function findMethod (definition: AgentDefinition | undefined, name: string): AgentMethod | undefined {
+  return definition ? ownEntry(definition.methods, name) : undefined
+}
+
 /** The offline output of a method, when the method defines a builder. */
 export function offlineBuilder (definitions: Record<AgentName, AgentDefinition> = createAgentDefinitions()): OfflineBuilder {
-  return ({ agent, method, input }) => {
-    const definition = Object.hasOwn(definitions, agent) ? definitions[agent as AgentName] : undefined
-    const found = definition && Object.hasOwn(definition.methods, method) ? definition.methods[method] : undefined
-    return found?.offline?.(input as Record<string, unknown>)
-  }
+  return ({ agent, method, input }) => findMethod(findAgent(definitions, agent), method)?.offline?.(input as Record<string, unknown>)
 }
 
 /** OpenAPI component names: TravelSearchFlightsInput, ContentGenerateBlogPostOutput… */

@@ -1,10 +1,12 @@
-// One provider call as the agent service makes it: budget hooks first, then generate() or stream()
-// (forwarding deltas), then one usage-ledger row and one LlmCallRecord whatever the outcome —
-// success, error or cancelled (with usage estimated from the text produced so far).
+// One provider call as the agent service makes it: budget hooks first, then a 'pending' usage-ledger row
+// (the call is visible before it starts), then generate() or stream() (forwarding deltas), then the row
+// settled and one LlmCallRecord whatever the outcome — success, error or cancelled (with usage estimated
+// from the text produced so far). A call the provider rejected without output is recorded but not charged.
+import { randomUUID } from 'node:crypto'
 import type { Caller } from '../auth/roles.js'
 import { estimateTokens } from '../llm/tokens.js'
 import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm/types.js'
-import type { UsageLedger } from '../store/usage-ledger.js'
+import type { UsageLedger, UsageRow } from '../store/usage-ledger.js'
 import type { AgentName, AgentServiceHooks, LlmCallRecord } from './types.js'
 
 /** Output tokens assumed when reserving a budget before the call. */
@@ -31,6 +33,11 @@ export interface CallDeps {
 }
 
 export interface CallOutcome { result: GenerateResult, costUsd: number }
+
+/** The provider refused the call (HTTP error or no connection) and produced nothing: nothing to charge. */
+function rejectedWithoutOutput (failure: unknown, text: string): boolean {
+  return text === '' && (failure as { code?: unknown } | null)?.code === 'AMK_LLM_UNAVAILABLE'
+}
 
 function errorInfo (error: unknown) {
   const e = error as { code?: unknown, message?: string }
@@ -67,7 +74,32 @@ async function reserve (deps: CallDeps, scope: CallScope, request: GenerateReque
 export async function callProvider (deps: CallDeps, scope: CallScope, request: GenerateRequest, stream: boolean): Promise<CallOutcome> {
   const settle = await reserve(deps, scope, request)
   const startedAt = Date.now()
-  const started = performance.now()
+  const promptTokens = estimateTokens(request.system + request.prompt)
+  const callId = randomUUID()
+  const row = (fields: Pick<UsageRow, 'model' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'status' | 'durationMs' | 'estimated'>): UsageRow => ({
+    callId,
+    startedAt,
+    callerId: scope.caller?.id ?? 'anonymous',
+    callerType: scope.caller?.kind ?? 'anonymous',
+    role: scope.caller?.role ?? null,
+    agent: scope.agent,
+    method: scope.method,
+    traceId: scope.traceId,
+    streamId: scope.streamId,
+    runId: scope.runId,
+    ...fields
+  })
+  // Visible before it starts: a crash from here on leaves a pending row that the sweep settles.
+  await deps.ledger?.record(row({
+    model: request.model,
+    inputTokens: promptTokens,
+    outputTokens: 0,
+    costUsd: deps.price(request.model, { inputTokens: promptTokens, outputTokens: 0 }),
+    status: 'pending',
+    durationMs: 0,
+    estimated: true
+  })).catch(err => deps.warn({ err }, 'usage ledger reservation failed'))
+  const started = performance.now() // durations and time to first token are the provider's
   let firstTokenMs: number | undefined
   let text = ''
   let result: GenerateResult | undefined
@@ -91,33 +123,24 @@ export async function callProvider (deps: CallDeps, scope: CallScope, request: G
     failure = error
   }
   const durationMs = performance.now() - started
-  const usage: Usage = result?.usage ?? {
-    inputTokens: estimateTokens(request.system + request.prompt),
-    outputTokens: estimateTokens(text),
-    estimated: true
-  }
-  const model = result?.model ?? (failure as { details?: { model?: string } })?.details?.model ?? request.model
-  const costUsd = deps.price(model, usage)
   const status: LlmCallRecord['status'] = failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'
+  const rejected = status === 'error' && !result && rejectedWithoutOutput(failure, text)
+  const usage: Usage = result?.usage ?? (rejected
+    ? { inputTokens: 0, outputTokens: 0, estimated: false }
+    : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
+  const model = result?.model ?? (failure as { details?: { model?: string } })?.details?.model ?? request.model
+  const costUsd = rejected ? 0 : deps.price(model, usage)
   await settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd })
 
-  await deps.ledger?.record({
-    callerId: scope.caller?.id ?? 'anonymous',
-    callerType: scope.caller?.kind ?? 'anonymous',
-    role: scope.caller?.role ?? null,
-    agent: scope.agent,
-    method: scope.method,
+  await deps.ledger?.record(row({
     model,
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,
     costUsd,
     status,
     durationMs,
-    estimated: usage.estimated ?? false,
-    traceId: scope.traceId,
-    streamId: scope.streamId,
-    runId: scope.runId
-  }).catch(err => deps.warn({ err }, 'usage ledger write failed'))
+    estimated: usage.estimated ?? false
+  })).catch(err => deps.warn({ err }, 'usage ledger write failed'))
 
   const record: LlmCallRecord = {
     traceId: scope.traceId,

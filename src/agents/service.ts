@@ -2,11 +2,12 @@
 // otherwise runs the method (LLM call with one repair retry, or the method's own run()), validates the
 // output, caches it, and reports every invocation to the hooks. Framework-free: dependencies come in.
 import { randomUUID } from 'node:crypto'
-import { CancelledError, InternalError, LlmInvalidOutputError, NotFoundError, ValidationError, withDetails } from '../errors.js'
+import { CancelledError, InternalError, LlmInvalidOutputError, NotFoundError, ShuttingDownError, ValidationError, withDetails } from '../errors.js'
 import { parseModelJson } from '../llm/json.js'
 import type { LlmProvider, Usage } from '../llm/types.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
+import { findAgent, findMethod } from './index.js'
 import { callProvider, type CallDeps, type CallScope } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import type {
@@ -33,6 +34,13 @@ export interface AgentService {
   definitions: Record<AgentName, AgentDefinition>
   invoke(req: InvokeRequest): Promise<InvokeResult>
   addHooks(hooks: AgentServiceHooks): void
+  /** Invocations running now (shutdown waits for them, then aborts the rest). */
+  readonly inFlight: number
+  /**
+   * Shutdown: refuses new invocations and aborts the running ones; each fails with 503 AMK_SHUTTING_DOWN
+   * once its provider call has settled and its usage row is written. Returns how many were aborted.
+   */
+  abortInFlight(): number
   cache: { clear(agent: AgentName, pattern?: string): Promise<number>, size(agent: AgentName): Promise<number> }
 }
 
@@ -62,15 +70,20 @@ function repairPrompt (prompt: string, previous: string, problems: FieldProblem[
     `Previous answer:\n${previous.slice(0, 6000)}\n\nReturn the corrected answer: one JSON object matching the response schema exactly.`
 }
 
+/** The error a shutdown-aborted invocation reports (the client may retry on another replica). */
+const shuttingDown = () => withDetails(new ShuttingDownError(), { reason: 'The invocation was aborted because this instance is shutting down; retry it' }, { 'retry-after': '1' })
+
 export function createAgentService (deps: AgentServiceDeps): AgentService {
   const { definitions, cache, keyPrefix } = deps
+  const running = new Set<AbortController>()
+  let stopping = false
   const hooks: AgentServiceHooks[] = []
   const warn = (details: object, message: string) => deps.log?.warn(details, message)
   const callDeps: CallDeps = { provider: deps.llm.provider, price: deps.llm.price, hooks, ledger: deps.ledger, warn }
   const neverAborted = new AbortController().signal
 
   function resolveAgent (agentName: string): AgentDefinition {
-    const definition = Object.hasOwn(definitions, agentName) ? definitions[agentName as AgentName] : undefined
+    const definition = findAgent(definitions, agentName)
     if (!definition) {
       throw withDetails(new NotFoundError(`Unknown agent '${agentName}'`), { availableAgents: Object.keys(definitions) })
     }
@@ -79,7 +92,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
 
   function resolve (agentName: string, methodName: string): { definition: AgentDefinition, method: AgentMethod } {
     const definition = resolveAgent(agentName)
-    const method = Object.hasOwn(definition.methods, methodName) ? definition.methods[methodName] : undefined
+    const method = findMethod(definition, methodName)
     if (!method) {
       throw withDetails(new NotFoundError(`Agent '${agentName}' has no method '${methodName}'`), { agent: agentName, availableMethods: Object.keys(definition.methods) })
     }
@@ -205,10 +218,31 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     return checked.value
   }
 
+  /** A top-level invocation, tracked so shutdown can abort it (its signal also follows the caller's). */
+  async function track (req: InvokeRequest): Promise<InvokeResult> {
+    if (stopping) throw shuttingDown()
+    const shutdown = new AbortController()
+    running.add(shutdown)
+    try {
+      return await execute({ ...req, signal: req.signal ? AbortSignal.any([req.signal, shutdown.signal]) : shutdown.signal })
+    } catch (error) {
+      throw shutdown.signal.aborted && !req.signal?.aborted ? shuttingDown() : error
+    } finally {
+      running.delete(shutdown)
+    }
+  }
+
   return {
     definitions,
-    invoke: (req) => execute(req),
+    invoke: track,
     addHooks (hookSet) { hooks.push(hookSet) },
+    get inFlight () { return running.size },
+    abortInFlight () {
+      stopping = true
+      const aborted = running.size
+      for (const controller of running) controller.abort('shutdown')
+      return aborted
+    },
     cache: {
       async clear (agent, pattern = '*') {
         resolveAgent(agent)

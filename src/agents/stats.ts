@@ -12,8 +12,10 @@
 // replica would leave stale). Every replica also keeps all counters locally; when Redis is absent or
 // unreadable the local figures are served with `scope: 'replica'`. Writes made while Redis is down
 // are missing from the cluster totals. A reset deletes the hash and stamps `meta|resetAt`; other
-// replicas drop their local figures when they next read a newer stamp.
+// replicas drop their local figures when they next read a newer stamp. Every Redis call goes through
+// the Redis circuit breaker: while it is open nothing is sent (the local figures are served).
 import type { Redis } from 'ioredis'
+import { breakerFor } from '../limits/redis-failover.js'
 import type { InvocationRecord, LlmCallRecord } from './types.js'
 import { FLOAT_FIELDS, TOTAL, invocationIncrements, llmIncrements, outcomeOf, type CounterField, type Increment } from './stats-counters.js'
 import { detailOf, summaryOf, type AgentHealth, type AgentStatsDetail, type AgentStatsSummary, type StatsSource } from './stats-view.js'
@@ -44,6 +46,8 @@ interface LocalAgent {
   lastCallAt: number | null
   lastError: { code: string, message: string, at: string } | null
 }
+
+const COMPONENT = 'agent stats'
 
 function pushBounded (list: number[], value: number, max: number): void {
   list.push(value)
@@ -127,10 +131,16 @@ export class AgentStats {
   async reset (agentName: string): Promise<void> {
     const now = Date.now()
     this.local.set(agentName, this.fresh(now))
-    const redis = this.options.redis
+    const redis = this.usableRedis()
     if (!redis) return
     await redis.multi().del(this.key(agentName)).hset(this.key(agentName), 'meta|resetAt', String(now), 'meta|createdAt', String(now)).exec()
-      .catch((error: Error) => this.options.log?.warn({ err: error.message }, 'agent stats: shared reset failed'))
+      .catch((error: Error) => { if (!breakerFor(redis).failure(COMPONENT, error)) this.options.log?.warn({ err: error.message }, 'agent stats: shared reset failed') })
+  }
+
+  /** The Redis client when the breaker lets calls through, else null. */
+  private usableRedis (): Redis | null {
+    const redis = this.options.redis
+    return redis && breakerFor(redis).usable() ? redis : null
   }
 
   private fresh (now: number): LocalAgent {
@@ -153,8 +163,8 @@ export class AgentStats {
   private apply (agentName: string, increments: Increment[], meta: Record<string, string> = {}): void {
     const agent = this.agent(agentName)
     for (const [key, delta] of increments) agent.counters.set(key, (agent.counters.get(key) ?? 0) + delta)
-    const redis = this.options.redis
-    if (!redis || redis.status !== 'ready') return
+    const redis = this.usableRedis()
+    if (!redis) return
     const key = this.key(agentName)
     const pipeline = redis.pipeline()
     for (const [field, delta] of increments) {
@@ -164,7 +174,10 @@ export class AgentStats {
     }
     pipeline.hsetnx(key, 'meta|createdAt', String(agent.createdAt))
     if (Object.keys(meta).length > 0) pipeline.hset(key, meta)
-    pipeline.exec().catch((error: Error) => this.options.log?.warn({ err: error.message }, 'agent stats: shared counters not updated'))
+    const started = performance.now()
+    pipeline.exec().then(results => results?.find(([error]) => error)?.[0], error => error as Error).then(error => {
+      if (error && !breakerFor(redis).failure(COMPONENT, error, started)) this.options.log?.warn({ err: error.message }, 'agent stats: shared counters not updated')
+    })
   }
 
   /** Cluster counters from Redis when it answers, else this replica's; percentiles and gauges are local. */
@@ -181,12 +194,14 @@ export class AgentStats {
       latencies: agent.latencies,
       methodLatencies: agent.methodLatencies
     }
-    const redis = this.options.redis
-    if (!redis || redis.status !== 'ready') return local
+    const redis = this.usableRedis()
+    if (!redis) return local
     let hash: Record<string, string>
+    const started = performance.now()
     try {
       hash = await redis.hgetall(this.key(agentName))
-    } catch {
+    } catch (error) {
+      breakerFor(redis).failure(COMPONENT, error, started)
       return local
     }
     const resetAt = Number(hash['meta|resetAt'] ?? 0)

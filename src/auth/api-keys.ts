@@ -11,6 +11,7 @@ const RANDOM_LENGTH = 40
 const DISPLAY_LENGTH = KEY_PREFIX.length + 8
 const TOUCH_INTERVAL_MS = 60_000
 const MAX_CACHED = 10_000
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** A fresh key; rejection sampling keeps every base62 character equally likely. */
 export function generateApiKey (): string {
@@ -80,6 +81,7 @@ function toRecord (row: Row): ApiKeyRecord {
   }
 }
 
+interface AuthenticateOptions { now?: number, beforeLookup?: (known: boolean) => Promise<void> }
 interface CachedKey { id: string, role: Role, expiresAt: number | null, revoked: boolean, cachedAt: number, touchedAt: number }
 
 export interface ApiKeyCreate {
@@ -94,6 +96,8 @@ export interface ApiKeyCreate {
 
 export class ApiKeyStore {
   private readonly cache = new Map<string, CachedKey>()
+  /** Lookups in flight by key hash: a burst of requests with one uncached key makes one lookup (and one throttle count). */
+  private readonly lookups = new Map<string, Promise<CachedKey | null>>()
   private readonly pending = new Set<Promise<unknown>>()
 
   constructor (private readonly db: Queryable, private readonly options: { cacheTtlMs: number, onError?: (err: Error) => void }) {}
@@ -122,30 +126,54 @@ export class ApiKeyStore {
     return row ? toRecord(row) : null
   }
 
-  /** The key's id and role, or null for an unknown, revoked or expired key (the caller cannot tell which). */
-  async authenticate (key: string, now = Date.now()): Promise<{ id: string, role: Role } | null> {
+  /**
+   * The key's id, role and expiry, or null for an unknown, revoked or expired key (the caller cannot tell
+   * which). `beforeLookup` runs before a database lookup (not on a fresh cache hit) and may throw to refuse
+   * it (the failed-attempt throttle); `known`: this replica has seen the key valid before.
+   */
+  async authenticate (key: string, options: AuthenticateOptions = {}): Promise<{ id: string, role: Role, expiresAt: number | null } | null> {
     if (key.length < 20 || key.length > 256) return null
+    const now = options.now ?? Date.now()
     const hash = hashApiKey(key)
-    let entry = this.cache.get(hash)
+    let entry: CachedKey | null | undefined = this.cache.get(hash)
     if (!entry || now - entry.cachedAt >= this.options.cacheTtlMs) {
-      const [row] = await this.db.query('SELECT id, role, expires_at, revoked_at FROM api_keys WHERE key_hash = $1', [hash])
-      if (!row) return null
-      entry = {
-        id: String(row.id),
-        role: row.role as Role,
-        expiresAt: row.expires_at == null ? null : new Date(row.expires_at as string).getTime(),
-        revoked: row.revoked_at != null,
-        cachedAt: now,
-        touchedAt: entry?.touchedAt ?? 0
+      let lookup = this.lookups.get(hash)
+      if (!lookup) {
+        lookup = this.lookup(hash, entry, now, options).finally(() => this.lookups.delete(hash))
+        this.lookups.set(hash, lookup)
       }
-      if (this.options.cacheTtlMs > 0) this.remember(hash, entry)
+      entry = await lookup
+      if (!entry) return null
     }
     if (entry.revoked || (entry.expiresAt !== null && entry.expiresAt <= now) || !isRole(entry.role)) return null
     if (now - entry.touchedAt >= TOUCH_INTERVAL_MS) {
       entry.touchedAt = now
       this.touch(entry.id)
     }
-    return { id: entry.id, role: entry.role }
+    return { id: entry.id, role: entry.role, expiresAt: entry.expiresAt }
+  }
+
+  private async lookup (hash: string, previous: CachedKey | undefined, now: number, options: AuthenticateOptions): Promise<CachedKey | null> {
+    await options.beforeLookup?.(previous !== undefined && !previous.revoked)
+    const [row] = await this.db.query('SELECT id, role, expires_at, revoked_at FROM api_keys WHERE key_hash = $1', [hash])
+    if (!row) return null
+    const entry: CachedKey = {
+      id: String(row.id),
+      role: row.role as Role,
+      expiresAt: row.expires_at == null ? null : new Date(row.expires_at as string).getTime(),
+      revoked: row.revoked_at != null,
+      cachedAt: now,
+      touchedAt: previous?.touchedAt ?? 0
+    }
+    if (this.options.cacheTtlMs > 0) this.remember(hash, entry)
+    return entry
+  }
+
+  /** True while the key with this id exists and is neither revoked nor expired (read from the database). */
+  async isActive (id: string, now = Date.now()): Promise<boolean> {
+    if (!UUID.test(id)) return false
+    const [row] = await this.db.query('SELECT expires_at, revoked_at FROM api_keys WHERE id = $1', [id])
+    return row !== undefined && row.revoked_at == null && (row.expires_at == null || new Date(row.expires_at as string).getTime() > now)
   }
 
   /**

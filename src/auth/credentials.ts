@@ -2,8 +2,9 @@
 // Authorization Bearer token — our own HS256 JWT, or a Supabase access token when Supabase is configured
 // (chosen by the token's issuer). Credentials in the query string are refused, not ignored.
 import type { IncomingHttpHeaders } from 'node:http'
-import { UnauthorizedError } from '../errors.js'
+import { DatabaseUnavailableError, RateLimitedError, UnauthorizedError, withDetails } from '../errors.js'
 import type { ApiKeyStore } from './api-keys.js'
+import type { Attempt, AttemptThrottle } from './attempt-throttle.js'
 import { callerFromClaims, unverifiedIssuer } from './jwt.js'
 import type { Caller } from './roles.js'
 import type { SupabaseVerifier } from './supabase.js'
@@ -43,18 +44,60 @@ export interface CredentialVerifierDeps {
   verifyJwt(token: string): unknown
   apiKeys: ApiKeyStore
   supabase: SupabaseVerifier | null
+  /** Counts failed API-key lookups per client IP. */
+  keyThrottle: AttemptThrottle
+  /** Failed API-key lookups allowed per client IP per window (API_KEY_FAILURE_LIMIT). */
+  maxKeyFailures: number
   record(method: AuthMethod, result: AuthResult): void
 }
 
+/** Where a credential came from: the client IP keys the failed-attempt throttle. */
+export interface CredentialContext { ip: string }
+
 const INVALID_KEY = 'Invalid API key'
 
-/** Turns a credential into a caller, or throws 401 (503 when Supabase's keys cannot be fetched). */
-export function createCredentialVerifier (deps: CredentialVerifierDeps): (credential: Credential) => Promise<Caller> {
-  async function viaApiKey (key: string): Promise<Caller> {
-    const found = await deps.apiKeys.authenticate(key)
+/** 429 in the error shape, with Retry-After, for an auth throttle (`scope` login or api-key). */
+export function throttledError (message: string, scope: string, waitMs: number, details: Record<string, unknown> = {}) {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000))
+  return withDetails(new RateLimitedError(message), { scope, retryAfterSeconds: seconds, ...details }, { 'retry-after': String(seconds) })
+}
+
+/** A store failure (database down) as 503 with Retry-After; errors that already carry a status pass through. */
+export function storeUnavailable (err: unknown, what: string): Error {
+  if (err instanceof Error && typeof (err as { statusCode?: unknown }).statusCode === 'number') return err
+  return withDetails(new DatabaseUnavailableError(`${what} cannot be checked right now; retry shortly`), undefined, { 'retry-after': '5' })
+}
+
+/** Turns a credential into a caller, or throws 401 (429 when the IP is throttled, 503 when a store is down). */
+export function createCredentialVerifier (deps: CredentialVerifierDeps): (credential: Credential, context: CredentialContext) => Promise<Caller> {
+  /**
+   * Failed lookups are counted per IP before the database is asked; past the limit an IP gets 429 and no
+   * lookup — except for a key this replica has seen valid before. Fresh cache hits skip the throttle.
+   */
+  async function viaApiKey (key: string, ip: string): Promise<Caller> {
+    const counted: { attempt?: Attempt } = {}
+    let found
+    try {
+      found = await deps.apiKeys.authenticate(key, {
+        beforeLookup: async (known) => {
+          const attempt = counted.attempt = await deps.keyThrottle.attempt([{ key: `api-key:ip:${ip}`, max: deps.maxKeyFailures }])
+          if (attempt.waitMs > 0 && !known) {
+            throw throttledError('Too many failed API-key attempts from this address; try again later', 'api-key', attempt.waitMs)
+          }
+        }
+      })
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 429) {
+        deps.record('api_key', 'failure')
+        throw err
+      }
+      await counted.attempt?.release() // the database failed, not the client: count nothing
+      throw storeUnavailable(err, 'API keys')
+    }
     deps.record('api_key', found ? 'success' : 'failure')
     if (!found) throw new UnauthorizedError(INVALID_KEY)
-    return { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id }
+    await counted.attempt?.release()
+    return { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id, ...(found.expiresAt !== null ? { expiresAt: found.expiresAt } : {}) }
   }
 
   function viaJwt (token: string): Caller {
@@ -81,8 +124,8 @@ export function createCredentialVerifier (deps: CredentialVerifierDeps): (creden
     }
   }
 
-  return async (credential) => {
-    if (credential.type === 'api-key') return viaApiKey(credential.value)
+  return async (credential, context) => {
+    if (credential.type === 'api-key') return viaApiKey(credential.value, context.ip)
     const issuer = unverifiedIssuer(credential.value)
     if (deps.supabase && issuer === deps.supabase.issuer) return viaSupabase(deps.supabase, credential.value)
     return viaJwt(credential.value)

@@ -29,13 +29,14 @@ export function generateDevSecret (): string {
 
 /** The caller a verified token stands for; null when the claims are not ours (bad sub or role). */
 export function callerFromClaims (payload: unknown): Caller | null {
-  const claims = payload as Partial<TokenClaims> | null
+  const claims = payload as Partial<TokenClaims & { exp: number }> | null
   if (!claims || typeof claims.sub !== 'string' || claims.sub === '' || !isRole(claims.role)) return null
   return {
     id: `user:${claims.sub}`,
     kind: 'user',
     role: claims.role,
-    ...(typeof claims.email === 'string' ? { email: claims.email } : {})
+    ...(typeof claims.email === 'string' ? { email: claims.email } : {}),
+    ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp * 1000 } : {})
   }
 }
 

@@ -36,6 +36,17 @@ export const UserSchema = Type.Object({
   createdAt: DateTime
 }, { $id: 'User', additionalProperties: false })
 
+/**
+ * Largest per-key budgets a client may set. Both fit their columns (bigint; numeric(14, 6) holds less
+ * than 1e8) and stay exact as JavaScript numbers, so a larger value is a 400 naming the field, never a
+ * database error.
+ */
+export const MAX_DAILY_TOKEN_BUDGET = 1_000_000_000_000
+export const MAX_DAILY_COST_BUDGET_USD = 1_000_000
+
+export const DailyTokenBudgetField = (description: string) => Type.Integer({ minimum: 0, maximum: MAX_DAILY_TOKEN_BUDGET, description })
+export const DailyCostBudgetField = (description: string) => Type.Number({ minimum: 0, maximum: MAX_DAILY_COST_BUDGET_USD, description })
+
 const apiKeyFields = {
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),
@@ -48,8 +59,8 @@ const apiKeyFields = {
   expiresAt: Nullable(DateTime),
   revokedAt: Nullable(DateTime),
   lastUsedAt: Nullable(Type.String({ format: 'date-time', description: 'Updated at most once a minute' })),
-  dailyTokenBudget: Nullable(Type.Integer({ description: 'Daily token budget of this key; null = the role budget' })),
-  dailyCostBudgetUsd: Nullable(Type.Number({ description: 'Daily USD budget of this key; null = the role budget' }))
+  dailyTokenBudget: Nullable(DailyTokenBudgetField('Daily token budget of this key; null = the role budget')),
+  dailyCostBudgetUsd: Nullable(DailyCostBudgetField('Daily USD budget of this key; null = the role budget'))
 }
 
 export const ApiKeySchema = Type.Object(apiKeyFields, { $id: 'ApiKey', additionalProperties: false })

@@ -38,7 +38,8 @@ export function supabaseCaller (payload: JWTPayload): Caller {
     id: `supabase:${payload.sub}`,
     kind: 'supabase',
     role,
-    ...(typeof payload.email === 'string' ? { email: payload.email } : {})
+    ...(typeof payload.email === 'string' ? { email: payload.email } : {}),
+    ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {})
   }
 }
 

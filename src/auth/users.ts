@@ -1,7 +1,7 @@
 // Users who log in with email and password (POST /api/auth/login). Emails are stored lower-cased and
 // unique; passwords only as scrypt hashes. ensureAdmin applies ADMIN_EMAIL/ADMIN_PASSWORD at every start.
 import type { Queryable, Row } from '../store/database.js'
-import { DEFAULT_COST, hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from './passwords.js'
+import { PasswordHasher } from './passwords.js'
 import type { Role } from './roles.js'
 
 export interface UserRecord {
@@ -12,18 +12,19 @@ export interface UserRecord {
 }
 
 const normalize = (email: string): string => email.trim().toLowerCase()
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function toRecord (row: Row): UserRecord {
   return { id: String(row.id), email: String(row.email), role: row.role as Role, createdAt: new Date(row.created_at as string).toISOString() }
 }
 
 export class UserStore {
-  /** `hashCost`: log2(N) of new scrypt hashes (PASSWORD_HASH_COST). */
-  constructor (private readonly db: Queryable, private readonly hashCost = DEFAULT_COST) {}
+  /** `hasher` holds the cost of new scrypt hashes (PASSWORD_HASH_COST). */
+  constructor (private readonly db: Queryable, private readonly hasher = new PasswordHasher()) {}
 
   /** Creates a user; null when the email is taken. */
   async create (input: { email: string, password: string, role: Role }): Promise<UserRecord | null> {
-    const hash = await hashPassword(input.password, this.hashCost)
+    const hash = await this.hasher.hash(input.password)
     const [row] = await this.db.query(
       'INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id, email, role, created_at',
       [normalize(input.email), hash, input.role])
@@ -35,16 +36,22 @@ export class UserStore {
     return row ? toRecord(row) : null
   }
 
+  /** True while a user with this id exists. */
+  async exists (id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false
+    return (await this.db.query('SELECT 1 FROM users WHERE id = $1', [id])).length > 0
+  }
+
   /** The user when email and password match; null otherwise, in about the same time either way. */
   async verifyCredentials (email: string, password: string): Promise<UserRecord | null> {
     const [row] = await this.db.query(
       'SELECT id, email, role, created_at, password_hash FROM users WHERE lower(email) = $1', [normalize(email)])
-    if (!row) return verifyAgainstDummy(password, this.hashCost).then(() => null)
+    if (!row) return this.hasher.verifyAgainstDummy(password).then(() => null)
     const stored = String(row.password_hash)
-    if (!await verifyPassword(password, stored)) return null
-    if (needsRehash(stored, this.hashCost)) {
+    if (!await this.hasher.verify(password, stored)) return null
+    if (this.hasher.needsRehash(stored)) {
       // The cost changed since this hash was made: upgrade it now that the password is at hand.
-      await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [row.id, await hashPassword(password, this.hashCost)])
+      await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [row.id, await this.hasher.hash(password)])
     }
     return toRecord(row)
   }
@@ -60,9 +67,9 @@ export class UserStore {
       if (await this.create({ email, password, role: 'admin' })) return 'created'
       ;[row] = await find() // another replica created it meanwhile
     }
-    const passwordOk = await verifyPassword(password, String(row.password_hash))
+    const passwordOk = await this.hasher.verify(password, String(row.password_hash))
     if (passwordOk && row.role === 'admin') return 'unchanged'
-    const hash = passwordOk ? String(row.password_hash) : await hashPassword(password, this.hashCost)
+    const hash = passwordOk ? String(row.password_hash) : await this.hasher.hash(password)
     await this.db.query("UPDATE users SET role = 'admin', password_hash = $2, updated_at = now() WHERE id = $1", [row.id, hash])
     return 'updated'
   }

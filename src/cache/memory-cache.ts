@@ -1,5 +1,6 @@
 // In-memory response cache: a Map used as an LRU bounded by entry count, with per-entry expiry.
-import { globToRegExp, type CachedResponse, type ResponseCache } from './response-cache.js'
+import { globMatcher } from './glob.js'
+import type { CachedResponse, ResponseCache } from './response-cache.js'
 
 export function createMemoryCache (options: { maxEntries: number, now?: () => number }): ResponseCache & { entries(): number } {
   const now = options.now ?? Date.now
@@ -21,10 +22,10 @@ export function createMemoryCache (options: { maxEntries: number, now?: () => nu
       while (store.size > options.maxEntries) store.delete(store.keys().next().value!)
     },
     async clear (namespace, pattern) {
-      const match = globToRegExp(pattern)
+      const matches = globMatcher(pattern)
       let removed = 0
       for (const key of [...store.keys()]) {
-        if (key.startsWith(namespace) && match.test(key.slice(namespace.length))) {
+        if (key.startsWith(namespace) && matches(key.slice(namespace.length))) {
           store.delete(key)
           removed++
         }

@@ -1,7 +1,13 @@
-// Redis response cache (shared by every replica). A Redis failure never fails a request: while Redis is
-// unreachable the cache reads and writes a local memory cache instead, and reports the error through
-// onError so metrics and logs show it. clear() uses SCAN MATCH anchored on the escaped namespace.
+// Redis response cache (shared by every replica). A Redis failure never fails or delays a request: reads
+// are bounded by the command timeout and skipped while the Redis circuit breaker is open (the local
+// memory cache answers instead), and writes never wait (fire-and-forget through the breaker; the memory
+// cache takes them while it is open). Failures go to the breaker, which rate-limits the warnings;
+// onError sees only the rest (Redis answered with an error). clear() scans the agent's namespace (SCAN
+// MATCH on the escaped namespace only) and matches the client's glob here with the memory cache's
+// linear-time matcher: a client pattern never reaches Redis, and both stores give it one meaning.
 import type { Redis } from 'ioredis'
+import { breakerFor } from '../limits/redis-failover.js'
+import { globMatcher } from './glob.js'
 import { escapeGlob, type CachedResponse, type ResponseCache } from './response-cache.js'
 
 export interface RedisCacheOptions {
@@ -9,19 +15,22 @@ export interface RedisCacheOptions {
   onError?(operation: string, error: Error): void
 }
 
+const COMPONENT = 'response cache'
+
 export function createRedisCache (redis: Redis, options: RedisCacheOptions): ResponseCache {
   const { fallback } = options
-  const usable = () => redis.status === 'ready'
+  const breaker = breakerFor(redis)
+  const report = (operation: string, error: unknown, started: number) => {
+    if (!breaker.failure(COMPONENT, error, started)) options.onError?.(operation, error as Error)
+  }
 
   async function attempt<T> (operation: string, run: () => Promise<T>, otherwise: () => Promise<T>): Promise<T> {
-    if (!usable()) {
-      options.onError?.(operation, new Error(`redis ${redis.status}`))
-      return otherwise()
-    }
+    if (!breaker.usable()) return otherwise()
+    const started = performance.now()
     try {
       return await run()
     } catch (error) {
-      options.onError?.(operation, error as Error)
+      report(operation, error, started)
       return otherwise()
     }
   }
@@ -41,14 +50,20 @@ export function createRedisCache (redis: Redis, options: RedisCacheOptions): Res
       const raw = await redis.get(key)
       return raw ? JSON.parse(raw) as CachedResponse : null
     }, () => fallback.get(key)),
-    set: (key, value, ttlSeconds) => attempt('set', async () => {
-      await redis.set(key, JSON.stringify(value), 'EX', ttlSeconds)
-    }, () => fallback.set(key, value, ttlSeconds)),
+    async set (key, value, ttlSeconds) {
+      if (!breaker.usable()) return fallback.set(key, value, ttlSeconds)
+      const started = performance.now()
+      redis.set(key, JSON.stringify(value), 'EX', ttlSeconds).catch(error => report('set', error, started))
+    },
     async clear (namespace, pattern) {
       const local = await fallback.clear(namespace, pattern)
       const remote = await attempt('clear', async () => {
+        const matches = globMatcher(pattern)
         let removed = 0
-        await scan(escapeGlob(namespace) + pattern, async keys => { removed += await redis.unlink(...keys) })
+        await scan(`${escapeGlob(namespace)}*`, async keys => {
+          const doomed = keys.filter(key => key.startsWith(namespace) && matches(key.slice(namespace.length)))
+          if (doomed.length > 0) removed += await redis.unlink(...doomed)
+        })
         return removed
       }, async () => 0)
       return local + remote

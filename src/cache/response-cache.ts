@@ -13,7 +13,7 @@ export interface ResponseCache {
   readonly kind: 'memory' | 'redis'
   get(key: string): Promise<CachedResponse | null>
   set(key: string, value: CachedResponse, ttlSeconds: number): Promise<void>
-  /** Deletes keys `namespace + pattern` (glob: * ? [..]); the pattern cannot reach outside the namespace. */
+  /** Deletes keys `namespace + pattern` (glob: * ? [..], see glob.ts); the pattern cannot reach outside the namespace. */
   clear(namespace: string, pattern: string): Promise<number>
   size(namespace: string): Promise<number>
   close?(): Promise<void>
@@ -36,25 +36,6 @@ export function cacheNamespace (prefix: string, agent: string): string {
 export function cacheKey (prefix: string, agent: string, method: string, input: unknown): string {
   const hash = createHash('sha256').update(canonicalJson(input)).digest('hex')
   return `${cacheNamespace(prefix, agent)}${method}:${hash}`
-}
-
-/** A Redis-style glob as an anchored RegExp (for the memory cache). */
-export function globToRegExp (glob: string): RegExp {
-  let source = ''
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i]
-    if (char === '*') source += '.*'
-    else if (char === '?') source += '.'
-    else if (char === '\\' && i + 1 < glob.length) source += glob[++i].replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
-    else if (char === '[') {
-      const end = glob.indexOf(']', i + 1)
-      if (end === -1) { source += '\\['; continue }
-      const body = glob.slice(i + 1, end).replace(/\\/g, '\\\\')
-      source += `[${body.startsWith('^') ? `^${body.slice(1)}` : body}]`
-      i = end
-    } else source += char.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
-  }
-  return new RegExp(`^${source}$`, 's')
 }
 
 /** Escapes glob metacharacters so a literal (the namespace) matches only itself in SCAN MATCH. */

@@ -1,6 +1,7 @@
 // The catalog a workflow is checked against: the agents' methods and their input schemas. Validation is
 // the agent service's own (src/agents/validate.ts: defaults applied to a copy, unknown fields rejected,
 // cross-field refinements), so a step that passes here is not refused by invoke for its shape.
+import { findAgent, findMethod } from '../agents/index.js'
 import type { AgentDefinition } from '../agents/types.js'
 import { validateInput } from '../agents/validate.js'
 import type { DetailedError } from '../errors.js'
@@ -14,8 +15,7 @@ export function createCatalog (definitions: Record<string, AgentDefinition>): Ca
   return {
     methods: () => names,
     validate (agent, method, input) {
-      const definition = Object.hasOwn(definitions, agent) ? definitions[agent] : undefined
-      const spec = definition && Object.hasOwn(definition.methods, method) ? definition.methods[method] : undefined
+      const spec = findMethod(findAgent(definitions, agent), method)
       if (!spec) return null
       try {
         validateInput(spec.input, input, spec.refine)

@@ -76,7 +76,22 @@ export function viewOf (record: RunRecord): RunView {
   }
 }
 
+/** A stored row as this replica knows it better: the outcome it holds while the database could not take it. */
+export function recordOf (view: RunView, stored: RunRecord): RunRecord {
+  return {
+    ...stored,
+    status: view.status,
+    steps: view.steps,
+    result: view.result,
+    error: view.error ?? null,
+    usage: view.usage,
+    finishedAt: view.finishedAt ?? null,
+    durationMs: view.durationMs ?? null,
+    heartbeatAgeMs: null
+  }
+}
+
 /** The step references of a stored run (what `run-started` lists when the run executes elsewhere). */
-export function refsOf (record: RunRecord): StepRef[] {
+export function refsOf (record: Pick<RunRecord, 'steps'>): StepRef[] {
   return record.steps.map(s => ({ index: s.index, ...(s.id ? { id: s.id } : {}), role: s.role, agent: s.agent, method: s.method, path: `${s.agent}.${s.method}` }))
 }

@@ -1,11 +1,13 @@
 // Executes one started run in the background: the engine over the agent service (each call carrying the
 // run id as runId and trace parent), events published to the live run's followers, progress stored as
-// steps finish (throttled, latest snapshot), then the outcome stored and observers told (metrics,
+// steps start and finish (throttled, latest snapshot, written again while the database is away), then
+// the outcome stored (kept by the outbox until the database takes it) and observers told (metrics,
 // tracing); the caller settles the live run with the returned view.
 import type { InvokeRequest, InvokeResult } from '../agents/types.js'
 import { executePlan, initialSteps } from './engine.js'
 import { ZERO_TOTALS, type LiveRun } from './live-run.js'
 import type { Plan } from './plan.js'
+import type { OutcomeOutbox } from './outcome-outbox.js'
 import type { RunStore } from './run-store.js'
 import type { Catalog, EngineEvent, FinishedRun, RunOutcome, RunView, StartRequest } from './types.js'
 
@@ -13,6 +15,7 @@ export interface ExecutorDeps {
   invoke(request: InvokeRequest): Promise<InvokeResult>
   catalog: Catalog
   store: RunStore
+  outbox: OutcomeOutbox
   stepTimeoutMs: number
   abortGraceMs?: number
   /** Least time between two progress writes of a run. */
@@ -27,13 +30,17 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
   const steps = initialSteps(plan)
   // Progress is stored at most once per progressIntervalMs, always the latest snapshot, never after the
   // end: a run shorter than the interval writes only its row and its outcome.
-  const progress = { timer: null as NodeJS.Timeout | null, writing: null as Promise<void> | null, lastWrite: Date.now(), stale: false, ended: false }
+  // A failed write (database away) leaves the snapshot stale, so it is tried again an interval later.
+  const progress = { timer: null as NodeJS.Timeout | null, writing: null as Promise<void> | null, lastWrite: Date.now(), stale: false, ended: false, failures: 0 }
   const write = () => {
     progress.timer = null
     if (progress.ended) return
     progress.stale = false
     progress.writing = deps.store.progress(runId, steps)
-      .catch(err => deps.log?.warn({ err, runId }, 'could not store workflow progress'))
+      .then(() => { progress.failures = 0 }, err => {
+        if (progress.failures++ === 0) deps.log?.warn({ err, runId }, 'could not store workflow progress; retrying')
+        progress.stale = true
+      })
       .then(() => {
         progress.writing = null
         progress.lastWrite = Date.now()
@@ -47,7 +54,10 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
   }
   const onEvent = (event: EngineEvent) => {
     run.publish(event)
-    if (event.event === 'step-completed' || event.event === 'step-failed') {
+    if (event.event === 'step-started') {
+      steps[event.data.index] = { ...steps[event.data.index], status: 'running', startedAt: event.data.startedAt }
+      saveProgress()
+    } else if (event.event === 'step-completed' || event.event === 'step-failed') {
       steps[event.data.index] = event.data
       saveProgress()
     }
@@ -80,8 +90,6 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
   progress.ended = true
   if (progress.timer) clearTimeout(progress.timer)
   await progress.writing
-  await deps.store.finish(runId, outcome).catch(err => deps.log?.error({ err, runId }, 'could not store the workflow outcome'))
-
   const view: RunView = {
     runId,
     traceId: runId,
@@ -99,6 +107,7 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
     durationMs: outcome.durationMs,
     cancelRequested: run.cancelRequested
   }
+  await deps.outbox.finish(runId, outcome, view)
   try {
     deps.observer?.finished?.({ view, callerId: request.caller.id, input: request.body, startTime: Date.parse(createdAt), endTime: Date.now() })
   } catch (err) {

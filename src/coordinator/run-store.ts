@@ -99,10 +99,15 @@ export function createRunStore (db: Database) {
       await db.query('UPDATE workflow_runs SET steps = $2::jsonb WHERE id = $1 AND status = \'running\'', [runId, json(steps)])
     },
 
+    /**
+     * Stores the outcome once. The replica that ran the run knows how it ended, so its outcome also
+     * replaces an AMK_INTERRUPTED mark another replica set while this one could not report.
+     */
     async finish (runId: string, outcome: RunOutcome): Promise<void> {
       await db.query(
         `UPDATE workflow_runs SET status = $2, steps = $3::jsonb, result = $4::jsonb, error = $5::jsonb, usage = $6::jsonb,
-           finished_at = now(), duration_ms = $7 WHERE id = $1 AND status = 'running'`,
+           finished_at = now(), duration_ms = $7
+         WHERE id = $1 AND (status = 'running' OR (status = 'failed' AND error->>'code' = 'AMK_INTERRUPTED'))`,
         [runId, outcome.status, json(outcome.steps), json(outcome.result ?? null), json(outcome.error ?? null), json(outcome.usage), outcome.durationMs])
     },
 
@@ -128,15 +133,27 @@ export function createRunStore (db: Database) {
 
     /**
      * Runs whose replica stopped reporting are marked failed (interrupted): the one given, or every stale
-     * run (the periodic sweep). Returns the ids this call marked.
+     * run (the periodic sweep), never those in `exclude` (the caller's own). Their steps show what the
+     * last progress write knew: completed ones keep their data, a running one becomes `interrupted`, one
+     * not started `skipped`; usage is the steps' sum. Returns the ids this call marked.
      */
-    async reapStale (staleMs: number, runId?: string): Promise<string[]> {
+    async reapStale (staleMs: number, runId?: string, exclude: string[] = []): Promise<string[]> {
       const error: StepError = { code: 'AMK_INTERRUPTED', message: 'the instance running this workflow stopped before it finished' }
+      const running: StepError = { code: 'AMK_INTERRUPTED', message: 'the step was running when its instance stopped; its outcome is unknown' }
+      const notStarted: StepError = { code: 'AMK_INTERRUPTED', message: 'not started: the instance running this workflow stopped first' }
       const rows = await db.query(`UPDATE workflow_runs SET status = 'failed', error = $2::jsonb, finished_at = now(),
-          duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int
+          duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int,
+          steps = (SELECT coalesce(jsonb_agg(CASE s->>'status'
+              WHEN 'running' THEN s || jsonb_build_object('status', 'interrupted', 'error', $5::jsonb)
+              WHEN 'pending' THEN s || jsonb_build_object('status', 'skipped', 'error', $6::jsonb)
+              ELSE s END ORDER BY n), '[]'::jsonb) FROM jsonb_array_elements(steps) WITH ORDINALITY AS e(s, n)),
+          usage = (SELECT jsonb_build_object('inputTokens', coalesce(sum((s->'usage'->>'inputTokens')::numeric), 0),
+              'outputTokens', coalesce(sum((s->'usage'->>'outputTokens')::numeric), 0),
+              'costUsd', coalesce(sum((s->'usage'->>'costUsd')::numeric), 0)) FROM jsonb_array_elements(steps) AS u(s))
         WHERE status = 'running' AND heartbeat_at < now() - $1::int * interval '1 millisecond' AND ($3::uuid IS NULL OR id = $3)
+          AND NOT (id = ANY($4::uuid[]))
         RETURNING id`,
-      [staleMs, json(error), runId ?? null])
+      [staleMs, json(error), runId ?? null, exclude, json(running), json(notStarted)])
       return rows.map(row => String(row.id))
     },
 
@@ -152,7 +169,7 @@ export function createRunStore (db: Database) {
       const byAgent = await db.query(`SELECT s->>'agent' AS agent, count(*)::int AS calls,
           (count(*) FILTER (WHERE s->>'status' = 'completed'))::int AS succeeded
         FROM workflow_runs r CROSS JOIN LATERAL jsonb_array_elements(r.steps) AS s
-        WHERE r.created_at >= $1 AND s->>'status' IN ('completed', 'failed', 'timed_out', 'cancelled') GROUP BY 1 ORDER BY 1`, [since])
+        WHERE r.created_at >= $1 AND s->>'status' IN ('completed', 'failed', 'timed_out', 'cancelled', 'interrupted') GROUP BY 1 ORDER BY 1`, [since])
       const [active] = await db.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE status = 'running'
         AND heartbeat_at >= now() - $1::int * interval '1 millisecond'`, [staleMs])
       return { since: iso(since)!, byStatus, byAgent, active: Number(active.n) }

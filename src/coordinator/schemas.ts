@@ -63,7 +63,7 @@ const StepError = Type.Object({
   details: Type.Optional(Type.Unknown())
 }, { $id: 'WorkflowStepError' })
 
-const StepStatus = literals(['pending', 'running', 'completed', 'failed', 'timed_out', 'cancelled', 'skipped'] as const)
+const StepStatus = literals(['pending', 'running', 'completed', 'failed', 'timed_out', 'cancelled', 'skipped', 'interrupted'] as const)
 const Role = literals(['step', 'task', 'master', 'sub-agent'] as const)
 
 export const StepResultSchema = Type.Object({

@@ -2,17 +2,19 @@
 // executes it in the background (run-executor.ts), and lets requests follow a run live, join a run
 // another request started, read it, or cancel it — from any replica: a heartbeat of this process's
 // runs picks up cancel requests stored by others, and runs whose replica went away are marked
-// interrupted. Framework-free: dependencies come in.
+// interrupted (upkeep.ts). Framework-free: dependencies come in.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { hasPermission, type Caller, type Permission } from '../auth/roles.js'
 import { CancelledError, ConflictError, NotFoundError, ShuttingDownError, UnprocessableError, withDetails } from '../errors.js'
 import { initialSteps, refOf } from './engine.js'
-import { LiveRun, refsOf, viewOf } from './live-run.js'
+import { LiveRun, recordOf, refsOf, viewOf } from './live-run.js'
+import { createOutcomeOutbox } from './outcome-outbox.js'
 import { planWorkflow } from './plan.js'
 import { requestHash } from './request-hash.js'
 import { executeRun, type ExecutorDeps } from './run-executor.js'
 import type { RunRecord, RunStore } from './run-store.js'
+import { createUpkeep } from './upkeep.js'
 import { readStats } from './stats.js'
 import { invokeWithStepUsage, type InvokingAgents } from './step-usage.js'
 import type { Catalog, RunHandle, RunView, StartRequest } from './types.js'
@@ -46,10 +48,12 @@ export type Coordinator = ReturnType<typeof createCoordinator>
 export function createCoordinator (deps: CoordinatorDeps) {
   const { store, catalog, settings } = deps
   const active = new Map<string, LiveRun>()
+  const outbox = createOutcomeOutbox(store, deps.log)
   const executor: ExecutorDeps = {
     invoke: invokeWithStepUsage(deps.agents),
     catalog,
     store,
+    outbox,
     stepTimeoutMs: settings.stepTimeoutMs,
     abortGraceMs: settings.abortGraceMs,
     progressIntervalMs: settings.pollMs,
@@ -58,13 +62,22 @@ export function createCoordinator (deps: CoordinatorDeps) {
   }
   const clientGone = () => new CancelledError('The run was cancelled: its streaming client went away')
   const notFound = (runId: string) => withDetails(new NotFoundError(`No workflow run ${runId}`), { runId })
-  /** Marks the run interrupted when its replica stopped reporting; true when this call did it. */
-  const reapIfStale = async (record: RunRecord) => record.status === 'running' && (record.heartbeatAgeMs ?? 0) > settings.staleMs &&
-    (await store.reapStale(settings.staleMs, record.runId)).length > 0
+  const upkeep = createUpkeep({
+    store,
+    outbox,
+    running: () => [...active.keys()],
+    cancel: runId => active.get(runId)?.abort(new CancelledError('The run was cancelled'), true),
+    pollMs: settings.pollMs,
+    staleMs: settings.staleMs,
+    log: deps.log
+  })
+  const reapIfStale = upkeep.reapIfStale
 
   async function visible (runId: string, caller: Caller, permission: Permission): Promise<RunRecord> {
     const record = await store.get(runId)
     if (!record || (record.callerId !== caller.id && !hasPermission(caller.role, permission))) throw notFound(runId)
+    const kept = outbox.view(runId)
+    if (kept) return recordOf(kept, record)
     if (await reapIfStale(record)) return (await store.get(runId))!
     return record
   }
@@ -75,6 +88,8 @@ export function createCoordinator (deps: CoordinatorDeps) {
     for (;;) {
       const local = active.get(runId)
       if (local) return local.done
+      const kept = outbox.view(runId)
+      if (kept) return kept
       const record = await store.get(runId)
       if (!record) throw notFound(runId)
       if (record.status !== 'running') return viewOf(record)
@@ -94,8 +109,10 @@ export function createCoordinator (deps: CoordinatorDeps) {
   async function join (runId: string, signal?: AbortSignal, known?: RunRecord): Promise<RunHandle> {
     const local = active.get(runId)
     if (local) return local.handle(true, clientGone)
-    const record = known ?? await store.get(runId)
-    if (!record) throw notFound(runId)
+    const stored = known ?? await store.get(runId)
+    if (!stored) throw notFound(runId)
+    const kept = outbox.view(runId)
+    const record = kept ? recordOf(kept, stored) : stored
     const done = record.status === 'running' ? finished(runId, settings.joinTimeoutMs, signal) : Promise.resolve(viewOf(record))
     done.catch(() => {})
     return {
@@ -109,35 +126,6 @@ export function createCoordinator (deps: CoordinatorDeps) {
       cancel: () => {}
     }
   }
-
-  let lastPurge = 0
-  let lastSweep = Date.now()
-  let ticking = false
-  async function tick () {
-    if (ticking) return
-    ticking = true
-    try {
-      if (Date.now() - lastPurge > 3_600_000) {
-        lastPurge = Date.now()
-        await store.purgeExpiredKeys()
-      }
-      // Runs left running by a replica that crashed are marked interrupted by whichever replica sweeps
-      // first (once per staleMs), not only when someone reads them.
-      if (Date.now() - lastSweep >= settings.staleMs) {
-        lastSweep = Date.now()
-        const reaped = await store.reapStale(settings.staleMs)
-        if (reaped.length > 0) deps.log?.warn({ runIds: reaped }, 'workflow runs of a stopped instance marked interrupted')
-      }
-      if (active.size === 0) return
-      for (const runId of await store.heartbeat([...active.keys()])) active.get(runId)?.abort(new CancelledError('The run was cancelled'), true)
-    } catch (err) {
-      deps.log?.warn({ err }, 'coordinator heartbeat failed')
-    } finally {
-      ticking = false
-    }
-  }
-  const ticker = setInterval(() => { tick().catch(() => {}) }, settings.pollMs)
-  ticker.unref()
 
   return {
     catalog,
@@ -206,10 +194,16 @@ export function createCoordinator (deps: CoordinatorDeps) {
 
     /** Shutdown: runs here are cancelled (stored as such) and their outcome written before the database closes. */
     async close (): Promise<void> {
-      clearInterval(ticker)
+      upkeep.stop()
       const runs = [...active.values()]
       for (const run of runs) run.abort(new ShuttingDownError())
       await Promise.allSettled(runs.map(run => run.done))
+      // Outcomes still waiting for the database get a few more tries before it closes.
+      const deadline = Date.now() + Math.max(settings.pollMs * 5, 2000)
+      while (outbox.size > 0 && Date.now() < deadline) {
+        try { await outbox.flush() } catch { await sleep(Math.min(settings.pollMs, 250)) }
+      }
+      if (outbox.size > 0) deps.log?.error({ runIds: outbox.ids() }, 'workflow outcomes not stored before shutdown: the database was unreachable')
     }
   }
 }

@@ -1,7 +1,7 @@
 // A store for @fastify/rate-limit that counts in Redis (the plugin's own RedisStore: one Lua call per
-// request, a fixed window shared by every replica) and falls back to the plugin's LocalStore while
-// Redis is down (see redis-failover.ts). Keys carry the scope, so one store serves every scope and
-// every route: `child()` returns the same counters.
+// request, a fixed window shared by every replica) and falls back to the plugin's LocalStore while the
+// Redis circuit breaker is open (see redis-failover.ts). Keys carry the scope, so one store serves
+// every scope and every route: `child()` returns the same counters.
 import { createRequire } from 'node:module'
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
@@ -40,7 +40,8 @@ export class FailoverLimiterStore implements FastifyRateLimitStore {
   incr (key: string, callback: IncrCallback, timeWindow: number, max: number): void {
     this.failover.run(
       () => incr(this.shared!, key, timeWindow, max),
-      () => incr(this.local, key, timeWindow, max)
+      () => incr(this.local, key, timeWindow, max),
+      'rate limits'
     ).then(result => callback(null, result), error => callback(error as Error))
   }
 

@@ -1,68 +1,214 @@
-// Chooses between Redis (shared across replicas) and a per-process fallback for each operation.
-// Redis is used while its client is `ready`; an error (including the client's command timeout) switches
-// to the fallback for `retryMs`, after which the next operation probes Redis again. So no operation
-// waits on Redis longer than one command timeout, and the shared state is used again once Redis is back.
+// The one Redis circuit breaker (DESIGN §15), shared by every Redis use: rate limits, budgets, the
+// response cache, the stream event log, stream slots and tickets, agent statistics, the cancel bus and
+// the login throttle. The redis plugin creates it and attaches it to the client; components find it with
+// `breakerFor(redis)`. Closed: operations go to Redis (each bounded by the client's command timeout).
+// A failure that says Redis is unreachable or too slow opens it: every component uses its fallback at
+// once, nothing waits on Redis, and after `retryMs` one PING probes (again every `retryMs` until one
+// answers), which closes it. A command that timed out while this process's event loop was blocked says
+// nothing about Redis: it is confirmed with a PING first (the breaker judges Redis, not the loop).
+// Warnings are rate-limited: one line per component per `warnIntervalMs`, with the count suppressed.
 import type { Redis } from 'ioredis'
+import { LoopWatch } from './loop-watch.js'
 
 export type Backend = 'redis' | 'memory'
+type Log = { warn(obj: object, msg: string): void, info(obj: object, msg: string): void }
 
-export interface FailoverEvents {
+export interface BreakerOptions {
   /** Called on every switch: to 'memory' with the reason, back to 'redis' when it answers again. */
   onSwitch?(to: Backend, reason: string): void
+  log?: Log
+  /** At most one warning line per component per this period (default 10 s). */
+  warnIntervalMs?: number
+  /** A gap between event-loop ticks longer than this counts as a stall (default 100 ms). */
+  stallMs?: number
 }
 
-export class RedisFailover {
-  private downUntil = 0
-  private current: Backend
+/** Errors that prove Redis answered (or that the caller's own code failed): they never open the breaker. */
+const ANSWERED = new Set(['ReplyError', 'SyntaxError', 'TypeError', 'RangeError'])
+const isTimeout = (error: Error) => error.message === 'Command timed out'
+
+export class RedisBreaker {
+  private opened: boolean
   private switchedAt = Date.now()
   private lastError = ''
+  private opens = 0
+  private stallsIgnored = 0
+  private confirming = false
+  private probeTimer: NodeJS.Timeout | null = null
+  private readonly watch: LoopWatch
+  private readonly warned = new Map<string, { at: number, suppressed: number }>()
+  private readonly listeners: Array<(to: Backend, reason: string) => void> = []
 
-  constructor (readonly redis: Redis | null, private readonly retryMs: number, private readonly events: FailoverEvents = {}) {
-    this.current = redis ? 'redis' : 'memory'
+  constructor (readonly redis: Redis | null, readonly retryMs: number, private readonly options: BreakerOptions = {}) {
+    this.opened = redis === null
+    this.watch = new LoopWatch(options.stallMs ?? 100)
+    if (options.onSwitch) this.listeners.push(options.onSwitch.bind(options))
+    // A reconnected client is probed at once rather than at the next retry.
+    redis?.on('ready', () => { if (this.opened) this.probe() })
   }
 
-  /** Whether the next operation should go to Redis. */
+  /** Listens to every open ('memory') and close ('redis'). */
+  onSwitch (listener: (to: Backend, reason: string) => void): void {
+    this.listeners.push(listener)
+  }
+
+  /** Whether the next operation may go to Redis (closed, and the client connected). */
   usable (): boolean {
-    if (!this.redis) return false
-    if (this.redis.status !== 'ready') {
-      this.down(`redis ${this.redis.status}`)
+    if (!this.redis || this.opened) return false
+    if (!this.accepts(this.redis)) {
+      this.trip(`redis ${this.redis.status}`)
       return false
     }
-    return Date.now() >= this.downUntil
+    return true
   }
 
-  /** Runs `onRedis`, or `onMemory` when Redis is unusable or the Redis call fails. */
-  async run<T> (onRedis: (redis: Redis) => Promise<T>, onMemory: () => T | Promise<T>): Promise<T> {
-    if (!this.usable()) return onMemory()
+  /**
+   * Ready; or never connected yet (lazy: the command connects, and fails at once without an offline queue);
+   * or, for a client with an offline queue, connecting: its commands wait, bounded by their timeout.
+   */
+  private accepts (redis: Redis): boolean {
+    const { status } = redis
+    if (status === 'ready' || status === 'wait') return true
+    return redis.options.enableOfflineQueue !== false && status !== 'end' && status !== 'close'
+  }
+
+  /** Runs `onRedis`, or `onMemory` when the breaker is open or the Redis call fails (which it reports). */
+  async run<T> (onRedis: (redis: Redis) => Promise<T>, onMemory: () => T | Promise<T>, component = 'redis'): Promise<T> {
+    if (!this.usable() || !this.redis) return onMemory()
+    const started = performance.now()
     try {
-      const result = await onRedis(this.redis!)
-      this.up()
-      return result
+      return await onRedis(this.redis)
     } catch (error) {
-      this.down((error as Error).message)
-      this.downUntil = Date.now() + this.retryMs
+      this.failure(component, error, started)
       return onMemory()
     }
   }
 
-  /** What is in use now, since when, and why (for /api/health). */
-  state (): { backend: Backend, since: number, reason: string, configured: boolean } {
-    return { backend: this.current, since: this.switchedAt, reason: this.lastError, configured: this.redis !== null }
+  /** Starts `onRedis` without waiting for it (skipped while open); a failure is reported. */
+  fire (component: string, onRedis: (redis: Redis) => Promise<unknown>): void {
+    if (!this.usable() || !this.redis) return
+    const started = performance.now()
+    onRedis(this.redis).catch(error => this.failure(component, error, started))
   }
 
-  private down (reason: string): void {
+  /**
+   * Reports a failed Redis call started at `started` (performance.now()). Opens the breaker unless Redis
+   * answered (a reply error) or the loop was blocked meanwhile (then a PING decides). Returns whether
+   * the error was about Redis' availability; the component's warning is logged, rate-limited.
+   */
+  failure (component: string, error: unknown, started = performance.now()): boolean {
+    const err = error instanceof Error ? error : new Error(String(error))
+    if (ANSWERED.has(err.name)) return false
+    // A timeout across a loop stall is not logged unless a PING confirms it (then the breaker opens, and says so).
+    if (this.redis && !this.opened && isTimeout(err) && this.watch.stalledSince(started)) {
+      this.confirm(component, err)
+      return true
+    }
+    this.warn(component, err)
+    if (this.redis && !this.opened) this.trip(`${component}: ${err.message}`)
+    return true
+  }
+
+  /** One warning line per component per period; the next one says how many were suppressed. */
+  warn (component: string, error: Error): void {
+    const now = Date.now()
+    const entry = this.warned.get(component)
+    if (entry && now - entry.at < (this.options.warnIntervalMs ?? 10_000)) {
+      entry.suppressed++
+      return
+    }
+    this.warned.set(component, { at: now, suppressed: 0 })
+    this.options.log?.warn({ component, err: error.message, suppressed: entry?.suppressed ?? 0 }, `redis: ${component} failed; using its fallback`)
+  }
+
+  /** What is in use now, since when, and why (for /api/health and the metrics). */
+  state (): { backend: Backend, since: number, reason: string, configured: boolean, opens: number, stallsIgnored: number } {
+    return {
+      backend: this.opened ? 'memory' : 'redis',
+      since: this.switchedAt,
+      reason: this.lastError,
+      configured: this.redis !== null,
+      opens: this.opens,
+      stallsIgnored: this.stallsIgnored
+    }
+  }
+
+  close (): void {
+    this.watch.stop()
+    if (this.probeTimer) clearTimeout(this.probeTimer)
+    this.probeTimer = null
+  }
+
+  /** A timeout seen across an event-loop stall: open only if a PING, unhindered by a stall, fails too. */
+  private confirm (component: string, error: Error): void {
+    if (this.confirming || !this.redis) return
+    this.confirming = true
+    const started = performance.now()
+    this.redis.ping().then(
+      () => { this.stallsIgnored++ },
+      (pingError: Error) => {
+        if (isTimeout(pingError) && this.watch.stalledSince(started)) this.stallsIgnored++
+        else this.trip(`${component}: ${error.message} (confirmed by PING: ${pingError.message})`)
+      }
+    ).finally(() => { this.confirming = false })
+  }
+
+  private trip (reason: string): void {
     this.lastError = reason
-    if (this.current === 'memory') return
-    this.current = 'memory'
+    if (this.opened) return
+    this.opened = true
+    this.opens++
     this.switchedAt = Date.now()
-    this.events.onSwitch?.('memory', reason)
+    this.options.log?.warn({ reason, retryMs: this.retryMs }, 'redis: circuit open; every component uses its in-memory fallback until a probe answers')
+    for (const listener of this.listeners) listener('memory', reason)
+    this.schedule()
   }
 
-  private up (): void {
-    if (this.current === 'redis') return
-    this.current = 'redis'
-    this.switchedAt = Date.now()
-    this.lastError = ''
-    this.events.onSwitch?.('redis', 'redis answered again')
+  private schedule (): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer)
+    this.probeTimer = setTimeout(() => { this.probeTimer = null; this.probe() }, this.retryMs)
+    this.probeTimer.unref()
   }
+
+  /** The one probe: a PING; success closes the breaker, failure waits another retry period. */
+  private probe (): void {
+    const redis = this.redis
+    if (!redis || !this.opened || this.confirming) return
+    if (!this.accepts(redis)) { this.schedule(); return }
+    this.confirming = true
+    redis.ping().then(() => {
+      this.confirming = false
+      if (!this.opened) return
+      const downMs = Date.now() - this.switchedAt
+      this.opened = false
+      this.lastError = ''
+      this.switchedAt = Date.now()
+      this.options.log?.info({ downMs }, 'redis: circuit closed; shared state in use again')
+      for (const listener of this.listeners) listener('redis', 'redis answered again')
+    }, (error: Error) => {
+      this.confirming = false
+      this.lastError = `probe: ${error.message}`
+      this.schedule()
+    })
+  }
+}
+
+/** The name this module had when it served the rate limits alone. */
+export { RedisBreaker as RedisFailover }
+
+const attached = new WeakMap<Redis, RedisBreaker>()
+
+/** Makes `breaker` the one every component using `redis` finds (the redis plugin does this). */
+export function attachBreaker (redis: Redis, breaker: RedisBreaker): void {
+  attached.set(redis, breaker)
+}
+
+/** The breaker of this client; a client used outside the app (tests) gets its own with defaults. */
+export function breakerFor (redis: Redis): RedisBreaker {
+  let breaker = attached.get(redis)
+  if (!breaker) {
+    breaker = new RedisBreaker(redis, 1000)
+    attached.set(redis, breaker)
+  }
+  return breaker
 }

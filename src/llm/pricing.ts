@@ -1,6 +1,7 @@
 // The price table (USD per 1M input / output tokens) and the cost of one call. One table for the whole
 // service; LLM_PRICING (JSON) overrides or adds models. Unknown models are priced by the longest known
-// prefix (gemini-2.5-pro-preview-… → gemini-2.5-pro), else at zero (and reported by isKnown()).
+// prefix (gemini-2.5-pro-preview-… → gemini-2.5-pro), else at zero — such a model is unpriced: named at
+// boot and in /api/health (unpriced()), and refused under a dollar budget.
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import type { Usage } from './types.js'
@@ -31,6 +32,8 @@ export interface Pricing {
   /** The price entry used for a model (exact, then longest prefix), or undefined. */
   lookup(model: string): ModelPrice | undefined
   isKnown(model: string): boolean
+  /** The models of the list that have no price (deduplicated, in order). */
+  unpriced(models: Iterable<string>): string[]
   /** Cost of one call in USD, rounded to 1e-8 (the ledger's precision). */
   cost(model: string, usage: Pick<Usage, 'inputTokens' | 'outputTokens'>): number
 }
@@ -63,6 +66,7 @@ export function createPricing (override?: string): Pricing {
     table,
     lookup,
     isKnown: (model) => lookup(model) !== undefined,
+    unpriced: (models) => [...new Set(models)].filter(model => lookup(model) === undefined),
     cost (model, usage) {
       const price = lookup(model)
       if (!price) return 0

@@ -8,7 +8,6 @@ import { createAgentService, type AgentService } from '../agents/service.js'
 import { createPlacesClient } from '../agents/travel/places.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
 import { createRedisCache } from '../cache/redis-cache.js'
-import { createUsageLedger } from '../store/usage-ledger.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,7 +53,7 @@ export default fp(async function agents (app) {
     llm: app.llm,
     cache,
     keyPrefix: config.REDIS_KEY_PREFIX,
-    ledger: createUsageLedger(app.db),
+    ledger: app.usageLedger,
     cacheTtlOverride: config.CACHE_TTL_OVERRIDE_SECONDS,
     log: app.log,
     onCacheOperation: (agent, operation, result) => cacheOps.inc({ agent, operation, result })
@@ -92,4 +91,4 @@ export default fp(async function agents (app) {
     }
   }
   // The `agents` health component (error rates) is registered by the agent-stats plugin.
-}, { name: 'agents', dependencies: ['config', 'health', 'redis', 'store', 'metrics', 'llm'] })
+}, { name: 'agents', dependencies: ['config', 'health', 'redis', 'store', 'metrics', 'llm', 'usage-ledger'] })

@@ -7,12 +7,15 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest, RouteOptions } from 'fastify'
-import { ForbiddenError, RateLimitedError, UnauthorizedError, withDetails } from '../errors.js'
+import { ForbiddenError, UnauthorizedError, withDetails } from '../errors.js'
 import { hasPermission, type Caller, type Permission } from '../auth/roles.js'
 import { ApiKeyStore, parseSeedKeys } from '../auth/api-keys.js'
-import { createCredentialVerifier, extractCredential, type AuthMethod, type AuthResult } from '../auth/credentials.js'
+import { createAttemptThrottle } from '../auth/attempt-throttle.js'
+import { createCallerCheck, type CallerCheck } from '../auth/caller-check.js'
+import { createCredentialVerifier, extractCredential, storeUnavailable, throttledError, type AuthMethod, type AuthResult } from '../auth/credentials.js'
 import { generateDevSecret, parseDuration, type TokenClaims } from '../auth/jwt.js'
 import { createLoginThrottle, type LoginThrottle } from '../auth/login-throttle.js'
+import { PasswordHasher } from '../auth/passwords.js'
 import { createSupabaseVerifier, type SupabaseVerifier } from '../auth/supabase.js'
 import { UserStore, type UserRecord } from '../auth/users.js'
 import '../route-policy.js'
@@ -28,8 +31,10 @@ export interface AuthService {
   /** Lifetime of issued tokens, in seconds. */
   tokenLifetimeSeconds: number
   issueToken(claims: TokenClaims): string
-  /** Checks email and password under the login throttle: the user, or 401 / 429. */
+  /** Checks email and password under the login throttle: the user, or 401 / 429 (503 when the database is down). */
   login(email: string, password: string, ip: string): Promise<UserRecord>
+  /** Re-checks the credential behind a stored caller (stream tickets): 401 when revoked, expired or deleted. */
+  checkCaller: CallerCheck
   recordAttempt(method: AuthMethod, result: AuthResult): void
 }
 
@@ -87,22 +92,25 @@ export default fp(async function auth (app) {
     cacheTtlMs: config.API_KEY_CACHE_TTL_MS,
     onError: (err) => app.log.warn({ err: err.message }, 'api key last-used update failed')
   })
-  const users = new UserStore(app.db, config.PASSWORD_HASH_COST)
+  const users = new UserStore(app.db, new PasswordHasher(config.PASSWORD_HASH_COST))
   const supabase = config.SUPABASE_URL ? createSupabaseVerifier({ url: config.SUPABASE_URL, jwtSecret: config.SUPABASE_JWT_SECRET }) : null
+  const throttleStore = { windowMs: 60_000, redis: () => app.redis, keyPrefix: config.REDIS_KEY_PREFIX }
   const loginThrottle = createLoginThrottle({
-    max: config.LOGIN_RATE_LIMIT,
-    windowMs: 60_000,
-    redis: () => app.redis,
-    keyPrefix: config.REDIS_KEY_PREFIX,
-    onRedisError: (err) => app.log.warn({ err: err.message }, 'login throttle: redis failed, counting in memory')
+    maxPerEmailAndIp: config.LOGIN_RATE_LIMIT,
+    maxPerEmail: config.LOGIN_EMAIL_RATE_LIMIT,
+    maxPerIp: config.LOGIN_IP_RATE_LIMIT,
+    ...throttleStore
   })
 
   const verifyCredential = createCredentialVerifier({
     verifyJwt: (token) => app.jwt.verify(token),
     apiKeys,
     supabase,
+    keyThrottle: createAttemptThrottle({ ...throttleStore, component: 'api key throttle' }),
+    maxKeyFailures: config.API_KEY_FAILURE_LIMIT,
     record: recordAttempt
   })
+  const callerCheck = createCallerCheck({ apiKeys, users })
   const extra: RequestAuthenticator[] = []
 
   app.decorateRequest('caller', null)
@@ -115,17 +123,27 @@ export default fp(async function auth (app) {
     tokenLifetimeSeconds,
     issueToken: (claims: TokenClaims) => app.jwt.sign({ sub: claims.sub, email: claims.email, role: claims.role }),
     async login (email: string, password: string, ip: string) {
-      const waitMs = await loginThrottle.attempt({ email, ip })
-      if (waitMs > 0) {
-        const seconds = Math.max(1, Math.ceil(waitMs / 1000))
-        throw withDetails(new RateLimitedError('Too many failed logins; try again later'),
-          { scope: 'login', retryAfterSeconds: seconds }, { 'retry-after': String(seconds) })
+      const attempt = await loginThrottle.attempt({ email, ip })
+      if (attempt.waitMs > 0) throw throttledError('Too many failed logins; try again later', 'login', attempt.waitMs, { limit: attempt.limit })
+      let user: UserRecord | null
+      try {
+        user = await users.verifyCredentials(email, password)
+      } catch (err) {
+        await attempt.release() // the database failed, not the client: count nothing against anyone
+        app.log.warn({ err: (err as Error).message }, 'login: user store unavailable')
+        throw storeUnavailable(err, 'Logins')
       }
-      const user = await users.verifyCredentials(email, password)
       recordAttempt('password', user ? 'success' : 'failure')
       if (!user) throw new UnauthorizedError('Invalid email or password')
-      await loginThrottle.succeeded({ email, ip })
+      await attempt.release()
       return user
+    },
+    async checkCaller (caller: Caller, now?: number) {
+      try {
+        await callerCheck(caller, now)
+      } catch (err) {
+        throw (err as { statusCode?: number }).statusCode === 401 ? withDetails(err as Error, undefined, WWW_AUTHENTICATE) : err
+      }
     },
     recordAttempt
   })
@@ -134,7 +152,7 @@ export default fp(async function auth (app) {
     if (credential?.type === 'bearer' && metricsToken && request.routeOptions.config.metricsToken && safeEqual(credential.value, metricsToken)) {
       return { id: 'metrics-token', kind: 'metrics-token', role: 'user' }
     }
-    if (credential) return verifyCredential(credential)
+    if (credential) return verifyCredential(credential, { ip: request.ip })
     for (const authenticator of extra) {
       const caller = await authenticator(request)
       if (caller) return caller

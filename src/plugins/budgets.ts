@@ -1,9 +1,10 @@
 // Daily token and dollar budgets (DESIGN §12), wired into the agent service: before every LLM call the
 // estimate is reserved (atomically in Redis when up, else in this process's memory, with the same
 // failover as the rate limits) and after it the reservation is settled with the real usage. A spent
-// budget refuses the call with 429 AMK_BUDGET_EXCEEDED before it reaches the provider.
+// budget refuses the call with 429 AMK_BUDGET_EXCEEDED before it reaches the provider. A dollar budget
+// cannot count a model without a price, so it refuses such calls with 422 AMK_MODEL_UNPRICED (issue 12).
 import fp from 'fastify-plugin'
-import { BudgetExceededError, withDetails } from '../errors.js'
+import { BudgetExceededError, UnpricedModelError, withDetails } from '../errors.js'
 import { Budgets, parseBudgets, type BudgetRejection, type DailyBudget } from '../limits/budgets.js'
 import { MemoryBudgetCounter, RedisBudgetCounter } from '../limits/budget-counter.js'
 import { ledgerTotals } from '../limits/usage-report.js'
@@ -49,6 +50,11 @@ export default fp(async function budgets (app) {
   app.agents.addHooks({
     async beforeLlmCall (call) {
       if (!call.caller) return
+      if (!app.llm.pricing.isKnown(call.model) && (await service.limitsFor(call.caller))?.usd != null) {
+        rejections.inc({ dimension: 'usd' })
+        throw withDetails(new UnpricedModelError(`The model ${call.model} has no price, so your dollar budget cannot be enforced; an operator can price it with LLM_PRICING`),
+          { scope: 'budget', dimension: 'usd', model: call.model })
+      }
       const result = await service.reserve(call.caller, { tokens: call.estimatedTokens, costUsd: call.estimatedCostUsd })
       if (result.ok) return { release: result.settle }
       const { rejection } = result
@@ -56,4 +62,4 @@ export default fp(async function budgets (app) {
       throw withDetails(new BudgetExceededError(message(rejection)), rejection, { 'retry-after': String(rejection.retryAfterSeconds) })
     }
   })
-}, { name: 'budgets', dependencies: ['config', 'store', 'metrics', 'rate-limit', 'agents'] })
+}, { name: 'budgets', dependencies: ['config', 'store', 'metrics', 'rate-limit', 'llm', 'agents'] })

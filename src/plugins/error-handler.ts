@@ -1,28 +1,41 @@
 // One error shape everywhere: { statusCode, code, error, message, requestId, details? }.
 // Shapes thrown errors, library errors and validation errors; masks 5xx messages in production;
-// answers unknown routes; documents the error responses of every route.
+// answers unknown routes; documents the error responses of every route. Errors raised before routing
+// get the same shape: the router's (frameworkErrors: bad URL, 414) and Node's own on the raw socket
+// (clientErrorHandler: 408 slow request, 431 headers too large, 400 malformed HTTP).
 import fp from 'fastify-plugin'
-import { STATUS_CODES } from 'node:http'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { codeForStatus, RouteNotFoundError, type DetailedError } from '../errors.js'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { codeForStatus, RouteNotFoundError, ShuttingDownError, withDetails, type DetailedError } from '../errors.js'
 import type { ErrorResponse } from '../schemas/common.js'
+import { MAX_VALIDATION_DETAILS } from '../validation.js'
 
 interface FieldProblem { field: string, message: string }
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number]
+
+/** Field names come from the client: long keys are cut so an error stays small. */
+const clip = (part: string) => part.length > 40 ? `${part.slice(0, 40)}…` : part
+/** Fields named in a message; the rest are counted. */
+const FIELDS_IN_MESSAGE = 5
 
 function fieldOf (issue: ValidationIssue, context: string | undefined): string {
   const params = issue.params as Record<string, unknown>
   const path = issue.instancePath.split('/').filter(Boolean)
   if (typeof params.missingProperty === 'string') path.push(params.missingProperty)
   if (typeof params.additionalProperty === 'string') path.push(params.additionalProperty)
-  return [context === 'querystring' ? 'query' : context, ...path].filter(Boolean).join('.')
+  return [context === 'querystring' ? 'query' : context ?? '', ...path].filter(Boolean).map(clip).join('.')
 }
 
-/** Per-field problems, one entry per field (ajv reports each union branch; keep the first useful one). */
+/**
+ * Per-field problems, one entry per field (ajv reports each union branch; keep the first useful one),
+ * at most MAX_VALIDATION_DETAILS (the validators stop collecting there too).
+ */
 export function validationDetails (error: FastifyError): FieldProblem[] {
   const byField = new Map<string, FieldProblem>()
-  for (const issue of error.validation ?? []) {
+  for (const issue of (error.validation ?? []).slice(0, MAX_VALIDATION_DETAILS)) {
     const field = fieldOf(issue, error.validationContext)
     const params = issue.params as Record<string, unknown>
     let message = issue.message ?? 'is invalid'
@@ -33,6 +46,13 @@ export function validationDetails (error: FastifyError): FieldProblem[] {
   return [...byField.values()]
 }
 
+/** Messages of library errors that would otherwise echo (possibly huge) client input. */
+const FIXED_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is larger than the allowed limit',
+  FST_ERR_BAD_URL: 'The URL is not valid (bad percent-encoding)',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is longer than allowed'
+}
+
 function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, production: boolean): ErrorResponse {
   let statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
   let code = typeof error.code === 'string' && error.code.startsWith('AMK_') ? error.code : codeForStatus[statusCode] ?? 'AMK_INTERNAL'
@@ -41,12 +61,14 @@ function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRe
   if (error.validation) {
     statusCode = 400
     code = 'AMK_VALIDATION'
-    details = validationDetails(error)
-    message = `Request validation failed: ${(details as FieldProblem[]).map(d => `${d.field} ${d.message}`).join('; ')}`
-  } else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    message = 'Request body is larger than the allowed limit'
+    const problems = validationDetails(error)
+    const more = problems.length > FIELDS_IN_MESSAGE ? ` (and ${problems.length - FIELDS_IN_MESSAGE} more in details)` : ''
+    details = problems
+    message = `Request validation failed: ${problems.slice(0, FIELDS_IN_MESSAGE).map(d => `${d.field} ${d.message}`).join('; ')}${more}`
+  } else if (FIXED_MESSAGES[error.code]) {
+    message = FIXED_MESSAGES[error.code]
   } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    message = `Unsupported Content-Type: ${request.headers['content-type'] ?? 'none'}`
+    message = `Unsupported Content-Type: ${clip(request.headers['content-type'] ?? 'none')}`
   } else if (statusCode === 500 && !error.code?.startsWith('AMK_')) {
     code = 'AMK_INTERNAL'
   }
@@ -59,19 +81,56 @@ function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRe
   return body
 }
 
+function send (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply, production: boolean) {
+  const body = shape(error, request, production)
+  if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+  else request.log.info({ code: body.code, statusCode: body.statusCode }, body.message)
+  if (error.headers) reply.headers(error.headers)
+  return reply.code(body.statusCode).header('x-request-id', request.id).type('application/json; charset=utf-8').send(body)
+}
+
+/** Fastify's `frameworkErrors` option: the router's errors, raised before any hook runs. */
+export function frameworkErrors (production: boolean) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => { send(error, request, reply, production) }
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'AMK_REQUEST_TIMEOUT', 'The request was not received in time'],
+  HPE_HEADER_OVERFLOW: [431, 'AMK_HEADERS_TOO_LARGE', 'Request headers are larger than allowed']
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node reports malformed or too slow requests on the socket, before there
+ * is a request object. Answers in the error shape (unless a response has begun), then closes the socket.
+ */
+export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [statusCode, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'AMK_BAD_REQUEST', 'Malformed HTTP request']
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) {
+    const requestId = randomUUID()
+    const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId })
+    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  this.log.debug({ code: error.code, statusCode }, 'client error')
+  socket.destroy()
+}
+
 export default fp(async function errorHandler (app) {
   const production = app.config.NODE_ENV === 'production'
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // Once shutdown has begun, new work goes to another replica; probes and /api/status still answer.
+    if (app.lifecycle.state === 'shutting-down' && !request.url.startsWith('/api/health') && !request.url.startsWith('/api/status')) {
+      reply.header('connection', 'close')
+      throw withDetails(new ShuttingDownError(), undefined, { 'retry-after': '1' })
+    }
   })
 
   app.setErrorHandler(async function (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply) {
-    const body = shape(error, request, production)
-    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
-    else request.log.info({ code: body.code, statusCode: body.statusCode }, body.message)
-    if (error.headers) reply.headers(error.headers)
-    return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
+    return send(error, request, reply, production)
   })
 
   app.setNotFoundHandler(async (request) => {

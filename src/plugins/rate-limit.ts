@@ -10,7 +10,7 @@ import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { RateLimitedError, withDetails } from '../errors.js'
 import { effectiveMax, ipAllowList, isExempt, routeScopes, type LimitSettings, type ScopeLimit } from '../limits/policy.js'
 import { allowListEntries, limitSettings } from '../limits/settings.js'
-import { RedisFailover } from '../limits/redis-failover.js'
+import type { RedisFailover } from '../limits/redis-failover.js'
 import { FailoverLimiterStore } from '../limits/limiter-store.js'
 import type { Permission } from '../auth/roles.js'
 import type { RateLimitRule } from '../route-policy.js'
@@ -34,11 +34,11 @@ type Outcome = Exclude<Awaited<ReturnType<Check>>, { isAllowed: true }>
 export default fp(async function rateLimitPlugin (app) {
   const settings = limitSettings(app.config)
   const allowed = ipAllowList(allowListEntries(app.config))
-  const failover = new RedisFailover(app.redis, app.config.RATE_LIMIT_REDIS_RETRY_MS, {
-    onSwitch (to, reason) {
-      if (to === 'memory') app.log.warn({ reason }, 'rate limits and budgets: Redis unavailable, switched to per-process in-memory counters')
-      else app.log.info('rate limits and budgets: Redis answers again, shared counters resumed')
-    }
+  // The app's one Redis circuit breaker (src/plugins/redis.ts), shared with every other Redis use.
+  const failover = app.redisBreaker
+  failover.onSwitch((to, reason) => {
+    if (to === 'memory') app.log.warn({ reason }, 'rate limits and budgets: Redis unavailable, switched to per-process in-memory counters')
+    else app.log.info('rate limits and budgets: Redis answers again, shared counters resumed')
   })
   app.decorate('limiter', { settings, failover })
   app.features.rateLimits = app.redis ? 'Redis (shared by every replica; in-memory while Redis is down)' : 'in-memory (per process)'
@@ -120,8 +120,7 @@ export default fp(async function rateLimitPlugin (app) {
   app.health.register('rateLimit', async () => {
     const state = failover.state()
     if (!state.configured) return { status: 'healthy', message: 'in-memory limiter (REDIS_URL unset): limits are per process' }
-    // Probe through the failover, so a Redis that came back is used again even without traffic.
-    if (state.backend === 'memory') await failover.run(redis => redis.ping(), () => null)
+    // The breaker probes on its own (one PING per retry period), so a Redis that came back is used again without traffic.
     const now = failover.state()
     if (now.backend === 'redis') return { status: 'healthy', message: 'Redis store: limits and budgets shared by every replica' }
     return {

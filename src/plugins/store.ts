@@ -1,5 +1,5 @@
 // The database: PGlite by default (DATA_DIR), PostgreSQL when DATABASE_URL is set. Migrations run at
-// start; the app closes what it opened.
+// start; the app closes what it opened. The driver's own messages (addresses) never reach a response.
 import fp from 'fastify-plugin'
 import { openDatabase, type Database } from '../store/database.js'
 import { migrate } from '../store/migrate.js'
@@ -11,8 +11,22 @@ declare module 'fastify' {
 }
 
 export default fp(async function store (app, opts: { db?: Database }) {
-  const db = opts.db ?? await openDatabase({ databaseUrl: app.config.DATABASE_URL, dataDir: app.config.DATA_DIR })
-  const applied = await migrate(db)
+  const { config } = app
+  const db = opts.db ?? await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    poolMax: config.DATABASE_POOL_MAX
+  })
+  let applied: string[]
+  try {
+    applied = await migrate(db)
+  } catch (error) {
+    if (!opts.db) await db.close()
+    throw error
+  }
   if (applied.length > 0) app.log.info({ applied }, 'database migrations applied')
   app.decorate('db', db)
   if (!opts.db) app.addHook('onClose', async () => { await db.close() })

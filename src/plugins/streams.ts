@@ -6,7 +6,8 @@ import fp from 'fastify-plugin'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
-import { ServiceUnavailableError, UnauthorizedError } from '../errors.js'
+import type { Caller } from '../auth/roles.js'
+import { BudgetExceededError, ServiceUnavailableError, UnauthorizedError, withDetails } from '../errors.js'
 import type { EventLog } from '../streams/event-log.js'
 import { MemoryEventLog } from '../streams/memory-event-log.js'
 import { RedisEventLog } from '../streams/redis-event-log.js'
@@ -63,11 +64,31 @@ export default fp(async function streams (app) {
   const duration = app.meters.histogram('stream_duration_seconds', 'Duration of SSE stream generations', ['agent', 'status'], [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300])
   for (const agent of Object.keys(app.agents.definitions)) active.set({ agent }, 0)
 
+  // A spent budget refuses the stream before it opens (zero reserved: a pure check of today's usage).
+  // Concurrent opens of one caller share one check, so a burst costs the database one lookup per caller.
+  const budgetChecks = new Map<string, Promise<void>>()
+  const checkBudget = async (caller: Caller): Promise<void> => {
+    if (!app.hasDecorator('budgets')) return
+    const result = await app.budgets.reserve(caller, { tokens: 0, costUsd: 0 })
+    if (result.ok) return
+    const { rejection } = result
+    throw withDetails(new BudgetExceededError(`Daily ${rejection.dimension === 'usd' ? 'dollar' : 'token'} budget spent; it resets at ${rejection.resetsAt}`),
+      rejection, { 'retry-after': String(rejection.retryAfterSeconds) })
+  }
+
   const service = new StreamService({
     log,
     tickets,
     registry,
     callerSlots,
+    precheck: (caller) => {
+      let check = budgetChecks.get(caller.id)
+      if (!check) {
+        check = checkBudget(caller).finally(() => budgetChecks.delete(caller.id))
+        budgetChecks.set(caller.id, check)
+      }
+      return check
+    },
     invoke: (request) => app.agents.invoke(request),
     instanceId,
     retryMs: config.STREAM_RETRY_MS,

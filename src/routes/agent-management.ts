@@ -3,6 +3,7 @@
 // app.tracer, which the agent service feeds. Static paths (/list, /overview) and the longer
 // /:agent/… paths never clash with the invoke routes POST /api/agents/:agent/:method.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { findAgent } from '../agents/index.js'
 import type { AgentDefinition, AgentName } from '../agents/types.js'
 import { NotFoundError, withDetails, type DetailedError } from '../errors.js'
 import { ref } from '../schemas/common.js'
@@ -19,11 +20,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   for (const schema of managementSchemas) app.addSchema(schema)
   const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
   const tags = ['agents']
-  const definitions = app.agents.definitions as Record<string, AgentDefinition>
+  const definitions: Readonly<Record<string, AgentDefinition>> = app.agents.definitions
   const names = Object.keys(definitions)
 
+  /** The agent named in the URL; `__proto__`, `constructor`… are unknown names (404), never prototype members. */
   function definition (agent: string): AgentDefinition {
-    const found = definitions[agent]
+    const found = findAgent(definitions, agent)
     if (!found) throw withDetails(new NotFoundError(`Unknown agent '${agent}'`), { available: names })
     return found
   }
@@ -42,7 +44,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => ({
     count: names.length,
     agents: names.map(name => {
-      const def = definitions[name]
+      const def = definitions[name] // names: the definitions' own keys
       return {
         name,
         description: def.description,
@@ -86,8 +88,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ref(AgentHealthSchema), 503: ref(AgentHealthSchema) }
     }
   }, async (request, reply) => {
-    definition(request.params.agent)
-    const health = await agentHealth(request.params.agent)
+    const health = await agentHealth(definition(request.params.agent).name)
     return reply.code(health.status === 'unhealthy' ? 503 : 200).send(health)
   })
 

@@ -5,7 +5,9 @@ import { Type } from 'typebox'
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, withDetails } from '../errors.js'
 import { hasPermission, PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Caller, type Role } from '../auth/roles.js'
 import type { ApiKeyRecord } from '../auth/api-keys.js'
-import { AuthCallerSchema, AuthTokenSchema, AuthUserSchema, ApiKeySchema, CreatedApiKeySchema, RoleSchema, UserSchema } from '../auth/schemas.js'
+import {
+  AuthCallerSchema, AuthTokenSchema, AuthUserSchema, ApiKeySchema, CreatedApiKeySchema, DailyCostBudgetField, DailyTokenBudgetField, RoleSchema, UserSchema
+} from '../auth/schemas.js'
 
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 const Email = Type.String({ format: 'email', maxLength: 254 })
@@ -37,7 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'login',
       tags: ['auth'],
       summary: 'Exchange email and password for a bearer token',
-      description: 'Failed attempts are limited per email and per client IP (LOGIN_RATE_LIMIT per minute, then 429 with Retry-After).',
+      description: 'Failed attempts are limited per (email, client IP) (LOGIN_RATE_LIMIT per minute), per email (LOGIN_EMAIL_RATE_LIMIT) and per IP (LOGIN_IP_RATE_LIMIT); then 429 with Retry-After.',
       security: [],
       body: Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
       response: { 200: Type.Ref('AuthToken') }
@@ -103,8 +105,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         name: Type.String({ minLength: 1, maxLength: 100 }),
         role: Type.Optional(Type.Union(ROLES.map(r => Type.Literal(r)), { default: 'user' })),
         expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Optional expiry, in the future' })),
-        dailyTokenBudget: Type.Optional(Type.Integer({ minimum: 0, description: 'Daily LLM token budget of this key (overrides the role budget)' })),
-        dailyCostBudgetUsd: Type.Optional(Type.Number({ minimum: 0, description: 'Daily LLM cost budget in USD of this key (overrides the role budget)' }))
+        dailyTokenBudget: Type.Optional(DailyTokenBudgetField('Daily LLM token budget of this key (overrides the role budget)')),
+        dailyCostBudgetUsd: Type.Optional(DailyCostBudgetField('Daily LLM cost budget in USD of this key (overrides the role budget)'))
       }, { additionalProperties: false }),
       response: { 201: Type.Ref('CreatedApiKey') }
     }

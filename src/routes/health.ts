@@ -1,6 +1,9 @@
-// Health probes: component health (cached with its status code), liveness and readiness.
+// Health probes: component health (cached with its status code), liveness and readiness. Anonymous
+// callers of /api/health see each component's kind and status; messages with addresses, hosts, ports or
+// driver errors only reach agent:stats callers and the METRICS_TOKEN bearer (see public-view.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { publicComponents, seesDetails } from './public-view.js'
 
 const HealthSchema = Type.Object({
   status: Type.Ref('HealthStatus'),
@@ -24,16 +27,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const maxDelay = app.config.EVENT_LOOP_MAX_DELAY_MS
 
   app.get('/api/health', {
-    config: { public: true },
+    // Public; a credential, when sent, only widens what is shown (metricsToken: the METRICS_TOKEN counts).
+    config: { public: true, metricsToken: true },
     schema: {
       operationId: 'getHealth',
       tags: ['service'],
-      summary: 'Component health; 200 healthy or degraded, 503 unhealthy',
+      summary: 'Component health; 200 healthy or degraded, 503 unhealthy. Anonymous callers see component kinds, not addresses or driver messages',
       response: { 200: Type.Ref('HealthReport'), 503: Type.Ref('HealthReport') }
     }
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     const report = await app.health.run()
-    return reply.code(report.statusCode).send(report.body)
+    const body = await seesDetails(app, request, reply) ? report.body : { ...report.body, components: publicComponents(app, report.body.components) }
+    return reply.code(report.statusCode).send(body)
   })
 
   app.get('/api/health/live', {

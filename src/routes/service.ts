@@ -1,6 +1,8 @@
-// Service information: GET /api and the cheap GET /api/status.
+// Service information: GET /api and the cheap GET /api/status. GET /api names the kind of each
+// component to anonymous callers; the LLM server's address only to agent:stats or the METRICS_TOKEN.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { publicProvider, seesDetails } from './public-view.js'
 
 const ServiceInfoSchema = Type.Object({
   service: Type.String(),
@@ -9,7 +11,7 @@ const ServiceInfoSchema = Type.Object({
   features: Type.Object({
     database: Type.String({ description: 'pglite or postgres' }),
     redis: Type.Boolean(),
-    llmProvider: Type.String(),
+    llmProvider: Type.String({ description: 'Provider kind; its model and address only for agent:stats or the METRICS_TOKEN' }),
     langsmith: Type.Boolean(),
     supabaseAuth: Type.Boolean(),
     metricsPublic: Type.Boolean()
@@ -35,16 +37,17 @@ const routes: FastifyPluginAsyncTypebox<{ version: string }> = async (app, opts)
   const mb = (bytes: number) => Math.round(bytes / 1048576 * 10) / 10
 
   app.get('/api', {
-    config: { public: true },
+    // Public; a credential, when sent, only widens what is shown (metricsToken: the METRICS_TOKEN counts).
+    config: { public: true, metricsToken: true },
     schema: { operationId: 'getServiceInfo', tags: ['service'], summary: 'Service information and links', response: { 200: Type.Ref('ServiceInfo') } }
-  }, async () => ({
+  }, async (request, reply) => ({
     service: SERVICE_NAME,
     version: opts.version,
     environment: app.config.NODE_ENV,
     features: {
       database: app.db.kind,
       redis: app.redis !== null,
-      llmProvider: app.features.llmProvider,
+      llmProvider: await seesDetails(app, request, reply) ? app.features.llmProvider : publicProvider(app),
       langsmith: Boolean(app.config.LANGSMITH_API_KEY),
       supabaseAuth: Boolean(app.config.SUPABASE_URL),
       metricsPublic: app.config.METRICS_PUBLIC

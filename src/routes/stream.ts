@@ -5,7 +5,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type TSchema } from 'typebox'
 import type { AgentName } from '../agents/types.js'
-import { NotFoundError, withDetails } from '../errors.js'
+import { NotFoundError, UnauthorizedError, withDetails } from '../errors.js'
+import type { Caller } from '../auth/roles.js'
 import { SSE_HEADERS } from '../streams/events.js'
 import type { ItemEvents } from '../streams/generation.js'
 import type { Opener } from '../streams/service.js'
@@ -60,10 +61,21 @@ function lastEventIdOf (request: FastifyRequest): string | undefined {
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const service = app.streams.service
 
+  /**
+   * The caller of a stream request. A ticket stands for the credential it was issued to, so that credential
+   * must still be valid when the ticket starts or resumes a stream (not revoked, expired or deleted).
+   */
+  const streamCaller = async (request: FastifyRequest): Promise<Caller> => {
+    const caller = request.caller
+    if (!caller) throw new UnauthorizedError('Authentication required')
+    if (request.streamTicket) await app.auth.checkCaller(caller)
+    return caller
+  }
+
   /** Starts a stream, or — with a Last-Event-ID (a browser's automatic reconnect) — resumes it. */
   const startOrResume = (path: string) => async (request: FastifyRequest, reply: FastifyReply) => {
     const { agent, method, items } = ROUTES[path]
-    const caller = request.caller!
+    const caller = await streamCaller(request)
     const lastEventId = lastEventIdOf(request)
     const ticket = request.streamTicket
     if (lastEventId) {
@@ -147,7 +159,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const served = await service.resume({
       streamId: request.params.streamId,
       lastEventId: lastEventIdOf(request),
-      caller: request.caller!,
+      caller: await streamCaller(request),
       ticketStreamId: ticket ? ticket.streamId : undefined
     }, opener(reply))
     if (served === 'finished') return reply.code(204).send()

@@ -1,8 +1,8 @@
 // The database handle: one Postgres SQL dialect over either PGlite (in-process, the default) or a real
 // PostgreSQL server (DATABASE_URL). int8 and numeric columns come back as numbers from both drivers.
-import { mkdir } from 'node:fs/promises'
-import pg from 'pg'
-import { PGlite } from '@electric-sql/pglite'
+// A PostgreSQL that cannot be reached surfaces as 503 AMK_DATABASE_UNAVAILABLE (src/store/postgres.ts).
+import { openPglite } from './pglite.js'
+import { openPostgres } from './postgres.js'
 
 export type Row = Record<string, unknown>
 
@@ -20,79 +20,25 @@ export interface Database extends Queryable {
   close(): Promise<void>
 }
 
-const INT8 = 20
-const NUMERIC = 1700
-
 export interface DatabaseOptions {
   databaseUrl?: string
   dataDir: string
-  /** Statement and connect timeout for PostgreSQL. */
-  timeoutMs?: number
+  /** PostgreSQL: longest wait for a new connection (DATABASE_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number
+  /** PostgreSQL: longest wait for a pooled connection (DATABASE_ACQUIRE_TIMEOUT_MS). */
+  acquireTimeoutMs?: number
+  /** PostgreSQL: statement_timeout of every query (DATABASE_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs?: number
+  /** PostgreSQL: most connections (DATABASE_POOL_MAX). */
+  poolMax?: number
 }
 
 export async function openDatabase (options: DatabaseOptions): Promise<Database> {
-  return options.databaseUrl ? openPostgres(options.databaseUrl, options.timeoutMs ?? 5000) : openPglite(options.dataDir)
-}
-
-async function openPglite (dataDir: string): Promise<Database> {
-  const inMemory = dataDir === 'memory://' || dataDir === ''
-  if (!inMemory) await mkdir(dataDir, { recursive: true })
-  const db = await PGlite.create(inMemory ? undefined : dataDir, {
-    parsers: { [INT8]: Number, [NUMERIC]: Number }
+  if (!options.databaseUrl) return openPglite(options.dataDir)
+  return openPostgres(options.databaseUrl, {
+    connectTimeoutMs: options.connectTimeoutMs ?? 1000,
+    acquireTimeoutMs: options.acquireTimeoutMs ?? 1000,
+    statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
+    poolMax: options.poolMax ?? 10
   })
-  const wrap = (q: { query: PGlite['query'] }): Queryable => ({
-    async query<T extends Row> (sql: string, params?: unknown[]) {
-      return (await q.query<T>(sql, params)).rows
-    }
-  })
-  return {
-    kind: 'pglite',
-    location: inMemory ? 'memory' : dataDir,
-    ...wrap(db),
-    async exec (sql) { await db.exec(sql) },
-    transaction: (fn) => db.transaction(tx => fn(wrap(tx))),
-    async ping () { await db.query('SELECT 1') },
-    async close () { if (!db.closed) await db.close() }
-  }
-}
-
-async function openPostgres (url: string, timeoutMs: number): Promise<Database> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 10,
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs * 6,
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8 || oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
-    }
-  })
-  // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on('error', () => {})
-  const parsed = new URL(url)
-  let closed = false
-  return {
-    kind: 'postgres',
-    location: `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`,
-    async query<T extends Row> (sql: string, params?: unknown[]) {
-      return (await pool.query(sql, params)).rows as T[]
-    },
-    async exec (sql) { await pool.query(sql) },
-    async transaction (fn) {
-      const client = await pool.connect()
-      try {
-        await client.query('BEGIN')
-        const result = await fn({ query: async (sql, params) => (await client.query(sql, params)).rows })
-        await client.query('COMMIT')
-        return result
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {})
-        throw error
-      } finally {
-        client.release()
-      }
-    },
-    async ping () { await pool.query('SELECT 1') },
-    async close () { if (!closed) { closed = true; await pool.end() } }
-  }
 }

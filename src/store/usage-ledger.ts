@@ -1,51 +1,63 @@
-// The usage ledger: one row per LLM provider call (success, error or cancelled), the source of truth
-// for usage reports and budgets. Same SQL on PGlite and PostgreSQL.
+// The usage ledger: one row per LLM provider call, the source of truth for usage reports and budgets.
+// A call is reserved before it starts (status 'pending', with this replica's id) and settled exactly once
+// (success, error, cancelled; 'interrupted' by the sweep when its replica stopped heartbeating). Every
+// write is an upsert keyed by call_id, so replays never double count. A write that fails, or that the
+// database does not confirm within writeTimeoutMs, goes to the durable buffer and the caller moves on;
+// the ticker replays the buffer. Same SQL on PGlite and PostgreSQL.
+import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
+import { createMemoryBuffer, type UsageBuffer } from './usage-buffer.js'
+import { isDataError, stored, upsertTolerant, type Stored, type UsageRow } from './usage-sql.js'
 
-export interface UsageRow {
-  callerId: string
-  callerType: string
-  role: string | null
-  agent: string
-  method: string
-  model: string
-  inputTokens: number
-  outputTokens: number
-  costUsd: number
-  status: 'success' | 'error' | 'cancelled'
-  durationMs: number
-  estimated: boolean
-  traceId: string | null
-  streamId?: string | null
-  runId?: string | null
-}
+export type { UsageRow, UsageStatus } from './usage-sql.js'
+export { isDataError } from './usage-sql.js'
+
+/** After a write failed or timed out, writes go straight to the buffer this long (the ticker retries sooner). */
+const SUSPECT_MS = 2000
+/** Rows per INSERT when calls pile up (19 parameters each, far below Postgres' 65535). */
+const BATCH = 200
+/** Rows kept queued for a database that does not answer (each also waits in the buffer). */
+const MAX_QUEUED = 5000
 
 export interface UsageTotals { calls: number, inputTokens: number, outputTokens: number, costUsd: number }
 
 export interface UsageLedger {
+  readonly instanceId: string
+  /** Writes the row (a reservation when status is 'pending'); resolves once it is stored or buffered. */
   record(row: UsageRow): Promise<void>
   /** Totals of one caller since a time (budgets, /api/usage/me). */
   totals(callerId: string, since: Date): Promise<UsageTotals>
+  /** Replays the buffer into the database; resolves with the number of entries written. */
+  flush(): Promise<number>
+  /** Settles 'interrupted' the pending rows of replicas that stopped heartbeating; their call ids. */
+  sweep(): Promise<string[]>
+  heartbeat(): Promise<void>
+  /** Entries waiting in the buffer. */
+  depth(): number
+  readonly bufferKind: UsageBuffer['kind']
+  /** Starts the heartbeat / replay / sweep ticker. */
+  start(intervalMs: number): void
+  /** Flushes what it can, settles its own pending rows 'interrupted', stops. */
+  close(timeoutMs?: number): Promise<void>
 }
 
-const COLUMNS = ['caller_id', 'caller_type', 'role', 'agent', 'method', 'model', 'input_tokens', 'output_tokens',
-  'cost_usd', 'status', 'duration_ms', 'estimated', 'trace_id', 'stream_id', 'run_id']
-/** Rows per INSERT when calls pile up (15 parameters each, far below Postgres' 65535). */
-const BATCH = 200
-
-function values (row: UsageRow): unknown[] {
-  return [row.callerId, row.callerType, row.role, row.agent, row.method, row.model, Math.round(row.inputTokens),
-    Math.round(row.outputTokens), row.costUsd, row.status, Math.round(row.durationMs), row.estimated,
-    row.traceId, row.streamId ?? null, row.runId ?? null]
+export interface LedgerOptions {
+  instanceId?: string
+  buffer?: UsageBuffer
+  writeTimeoutMs?: number
+  staleMs?: number
+  log?: { warn(details: object, message: string): void, error(details: object, message: string): void }
 }
 
-/**
- * record() resolves once the row is stored. Rows that arrive while an INSERT is running are written
- * together in the next one (group commit), so concurrent calls share round trips instead of queueing.
- */
-export function createUsageLedger (db: Queryable): UsageLedger {
-  let queue: Array<{ row: UsageRow, resolve(): void, reject(error: unknown): void }> = []
+export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): UsageLedger {
+  const instanceId = options.instanceId ?? randomUUID()
+  const buffer = options.buffer ?? createMemoryBuffer()
+  const lastResort = createMemoryBuffer() // when the buffer itself fails (disk full); never expected
+  const writeTimeoutMs = options.writeTimeoutMs ?? 250
+  const staleMs = options.staleMs ?? 30_000
+  let queue: Array<{ row: Stored, abandoned: boolean, resolve(): void, reject(error: unknown): void }> = []
   let writing = false
+  let suspectUntil = 0
 
   async function drain () {
     writing = true
@@ -53,12 +65,13 @@ export function createUsageLedger (db: Queryable): UsageLedger {
     // of requests still in flight never get to join and every call pays for its own INSERT.
     await new Promise(resolve => setImmediate(resolve))
     while (queue.length > 0) {
-      const batch = queue.slice(0, BATCH)
+      const batch = queue.slice(0, BATCH).filter(item => !item.abandoned)
       queue = queue.slice(BATCH)
-      const placeholders = batch.map((_, r) => `(${COLUMNS.map((_, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`)
+      if (batch.length === 0) continue
+      const bad = new Map<Stored, unknown>()
       try {
-        await db.query(`INSERT INTO usage_ledger (${COLUMNS.join(', ')}) VALUES ${placeholders.join(', ')}`, batch.flatMap(b => values(b.row)))
-        for (const item of batch) item.resolve()
+        await upsertTolerant(db, batch.map(item => item.row), (row, error) => bad.set(row, error))
+        for (const item of batch) bad.has(item.row) ? item.reject(bad.get(item.row)) : item.resolve()
       } catch (error) {
         for (const item of batch) item.reject(error)
       }
@@ -66,13 +79,78 @@ export function createUsageLedger (db: Queryable): UsageLedger {
     writing = false
   }
 
-  return {
-    record (row) {
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ row, resolve, reject })
-        if (!writing) drain().catch(() => {}) // drain settles every caller itself
-      })
+  async function toBuffer (rows: Stored[]) {
+    await buffer.push(rows).catch(async err => {
+      options.log?.error({ err }, 'usage buffer write failed; keeping the rows in memory')
+      await lastResort.push(rows)
+    })
+  }
+
+  async function write (row: Stored): Promise<void> {
+    if (Date.now() < suspectUntil) return toBuffer([row])
+    let timer: NodeJS.Timeout | undefined
+    const item = { row, abandoned: false, resolve: () => {}, reject: (_error: unknown) => {} }
+    const stored = new Promise<void>((resolve, reject) => { item.resolve = resolve; item.reject = reject })
+    queue.push(item)
+    if (!writing) drain().catch(() => {}) // drain settles every item itself
+    const outcome = await Promise.race([
+      stored.then(() => 'stored' as const, (error: unknown) => ({ error })),
+      new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), writeTimeoutMs) })
+    ])
+    clearTimeout(timer)
+    if (outcome === 'stored') return
+    if (outcome !== 'timeout' && isDataError(outcome.error)) throw outcome.error
+    // A refused write makes the next ones skip the database for a while. A slow one stays queued (the row
+    // lands as soon as the database answers; the buffered copy is then a no-op) unless the queue is long.
+    if (outcome !== 'timeout') suspectUntil = Date.now() + SUSPECT_MS
+    else if (queue.length > MAX_QUEUED) item.abandoned = true
+    options.log?.warn({ callId: row.call_id, reason: outcome === 'timeout' ? `no answer within ${writeTimeoutMs} ms` : String(outcome.error) },
+      'usage ledger write deferred to the buffer')
+    await toBuffer([row])
+  }
+
+  let flushing: Promise<number> | null = null
+  async function replay (entries: unknown[]) {
+    const rows = entries.filter((e): e is Stored => typeof e === 'object' && e !== null && typeof (e as Stored).call_id === 'string')
+    await upsertTolerant(db, rows, (row, err) => options.log?.error({ err, row }, 'usage row dropped: the database refuses it'))
+  }
+
+  let ticker: NodeJS.Timeout | undefined
+  let lastSweep = Date.now()
+  let ticking = false
+  const ledger: UsageLedger = {
+    instanceId,
+    get bufferKind () { return buffer.kind },
+    record: (row) => write(stored(row, instanceId)),
+    flush () {
+      flushing ??= (async () => {
+        try {
+          let written = 0
+          for (const each of [buffer, lastResort]) written += await each.drain(replay, BATCH)
+          suspectUntil = 0
+          return written
+        } catch (error) {
+          suspectUntil = Date.now() + SUSPECT_MS
+          throw error
+        } finally {
+          flushing = null
+        }
+      })()
+      return flushing
     },
+    async sweep () {
+      const rows = await db.query<{ call_id: string }>(`UPDATE usage_ledger SET status = 'interrupted', settled_at = now()
+        WHERE status = 'pending' AND instance_id <> $2 AND created_at < now() - $1::int * interval '1 millisecond'
+          AND NOT EXISTS (SELECT 1 FROM usage_instances i WHERE i.instance_id = usage_ledger.instance_id
+                            AND i.heartbeat_at >= now() - $1::int * interval '1 millisecond')
+        RETURNING call_id`, [staleMs, instanceId])
+      return rows.map(r => r.call_id)
+    },
+    async heartbeat () {
+      await db.query(`INSERT INTO usage_instances (instance_id) VALUES ($1)
+        ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now()`, [instanceId])
+    },
+    depth: () => buffer.depth() + lastResort.depth(),
     async totals (callerId, since) {
       const [row] = await db.query<{ calls: number, input_tokens: number, output_tokens: number, cost_usd: number }>(
         `SELECT count(*)::int AS calls, coalesce(sum(input_tokens), 0)::int8 AS input_tokens,
@@ -81,6 +159,45 @@ export function createUsageLedger (db: Queryable): UsageLedger {
         [callerId, since.toISOString()]
       )
       return { calls: row.calls, inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd }
+    },
+    start (intervalMs) {
+      const tick = async () => {
+        if (ticking) return
+        ticking = true
+        try {
+          await ledger.heartbeat()
+          if (ledger.depth() > 0) {
+            const written = await ledger.flush()
+            if (written > 0) options.log?.warn({ written }, 'usage rows replayed from the buffer')
+          }
+          if (Date.now() - lastSweep >= staleMs) {
+            lastSweep = Date.now()
+            const interrupted = await ledger.sweep()
+            if (interrupted.length > 0) options.log?.warn({ callIds: interrupted }, 'usage rows of a stopped instance settled interrupted')
+          }
+        } catch {
+          suspectUntil = Date.now() + SUSPECT_MS
+        } finally {
+          ticking = false
+        }
+      }
+      ticker = setInterval(() => { tick().catch(() => {}) }, intervalMs)
+      ticker.unref()
+      tick().catch(() => {})
+    },
+    async close (timeoutMs = 5000) {
+      clearInterval(ticker)
+      const work = (async () => {
+        await ledger.flush()
+        await db.query('UPDATE usage_ledger SET status = \'interrupted\', settled_at = now() WHERE status = \'pending\' AND instance_id = $1', [instanceId])
+        await db.query('DELETE FROM usage_instances WHERE instance_id = $1', [instanceId])
+      })()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([work, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })]).catch(err => {
+        options.log?.warn({ err, buffered: ledger.depth() }, 'usage buffer not fully flushed at shutdown; it is replayed at the next start')
+      })
+      clearTimeout(timer)
     }
   }
+  return ledger
 }

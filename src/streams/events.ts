@@ -37,7 +37,7 @@ export const StreamErrorCode = {
 
 /** The terminal event of a generation whose instance went away (`how`: shut down, stopped). */
 export function interruptedEvent (how: string): StreamEvent {
-  return { event: 'error', data: { code: StreamErrorCode.INTERRUPTED, message: `The instance running this generation ${how} before it finished; start a new stream`, recoverable: true } }
+  return { event: 'error', data: { code: StreamErrorCode.INTERRUPTED, message: `The instance running this generation ${how} before it finished; start a new stream`, recoverable: false } }
 }
 
 /** `complete` and `error` end a stream's log; SHUTTING_DOWN is never logged, so it never ends one. */

@@ -38,13 +38,16 @@ const SYNTHETIC_CHUNK = 48
 /** Progress while tokens arrive: 10 → 90 %, approaching 90 as the text grows (length is unknown up front). */
 const progressFor = (chars: number) => Math.min(90, 10 + Math.floor(80 * (1 - Math.exp(-chars / 4000))))
 
+/**
+ * The terminal event of a failed generation. `recoverable` means "a resume will continue", which is never
+ * true once the log has ended (a spent budget, bad output, a provider failure): a resume gets 204.
+ */
 function errorEvent (error: unknown, maskInternal: boolean): StreamEvent {
-  const err = error as { code?: string, statusCode?: number, message?: string }
-  const status = err.statusCode ?? 500
+  const err = error as { code?: string, message?: string }
   const ours = typeof err.code === 'string' && err.code.startsWith('AMK_')
-  const code = ours ? err.code! : 'AMK_INTERNAL'
+  const code = ours && err.code ? err.code : 'AMK_INTERNAL'
   const message = !ours && maskInternal ? 'Internal Server Error' : err.message ?? 'generation failed'
-  return { event: 'error', data: { code, message, recoverable: status >= 500 || status === 429 } }
+  return { event: 'error', data: { code, message, recoverable: false } }
 }
 
 function abortEvent (reason: AbortReason): StreamEvent {

@@ -10,7 +10,12 @@
 // blockMs without news checks the lease of the stream's instance and, when it has lapsed, appends
 // GENERATION_INTERRUPTED itself (XADD with the next id, so of several followers only one succeeds and
 // every follower reads the same end).
+//
+// Every Redis call goes through the app's Redis circuit breaker. While it is open nothing waits on
+// Redis: writes (meta and events) stay queued in a bounded backlog, written in order once it closes, so
+// the shared log stays contiguous; leases are neither renewed nor judged; remote reads fail at once.
 import type { Redis } from 'ioredis'
+import { breakerFor, type RedisBreaker } from '../limits/redis-failover.js'
 import { interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 import { MemoryEventLog } from './memory-event-log.js'
@@ -30,6 +35,10 @@ export interface RedisLogOptions {
 
 type Entries = Array<[string, string[]]>
 
+const COMPONENT = 'stream event log'
+/** Streams whose unwritten events the backlog keeps while Redis is unreachable (each at most maxEvents). */
+const BACKLOG_STREAMS = 10_000
+
 function parse (entries: Entries | null | undefined): LoggedEvent[] {
   return (entries ?? []).map(([id, fields]) => {
     const seq = Number(id.slice(id.indexOf('-') + 1))
@@ -40,14 +49,19 @@ function parse (entries: Entries | null | undefined): LoggedEvent[] {
 export class RedisEventLog implements EventLog {
   readonly kind = 'redis' as const
   readonly local: MemoryEventLog
-  private pending = new Map<string, LoggedEvent[]>()
+  /** Writes not yet in Redis, per stream: the meta (on create) and events in order. */
+  private pending = new Map<string, { meta?: StreamMeta, events: LoggedEvent[] }>()
   private flushing: Promise<void> | null = null
   private readonly followers = new Set<Redis>()
   private readonly lease: NodeJS.Timeout
+  private readonly breaker: RedisBreaker
 
   constructor (private readonly options: RedisLogOptions) {
     this.local = new MemoryEventLog({ ttlMs: options.ttlMs, maxEvents: options.maxEvents })
-    const renew = () => { this.options.redis.set(this.leaseKey(options.instanceId), '1', 'PX', options.leaseMs).catch(() => {}) }
+    this.breaker = breakerFor(options.redis)
+    // The backlog is written as soon as Redis answers again.
+    this.breaker.onSwitch(to => { if (to === 'redis' && this.pending.size > 0) this.schedule() })
+    const renew = () => this.breaker.fire(COMPONENT, redis => redis.set(this.leaseKey(options.instanceId), '1', 'PX', options.leaseMs))
     renew()
     this.lease = setInterval(renew, Math.max(1, Math.floor(options.leaseMs / 3)))
     this.lease.unref()
@@ -63,7 +77,8 @@ export class RedisEventLog implements EventLog {
 
   /** Ends a stream whose instance's lease lapsed, unless an event after `cursor` was logged meanwhile. */
   private async endOrphan (streamId: string, instanceId: string, cursor: number): Promise<void> {
-    if (await this.options.redis.exists(this.leaseKey(instanceId)) === 1) return
+    // A lease cannot be judged while Redis is unreachable (its holder cannot renew it either).
+    if (!this.breaker.usable() || await this.remote(redis => redis.exists(this.leaseKey(instanceId))) === 1) return
     await this.options.redis.xadd(this.key(streamId, 'events'), 'MAXLEN', '~', String(this.options.maxEvents), `0-${cursor + 1}`, 'e', JSON.stringify(interruptedEvent('stopped')))
       .catch(() => {}) // another follower ended it, or the instance was alive after all and logged more
   }
@@ -72,63 +87,107 @@ export class RedisEventLog implements EventLog {
     return Math.max(1, Math.ceil(this.options.ttlMs / 1000))
   }
 
+  /** A read of the shared log: fails at once while the breaker is open; a failure is reported to it. */
+  private async remote<T> (read: (redis: Redis) => Promise<T>): Promise<T> {
+    if (!this.breaker.usable()) throw new Error('redis unavailable (circuit open)')
+    const started = performance.now()
+    try {
+      return await read(this.options.redis)
+    } catch (error) {
+      this.breaker.failure(COMPONENT, error, started)
+      throw error
+    }
+  }
+
+  /** Created locally at once; the meta joins the next Redis write (waited for, unless Redis is unreachable). */
   async create (meta: StreamMeta): Promise<void> {
     await this.local.create(meta)
-    await this.options.redis.set(this.key(meta.streamId, 'meta'), JSON.stringify(meta), 'EX', this.ttlSeconds)
-      .catch((error: Error) => this.options.onError?.(error, 'create'))
+    const queued = this.pending.get(meta.streamId)
+    if (queued) queued.meta = meta
+    else this.pending.set(meta.streamId, { meta, events: [] })
+    await this.schedule()
   }
 
   async meta (streamId: string): Promise<StreamMeta | null> {
     const local = await this.local.meta(streamId)
     if (local) return local
-    const raw = await this.options.redis.get(this.key(streamId, 'meta'))
+    const raw = await this.remote(redis => redis.get(this.key(streamId, 'meta')))
     return raw ? JSON.parse(raw) as StreamMeta : null
   }
 
-  /** Appends locally at once; the Redis write joins this tick's pipeline. Resolves when it is written. */
+  /** Appends locally at once; the Redis write joins this tick's pipeline. Resolves when it is written (or kept for later). */
   append (streamId: string, event: LoggedEvent): Promise<void> {
     try {
       this.local.appendNow(streamId, event)
     } catch (error) {
       return Promise.reject(error)
     }
-    const queue = this.pending.get(streamId)
-    if (queue) queue.push(event)
-    else this.pending.set(streamId, [event])
+    const queued = this.pending.get(streamId)
+    if (queued) {
+      queued.events.push(event)
+      if (queued.events.length > this.options.maxEvents) queued.events.shift() // trimmed, as MAXLEN would
+    } else {
+      if (this.pending.size >= BACKLOG_STREAMS) this.pending.delete(this.pending.keys().next().value ?? '')
+      this.pending.set(streamId, { events: [event] })
+    }
+    return this.schedule()
+  }
+
+  private schedule (): Promise<void> {
     this.flushing ??= new Promise<void>(resolve => setImmediate(resolve)).then(() => this.flush())
     return this.flushing
   }
 
   private async flush (): Promise<void> {
+    this.flushing = null
+    if (!this.breaker.usable()) return // kept in the backlog until the breaker closes
     const batch = this.pending
     this.pending = new Map()
-    this.flushing = null
     const pipeline = this.options.redis.pipeline()
-    for (const [streamId, events] of batch) {
+    for (const [streamId, { meta, events }] of batch) {
       const key = this.key(streamId, 'events')
+      if (meta) pipeline.set(this.key(streamId, 'meta'), JSON.stringify(meta), 'EX', this.ttlSeconds)
       for (const { seq, ...event } of events) {
         pipeline.xadd(key, 'MAXLEN', '~', String(this.options.maxEvents), `0-${seq}`, 'e', JSON.stringify(event))
       }
-      pipeline.expire(key, this.ttlSeconds)
+      if (events.length > 0) pipeline.expire(key, this.ttlSeconds)
       pipeline.expire(this.key(streamId, 'meta'), this.ttlSeconds)
     }
+    const started = performance.now()
+    let unavailable = false
     try {
       const results = await pipeline.exec()
-      const failed = results?.find(([error]) => error)
-      if (failed) this.options.onError?.(failed[0] as Error, 'append')
+      for (const [error] of results ?? []) {
+        // A reply error (an XADD already applied before a timeout, retried from the backlog) is not an outage.
+        if (error && this.breaker.failure(COMPONENT, error, started)) unavailable = true
+        else if (error && !/equal or smaller/.test(error.message)) this.options.onError?.(error, 'append')
+      }
     } catch (error) {
-      this.options.onError?.(error as Error, 'append')
+      unavailable = this.breaker.failure(COMPONENT, error, started)
+      if (!unavailable) this.options.onError?.(error as Error, 'append')
     }
+    if (unavailable) this.requeue(batch)
+  }
+
+  /** Puts a batch that did not reach Redis back in front of what was queued since (order is kept). */
+  private requeue (batch: Map<string, { meta?: StreamMeta, events: LoggedEvent[] }>): void {
+    for (const [streamId, later] of this.pending) {
+      const earlier = batch.get(streamId)
+      if (!earlier) batch.set(streamId, later)
+      else batch.set(streamId, { meta: later.meta ?? earlier.meta, events: [...earlier.events, ...later.events].slice(-this.options.maxEvents) })
+    }
+    this.pending = batch
+    if (this.breaker.usable()) this.schedule().catch(() => {})
   }
 
   async read (streamId: string, afterSeq: number): Promise<LoggedEvent[]> {
     if (this.local.has(streamId)) return this.local.read(streamId, afterSeq)
-    return parse(await this.options.redis.xrange(this.key(streamId, 'events'), `(0-${afterSeq}`, '+') as Entries)
+    return parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), `(0-${afterSeq}`, '+')) as Entries)
   }
 
   async firstSeq (streamId: string): Promise<number> {
     if (this.local.has(streamId)) return this.local.firstSeq(streamId)
-    const [first] = parse(await this.options.redis.xrange(this.key(streamId, 'events'), '-', '+', 'COUNT', 1) as Entries)
+    const [first] = parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), '-', '+', 'COUNT', 1)) as Entries)
     return first?.seq ?? 0
   }
 
@@ -138,7 +197,7 @@ export class RedisEventLog implements EventLog {
 
   async last (streamId: string): Promise<LoggedEvent | null> {
     if (this.local.has(streamId)) return this.local.last(streamId)
-    const [newest] = parse(await this.options.redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1) as Entries)
+    const [newest] = parse(await this.remote(redis => redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1)) as Entries)
     return newest ?? null
   }
 
@@ -159,7 +218,9 @@ export class RedisEventLog implements EventLog {
       if (isTerminal(event)) return
     }
     const newest = replay.at(-1) ?? await this.last(streamId)
-    if (newest && isTerminal(newest)) return // resumed at or after the end
+    // Resumed at or after the end. A terminal event newer than the cursor was appended after the replay
+    // read: XREAD below delivers it and what came before it.
+    if (newest && isTerminal(newest) && newest.seq <= cursor) return
     const reader = this.options.redis.duplicate({ commandTimeout: undefined, blockingTimeout: blockMs + 5000, lazyConnect: true })
     reader.on('error', () => {})
     this.followers.add(reader)
@@ -171,7 +232,7 @@ export class RedisEventLog implements EventLog {
       while (!signal.aborted) {
         const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`) as Array<[string, Entries]> | null
         if (!reply) {
-          if (await this.options.redis.exists(key) === 0) return
+          if (this.breaker.usable() && await this.remote(redis => redis.exists(key)) === 0) return
           instanceId ??= (await this.meta(streamId))?.instanceId
           if (instanceId) await this.endOrphan(streamId, instanceId, cursor)
           continue
@@ -201,9 +262,16 @@ export class RedisEventLog implements EventLog {
     return this.local.sweep()
   }
 
-  /** Waits for the queued Redis writes (shutdown, terminal events). */
+  /** Waits for the queued Redis writes (shutdown, terminal events); a backlog waits for Redis no longer. */
   async drain (): Promise<void> {
     while (this.flushing) await this.flushing
+  }
+
+  /** Events (and metas) waiting for Redis. */
+  backlog (): number {
+    let count = 0
+    for (const { meta, events } of this.pending.values()) count += events.length + (meta ? 1 : 0)
+    return count
   }
 
   async close (): Promise<void> {

@@ -71,7 +71,7 @@ export const StreamStatsSchema = Type.Object({
 }, { $id: 'StreamStats' })
 
 export const CleanupBodySchema = Type.Object({
-  maxIdleSeconds: Type.Optional(Type.Integer({ minimum: 0, default: 300, description: 'Cancel generations (onDisconnect: continue) nobody has read for this long' }))
+  maxIdleSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 300, description: 'Cancel generations (onDisconnect: continue) nobody has read for this long (at most a day)' }))
 }, { additionalProperties: false })
 
 export const CleanupResultSchema = Type.Object({

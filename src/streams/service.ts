@@ -28,7 +28,9 @@ export interface StreamServiceOptions {
   maskInternal: boolean
   logger: { warn(obj: object, msg: string): void }
   /** The per-caller cap across replicas (Redis); without it the cap is per process. */
-  callerSlots?: Pick<SharedCallerSlots, 'acquire'> | null
+  callerSlots?: Pick<SharedCallerSlots, 'acquire' | 'releaseAll'> | null
+  /** Refuses a start before the stream opens (a spent budget: 429 with Retry-After, like invoke routes). */
+  precheck?(caller: Caller, agent: AgentName, method: string): Promise<void>
   metrics: { started(agent: string): void, finished(agent: string, outcome: GenerationOutcome, seconds: number): void }
 }
 
@@ -61,19 +63,22 @@ export class StreamService {
 
   constructor (private readonly options: StreamServiceOptions) {}
 
-  /** A stream slot: this process's caps first, then the caller's cap across replicas. */
-  private async acquire (caller: Caller): Promise<() => void> {
+  /**
+   * A slot for one stream: this process's caps first, then the caller's cap across replicas. Every holder
+   * of one stream shares its slot; a resume takes over the slot its stream still holds anywhere.
+   */
+  private async acquire (caller: Caller, streamId: string, takeOver: boolean): Promise<() => void> {
     const retryAfter = { 'retry-after': String(this.options.capRetryAfterSeconds) }
     const perCaller = (limit: number) =>
       withDetails(new TooManyStreamsError(`At most ${limit} concurrent streams per caller`), { limit, scope: 'caller' }, retryAfter)
-    const grant = this.options.registry.acquire(caller.id)
+    const grant = this.options.registry.acquire(caller.id, streamId)
     if (!grant.ok) {
       if (grant.scope === 'caller') throw perCaller(grant.limit)
       throw withDetails(new ServiceUnavailableError(`This instance serves at most ${grant.limit} concurrent streams`), { limit: grant.limit, scope: 'process' }, retryAfter)
     }
     if (!this.options.callerSlots) return grant.release
     const limit = this.options.registry.maxPerCaller
-    const releaseShared = await this.options.callerSlots.acquire(caller.id, limit)
+    const releaseShared = await this.options.callerSlots.acquire(caller.id, limit, { streamId, takeOver })
     if (!releaseShared) {
       grant.release()
       throw perCaller(limit)
@@ -83,14 +88,16 @@ export class StreamService {
 
   async start (params: StartParams, open: Opener): Promise<void> {
     if (this.shuttingDown) throw new ShuttingDownError()
-    const release = await this.acquire(params.caller)
+    await this.precheck(params)
     const streamId = `st_${randomBytes(12).toString('hex')}`
+    const release = await this.acquire(params.caller, streamId, false)
     try {
-      if (params.ticket && !(await this.options.tickets.claim(params.ticket, streamId))) {
+      const { ticket } = params
+      if (ticket && !(await this.fromStore(() => this.options.tickets.claim(ticket, streamId)))) {
         throw new UnauthorizedError('This ticket was already used to start a stream; resume it with Last-Event-ID or get a new ticket')
       }
       const meta: StreamMeta = { streamId, ownerId: params.caller.id, agent: params.agent, method: params.method, createdAt: Date.now(), onDisconnect: params.onDisconnect, instanceId: this.options.instanceId }
-      await this.options.log.create(meta)
+      await this.fromStore(() => this.options.log.create(meta))
     } catch (error) {
       release()
       throw error
@@ -141,18 +148,36 @@ export class StreamService {
     if (firstSeq > position.seq + 1) {
       throw withDetails(new GoneError(`Events after ${params.lastEventId} are no longer held; the stream resumes at ${eventId(streamId, firstSeq)}`), { streamId, reason: 'gap', firstAvailableId: eventId(streamId, firstSeq) })
     }
-    const last = await this.options.log.last(streamId)
+    const last = await this.fromStore(() => this.options.log.last(streamId))
     // Nothing follows the end: 204 tells EventSource to stop reconnecting.
     if (last && isTerminal(last) && last.seq <= position.seq) return 'finished'
-    const release = await this.acquire(params.caller)
+    const release = await this.acquire(params.caller, streamId, true)
     await this.serve(open, streamId, position.seq, this.options.registry.get(streamId)).finally(release)
     return 'served'
   }
 
-  private async lookup (streamId: string) {
+  /** Errors of our catalogue pass (429 budget); anything else (a database that cannot answer) is a 503. */
+  private async precheck (params: StartParams): Promise<void> {
     try {
+      await this.options.precheck?.(params.caller, params.agent, params.method)
+    } catch (error) {
+      if (typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('AMK_')) throw error
+      this.options.logger.warn({ err: (error as Error).message }, 'stream precheck failed')
+      throw withDetails(new ServiceUnavailableError('Budgets cannot be checked right now; retry shortly'), undefined, { 'retry-after': '2' })
+    }
+  }
+
+  private async lookup (streamId: string) {
+    return this.fromStore(async () => {
       const meta = await this.options.log.meta(streamId)
       return { meta, firstSeq: meta ? await this.options.log.firstSeq(streamId) : 0 }
+    })
+  }
+
+  /** A read or write of the stream log or tickets before a response opened: failing, a 503 (never a 500). */
+  private async fromStore<T> (use: () => Promise<T>): Promise<T> {
+    try {
+      return await use()
     } catch (error) {
       this.options.logger.warn({ err: (error as Error).message }, 'stream log unavailable')
       throw withDetails(new ServiceUnavailableError('The stream log is unavailable; retry shortly'), undefined, { 'retry-after': '2' })
@@ -203,7 +228,7 @@ export class StreamService {
       await local.done
       return 'cancelled'
     }
-    const last = await this.options.log.last(streamId)
+    const last = await this.fromStore(() => this.options.log.last(streamId))
     if (last && isTerminal(last)) return 'already-finished'
     await this.cancelBus?.publish(streamId)
     return 'cancel-requested'
@@ -226,12 +251,14 @@ export class StreamService {
   }
 
   /**
-   * preClose: no new streams; every open connection gets SHUTTING_DOWN with its last event id and is
-   * ended; generations running here are aborted (their log ends with GENERATION_INTERRUPTED) and the log
-   * is flushed, so a resume on another replica gets every event and a clear end.
+   * preClose: no new streams; the callers' slots are given back first (their clients are about to resume
+   * on another replica, which must not count them twice); every open connection gets SHUTTING_DOWN with
+   * its last event id and is ended; generations running here are aborted (their log ends with
+   * GENERATION_INTERRUPTED) and the log is flushed, so a resume elsewhere gets every event and a clear end.
    */
   async shutdown (waitMs: number): Promise<void> {
     this.shuttingDown = true
+    await this.options.callerSlots?.releaseAll()
     await Promise.all([...this.connections].map(connection => connection.shutdown(this.options.shutdownFlushMs)))
     const sessions = [...this.options.registry.sessions.values()]
     for (const session of sessions) session.abort.abort('shutdown')

@@ -47,18 +47,26 @@ function emptyStats (agent: string) {
 export class SessionRegistry {
   readonly sessions = new Map<string, Session>()
   private slots = 0
-  private readonly perCaller = new Map<string, number>()
+  /** caller → stream → holders here: the per-caller cap counts streams, not connections to them. */
+  private readonly perCaller = new Map<string, Map<string, number>>()
   private readonly stats = new Map<string, ReturnType<typeof emptyStats>>()
+  private unnamed = 0
 
   constructor (private readonly options: RegistryOptions) {}
 
-  /** Takes one stream slot for the caller (an open connection or a detached generation). */
-  acquire (callerId: string): Grant | Refusal {
+  /**
+   * Takes one stream slot (an open connection or a detached generation). With a stream id, another
+   * holder of the same stream (a resume of a stream this caller already holds) counts once per caller.
+   */
+  acquire (callerId: string, streamId?: string): Grant | Refusal {
     if (this.slots >= this.options.maxStreams) return { ok: false, scope: 'process', limit: this.options.maxStreams }
-    const mine = this.perCaller.get(callerId) ?? 0
-    if (mine >= this.options.maxPerCaller) return { ok: false, scope: 'caller', limit: this.options.maxPerCaller }
+    const mine = this.perCaller.get(callerId) ?? new Map<string, number>()
+    const stream = streamId ?? `#${++this.unnamed}`
+    const holders = mine.get(stream) ?? 0
+    if (holders === 0 && mine.size >= this.options.maxPerCaller) return { ok: false, scope: 'caller', limit: this.options.maxPerCaller }
     this.slots++
-    this.perCaller.set(callerId, mine + 1)
+    mine.set(stream, holders + 1)
+    this.perCaller.set(callerId, mine)
     let released = false
     return {
       ok: true,
@@ -66,9 +74,10 @@ export class SessionRegistry {
         if (released) return
         released = true
         this.slots--
-        const left = (this.perCaller.get(callerId) ?? 1) - 1
-        if (left > 0) this.perCaller.set(callerId, left)
-        else this.perCaller.delete(callerId)
+        const left = (mine.get(stream) ?? 1) - 1
+        if (left > 0) mine.set(stream, left)
+        else mine.delete(stream)
+        if (mine.size === 0 && this.perCaller.get(callerId) === mine) this.perCaller.delete(callerId)
       }
     }
   }
@@ -81,8 +90,9 @@ export class SessionRegistry {
     return this.slots
   }
 
+  /** Streams the caller holds slots for in this process. */
   callerSlots (callerId: string): number {
-    return this.perCaller.get(callerId) ?? 0
+    return this.perCaller.get(callerId)?.size ?? 0
   }
 
   add (session: Session): void {

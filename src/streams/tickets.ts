@@ -5,6 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Caller } from '../auth/roles.js'
+import { ServiceUnavailableError, withDetails } from '../errors.js'
+import { breakerFor } from '../limits/redis-failover.js'
 
 export interface TicketRecord {
   caller: Caller
@@ -43,6 +45,19 @@ export function createTicketStore (options: TicketOptions): TicketStore {
   const memory = new Map<string, TicketRecord>()
   const { redis, keyPrefix, ticketTtlMs, replayTtlMs } = options
   const key = (h: string) => `${keyPrefix}stream-ticket:${h}`
+  // Every Redis call goes through the Redis circuit breaker: refused at once (503) while it is open.
+  const breaker = redis ? breakerFor(redis) : null
+  async function shared<T> (client: Redis, run: (client: Redis) => Promise<T>): Promise<T> {
+    const unavailable = () => withDetails(new ServiceUnavailableError('Stream tickets cannot be checked right now (Redis unavailable); retry shortly'), undefined, { 'retry-after': '2' })
+    if (!breaker?.usable()) throw unavailable()
+    const started = performance.now()
+    try {
+      return await run(client)
+    } catch (error) {
+      if (breaker.failure('stream tickets', error, started)) throw unavailable()
+      throw error
+    }
+  }
 
   const memoryGet = (h: string): TicketRecord | null => {
     const record = memory.get(h)
@@ -58,13 +73,14 @@ export function createTicketStore (options: TicketOptions): TicketStore {
       const expiresAt = Date.now() + ticketTtlMs
       if (redis) {
         try {
-          await redis.multi()
+          await shared(redis, client => client.multi()
             .hset(key(h), 'caller', JSON.stringify(caller), 'expiresAt', String(expiresAt))
             .pexpire(key(h), ticketTtlMs)
-            .exec()
+            .exec())
           return { ticket, expiresAt }
         } catch (error) {
-          options.onError?.(error as Error) // Redis down: this replica alone will accept the ticket
+          // Redis down: this replica alone will accept the ticket (the breaker logged an outage already).
+          if (!(error instanceof ServiceUnavailableError)) options.onError?.(error as Error)
         }
       }
       if (memory.size > 10_000) sweep()
@@ -77,7 +93,7 @@ export function createTicketStore (options: TicketOptions): TicketStore {
       const h = hash(ticket)
       const local = memoryGet(h)
       if (local || !redis) return local
-      const fields = await redis.hgetall(key(h))
+      const fields = await shared(redis, client => client.hgetall(key(h)))
       if (!fields.caller) return null
       return { caller: JSON.parse(fields.caller) as Caller, streamId: fields.streamId, expiresAt: Number(fields.expiresAt) }
     },
@@ -92,7 +108,7 @@ export function createTicketStore (options: TicketOptions): TicketStore {
         return true
       }
       if (!redis) return false
-      const claimed = await redis.eval(CLAIM, 1, key(h), streamId, String(replayTtlMs), String(Date.now() + replayTtlMs))
+      const claimed = await shared(redis, client => client.eval(CLAIM, 1, key(h), streamId, String(replayTtlMs), String(Date.now() + replayTtlMs)))
       return claimed === 1
     }
   }

@@ -14,7 +14,18 @@ export interface TracerOptions {
   log: { warn(obj: object, msg: string): void }
 }
 
-interface LlmSummary { calls: number, model?: string, timeToFirstTokenMs?: number }
+interface Unsettled { inputTokens: number, outputTokens: number, costUsd: number }
+/** `unsettled`: usage of provider calls that failed or were cancelled (the ledger charges their estimate,
+ * the agent call's own tally never saw it), including that of failed sub-calls. */
+interface LlmSummary { calls: number, model?: string, timeToFirstTokenMs?: number, unsettled?: Unsettled }
+
+function addUsage (to: Unsettled | undefined, usage: Unsettled): Unsettled {
+  return {
+    inputTokens: (to?.inputTokens ?? 0) + usage.inputTokens,
+    outputTokens: (to?.outputTokens ?? 0) + usage.outputTokens,
+    costUsd: Math.round(((to?.costUsd ?? 0) + usage.costUsd) * 1e8) / 1e8
+  }
+}
 
 const MAX_OPEN_INVOCATIONS = 10_000
 
@@ -53,6 +64,7 @@ export class Tracer {
     seen.calls++
     seen.model = record.model
     seen.timeToFirstTokenMs ??= record.timeToFirstTokenMs
+    if (record.status !== 'success') seen.unsettled = addUsage(seen.unsettled, { ...record.usage, costUsd: record.costUsd })
     this.llmByTrace.set(record.traceId, seen)
     if (this.llmByTrace.size > MAX_OPEN_INVOCATIONS) this.llmByTrace.delete(this.llmByTrace.keys().next().value as string)
     this.recordRun({
@@ -76,6 +88,15 @@ export class Tracer {
   onInvocation (record: InvocationRecord): void {
     const llm = this.llmByTrace.get(record.traceId)
     this.llmByTrace.delete(record.traceId)
+    // The same usage the ledger holds: the tally plus failed calls' estimates, passed up to the parent call.
+    const extra = llm?.unsettled
+    const counted = extra !== undefined && extra.inputTokens + extra.outputTokens > 0
+    const usage = counted ? { ...record.usage, ...addUsage(extra, { ...record.usage }), estimated: true } : record.usage
+    if (counted && record.parentTraceId) {
+      const parent = this.llmByTrace.get(record.parentTraceId) ?? { calls: 0 }
+      parent.unsettled = addUsage(parent.unsettled, extra)
+      this.llmByTrace.set(record.parentTraceId, parent)
+    }
     const input = record.input !== null && typeof record.input === 'object' ? record.input as Record<string, unknown> : { input: record.input }
     this.recordRun({
       id: record.traceId,
@@ -94,7 +115,7 @@ export class Tracer {
       // A cached answer cost nothing this time.
       usage: record.cached
         ? { inputTokens: 0, outputTokens: 0, costUsd: 0, model: record.usage.model }
-        : { inputTokens: record.usage.inputTokens, outputTokens: record.usage.outputTokens, costUsd: record.usage.costUsd, model: record.usage.model, estimated: record.usage.estimated },
+        : { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, model: usage.model, estimated: usage.estimated },
       callerId: record.caller?.id,
       llmCalls: llm?.calls ?? 0,
       timeToFirstTokenMs: llm?.timeToFirstTokenMs,

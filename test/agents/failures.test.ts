@@ -48,7 +48,7 @@ t.test('503 on the pro model: falls back to flash and the reply names it', async
   t.match(await ledger(), [{ model: 'gemini-2.5-flash', status: 'success' }])
 })
 
-t.test('500 three times: 502 AMK_LLM_UNAVAILABLE, an error row with estimated usage, error metrics', async t => {
+t.test('500 three times: 502 AMK_LLM_UNAVAILABLE, an error row that is not charged (issue 12), error metrics', async t => {
   const { app, gemini, ledger } = await setup(t)
   gemini.script.push({ status: 500 }, { status: 500 }, { status: 500 })
   const res = await invoke(app, 'travel', 'searchFlights', FLIGHTS)
@@ -56,8 +56,7 @@ t.test('500 three times: 502 AMK_LLM_UNAVAILABLE, an error row with estimated us
   t.match(res.json(), { code: 'AMK_LLM_UNAVAILABLE', statusCode: 502 })
   t.equal(gemini.requests.length, 3)
   const rows = await ledger()
-  t.match(rows, [{ status: 'error', estimated: true, output_tokens: 0 }])
-  t.ok(rows[0].input_tokens > 0, 'input tokens estimated from the prompt')
+  t.match(rows, [{ status: 'error', input_tokens: 0, output_tokens: 0, estimated: false }], 'rejected without output: recorded, not charged')
   const metrics = await app.meters.registry.metrics()
   t.match(metrics, /llm_calls_total\{model="gemini-2.5-flash",agent="travel",status="error"\} 1/)
   t.match(metrics, /agent_executions_total\{agent="travel",method="searchFlights",status="error"\} 1/)

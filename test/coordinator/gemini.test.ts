@@ -201,8 +201,8 @@ t.test('a streaming client that goes away cancels the run it started; progress i
   const read = async () => (await app.inject({ url: `/api/coordinator/runs/${runId}`, headers: as('alice') })).json()
   let progress = await read()
   // progress is written at most once per COORDINATOR_POLL_MS: steps may not be stored yet
-  await until(async () => (progress = await read()).steps?.[0]?.status === 'completed')
-  t.match(progress, { status: 'running', steps: [{ status: 'completed', data: { destination: 'Fez' } }, { status: 'pending' }, { status: 'pending' }] }, 'stored progress')
+  await until(async () => (progress = await read()).steps?.[1]?.status === 'running')
+  t.match(progress, { status: 'running', steps: [{ status: 'completed', data: { destination: 'Fez' } }, { status: 'running', startedAt: String }, { status: 'pending' }] }, 'stored progress: the step in flight is stored as running')
   await until(() => text.includes('event: step-started') && text.includes('"index":1'))
 
   const aborted = gemini.waitForAbort()

@@ -44,6 +44,7 @@ t.test('Redis killed and restarted: per-process limits meanwhile, shared counts 
   const logs: string[] = []
   const a = await buildWithRoutes(t, { env, routes, logs })
   const b = await buildWithRoutes(t, { env, routes })
+  t.equal(a.redisBreaker.retryMs, 200, 'the old name RATE_LIMIT_REDIS_RETRY_MS still sets the Redis breaker\'s retry period')
   const key = `${env.REDIS_KEY_PREFIX}rl:outage:ip:192.0.2.77`
 
   // Shared: both instances together admit LIMIT.

@@ -16,6 +16,7 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 t.test('shared slots: exactly max across replicas, renewed while held, lapsed when a replica dies', { skip: needs('redis') }, async t => {
   const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
   t.teardown(() => { for (const client of clients) client.disconnect() })
+  await Promise.all(clients.map(client => client.ping())) // connected: a Redis not ready yet opens the circuit breaker
   const keyPrefix = redisPrefix()
   const errors: Error[] = []
   const [a, b, c] = clients.map(redis => new SharedCallerSlots({ redis, keyPrefix, leaseMs: 300, onError: e => errors.push(e) }))
@@ -41,6 +42,30 @@ t.test('shared slots: exactly max across replicas, renewed while held, lapsed wh
   const after = await Promise.all([1, 2, 3, 4].map(() => c.acquire('alice', 3)))
   t.equal(after.filter(g => g !== null).length, 3, 'the dead replica\'s slots lapsed')
   t.same(errors.filter(e => !/Connection is closed/.test(e.message)), [])
+})
+
+t.test('shared slots: a resume takes over its stream\'s slot; a replica shutting down gives every slot back at once', { skip: needs('redis') }, async t => {
+  const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
+  t.teardown(() => { for (const client of clients) client.disconnect() })
+  await Promise.all(clients.map(client => client.ping())) // connected: a Redis not ready yet opens the circuit breaker
+  const keyPrefix = redisPrefix()
+  const [a, b, c] = clients.map(redis => new SharedCallerSlots({ redis, keyPrefix, leaseMs: 60_000 }))
+  t.teardown(() => { for (const slots of [a, b, c]) slots.close() })
+
+  const onA = await Promise.all(['st_1', 'st_2', 'st_3'].map(streamId => a.acquire('alice', 3, { streamId })))
+  t.ok(onA.every(Boolean))
+  t.ok(await a.acquire('alice', 3, { streamId: 'st_1' }), 'another holder of st_1 here shares its slot')
+  t.equal(await c.acquire('alice', 3), null, 'alice is at the cap')
+  const takeover = await b.acquire('alice', 3, { streamId: 'st_2', takeOver: true })
+  t.ok(takeover, 'a resume of st_2 on B takes over its slot (held by A, e.g. a replica that died) instead of being refused')
+  t.equal(await c.acquire('alice', 3), null, 'and counts no new slot')
+  t.equal(await b.acquire('alice', 3, { streamId: 'st_9', takeOver: true }), null, 'a stream holding no slot still needs a free one')
+
+  t.equal(await a.releaseAll(), 3, 'A shuts down: all its slots at once')
+  const fresh = await Promise.all([c.acquire('alice', 3), c.acquire('alice', 3)])
+  t.ok(fresh.every(Boolean), 'free at once for resumes elsewhere')
+  await onA[0]!() // a holder on A finishing after releaseAll changes nothing
+  t.equal(await c.acquire('alice', 3), null, 'B\'s st_2 and the two new ones: at the cap again')
 })
 
 t.test('shared slots: a Redis that cannot answer grants the slot (the per-process cap applies)', async t => {

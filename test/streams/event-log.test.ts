@@ -129,7 +129,7 @@ t.test('redis log: a follower ends the stream of an instance whose lease lapsed 
   await Promise.all(follows.map(f => f.done))
   for (const { events } of follows) {
     t.same(events.map(e => e.seq), [2, 3, 4], 'the followers end at one terminal event')
-    t.match(events.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: true } })
+    t.match(events.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: false } })
   }
   t.same((await readers[0].read('c1', 0)).map(e => e.seq), [1, 2, 3, 4], 'logged once, so a later resume ends there too')
 })

@@ -115,7 +115,7 @@ t.test('shutdown: SHUTTING_DOWN with the last event id, upstream aborted, resume
     t.equal(res.statusCode, 200, `${route} resumes on B`)
     const rest = parseSse(res.body).frames
     t.ok(contiguous([...seen, ...rest]), `${route}: nothing lost or repeated`)
-    t.match(rest.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: true } }, `${route}: a clear end`)
+    t.match(rest.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: false } }, `${route}: a clear end`)
     t.same([...seen, ...rest].map(f => f.id), (await logOf(b, streamId)).map(e => `${streamId}-${e.seq}`))
   }
   const stats = (await b.inject({ url: '/api/stream/stats/content', headers: admin })).json()
@@ -144,7 +144,7 @@ t.test('a replica killed mid-stream (SIGKILL): the follower on B gets GENERATION
   a.child.kill('SIGKILL')
   const rest = await within(follower.finished(), 10_000, null)
   t.ok(rest, 'the follow ended')
-  t.match(rest?.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: true } })
+  t.match(rest?.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: false } })
   t.ok(contiguous([...seen, ...(rest ?? [])]), 'nothing lost or repeated')
   const again = await b.inject({ url: `/api/stream/${seen[0].data.streamId}/events`, headers: { ...premium, 'last-event-id': rest!.at(-1)!.id! } })
   t.equal(again.statusCode, 204, 'a reconnect after the end is told to stop')

@@ -1,5 +1,5 @@
 // Framework-free pieces of streaming: the SSE encoder and id parsing, the incremental array scanner
-// behind `partial` and `post` events, the session registry's caps, and one-time tickets (memory and
+// behind `partial` and `post` events, the session registry's caps (per stream), and one-time tickets (memory and
 // real Redis, where two instances share them).
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
@@ -58,6 +58,21 @@ t.test('session registry: per-process and per-caller caps, release frees the slo
   t.equal(registry.openSlots, 2, 'double release counted once')
   t.equal(registry.callerSlots('a'), 1)
   t.ok(registry.acquire('c').ok)
+})
+
+t.test('session registry: holders of one stream (its generation, a resume) count once against the caller cap', async t => {
+  const registry = new SessionRegistry({ maxStreams: 10, maxPerCaller: 2 })
+  const s1 = registry.acquire('a', 'st_1')
+  t.ok(s1.ok && registry.acquire('a', 'st_2').ok)
+  t.same(registry.acquire('a', 'st_3'), { ok: false, scope: 'caller', limit: 2 }, 'a third stream is refused')
+  const resumed = registry.acquire('a', 'st_1')
+  t.ok(resumed.ok, 'a resume of a stream the caller holds needs no new slot')
+  t.equal(registry.callerSlots('a'), 2)
+  t.equal(registry.openSlots, 3, 'the process cap still counts every holder')
+  if (s1.ok) s1.release()
+  t.same(registry.acquire('a', 'st_3'), { ok: false, scope: 'caller', limit: 2 }, 'st_1 is still held by the resume')
+  if (resumed.ok) resumed.release()
+  t.ok(registry.acquire('a', 'st_3').ok, 'released by its last holder: the slot is free')
 })
 
 const caller: Caller = { id: 'user-1', kind: 'api-key', role: 'premium', keyId: 'k1' }

@@ -1,0 +1,129 @@
+// Issue 12 fault scenario: the app on a private PostgreSQL (usage buffer in a file under DATA_DIR) serves
+// bursts of invokes while the database is stopped, then frozen (SIGSTOP); after the database returns, the
+// same process (no restart) replays its buffer, and every answered call has exactly one settled row.
+// Then a replica is SIGKILLed with two provider calls in flight: another replica's sweep settles both
+// 'interrupted'. Prints the figures (calls, rows, latencies, buffer depth).
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import type { FastifyInstance } from 'fastify'
+import { which } from '../helper.js'
+import { startServer } from '../child-server.js'
+import { startGeminiServer } from '../fixtures/gemini-server.js'
+import { ADMIN_KEY, buildApp, invoke, KEYS_ENV, modelAnswer } from '../agents/support.js'
+import { PG_BIN, startPostgres } from './servers.js'
+
+const BURST = 60
+const CONCURRENCY = 6
+
+interface Figures { answered: number, failed: number, p50Ms: number, maxMs: number, bufferedAfter: number }
+
+async function burst (app: FastifyInstance, label: string): Promise<Figures> {
+  const latencies: number[] = []
+  let answered = 0
+  let failed = 0
+  let next = 0
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < BURST) {
+      const i = next++
+      const started = performance.now()
+      const res = await invoke(app, 'travel', 'getVisaRequirements', { destination: `${label} city ${i}`, nationality: 'EG' })
+      latencies.push(performance.now() - started)
+      if (res.statusCode === 200) answered++
+      else failed++
+    }
+  }))
+  latencies.sort((a, b) => a - b)
+  return { answered, failed, p50Ms: Math.round(latencies[latencies.length >> 1]), maxMs: Math.round(latencies.at(-1) ?? 0), bufferedAfter: buffered(app) }
+}
+
+/** Rows waiting in the usage buffer (0 on a build without one, so the test reports the loss there). */
+const buffered = (app: FastifyInstance) => 'usageLedger' in app ? app.usageLedger.depth() : 0
+
+async function until (what: string, probe: () => Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+const skip = which(join(PG_BIN, 'initdb')) ? false : `SKIPPED: PostgreSQL binaries not found in ${PG_BIN}`
+
+t.test('database stopped, then frozen, during bursts of invokes: every answered call has one settled row', { skip }, async t => {
+  const postgres = await startPostgres()
+  t.teardown(() => postgres.close())
+  const dataDir = mkdtempSync(join(tmpdir(), 'amk-usage-data-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const app = await buildApp(t, {
+    db: null,
+    env: { DATABASE_URL: postgres.url, DATA_DIR: dataDir, API_KEY_CACHE_TTL_MS: '3600000', USAGE_FLUSH_INTERVAL_MS: '200', USAGE_WRITE_TIMEOUT_MS: '250' }
+  })
+  const warm = await burst(app, 'warm')
+  t.equal(warm.answered, BURST, 'warm-up: every call answered (API keys now cached)')
+
+  await postgres.stop('clean')
+  const stopped = await burst(app, 'stopped')
+  await postgres.start()
+  const restartedAt = Date.now()
+  await until('the buffer to drain after the restart', async () => buffered(app) === 0)
+  const firstRecoveryMs = Date.now() - restartedAt
+
+  postgres.freeze()
+  const frozen = await burst(app, 'frozen')
+  postgres.thaw()
+
+  const client = new pg.Client({ connectionString: postgres.url })
+  t.teardown(() => client.end())
+  const count = async (where: string) => Number((await client.query(`SELECT count(*)::int AS n FROM usage_ledger WHERE ${where}`)).rows[0].n)
+  const recoveryStarted = Date.now()
+  await until('connect after recovery', async () => { await client.connect(); return true })
+  await until('the buffer to drain and every call to settle', async () => buffered(app) === 0 && await count("status = 'pending'") === 0)
+  const recoveryMs = Date.now() - recoveryStarted
+
+  const answered = warm.answered + stopped.answered + frozen.answered
+  const settled = await count("status IN ('success', 'error', 'cancelled', 'interrupted')")
+  const total = await count('true')
+  t.comment(`usage under faults: ${JSON.stringify({ warm, stopped, frozen })}`)
+  t.comment(`answered ${answered} of ${3 * BURST}; settled rows ${settled}; rows in all ${total}; lost ${answered - settled}; buffer drained ${firstRecoveryMs} ms after the database restarted and ${recoveryMs} ms after the thaw, without an app restart`)
+  t.equal(stopped.answered, BURST, 'invokes are served while the database is stopped')
+  t.equal(frozen.answered, BURST, 'and while it is frozen')
+  t.ok(stopped.bufferedAfter > 0 && frozen.bufferedAfter > 0, 'rows were buffered during both faults')
+  t.ok(frozen.maxMs < 2500, `no invoke waited on the frozen database (max ${frozen.maxMs} ms, write timeout 250 ms; it used to wait 5–35 s)`)
+  t.equal(settled, answered, '0 lost: one settled row per answered call')
+  t.equal(total, settled, 'nothing left pending, nothing counted twice')
+  t.equal(await count("status = 'success'"), answered)
+})
+
+t.test('SIGKILL with calls in flight: their pending rows are settled interrupted by another replica', { skip }, async t => {
+  const postgres = await startPostgres()
+  t.teardown(() => postgres.close())
+  const gemini = await startGeminiServer(modelAnswer)
+  t.teardown(() => gemini.close())
+  gemini.script.push({ hang: true }, { hang: true })
+  const dataDir = mkdtempSync(join(tmpdir(), 'amk-usage-data-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const child = await startServer(t, ['--import=tsx', 'src/server.ts'], {
+    ...KEYS_ENV, DATABASE_URL: postgres.url, DATA_DIR: dataDir, GEMINI_API_KEY: 'k', GEMINI_BASE_URL: gemini.url, LOG_LEVEL: 'warn'
+  })
+  const post = (to: string) => fetch(`http://127.0.0.1:${child.port}/api/agents/travel/searchFlights`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': ADMIN_KEY }, body: JSON.stringify({ from: 'Cairo', to, date: '2030-05-01' })
+  }).catch(() => null)
+  const inFlight = [post('Paris'), post('Rome')]
+  await until('both provider calls to start', async () => gemini.requests.length === 2)
+  const client = new pg.Client({ connectionString: postgres.url })
+  await client.connect()
+  t.teardown(() => client.end())
+  const statuses = async () => (await client.query<{ status: string }>('SELECT status FROM usage_ledger ORDER BY id')).rows.map(r => r.status)
+  t.same(await statuses(), ['pending', 'pending'], 'both calls are visible before they end')
+  child.child.kill('SIGKILL')
+  await Promise.all(inFlight)
+
+  const killedAt = Date.now()
+  await buildApp(t, { db: null, env: { DATABASE_URL: postgres.url, USAGE_STALE_MS: '500', USAGE_FLUSH_INTERVAL_MS: '100' } })
+  await until('the sweep', async () => (await statuses()).every(status => status === 'interrupted'))
+  t.comment(`SIGKILL: 2 calls in flight, 2 rows settled interrupted ${Date.now() - killedAt} ms after the kill (USAGE_STALE_MS=500)`)
+  t.same(await statuses(), ['interrupted', 'interrupted'])
+})
