@@ -1,8 +1,8 @@
 // Issue 12 fault scenario: the app on a private PostgreSQL (usage buffer in a file under DATA_DIR) serves
 // bursts of invokes while the database is stopped, then frozen (SIGSTOP); after the database returns, the
 // same process (no restart) replays its buffer, and every answered call has exactly one settled row.
-// Then a replica is SIGKILLed with two provider calls in flight: another replica's sweep settles both
-// 'interrupted'. Prints the figures (calls, rows, latencies, buffer depth).
+// Then a replica is SIGKILLed with an invoke, a stream and a workflow step in flight: another replica's
+// sweep settles every pending row 'interrupted' and marks the run interrupted. Prints the figures (calls, rows, latencies, buffer depth).
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -97,33 +97,44 @@ t.test('database stopped, then frozen, during bursts of invokes: every answered 
   t.equal(await count("status = 'success'"), answered)
 })
 
-t.test('SIGKILL with calls in flight: their pending rows are settled interrupted by another replica', { skip }, async t => {
+t.test('SIGKILL mid-invoke, mid-stream and mid-workflow: every pending row is settled interrupted by another replica', { skip }, async t => {
   const postgres = await startPostgres()
   t.teardown(() => postgres.close())
   const gemini = await startGeminiServer(modelAnswer)
   t.teardown(() => gemini.close())
-  gemini.script.push({ hang: true }, { hang: true })
+  gemini.script.push({ hang: true }, { hang: true }, { hang: true }, { hang: true })
   const dataDir = mkdtempSync(join(tmpdir(), 'amk-usage-data-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const child = await startServer(t, ['--import=tsx', 'src/server.ts'], {
     ...KEYS_ENV, DATABASE_URL: postgres.url, DATA_DIR: dataDir, GEMINI_API_KEY: 'k', GEMINI_BASE_URL: gemini.url, LOG_LEVEL: 'warn'
   })
-  const post = (to: string) => fetch(`http://127.0.0.1:${child.port}/api/agents/travel/searchFlights`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': ADMIN_KEY }, body: JSON.stringify({ from: 'Cairo', to, date: '2030-05-01' })
-  }).catch(() => null)
-  const inFlight = [post('Paris'), post('Rome')]
-  await until('both provider calls to start', async () => gemini.requests.length === 2)
+  const post = (path: string, body: unknown) => fetch(`http://127.0.0.1:${child.port}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': ADMIN_KEY }, body: JSON.stringify(body)
+  }).then(res => res.text()).catch(() => null)
+  const flight = (to: string) => ({ from: 'Cairo', to, date: '2030-05-01' })
+  const inFlight = [
+    post('/api/agents/travel/searchFlights', flight('Paris')),
+    post('/api/agents/travel/searchFlights', flight('Rome')),
+    post('/api/stream/blog', { topic: 'Budget travel in Vietnam', length: 600 }),
+    post('/api/coordinator/sequential', { steps: [{ agent: 'travel', method: 'searchFlights', input: flight('Oslo') }] })
+  ]
+  await until('four provider calls to start', async () => gemini.requests.length === 4)
+  t.equal(gemini.requests.filter(request => request.stream).length, 1, 'one of them is the stream')
   const client = new pg.Client({ connectionString: postgres.url })
   await client.connect()
   t.teardown(() => client.end())
   const statuses = async () => (await client.query<{ status: string }>('SELECT status FROM usage_ledger ORDER BY id')).rows.map(r => r.status)
-  t.same(await statuses(), ['pending', 'pending'], 'both calls are visible before they end')
+  await until('four pending rows', async () => (await statuses()).length === 4)
+  t.same(await statuses(), ['pending', 'pending', 'pending', 'pending'], 'every call is visible before it ends')
   child.child.kill('SIGKILL')
   await Promise.all(inFlight)
 
   const killedAt = Date.now()
-  await buildApp(t, { db: null, env: { DATABASE_URL: postgres.url, USAGE_STALE_MS: '500', USAGE_FLUSH_INTERVAL_MS: '100' } })
+  await buildApp(t, { db: null, env: { DATABASE_URL: postgres.url, USAGE_STALE_MS: '500', USAGE_FLUSH_INTERVAL_MS: '100', COORDINATOR_STALE_MS: '500', COORDINATOR_POLL_MS: '100' } })
   await until('the sweep', async () => (await statuses()).every(status => status === 'interrupted'))
-  t.comment(`SIGKILL: 2 calls in flight, 2 rows settled interrupted ${Date.now() - killedAt} ms after the kill (USAGE_STALE_MS=500)`)
-  t.same(await statuses(), ['interrupted', 'interrupted'])
+  t.comment(`SIGKILL: 4 calls in flight (2 invokes, a stream, a workflow step), 4 rows settled interrupted ${Date.now() - killedAt} ms after the kill (USAGE_STALE_MS=500)`)
+  t.same(await statuses(), ['interrupted', 'interrupted', 'interrupted', 'interrupted'])
+  await until('the run to be marked interrupted', async () => (await client.query("SELECT 1 FROM workflow_runs WHERE status = 'failed'")).rowCount === 1)
+  const { rows: [run] } = await client.query('SELECT status, error, steps FROM workflow_runs')
+  t.match(run, { status: 'failed', error: { code: 'AMK_INTERRUPTED' } }, 'the workflow run ends interrupted')
 })
