@@ -70,7 +70,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     // A hop count is valid at runtime though Fastify's types omit it.
     trustProxy: trustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy'],
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // Fastify's two lines per request are off: the error handler logs one (plugins/error-handler.ts).
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     // Echo a caller's x-request-id when it is sane, else generate one.
     genReqId: (req) => {
       const sent = req.headers['x-request-id']

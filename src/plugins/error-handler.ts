@@ -81,17 +81,24 @@ function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRe
   return body
 }
 
+/** The error code a request was answered with, for its one log line (onResponse). */
+const answeredWith = new WeakMap<FastifyRequest, string>()
+
 function send (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply, production: boolean) {
   const body = shape(error, request, production)
+  // A 5xx also logs its cause; anything else is told by the request's one log line.
   if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
-  else request.log.info({ code: body.code, statusCode: body.statusCode }, body.message)
+  answeredWith.set(request, body.code)
   if (error.headers) reply.headers(error.headers)
   return reply.code(body.statusCode).header('x-request-id', request.id).type('application/json; charset=utf-8').send(body)
 }
 
 /** Fastify's `frameworkErrors` option: the router's errors, raised before any hook runs. */
 export function frameworkErrors (production: boolean) {
-  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => { send(error, request, reply, production) }
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    send(error, request, reply, production)
+    request.log.info({ req: request, res: { statusCode: reply.statusCode }, code: answeredWith.get(request) }, 'request completed')
+  }
 }
 
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
@@ -127,6 +134,12 @@ export default fp(async function errorHandler (app) {
       reply.header('connection', 'close')
       throw withDetails(new ShuttingDownError(), undefined, { 'retry-after': '1' })
     }
+  })
+
+  // One log line per request (Fastify's own two are off: disableRequestLogging), with the error code when it
+  // failed, so a flood of bad requests costs one short line each.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime), code: answeredWith.get(request) }, 'request completed')
   })
 
   app.setErrorHandler(async function (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply) {
