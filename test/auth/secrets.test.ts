@@ -43,7 +43,7 @@ for (const backend of backends) {
     t.ok(rows.includes(hashApiKey(key)), 'the key hash is what is stored')
     t.match(rows, /scrypt\$4096\$8\$1\$/, 'passwords are scrypt hashes (PASSWORD_HASH_COST=12)')
 
-    t.ok(logs.length > 20, `${logs.length} log lines captured`)
+    t.ok(logs.length > 10, `${logs.length} log lines captured (one per request, plus start-up)`)
     const all = logs.join('\n')
     for (const secret of secrets) t.notOk(all.includes(secret), `logs: no ${secret.slice(0, 6)}…`)
     // Parts of a token are no safer than the token: its signature must not show either.
