@@ -1,5 +1,5 @@
 import neostandard from 'neostandard'
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'coverage/**', '.tap/**', 'data/**', 'client/schema.d.ts'] })
+  ...neostandard({ ts: true, ignores: ['dist/**', 'client/dist/**', 'coverage/**', '.tap/**', 'data/**', 'client/schema.d.ts'] })
 ]

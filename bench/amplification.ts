@@ -83,6 +83,7 @@ async function startServer (): Promise<Server> {
       PORT: String(port),
       HOST: '127.0.0.1',
       NODE_ENV: 'production',
+      LLM_PROVIDER: 'offline',
       LOG_LEVEL: 'info',
       DATA_DIR: 'memory://',
       JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',

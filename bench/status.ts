@@ -33,6 +33,7 @@ async function bare (): Promise<FastifyInstance> {
 async function fullApp (logLevel: 'silent' | 'info'): Promise<FastifyInstance> {
   const config = loadConfig({
     NODE_ENV: 'production',
+    LLM_PROVIDER: 'offline',
     JWT_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: logLevel,
     DATA_DIR: 'memory://'

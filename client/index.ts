@@ -1,13 +1,20 @@
 // The generated TypeScript client: openapi-fetch over the types openapi-typescript generated from
 // /openapi.json (client/schema.d.ts, `npm run client`). Every path, body, parameter and response —
-// including the one error shape — is typed. Credentials go in headers, never in the URL.
+// including the one error shape — is typed — plus `stream()` for the SSE routes (client/stream.ts).
+// Credentials go in headers, never in the URL.
 import createClient, { type Client } from 'openapi-fetch'
 import type { components, operations, paths } from './schema.js'
+import { openStream, type StreamInput, type StreamOptions, type StreamRoute, type StreamEvent } from './stream.js'
 
 export type { components, operations, paths }
+export type { StreamEvent, StreamEventName, StreamInput, StreamOptions, StreamRoute } from './stream.js'
+export { StreamHttpError, readFrames } from './stream.js'
 export type ErrorResponse = components['schemas']['ErrorResponse']
-/** JSON responses only: the `text/event-stream` variants are read with EventSource (see the README). */
-export type AmrikyyClient = Client<paths, 'application/json'>
+/** Typed JSON calls (GET, POST, …) and typed streams. */
+export type AmrikyyClient = Client<paths, 'application/json'> & {
+  /** Streams a generation: `{ id, event, data }` narrowed by `event`; resumes after a drop; abort to cancel. */
+  stream: <R extends StreamRoute>(route: R, input: StreamInput<R>, options?: StreamOptions) => AsyncGenerator<StreamEvent>
+}
 
 export interface ClientOptions {
   /** The API's origin, e.g. http://localhost:3001 */
@@ -21,12 +28,18 @@ export interface ClientOptions {
 
 export function createAmrikyyClient ({ baseUrl, apiKey, token, fetch }: ClientOptions): AmrikyyClient {
   const client = createClient<paths, 'application/json'>({ baseUrl, ...(fetch ? { fetch } : {}) })
+  const headers = (): Record<string, string> => ({
+    ...(apiKey ? { 'x-api-key': apiKey } : {}),
+    ...(token ? { authorization: `Bearer ${token}` } : {})
+  })
   client.use({
     onRequest ({ request }) {
-      if (apiKey) request.headers.set('x-api-key', apiKey)
-      if (token) request.headers.set('authorization', `Bearer ${token}`)
+      for (const [name, value] of Object.entries(headers())) request.headers.set(name, value)
       return request
     }
   })
-  return client
+  const transport = { baseUrl: baseUrl.replace(/\/+$/, ''), headers, fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)) }
+  return Object.assign(client, {
+    stream: <R extends StreamRoute>(route: R, input: StreamInput<R>, options?: StreamOptions) => openStream(transport, route, input, options)
+  })
 }

@@ -2081,86 +2081,120 @@ export interface components {
             };
             summary: string;
         };
-        /** @description One Server-Sent Event. Comment lines (`: heartbeat`) keep idle connections open. */
-        StreamEvent: {
+        /** @description First event of a stream */
+        StreamEventConnected: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "connected";
             data: {
                 streamId: string;
                 agent: string;
                 method: string;
+                resumed?: boolean;
             };
-        } | {
+        };
+        /** @description Coarse progress, 0–100 */
+        StreamEventProgress: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "progress";
             data: {
                 progress: number;
                 message: string;
             };
-        } | {
+        };
+        /** @description A piece of the model's text; the chunks, concatenated, are the whole text */
+        StreamEventToken: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "token";
             data: {
                 chunk: string;
                 index: number;
             };
-        } | {
+        };
+        /** @description recommendations: one finished recommendation, parsed while the rest is still generated */
+        StreamEventPartial: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "partial";
             data: {
                 data: unknown;
             };
-        } | {
+        };
+        /** @description social: one finished post */
+        StreamEventPost: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "post";
             data: {
                 platform: string;
                 content: string;
                 index: number;
             };
-        } | {
+        };
+        /** @description The validated output (same shape as the invoke endpoint's `data`) */
+        StreamEventResult: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "result";
             data: {
                 data: unknown;
             };
-        } | {
+        };
+        /** @description Tokens and cost of the generation */
+        StreamEventUsage: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "usage";
             data: {
                 inputTokens: number;
@@ -2170,14 +2204,19 @@ export interface components {
                 /** @description Counted from the text when the provider sent no usage */
                 estimated?: boolean;
             };
-        } | {
+        };
+        /** @description A server-side failure: terminal (except SHUTTING_DOWN, which only ends this connection). Named `failure`, not `error`, so EventSource.onerror means a lost connection only */
+        StreamEventFailure: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
-            event: "error";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "failure";
             data: {
                 /** @description AMK_… (generation failed), CANCELLED, GENERATION_INTERRUPTED, or SHUTTING_DOWN (connection only: reconnect with Last-Event-ID) */
                 code: string;
@@ -2186,13 +2225,18 @@ export interface components {
                 recoverable: boolean;
                 lastEventId?: string;
             };
-        } | {
+        };
+        /** @description Last event of a successful stream */
+        StreamEventComplete: {
             /**
              * @description `<streamId>-<seq>`, seq strictly increasing within the stream
              * @example st_5f0c1e9a2b7d4c3e8f6a1b2c-3
              */
             id: string;
-            /** @enum {string} */
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             event: "complete";
             data: {
                 durationMs: number;
@@ -2206,6 +2250,8 @@ export interface components {
                 };
             };
         };
+        /** @description One Server-Sent Event (`id:`, `event:`, `data:` JSON). Comment lines (`: heartbeat`) keep idle connections open. */
+        StreamEvent: components["schemas"]["StreamEventConnected"] | components["schemas"]["StreamEventProgress"] | components["schemas"]["StreamEventToken"] | components["schemas"]["StreamEventPartial"] | components["schemas"]["StreamEventPost"] | components["schemas"]["StreamEventResult"] | components["schemas"]["StreamEventUsage"] | components["schemas"]["StreamEventFailure"] | components["schemas"]["StreamEventComplete"];
         StreamTicket: {
             /** @description One-time ticket for `?ticket=` on GET stream routes (EventSource) */
             ticket: string;
@@ -2293,6 +2339,40 @@ export interface components {
         };
         ProbeResult: {
             status: string;
+            reason?: string;
+            eventLoopDelayMs?: number;
+            /** Format: date-time */
+            timestamp: string;
+        };
+        /** @description The health report when a component is unhealthy (503) */
+        HealthReportUnavailable: {
+            /** @enum {string} */
+            status: "unhealthy";
+            /** Format: date-time */
+            timestamp: string;
+            uptimeSeconds: number;
+            version: string;
+            components: {
+                [key: string]: components["schemas"]["ComponentHealth"];
+            };
+            /** @enum {number} */
+            statusCode: 503;
+            /** @enum {string} */
+            code: "AMK_SERVICE_UNAVAILABLE";
+            error: string;
+            message: string;
+            requestId: string;
+        };
+        /** @description A failed liveness or readiness probe (503) */
+        ProbeFailure: {
+            /** @enum {number} */
+            statusCode: 503;
+            /** @enum {string} */
+            code: "AMK_SERVICE_UNAVAILABLE";
+            error: string;
+            message: string;
+            requestId: string;
+            status: "stalled" | "not_ready";
             reason?: string;
             eventLoopDelayMs?: number;
             /** Format: date-time */
@@ -2809,6 +2889,38 @@ export interface components {
             /** Format: date-time */
             timestamp: string;
         };
+        AgentHealthUnavailable: {
+            agent: string;
+            /** @enum {string} */
+            status: "unhealthy";
+            message: string;
+            /** @description Errors / calls in the window, on this replica */
+            errorRate: number;
+            /** @description Calls in the window (rejections and cancellations excluded) */
+            calls: number;
+            errors: number;
+            windowMs: number;
+            /** @description Calls needed before the error rate is judged */
+            minCalls: number;
+            thresholds: {
+                /** @description degraded above */
+                degraded: number;
+                /** @description unhealthy above */
+                unhealthy: number;
+            };
+            provider: {
+                ok: boolean;
+                message: string;
+            };
+            /** Format: date-time */
+            timestamp: string;
+            /** @enum {number} */
+            statusCode: 503;
+            /** @enum {string} */
+            code: "AMK_SERVICE_UNAVAILABLE";
+            error: string;
+            requestId: string;
+        };
         AgentTrace: {
             /** @description Trace id (the traceId of the invoke reply) */
             id: string;
@@ -3150,6 +3262,421 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        GetMetricsJsonResponse: {
+            /** Format: date-time */
+            timestamp: string;
+            metrics: ({
+                name: string;
+                help: string;
+                type: string;
+                values: unknown[];
+            } & {
+                [key: string]: unknown;
+            })[];
+        };
+        ResetMetricsResponse: {
+            success: boolean;
+            message: string;
+        };
+        LoginRequest: {
+            /** Format: email */
+            email: string;
+            password: string;
+        };
+        CreateUserRequest: {
+            /** Format: email */
+            email: string;
+            /** @description At least 12 characters */
+            password: string;
+            /** @default user */
+            role?: "user" | "premium" | "admin" | "internal";
+        };
+        ListApiKeysResponse: {
+            keys: components["schemas"]["ApiKey"][];
+        };
+        CreateApiKeyRequest: {
+            name: string;
+            /** @default user */
+            role?: "user" | "premium" | "admin" | "internal";
+            /**
+             * Format: date-time
+             * @description Optional expiry, in the future
+             */
+            expiresAt?: string;
+            /** @description Daily LLM token budget of this key (overrides the role budget) */
+            dailyTokenBudget?: number;
+            /** @description Daily LLM cost budget in USD of this key (overrides the role budget) */
+            dailyCostBudgetUsd?: number;
+        };
+        /** @description The method output in `data` */
+        TravelSearchFlightsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "travel";
+            /** @enum {string} */
+            method: "searchFlights";
+            data: components["schemas"]["TravelSearchFlightsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        TravelSearchHotelsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "travel";
+            /** @enum {string} */
+            method: "searchHotels";
+            data: components["schemas"]["TravelSearchHotelsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        TravelGenerateItineraryResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "travel";
+            /** @enum {string} */
+            method: "generateItinerary";
+            data: components["schemas"]["TravelGenerateItineraryOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        TravelGetDestinationRecommendationsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "travel";
+            /** @enum {string} */
+            method: "getDestinationRecommendations";
+            data: components["schemas"]["TravelGetDestinationRecommendationsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        TravelGetVisaRequirementsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "travel";
+            /** @enum {string} */
+            method: "getVisaRequirements";
+            data: components["schemas"]["TravelGetVisaRequirementsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        TravelCreateCompletePackageResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "travel";
+            /** @enum {string} */
+            method: "createCompletePackage";
+            data: components["schemas"]["TravelCreateCompletePackageOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        ContentGenerateBlogPostResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "content";
+            /** @enum {string} */
+            method: "generateBlogPost";
+            data: components["schemas"]["ContentGenerateBlogPostOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        ContentGenerateSocialPostsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "content";
+            /** @enum {string} */
+            method: "generateSocialPosts";
+            data: components["schemas"]["ContentGenerateSocialPostsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        ContentGenerateVideoScriptResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "content";
+            /** @enum {string} */
+            method: "generateVideoScript";
+            data: components["schemas"]["ContentGenerateVideoScriptOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        ContentResearchTopicResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "content";
+            /** @enum {string} */
+            method: "researchTopic";
+            data: components["schemas"]["ContentResearchTopicOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        ContentGenerateContentCalendarResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "content";
+            /** @enum {string} */
+            method: "generateContentCalendar";
+            data: components["schemas"]["ContentGenerateContentCalendarOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        InnovationGenerateIdeasResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "innovation";
+            /** @enum {string} */
+            method: "generateIdeas";
+            data: components["schemas"]["InnovationGenerateIdeasOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        InnovationAnalyzeTrendsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "innovation";
+            /** @enum {string} */
+            method: "analyzeTrends";
+            data: components["schemas"]["InnovationAnalyzeTrendsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        InnovationAnalyzeCompetitorsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "innovation";
+            /** @enum {string} */
+            method: "analyzeCompetitors";
+            data: components["schemas"]["InnovationAnalyzeCompetitorsOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        InnovationValidateIdeaResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "innovation";
+            /** @enum {string} */
+            method: "validateIdea";
+            data: components["schemas"]["InnovationValidateIdeaOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        /** @description The method output in `data` */
+        InnovationCreateBusinessModelCanvasResponse: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {string} */
+            agent: "innovation";
+            /** @enum {string} */
+            method: "createBusinessModelCanvas";
+            data: components["schemas"]["InnovationCreateBusinessModelCanvasOutput"];
+            usage: components["schemas"]["InvokeUsage"];
+            cached: boolean;
+            durationMs: number;
+            traceId: string;
+        };
+        ClearAgentCacheRequest: {
+            /** @description Glob on the method/key part, inside this agent's namespace (e.g. `searchFlights*`); all of the agent's entries when absent */
+            pattern?: string;
+        };
+        WarmAgentCacheRequest: {
+            requests: {
+                method: string;
+                /** @description The method's input, as for its invoke route */
+                input: {
+                    [key: string]: unknown;
+                };
+            }[];
+        };
+        StreamBlogRequest: {
+            /**
+             * @description What the post is about
+             * @example Visiting Cairo on a budget
+             */
+            topic: string;
+            /**
+             * @description Kind of post
+             * @default how-to
+             * @enum {unknown}
+             */
+            type?: "how-to" | "listicle" | "guide" | "review" | "opinion" | "news";
+            /**
+             * @description Voice
+             * @default professional
+             * @enum {unknown}
+             */
+            tone?: "professional" | "casual" | "friendly" | "authoritative" | "humorous" | "inspirational" | "engaging";
+            /**
+             * @description Target length in words
+             * @default 1200
+             */
+            length?: number;
+            /**
+             * @description SEO keywords to use naturally
+             * @default []
+             */
+            keywords?: string[];
+            /**
+             * @description Who reads it
+             * @default general readers
+             */
+            targetAudience?: string;
+            /** @description Any JSON; the coordinator passes earlier results here */
+            context?: unknown;
+            /**
+             * @description cancel (default here): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
+             * @default cancel
+             */
+            onDisconnect?: "cancel" | "continue";
+        };
+        StreamItineraryRequest: {
+            /**
+             * @description Where the trip goes
+             * @example Kyoto
+             */
+            destination: string;
+            /** @description Days */
+            duration: number;
+            /**
+             * @description Interests, e.g. food, museums, hiking
+             * @default []
+             */
+            interests?: string[];
+            /** @description Total budget in USD */
+            budget?: number;
+            /** @default 1 */
+            travelers?: number;
+            /** @description Any JSON; the coordinator passes earlier results here */
+            context?: unknown;
+            /**
+             * @description cancel (default here): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
+             * @default cancel
+             */
+            onDisconnect?: "cancel" | "continue";
+        };
+        StreamRecommendationsRequest: {
+            /** @description Total budget in USD */
+            budget?: number;
+            /** @description Interests, e.g. beaches, hiking, food */
+            interests: string[];
+            /**
+             * @description Days
+             * @default 7
+             */
+            duration?: number;
+            /**
+             * @description When to travel
+             * @default any
+             * @enum {unknown}
+             */
+            season?: "spring" | "summer" | "autumn" | "winter" | "any";
+            /** @default 1 */
+            travelers?: number;
+            /** @description Any JSON; the coordinator passes earlier results here */
+            context?: unknown;
+            /**
+             * @description cancel (default here): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
+             * @default cancel
+             */
+            onDisconnect?: "cancel" | "continue";
+        };
+        StreamSocialRequest: {
+            /**
+             * @description What the posts promote or discuss
+             * @example Our new Nile cruise itinerary
+             */
+            topic: string;
+            /**
+             * @default [
+             *       "twitter",
+             *       "instagram",
+             *       "linkedin"
+             *     ]
+             */
+            platforms?: ("twitter" | "instagram" | "linkedin" | "facebook" | "tiktok" | "threads")[];
+            /**
+             * @description Voice
+             * @default engaging
+             * @enum {unknown}
+             */
+            tone?: "professional" | "casual" | "friendly" | "authoritative" | "humorous" | "inspirational" | "engaging";
+            /**
+             * @description Posts in total, spread over the platforms
+             * @default 5
+             */
+            count?: number;
+            /** @description Any JSON; the coordinator passes earlier results here */
+            context?: unknown;
+            /**
+             * @description cancel (default here): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
+             * @default cancel
+             */
+            onDisconnect?: "cancel" | "continue";
+        };
+        StreamCleanupRequest: {
+            /**
+             * @description Cancel generations (onDisconnect: continue) nobody has read for this long (at most a day)
+             * @default 300
+             */
+            maxIdleSeconds?: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -3177,8 +3704,8 @@ export interface operations {
                     "application/json": components["schemas"]["ServiceInfo"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3186,8 +3713,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3215,8 +3769,8 @@ export interface operations {
                     "application/json": components["schemas"]["ServiceStatus"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3224,8 +3778,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3253,31 +3834,49 @@ export interface operations {
                     "application/json": components["schemas"]["HealthReport"];
                 };
             };
-            /** @description Default Response */
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The health report when a component is unhealthy (503) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HealthReport"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["HealthReportUnavailable"];
                 };
             };
         };
@@ -3300,31 +3899,49 @@ export interface operations {
                     "application/json": components["schemas"]["ProbeResult"];
                 };
             };
-            /** @description Default Response */
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A failed liveness or readiness probe (503) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProbeResult"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ProbeFailure"];
                 };
             };
         };
@@ -3347,31 +3964,49 @@ export interface operations {
                     "application/json": components["schemas"]["ProbeResult"];
                 };
             };
-            /** @description Default Response */
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A failed liveness or readiness probe (503) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProbeResult"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ProbeFailure"];
                 };
             };
         };
@@ -3394,8 +4029,8 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3403,8 +4038,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3429,22 +4109,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: date-time */
-                        timestamp: string;
-                        metrics: ({
-                            name: string;
-                            help: string;
-                            type: string;
-                            values: unknown[];
-                        } & {
-                            [key: string]: unknown;
-                        })[];
-                    };
+                    "application/json": components["schemas"]["GetMetricsJsonResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3452,8 +4121,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3478,14 +4192,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        success: boolean;
-                        message: string;
-                    };
+                    "application/json": components["schemas"]["ResetMetricsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3493,8 +4204,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3513,11 +4269,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** Format: email */
-                    email: string;
-                    password: string;
-                };
+                "application/json": components["schemas"]["LoginRequest"];
             };
         };
         responses: {
@@ -3530,8 +4282,8 @@ export interface operations {
                     "application/json": components["schemas"]["AuthToken"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3539,8 +4291,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3568,8 +4347,8 @@ export interface operations {
                     "application/json": components["schemas"]["AuthToken"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3577,8 +4356,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3606,8 +4430,8 @@ export interface operations {
                     "application/json": components["schemas"]["AuthCaller"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3615,8 +4439,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3635,14 +4504,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** Format: email */
-                    email: string;
-                    /** @description At least 12 characters */
-                    password: string;
-                    /** @default user */
-                    role?: "user" | "premium" | "admin" | "internal";
-                };
+                "application/json": components["schemas"]["CreateUserRequest"];
             };
         };
         responses: {
@@ -3655,8 +4517,8 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3664,8 +4526,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3692,13 +4599,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        keys: components["schemas"]["ApiKey"][];
-                    };
+                    "application/json": components["schemas"]["ListApiKeysResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3706,8 +4611,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3726,20 +4676,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                    /** @default user */
-                    role?: "user" | "premium" | "admin" | "internal";
-                    /**
-                     * Format: date-time
-                     * @description Optional expiry, in the future
-                     */
-                    expiresAt?: string;
-                    /** @description Daily LLM token budget of this key (overrides the role budget) */
-                    dailyTokenBudget?: number;
-                    /** @description Daily LLM cost budget in USD of this key (overrides the role budget) */
-                    dailyCostBudgetUsd?: number;
-                };
+                "application/json": components["schemas"]["CreateApiKeyRequest"];
             };
         };
         responses: {
@@ -3752,8 +4689,8 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiKey"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3761,8 +4698,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3792,8 +4774,8 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKey"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3801,8 +4783,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3841,8 +4868,8 @@ export interface operations {
                     "application/json": components["schemas"]["UsageMe"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3850,8 +4877,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3894,8 +4966,8 @@ export interface operations {
                     "application/json": components["schemas"]["UsageReport"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3903,8 +4975,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3934,23 +5051,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "travel";
-                        /** @enum {string} */
-                        method: "searchFlights";
-                        data: components["schemas"]["TravelSearchFlightsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["TravelSearchFlightsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3958,8 +5063,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3989,23 +5139,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "travel";
-                        /** @enum {string} */
-                        method: "searchHotels";
-                        data: components["schemas"]["TravelSearchHotelsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["TravelSearchHotelsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4013,8 +5151,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4044,23 +5227,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "travel";
-                        /** @enum {string} */
-                        method: "generateItinerary";
-                        data: components["schemas"]["TravelGenerateItineraryOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["TravelGenerateItineraryResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4068,8 +5239,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4099,23 +5315,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "travel";
-                        /** @enum {string} */
-                        method: "getDestinationRecommendations";
-                        data: components["schemas"]["TravelGetDestinationRecommendationsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["TravelGetDestinationRecommendationsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4123,8 +5327,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4154,23 +5403,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "travel";
-                        /** @enum {string} */
-                        method: "getVisaRequirements";
-                        data: components["schemas"]["TravelGetVisaRequirementsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["TravelGetVisaRequirementsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4178,8 +5415,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4209,23 +5491,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "travel";
-                        /** @enum {string} */
-                        method: "createCompletePackage";
-                        data: components["schemas"]["TravelCreateCompletePackageOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["TravelCreateCompletePackageResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4233,8 +5503,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4264,23 +5579,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "content";
-                        /** @enum {string} */
-                        method: "generateBlogPost";
-                        data: components["schemas"]["ContentGenerateBlogPostOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["ContentGenerateBlogPostResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4288,8 +5591,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4319,23 +5667,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "content";
-                        /** @enum {string} */
-                        method: "generateSocialPosts";
-                        data: components["schemas"]["ContentGenerateSocialPostsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["ContentGenerateSocialPostsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4343,8 +5679,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4374,23 +5755,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "content";
-                        /** @enum {string} */
-                        method: "generateVideoScript";
-                        data: components["schemas"]["ContentGenerateVideoScriptOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["ContentGenerateVideoScriptResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4398,8 +5767,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4429,23 +5843,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "content";
-                        /** @enum {string} */
-                        method: "researchTopic";
-                        data: components["schemas"]["ContentResearchTopicOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["ContentResearchTopicResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4453,8 +5855,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4484,23 +5931,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "content";
-                        /** @enum {string} */
-                        method: "generateContentCalendar";
-                        data: components["schemas"]["ContentGenerateContentCalendarOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["ContentGenerateContentCalendarResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4508,8 +5943,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4539,23 +6019,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "innovation";
-                        /** @enum {string} */
-                        method: "generateIdeas";
-                        data: components["schemas"]["InnovationGenerateIdeasOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["InnovationGenerateIdeasResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4563,8 +6031,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4594,23 +6107,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "innovation";
-                        /** @enum {string} */
-                        method: "analyzeTrends";
-                        data: components["schemas"]["InnovationAnalyzeTrendsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["InnovationAnalyzeTrendsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4618,8 +6119,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4649,23 +6195,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "innovation";
-                        /** @enum {string} */
-                        method: "analyzeCompetitors";
-                        data: components["schemas"]["InnovationAnalyzeCompetitorsOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["InnovationAnalyzeCompetitorsResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4673,8 +6207,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4704,23 +6283,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "innovation";
-                        /** @enum {string} */
-                        method: "validateIdea";
-                        data: components["schemas"]["InnovationValidateIdeaOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["InnovationValidateIdeaResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4728,8 +6295,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4759,23 +6371,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        success: true;
-                        /** @enum {string} */
-                        agent: "innovation";
-                        /** @enum {string} */
-                        method: "createBusinessModelCanvas";
-                        data: components["schemas"]["InnovationCreateBusinessModelCanvasOutput"];
-                        usage: components["schemas"]["InvokeUsage"];
-                        cached: boolean;
-                        durationMs: number;
-                        traceId: string;
-                    };
+                    "application/json": components["schemas"]["InnovationCreateBusinessModelCanvasResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4783,8 +6383,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4812,8 +6457,8 @@ export interface operations {
                     "application/json": components["schemas"]["AgentList"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4821,8 +6466,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4850,8 +6540,8 @@ export interface operations {
                     "application/json": components["schemas"]["AgentOverview"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4859,8 +6549,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4891,31 +6626,67 @@ export interface operations {
                     "application/json": components["schemas"]["AgentHealth"];
                 };
             };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Default Response */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AgentHealth"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["AgentHealthUnavailable"];
                 };
             };
         };
@@ -4941,8 +6712,8 @@ export interface operations {
                     "application/json": components["schemas"]["AgentStatus"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4950,8 +6721,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4982,8 +6798,8 @@ export interface operations {
                     "application/json": components["schemas"]["AgentMetrics"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4991,8 +6807,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5026,8 +6887,8 @@ export interface operations {
                     "application/json": components["schemas"]["AgentTraces"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5035,8 +6896,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5058,10 +6964,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description Glob on the method/key part, inside this agent's namespace (e.g. `searchFlights*`); all of the agent's entries when absent */
-                    pattern?: string;
-                };
+                "application/json": components["schemas"]["ClearAgentCacheRequest"];
             };
         };
         responses: {
@@ -5074,8 +6977,8 @@ export interface operations {
                     "application/json": components["schemas"]["CacheClearResult"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5083,8 +6986,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5106,15 +7054,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    requests: {
-                        method: string;
-                        /** @description The method's input, as for its invoke route */
-                        input: {
-                            [key: string]: unknown;
-                        };
-                    }[];
-                };
+                "application/json": components["schemas"]["WarmAgentCacheRequest"];
             };
         };
         responses: {
@@ -5127,8 +7067,8 @@ export interface operations {
                     "application/json": components["schemas"]["CacheWarmResult"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5136,8 +7076,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5168,8 +7153,8 @@ export interface operations {
                     "application/json": components["schemas"]["AgentStatsReset"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5177,8 +7162,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5206,7 +7236,7 @@ export interface operations {
                 keywords?: string[];
                 /** @description Who reads it */
                 targetAudience?: string;
-                /** @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume */
+                /** @description continue (default here): a client disconnect leaves the generation running into the event log, so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it */
                 onDisconnect?: "cancel" | "continue";
                 /** @description One-time ticket from POST /api/stream/tickets (EventSource cannot send headers) */
                 ticket?: string;
@@ -5235,8 +7265,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5244,8 +7274,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5264,47 +7339,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /**
-                     * @description What the post is about
-                     * @example Visiting Cairo on a budget
-                     */
-                    topic: string;
-                    /**
-                     * @description Kind of post
-                     * @default how-to
-                     * @enum {unknown}
-                     */
-                    type?: "how-to" | "listicle" | "guide" | "review" | "opinion" | "news";
-                    /**
-                     * @description Voice
-                     * @default professional
-                     * @enum {unknown}
-                     */
-                    tone?: "professional" | "casual" | "friendly" | "authoritative" | "humorous" | "inspirational" | "engaging";
-                    /**
-                     * @description Target length in words
-                     * @default 1200
-                     */
-                    length?: number;
-                    /**
-                     * @description SEO keywords to use naturally
-                     * @default []
-                     */
-                    keywords?: string[];
-                    /**
-                     * @description Who reads it
-                     * @default general readers
-                     */
-                    targetAudience?: string;
-                    /** @description Any JSON; the coordinator passes earlier results here */
-                    context?: unknown;
-                    /**
-                     * @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
-                     * @default cancel
-                     */
-                    onDisconnect?: "cancel" | "continue";
-                };
+                "application/json": components["schemas"]["StreamBlogRequest"];
             };
         };
         responses: {
@@ -5324,8 +7359,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5333,8 +7368,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5359,7 +7439,7 @@ export interface operations {
                 /** @description Total budget in USD */
                 budget?: number;
                 travelers?: number;
-                /** @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume */
+                /** @description continue (default here): a client disconnect leaves the generation running into the event log, so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it */
                 onDisconnect?: "cancel" | "continue";
                 /** @description One-time ticket from POST /api/stream/tickets (EventSource cannot send headers) */
                 ticket?: string;
@@ -5388,8 +7468,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5397,8 +7477,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5417,31 +7542,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /**
-                     * @description Where the trip goes
-                     * @example Kyoto
-                     */
-                    destination: string;
-                    /** @description Days */
-                    duration: number;
-                    /**
-                     * @description Interests, e.g. food, museums, hiking
-                     * @default []
-                     */
-                    interests?: string[];
-                    /** @description Total budget in USD */
-                    budget?: number;
-                    /** @default 1 */
-                    travelers?: number;
-                    /** @description Any JSON; the coordinator passes earlier results here */
-                    context?: unknown;
-                    /**
-                     * @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
-                     * @default cancel
-                     */
-                    onDisconnect?: "cancel" | "continue";
-                };
+                "application/json": components["schemas"]["StreamItineraryRequest"];
             };
         };
         responses: {
@@ -5461,8 +7562,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5470,8 +7571,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5493,7 +7639,7 @@ export interface operations {
                 /** @description When to travel */
                 season?: "spring" | "summer" | "autumn" | "winter" | "any";
                 travelers?: number;
-                /** @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume */
+                /** @description continue (default here): a client disconnect leaves the generation running into the event log, so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it */
                 onDisconnect?: "cancel" | "continue";
                 /** @description One-time ticket from POST /api/stream/tickets (EventSource cannot send headers) */
                 ticket?: string;
@@ -5522,8 +7668,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5531,8 +7677,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5551,32 +7742,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description Total budget in USD */
-                    budget?: number;
-                    /** @description Interests, e.g. beaches, hiking, food */
-                    interests: string[];
-                    /**
-                     * @description Days
-                     * @default 7
-                     */
-                    duration?: number;
-                    /**
-                     * @description When to travel
-                     * @default any
-                     * @enum {unknown}
-                     */
-                    season?: "spring" | "summer" | "autumn" | "winter" | "any";
-                    /** @default 1 */
-                    travelers?: number;
-                    /** @description Any JSON; the coordinator passes earlier results here */
-                    context?: unknown;
-                    /**
-                     * @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
-                     * @default cancel
-                     */
-                    onDisconnect?: "cancel" | "continue";
-                };
+                "application/json": components["schemas"]["StreamRecommendationsRequest"];
             };
         };
         responses: {
@@ -5596,8 +7762,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5605,8 +7771,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5629,7 +7840,7 @@ export interface operations {
                 tone?: "professional" | "casual" | "friendly" | "authoritative" | "humorous" | "inspirational" | "engaging";
                 /** @description Posts in total, spread over the platforms */
                 count?: number;
-                /** @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume */
+                /** @description continue (default here): a client disconnect leaves the generation running into the event log, so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it */
                 onDisconnect?: "cancel" | "continue";
                 /** @description One-time ticket from POST /api/stream/tickets (EventSource cannot send headers) */
                 ticket?: string;
@@ -5658,8 +7869,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5667,8 +7878,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5687,39 +7943,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /**
-                     * @description What the posts promote or discuss
-                     * @example Our new Nile cruise itinerary
-                     */
-                    topic: string;
-                    /**
-                     * @default [
-                     *       "twitter",
-                     *       "instagram",
-                     *       "linkedin"
-                     *     ]
-                     */
-                    platforms?: ("twitter" | "instagram" | "linkedin" | "facebook" | "tiktok" | "threads")[];
-                    /**
-                     * @description Voice
-                     * @default engaging
-                     * @enum {unknown}
-                     */
-                    tone?: "professional" | "casual" | "friendly" | "authoritative" | "humorous" | "inspirational" | "engaging";
-                    /**
-                     * @description Posts in total, spread over the platforms
-                     * @default 5
-                     */
-                    count?: number;
-                    /** @description Any JSON; the coordinator passes earlier results here */
-                    context?: unknown;
-                    /**
-                     * @description cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume
-                     * @default cancel
-                     */
-                    onDisconnect?: "cancel" | "continue";
-                };
+                "application/json": components["schemas"]["StreamSocialRequest"];
             };
         };
         responses: {
@@ -5739,8 +7963,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5748,8 +7972,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5769,6 +8038,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route */
                 streamId: string;
             };
             cookie?: never;
@@ -5791,8 +8061,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5800,8 +8070,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5816,6 +8131,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route */
                 streamId: string;
             };
             cookie?: never;
@@ -5831,8 +8147,8 @@ export interface operations {
                     "application/json": components["schemas"]["StreamCancelResult"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5840,8 +8156,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5869,8 +8230,8 @@ export interface operations {
                     "application/json": components["schemas"]["StreamTicket"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5878,8 +8239,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5909,8 +8315,8 @@ export interface operations {
                     "application/json": components["schemas"]["StreamStats"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5918,8 +8324,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5938,13 +8389,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /**
-                     * @description Cancel generations (onDisconnect: continue) nobody has read for this long (at most a day)
-                     * @default 300
-                     */
-                    maxIdleSeconds?: number;
-                };
+                "application/json": components["schemas"]["StreamCleanupRequest"];
             };
         };
         responses: {
@@ -5957,8 +8402,8 @@ export interface operations {
                     "application/json": components["schemas"]["StreamCleanupResult"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5966,8 +8411,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6007,8 +8497,8 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinatorEvent"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6016,8 +8506,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6057,8 +8592,8 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinatorEvent"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6066,8 +8601,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6107,8 +8687,8 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinatorEvent"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6116,8 +8696,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6157,8 +8782,8 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinatorEvent"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6166,8 +8791,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6195,8 +8865,8 @@ export interface operations {
                     "application/json": components["schemas"]["WorkflowList"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6204,8 +8874,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6233,8 +8948,8 @@ export interface operations {
                     "application/json": components["schemas"]["CoordinatorAgents"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6242,8 +8957,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6271,8 +9031,8 @@ export interface operations {
                     "application/json": components["schemas"]["CoordinatorStats"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6280,8 +9040,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6309,8 +9114,8 @@ export interface operations {
                     "application/json": components["schemas"]["Ok"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6318,8 +9123,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6350,8 +9200,8 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinatorEvent"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6359,8 +9209,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6390,8 +9285,8 @@ export interface operations {
                     "application/json": components["schemas"]["WorkflowRun"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "4XX": {
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6399,8 +9294,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The one error shape of every endpoint */
-            "5XX": {
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in production) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

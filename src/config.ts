@@ -66,7 +66,7 @@ export const ConfigSchema = Type.Object({
   PASSWORD_HASH_COST: Int(15, 'scrypt cost of new password hashes, as log2(N) (15 = 32 MiB per hash); older hashes are upgraded at the next login', 12, 17),
 
   // LLM
-  LLM_PROVIDER: Enum(['auto', 'gemini', 'offline', 'openai'] as const, 'auto', 'auto = gemini when GEMINI_API_KEY is set, openai when OPENAI_BASE_URL is set, else offline'),
+  LLM_PROVIDER: Enum(['auto', 'gemini', 'offline', 'openai'] as const, 'auto', 'auto = gemini when GEMINI_API_KEY is set, openai when OPENAI_BASE_URL is set, else offline (refused when NODE_ENV=production: set offline explicitly)'),
   GEMINI_API_KEY: Str('Google Gemini API key'),
   GEMINI_MODEL: Type.String({ default: 'gemini-2.5-flash', description: 'Fast model (travel agent, fallback)' }),
   GEMINI_PRO_MODEL: Type.String({ default: 'gemini-2.5-pro', description: 'Pro model (content and innovation agents)' }),
@@ -101,6 +101,7 @@ export const ConfigSchema = Type.Object({
   METRICS_PUBLIC: Bool(false, 'When true, /api/metrics needs no credential'),
   METRICS_TOKEN: Str('Bearer token that may read /api/metrics (for Prometheus)', { minLength: 16 }),
   METRICS_PREFIX: Type.String({ default: '', pattern: '^([a-zA-Z_][a-zA-Z0-9_]*)?$', description: 'Prefix of every metric name' }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Separate listener (on HOST) serving GET /metrics without auth or rate limits, for Prometheus; unset = off' })),
 
   // limits
   RATE_LIMIT_WHITELIST: Type.String({ default: '', description: 'Comma-separated client IPs or CIDR ranges never rate limited' }),
@@ -167,6 +168,13 @@ export function loadConfig (env: ConfigInput = process.env): Config {
   }
   if (value.NODE_ENV === 'production' && !value.JWT_SECRET && !problems.has('JWT_SECRET')) {
     problems.set('JWT_SECRET', 'JWT_SECRET: required when NODE_ENV=production')
+  }
+  if (value.NODE_ENV === 'production' && value.LLM_PROVIDER === 'auto' && !value.GEMINI_API_KEY && !value.OPENAI_BASE_URL) {
+    // Production never serves the offline placeholders by accident: only when chosen explicitly.
+    problems.set('LLM_PROVIDER', 'LLM_PROVIDER: NODE_ENV=production needs GEMINI_API_KEY or OPENAI_BASE_URL; set LLM_PROVIDER=offline to serve offline placeholder answers on purpose')
+  }
+  for (const [provider, needs] of [['gemini', 'GEMINI_API_KEY'], ['openai', 'OPENAI_BASE_URL']] as const) {
+    if (value.LLM_PROVIDER === provider && !value[needs] && !problems.has(needs)) problems.set(needs, `${needs}: required when LLM_PROVIDER=${provider}`)
   }
   if (value.VALID_API_KEYS && !problems.has('VALID_API_KEYS')) {
     try { parseSeedKeys(String(value.VALID_API_KEYS)) } catch (error) { problems.set('VALID_API_KEYS', (error as Error).message) }

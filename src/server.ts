@@ -3,8 +3,10 @@
 // grace period are aborted with 503 and their usage recorded, Redis and the database are closed, exit 0).
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
+import type { Server } from 'node:http'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import app, { serverOptions, VERSION } from './app.js'
+import { startMetricsListener } from './plugins/metrics.js'
 
 const LABELS: Record<string, string> = { llmProvider: 'llm', rateLimits: 'limits' }
 const FIRST = ['database', 'redis', 'llmProvider']
@@ -50,6 +52,7 @@ async function main () {
   await server.register(app, { config })
 
   const grace = config.SHUTDOWN_GRACE_MS
+  let metricsListener: Server | null = null
   closeWithGrace({ delay: grace, logger: server.log }, async ({ signal, err }) => {
     if (err) server.log.error({ err }, 'fatal error, shutting down')
     else server.log.info({ signal }, 'shutting down')
@@ -64,13 +67,21 @@ async function main () {
     // Keep-alive connections whose last request has been answered would hold close() until they time out.
     const idle = setInterval(() => server.server.closeIdleConnections(), 100)
     await server.close()
+    // Scrapes go on until the app has closed; then the metrics port closes too.
+    metricsListener?.closeAllConnections()
+    metricsListener?.close()
     clearTimeout(abort)
     clearInterval(idle)
   })
 
   await server.listen({ port: config.PORT, host: config.HOST })
   const address = displayAddress(config.HOST, config.PORT)
-  process.stdout.write(banner(config, address, server.features, server.notices))
+  const notices = [...server.notices]
+  if (config.METRICS_PORT !== undefined) {
+    metricsListener = await startMetricsListener(server, config.METRICS_PORT, config.HOST)
+    notices.push(`  metrics listener: ${displayAddress(config.HOST, config.METRICS_PORT)}/metrics (no auth, no rate limit)`)
+  }
+  process.stdout.write(banner(config, address, server.features, notices))
 }
 
 main().catch((error) => {

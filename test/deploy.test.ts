@@ -5,6 +5,7 @@ import t from 'tap'
 import { readFile, readdir } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { Ajv } from 'ajv'
+import { spawnSync } from 'node:child_process'
 import { build } from './helper.js'
 import { ConfigSchema, loadConfig } from '../src/config.js'
 
@@ -18,10 +19,10 @@ interface Values {
   env: Record<string, string>
   secretEnv: Record<string, string>
   preStopSleepSeconds: number
-  terminationGracePeriodSeconds: number
+  terminationGracePeriodSeconds: number | null
   replicaCount: number
   autoscaling: { enabled: boolean, minReplicas: number, maxReplicas: number }
-  serviceMonitor: { bearerTokenSecret: { key: string } }
+  serviceMonitor: { authorization: { type: string, credentials: { key: string } } }
 }
 
 t.test('Dockerfile: multi-stage, production deps, non-root, port, health check, start command', async t => {
@@ -61,9 +62,15 @@ t.test('Helm chart: Chart.yaml and values.yaml parse; values.yaml satisfies valu
   const schema = JSON.parse(await read('values.schema.json', CHART))
   const ajv = new Ajv({ allErrors: true, strict: false })
   const validate = ajv.compile(schema)
-  t.ok(validate(values), `values.yaml is valid: ${JSON.stringify(validate.errors)}`)
+  // Defaults alone cannot install (helm lint fails on them): the secrets below are required.
+  t.notOk(validate(values), 'values.yaml alone misses the required secrets')
+  const missing = (validate.errors ?? []).map(e => e.params.missingProperty).filter(Boolean)
+  t.same([...new Set(missing)].sort(), ['DATABASE_URL', 'GEMINI_API_KEY', 'JWT_SECRET', 'OPENAI_BASE_URL'])
+  const installable = { ...values, secretEnv: { JWT_SECRET: 'j'.repeat(32), DATABASE_URL: 'postgres://db/amk', GEMINI_API_KEY: 'k' } }
+  t.ok(validate(installable), `values.yaml with the secrets is valid: ${JSON.stringify(validate.errors)}`)
+  t.ok(validate({ ...values, existingSecret: 'amk-secrets' }), 'or with an existing Secret')
 
-  const broken = { ...values, containerPort: 'http', env: { ...values.env, lower_case: 'x' } }
+  const broken = { ...installable, containerPort: 'http', env: { ...values.env, lower_case: 'x' } }
   t.notOk(validate(broken), 'the schema rejects a bad port and a bad env name')
 })
 
@@ -72,7 +79,7 @@ t.test('Helm chart: probes, port and shutdown timing match the app', async t => 
   const deployment = await read('templates/deployment.yaml', CHART)
   const defaults = loadConfig({})
   t.equal(values.containerPort, defaults.PORT, 'containerPort is the app default PORT')
-  t.match(await read('templates/configmap.yaml', CHART), 'PORT: {{ .Values.containerPort | quote }}', 'and PORT is set from it')
+  t.match(await read('templates/configmap.yaml', CHART), '$_ := set $data "PORT" (toString .Values.containerPort)', 'and PORT is set from it')
 
   const probes = {
     startupProbe: '/api/health/live',
@@ -88,10 +95,10 @@ t.test('Helm chart: probes, port and shutdown timing match the app', async t => 
     t.equal(res.statusCode, 200, `the app answers ${path}`)
   }
   t.match(deployment, /preStop:\n(\s+#.*\n)?\s+exec:\n\s+command: \["sleep", "\{\{ \.Values\.preStopSleepSeconds \}\}"\]/, 'preStop sleep')
-  t.match(deployment, 'terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}')
-  const graceMs = Number(values.env.SHUTDOWN_GRACE_MS ?? defaults.SHUTDOWN_GRACE_MS)
-  t.ok(values.terminationGracePeriodSeconds * 1000 > values.preStopSleepSeconds * 1000 + graceMs,
-    `terminationGracePeriodSeconds (${values.terminationGracePeriodSeconds} s) > preStop (${values.preStopSleepSeconds} s) + SHUTDOWN_GRACE_MS (${graceMs} ms)`)
+  // Derived from SHUTDOWN_GRACE_MS when unset; test/deploy/helm-guards.test.ts renders it.
+  t.match(deployment, 'terminationGracePeriodSeconds: {{ include "amrikyy-agent.terminationGracePeriodSeconds" . }}')
+  t.equal(values.terminationGracePeriodSeconds, null, 'the grace period is derived by default')
+  t.match(await read('templates/_helpers.tpl', CHART), 'get .Values.env "SHUTDOWN_GRACE_MS" | default ' + defaults.SHUTDOWN_GRACE_MS, 'from the app\'s own default')
 
   t.match(deployment, /securityContext:\n\s+\{\{- toYaml \.Values\.securityContext \| nindent 12 \}\}/, 'the container security context comes from values')
   t.match(deployment, /securityContext:\n\s+\{\{- toYaml \.Values\.podSecurityContext \| nindent 8 \}\}/, 'and the pod security context')
@@ -103,13 +110,14 @@ t.test('Helm chart: probes, port and shutdown timing match the app', async t => 
   t.match(deployment, /name: DATA_DIR\n\s+value: \/app\/data/)
   t.match(deployment, 'resources:')
   t.match(await read('templates/_helpers.tpl', CHART), /fail "secretEnv\.DATABASE_URL/, 'several replicas require DATABASE_URL')
+  t.match(await read('templates/_helpers.tpl', CHART), /fail "secretEnv\.GEMINI_API_KEY/, 'production requires an LLM key or LLM_PROVIDER=offline')
 })
 
 t.test('Helm chart: every kind is there; ingress ready for SSE; ServiceMonitor with the bearer token', async t => {
-  const templates = await readdir(new URL('templates/', CHART))
+  const templates = (await readdir(new URL('templates/', CHART), { recursive: true })).filter(name => /\.(yaml|tpl|txt)$/.test(name))
   const text: Record<string, string> = Object.fromEntries(await Promise.all(templates.map(async name => [name, await read(`templates/${name}`, CHART)])))
   const kinds = Object.values(text).flatMap(body => [...body.matchAll(/^kind: (\w+)$/gm)].map(m => m[1]))
-  for (const kind of ['Deployment', 'Service', 'Ingress', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ServiceMonitor', 'ConfigMap', 'Secret']) {
+  for (const kind of ['Deployment', 'Service', 'Ingress', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ServiceMonitor', 'ConfigMap', 'Secret', 'NetworkPolicy']) {
     t.ok(kinds.includes(kind), `${kind} template`)
   }
   const ingress = text['ingress.yaml']
@@ -119,9 +127,11 @@ t.test('Helm chart: every kind is there; ingress ready for SSE; ServiceMonitor w
 
   const monitor = text['servicemonitor.yaml']
   t.match(monitor, 'path: /api/metrics')
-  t.match(monitor, /bearerTokenSecret:\n\s+name: .+\n\s+key: \{\{ \.Values\.serviceMonitor\.bearerTokenSecret\.key \}\}/)
+  t.notMatch(monitor, /^\s+bearerTokenSecret:/m, 'not the deprecated bearerTokenSecret')
+  t.match(monitor, /authorization:\n\s+type: .+\n\s+credentials:\n\s+name: .+\n\s+key: \{\{ \.Values\.serviceMonitor\.authorization\.credentials\.key \}\}/)
   const values = parse(await read('values.yaml', CHART)) as Values
-  t.equal(values.serviceMonitor.bearerTokenSecret.key, 'METRICS_TOKEN')
+  t.equal(values.serviceMonitor.authorization.type, 'Bearer')
+  t.equal(values.serviceMonitor.authorization.credentials.key, 'METRICS_TOKEN')
   const app = await build(t, { env: { METRICS_TOKEN: 'a-token-for-the-service-monitor' } })
   const scraped = await app.inject({ url: '/api/metrics', headers: { authorization: 'Bearer a-token-for-the-service-monitor' } })
   t.equal(scraped.statusCode, 200, 'the app serves /api/metrics to that bearer')
@@ -142,7 +152,7 @@ t.test('every env name used by the chart, the Dockerfile and values is a config 
   const names = new Set([...Object.keys(values.env), ...Object.keys(values.secretEnv ?? {})])
   // Commented-out examples in values.yaml count too: they are documentation users copy.
   for (const m of (await read('values.yaml', CHART)).matchAll(/^\s+#\s+([A-Z][A-Z0-9_]+):/gm)) names.add(m[1])
-  for (const name of await readdir(new URL('templates/', CHART))) {
+  for (const name of (await readdir(new URL('templates/', CHART), { recursive: true })).filter(name => /\.(yaml|tpl|txt)$/.test(name))) {
     const body = await read(`templates/${name}`, CHART)
     for (const m of body.matchAll(/- name: ([A-Z][A-Z0-9_]+)/g)) names.add(m[1])
     for (const m of body.matchAll(/^ {2}([A-Z][A-Z0-9_]+): /gm)) names.add(m[1])
@@ -151,4 +161,27 @@ t.test('every env name used by the chart, the Dockerfile and values is a config 
   }
   t.ok(names.size >= 10, `${names.size} names`)
   for (const name of names) t.ok(CONFIG_NAMES.has(name), `${name} is in ConfigSchema`)
+})
+
+t.test('production refuses placeholder answers: the offline provider only when LLM_PROVIDER=offline', async t => {
+  const production = { NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), DATA_DIR: 'memory://' }
+  t.throws(() => loadConfig(production), /LLM_PROVIDER: NODE_ENV=production needs GEMINI_API_KEY or OPENAI_BASE_URL; set LLM_PROVIDER=offline/)
+  t.equal(loadConfig({ ...production, LLM_PROVIDER: 'offline' }).LLM_PROVIDER, 'offline', 'chosen explicitly')
+  t.ok(loadConfig({ ...production, GEMINI_API_KEY: 'a-key' }), 'a Gemini key')
+  t.ok(loadConfig({ ...production, OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1' }), 'an OpenAI-compatible server')
+  t.ok(loadConfig({ DATA_DIR: 'memory://' }), 'development still falls back to offline')
+  t.throws(() => loadConfig({ ...production, LLM_PROVIDER: 'gemini' }), /GEMINI_API_KEY: required when LLM_PROVIDER=gemini/)
+
+  const app = await build(t, { env: { ...production, LLM_PROVIDER: 'offline' } })
+  t.equal(app.features.llmProvider, 'offline (LLM_PROVIDER=offline)')
+
+  // The real entry point: exit 1 with the message on stderr, before listening.
+  const boot = spawnSync(process.execPath, ['--import=tsx', 'src/server.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '3999', ...production },
+    encoding: 'utf8',
+    timeout: 30_000
+  })
+  t.equal(boot.status, 1, 'boot stops with exit code 1')
+  t.equal(boot.stderr, 'Invalid configuration:\n  - LLM_PROVIDER: NODE_ENV=production needs GEMINI_API_KEY or OPENAI_BASE_URL; set LLM_PROVIDER=offline to serve offline placeholder answers on purpose\n', 'one clear message, nothing else')
 })

@@ -125,7 +125,7 @@ t.test('500: message visible in development, masked in production', async t => {
   t.match(shown.json().message, 'connection to db')
 
   const logs: string[] = []
-  const prod = await build(t, { env: { NODE_ENV: 'production', JWT_SECRET: 's'.repeat(40) }, before: testRoutes, logs })
+  const prod = await build(t, { env: { NODE_ENV: 'production', LLM_PROVIDER: 'offline', JWT_SECRET: 's'.repeat(40) }, before: testRoutes, logs })
   const masked = await prod.inject('/test/boom')
   t.equal(masked.statusCode, 500)
   assertShape(t, masked.json(), 500, 'AMK_INTERNAL', String(masked.headers['x-request-id']))

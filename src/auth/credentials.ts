@@ -11,7 +11,7 @@ import type { SupabaseVerifier } from './supabase.js'
 
 export type Credential = { type: 'api-key', value: string } | { type: 'bearer', value: string }
 export type AuthMethod = 'password' | 'jwt' | 'api_key' | 'supabase'
-export type AuthResult = 'success' | 'failure'
+export type AuthResult = 'success' | 'failure' | 'throttled'
 
 /** Query parameters that would carry a credential. `ticket` (one-time stream tickets) is not one of them. */
 export const QUERY_CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
@@ -88,7 +88,7 @@ export function createCredentialVerifier (deps: CredentialVerifierDeps): (creden
       })
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 429) {
-        deps.record('api_key', 'failure')
+        deps.record('api_key', 'throttled')
         throw err
       }
       await counted.attempt?.release() // the database failed, not the client: count nothing

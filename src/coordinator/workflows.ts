@@ -1,6 +1,6 @@
 // Predefined workflows (DESIGN §9): named, server-defined specs built from a validated input. They run
 // through the same engine, checks and references as client-sent workflows.
-import { Type, type Static, type TSchema } from 'typebox'
+import { Type, type Static, type TObject, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { ValidationError, withDetails } from '../errors.js'
 import { TONES } from '../agents/content/blog.js'
@@ -16,7 +16,12 @@ export interface PredefinedWorkflow {
   description: string
   strategy: WorkflowSpec['strategy']
   aggregator?: AggregatorName
+  /** The input's JSON Schema as published: a field with a default is not required. */
   input: TSchema
+  /** The schema that fills in defaults and checks the input (every field required once defaulted). */
+  check: TSchema
+  /** Former field names still accepted, mapped to the current ones (used only when the new name is absent). */
+  aliases?: Record<string, string>
   steps: StepDoc[]
   refine?(input: Record<string, unknown>): FieldProblem[]
   build(input: Record<string, unknown>): WorkflowSpec
@@ -28,10 +33,21 @@ const Platforms = Type.Array(Type.Enum([...PLATFORMS]), { minItems: 1, maxItems:
 const Interests = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 10, default: [] })
 const Travelers = Type.Integer({ minimum: 1, maximum: 9, default: 1 })
 
+/**
+ * The schema as published: a field with a default is not required (the default fills it in before the
+ * check), so generated clients and form builders do not demand it.
+ */
+function defaultsOptional<T extends TObject> (schema: T): T {
+  const required = (schema.required ?? []).filter(key => !('default' in schema.properties[key]))
+  return { ...schema, required }
+}
+
+// `from` and `date` are the travel agent's names (searchFlights); `origin`/`departureDate`, the names of
+// the first release, are still accepted (see `aliases`).
 const TripPackageInput = Type.Object({
-  origin: Str(2, 100, 'Departure city or airport', { examples: ['New York'] }),
+  from: Str(2, 100, 'Departure city or airport (formerly `origin`, still accepted)', { examples: ['New York'] }),
   destination: Str(2, 100, 'Destination city', { examples: ['Paris'] }),
-  departureDate: Type.String({ format: 'date', description: 'Outbound date (YYYY-MM-DD)' }),
+  date: Type.String({ format: 'date', description: 'Outbound date, YYYY-MM-DD (formerly `departureDate`, still accepted)' }),
   returnDate: Type.String({ format: 'date', description: 'Return date, 1–21 days after departure' }),
   travelers: Travelers,
   cabinClass: Type.Enum(['economy', 'premium_economy', 'business', 'first'], { default: 'economy' }),
@@ -55,7 +71,7 @@ const TripCampaignInput = Type.Object({
 const LaunchPlanInput = Type.Object({
   industry: Str(2, 100, 'Industry or market', { examples: ['travel'] }),
   problem: Type.Optional(Str(3, 500, 'Problem to solve')),
-  target: Str(2, 200, 'Target customers', { examples: ['small travel agencies'] }),
+  target: Str(2, 200, 'Target customers', { examples: ['small travel agencies'], default: 'startups' }),
   budgetLevel: Type.Enum([...BUDGET_LEVELS], { default: 'low' }),
   budgetUsd: Type.Optional(Type.Number({ minimum: 0, maximum: 100_000_000 })),
   timelineMonths: Type.Integer({ minimum: 1, maximum: 60, default: 6 }),
@@ -72,15 +88,17 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
     name: 'trip-package',
     description: 'Flights, hotels and a day-by-day itinerary for one trip, searched in parallel',
     strategy: 'parallel',
-    input: TripPackageInput,
+    input: defaultsOptional(TripPackageInput),
+    check: TripPackageInput,
+    aliases: { origin: 'from', departureDate: 'date' },
     steps: [
-      { id: 'flights', role: 'task', agent: 'travel', method: 'searchFlights', description: 'Outbound flights origin → destination on the departure date' },
-      { id: 'hotels', role: 'task', agent: 'travel', method: 'searchHotels', description: 'Hotels at the destination from departure to return' },
+      { id: 'flights', role: 'task', agent: 'travel', method: 'searchFlights', description: 'Outbound flights from → destination on the date' },
+      { id: 'hotels', role: 'task', agent: 'travel', method: 'searchHotels', description: 'Hotels at the destination from date to returnDate' },
       { id: 'itinerary', role: 'task', agent: 'travel', method: 'generateItinerary', description: 'An itinerary for the nights between the two dates' }
     ],
     refine (input) {
-      const nights = days(String(input.departureDate), String(input.returnDate))
-      return nights >= 1 && nights <= 21 ? [] : [{ field: 'input.returnDate', message: 'must be 1 to 21 days after departureDate' }]
+      const nights = days(String(input.date), String(input.returnDate))
+      return nights >= 1 && nights <= 21 ? [] : [{ field: 'input.returnDate', message: 'must be 1 to 21 days after date' }]
     },
     build (input) {
       const i = input as Static<typeof TripPackageInput>
@@ -88,9 +106,9 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
         strategy: 'parallel',
         input,
         tasks: [
-          { id: 'flights', agent: 'travel', method: 'searchFlights', input: { from: i.origin, to: i.destination, date: i.departureDate, passengers: i.travelers, class: i.cabinClass } },
-          { id: 'hotels', agent: 'travel', method: 'searchHotels', input: { destination: i.destination, checkin: i.departureDate, checkout: i.returnDate, guests: i.travelers, rooms: i.rooms } },
-          { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: days(i.departureDate, i.returnDate), interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } }
+          { id: 'flights', agent: 'travel', method: 'searchFlights', input: { from: i.from, to: i.destination, date: i.date, passengers: i.travelers, class: i.cabinClass } },
+          { id: 'hotels', agent: 'travel', method: 'searchHotels', input: { destination: i.destination, checkin: i.date, checkout: i.returnDate, guests: i.travelers, rooms: i.rooms } },
+          { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: days(i.date, i.returnDate), interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } }
         ]
       }
     }
@@ -99,7 +117,8 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
     name: 'trip-campaign',
     description: 'An itinerary, then a blog post written from it, then social posts promoting the post',
     strategy: 'sequential',
-    input: TripCampaignInput,
+    input: defaultsOptional(TripCampaignInput),
+    check: TripCampaignInput,
     steps: [
       { id: 'itinerary', role: 'step', agent: 'travel', method: 'generateItinerary', description: 'The trip, day by day' },
       { id: 'blog', role: 'step', agent: 'content', method: 'generateBlogPost', description: 'A travel guide written with the itinerary as context' },
@@ -124,7 +143,8 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
     description: 'Business ideas first; then, in parallel, a validation of the top idea, a launch blog post and social posts about it',
     strategy: 'hierarchical',
     aggregator: 'master-summary',
-    input: LaunchPlanInput,
+    input: defaultsOptional(LaunchPlanInput),
+    check: LaunchPlanInput,
     steps: [
       { id: 'ideas', role: 'master', agent: 'innovation', method: 'generateIdeas', description: 'Three ideas for the industry, problem and target' },
       { id: 'validation', role: 'sub-agent', agent: 'innovation', method: 'validateIdea', description: 'Validates the top idea (steps.ideas.data.ideas.0.description)' },
@@ -151,14 +171,27 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
 
 export const WORKFLOW_NAMES = Object.keys(WORKFLOWS)
 
+/** Former field names moved to the current ones, unless the current name is also given (then it is left to fail). */
+function renamed (input: unknown, aliases: Record<string, string> = {}): unknown {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return input
+  const value: Record<string, unknown> = { ...input }
+  for (const [old, current] of Object.entries(aliases)) {
+    if (Object.hasOwn(value, old) && !Object.hasOwn(value, current)) {
+      value[current] = value[old]
+      delete value[old]
+    }
+  }
+  return value
+}
+
 /** The spec of a predefined workflow from its input (defaults applied); 400 listing every bad field. */
 export function prepareWorkflow (name: string, input: unknown): WorkflowSpec {
   if (!Object.hasOwn(WORKFLOWS, name)) {
     throw withDetails(new ValidationError(`workflowName must be one of: ${WORKFLOW_NAMES.join(', ')}`), [{ field: 'workflowName', message: `must be one of: ${WORKFLOW_NAMES.join(', ')}` }])
   }
   const workflow = WORKFLOWS[name]
-  const value = Value.Default(workflow.input, structuredClone(input ?? {})) as Record<string, unknown>
-  let problems = problemsOf(workflow.input, value, 'input')
+  const value = Value.Default(workflow.check, renamed(structuredClone(input ?? {}), workflow.aliases)) as Record<string, unknown>
+  let problems = problemsOf(workflow.check, value, 'input')
   if (problems.length === 0) problems = workflow.refine?.(value) ?? []
   if (problems.length > 0) throw withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
   return workflow.build(value)

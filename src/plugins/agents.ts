@@ -8,6 +8,7 @@ import { createAgentService, type AgentService } from '../agents/service.js'
 import { createPlacesClient } from '../agents/travel/places.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
 import { createRedisCache } from '../cache/redis-cache.js'
+import { outcomeOf } from '../agents/stats-counters.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -78,7 +79,8 @@ export default fp(async function agents (app) {
       if (record.status !== 'cancelled') app.llm.recordOutcome(record.status === 'success')
     },
     onInvocation (record) {
-      executions.inc({ agent: record.agent, method: record.method, status: record.status })
+      // rejected (budget, validation…) is its own status, as in /api/agents/overview, not an error
+      executions.inc({ agent: record.agent, method: record.method, status: outcomeOf(record) })
     }
   })
 

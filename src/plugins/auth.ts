@@ -84,7 +84,7 @@ export default fp(async function auth (app) {
 
   const attempts = app.meters.counter('auth_attempts_total', 'Authentication attempts, by method and result', ['method', 'result'])
   for (const method of ['password', 'jwt', 'api_key', 'supabase']) {
-    for (const result of ['success', 'failure']) attempts.inc({ method, result }, 0)
+    for (const result of ['success', 'failure', 'throttled']) attempts.inc({ method, result }, 0)
   }
   const recordAttempt = (method: AuthMethod, result: AuthResult) => attempts.inc({ method, result })
 
@@ -124,7 +124,10 @@ export default fp(async function auth (app) {
     issueToken: (claims: TokenClaims) => app.jwt.sign({ sub: claims.sub, email: claims.email, role: claims.role }),
     async login (email: string, password: string, ip: string) {
       const attempt = await loginThrottle.attempt({ email, ip })
-      if (attempt.waitMs > 0) throw throttledError('Too many failed logins; try again later', 'login', attempt.waitMs, { limit: attempt.limit })
+      if (attempt.waitMs > 0) {
+        recordAttempt('password', 'throttled')
+        throw throttledError('Too many failed logins; try again later', 'login', attempt.waitMs, { limit: attempt.limit })
+      }
       let user: UserRecord | null
       try {
         user = await users.verifyCredentials(email, password)

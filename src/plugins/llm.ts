@@ -1,6 +1,6 @@
-// The LLM layer as a plugin: picks the provider (gemini, openai-compatible, or offline when no key is
-// set), maps model tiers to models, prices calls, and reports `llm` health from configuration and the
-// recent error rate (no paid call).
+// The LLM layer as a plugin: picks the provider (gemini, openai-compatible, or offline: chosen explicitly, or
+// without a key outside production, since loadConfig refuses that fallback under NODE_ENV=production), maps
+// model tiers to models, prices calls, and reports `llm` health from configuration and the recent error rate.
 import fp from 'fastify-plugin'
 import { offlineBuilder } from '../agents/index.js'
 import { createProvider, describeProvider, modelForTier, type ModelTier } from '../llm/index.js'
@@ -53,7 +53,7 @@ export default fp(async function llm (app, opts: { provider?: LlmProvider }) {
   })
   app.features.llmProvider = opts.provider ? `${provider.name} (injected)` : describeProvider(config, provider.name)
   if (provider.name === 'offline') {
-    app.notices.push('LLM: offline provider in use (no GEMINI_API_KEY): answers are deterministic local placeholders labelled model "offline".')
+    app.notices.push(`LLM: ${app.features.llmProvider} in use: answers are deterministic local placeholders labelled model "offline".`)
   }
 
   app.health.register('llm', async () => {

@@ -1,6 +1,9 @@
 // Prometheus metrics: one registry per app (so several apps can live in one process), fastify-metrics
 // for default process metrics and the request-duration histogram, and app.meters for the metrics other
-// plugins add. Labels use route templates only, so cardinality stays bounded.
+// plugins add. Labels use route templates only, so cardinality stays bounded. `startMetricsListener` serves
+// the registry on a separate port (METRICS_PORT) with neither auth nor rate limits, for Prometheus.
+import { createServer, type Server } from 'node:http'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import promClient, { Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -20,6 +23,9 @@ declare module 'fastify' {
 }
 
 const NOT_FOUND_ROUTE = '__not_found__'
+/** prom-client's unlabelled duplicates of nodejs_active_{handles,requests,resources}: gauges named like
+ * counters, which promtool rejects. The labelled gauges of the same name without `_total` remain (sum them). */
+const MISNAMED_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
 // fastify-metrics is CommonJS with a `default` export.
 const fastifyMetrics = fastifyMetricsModule.default
 
@@ -48,6 +54,8 @@ export default fp(async function metrics (app) {
     }
   })
 
+  for (const name of MISNAMED_GAUGES) registry.removeSingleMetric(prefix + name)
+
   const make = <T>(name: string, create: (fullName: string) => T): T =>
     (registry.getSingleMetric(prefix + name) as T | undefined) ?? create(prefix + name)
 
@@ -60,6 +68,13 @@ export default fp(async function metrics (app) {
       make(name, n => new Histogram({ name: n, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }))
   })
 
+  // The per-process stream cap, exported so alerts can compare stream_sessions_active with it.
+  // Set at each scrape, so a metrics reset cannot zero it.
+  const maxStreams = app.config.MAX_CONCURRENT_STREAMS
+  make('stream_sessions_max', name => new Gauge({
+    name, help: 'Open SSE streams allowed per process (MAX_CONCURRENT_STREAMS)', registers: [registry], collect () { this.set(maxStreams) }
+  }))
+
   const requests = app.meters.counter('http_requests_total', 'HTTP requests, by route template', ['method', 'route', 'status_code'])
   app.addHook('onResponse', async (request, reply) => {
     // Unknown URLs share one label value so they cannot grow the series count.
@@ -67,3 +82,26 @@ export default fp(async function metrics (app) {
     requests.inc({ method: request.method, route, status_code: String(reply.statusCode) })
   })
 }, { name: 'metrics', dependencies: ['config'] })
+
+/** Serves GET /metrics (the app's registry) on its own port, bound to `host`; resolves once listening. */
+export async function startMetricsListener (app: FastifyInstance, port: number, host: string): Promise<Server> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '').split('?')[0]
+    if (request.method !== 'GET' || path !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n')
+      return
+    }
+    app.meters.registry.metrics().then(
+      body => response.writeHead(200, { 'content-type': app.meters.registry.contentType }).end(body),
+      (err: Error) => {
+        app.log.error({ err }, 'metrics listener: exposition failed')
+        response.writeHead(500, { 'content-type': 'text/plain' }).end('exposition failed\n')
+      })
+  })
+  server.keepAliveTimeout = 65_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.off('error', reject); resolve() })
+  })
+  return server
+}

@@ -76,6 +76,9 @@ export default fp(async function rateLimitPlugin (app) {
   function hookFor (scopes: ScopeLimit[]) {
     const route = scopes.map(limiterFor)
     return async function rateLimitHook (request: FastifyRequest, reply: FastifyReply) {
+      // Prometheus (the METRICS_TOKEN bearer, only accepted on metricsToken routes) is never limited and
+      // counts nothing, however many replicas and scrapers share the Redis counters.
+      if (request.caller?.kind === 'metrics-token') return
       if (isExempt(request.caller, request.ip, settings, allowed)) return
       const outcomes = await Promise.all(route.map(limiter => limiter.check(request))) as Outcome[]
       let shown = 0

@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { polishDocument, publicSecurity } from '../schemas/openapi-polish.js'
 
 export default fp(async function openapi (app, opts: { version: string }) {
   await app.register(swagger, {
@@ -11,7 +12,9 @@ export default fp(async function openapi (app, opts: { version: string }) {
       info: {
         title: 'Amrikyy Agent API',
         version: opts.version,
-        description: 'Travel, content and innovation LLM agents: typed invoke endpoints, SSE streaming, a multi-agent coordinator.'
+        description: 'Travel, content and innovation LLM agents: typed invoke endpoints, SSE streaming, a multi-agent coordinator.',
+        contact: { name: 'Amrikyy Agent API maintainers' },
+        license: { name: 'MIT', identifier: 'MIT' }
       },
       servers: [{ url: '/' }],
       tags: [
@@ -24,11 +27,14 @@ export default fp(async function openapi (app, opts: { version: string }) {
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Token from POST /api/auth/login, or a Supabase access token' },
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API key (amk_…)' }
+          // Alternatives (one or the other, never both): operations list them as separate requirements.
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Token from POST /api/auth/login, or a Supabase access token. Send either this or an API key, not both.' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API key (amk_…). Send either this or a bearer token, not both.' }
         }
       }
     },
+    transform: publicSecurity,
+    transformObject: polishDocument,
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`)
     }

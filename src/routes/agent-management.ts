@@ -6,9 +6,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { findAgent } from '../agents/index.js'
 import type { AgentDefinition, AgentName } from '../agents/types.js'
 import { NotFoundError, withDetails, type DetailedError } from '../errors.js'
-import { ref } from '../schemas/common.js'
+import { ref, unavailableFields } from '../schemas/common.js'
 import {
-  AgentHealthSchema, AgentListSchema, AgentMetricsSchema, AgentOverviewSchema, AgentParamsSchema, AgentStatusSchema, AgentTracesSchema,
+  AgentHealthSchema, AgentHealthUnavailableSchema, AgentListSchema, AgentMetricsSchema, AgentOverviewSchema, AgentParamsSchema, AgentStatusSchema, AgentTracesSchema,
   CacheClearBodySchema, CacheClearSchema, CacheWarmBodySchema, CacheWarmSchema, StatsResetSchema, TracesQuerySchema, managementSchemas
 } from '../schemas/agent-management.js'
 import type { HealthStatus } from '../schemas/common.js'
@@ -85,11 +85,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Agent health from its recent error rate and provider state; 200 healthy or degraded, 503 unhealthy',
       security,
       params: AgentParamsSchema,
-      response: { 200: ref(AgentHealthSchema), 503: ref(AgentHealthSchema) }
+      response: { 200: ref(AgentHealthSchema), 503: ref(AgentHealthUnavailableSchema) }
     }
   }, async (request, reply) => {
     const health = await agentHealth(definition(request.params.agent).name)
-    return reply.code(health.status === 'unhealthy' ? 503 : 200).send(health)
+    if (health.status !== 'unhealthy') return reply.code(200).send(health)
+    return reply.code(503).send({ ...health, status: 'unhealthy', ...unavailableFields(request.id, health.message) })
   })
 
   app.get('/api/agents/:agent/status', {

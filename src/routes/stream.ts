@@ -25,8 +25,16 @@ const ROUTES: Record<string, { agent: AgentName, method: string, items?: ItemEve
 type Props = Record<string, TSchema & { type?: string, items?: TSchema, anyOf?: TSchema[], const?: unknown, enum?: unknown[] }>
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 const noMore = { description: 'Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204)', type: 'null' }
-const OnDisconnect = Type.Optional(Type.Union([Type.Literal('cancel'), Type.Literal('continue')], {
-  default: 'cancel', description: 'cancel (default): a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume'
+/**
+ * A dropped GET stream (EventSource) reconnects by itself, so it continues by default: a network blip must not
+ * cancel the generation. A POST stream keeps `cancel`: a fetch client that goes away means it (set `continue`
+ * to resume, as the SDK does). Cancelling is always explicit too: the cancel route.
+ */
+const onDisconnect = (fallback: 'cancel' | 'continue') => Type.Optional(Type.Union([Type.Literal('cancel'), Type.Literal('continue')], {
+  default: fallback,
+  description: `${fallback} (default here): ` + (fallback === 'cancel'
+    ? 'a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume'
+    : 'a client disconnect leaves the generation running into the event log, so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it')
 }))
 const LastEventId = Type.Optional(Type.String({ description: 'Resume position (same as the Last-Event-ID header, for clients that cannot send it)' }))
 const Ticket = Type.Optional(Type.String({ description: 'One-time ticket from POST /api/stream/tickets (EventSource cannot send headers)' }))
@@ -84,7 +92,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (served === 'finished') return reply.code(204).send()
       return
     }
-    const { onDisconnect = 'cancel', ticket: _t, lastEventId: _l, ...input } = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown>
+    const fallback = request.method === 'GET' ? 'continue' : 'cancel'
+    const { onDisconnect = fallback, ticket: _t, lastEventId: _l, ...input } = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown>
     const output = app.agents.definitions[agent].methods[method].output
     await service.start({
       agent,
@@ -114,7 +123,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary,
         description: `Body: the input of ${route.agent}.${route.method} plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.`,
         security,
-        body: Type.Object({ ...props, onDisconnect: OnDisconnect }, { additionalProperties: false }),
+        body: Type.Object({ ...props, onDisconnect: onDisconnect('cancel') }, { additionalProperties: false }),
         response: { 200: sseResponse, 204: noMore }
       }
     }, startOrResume(path))
@@ -135,7 +144,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         description: 'Query parameters = the method input (arrays: repeat the parameter or separate items with commas; object-valued fields need POST). ' +
           'Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.',
         security: [...security, {}],
-        querystring: Type.Object({ ...queryProps, onDisconnect: OnDisconnect, ticket: Ticket, lastEventId: LastEventId }, { additionalProperties: false }),
+        querystring: Type.Object({ ...queryProps, onDisconnect: onDisconnect('continue'), ticket: Ticket, lastEventId: LastEventId }, { additionalProperties: false }),
         response: { 200: sseResponse, 204: noMore }
       }
     }, startOrResume(path))
@@ -150,7 +159,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Resume a stream: replays the events after Last-Event-ID, then follows live (any replica, owner only)',
       description: '410 AMK_GONE when the stream is unknown or its events expired (STREAM_REPLAY_TTL) or were trimmed past the position (details.reason expired | gap).',
       security: [...security, {}],
-      params: Type.Object({ streamId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
+      params: Type.Object({ streamId: Type.String({ pattern: '^st_[A-Za-z0-9_]{1,61}$', description: 'Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route' }) }),
       querystring: Type.Object({ lastEventId: LastEventId, ticket: Ticket }, { additionalProperties: false }),
       response: { 200: sseResponse, 204: noMore }
     }
@@ -172,7 +181,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['stream'],
       summary: 'Cancel a stream (its owner, or agent:manage): aborts the provider call wherever it runs',
       security,
-      params: Type.Object({ streamId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
+      params: Type.Object({ streamId: Type.String({ pattern: '^st_[A-Za-z0-9_]{1,61}$', description: 'Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route' }) }),
       response: { 200: ref(CancelResultSchema) }
     }
   }, async (request) => {

@@ -1,7 +1,7 @@
 // TypeBox schemas of the agent management routes (DESIGN §4.3): agent list, statistics, metrics,
 // health, traces and cache operations. Components carry an $id and are registered by the routes plugin.
 import { Type, type Static } from 'typebox'
-import { HealthStatusSchema, ref } from './common.js'
+import { HealthStatusSchema, ref, UnavailableFields } from './common.js'
 
 const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) })
 const Rate = (description: string) => Type.Number({ minimum: 0, maximum: 1, description })
@@ -114,6 +114,13 @@ export const AgentHealthSchema = Type.Object({
   timestamp: Type.String({ format: 'date-time' })
 }, { $id: 'AgentHealth' })
 
+/** The 503 body: the agent's health, with the error fields (see UnavailableFields). */
+export const AgentHealthUnavailableSchema = Type.Object({
+  ...AgentHealthSchema.properties,
+  ...UnavailableFields,
+  status: Type.Literal('unhealthy')
+}, { $id: 'AgentHealthUnavailable' })
+
 export const AgentTraceSchema = Type.Object({
   id: Type.String({ description: 'Trace id (the traceId of the invoke reply)' }),
   parentId: Type.Optional(Type.String({ description: 'Enclosing stream or workflow run' })),
@@ -193,5 +200,5 @@ export const StatsResetSchema = Type.Object({
 /** Components to register (dependencies first). */
 export const managementSchemas = [
   LatencySchema, CallFiguresSchema, AgentStatsSchema, AgentMetricsSchema, AgentOverviewSchema, AgentInfoSchema, AgentListSchema,
-  AgentStatusSchema, AgentHealthSchema, AgentTraceSchema, AgentTracesSchema, CacheClearSchema, CacheWarmSchema, StatsResetSchema
+  AgentStatusSchema, AgentHealthSchema, AgentHealthUnavailableSchema, AgentTraceSchema, AgentTracesSchema, CacheClearSchema, CacheWarmSchema, StatsResetSchema
 ]

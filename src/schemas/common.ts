@@ -19,6 +19,24 @@ export const ErrorResponseSchema = Type.Object({
 }, { $id: 'ErrorResponse', additionalProperties: false, description: 'The one error shape of every endpoint' })
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
 
+/**
+ * The error shape's fields, carried by 503 bodies that are reports (health, probes, agent health), so a
+ * generated client's error type (ErrorResponse | the report) still has `.code` and `.message`.
+ */
+export const UnavailableFields = {
+  statusCode: Type.Literal(503),
+  code: Type.Literal('AMK_SERVICE_UNAVAILABLE'),
+  error: Type.String(),
+  message: Type.String(),
+  requestId: Type.String()
+}
+
+export const UnavailableFieldsSchema = Type.Object(UnavailableFields)
+
+/** The values of UnavailableFields for one response. */
+export const unavailableFields = (requestId: string, message: string): Static<typeof UnavailableFieldsSchema> =>
+  ({ statusCode: 503, code: 'AMK_SERVICE_UNAVAILABLE', error: 'Service Unavailable', message, requestId })
+
 export const HealthStatusSchema = Type.Union([
   Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')
 ], { $id: 'HealthStatus' })

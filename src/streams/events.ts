@@ -25,6 +25,20 @@ export type LoggedEvent = StreamEvent & { seq: number }
 
 export const STREAM_EVENT_NAMES: readonly StreamEventName[] = ['connected', 'progress', 'token', 'partial', 'post', 'result', 'usage', 'error', 'complete']
 
+/**
+ * The `event:` field on the wire. A server failure goes out as `failure`: an SSE event named `error`
+ * fires EventSource.onerror, which a page could not tell from a lost connection. The log keeps the
+ * internal name, so logs written before the rename (or by an older replica) replay under the new one.
+ */
+export function wireName (name: StreamEventName): string {
+  return name === 'error' ? 'failure' : name
+}
+
+/** The internal name of a wire event name (`failure` → `error`); other names pass through. */
+export function fromWireName (name: string): string {
+  return name === 'failure' ? 'error' : name
+}
+
 /** Error codes carried by `error` events (not HTTP errors). */
 export const StreamErrorCode = {
   /** Connection-only: the server is going down; reconnect with Last-Event-ID (another replica serves it). */
@@ -65,12 +79,12 @@ export function parseEventId (id: string | undefined | null): { streamId: string
  * so one `data:` field suffices; the id and event name are ours and never contain CR/LF.
  */
 export function encodeEvent (streamId: string, event: LoggedEvent): string {
-  return `id: ${eventId(streamId, event.seq)}\nevent: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`
+  return `id: ${eventId(streamId, event.seq)}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`
 }
 
 /** The same frame with an explicit id (the connection-only SHUTTING_DOWN event repeats the last id). */
 export function encodeFrame (id: string, event: StreamEvent): string {
-  return `id: ${id}\nevent: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`
+  return `id: ${id}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`
 }
 
 /** A comment line (heartbeat); EventSource ignores it, proxies see traffic. */

@@ -10,28 +10,43 @@ const Usage = Type.Object({
   estimated: Type.Optional(Type.Boolean({ description: 'Counted from the text when the provider sent no usage' }))
 })
 
+const frameId = (name: string) => `StreamEvent${name[0].toUpperCase()}${name.slice(1)}`
+/** One frame as a named component `StreamEvent<Name>`: `event` is the discriminator, `data` its payload. */
 const frame = <N extends string, D extends TSchema>(name: N, data: D, description: string) => Type.Object({
   id: Type.String({ description: '`<streamId>-<seq>`, seq strictly increasing within the stream', examples: ['st_5f0c1e9a2b7d4c3e8f6a1b2c-3'] }),
   event: Type.Literal(name),
   data
-}, { description })
+}, { $id: frameId(name), description })
 
-export const StreamEventSchema = Type.Union([
-  frame('connected', Type.Object({ streamId: Type.String(), agent: Type.String(), method: Type.String() }), 'First event of a stream'),
+/** The wire names (`failure` is the internal `error`: see wireName in events.ts). */
+export const streamEventFrames = [
+  frame('connected', Type.Object({ streamId: Type.String(), agent: Type.String(), method: Type.String(), resumed: Type.Optional(Type.Boolean()) }), 'First event of a stream'),
   frame('progress', Type.Object({ progress: Type.Integer({ minimum: 0, maximum: 100 }), message: Type.String() }), 'Coarse progress, 0–100'),
   frame('token', Type.Object({ chunk: Type.String(), index: Type.Integer({ minimum: 0 }) }), 'A piece of the model\'s text; the chunks, concatenated, are the whole text'),
   frame('partial', Type.Object({ data: Type.Unknown() }), 'recommendations: one finished recommendation, parsed while the rest is still generated'),
   frame('post', Type.Object({ platform: Type.String(), content: Type.String(), index: Type.Integer() }), 'social: one finished post'),
   frame('result', Type.Object({ data: Type.Unknown() }), 'The validated output (same shape as the invoke endpoint\'s `data`)'),
   frame('usage', Usage, 'Tokens and cost of the generation'),
-  frame('error', Type.Object({
+  frame('failure', Type.Object({
     code: Type.String({ description: 'AMK_… (generation failed), CANCELLED, GENERATION_INTERRUPTED, or SHUTTING_DOWN (connection only: reconnect with Last-Event-ID)' }),
     message: Type.String(),
     recoverable: Type.Boolean({ description: 'Retrying (or, for SHUTTING_DOWN, reconnecting) may succeed' }),
     lastEventId: Type.Optional(Type.String())
-  }), 'Terminal error (except SHUTTING_DOWN, which only ends this connection)'),
+  }), 'A server-side failure: terminal (except SHUTTING_DOWN, which only ends this connection). Named `failure`, not `error`, so EventSource.onerror means a lost connection only'),
   frame('complete', Type.Object({ durationMs: Type.Number(), usage: Usage }), 'Last event of a successful stream')
-], { $id: 'StreamEvent', description: 'One Server-Sent Event. Comment lines (`: heartbeat`) keep idle connections open.' })
+]
+
+const names = streamEventFrames.map(f => f.properties.event.const)
+/**
+ * The union as OpenAPI 3.1 `oneOf` + `discriminator` over the named frames, so generators yield a typed event
+ * (narrowed by `event`). Documentation only: stream responses are written by hand, never serialised from it.
+ */
+export const StreamEventSchema = Type.Unsafe<Static<(typeof streamEventFrames)[number]>>({
+  $id: 'StreamEvent',
+  description: 'One Server-Sent Event (`id:`, `event:`, `data:` JSON). Comment lines (`: heartbeat`) keep idle connections open.',
+  oneOf: names.map(name => ({ $ref: `${frameId(name)}#` })),
+  discriminator: { propertyName: 'event', mapping: Object.fromEntries(names.map(name => [name, `#/components/schemas/${frameId(name)}`])) }
+})
 export type StreamEventFrame = Static<typeof StreamEventSchema>
 
 /** The 200 response of every route that streams. */
@@ -82,4 +97,4 @@ export const CleanupResultSchema = Type.Object({
 }, { $id: 'StreamCleanupResult' })
 
 /** Components the streams plugin registers (at the root, so every route validator sees them). */
-export const streamSchemas = [StreamEventSchema, TicketSchema, CancelResultSchema, StreamStatsSchema, CleanupResultSchema]
+export const streamSchemas = [...streamEventFrames, StreamEventSchema, TicketSchema, CancelResultSchema, StreamStatsSchema, CleanupResultSchema]

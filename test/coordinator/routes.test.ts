@@ -183,7 +183,7 @@ t.test('catalog, predefined workflow descriptions, statistics (and reset), metri
   const workflows = (await app.inject({ url: '/api/coordinator/workflows', headers: as('alice') })).json()
   t.same(workflows.workflows.map((w: { name: string }) => w.name), ['trip-package', 'trip-campaign', 'launch-plan'])
   t.match(workflows.workflows[2], { strategy: 'hierarchical', aggregator: 'master-summary', steps: [{ id: 'ideas', role: 'master' }, {}, {}, {}] })
-  t.match(workflows.workflows[0].inputSchema, { type: 'object', required: ['origin', 'destination', 'departureDate', 'returnDate'] })
+  t.match(workflows.workflows[0].inputSchema, { type: 'object', required: ['from', 'destination', 'date', 'returnDate'] })
   t.same(workflows.aggregators.map((a: { name: string }) => a.name), ['collect', 'merge', 'master-summary'])
   const agents = (await app.inject({ url: '/api/coordinator/agents', headers: as('alice') })).json()
   t.same(agents.agents.map((a: { name: string }) => a.name), ['travel', 'content', 'innovation'])

@@ -1,12 +1,14 @@
 // Acceptance 2: a real EventSource in headless Chromium opens a stream with a one-time ticket, the
 // connection is dropped on the server side after a fixed byte count, usually inside a frame (a proxy between browser and app
 // cuts it), the browser reconnects by itself to the same URL with Last-Event-ID, and the stream ends
-// with every event exactly once. Skipped with a reason when Chromium is absent (a failure with CI=true).
+// with every event exactly once; the GET stream continues by default, so the reconnect resumes it. And a
+// server failure arrives as a `failure` event, never as EventSource.onerror (which means a lost connection).
+// Skipped with a reason when Chromium is absent (a failure with CI=true).
 import t from 'tap'
 import net from 'node:net'
 import { chromium } from 'playwright-core'
 import { CHROMIUM_PATH, needs } from '../helper.js'
-import { buildStreams, listen, premium, ROUTES } from './support.js'
+import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES } from './support.js'
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
 
@@ -65,7 +67,7 @@ t.test('EventSource with a ticket survives a dropped connection: nothing lost or
   t.teardown(() => browser.close())
   const page = await (await browser.newContext({ bypassCSP: true })).newPage()
   await page.goto(`${proxy.url}/api`)
-  const path = `/api/stream/blog?${ROUTES.blog.query}&onDisconnect=continue&ticket=${ticket}`
+  const path = `/api/stream/blog?${ROUTES.blog.query}&ticket=${ticket}` // no onDisconnect: GET streams continue by default
   const outcome = await page.evaluate(async (url: string) => {
     const events: Received[] = []
     let connectionErrors = 0
@@ -73,12 +75,12 @@ t.test('EventSource with a ticket survives a dropped connection: nothing lost or
     const done = new Promise<void>((resolve) => {
       const source = new EventSource(url)
       source.onopen = () => { opens++ }
-      for (const name of ['connected', 'progress', 'token', 'result', 'usage', 'complete', 'error']) {
+      source.onerror = () => { connectionErrors++ } // only a lost connection now: server failures are `failure` events
+      for (const name of ['connected', 'progress', 'token', 'result', 'usage', 'complete', 'failure']) {
         source.addEventListener(name, (e) => {
           const message = e as MessageEvent
-          if (message.data === undefined) { connectionErrors++; return } // the connection dropped; EventSource retries
           events.push({ event: name, id: message.lastEventId, data: JSON.parse(message.data) })
-          if (name === 'complete' || name === 'error') { source.close(); resolve() }
+          if (name === 'complete' || name === 'failure') { source.close(); resolve() }
         })
       }
     })
@@ -96,7 +98,36 @@ t.test('EventSource with a ticket survives a dropped connection: nothing lost or
   t.ok(proxy.streamRequests[1].includes(`ticket=${ticket}`), 'with the same URL (and ticket)')
   const logged = await app.streams.log.read(streamId, 0)
   t.same(events.map(e => e.id), logged.map(e => `${streamId}-${e.seq}`), 'every logged event arrived once, in order')
-  t.same(events.map(e => e.event), logged.map(e => e.event))
+  t.same(events.map(e => e.event), logged.map(e => e.event === 'error' ? 'failure' : e.event))
   const text = events.filter(e => e.event === 'token').map(e => e.data.chunk).join('')
   t.same(JSON.parse(text), events.find(e => e.event === 'result')?.data.data, 'the tokens still concatenate to the result')
+})
+
+t.test('plain EventSource tells a server failure (`failure` event) from a lost connection (onerror)', { skip: needs('chromium') }, async t => {
+  const app = await buildStreams(t)
+  const appUrl = await listen(app)
+  const { ticket } = (await app.inject({ method: 'POST', url: '/api/stream/tickets', headers: premium })).json()
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+  t.teardown(() => browser.close())
+  const page = await (await browser.newContext({ bypassCSP: true })).newPage()
+  await page.goto(`${appUrl}/api`)
+  const path = `/api/stream/blog?topic=Failure+or+drop&length=600&ticket=${ticket}`
+  const outcome = await page.evaluate(async ({ url, apiKey }) => {
+    let onerrors = 0
+    let failure: unknown
+    const done = new Promise<void>((resolve) => {
+      const source = new EventSource(url)
+      source.onerror = () => { onerrors++ }
+      // The page cancels its own stream: the server ends it with a CANCELLED failure.
+      source.addEventListener('connected', (e) => {
+        const { streamId } = JSON.parse((e as MessageEvent).data)
+        fetch(`/api/stream/${streamId}/cancel`, { method: 'POST', headers: { 'x-api-key': apiKey } }).catch(() => {})
+      })
+      source.addEventListener('failure', (e) => { failure = JSON.parse((e as MessageEvent).data); source.close(); resolve() })
+    })
+    await Promise.race([done, new Promise(resolve => setTimeout(resolve, 60_000))])
+    return { onerrors, failure }
+  }, { url: path, apiKey: PREMIUM_KEY })
+  t.match(outcome.failure, { code: 'CANCELLED', recoverable: false }, 'the failure event, with its payload')
+  t.equal(outcome.onerrors, 0, 'onerror never fired: the connection was not lost')
 })

@@ -2,10 +2,14 @@
 // drop the connection after k events (disconnect), and see every frame, comment and retry hint.
 import http from 'node:http'
 import { once } from 'node:events'
+import { fromWireName } from '../../src/streams/events.js'
 
 export interface Frame { id?: string, event: string, data: any }
 
-/** Parses text/event-stream text into frames, comments and the retry hint (the spec's field rules). */
+/**
+ * Parses text/event-stream text into frames, comments and the retry hint (the spec's field rules).
+ * Event names come back in the server's vocabulary (wire `failure` → `error`, as logged).
+ */
 export function parseSse (text: string): { frames: Frame[], comments: string[], retry?: number, rest: string } {
   const frames: Frame[] = []
   const comments: string[] = []
@@ -24,7 +28,7 @@ export function parseSse (text: string): { frames: Frame[], comments: string[], 
       else if (field === 'data') frame.data.push(value)
       else if (field === 'retry') retry = Number(value)
     }
-    if (frame.data.length > 0) frames.push({ id: frame.id, event: frame.event ?? 'message', data: JSON.parse(frame.data.join('\n')) })
+    if (frame.data.length > 0) frames.push({ id: frame.id, event: fromWireName(frame.event ?? 'message'), data: JSON.parse(frame.data.join('\n')) })
   }
   return { frames, comments, retry, rest }
 }

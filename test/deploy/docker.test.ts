@@ -1,0 +1,157 @@
+// The container on a real Docker engine (scripts/docker-engine.sh: a private dockerd and the local base image):
+// the README's "Deployment → Docker" commands build the Dockerfile and run the image against this machine's
+// Redis and PostgreSQL (--network=host). Checks readiness, /api/health components, uid 1000, read-only code, no
+// dev tooling, the Node major CI tests on, HEALTHCHECK healthy, SIGTERM → exit 0, and compose.yaml with the
+// compose tool. Always runs under CI=true; elsewhere only with AMK_DOCKER_TEST=on and an engine. Prints its figures.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { which } from '../helper.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const DATABASE_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const NAME = `amk-docker-test-${process.pid}`
+const ci = process.env.CI === 'true'
+
+function skipReason (): string | false {
+  if (process.env.AMK_DOCKER_TEST === 'off') return 'SKIPPED: AMK_DOCKER_TEST=off (CI runs this file on its own after the suite)'
+  if (ci) return false
+  // Minutes of vfs building are more than tap's per-file timeout in a plain `npm test`: opt in by hand.
+  if (process.env.AMK_DOCKER_TEST !== 'on') return 'SKIPPED: the container test builds the image for minutes; run it with AMK_DOCKER_TEST=on npx tap --timeout=1500 test/deploy/docker.test.ts (CI runs it after the suite)'
+  if (process.getuid?.() !== 0) return 'SKIPPED: starting a Docker engine needs root'
+  const missing = ['dockerd', 'docker', 'debootstrap'].filter(tool => !which(tool))
+  return missing.length > 0 ? `SKIPPED: no Docker engine can be started here (missing ${missing.join(', ')}; apt-get install docker.io debootstrap)` : false
+}
+
+interface HealthBody { components?: Record<string, { status: string, message: string } | undefined> }
+interface Run { code: number, stdout: string, stderr: string }
+function run (file: string, args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<Run> {
+  return new Promise(resolve => {
+    execFile(file, args, { cwd: ROOT, env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() })
+    })
+  })
+}
+
+function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')))
+    })
+  })
+}
+
+/** The shell commands of the first ```sh block after `heading` in the README. */
+async function readmeCommands (heading: string): Promise<string[]> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf(heading))
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+  return block.replace(/\\\n\s*/g, '').split('\n').map(line => line.replace(/\s+#.*$/, '').trim()).filter(Boolean)
+}
+
+async function until<T> (what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    await sleep(500)
+  }
+  throw new Error(`${what}: not within ${ms} ms`)
+}
+
+const skip = skipReason()
+if (skip) console.log(`# ${skip}`)
+
+t.test('the image builds on a real Docker engine and runs as documented', { skip, timeout: 1_500_000 }, async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'amk-dk-'))
+  const engine = await run('bash', ['scripts/docker-engine.sh', 'start', dir], {}, 600_000)
+  t.teardown(() => run('bash', ['scripts/docker-engine.sh', 'stop', dir]).then(() => {}))
+  t.equal(engine.code, 0, `engine started ${engine.stderr.slice(-2000)}`)
+  if (engine.code !== 0) return
+  const env = { DOCKER_HOST: engine.stdout.split('\n').at(-1) ?? '', DOCKER_BUILDKIT: '0' }
+  const docker = (args: string[], timeout?: number) => run('docker', args, env, timeout)
+
+  const [build, start] = await readmeCommands('### Docker')
+  t.match(build, /^docker build .*--network=host .*-t amrikyy-agent-api \.$/, 'README: the build command (host network: no bridge here)')
+  t.match(start, /^docker run .*--network=host .*amrikyy-agent-api$/, 'README: the run command')
+  let started = Date.now()
+  const built = await run('bash', ['-c', build], env, 1_200_000)
+  const buildSeconds = (Date.now() - started) / 1000
+  t.equal(built.code, 0, `docker build ${built.code === 0 ? '' : (built.stdout + built.stderr).slice(-3000)}`)
+  if (built.code !== 0) return
+
+  const inImage = (command: string) => docker(['run', '--rm', '--network=host', '--entrypoint', 'sh', 'amrikyy-agent-api', '-c', command])
+  const nodeVersion = (await inImage('node --version')).stdout
+  t.equal(nodeVersion.split('.')[0], process.version.split('.')[0], `the image runs the Node major CI tests on (${nodeVersion})`)
+  const devTools = await inImage('ls -d node_modules/tsx node_modules/esbuild node_modules/@esbuild node_modules/typescript node_modules/tap 2>/dev/null; ls node_modules | wc -l')
+  t.same(devTools.stdout.split('\n').slice(0, -1), [], 'no tsx, esbuild, TypeScript or tap in the runtime image')
+  const size = (await docker(['image', 'inspect', '-f', '{{.Size}}', 'amrikyy-agent-api'])).stdout
+
+  const port = await freePort()
+  const prefix = `amk-docker-${process.pid}:`
+  const runCommand = start.replace(/^docker run /, `docker run --name ${NAME} -e PORT=${port} -e REDIS_KEY_PREFIX=${prefix} `)
+    .replace('redis://127.0.0.1:6379', REDIS_URL).replace('postgres://postgres@127.0.0.1:5432/postgres', DATABASE_URL)
+  started = Date.now()
+  const ran = await run('bash', ['-c', runCommand], env)
+  t.equal(ran.code, 0, `docker run ${ran.stderr}`)
+  t.teardown(() => docker(['rm', '-f', NAME]).then(() => {}))
+  const base = `http://127.0.0.1:${port}`
+  await until('readiness 200', async () => (await fetch(`${base}/api/health/ready`)).status === 200 ? true : undefined, 60_000)
+    .catch(async error => { t.fail(`${error.message}\n${(await docker(['logs', NAME])).stderr.slice(-3000)}`) })
+  const readySeconds = (Date.now() - started) / 1000
+
+  const health = await fetch(`${base}/api/health`)
+  const body: HealthBody = JSON.parse(await health.text())
+  t.equal(health.status, 200, '/api/health 200')
+  t.equal(body.components?.redis?.status, 'healthy', 'talks to Redis')
+  t.equal(body.components?.database?.status, 'healthy', 'talks to the database')
+  t.match(body.components?.database?.message, /postgres/i, '… which is PostgreSQL, not the embedded PGlite')
+
+  t.equal((await docker(['exec', NAME, 'id', '-u'])).stdout, '1000', 'runs as uid 1000')
+  t.equal((await docker(['exec', NAME, 'stat', '-c', '%u', '/proc/1'])).stdout, '1000', 'the server process (PID 1) too')
+  t.not((await docker(['exec', NAME, 'touch', '/app/dist/server.js'])).code, 0, 'the code is read-only')
+  t.not((await docker(['exec', NAME, 'touch', '/app/node_modules/probe'])).code, 0, 'the dependencies are read-only')
+  t.equal((await docker(['exec', NAME, 'touch', '/app/data/probe'])).code, 0, 'the data directory is writable')
+
+  started = Date.now()
+  const healthy = await until('HEALTHCHECK healthy', async () => {
+    const status = (await docker(['inspect', '-f', '{{.State.Health.Status}}', NAME])).stdout
+    return status === 'healthy' ? status : undefined
+  }, 120_000).catch(() => 'not healthy')
+  t.equal(healthy, 'healthy', 'HEALTHCHECK reports healthy')
+  const healthySeconds = (Date.now() - started) / 1000
+
+  started = Date.now()
+  await docker(['kill', '--signal=SIGTERM', NAME])
+  const exit = await docker(['wait', NAME], 60_000)
+  const stopSeconds = (Date.now() - started) / 1000
+  t.equal(exit.stdout, '0', 'SIGTERM → exit 0')
+  t.ok(stopSeconds < 20, `stopped within 20 s (${stopSeconds} s)`)
+
+  console.log(`# docker: build ${buildSeconds.toFixed(0)} s, image ${(Number(size) / 1e6).toFixed(0)} MB, ${nodeVersion}, ${devTools.stdout.split('\n').at(-1)} production packages, ready ${readySeconds.toFixed(1)} s after run, healthy ${healthySeconds.toFixed(1)} s later, SIGTERM → exit ${exit.stdout} in ${stopSeconds.toFixed(1)} s`)
+})
+
+t.test('compose.yaml: app + Redis + PostgreSQL, valid for the compose tool', { skip }, async t => {
+  const [up, config] = await readmeCommands('### Compose')
+  t.equal(up, 'JWT_SECRET=$(openssl rand -hex 32) docker compose up --build -d', 'README: the up command')
+  t.equal(config, 'docker compose config --services', 'README: the config command')
+  const compose = which('docker-compose') ? 'docker-compose' : 'docker compose'
+  t.ok(which('docker-compose') !== null || !ci, 'a compose tool is installed (docker-compose)')
+  const services = await run('bash', ['-c', `JWT_SECRET=${'x'.repeat(32)} ${config.replace('docker compose', compose)}`])
+  t.equal(services.code, 0, `${compose} config ${services.stderr}`)
+  t.same(services.stdout.split('\n').sort(), ['api', 'postgres', 'redis'])
+  const resolved = await run('bash', ['-c', `JWT_SECRET=${'x'.repeat(32)} ${compose} config`])
+  t.match(resolved.stdout, /REDIS_URL: redis:\/\/redis:6379/, 'the API uses the compose Redis')
+  t.match(resolved.stdout, /DATABASE_URL: postgres:\/\/amk:amk@postgres:5432\/amk/, '… and the compose PostgreSQL')
+  t.match(resolved.stdout, /condition: service_healthy/, 'and waits for them to be healthy')
+  const noSecret = await run('bash', ['-c', `env -u JWT_SECRET ${compose} config`])
+  t.not(noSecret.code, 0, 'refuses to start without JWT_SECRET')
+})

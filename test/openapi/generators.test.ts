@@ -1,0 +1,82 @@
+// Third-party SDK generators on the served /openapi.json: @hey-api/openapi-ts and swagger-typescript-api
+// generate clients into a temporary directory, and a small program using them compiles with tsc --strict.
+// The program relies on what the spec promises: named request and response types, `.code` on every error
+// type (health 503 bodies included), and per-scheme auth (a JWT goes to Authorization only).
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { build } from '../helper.js'
+
+const run = promisify(execFile)
+const ROOT = new URL('../../', import.meta.url).pathname
+const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name)
+
+const TSCONFIG = {
+  compilerOptions: {
+    strict: true,
+    noEmit: true,
+    target: 'ES2022',
+    module: 'ESNext',
+    moduleResolution: 'Bundler',
+    lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+    skipLibCheck: true,
+    types: []
+  },
+  include: ['*.ts', 'hey/**/*.ts', 'sta/**/*.ts']
+}
+
+const HEY_USAGE = `import { createClient } from './hey/client/index'
+import { getHealth, runPredefinedWorkflow, travelSearchFlights } from './hey/sdk.gen'
+import type { LoginRequest, TravelSearchFlightsResponse } from './hey/types.gen'
+
+// Auth per scheme: the token goes to the scheme it belongs to, never to x-api-key as well.
+const client = createClient({ baseUrl: 'http://127.0.0.1:1', auth: auth => auth.scheme === 'bearer' ? 'jwt' : undefined })
+export const credentials: LoginRequest = { email: 'a@example.com', password: 'secret' }
+
+export async function heyUsage (): Promise<string> {
+  const health = await getHealth({ client })
+  if (health.error) return health.error.code + health.error.message
+  const flights = await travelSearchFlights({ client, body: { from: 'Cairo', to: 'Paris', date: '2030-01-01' } })
+  if (flights.error) return flights.error.code
+  const reply: TravelSearchFlightsResponse | undefined = flights.data
+  const trip = await runPredefinedWorkflow({ client, body: { workflowName: 'trip-package', input: {} } })
+  return (reply?.usage.model ?? '') + (trip.error?.code ?? '')
+}
+`
+
+const STA_USAGE = `import { Api } from './sta/api'
+import type { TravelSearchFlightsResponse } from './sta/api'
+
+const api = new Api({ baseUrl: 'http://127.0.0.1:1' })
+
+export async function staUsage (): Promise<string> {
+  // A failed request rejects with the response; its error type has \`code\` whatever the status.
+  const health = await api.api.getHealth().catch((response: Awaited<ReturnType<typeof api.api.getHealth>>) => response)
+  const flights = await api.api.travelSearchFlights({ from: 'Cairo', to: 'Paris', date: '2030-01-01' })
+  const reply: TravelSearchFlightsResponse = flights.data
+  return reply.usage.model + (health.ok ? '' : health.error.code)
+}
+`
+
+t.test('hey-api and swagger-typescript-api clients of the served spec compile with --strict', async t => {
+  const app = await build(t)
+  const dir = await mkdtemp(join(tmpdir(), 'amk-openapi-sdk-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const spec = join(dir, 'openapi.json')
+  await writeFile(spec, (await app.inject('/openapi.json')).body)
+
+  const options = { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 * 1024 * 1024 }
+  await Promise.all([
+    run(bin('openapi-ts'), ['-i', spec, '-o', join(dir, 'hey')], options),
+    run(bin('swagger-typescript-api'), ['generate', '--path', spec, '--output', join(dir, 'sta'), '--name', 'api.ts'], options)
+  ])
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2))
+  await writeFile(join(dir, 'hey-usage.ts'), HEY_USAGE)
+  await writeFile(join(dir, 'sta-usage.ts'), STA_USAGE)
+
+  const compiled = await run(bin('tsc'), ['-p', join(dir, 'tsconfig.json')], options).then(() => '', (error: { stdout?: string }) => error.stdout ?? String(error))
+  t.equal(compiled, '', 'tsc --strict reports no errors')
+})
