@@ -8,8 +8,11 @@ import { buildWithRoutes, burst, countStatus } from './fixtures.js'
 import { needs, redisPrefix, REDIS_URL, testConfig } from '../helper.js'
 import { ConfigError } from '../../src/config.js'
 
-const TOKEN = 'metrics-token-for-limit-tests'
-const auth = { authorization: `Bearer ${TOKEN}` }
+// An admin key with admins not exempt: it may call every test route and counts against every limit (the
+// METRICS_TOKEN bearer would not: scrapes are never limited).
+const LIMIT_KEY = 'amk_limit_test_admin_key_000001'
+const auth = { 'x-api-key': LIMIT_KEY }
+const LIMITED_ADMIN = { VALID_API_KEYS: `${LIMIT_KEY}:admin`, RATE_LIMIT_EXEMPT_ROLES: 'internal' }
 
 // Test-only routes shaped like the agent invoke routes (which declare the same rules).
 const routes: FastifyPluginAsync = async (app) => {
@@ -55,7 +58,7 @@ t.test('each scope is counted independently: the 21st searchFlights is 429 while
 })
 
 t.test('test routes declaring the same rules behave the same way', async t => {
-  const app = await buildWithRoutes(t, { env: { METRICS_TOKEN: TOKEN }, routes })
+  const app = await buildWithRoutes(t, { env: LIMITED_ADMIN, routes })
   for (let i = 0; i < 20; i++) await app.inject({ method: 'POST', url: '/test/travel/searchFlights', headers: auth })
   t.equal((await app.inject({ method: 'POST', url: '/test/travel/searchFlights', headers: auth })).statusCode, 429)
   t.equal((await app.inject({ method: 'POST', url: '/test/travel/searchHotels', headers: auth })).statusCode, 200)
@@ -106,7 +109,7 @@ t.test('Retry-After is within one second of the true reset, and the request pass
 })
 
 t.test('the global limit spans routes; admin routes have their own limit', async t => {
-  const app = await buildWithRoutes(t, { env: { METRICS_TOKEN: TOKEN, RATE_LIMIT_GLOBAL_MAX: '5', RATE_LIMIT_ADMIN_MAX: '2' }, routes })
+  const app = await buildWithRoutes(t, { env: { ...LIMITED_ADMIN, RATE_LIMIT_GLOBAL_MAX: '5', RATE_LIMIT_ADMIN_MAX: '2' }, routes })
   const admin = []
   for (let i = 0; i < 3; i++) admin.push((await app.inject({ method: 'POST', url: '/test/admin', headers: auth })).statusCode)
   t.same(admin, [200, 200, 429])
@@ -171,7 +174,7 @@ t.test('bad limit configuration fails at boot, naming each variable', async t =>
 t.test('exactly `limit` admitted across two instances sharing one Redis', { skip: needs('redis') }, async t => {
   for (const [scope, url, limit] of [['travel.searchFlights', '/test/travel/searchFlights', 20], ['global', '/test/plain', 30]] as const) {
     await t.test(scope, async t => {
-      const env = { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix(), METRICS_TOKEN: TOKEN, RATE_LIMIT_GLOBAL_MAX: scope === 'global' ? '30' : '100' }
+      const env = { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix(), ...LIMITED_ADMIN, RATE_LIMIT_GLOBAL_MAX: scope === 'global' ? '30' : '100' }
       const apps = [await buildWithRoutes(t, { env, routes }), await buildWithRoutes(t, { env, routes })]
       const urls = await Promise.all(apps.map(async app => `${await app.listen({ port: 0, host: '127.0.0.1' })}${url}`))
       const results = await burst(urls, limit * 3, { method: 'POST', headers: auth })
@@ -180,7 +183,8 @@ t.test('exactly `limit` admitted across two instances sharing one Redis', { skip
       t.ok(results.filter(r => r.status === 429).every(r => (r.body as { details: { scope: string } }).details.scope === scope))
       const redis = new Redis(REDIS_URL)
       t.teardown(() => redis.quit())
-      const count = await redis.get(`${env.REDIS_KEY_PREFIX}rl:${scope}:c:metrics-token`)
+      const [counter] = await redis.keys(`${env.REDIS_KEY_PREFIX}rl:${scope}:c:key:*`) // the admin key's counter
+      const count = await redis.get(counter)
       t.equal(Number(count), limit * 3, 'the shared counter saw every request from both instances')
     })
   }

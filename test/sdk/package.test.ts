@@ -19,7 +19,8 @@ const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
 /** Runs one README command line (no shell) in `cwd`. */
 const sh = (line: string, cwd: string) => {
   const [command, ...args] = line.split(' ')
-  return run(command, args, { cwd, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' } })
+  // CI runs npm test with --ignore-scripts, which npm passes on to child npm processes: pack needs its prepack build.
+  return run(command, args, { cwd, env: { ...process.env, npm_config_ignore_scripts: 'false', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' } })
 }
 
 t.test('README SDK: pack, install, compile the example strictly, run it against the server', async t => {
