@@ -5,61 +5,19 @@
 // server failure arrives as a `failure` event, never as EventSource.onerror (which means a lost connection).
 // Skipped with a reason when Chromium is absent (a failure with CI=true).
 import t from 'tap'
-import net from 'node:net'
 import { chromium } from 'playwright-core'
 import { CHROMIUM_PATH, needs } from '../helper.js'
 import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES } from './support.js'
+import { cuttingProxy } from '../sdk/proxy.js'
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
-
-/** A TCP proxy that cuts the first stream response after `cutAfter` bytes; records each stream request's head. */
-async function cuttingProxy (target: URL, cutAfter: number) {
-  const streamRequests: string[] = []
-  const sockets = new Set<net.Socket>()
-  let cut = false
-  const server = net.createServer(client => {
-    const upstream = net.connect(Number(target.port), target.hostname)
-    sockets.add(client).add(upstream)
-    let pending = ''
-    let limit = Infinity
-    let sent = 0
-    client.on('data', chunk => {
-      // The connection may be kept alive from the page load: find the stream request within it.
-      pending += chunk.toString('latin1')
-      const start = pending.indexOf('GET /api/stream/')
-      const end = start >= 0 ? pending.indexOf('\r\n\r\n', start) : -1
-      if (end >= 0) {
-        streamRequests.push(pending.slice(start, end))
-        pending = pending.slice(end)
-        if (!cut) { cut = true; limit = sent + cutAfter }
-      } else if (start < 0) pending = pending.slice(-32)
-      upstream.write(chunk)
-    })
-    upstream.on('data', chunk => {
-      if (sent + chunk.length <= limit) { sent += chunk.length; client.write(chunk); return }
-      client.write(chunk.subarray(0, limit - sent)) // part of a frame: the browser must discard it
-      client.destroy()
-      upstream.destroy()
-    })
-    for (const socket of [client, upstream]) {
-      socket.on('error', () => {})
-      socket.on('close', () => { client.destroy(); upstream.destroy(); sockets.delete(socket) })
-    }
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    streamRequests,
-    close: () => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); server.close(() => resolve()) })
-  }
-}
 
 interface Received { event: string, id: string, data: any }
 
 t.test('EventSource with a ticket survives a dropped connection: nothing lost or repeated', { skip: needs('chromium') }, async t => {
   const app = await buildStreams(t)
   const appUrl = new URL(await listen(app))
-  const proxy = await cuttingProxy(appUrl, 4000)
+  const proxy = await cuttingProxy(appUrl, 4000, 'GET /api/stream/')
   t.teardown(proxy.close)
   const { ticket } = (await app.inject({ method: 'POST', url: '/api/stream/tickets', headers: premium })).json()
 
