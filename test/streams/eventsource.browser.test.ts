@@ -9,6 +9,8 @@ import { chromium } from 'playwright-core'
 import { CHROMIUM_PATH, needs } from '../helper.js'
 import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES } from './support.js'
 import { cuttingProxy } from '../sdk/proxy.js'
+import { startGeminiServer, type GeminiRequest } from '../fixtures/gemini-server.js'
+import { modelAnswer } from '../agents/support.js'
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
 
@@ -62,7 +64,12 @@ t.test('EventSource with a ticket survives a dropped connection: nothing lost or
 })
 
 t.test('plain EventSource tells a server failure (`failure` event) from a lost connection (onerror)', { skip: needs('chromium') }, async t => {
-  const app = await buildStreams(t)
+  // Gemini sends three chunks and then stalls until the client goes away, so the stream cannot finish
+  // before the page's cancel reaches the server, however loaded the machine is.
+  const stalling = (request: GeminiRequest) => ({ text: JSON.stringify((modelAnswer(request) as { json: unknown }).json), chunks: 20, stallAfter: 3 })
+  const gemini = await startGeminiServer(stalling)
+  t.teardown(() => gemini.close())
+  const app = await buildStreams(t, { env: { GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: gemini.url } })
   const appUrl = await listen(app)
   const { ticket } = (await app.inject({ method: 'POST', url: '/api/stream/tickets', headers: premium })).json()
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
@@ -73,19 +80,26 @@ t.test('plain EventSource tells a server failure (`failure` event) from a lost c
   const outcome = await page.evaluate(async ({ url, apiKey }) => {
     let onerrors = 0
     let failure: unknown
+    let cancelled: Promise<number> | undefined
+    let ended = 'timeout'
     const done = new Promise<void>((resolve) => {
       const source = new EventSource(url)
       source.onerror = () => { onerrors++ }
-      // The page cancels its own stream: the server ends it with a CANCELLED failure.
-      source.addEventListener('connected', (e) => {
-        const { streamId } = JSON.parse((e as MessageEvent).data)
-        fetch(`/api/stream/${streamId}/cancel`, { method: 'POST', headers: { 'x-api-key': apiKey } }).catch(() => {})
+      // The page cancels its own stream once a token has arrived: the server ends it with a CANCELLED failure.
+      source.addEventListener('token', (e) => {
+        if (cancelled) return
+        const streamId = (e as MessageEvent).lastEventId.replace(/-\d+$/, '') // ids are <streamId>-<seq>
+        cancelled = fetch(`/api/stream/${streamId}/cancel`, { method: 'POST', headers: { 'x-api-key': apiKey } })
+          .then(res => res.status, () => -1)
       })
-      source.addEventListener('failure', (e) => { failure = JSON.parse((e as MessageEvent).data); source.close(); resolve() })
+      source.addEventListener('failure', (e) => { failure = JSON.parse((e as MessageEvent).data); ended = 'failure'; source.close(); resolve() })
+      source.addEventListener('complete', () => { ended = 'complete'; source.close(); resolve() })
     })
     await Promise.race([done, new Promise(resolve => setTimeout(resolve, 60_000))])
-    return { onerrors, failure }
+    return { onerrors, failure, cancelStatus: await cancelled, ended }
   }, { url: path, apiKey: PREMIUM_KEY })
+  t.equal(outcome.cancelStatus, 200, 'the page cancelled its stream')
+  t.equal(outcome.ended, 'failure', 'the stream ended with a failure event')
   t.match(outcome.failure, { code: 'CANCELLED', recoverable: false }, 'the failure event, with its payload')
   t.equal(outcome.onerrors, 0, 'onerror never fired: the connection was not lost')
 })
