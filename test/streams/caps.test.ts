@@ -4,12 +4,11 @@
 // the cap on A and B together gets 429 on either, until a stream ends.
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startGeminiServer, type GeminiRequest } from '../fixtures/gemini-server.js'
-import { modelAnswer } from '../agents/support.js'
+import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { SharedCallerSlots } from '../../src/streams/caller-slots.js'
 import { freePort, needs, REDIS_URL, redisPrefix } from '../helper.js'
 import { jsonOf, openSse } from './sse-client.js'
-import { buildStreams, listen, other, premium, ROUTES, until } from './support.js'
+import { buildStreams, listen, other, premium, ROUTES, stalling, until } from './support.js'
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -81,7 +80,6 @@ t.test('shared slots: a Redis that cannot answer grants the slot (the per-proces
 })
 
 t.test('two replicas: a caller at the cap across A and B gets 429 on either until a stream ends', { skip: needs('redis') }, async t => {
-  const stalling = (request: GeminiRequest) => ({ text: JSON.stringify((modelAnswer(request) as { json: unknown }).json), chunks: 20, stallAfter: 3 })
   const gemini = await startGeminiServer(stalling)
   t.teardown(() => gemini.close())
   const env = { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix(), GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: gemini.url, MAX_CONCURRENT_STREAMS_PER_CALLER: '2' }

@@ -7,10 +7,9 @@
 import t from 'tap'
 import { chromium } from 'playwright-core'
 import { CHROMIUM_PATH, needs } from '../helper.js'
-import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES } from './support.js'
+import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES, stalling } from './support.js'
 import { cuttingProxy } from '../sdk/proxy.js'
-import { startGeminiServer, type GeminiRequest } from '../fixtures/gemini-server.js'
-import { modelAnswer } from '../agents/support.js'
+import { startGeminiServer } from '../fixtures/gemini-server.js'
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
 
@@ -66,7 +65,6 @@ t.test('EventSource with a ticket survives a dropped connection: nothing lost or
 t.test('plain EventSource tells a server failure (`failure` event) from a lost connection (onerror)', { skip: needs('chromium') }, async t => {
   // Gemini sends three chunks and then stalls until the client goes away, so the stream cannot finish
   // before the page's cancel reaches the server, however loaded the machine is.
-  const stalling = (request: GeminiRequest) => ({ text: JSON.stringify((modelAnswer(request) as { json: unknown }).json), chunks: 20, stallAfter: 3 })
   const gemini = await startGeminiServer(stalling)
   t.teardown(() => gemini.close())
   const app = await buildStreams(t, { env: { GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: gemini.url } })

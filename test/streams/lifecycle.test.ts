@@ -4,13 +4,9 @@
 // per-process caps answer 429/503 with Retry-After.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { startGeminiServer, type GeminiRequest } from '../fixtures/gemini-server.js'
-import { modelAnswer } from '../agents/support.js'
+import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { jsonOf, openSse } from './sse-client.js'
-import { admin, buildStreams, listen, other, premium, ROUTES, seqOf, until, within } from './support.js'
-
-/** Gemini streams the first 3 chunks of a valid answer, then stalls until the client goes away. */
-const stalling = (request: GeminiRequest) => ({ text: JSON.stringify((modelAnswer(request) as { json: unknown }).json), chunks: 20, stallAfter: 3 })
+import { admin, buildStreams, listen, other, premium, ROUTES, seqOf, stalling, until, within } from './support.js'
 
 async function geminiApp (t: Test, env: Record<string, string> = {}) {
   const gemini = await startGeminiServer(stalling)

@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { build, type BuildOptions } from '../helper.js'
 import type { Frame } from './sse-client.js'
+import type { GeminiRequest } from '../fixtures/gemini-server.js'
+import { modelAnswer } from '../agents/support.js'
 
 export const PREMIUM_KEY = 'amk_stream_premium_key_0123456789abc'
 export const OTHER_KEY = 'amk_stream_other_premium_key_0123456'
@@ -30,6 +32,10 @@ export const ROUTES: Record<RouteName, { agent: string, method: string, input: R
   recommendations: { agent: 'travel', method: 'getDestinationRecommendations', input: { budget: 3000, interests: ['food', 'history'], duration: 7, season: 'spring' }, query: 'budget=3000&interests=food,history&duration=7&season=spring' },
   social: { agent: 'content', method: 'generateSocialPosts', input: { topic: 'Our new Nile cruise', platforms: ['twitter', 'linkedin'], count: 3 }, query: 'topic=Our+new+Nile+cruise&platforms=twitter,linkedin&count=3' }
 }
+
+/** A Gemini answer that streams its first 3 chunks of a valid answer, then stalls until the client goes away. */
+export const stalling = (request: GeminiRequest) =>
+  ({ text: JSON.stringify((modelAnswer(request) as { json: unknown }).json), chunks: 20, stallAfter: 3 })
 
 export async function buildStreams (t: Test, options: BuildOptions = {}): Promise<FastifyInstance> {
   return build(t, { ...options, env: { ...STREAM_ENV, ...options.env } })
