@@ -1,6 +1,9 @@
 // Reading and checking a request's credential, without Fastify. Order: the x-api-key header, then an
 // Authorization Bearer token — our own HS256 JWT, or a Supabase access token when Supabase is configured
 // (chosen by the token's issuer). Credentials in the query string are refused, not ignored.
+// Generic SDKs (hey-api's plain-string auth, for one) send one string to every security scheme, so the same
+// value arrives as both x-api-key and Bearer. Then the value's form decides: a JWT (three base64url segments)
+// is the bearer token, anything else the API key — so a JWT is never looked up, and refused, as a key.
 import type { IncomingHttpHeaders } from 'node:http'
 import { DatabaseUnavailableError, RateLimitedError, UnauthorizedError, withDetails } from '../errors.js'
 import type { ApiKeyStore } from './api-keys.js'
@@ -20,6 +23,7 @@ export const QUERY_CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
 ])
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/i
+const JWT_FORM = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 
 /** The request's credential, or null when it sent none; throws 401 for a credential in the query string. */
 export function extractCredential (headers: IncomingHttpHeaders, query: unknown): Credential | null {
@@ -31,12 +35,14 @@ export function extractCredential (headers: IncomingHttpHeaders, query: unknown)
     }
   }
   const apiKey = headers['x-api-key']
-  if (typeof apiKey === 'string' && apiKey !== '') return { type: 'api-key', value: apiKey }
   const authorization = headers.authorization
+  const bearer = authorization ? BEARER.exec(authorization)?.[1] : undefined
+  if (typeof apiKey === 'string' && apiKey !== '') {
+    return apiKey === bearer && JWT_FORM.test(bearer) ? { type: 'bearer', value: bearer } : { type: 'api-key', value: apiKey }
+  }
   if (!authorization) return null
-  const match = BEARER.exec(authorization)
-  if (!match) throw new UnauthorizedError('Malformed Authorization header: expected "Bearer <token>"')
-  return { type: 'bearer', value: match[1] }
+  if (!bearer) throw new UnauthorizedError('Malformed Authorization header: expected "Bearer <token>"')
+  return { type: 'bearer', value: bearer }
 }
 
 export interface CredentialVerifierDeps {

@@ -104,6 +104,10 @@ function statusOf (fn: () => unknown): number | undefined {
 t.test('credential extraction', async t => {
   t.same(extractCredential({ 'x-api-key': 'k', authorization: 'Bearer t' }, {}), { type: 'api-key', value: 'k' })
   t.same(extractCredential({ authorization: 'bearer   abc.def.ghi' }, {}), { type: 'bearer', value: 'abc.def.ghi' })
+  // One string sent to every scheme (generic SDKs): a JWT is the bearer token, anything else the API key.
+  t.same(extractCredential({ 'x-api-key': 'h.p.s', authorization: 'Bearer h.p.s' }, {}), { type: 'bearer', value: 'h.p.s' })
+  t.same(extractCredential({ 'x-api-key': 'amk_k', authorization: 'Bearer amk_k' }, {}), { type: 'api-key', value: 'amk_k' })
+  t.same(extractCredential({ 'x-api-key': 'h.p.s', authorization: 'Bearer x.y.z' }, {}), { type: 'api-key', value: 'h.p.s' }, 'different values: x-api-key first')
   t.equal(extractCredential({}, { ticket: 'x', q: 'y' }), null, 'ticket is not a refused parameter')
   for (const name of ['token', 'TOKEN', 'access_token', 'apiKey', 'api_key', 'x-api-key', 'jwt']) {
     t.equal(statusOf(() => extractCredential({}, { [name]: 'v' })), 401, `?${name}= refused`)

@@ -1,7 +1,9 @@
 // Third-party SDK generators on the served /openapi.json: @hey-api/openapi-ts and swagger-typescript-api
 // generate clients into a temporary directory, and a small program using them compiles with tsc --strict.
 // The program relies on what the spec promises: named request and response types, `.code` on every error
-// type (health 503 bodies included), and per-scheme auth (a JWT goes to Authorization only).
+// type (health 503 bodies included), and per-scheme auth (a JWT goes to Authorization only). The hey-api
+// client then runs against a listening server with plain-string auth, which sends the one string to every
+// scheme (Bearer and x-api-key): a JWT and an API key are both accepted that way.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -9,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build } from '../helper.js'
+import { JWT_SECRET } from '../auth/helpers.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -79,4 +82,36 @@ t.test('hey-api and swagger-typescript-api clients of the served spec compile wi
 
   const compiled = await run(bin('tsc'), ['-p', join(dir, 'tsconfig.json')], options).then(() => '', (error: { stdout?: string }) => error.stdout ?? String(error))
   t.equal(compiled, '', 'tsc --strict reports no errors')
+
+  t.test('the generated hey-api client runs with plain-string auth (one string for every scheme)', async t => {
+    const KEY = 'generator-test-key-0123456789:user'
+    const server = await build(t, { env: { JWT_SECRET, VALID_API_KEYS: KEY } })
+    const baseUrl = await server.listen({ port: 0, host: '127.0.0.1' })
+    await writeFile(join(dir, 'hey-run.ts'), HEY_RUN)
+    const { searchWith } = await import(join(dir, 'hey-run.ts')) as { searchWith(baseUrl: string, auth: string): Promise<Sent> }
+    const jwt = server.auth.issueToken({ sub: 'u-1', email: 'u@example.com', role: 'user' })
+    const withJwt = await searchWith(baseUrl, jwt)
+    t.same(withJwt.sent, { bearer: true, apiKey: true }, 'hey-api sends the JWT as Bearer and as x-api-key')
+    t.equal(withJwt.status, 200, 'the JWT is accepted, not looked up as an API key')
+    t.equal((await searchWith(baseUrl, KEY.split(':')[0])).status, 200, 'an API key sent the same way is accepted')
+    t.equal((await searchWith(baseUrl, 'not-a-key-and-not-a-jwt')).status, 401, 'a wrong string is refused')
+  })
 })
+
+interface Sent { status: number, sent: { bearer: boolean, apiKey: boolean } }
+
+const HEY_RUN = `import { createClient } from './hey/client/index'
+import { travelSearchFlights } from './hey/sdk.gen'
+
+export async function searchWith (baseUrl: string, auth: string) {
+  const sent = { bearer: false, apiKey: false }
+  const client = createClient({ baseUrl, auth })
+  client.interceptors.request.use((request: Request) => {
+    sent.bearer = request.headers.get('authorization') === 'Bearer ' + auth
+    sent.apiKey = request.headers.get('x-api-key') === auth
+    return request
+  })
+  const result = await travelSearchFlights({ client, body: { from: 'Cairo', to: 'Paris', date: '2030-01-01' } })
+  return { status: result.response.status, sent }
+}
+`
