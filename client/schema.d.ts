@@ -808,13 +808,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Stream travel.getDestinationRecommendations: connected, progress, tokens, a `partial` event per finished recommendation, then result, usage, complete (EventSource)
+         * Stream travel.getDestinationRecommendations: connected, progress, tokens, a `partial` event per finished item of `recommendations`, then result, usage, complete (EventSource)
          * @description Query parameters = the method input (arrays: repeat the parameter or separate items with commas; object-valued fields need POST). Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.
          */
         get: operations["stream_recommendations_get"];
         put?: never;
         /**
-         * Stream travel.getDestinationRecommendations: connected, progress, tokens, a `partial` event per finished recommendation, then result, usage, complete
+         * Stream travel.getDestinationRecommendations: connected, progress, tokens, a `partial` event per finished item of `recommendations`, then result, usage, complete
          * @description Body: the input of travel.getDestinationRecommendations plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.
          */
         post: operations["stream_recommendations"];
@@ -832,13 +832,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Stream content.generateSocialPosts: connected, progress, tokens, a `post` event per finished post, then result, usage, complete (EventSource)
+         * Stream content.generateSocialPosts: connected, progress, tokens, a `post` event per finished item of `posts`, then result, usage, complete (EventSource)
          * @description Query parameters = the method input (arrays: repeat the parameter or separate items with commas; object-valued fields need POST). Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.
          */
         get: operations["stream_social_get"];
         put?: never;
         /**
-         * Stream content.generateSocialPosts: connected, progress, tokens, a `post` event per finished post, then result, usage, complete
+         * Stream content.generateSocialPosts: connected, progress, tokens, a `post` event per finished item of `posts`, then result, usage, complete
          * @description Body: the input of content.generateSocialPosts plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.
          */
         post: operations["stream_social"];
@@ -1174,9 +1174,8 @@ export interface components {
             /**
              * @description Cabin class
              * @default economy
-             * @enum {unknown}
              */
-            class?: "economy" | "premium_economy" | "business" | "first";
+            class?: components["schemas"]["CabinClass"];
             /** @description Any JSON; the coordinator passes earlier results here */
             context?: unknown;
         };
@@ -3677,6 +3676,8 @@ export interface components {
              */
             maxIdleSeconds?: number;
         };
+        /** @enum {unknown} */
+        CabinClass: "economy" | "premium_economy" | "business" | "first";
     };
     responses: never;
     parameters: never;
@@ -8475,7 +8476,7 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description `text/event-stream` streams the run's events */
                 accept?: string;
-                /** @description `no-cache` bypasses the agents' response cache */
+                /** @description `no-cache` or `no-store` bypasses the agents' response cache */
                 "cache-control"?: string;
             };
             path?: never;
@@ -8570,7 +8571,7 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description `text/event-stream` streams the run's events */
                 accept?: string;
-                /** @description `no-cache` bypasses the agents' response cache */
+                /** @description `no-cache` or `no-store` bypasses the agents' response cache */
                 "cache-control"?: string;
             };
             path?: never;
@@ -8665,7 +8666,7 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description `text/event-stream` streams the run's events */
                 accept?: string;
-                /** @description `no-cache` bypasses the agents' response cache */
+                /** @description `no-cache` or `no-store` bypasses the agents' response cache */
                 "cache-control"?: string;
             };
             path?: never;
@@ -8760,7 +8761,7 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description `text/event-stream` streams the run's events */
                 accept?: string;
-                /** @description `no-cache` bypasses the agents' response cache */
+                /** @description `no-cache` or `no-store` bypasses the agents' response cache */
                 "cache-control"?: string;
             };
             path?: never;

@@ -7,8 +7,9 @@ import { LogController, type FastifyHttpOptions, type FastifyInstance, type Fast
 import type { Redis } from 'ioredis'
 import { trustProxy, type Config } from './config.js'
 import type { Database } from './store/database.js'
-import { sharedSchemas } from './schemas/common.js'
+import { registerSchemas } from './schemas/index.js'
 import { buildSerializer, buildValidator } from './validation.js'
+import configPlugin from './plugins/config.js'
 import errorHandler, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
 import inputGuard from './plugins/input-guard.js'
 import security from './plugins/security.js'
@@ -42,7 +43,6 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    config: Config
     /** What is in use, for the banner and GET /api; plugins fill in their part. */
     features: { database: string, redis: string, llmProvider: string, [key: string]: string }
     /** Extra lines for the startup banner (e.g. a generated development key, shown once). */
@@ -92,7 +92,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     },
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     connectionTimeout: 0,
-    frameworkErrors: frameworkErrors(config.NODE_ENV === 'production'),
+    frameworkErrors,
     clientErrorHandler,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   }
@@ -113,14 +113,14 @@ export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
 }
 
 async function application (app: FastifyInstance<RawServerDefault>, opts: AppOptions) {
-  app.decorate('config', opts.config)
   app.decorate('features', { database: '', redis: '', llmProvider: 'none' })
-  app.decorate('notices', [] as string[])
+  const notices: string[] = []
+  app.decorate('notices', notices)
   if (opts.config.MAX_CONNECTIONS > 0) app.server.maxConnections = opts.config.MAX_CONNECTIONS
-  for (const schema of sharedSchemas) app.addSchema(schema)
+  registerSchemas(app)
 
   // Order matters and is read here: each plugin names the ones it depends on.
-  await app.register(fp(async () => {}, { name: 'config' }))
+  await app.register(configPlugin, { config: opts.config })
   await app.register(errorHandler)
   await app.register(inputGuard)
   await app.register(security)
@@ -143,15 +143,16 @@ async function application (app: FastifyInstance<RawServerDefault>, opts: AppOpt
   app.features.database = app.db.kind === 'pglite' ? `embedded PGlite (${app.db.location})` : `PostgreSQL (${app.db.location})`
   app.features.redis = app.redis ? 'configured (shared limits, cache and stream log)' : 'not configured (in-memory stores)'
 
-  await app.register(serviceRoutes, { version: VERSION })
-  await app.register(healthRoutes)
-  await app.register(metricsRoutes)
-  await app.register(authRoutes)
-  await app.register(usageRoutes)
-  await app.register(agentRoutes)
-  await app.register(agentManagementRoutes)
-  await app.register(streamRoutes)
-  await app.register(coordinatorRoutes)
+  // Each route file declares URLs relative to its prefix.
+  await app.register(serviceRoutes, { prefix: '/api', version: VERSION })
+  await app.register(healthRoutes, { prefix: '/api/health' })
+  await app.register(metricsRoutes, { prefix: '/api/metrics' })
+  await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(usageRoutes, { prefix: '/api/usage' })
+  await app.register(agentRoutes, { prefix: '/api/agents' })
+  await app.register(agentManagementRoutes, { prefix: '/api/agents' })
+  await app.register(streamRoutes, { prefix: '/api/stream' })
+  await app.register(coordinatorRoutes, { prefix: '/api/coordinator' })
 }
 
 export default fp(application, { name: 'app' })

@@ -1,9 +1,16 @@
 // Every environment variable the service reads, as one TypeBox schema. Parsed once at boot;
 // a bad environment fails with one message naming every bad variable. Nothing else reads process.env.
+// Config is the base layer: it imports no domain module. The schema and loadConfig stay in this file
+// (every plugin imports './config.js'); the parsers of values a schema cannot check (VALID_API_KEYS,
+// limit JSON, role and address lists) and the Express service's old names are in src/config/, and the
+// domain modules import them from there.
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
-import { parseSeedKeys } from './auth/api-keys.js'
-import { limitConfigProblems } from './limits/settings.js'
+import { parseSeedKeys } from './config/seed-keys.js'
+import { csv, limitConfigProblems } from './config/limits.js'
+import { legacyEnvironment } from './config/legacy.js'
+
+export { csv }
 
 const Str = (description: string, extra: object = {}) => Type.Optional(Type.String({ minLength: 1, description, ...extra }))
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description })
@@ -146,19 +153,31 @@ export class ConfigError extends Error {
   }
 }
 
+const warningsOf = new WeakMap<Config, readonly string[]>()
+
+/** Deprecation warnings of the environment a config was loaded from (the config plugin logs them at boot). */
+export function configWarnings (config: Config): readonly string[] {
+  return warningsOf.get(config) ?? []
+}
+
+const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error)
+const isConfig = (value: unknown): value is Config => Value.Check(ConfigSchema, value)
+const properties: Record<string, TSchema & { anyOf?: Array<{ const: string }> }> = ConfigSchema.properties
+
 /** Parses an environment (process.env by default); throws ConfigError listing every bad variable. */
 export function loadConfig (env: ConfigInput = process.env): Config {
-  const known = Object.keys(ConfigSchema.properties)
+  const legacy = legacyEnvironment(env)
   const raw: Record<string, string> = {}
-  for (const key of known) {
-    const value = env[key]
+  for (const key of Object.keys(properties)) {
+    const value = env[key] || legacy.values[key]
     if (value !== undefined && value !== '') raw[key] = value
   }
   // Default and Convert work in place: give them a copy so messages quote what was actually set.
-  const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, { ...raw })) as Record<string, unknown>
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, { ...raw }))
+  const value: Record<string, unknown> = typeof converted === 'object' && converted !== null ? { ...converted } : {}
   const problems = new Map<string, string>()
   // One variable at a time: TypeBox stops collecting errors after 8, and a bad enum alone reports one per member.
-  for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, TSchema & { anyOf?: Array<{ const: string }> }>)) {
+  for (const [name, schema] of Object.entries(properties)) {
     if (value[name] === undefined) continue
     const [error] = Value.Errors(schema, value[name])
     if (!error) continue
@@ -176,23 +195,19 @@ export function loadConfig (env: ConfigInput = process.env): Config {
   for (const [provider, needs] of [['gemini', 'GEMINI_API_KEY'], ['openai', 'OPENAI_BASE_URL']] as const) {
     if (value.LLM_PROVIDER === provider && !value[needs] && !problems.has(needs)) problems.set(needs, `${needs}: required when LLM_PROVIDER=${provider}`)
   }
-  if (value.VALID_API_KEYS && !problems.has('VALID_API_KEYS')) {
-    try { parseSeedKeys(String(value.VALID_API_KEYS)) } catch (error) { problems.set('VALID_API_KEYS', (error as Error).message) }
+  if (typeof value.VALID_API_KEYS === 'string' && !problems.has('VALID_API_KEYS')) {
+    try { parseSeedKeys(value.VALID_API_KEYS) } catch (error) { problems.set('VALID_API_KEYS', messageOf(error)) }
   }
   if (Boolean(value.ADMIN_EMAIL) !== Boolean(value.ADMIN_PASSWORD)) {
     problems.set('ADMIN_PASSWORD', 'ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
   }
-  if (value.LLM_PRICING) {
-    try { JSON.parse(String(value.LLM_PRICING)) } catch { problems.set('LLM_PRICING', 'LLM_PRICING: must be JSON') }
+  if (typeof value.LLM_PRICING === 'string') {
+    try { JSON.parse(value.LLM_PRICING) } catch { problems.set('LLM_PRICING', 'LLM_PRICING: must be JSON') }
   }
-  for (const [name, problem] of limitConfigProblems(value as Config)) problems.set(name, problem)
-  if (problems.size > 0) throw new ConfigError([...problems.values()])
-  return value as Config
-}
-
-/** Splits a comma-separated setting into trimmed, non-empty parts. */
-export function csv (value: string | undefined): string[] {
-  return (value ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  for (const [name, problem] of [...limitConfigProblems(value), ...legacy.problems]) problems.set(name, problem)
+  if (problems.size > 0 || !isConfig(value)) throw new ConfigError([...problems.values()])
+  warningsOf.set(value, legacy.warnings)
+  return value
 }
 
 /** TRUST_PROXY as Fastify's trustProxy option. */

@@ -6,6 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import type { Server } from 'node:http'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import app, { serverOptions, VERSION } from './app.js'
+import { messageOf } from './errors.js'
 import { startMetricsListener } from './plugins/metrics.js'
 
 const LABELS: Record<string, string> = { llmProvider: 'llm', rateLimits: 'limits' }
@@ -85,6 +86,6 @@ async function main () {
 }
 
 main().catch((error) => {
-  process.stderr.write(`Startup failed: ${(error as Error).message}\n`)
+  process.stderr.write(`Startup failed: ${messageOf(error)}\n`)
   process.exit(1)
 })

@@ -1,12 +1,17 @@
 // The one error shape ({ statusCode, code, error, message, requestId, details? }) for 404, 400 with
-// per-field details, 413, 415 and 500 (masked in production), and x-request-id in, out and in the logs.
+// per-field details, 413, 415 and 500 (masked in every environment), x-request-id in, out and in the logs,
+// and the one masking rule (toPublicError) that HTTP errors, stream events and workflow steps share.
 import t, { type Test } from 'tap'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import type { FastifyInstance } from 'fastify'
 import { build } from './helper.js'
 import { ErrorResponseSchema } from '../src/schemas/common.js'
-import { ServiceUnavailableError, withDetails } from '../src/errors.js'
+import { INTERNAL_MESSAGE, NotFoundError, ServiceUnavailableError, toPublicError, withDetails } from '../src/errors.js'
+import { toStepError } from '../src/coordinator/engine.js'
+import { runGeneration } from '../src/streams/generation.js'
+import { MemoryEventLog } from '../src/streams/memory-event-log.js'
+import type { Session } from '../src/streams/sessions.js'
 
 const BodySchema = Type.Object({
   name: Type.String({ minLength: 1 }),
@@ -117,12 +122,13 @@ t.test('415 for an unsupported content type', async t => {
   t.equal(res.json().message, 'Unsupported Content-Type: application/xml')
 })
 
-t.test('500: message visible in development, masked in production', async t => {
+t.test('500: the message is masked in development and in production', async t => {
   const dev = await build(t, { before: testRoutes })
   const shown = await dev.inject('/test/boom')
   t.equal(shown.statusCode, 500)
   assertShape(t, shown.json(), 500, 'AMK_INTERNAL', String(shown.headers['x-request-id']))
-  t.match(shown.json().message, 'connection to db')
+  t.equal(shown.json().message, INTERNAL_MESSAGE)
+  t.notMatch(shown.body, /hunter2|10\.0\.0\.5/)
 
   const logs: string[] = []
   const prod = await build(t, { env: { NODE_ENV: 'production', LLM_PROVIDER: 'offline', JWT_SECRET: 's'.repeat(40) }, before: testRoutes, logs })
@@ -161,4 +167,59 @@ t.test('x-request-id: echoed when sent, generated when not, replaced when unsafe
   t.ok(lines.length >= 4)
   t.ok(lines.every(line => typeof line.requestId === 'string'), 'request log lines carry requestId')
   t.ok(lines.some(line => line.requestId === 'client-req.42:abc'))
+})
+
+/** A driver error as the pg client raises it: no status, a code that is not ours, an address in the message. */
+function driverError () {
+  return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5433'), { code: 'ECONNREFUSED', errno: -111, address: '127.0.0.1', port: 5433 })
+}
+
+t.test('toPublicError: catalogue errors pass through, library client errors keep their message, the rest is masked', async t => {
+  const ours = withDetails(new NotFoundError("Unknown agent 'x'"), { availableAgents: ['travel'] })
+  t.same(toPublicError(ours), { statusCode: 404, code: 'AMK_NOT_FOUND', message: "Unknown agent 'x'", details: { availableAgents: ['travel'] } })
+  t.same(toPublicError(new ServiceUnavailableError('agent travel is warming up')),
+    { statusCode: 503, code: 'AMK_SERVICE_UNAVAILABLE', message: 'agent travel is warming up' }, 'a 5xx of the catalogue keeps its message')
+
+  t.same(toPublicError(driverError()), { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
+  t.same(toPublicError(Object.assign(new Error('upstream 10.0.0.5 failed'), { statusCode: 502 })),
+    { statusCode: 502, code: 'AMK_BAD_GATEWAY', message: INTERNAL_MESSAGE }, 'a library 5xx keeps its status, not its message')
+  t.same(toPublicError(Object.assign(new Error('Body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })),
+    { statusCode: 413, code: 'AMK_PAYLOAD_TOO_LARGE', message: 'Body is too large' }, 'a library 4xx keeps its message')
+  t.same(toPublicError('a string was thrown'), { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
+  t.same(toPublicError(Object.assign(new Error('x'), { statusCode: 200 })).statusCode, 500, 'a status outside 400–599 is 500')
+})
+
+t.test('a driver error reads the same in an HTTP response, a stream error event and a workflow step', async t => {
+  const app = await build(t, {
+    before: (app: FastifyInstance) => {
+      app.get('/test/driver', { config: { public: true } }, async () => { throw driverError() })
+    }
+  })
+  const http = (await app.inject('/test/driver')).json()
+  t.match(http, { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
+
+  const step = toStepError(driverError())
+  t.same(step, { code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
+
+  const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
+  const session: Session = {
+    streamId: 'st_masked',
+    agent: 'content',
+    method: 'generateBlogPost',
+    callerId: 'c',
+    onDisconnect: 'cancel',
+    startedAt: Date.now(),
+    abort: new AbortController(),
+    status: 'running',
+    connections: 0,
+    done: Promise.resolve()
+  }
+  await log.create({ streamId: session.streamId, ownerId: 'c', agent: 'content', method: 'generateBlogPost', createdAt: Date.now(), onDisconnect: 'cancel', instanceId: 'here' })
+  await runGeneration(session, { agent: 'content', method: 'generateBlogPost', input: {}, caller: { id: 'c', kind: 'api-key', role: 'premium' } }, {
+    log,
+    invoke: async () => { throw driverError() }
+  })
+  const last = await log.last(session.streamId)
+  t.match(last, { event: 'error', data: { code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE } })
+  t.notMatch(JSON.stringify([http, step, last]), /ECONNREFUSED|127\.0\.0\.1|5433/, 'no driver text or address anywhere')
 })

@@ -6,6 +6,7 @@ import { createInnovationAgent } from './innovation/index.js'
 import { createTravelAgent } from './travel/index.js'
 import type { PlacesClient } from './travel/places.js'
 import type { AgentDefinition, AgentMethod, AgentName } from './types.js'
+import { isRecord } from './unknown-values.js'
 
 export const AGENT_NAMES: readonly AgentName[] = ['travel', 'content', 'innovation']
 
@@ -41,7 +42,7 @@ export function findMethod (definition: AgentDefinition | undefined, name: strin
 
 /** The offline output of a method, when the method defines a builder. */
 export function offlineBuilder (definitions: Record<AgentName, AgentDefinition> = createAgentDefinitions()): OfflineBuilder {
-  return ({ agent, method, input }) => findMethod(findAgent(definitions, agent), method)?.offline?.(input as Record<string, unknown>)
+  return ({ agent, method, input }) => isRecord(input) ? findMethod(findAgent(definitions, agent), method)?.offline?.(input) : undefined
 }
 
 /** OpenAPI component names: TravelSearchFlightsInput, ContentGenerateBlogPostOutput… */

@@ -8,6 +8,7 @@ import { estimateTokens } from '../llm/tokens.js'
 import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm/types.js'
 import type { UsageLedger, UsageRow } from '../store/usage-ledger.js'
 import type { AgentName, AgentServiceHooks, LlmCallRecord } from './types.js'
+import { fieldOf, stringFieldOf } from './unknown-values.js'
 
 /** Output tokens assumed when reserving a budget before the call. */
 export const EXPECTED_OUTPUT_TOKENS = 2048
@@ -36,12 +37,11 @@ export interface CallOutcome { result: GenerateResult, costUsd: number }
 
 /** The provider refused the call (HTTP error or no connection) and produced nothing: nothing to charge. */
 function rejectedWithoutOutput (failure: unknown, text: string): boolean {
-  return text === '' && (failure as { code?: unknown } | null)?.code === 'AMK_LLM_UNAVAILABLE'
+  return text === '' && fieldOf(failure, 'code') === 'AMK_LLM_UNAVAILABLE'
 }
 
 function errorInfo (error: unknown) {
-  const e = error as { code?: unknown, message?: string }
-  return { code: typeof e?.code === 'string' ? e.code : 'AMK_INTERNAL', message: e?.message ?? String(error) }
+  return { code: stringFieldOf(error, 'code') ?? 'AMK_INTERNAL', message: stringFieldOf(error, 'message') ?? String(error) }
 }
 
 async function reserve (deps: CallDeps, scope: CallScope, request: GenerateRequest) {
@@ -128,7 +128,7 @@ export async function callProvider (deps: CallDeps, scope: CallScope, request: G
   const usage: Usage = result?.usage ?? (rejected
     ? { inputTokens: 0, outputTokens: 0, estimated: false }
     : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
-  const model = result?.model ?? (failure as { details?: { model?: string } })?.details?.model ?? request.model
+  const model = result?.model ?? stringFieldOf(fieldOf(failure, 'details'), 'model') ?? request.model
   const costUsd = rejected ? 0 : deps.price(model, usage)
   await settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd })
 

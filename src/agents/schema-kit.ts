@@ -10,8 +10,12 @@ export const Text = (minLength: number, maxLength: number, description: string, 
 export const TextList = (maxItems: number, maxLength: number, description: string, extra: object = {}) =>
   Type.Array(Type.String({ minLength: 1, maxLength }), { maxItems, description, ...extra })
 
-export const Choice = <T extends string>(values: readonly T[], description: string, def?: T) =>
-  Type.Enum([...values], { description, ...(def !== undefined ? { default: def } : {}) })
+/**
+ * One of `values`. `component` names it in OpenAPI (src/schemas/openapi-polish.ts moves it to
+ * components.schemas), for enums whose property name would be a bad type name in generated SDKs (`class`).
+ */
+export const Choice = <T extends string>(values: readonly T[], description: string, def?: T, component?: string) =>
+  Type.Enum([...values], { description, ...(def !== undefined ? { default: def } : {}), ...(component ? { 'x-component': component } : {}) })
 
 export const IsoDate = (description: string) => Type.String({ format: 'date', description: `${description} (YYYY-MM-DD)` })
 

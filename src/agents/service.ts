@@ -2,6 +2,7 @@
 // otherwise runs the method (LLM call with one repair retry, or the method's own run()), validates the
 // output, caches it, and reports every invocation to the hooks. Framework-free: dependencies come in.
 import { randomUUID } from 'node:crypto'
+import { Value } from 'typebox/value'
 import { CancelledError, InternalError, LlmInvalidOutputError, NotFoundError, ShuttingDownError, ValidationError, withDetails } from '../errors.js'
 import { parseModelJson } from '../llm/json.js'
 import type { LlmProvider, Usage } from '../llm/types.js'
@@ -10,6 +11,7 @@ import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
 import { callProvider, type CallDeps, type CallScope } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
+import { unknownAgent } from './request-rules.js'
 import type {
   AgentDefinition, AgentMethod, AgentName, AgentServiceHooks, InvocationRecord, InvokeRequest, InvokeResult, ModelTier
 } from './types.js'
@@ -85,7 +87,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   function resolveAgent (agentName: string): AgentDefinition {
     const definition = findAgent(definitions, agentName)
     if (!definition) {
-      throw withDetails(new NotFoundError(`Unknown agent '${agentName}'`), { availableAgents: Object.keys(definitions) })
+      throw unknownAgent(agentName, Object.keys(definitions))
     }
     return definition
   }
@@ -201,17 +203,22 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     const value = await method.run!(input, {
       signal: req.signal ?? neverAborted,
       generate: (generateInput) => generate(scope, definition, method, generateInput, tally),
-      invoke: async (agent, name, subInput) => (await execute({
-        agent,
-        method: name,
-        input: subInput,
-        caller: req.caller,
-        signal: req.signal,
-        noCache: req.noCache,
-        parentTraceId: scope.traceId,
-        streamId: req.streamId,
-        runId: req.runId
-      }, tally)).data
+      invoke: async (agent, name, subInput, output) => {
+        const { data } = await execute({
+          agent,
+          method: name,
+          input: subInput,
+          caller: req.caller,
+          signal: req.signal,
+          noCache: req.noCache,
+          parentTraceId: scope.traceId,
+          streamId: req.streamId,
+          runId: req.runId
+        }, tally)
+        // The callee validated its output; this check ties it to the schema the caller named.
+        if (!Value.Check(output, data)) throw new InternalError(`${agent}.${name} did not answer with the output schema ${scope.agent}.${method.name} expects`)
+        return data
+      }
     })
     const checked = checkOutput(method.output, value)
     if (!checked.ok) throw withDetails(new InternalError(`${scope.agent}.${method.name} assembled an invalid result`), checked.problems)

@@ -1,34 +1,76 @@
 // The contract between agents, the agent service and its consumers (routes, streams, coordinator,
 // management, rate limits and budgets). Framework-free: no Fastify import under src/agents.
-import type { TSchema } from 'typebox'
+import type { Static, TSchema } from 'typebox'
 import type { Caller } from '../auth/roles.js'
 import type { Usage } from '../llm/types.js'
 
 export type AgentName = 'travel' | 'content' | 'innovation'
 export type ModelTier = 'flash' | 'pro'
 
-/** One agent method: schemas, prompt, cache TTL and rate limit live with the method (DESIGN §5). */
-export interface AgentMethod {
+/** A cross-field problem found by a method's refine(); it becomes one `details` entry of a 400. */
+export interface FieldProblem { field: string, message: string }
+
+/** Top-level keys of an output whose value is an array (the ones a stream can report item by item). */
+export type ArrayKeys<T> = { [K in keyof T & string]: T[K] extends readonly unknown[] ? K : never }[keyof T & string]
+
+/**
+ * What a stream route streams besides tokens: each element of the output array `property`, as soon as the
+ * model has written it, as a `partial` or `post` event.
+ */
+export interface StreamItems<Output = unknown> {
+  event: 'partial' | 'post'
+  property: ArrayKeys<Output>
+}
+
+/**
+ * One agent method as written in its file (DESIGN §5): schemas, prompt, cache TTL and rate limit live with
+ * the method. Every callback receives `Static<typeof input>` (the input after validation, defaults filled
+ * in) and returns `Static<typeof output>`, so method files need no casts.
+ */
+export interface MethodSpec<I extends TSchema, O extends TSchema> {
   name: string
   summary: string
-  input: TSchema
-  output: TSchema
+  input: I
+  output: O
   /** Seconds a response stays cached. */
   cacheTtl: number
   /** Requests per minute per caller for this method. */
   rateLimit: number
   /** Overrides the agent's default model tier. */
   model?: ModelTier
-  /** Builds the LLM prompt from the validated input. */
-  prompt(input: Record<string, unknown>): { system: string, prompt: string }
-  /** Methods that compose others (createCompletePackage) or call outside APIs (searchHotels) run here. */
-  run?(input: Record<string, unknown>, ctx: MethodContext): Promise<unknown>
-  /** Cross-field checks the schema cannot express (checkout after checkin); problems become a 400. */
-  refine?(input: Record<string, unknown>): Array<{ field: string, message: string }>
-  /** Deterministic output built from the input, used by the offline provider (must validate against `output`). */
-  offline?(input: Record<string, unknown>): unknown
   /** Sampling temperature for this method (provider default when unset). */
   temperature?: number
+  /** Builds the LLM prompt from the validated input. */
+  prompt(input: Static<I>): { system: string, prompt: string }
+  /** Methods that compose others (createCompletePackage) or call outside APIs (searchHotels) run here. */
+  run?(input: Static<I>, ctx: MethodContext<Static<O>>): Promise<Static<O>>
+  /** Cross-field checks the schema cannot express (checkout after checkin); problems become a 400. */
+  refine?(input: Static<I>): FieldProblem[]
+  /** Deterministic output built from the input, used by the offline provider (must validate against `output`). */
+  offline?(input: Static<I>): Static<O>
+  /** The output array a stream route reports item by item (recommendations, posts). */
+  streamItems?: StreamItems<Static<O>>
+}
+
+/**
+ * A method as the agent service and its consumers see it: the schemas' static types erased. The service
+ * validates the input against `input` before any callback runs, so callbacks get what they were typed for.
+ */
+export interface AgentMethod extends Omit<MethodSpec<TSchema, TSchema>, 'prompt' | 'run' | 'refine' | 'offline' | 'streamItems'> {
+  prompt(input: ValidInput): { system: string, prompt: string }
+  run?(input: ValidInput, ctx: MethodContext): Promise<unknown>
+  refine?(input: ValidInput): FieldProblem[]
+  offline?(input: ValidInput): unknown
+  streamItems?: { event: StreamItems['event'], property: string }
+}
+
+/** A method input after validation: a JSON object. */
+export type ValidInput = Record<string, unknown>
+
+/** Declares a method: infers the static types of `input` and `output` for every callback. */
+export function defineMethod<I extends TSchema, O extends TSchema> (spec: MethodSpec<I, O>): AgentMethod {
+  // Erasure only: the service validates every input against spec.input and output against spec.output.
+  return spec as unknown as AgentMethod
 }
 
 export interface AgentDefinition {
@@ -41,12 +83,20 @@ export interface AgentDefinition {
   methods: Record<string, AgentMethod>
 }
 
+/** Declares an agent from its list of methods (keyed by their names). */
+export function defineAgent (agent: Omit<AgentDefinition, 'methods'> & { methods: readonly AgentMethod[] }): AgentDefinition {
+  return { ...agent, methods: Object.fromEntries(agent.methods.map(method => [method.name, method])) }
+}
+
 /** What a method's custom run() can use. */
-export interface MethodContext {
+export interface MethodContext<Output = unknown> {
   /** Calls the LLM with this method's prompt and schema (validated, repaired once). */
-  generate(input: Record<string, unknown>): Promise<unknown>
-  /** Invokes another method of any agent (counted, cached and traced like a top-level call). */
-  invoke(agent: AgentName, method: string, input: Record<string, unknown>): Promise<unknown>
+  generate(input: ValidInput): Promise<Output>
+  /**
+   * Invokes another method of any agent (counted, cached and traced like a top-level call). `output` is that
+   * method's output schema: the result was validated against it, and it types the result.
+   */
+  invoke<O extends TSchema>(agent: AgentName, method: string, input: ValidInput, output: O): Promise<Static<O>>
   signal: AbortSignal
 }
 

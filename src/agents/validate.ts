@@ -4,8 +4,9 @@ import type { TSchema } from 'typebox'
 import { Compile, type Validator } from 'typebox/compile'
 import { Value } from 'typebox/value'
 import { ValidationError, withDetails } from '../errors.js'
+import type { FieldProblem, ValidInput } from './types.js'
 
-export interface FieldProblem { field: string, message: string }
+export type { FieldProblem }
 
 const compiled = new WeakMap<TSchema, Validator>()
 
@@ -40,13 +41,17 @@ export function problemsOf (schema: TSchema, value: unknown, root: string, limit
   return [...byField.values()]
 }
 
+const isRecord = (value: unknown): value is ValidInput => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const invalid = (problems: FieldProblem[]) =>
+  withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
+
 /** A copy of the input with defaults applied; throws 400 AMK_VALIDATION listing every bad field. */
-export function validateInput (schema: TSchema, input: unknown, refine?: (input: Record<string, unknown>) => FieldProblem[]): Record<string, unknown> {
-  const value = Value.Default(schema, structuredClone(input ?? {})) as Record<string, unknown>
-  const problems = validator(schema).Check(value) ? (refine?.(value) ?? []) : problemsOf(schema, value, 'input')
-  if (problems.length > 0) {
-    throw withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
-  }
+export function validateInput (schema: TSchema, input: unknown, refine?: (input: ValidInput) => FieldProblem[]): ValidInput {
+  const value: unknown = Value.Default(schema, structuredClone(input ?? {}))
+  if (!validator(schema).Check(value) || !isRecord(value)) throw invalid(problemsOf(schema, value, 'input'))
+  const problems = refine?.(value) ?? []
+  if (problems.length > 0) throw invalid(problems)
   return value
 }
 

@@ -4,9 +4,11 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Queryable, Row } from '../store/database.js'
 import { isRole, type Role } from './roles.js'
+import { isoOf, roleOf, timeOf } from './rows.js'
+import { parseSeedKeys, type SeedKey } from '../config/seed-keys.js'
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-export const KEY_PREFIX = 'amk_'
+const KEY_PREFIX = 'amk_'
 const RANDOM_LENGTH = 40
 const DISPLAY_LENGTH = KEY_PREFIX.length + 8
 const TOUCH_INTERVAL_MS = 60_000
@@ -25,26 +27,9 @@ export function generateApiKey (): string {
 }
 
 export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex')
-export const displayPrefix = (key: string): string => key.slice(0, DISPLAY_LENGTH)
+const displayPrefix = (key: string): string => key.slice(0, DISPLAY_LENGTH)
 
-export interface SeedKey { key: string, role: Role }
-
-/** Parses VALID_API_KEYS (`key:role,…`); throws one Error naming every bad entry (never echoing a key). */
-export function parseSeedKeys (value: string | undefined): SeedKey[] {
-  const entries = (value ?? '').split(',').map(s => s.trim()).filter(Boolean)
-  const problems: string[] = []
-  const keys = entries.flatMap((entry, i) => {
-    const at = entry.lastIndexOf(':')
-    const key = at > 0 ? entry.slice(0, at) : ''
-    const role = at > 0 ? entry.slice(at + 1) : ''
-    if (key.length < 20 || key.length > 256) problems.push(`entry ${i + 1}: the key must be 20–256 characters`)
-    else if (!isRole(role)) problems.push(`entry ${i + 1}: role must be one of user, premium, admin, internal`)
-    else return [{ key, role }]
-    return []
-  })
-  if (problems.length > 0) throw new Error(`VALID_API_KEYS: ${problems.join('; ')}`)
-  return keys
-}
+export { parseSeedKeys, type SeedKey }
 
 export interface ApiKeyRecord {
   id: string
@@ -62,20 +47,18 @@ export interface ApiKeyRecord {
   dailyCostBudgetUsd: number | null
 }
 
-const iso = (value: unknown): string | null => value == null ? null : new Date(value as string).toISOString()
-
 function toRecord (row: Row): ApiKeyRecord {
   return {
     id: String(row.id),
     name: String(row.name),
     prefix: String(row.prefix),
-    role: row.role as Role,
-    source: row.source as ApiKeyRecord['source'],
+    role: roleOf(row.role),
+    source: row.source === 'env' || row.source === 'dev' ? row.source : 'api',
     createdBy: row.created_by == null ? null : String(row.created_by),
-    createdAt: iso(row.created_at)!,
-    expiresAt: iso(row.expires_at),
-    revokedAt: iso(row.revoked_at),
-    lastUsedAt: iso(row.last_used_at),
+    createdAt: new Date(timeOf(row.created_at)).toISOString(),
+    expiresAt: isoOf(row.expires_at),
+    revokedAt: isoOf(row.revoked_at),
+    lastUsedAt: isoOf(row.last_used_at),
     dailyTokenBudget: row.daily_token_budget == null ? null : Number(row.daily_token_budget),
     dailyCostBudgetUsd: row.daily_cost_budget_usd == null ? null : Number(row.daily_cost_budget_usd)
   }
@@ -159,8 +142,8 @@ export class ApiKeyStore {
     if (!row) return null
     const entry: CachedKey = {
       id: String(row.id),
-      role: row.role as Role,
-      expiresAt: row.expires_at == null ? null : new Date(row.expires_at as string).getTime(),
+      role: roleOf(row.role),
+      expiresAt: row.expires_at == null ? null : timeOf(row.expires_at),
       revoked: row.revoked_at != null,
       cachedAt: now,
       touchedAt: previous?.touchedAt ?? 0
@@ -173,7 +156,14 @@ export class ApiKeyStore {
   async isActive (id: string, now = Date.now()): Promise<boolean> {
     if (!UUID.test(id)) return false
     const [row] = await this.db.query('SELECT expires_at, revoked_at FROM api_keys WHERE id = $1', [id])
-    return row !== undefined && row.revoked_at == null && (row.expires_at == null || new Date(row.expires_at as string).getTime() > now)
+    return row !== undefined && row.revoked_at == null && (row.expires_at == null || timeOf(row.expires_at) > now)
+  }
+
+  /** The daily budgets set on the key with this id (unset ones absent); null when there is no such key. */
+  async budgetOf (id: string): Promise<{ tokens?: number, usd?: number } | null> {
+    const [row] = await this.db.query<{ daily_token_budget: number | null, daily_cost_budget_usd: number | null }>(
+      'SELECT daily_token_budget, daily_cost_budget_usd FROM api_keys WHERE id = $1', [id])
+    return row ? { tokens: row.daily_token_budget ?? undefined, usd: row.daily_cost_budget_usd ?? undefined } : null
   }
 
   /**
@@ -208,7 +198,8 @@ export class ApiKeyStore {
 
   private remember (hash: string, entry: CachedKey): void {
     this.cache.delete(hash)
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!)
+    const oldest = this.cache.keys().next()
+    if (this.cache.size >= MAX_CACHED && !oldest.done) this.cache.delete(oldest.value)
     this.cache.set(hash, entry)
   }
 

@@ -7,6 +7,7 @@
 // Redis call fails (reported to the breaker). The count is always taken back from the store that made it.
 import type { Redis } from 'ioredis'
 import { breakerFor } from '../limits/redis-failover.js'
+import { defineScript, reply } from '../store/redis-script.js'
 
 export interface AttemptLimit {
   /** Counter key (without the Redis key prefix). */
@@ -40,7 +41,11 @@ export interface AttemptThrottle {
 const MAX_MEMORY_ENTRIES = 50_000
 
 // KEYS counters; ARGV[1] window (ms), ARGV[1 + i] the max of KEYS[i]. Returns { waitMs, refusedBy (1-based, 0 = none) }.
-const ATTEMPT = `local wait, by = 0, 0
+const ATTEMPT = defineScript({
+  name: 'attempt',
+  keys: 'any',
+  parse: reply.pair,
+  lua: `local wait, by = 0, 0
 for i, key in ipairs(KEYS) do
   if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
     local ttl = redis.call('PTTL', key)
@@ -54,8 +59,14 @@ for _, key in ipairs(KEYS) do
   redis.call('INCR', key)
 end
 return { 0, 0 }`
+})
 // Decrement only keys that still exist: a DECR on an expired key would create one without a TTL.
-const UNCOUNT = "for _, key in ipairs(KEYS) do if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end end return 0"
+const UNCOUNT = defineScript({
+  name: 'attempt uncount',
+  keys: 'any',
+  parse: reply.integer,
+  lua: "for _, key in ipairs(KEYS) do if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end end return 0"
+})
 
 export function createAttemptThrottle (options: AttemptThrottleOptions): AttemptThrottle {
   const memory = new Map<string, { count: number, resetAt: number }>()
@@ -98,7 +109,10 @@ export function createAttemptThrottle (options: AttemptThrottleOptions): Attempt
     if (memory.size < MAX_MEMORY_ENTRIES) return
     for (const [key, entry] of memory) if (entry.resetAt <= now) memory.delete(key)
     // Still full of live entries: drop the oldest rather than grow without bound.
-    while (memory.size >= MAX_MEMORY_ENTRIES) memory.delete(memory.keys().next().value!)
+    for (const key of memory.keys()) {
+      if (memory.size < MAX_MEMORY_ENTRIES) break
+      memory.delete(key)
+    }
   }
 
   return {
@@ -110,9 +124,7 @@ export function createAttemptThrottle (options: AttemptThrottleOptions): Attempt
       const started = performance.now()
       if (client) {
         try {
-          const reply = await client.eval(ATTEMPT, keys.length, ...keys, String(options.windowMs), ...limits.map(l => String(l.max)))
-          const [wait, by] = Array.isArray(reply) ? reply.map(Number) : [Number.NaN, 0]
-          if (!Number.isFinite(wait)) throw new Error('unexpected reply from the attempt script')
+          const [wait, by] = await ATTEMPT(client, keys, [options.windowMs, ...limits.map(l => l.max)])
           result = [wait, by - 1]
           counted = client
         } catch (err) {
@@ -132,7 +144,7 @@ export function createAttemptThrottle (options: AttemptThrottleOptions): Attempt
           // Redis failed since: the count stays there and lapses with its window (never uncount in memory).
           const client = counted
           const at = performance.now()
-          await client.eval(UNCOUNT, keys.length, ...keys).catch((err: unknown) => failed(client, err, at))
+          await UNCOUNT(client, keys).catch((err: unknown) => failed(client, err, at))
         }
       }
     }

@@ -5,7 +5,7 @@
 // value arrives as both x-api-key and Bearer. Then the value's form decides: a JWT (three base64url segments)
 // is the bearer token, anything else the API key — so a JWT is never looked up, and refused, as a key.
 import type { IncomingHttpHeaders } from 'node:http'
-import { DatabaseUnavailableError, RateLimitedError, UnauthorizedError, withDetails } from '../errors.js'
+import { codeOf, DatabaseUnavailableError, RateLimitedError, statusCodeOf, UnauthorizedError, withDetails } from '../errors.js'
 import type { ApiKeyStore } from './api-keys.js'
 import type { Attempt, AttemptThrottle } from './attempt-throttle.js'
 import { callerFromClaims, unverifiedIssuer } from './jwt.js'
@@ -17,7 +17,7 @@ export type AuthMethod = 'password' | 'jwt' | 'api_key' | 'supabase'
 export type AuthResult = 'success' | 'failure' | 'throttled'
 
 /** Query parameters that would carry a credential. `ticket` (one-time stream tickets) is not one of them. */
-export const QUERY_CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
+const QUERY_CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
   'token', 'access_token', 'id_token', 'refresh_token', 'jwt', 'bearer', 'authorization',
   'apikey', 'api_key', 'api-key', 'x-api-key'
 ])
@@ -70,7 +70,7 @@ export function throttledError (message: string, scope: string, waitMs: number, 
 
 /** A store failure (database down) as 503 with Retry-After; errors that already carry a status pass through. */
 export function storeUnavailable (err: unknown, what: string): Error {
-  if (err instanceof Error && typeof (err as { statusCode?: unknown }).statusCode === 'number') return err
+  if (err instanceof Error && statusCodeOf(err) !== undefined) return err
   return withDetails(new DatabaseUnavailableError(`${what} cannot be checked right now; retry shortly`), undefined, { 'retry-after': '5' })
 }
 
@@ -93,7 +93,7 @@ export function createCredentialVerifier (deps: CredentialVerifierDeps): (creden
         }
       })
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 429) {
+      if (statusCodeOf(err) === 429) {
         deps.record('api_key', 'throttled')
         throw err
       }
@@ -112,7 +112,7 @@ export function createCredentialVerifier (deps: CredentialVerifierDeps): (creden
     try {
       caller = callerFromClaims(deps.verifyJwt(token))
     } catch (err) {
-      if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') message = 'Token expired'
+      if (codeOf(err) === 'FAST_JWT_EXPIRED') message = 'Token expired'
     }
     deps.record('jwt', caller ? 'success' : 'failure')
     if (!caller) throw new UnauthorizedError(message)

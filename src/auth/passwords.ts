@@ -8,7 +8,7 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 const KEY_LENGTH = 32
 const SALT_BYTES = 16
 /** log2(N) by default: N = 2^15, r = 8, p = 1 is 32 MiB and roughly 50–100 ms per hash on a server core. */
-export const DEFAULT_COST = 15
+const DEFAULT_COST = 15
 const BLOCK_SIZE = 8
 const PARALLELISM = 1
 const MAX_MEM = 128 * 1024 * 1024
@@ -25,7 +25,7 @@ export const scryptDerive: Derive = (password, salt, params) => {
 }
 
 /** scrypt's work is linear in N·r·p (p lanes run one after another here). */
-export const scryptWork = ({ N, r, p }: ScryptParams): number => N * r * p
+const scryptWork = ({ N, r, p }: ScryptParams): number => N * r * p
 
 function parse (stored: string): { params: ScryptParams, salt: Buffer, expected: Buffer } | null {
   const parts = stored.split('$')

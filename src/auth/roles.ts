@@ -1,6 +1,7 @@
 // Roles and the permissions they grant (DESIGN §7), and the caller identity every request resolves to.
-export const ROLES = ['user', 'premium', 'admin', 'internal'] as const
-export type Role = typeof ROLES[number]
+import { ROLES, isRole, type Role } from '../config/roles.js'
+
+export { ROLES, isRole, type Role }
 
 export const PERMISSIONS = [
   'agent:read', 'agent:execute', 'agent:priority', 'agent:streaming',
@@ -17,10 +18,6 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   premium: new Set(premium),
   admin: new Set(admin),
   internal: new Set(PERMISSIONS)
-}
-
-export function isRole (value: unknown): value is Role {
-  return typeof value === 'string' && (ROLES as readonly string[]).includes(value)
 }
 
 export function hasPermission (role: Role, permission: Permission): boolean {

@@ -1,38 +1,42 @@
 // TypeBox schemas of the auth routes' responses, registered as named OpenAPI components.
 import { Type, type Static, type TSchema } from 'typebox'
-import { PERMISSIONS, ROLES } from './roles.js'
+import { PERMISSIONS, ROLES, type Permission, type Role } from './roles.js'
+import { ref } from '../schemas/common.js'
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const DateTime = Type.String({ format: 'date-time' })
 
-export const RoleSchema = Type.Union(ROLES.map(r => Type.Literal(r)), { $id: 'Role', description: 'user · premium · admin · internal' })
+// Unions built from the role and permission lists: Type.Unsafe gives them their static types (a union
+// of a mapped array is not a tuple, so TypeBox cannot infer it) without changing the JSON schema.
+export const RoleSchema = Type.Unsafe<Role>(Type.Union(ROLES.map(r => Type.Literal(r)), { $id: 'Role', description: 'user · premium · admin · internal' }))
+const PermissionSchema = Type.Unsafe<Permission>(Type.Union(PERMISSIONS.map(p => Type.Literal(p))))
 
 export const AuthUserSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   email: Type.String(),
-  role: Type.Ref('Role')
+  role: ref(RoleSchema)
 }, { $id: 'AuthUser', additionalProperties: false })
 
 export const AuthTokenSchema = Type.Object({
   token: Type.String({ description: 'HS256 JWT; send it as Authorization: Bearer <token>' }),
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'Seconds until the token expires' }),
-  user: Type.Ref('AuthUser')
+  user: ref(AuthUserSchema)
 }, { $id: 'AuthToken', additionalProperties: false })
 
 export const AuthCallerSchema = Type.Object({
   id: Type.String({ description: 'Stable caller id: user:<uuid>, key:<uuid>, supabase:<sub> or metrics-token' }),
   kind: Type.Union([Type.Literal('user'), Type.Literal('api-key'), Type.Literal('supabase'), Type.Literal('metrics-token')]),
-  role: Type.Ref('Role'),
+  role: ref(RoleSchema),
   email: Type.Optional(Type.String()),
   keyId: Type.Optional(Type.String()),
-  permissions: Type.Array(Type.Union(PERMISSIONS.map(p => Type.Literal(p))))
+  permissions: Type.Array(PermissionSchema)
 }, { $id: 'AuthCaller', additionalProperties: false })
 
 export const UserSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   email: Type.String(),
-  role: Type.Ref('Role'),
+  role: ref(RoleSchema),
   createdAt: DateTime
 }, { $id: 'User', additionalProperties: false })
 
@@ -51,7 +55,7 @@ const apiKeyFields = {
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),
   prefix: Type.String({ description: 'First characters of the key, for recognising it' }),
-  role: Type.Ref('Role'),
+  role: ref(RoleSchema),
   source: Type.Union([Type.Literal('api'), Type.Literal('env'), Type.Literal('dev')], { description: 'api: created here; env: VALID_API_KEYS; dev: generated development key' }),
   status: Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired')]),
   createdBy: Nullable(Type.String()),
@@ -70,3 +74,6 @@ export const CreatedApiKeySchema = Type.Object({
   ...apiKeyFields,
   key: Type.String({ description: 'The API key. Shown only in this response: store it now' })
 }, { $id: 'CreatedApiKey', additionalProperties: false })
+
+/** Components of the auth routes, dependencies first. */
+export const authSchemas = [RoleSchema, AuthUserSchema, AuthTokenSchema, AuthCallerSchema, UserSchema, ApiKeySchema, CreatedApiKeySchema]

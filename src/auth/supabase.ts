@@ -31,9 +31,10 @@ function isJwksUnavailable (err: unknown): boolean {
   return err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err.constructor === errors.JOSEError
 }
 
-export function supabaseCaller (payload: JWTPayload): Caller {
-  const appMetadata = payload.app_metadata as { role?: unknown } | undefined
-  const role = isRole(appMetadata?.role) ? appMetadata.role : 'user'
+function supabaseCaller (payload: JWTPayload): Caller {
+  const appMetadata = payload.app_metadata
+  const claimed = typeof appMetadata === 'object' && appMetadata !== null && 'role' in appMetadata ? appMetadata.role : undefined
+  const role = isRole(claimed) ? claimed : 'user'
   return {
     id: `supabase:${payload.sub}`,
     kind: 'supabase',
@@ -77,9 +78,10 @@ export function createSupabaseVerifier (options: SupabaseOptions): SupabaseVerif
     async checkJwks () {
       const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(options.timeoutMs ?? 3000) })
       if (!response.ok) throw new Error(`JWKS answered ${response.status}`)
-      const body = await response.json() as { keys?: unknown[] }
-      if (!Array.isArray(body.keys)) throw new Error('JWKS has no keys array')
-      return body.keys.length
+      const body: unknown = await response.json()
+      const keys = typeof body === 'object' && body !== null && 'keys' in body ? body.keys : undefined
+      if (!Array.isArray(keys)) throw new Error('JWKS has no keys array')
+      return keys.length
     }
   }
 }

@@ -3,6 +3,7 @@
 import type { Queryable, Row } from '../store/database.js'
 import { PasswordHasher } from './passwords.js'
 import type { Role } from './roles.js'
+import { roleOf, timeOf } from './rows.js'
 
 export interface UserRecord {
   id: string
@@ -15,7 +16,7 @@ const normalize = (email: string): string => email.trim().toLowerCase()
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function toRecord (row: Row): UserRecord {
-  return { id: String(row.id), email: String(row.email), role: row.role as Role, createdAt: new Date(row.created_at as string).toISOString() }
+  return { id: String(row.id), email: String(row.email), role: roleOf(row.role), createdAt: new Date(timeOf(row.created_at)).toISOString() }
 }
 
 export class UserStore {

@@ -19,7 +19,10 @@ export function createMemoryCache (options: { maxEntries: number, now?: () => nu
     async set (key, value, ttlSeconds) {
       store.delete(key)
       store.set(key, { value, expiresAt: now() + ttlSeconds * 1000 })
-      while (store.size > options.maxEntries) store.delete(store.keys().next().value!)
+      for (const oldest of store.keys()) {
+        if (store.size <= options.maxEntries) break
+        store.delete(oldest)
+      }
     },
     async clear (namespace, pattern) {
       const matches = globMatcher(pattern)

@@ -21,7 +21,7 @@ export function createRedisCache (redis: Redis, options: RedisCacheOptions): Res
   const { fallback } = options
   const breaker = breakerFor(redis)
   const report = (operation: string, error: unknown, started: number) => {
-    if (!breaker.failure(COMPONENT, error, started)) options.onError?.(operation, error as Error)
+    if (!breaker.failure(COMPONENT, error, started)) options.onError?.(operation, error instanceof Error ? error : new Error(String(error)))
   }
 
   async function attempt<T> (operation: string, run: () => Promise<T>, otherwise: () => Promise<T>): Promise<T> {
@@ -48,7 +48,9 @@ export function createRedisCache (redis: Redis, options: RedisCacheOptions): Res
     kind: 'redis',
     get: (key) => attempt('get', async () => {
       const raw = await redis.get(key)
-      return raw ? JSON.parse(raw) as CachedResponse : null
+      if (!raw) return null
+      const cached: CachedResponse = JSON.parse(raw) // our own JSON, written by set()
+      return cached
     }, () => fallback.get(key)),
     async set (key, value, ttlSeconds) {
       if (!breaker.usable()) return fallback.set(key, value, ttlSeconds)

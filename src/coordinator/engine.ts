@@ -2,6 +2,7 @@
 // per-step timeouts and a run-wide abort signal that reaches the provider call. It never throws for a
 // step's failure: every step ends with a status (completed, failed, timed_out, cancelled, skipped),
 // its timing and its usage, and the run's status, result and usage totals follow from them.
+import { isCatalogueError, toPublicError } from '../errors.js'
 import { AGGREGATORS } from './aggregators.js'
 import { lookup, problemOf, RefProblem, resolveTemplate, type ParsedRef } from './refs.js'
 import type { Plan, PlannedStep } from './plan.js'
@@ -23,11 +24,15 @@ function pending (step: PlannedStep): StepResult {
   return { ...ref, status: 'pending', usage: { ...ZERO }, cached: false, durationMs: 0 }
 }
 
-/** A step error from anything thrown: AMK errors keep code, message and details; others are masked. */
+/** A step error from anything thrown, by the one masking rule (toPublicError): only catalogue errors keep their message. */
+export function toStepError (error: unknown): StepError {
+  const { code, message, details } = toPublicError(error)
+  return { code, message, ...(details !== undefined ? { details } : {}) }
+}
+
+/** The step error of a catalogue error (AMK_…); null for anything else, which is unexpected. */
 export function stepErrorOf (error: unknown): StepError | null {
-  const e = error as { code?: unknown, message?: unknown, details?: unknown } | null
-  if (!e || typeof e.code !== 'string' || !e.code.startsWith('AMK_')) return null
-  return { code: e.code, message: String(e.message), ...(e.details !== undefined ? { details: e.details } : {}) }
+  return isCatalogueError(error) ? toStepError(error) : null
 }
 
 function usageOf (value: unknown): StepUsage {
@@ -99,7 +104,7 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
       const problem = problemOf(error)
       if (problem) return { status: 'failed', error: { code: 'AMK_VALIDATION', message: `${problem.field} ${problem.message}`, details: [problem] } }
       deps.onUnexpectedError?.(error, ref)
-      return { status: 'failed', error: { code: 'AMK_INTERNAL', message: 'the step input could not be built' } }
+      return { status: 'failed', error: toStepError(error) }
     }
     const contextFrom = step.role === 'sub-agent' ? results[0] : step.role === 'step' && step.index > 0 ? results[step.index - 1] : undefined
     if (contextFrom?.status === 'completed' && typeof input === 'object' && input !== null && !Array.isArray(input) && !Object.hasOwn(input, 'context')) {
@@ -132,7 +137,7 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
       if (options.signal.aborted) return { status: 'cancelled', usage, error: cancelError() }
       const known = stepErrorOf(error)
       if (!known) deps.onUnexpectedError?.(error, ref)
-      return { status: 'failed', usage, error: known ?? { code: 'AMK_INTERNAL', message: 'the step failed unexpectedly' } }
+      return { status: 'failed', usage, error: known ?? toStepError(error) }
     } finally {
       clearTimeout(timer)
       options.signal.removeEventListener('abort', onRunAbort)

@@ -4,7 +4,7 @@
 // the outcome stored (kept by the outbox until the database takes it) and observers told (metrics,
 // tracing); the caller settles the live run with the returned view.
 import type { InvokeRequest, InvokeResult } from '../agents/types.js'
-import { executePlan, initialSteps } from './engine.js'
+import { executePlan, initialSteps, toStepError } from './engine.js'
 import { ZERO_TOTALS, type LiveRun } from './live-run.js'
 import type { Plan } from './plan.js'
 import type { OutcomeOutbox } from './outcome-outbox.js'
@@ -85,7 +85,7 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
     }, { signal: run.controller.signal, onEvent, streamTokens: request.streamTokens })
   } catch (err) {
     deps.log?.error({ err, runId }, 'workflow engine failed')
-    outcome = { status: 'failed', steps, result: null, error: { code: 'AMK_INTERNAL', message: 'the workflow engine failed' }, usage: { ...ZERO_TOTALS }, durationMs: 0 }
+    outcome = { status: 'failed', steps, result: null, error: toStepError(err), usage: { ...ZERO_TOTALS }, durationMs: 0 }
   }
   progress.ended = true
   if (progress.timer) clearTimeout(progress.timer)

@@ -1,10 +1,11 @@
 // TypeBox schemas of the coordinator's HTTP surface (DESIGN §4.5, §9): the three workflow bodies, the
 // predefined-workflow body, runs and step results, the SSE events, the catalog and the statistics.
-// Shared components carry an $id (registered by the routes) and show under their names in OpenAPI.
+// Shared components carry an $id (registered by src/schemas/index.ts) and show under their names in OpenAPI.
 import { Type, type Static, type TSchemaOptions } from 'typebox'
 import { ref } from '../schemas/common.js'
 import { AGGREGATOR_NAMES } from './aggregators.js'
 import { LIMITS } from './plan.js'
+import { WORKFLOW_NAMES } from './workflows.js'
 
 const literals = <T extends string>(values: readonly T[], options: TSchemaOptions = {}) => Type.Enum([...values], options)
 
@@ -171,5 +172,8 @@ export const StatsSchema = Type.Object({
   agents: Type.Record(Type.String(), Type.Object({ calls: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer(), successRate: Type.Number() }))
 }, { $id: 'CoordinatorStats' })
 
+/** The body of POST /api/coordinator/workflow: `workflowName` lists the predefined workflows. */
+export const PredefinedWorkflowBodySchema = WorkflowBodySchema(WORKFLOW_NAMES)
+
 export const coordinatorSchemas = [WorkflowStepSchema, Usage, StepError, StepResultSchema, RunSchema, CoordinatorEventSchema,
-  SequentialBodySchema, ParallelBodySchema, HierarchicalBodySchema, WorkflowListSchema, CatalogSchema, StatsSchema]
+  SequentialBodySchema, ParallelBodySchema, HierarchicalBodySchema, WorkflowListSchema, CatalogSchema, StatsSchema, PredefinedWorkflowBodySchema]

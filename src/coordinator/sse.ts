@@ -4,8 +4,8 @@
 // `<runId>-<seq>`. A client that goes away cancels the run it started (not one it joined).
 import type { ServerResponse } from 'node:http'
 import { SseConnection } from '../streams/connection.js'
-import { encodeFrame, SSE_HEADERS, type StreamEvent } from '../streams/events.js'
-import { stepErrorOf } from './engine.js'
+import { encodeFrame, type StreamEvent } from '../streams/events.js'
+import { toStepError } from './engine.js'
 import type { RunHandle } from './service.js'
 
 export interface SseOptions { heartbeatMs: number, retryMs: number }
@@ -13,10 +13,11 @@ export interface SseOptions { heartbeatMs: number, retryMs: number }
 /** The stream encoder is typed for the agent-stream vocabulary; its framing is the same for these event names. */
 const frame = (id: string, event: string, data: unknown) => encodeFrame(id, { event, data } as unknown as StreamEvent)
 
+/** Streams a run on a response taken over with openSse (src/routes/toolkit.ts), whose `headers` it opens with. */
 export async function streamRun (res: ServerResponse, headers: Record<string, string | string[] | number>, handle: RunHandle, options: SseOptions): Promise<void> {
   const { runId } = handle
   const connection = new SseConnection(res, runId, 0)
-  connection.open({ ...headers, ...SSE_HEADERS }, options.retryMs)
+  connection.open(headers, options.retryMs)
   let seq = 0
   let writing: Promise<unknown> = Promise.resolve()
   const send = (event: string, data: unknown) => {
@@ -40,7 +41,7 @@ export async function streamRun (res: ServerResponse, headers: Record<string, st
   try {
     send('complete', await handle.done)
   } catch (error) {
-    const known = stepErrorOf(error) ?? { code: 'AMK_INTERNAL', message: 'the run could not be followed' }
+    const known = toStepError(error)
     send('error', { runId, code: known.code, message: known.message, recoverable: known.code === 'AMK_CONFLICT' })
   } finally {
     unsubscribe()

@@ -7,6 +7,7 @@
 // left, though most calls use far less.) `adjust` settles a reservation with the real usage. A counter
 // that does not exist yet (new day, Redis restarted, new process) is seeded from the usage ledger first.
 import type { Redis } from 'ioredis'
+import { defineScript, reply } from '../store/redis-script.js'
 
 export interface Amount { tokens: number, microUsd: number }
 /** Daily limits; null = unlimited in that dimension. */
@@ -27,7 +28,11 @@ export interface BudgetCounter {
 // KEYS[1] counter hash; ARGV: tokens, microUsd, token limit (-1 = none), usd limit (-1 = none), ttl,
 // seed tokens, seed microUsd ('' = no seed given). Returns {status, tokens, microUsd}: 1 reserved,
 // 0 over the token limit, 2 over the dollar limit, -1 the counter must be seeded first.
-const RESERVE = `
+const RESERVE = defineScript({
+  name: 'budget reserve',
+  keys: 1,
+  parse: reply.triple,
+  lua: `
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   if ARGV[6] == '' then return {-1, 0, 0} end
@@ -44,15 +49,21 @@ tokens = redis.call('HINCRBY', key, 'tokens', addTokens)
 usd = redis.call('HINCRBY', key, 'usd', addUsd)
 return {1, tokens, usd}
 `
+})
 
 // Settles only a counter that still exists: a vanished one is re-seeded from the ledger on next use.
-const ADJUST = `
+const ADJUST = defineScript({
+  name: 'budget adjust',
+  keys: 1,
+  parse: reply.integer,
+  lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'tokens', ARGV[1])
   redis.call('HINCRBY', KEYS[1], 'usd', ARGV[2])
 end
 return 1
 `
+})
 
 function outcome (status: number, committed: Amount): ReserveOutcome {
   if (status === -1) return { ok: false, needsSeed: true }
@@ -63,26 +74,17 @@ function outcome (status: number, committed: Amount): ReserveOutcome {
 const limitArg = (value: number | null) => value === null ? -1 : Math.floor(value)
 
 export class RedisBudgetCounter implements BudgetCounter {
-  constructor (private readonly redis: Redis, private readonly prefix: string) {
-    if (!('amkBudgetReserve' in redis)) {
-      redis.defineCommand('amkBudgetReserve', { numberOfKeys: 1, lua: RESERVE })
-      redis.defineCommand('amkBudgetAdjust', { numberOfKeys: 1, lua: ADJUST })
-    }
-  }
-
-  private call (name: string, ...args: Array<string | number>): Promise<number[]> {
-    return (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<number[]>>)[name](...args)
-  }
+  constructor (private readonly redis: Redis, private readonly prefix: string) {}
 
   async reserve (key: string, amount: Amount, limits: Limits, ttlSeconds: number, seed?: Amount): Promise<ReserveOutcome> {
-    const [status, tokens, microUsd] = await this.call('amkBudgetReserve', this.prefix + key,
+    const [status, tokens, microUsd] = await RESERVE(this.redis, [this.prefix + key], [
       Math.ceil(amount.tokens), Math.ceil(amount.microUsd), limitArg(limits.tokens), limitArg(limits.microUsd), ttlSeconds,
-      seed ? Math.round(seed.tokens) : '', seed ? Math.round(seed.microUsd) : '')
+      seed ? Math.round(seed.tokens) : '', seed ? Math.round(seed.microUsd) : ''])
     return outcome(status, { tokens, microUsd })
   }
 
   async adjust (key: string, delta: Amount): Promise<void> {
-    await this.call('amkBudgetAdjust', this.prefix + key, Math.round(delta.tokens), Math.round(delta.microUsd))
+    await ADJUST(this.redis, [this.prefix + key], [Math.round(delta.tokens), Math.round(delta.microUsd)])
   }
 
   async read (key: string): Promise<Amount | null> {

@@ -2,27 +2,12 @@
 // and, for API keys, the key's own columns (which win per dimension). Before an LLM call the estimate is
 // reserved (Redis when up, else this process's memory); after it the reservation is settled with the
 // real usage. Days are UTC; counters are keyed per caller per day.
-import { isRole, type Caller } from '../auth/roles.js'
+import type { Caller } from '../auth/roles.js'
+import { parseBudgets, type DailyBudget, type RoleBudgets } from '../config/limits.js'
 import type { Amount, BudgetCounter, Dimension, Limits } from './budget-counter.js'
 import type { RedisFailover } from './redis-failover.js'
 
-export interface DailyBudget { tokens?: number, usd?: number }
-export type RoleBudgets = Record<string, DailyBudget>
-
-/** Parses BUDGETS: `{"user":{"tokens":100000,"usd":1},"premium":{"tokens":1000000}}`. */
-export function parseBudgets (json: string | undefined): RoleBudgets {
-  if (!json) return {}
-  const parsed: unknown = JSON.parse(json)
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a JSON object of role → {tokens?, usd?}')
-  for (const [role, value] of Object.entries(parsed as Record<string, DailyBudget>)) {
-    const bad = !value || typeof value !== 'object' ||
-      (value.tokens !== undefined && !(Number.isInteger(value.tokens) && value.tokens >= 0)) ||
-      (value.usd !== undefined && !(typeof value.usd === 'number' && value.usd >= 0))
-    if (!isRole(role)) throw new Error(`unknown role "${role}"`)
-    if (bad) throw new Error(`role "${role}": expected {tokens?: non-negative integer, usd?: non-negative number}`)
-  }
-  return parsed as RoleBudgets
-}
+export { parseBudgets, type DailyBudget, type RoleBudgets }
 
 export const MICRO = 1_000_000
 
@@ -75,9 +60,11 @@ export class Budgets {
     return tokens === null && usd === null ? null : { tokens, usd }
   }
 
-  private async onCounter<T> (use: (counter: BudgetCounter) => Promise<T>): Promise<T> {
+  /** Runs `use` on the Redis counter, or the memory one while Redis is unusable; with the counter used. */
+  private async onCounter<T> (use: (counter: BudgetCounter) => Promise<T>): Promise<{ counter: BudgetCounter, result: T }> {
     const { failover, redisCounter, memoryCounter } = this.deps
-    return failover.run(() => use(redisCounter!), () => use(memoryCounter))
+    const on = async (counter: BudgetCounter) => ({ counter, result: await use(counter) })
+    return redisCounter ? failover.run(() => on(redisCounter), () => on(memoryCounter)) : on(memoryCounter)
   }
 
   async reserve (caller: Caller, estimate: { tokens: number, costUsd: number }): Promise<ReserveResult> {
@@ -90,16 +77,15 @@ export class Budgets {
     const amount: Amount = { tokens: Math.max(0, estimate.tokens), microUsd: Math.max(0, estimate.costUsd) * MICRO }
     const counterLimits: Limits = { tokens: limits.tokens, microUsd: limits.usd === null ? null : limits.usd * MICRO }
 
-    let counter: BudgetCounter | null = null
-    let result = await this.onCounter(async c => { counter = c; return c.reserve(key, amount, counterLimits, ttl) })
-    if ('needsSeed' in result) {
+    let reserved = await this.onCounter(c => c.reserve(key, amount, counterLimits, ttl))
+    if ('needsSeed' in reserved.result) {
       const totals = await this.deps.ledgerTotals(caller.id, start)
       const seed = { tokens: totals.tokens, microUsd: totals.usd * MICRO }
-      result = await this.onCounter(async c => { counter = c; return c.reserve(key, amount, counterLimits, ttl, seed) })
+      reserved = await this.onCounter(c => c.reserve(key, amount, counterLimits, ttl, seed))
     }
+    const { counter: used, result } = reserved
     if ('needsSeed' in result) throw new Error('budget counter could not be seeded')
     if (result.ok) {
-      const used = counter as unknown as BudgetCounter
       let settled = false
       return {
         ok: true,
@@ -117,7 +103,7 @@ export class Budgets {
       rejection: {
         scope: 'budget',
         dimension,
-        limit: dimension === 'usd' ? limits.usd! : limits.tokens!,
+        limit: (dimension === 'usd' ? limits.usd : limits.tokens) ?? 0,
         used: (dimension === 'usd' ? result.committed.microUsd : result.committed.tokens) / scale,
         requested: dimension === 'usd' ? estimate.costUsd : estimate.tokens,
         resetsAt: resetsAt.toISOString(),

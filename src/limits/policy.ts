@@ -3,13 +3,14 @@
 import { BlockList, isIPv6 } from 'node:net'
 import type { RateLimitRule } from '../route-policy.js'
 import type { Caller, Permission, Role } from '../auth/roles.js'
+import { parseOverrides, type Overrides } from '../config/limits.js'
 
 export const DEFAULT_WINDOW_MS = 60_000
 /** Permissions that make a route an admin route (DESIGN §5: admin routes 10/min). */
 export const ADMIN_PERMISSIONS: ReadonlySet<Permission> = new Set(['agent:manage', 'cache:manage'])
 
 export interface ScopeLimit { scope: string, max: number, timeWindowMs: number }
-export type Overrides = Record<string, { max?: number, timeWindowMs?: number }>
+export type { Overrides }
 
 export interface LimitSettings {
   globalMax: number
@@ -20,22 +21,7 @@ export interface LimitSettings {
   overrides: Overrides
 }
 
-/** Parses RATE_LIMIT_OVERRIDES: `{"travel.searchFlights": 5, "global": {"max": 200, "timeWindowMs": 60000}}`. */
-export function parseOverrides (json: string | undefined): Overrides {
-  if (!json) return {}
-  const parsed: unknown = JSON.parse(json)
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a JSON object of scope → max or {max, timeWindowMs}')
-  const result: Overrides = {}
-  for (const [scope, value] of Object.entries(parsed)) {
-    const entry = typeof value === 'number' ? { max: value } : value as { max?: unknown, timeWindowMs?: unknown }
-    const ok = entry && typeof entry === 'object' &&
-      (entry.max === undefined || (Number.isInteger(entry.max) && (entry.max as number) >= 0)) &&
-      (entry.timeWindowMs === undefined || (Number.isInteger(entry.timeWindowMs) && (entry.timeWindowMs as number) >= 1))
-    if (!ok) throw new Error(`scope "${scope}": expected a non-negative integer or {max, timeWindowMs}`)
-    result[scope] = entry as { max?: number, timeWindowMs?: number }
-  }
-  return result
-}
+export { parseOverrides }
 
 function resolve (rule: RateLimitRule, settings: LimitSettings): ScopeLimit {
   const override = settings.overrides[rule.scope] ?? {}

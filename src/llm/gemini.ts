@@ -55,7 +55,7 @@ function classify (error: unknown, attempt: Attempt, caller: AbortSignal | undef
     }
   }
   // fetch failed, connection reset, truncated body…: transient network trouble.
-  return { kind: 'retryable', message: (error as Error)?.message ?? String(error) }
+  return { kind: 'retryable', message: error instanceof Error ? error.message : String(error) }
 }
 
 function usageOf (response: GenerateContentResponse | undefined, request: GenerateRequest, text: string): Usage {

@@ -24,13 +24,13 @@ const KEPT = new Set([
 export function toProviderSchema (schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(toProviderSchema)
   if (!schema || typeof schema !== 'object') return schema
-  const source = schema as Record<string, unknown>
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(source)) {
+  const entries: Array<[string, unknown]> = Object.entries(schema)
+  for (const [key, value] of entries) {
     if (key === 'const') {
       out.enum = [value]
     } else if (key === 'properties' || key === '$defs') {
-      out[key] = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toProviderSchema(v)]))
+      out[key] = Object.fromEntries(Object.entries(typeof value === 'object' && value !== null ? value : {}).map(([k, v]) => [k, toProviderSchema(v)]))
     } else if (KEPT.has(key)) {
       out[key] = typeof value === 'object' && key !== 'required' && key !== 'enum' ? toProviderSchema(value) : value
     }

@@ -20,9 +20,11 @@ export interface OfflineOptions {
 export const OFFLINE_MODEL = 'offline'
 
 function hintOf (request: GenerateRequest): string {
-  const input = (request.task?.input ?? {}) as Record<string, unknown>
+  const input = request.task?.input
+  if (typeof input !== 'object' || input === null) return ''
   for (const key of ['destination', 'topic', 'idea', 'industry', 'to']) {
-    if (typeof input[key] === 'string') return input[key] as string
+    const value: unknown = Reflect.get(input, key)
+    if (typeof value === 'string') return value
   }
   return ''
 }

@@ -56,7 +56,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       } catch (error) {
         done()
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
-        if (timeout.signal.aborted && !(error as Error)?.message?.includes('fetch failed')) {
+        if (timeout.signal.aborted && !(error instanceof Error && error.message.includes('fetch failed'))) {
           throw withDetails(new LlmTimeoutError(`${request.model} did not answer within ${options.timeoutMs} ms`), { model: request.model })
         }
       }
@@ -81,7 +81,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
         return { text, json: request.responseSchema ? parseModelJson(text) : undefined, usage: toUsage(payload.usage, request, text), model: request.model }
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
-        throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), { model: request.model, reason: (error as Error).message })
+        throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), { model: request.model, reason: error instanceof Error ? error.message : String(error) })
       } finally {
         done()
       }
@@ -112,7 +112,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
         if (timedOut()) throw withDetails(new LlmTimeoutError(`${request.model} stopped streaming for ${options.timeoutMs} ms`), { model: request.model })
-        throw withDetails(new LlmUnavailableError(`The stream from ${request.model} failed`), { model: request.model, reason: (error as Error).message })
+        throw withDetails(new LlmUnavailableError(`The stream from ${request.model} failed`), { model: request.model, reason: error instanceof Error ? error.message : String(error) })
       } finally {
         done()
       }

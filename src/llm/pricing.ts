@@ -46,7 +46,7 @@ export function parsePricingOverride (json: string | undefined): Record<string, 
     const first = [...Value.Errors(OverrideSchema, value)][0]
     throw new Error(`LLM_PRICING must be {"model":{"input":n,"output":n}}: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`)
   }
-  return value as Record<string, ModelPrice>
+  return value
 }
 
 export function createPricing (override?: string): Pricing {

@@ -3,6 +3,8 @@
 // builder's output does not validate; it never produces lorem ipsum, only labelled placeholders.
 type Schema = Record<string, unknown>
 
+const isSchema = (value: unknown): value is Schema => typeof value === 'object' && value !== null && !Array.isArray(value)
+
 function humanize (name: string): string {
   return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_-]+/g, ' ').toLowerCase()
 }
@@ -34,12 +36,12 @@ function sampleNumber (schema: Schema, integer: boolean): number {
 
 /** A value that validates against `schema` (for the schemas agents declare: objects, arrays, strings, numbers, unions). */
 export function sampleFromSchema (schema: unknown, hint = '', name = ''): unknown {
-  const s = (schema ?? {}) as Schema
+  const s: Schema = isSchema(schema) ? schema : {}
   if ('const' in s) return s.const
   if (Array.isArray(s.enum)) return s.enum[0]
   if (Array.isArray(s.anyOf) || Array.isArray(s.oneOf)) {
-    const branches = (s.anyOf ?? s.oneOf) as Schema[]
-    const branch = branches.find(b => b.type !== 'null') ?? branches[0]
+    const branches: unknown[] = Array.isArray(s.anyOf) ? s.anyOf : Array.isArray(s.oneOf) ? s.oneOf : []
+    const branch = branches.find(b => !isSchema(b) || b.type !== 'null') ?? branches[0]
     return sampleFromSchema(branch, hint, name)
   }
   if ('default' in s) return structuredClone(s.default)
@@ -47,7 +49,7 @@ export function sampleFromSchema (schema: unknown, hint = '', name = ''): unknow
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {}
-      const properties = (s.properties ?? {}) as Record<string, Schema>
+      const properties = isSchema(s.properties) ? s.properties : {}
       for (const [key, child] of Object.entries(properties)) out[key] = sampleFromSchema(child, hint, key)
       return out
     }

@@ -1,9 +1,8 @@
 // The agent service as a plugin: builds the definitions (Google Places for hotels when configured), the
 // response cache (Redis when configured, memory otherwise), the usage ledger and the service; exports
-// every method's schemas as OpenAPI components; turns service events into Prometheus metrics.
+// turns service events into Prometheus metrics. (Each method's schemas are components: src/schemas/agents.ts.)
 import fp from 'fastify-plugin'
-import { Type } from 'typebox'
-import { createAgentDefinitions, schemaId } from '../agents/index.js'
+import { createAgentDefinitions } from '../agents/index.js'
 import { createAgentService, type AgentService } from '../agents/service.js'
 import { createPlacesClient } from '../agents/travel/places.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
@@ -15,14 +14,6 @@ declare module 'fastify' {
     agents: AgentService
   }
 }
-
-export const InvokeUsageSchema = Type.Object({
-  inputTokens: Type.Integer({ minimum: 0 }),
-  outputTokens: Type.Integer({ minimum: 0 }),
-  costUsd: Type.Number({ minimum: 0, description: 'USD, from the price table' }),
-  model: Type.String({ description: 'Model(s) that produced the data; "offline" for the offline provider' }),
-  estimated: Type.Optional(Type.Boolean({ description: 'Token counts were estimated (the provider reported none)' }))
-}, { $id: 'InvokeUsage', additionalProperties: false })
 
 const THROTTLE_MS = 30_000
 
@@ -84,13 +75,5 @@ export default fp(async function agents (app) {
     }
   })
 
-  // Each method's input and output as named components (Route schemas and other plugins reference them).
-  app.addSchema(InvokeUsageSchema)
-  for (const definition of Object.values(definitions)) {
-    for (const method of Object.values(definition.methods)) {
-      app.addSchema({ ...method.input, $id: schemaId(definition.name, method.name, 'Input') })
-      app.addSchema({ ...method.output, $id: schemaId(definition.name, method.name, 'Output') })
-    }
-  }
   // The `agents` health component (error rates) is registered by the agent-stats plugin.
 }, { name: 'agents', dependencies: ['config', 'health', 'redis', 'store', 'metrics', 'llm', 'usage-ledger'] })

@@ -7,8 +7,8 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest, RouteOptions } from 'fastify'
-import { ForbiddenError, UnauthorizedError, withDetails } from '../errors.js'
-import { hasPermission, type Caller, type Permission } from '../auth/roles.js'
+import { ForbiddenError, messageOf, statusCodeOf, UnauthorizedError, withDetails } from '../errors.js'
+import { hasPermission, type Caller } from '../auth/roles.js'
 import { ApiKeyStore, parseSeedKeys } from '../auth/api-keys.js'
 import { createAttemptThrottle } from '../auth/attempt-throttle.js'
 import { createCallerCheck, type CallerCheck } from '../auth/caller-check.js'
@@ -54,6 +54,11 @@ declare module 'fastify' {
 /** Routes served by Swagger UI (static assets) are public documentation. */
 const DOCS_PREFIX = '/docs'
 const WWW_AUTHENTICATE = { 'www-authenticate': 'Bearer realm="amrikyy-agent-api"' }
+
+/** A 401 carries the WWW-Authenticate challenge; any other error passes unchanged. */
+function challenged (err: unknown): unknown {
+  return statusCodeOf(err) === 401 && err instanceof Error ? Object.assign(err, { headers: WWW_AUTHENTICATE }) : err
+}
 
 function safeEqual (a: string, b: string): boolean {
   const left = Buffer.from(a)
@@ -133,7 +138,7 @@ export default fp(async function auth (app) {
         user = await users.verifyCredentials(email, password)
       } catch (err) {
         await attempt.release() // the database failed, not the client: count nothing against anyone
-        app.log.warn({ err: (err as Error).message }, 'login: user store unavailable')
+        app.log.warn({ err: messageOf(err) }, 'login: user store unavailable')
         throw storeUnavailable(err, 'Logins')
       }
       recordAttempt('password', user ? 'success' : 'failure')
@@ -142,11 +147,7 @@ export default fp(async function auth (app) {
       return user
     },
     async checkCaller (caller: Caller, now?: number) {
-      try {
-        await callerCheck(caller, now)
-      } catch (err) {
-        throw (err as { statusCode?: number }).statusCode === 401 ? withDetails(err as Error, undefined, WWW_AUTHENTICATE) : err
-      }
+      await callerCheck(caller, now).catch((err: unknown) => { throw challenged(err) })
     },
     recordAttempt
   })
@@ -164,19 +165,14 @@ export default fp(async function auth (app) {
   })
 
   app.addHook('onRoute', (route: RouteOptions) => {
-    const policy = (route.config ?? {}) as { public?: boolean, permission?: Permission }
+    const policy = route.config ?? {}
     if (policy.public || route.url.startsWith(DOCS_PREFIX)) return
     const permission = policy.permission
     if (!permission) {
       throw new Error(`Route ${String(route.method)} ${route.url} declares neither config.permission nor config.public`)
     }
     const guard = async (request: FastifyRequest) => {
-      let caller: Caller | null
-      try {
-        caller = await app.authenticate(request)
-      } catch (err) {
-        throw (err as { statusCode?: number }).statusCode === 401 ? withDetails(err as Error, undefined, WWW_AUTHENTICATE) : err
-      }
+      const caller = await app.authenticate(request).catch((err: unknown) => { throw challenged(err) })
       if (!caller) {
         throw withDetails(new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or x-api-key'), undefined, WWW_AUTHENTICATE)
       }
@@ -209,7 +205,7 @@ export default fp(async function auth (app) {
         const keys = await supabase.checkJwks()
         return { status: keys > 0 || config.SUPABASE_JWT_SECRET ? 'healthy' : 'degraded', message: `JWKS has ${keys} key(s)` }
       } catch (err) {
-        if (config.SUPABASE_JWT_SECRET) return { status: 'degraded', message: `JWKS unavailable (${(err as Error).message}); HS256 tokens still accepted` }
+        if (config.SUPABASE_JWT_SECRET) return { status: 'degraded', message: `JWKS unavailable (${messageOf(err)}); HS256 tokens still accepted` }
         throw err
       }
     })

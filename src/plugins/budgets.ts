@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import { BudgetExceededError, UnpricedModelError, withDetails } from '../errors.js'
 import { Budgets, parseBudgets, type BudgetRejection, type DailyBudget } from '../limits/budgets.js'
 import { MemoryBudgetCounter, RedisBudgetCounter } from '../limits/budget-counter.js'
-import { ledgerTotals } from '../limits/usage-report.js'
+import { spentSince } from '../store/usage-sql.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,9 +27,7 @@ export default fp(async function budgets (app) {
   async function keyBudget (keyId: string): Promise<DailyBudget | null> {
     const cached = keyCache.get(keyId)
     if (cached && Date.now() - cached.at < cacheTtlMs) return cached.budget
-    const [row] = await app.db.query<{ daily_token_budget: number | null, daily_cost_budget_usd: number | null }>(
-      'SELECT daily_token_budget, daily_cost_budget_usd FROM api_keys WHERE id = $1', [keyId])
-    const budget = row ? { tokens: row.daily_token_budget ?? undefined, usd: row.daily_cost_budget_usd ?? undefined } : null
+    const budget = await app.auth.apiKeys.budgetOf(keyId)
     if (keyCache.size > 10_000) keyCache.clear()
     keyCache.set(keyId, { at: Date.now(), budget })
     return budget
@@ -41,7 +39,7 @@ export default fp(async function budgets (app) {
     memoryCounter: new MemoryBudgetCounter(),
     roleBudgets: parseBudgets(app.config.BUDGETS),
     keyBudget,
-    ledgerTotals: (callerId, since) => ledgerTotals(app.db, callerId, since)
+    ledgerTotals: (callerId, since) => spentSince(app.db, callerId, since)
   })
   app.decorate('budgets', service)
   const rejections = app.meters.counter('budget_rejections_total', 'LLM calls refused because a daily budget was spent, by dimension', ['dimension'])
@@ -62,4 +60,4 @@ export default fp(async function budgets (app) {
       throw withDetails(new BudgetExceededError(message(rejection)), rejection, { 'retry-after': String(rejection.retryAfterSeconds) })
     }
   })
-}, { name: 'budgets', dependencies: ['config', 'store', 'metrics', 'rate-limit', 'llm', 'agents'] })
+}, { name: 'budgets', dependencies: ['config', 'store', 'metrics', 'auth', 'rate-limit', 'llm', 'agents'] })

@@ -1,16 +1,17 @@
 // One error shape everywhere: { statusCode, code, error, message, requestId, details? }.
-// Shapes thrown errors, library errors and validation errors; masks 5xx messages in production;
+// Shapes thrown errors, library errors and validation errors; internal errors are masked by toPublicError;
 // answers unknown routes; documents the error responses of every route. Errors raised before routing
 // get the same shape: the router's (frameworkErrors: bad URL, 414) and Node's own on the raw socket
 // (clientErrorHandler: 408 slow request, 431 headers too large, 400 malformed HTTP).
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
-import { STATUS_CODES, type ServerResponse } from 'node:http'
+import { ServerResponse, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { codeForStatus, RouteNotFoundError, ShuttingDownError, withDetails, type DetailedError } from '../errors.js'
+import { RouteNotFoundError, ShuttingDownError, toPublicError, withDetails, type DetailedError } from '../errors.js'
 import type { ErrorResponse } from '../schemas/common.js'
 import { MAX_VALIDATION_DETAILS } from '../validation.js'
+import { withLegacyHint } from '../legacy-fields.js'
 
 interface FieldProblem { field: string, message: string }
 
@@ -22,7 +23,7 @@ const clip = (part: string) => part.length > 40 ? `${part.slice(0, 40)}…` : pa
 const FIELDS_IN_MESSAGE = 5
 
 function fieldOf (issue: ValidationIssue, context: string | undefined): string {
-  const params = issue.params as Record<string, unknown>
+  const params = issue.params
   const path = issue.instancePath.split('/').filter(Boolean)
   if (typeof params.missingProperty === 'string') path.push(params.missingProperty)
   if (typeof params.additionalProperty === 'string') path.push(params.additionalProperty)
@@ -33,14 +34,15 @@ function fieldOf (issue: ValidationIssue, context: string | undefined): string {
  * Per-field problems, one entry per field (ajv reports each union branch; keep the first useful one),
  * at most MAX_VALIDATION_DETAILS (the validators stop collecting there too).
  */
-export function validationDetails (error: FastifyError): FieldProblem[] {
+function validationDetails (error: FastifyError): FieldProblem[] {
   const byField = new Map<string, FieldProblem>()
   for (const issue of (error.validation ?? []).slice(0, MAX_VALIDATION_DETAILS)) {
     const field = fieldOf(issue, error.validationContext)
-    const params = issue.params as Record<string, unknown>
+    const params = issue.params
     let message = issue.message ?? 'is invalid'
     if (params.additionalProperty) message = 'is not allowed'
     if (params.missingProperty) message = 'is required'
+    message = withLegacyHint(field, issue.keyword, message)
     if (!byField.has(field)) byField.set(field, { field, message })
   }
   return [...byField.values()]
@@ -53,11 +55,8 @@ const FIXED_MESSAGES: Record<string, string> = {
   FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is longer than allowed'
 }
 
-function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, production: boolean): ErrorResponse {
-  let statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  let code = typeof error.code === 'string' && error.code.startsWith('AMK_') ? error.code : codeForStatus[statusCode] ?? 'AMK_INTERNAL'
-  let message = error.message
-  let details = error.details
+function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRequest): ErrorResponse {
+  let { statusCode, code, message, details } = toPublicError(error)
   if (error.validation) {
     statusCode = 400
     code = 'AMK_VALIDATION'
@@ -69,12 +68,6 @@ function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRe
     message = FIXED_MESSAGES[error.code]
   } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     message = `Unsupported Content-Type: ${clip(request.headers['content-type'] ?? 'none')}`
-  } else if (statusCode === 500 && !error.code?.startsWith('AMK_')) {
-    code = 'AMK_INTERNAL'
-  }
-  if (statusCode >= 500 && production && !error.code?.startsWith('AMK_')) {
-    message = 'Internal Server Error'
-    details = undefined
   }
   const body: ErrorResponse = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message, requestId: request.id }
   if (details !== undefined) body.details = details
@@ -84,8 +77,8 @@ function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRe
 /** The error code a request was answered with, for its one log line (onResponse). */
 const answeredWith = new WeakMap<FastifyRequest, string>()
 
-function send (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply, production: boolean) {
-  const body = shape(error, request, production)
+function send (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply) {
+  const body = shape(error, request)
   // A 5xx also logs its cause; anything else is told by the request's one log line.
   if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
   answeredWith.set(request, body.code)
@@ -94,11 +87,9 @@ function send (error: FastifyError & Partial<DetailedError>, request: FastifyReq
 }
 
 /** Fastify's `frameworkErrors` option: the router's errors, raised before any hook runs. */
-export function frameworkErrors (production: boolean) {
-  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    send(error, request, reply, production)
-    request.log.info({ req: request, res: { statusCode: reply.statusCode }, code: answeredWith.get(request) }, 'request completed')
-  }
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  send(error, request, reply)
+  request.log.info({ req: request, res: { statusCode: reply.statusCode }, code: answeredWith.get(request) }, 'request completed')
 }
 
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
@@ -113,8 +104,9 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
 export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const [statusCode, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'AMK_BAD_REQUEST', 'Malformed HTTP request']
-  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
-  if (socket.writable && !inFlight?.headersSent) {
+  // Node keeps the response being written on the socket (`_httpMessage`); once its headers are out, no answer.
+  const inFlight: unknown = Reflect.get(socket, '_httpMessage')
+  if (socket.writable && !(inFlight instanceof ServerResponse && inFlight.headersSent)) {
     const requestId = randomUUID()
     const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId })
     socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
@@ -125,8 +117,6 @@ export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoEx
 }
 
 export default fp(async function errorHandler (app) {
-  const production = app.config.NODE_ENV === 'production'
-
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     // Once shutdown has begun, new work goes to another replica; probes and /api/status still answer.
@@ -143,7 +133,7 @@ export default fp(async function errorHandler (app) {
   })
 
   app.setErrorHandler(async function (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply) {
-    return send(error, request, reply, production)
+    return send(error, request, reply)
   })
 
   app.setNotFoundHandler(async (request) => {
@@ -153,7 +143,8 @@ export default fp(async function errorHandler (app) {
   // Every route documents the error shape for 4xx and 5xx unless it declares its own.
   app.addHook('onRoute', (route) => {
     if (!route.schema || route.schema.hide) return
-    const response = (route.schema.response ?? {}) as Record<string, unknown>
+    const declared = route.schema.response
+    const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}
     for (const key of ['4xx', '5xx']) response[key] ??= { $ref: 'ErrorResponse#' }
     route.schema.response = response
   })

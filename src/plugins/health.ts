@@ -2,6 +2,7 @@
 // agents…); /api/health runs them in parallel, each under a timeout, and caches the result with its
 // status code. Lifecycle state drives readiness; an event-loop lag sampler drives liveness.
 import fp from 'fastify-plugin'
+import { messageOf } from '../errors.js'
 import type { ComponentHealth, HealthStatus } from '../schemas/common.js'
 
 export interface CheckResult { status: HealthStatus, message: string, details?: unknown }
@@ -76,12 +77,12 @@ export default fp(async function health (app, opts: { version: string }) {
       const result = await withTimeout(check(), HEALTH_CHECK_TIMEOUT_MS)
       return { ...result, latencyMs: Math.round(performance.now() - started) }
     } catch (error) {
-      return { status: 'unhealthy', message: (error as Error).message, latencyMs: Math.round(performance.now() - started) }
+      return { status: 'unhealthy', message: messageOf(error), latencyMs: Math.round(performance.now() - started) }
     }
   }
 
-  const lifecycle = {
-    state: 'starting' as LifecycleState,
+  const lifecycle: { state: LifecycleState, beginShutdown(): void } = {
+    state: 'starting',
     beginShutdown () { lifecycle.state = 'shutting-down' }
   }
   app.decorate('lifecycle', lifecycle)
@@ -92,16 +93,15 @@ export default fp(async function health (app, opts: { version: string }) {
     },
     async run (options = {}) {
       if (!options.fresh && cached && Date.now() - cached.at < HEALTH_CACHE_TTL_MS) return cached.report
-      const names = [...checks.keys()]
-      const results = await Promise.all(names.map(name => runOne(name, checks.get(name)!.check)))
+      const registered = [...checks.entries()]
+      const results = await Promise.all(registered.map(([name, { check }]) => runOne(name, check)))
       const components: Record<string, ComponentHealth> = {}
-      let overall = 'healthy' as HealthStatus
-      names.forEach((name, i) => {
+      const overall = registered.reduce<HealthStatus>((worst, [name, { critical }], i) => {
         const result = results[i]
         components[name] = result
-        const effective: HealthStatus = result.status === 'unhealthy' && !checks.get(name)!.critical ? 'degraded' : result.status
-        if (rank[effective] > rank[overall]) overall = effective
-      })
+        const effective: HealthStatus = result.status === 'unhealthy' && !critical ? 'degraded' : result.status
+        return rank[effective] > rank[worst] ? effective : worst
+      }, 'healthy')
       const report: HealthReport = {
         statusCode: overall === 'unhealthy' ? 503 : 200,
         body: { status: overall, timestamp: new Date().toISOString(), uptimeSeconds: Math.round(process.uptime()), version: opts.version, components }

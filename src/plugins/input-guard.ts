@@ -44,8 +44,7 @@ export function findInputProblem (value: unknown, root: string, maxDepth: number
   if (typeof value === 'string') return CONTROL.test(value) ? { field: root, message: controlMessage } : null
   if (value === null || typeof value !== 'object') return null
   const stack: Frame[] = [{ value, key: root, parent: null, depth: 0 }]
-  while (stack.length > 0) {
-    const frame = stack.pop() as Frame
+  for (let frame = stack.pop(); frame; frame = stack.pop()) {
     const depth = frame.depth + 1
     if (depth > maxDepth) return { field: describe(frame), message: `is nested deeper than ${maxDepth} levels` }
     const current = frame.value
@@ -56,9 +55,10 @@ export function findInputProblem (value: unknown, root: string, maxDepth: number
       }
       continue
     }
-    for (const key in current as Record<string, unknown>) {
+    if (current === null || typeof current !== 'object') continue
+    for (const [key, child] of Object.entries(current)) {
       if (CONTROL.test(key)) return { field: describe({ value: null, key, parent: frame, depth }), message: 'has a key with control characters' }
-      const problem = visit((current as Record<string, unknown>)[key], key, frame, depth, stack)
+      const problem = visit(child, key, frame, depth, stack)
       if (problem) return problem
     }
   }
@@ -66,7 +66,7 @@ export function findInputProblem (value: unknown, root: string, maxDepth: number
 }
 
 /** Body limit of routes open to anonymous callers (login…): their bodies are small, and parsing is not free. */
-export const PUBLIC_BODY_LIMIT = 16_384
+const PUBLIC_BODY_LIMIT = 16_384
 
 export default fp(async function inputGuard (app) {
   const maxDepth = app.config.JSON_MAX_DEPTH

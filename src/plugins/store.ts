@@ -1,6 +1,7 @@
 // The database: PGlite by default (DATA_DIR), PostgreSQL when DATABASE_URL is set. Migrations run at
 // start; the app closes what it opened. The driver's own messages (addresses) never reach a response.
 import fp from 'fastify-plugin'
+import { messageOf } from '../errors.js'
 import { openDatabase, type Database } from '../store/database.js'
 import { migrate } from '../store/migrate.js'
 
@@ -40,7 +41,7 @@ export default fp(async function store (app, opts: { db?: Database }) {
       await db.ping()
       return null
     } catch (error) {
-      return `database unreachable: ${(error as Error).message}`
+      return `database unreachable: ${messageOf(error)}`
     }
   })
 }, { name: 'store', dependencies: ['config', 'health'] })

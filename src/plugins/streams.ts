@@ -16,7 +16,6 @@ import { SessionRegistry } from '../streams/sessions.js'
 import { createTicketStore, TICKET_PREFIX, type TicketStore } from '../streams/tickets.js'
 import { createCancelBus } from '../streams/cancel-bus.js'
 import { StreamService } from '../streams/service.js'
-import { streamSchemas } from '../streams/schemas.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -94,7 +93,6 @@ export default fp(async function streams (app) {
     retryMs: config.STREAM_RETRY_MS,
     shutdownFlushMs: config.STREAM_SHUTDOWN_FLUSH_MS,
     capRetryAfterSeconds: 5,
-    maskInternal: config.NODE_ENV === 'production',
     logger: app.log,
     metrics: {
       started: (agent) => {
@@ -136,7 +134,6 @@ export default fp(async function streams (app) {
   const heartbeat = setInterval(() => service.heartbeat(), config.STREAM_HEARTBEAT_MS)
   heartbeat.unref()
 
-  for (const schema of streamSchemas) app.addSchema(schema)
   app.decorate('streams', { service, tickets, registry, log, instanceId })
   app.features.streams = `${log.kind} event log (replay ${config.STREAM_REPLAY_TTL} s), max ${config.MAX_CONCURRENT_STREAMS} streams here, ${config.MAX_CONCURRENT_STREAMS_PER_CALLER} per caller${callerSlots ? ' across replicas' : ''}`
 

@@ -4,21 +4,22 @@
 // /:agent/… paths never clash with the invoke routes POST /api/agents/:agent/:method.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { findAgent } from '../agents/index.js'
+import { unknownAgent } from '../agents/request-rules.js'
 import type { AgentDefinition, AgentName } from '../agents/types.js'
-import { NotFoundError, withDetails, type DetailedError } from '../errors.js'
+import { BadRequestError, toPublicError } from '../errors.js'
+import { cachePattern } from '../cache/legacy-pattern.js'
 import { ref, unavailableFields } from '../schemas/common.js'
 import {
   AgentHealthSchema, AgentHealthUnavailableSchema, AgentListSchema, AgentMetricsSchema, AgentOverviewSchema, AgentParamsSchema, AgentStatusSchema, AgentTracesSchema,
-  CacheClearBodySchema, CacheClearSchema, CacheWarmBodySchema, CacheWarmSchema, StatsResetSchema, TracesQuerySchema, managementSchemas
+  CacheClearBodySchema, CacheClearSchema, CacheWarmBodySchema, CacheWarmSchema, StatsResetSchema, TracesQuerySchema
 } from '../schemas/agent-management.js'
 import type { HealthStatus } from '../schemas/common.js'
+import { callerSecurity as security } from './toolkit.js'
 
 const rank: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 }
 const WARM_CONCURRENCY = 4
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  for (const schema of managementSchemas) app.addSchema(schema)
-  const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
   const tags = ['agents']
   const definitions: Readonly<Record<string, AgentDefinition>> = app.agents.definitions
   const names = Object.keys(definitions)
@@ -26,7 +27,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   /** The agent named in the URL; `__proto__`, `constructor`… are unknown names (404), never prototype members. */
   function definition (agent: string): AgentDefinition {
     const found = findAgent(definitions, agent)
-    if (!found) throw withDetails(new NotFoundError(`Unknown agent '${agent}'`), { available: names })
+    if (!found) throw unknownAgent(agent, names)
     return found
   }
 
@@ -38,7 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { agent, ...verdict, status, message, provider, timestamp: new Date().toISOString() }
   }
 
-  app.get('/api/agents/list', {
+  app.get('/list', {
     config: { permission: 'agent:read' },
     schema: { operationId: 'listAgents', tags, summary: 'Agents, their methods and capabilities', security, response: { 200: ref(AgentListSchema) } }
   }, async () => ({
@@ -59,7 +60,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     })
   }))
 
-  app.get('/api/agents/overview', {
+  app.get('/overview', {
     config: { permission: 'agent:stats' },
     schema: { operationId: 'getAgentsOverview', tags, summary: 'Per agent: calls, errors, cache hit rate, tokens, cost, latency', security, response: { 200: ref(AgentOverviewSchema) } }
   }, async () => {
@@ -77,7 +78,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
-  app.get('/api/agents/:agent/health', {
+  app.get('/:agent/health', {
     config: { permission: 'agent:read' },
     schema: {
       operationId: 'getAgentHealth',
@@ -93,7 +94,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(503).send({ ...health, status: 'unhealthy', ...unavailableFields(request.id, health.message) })
   })
 
-  app.get('/api/agents/:agent/status', {
+  app.get('/:agent/status', {
     config: { permission: 'agent:read' },
     schema: { operationId: 'getAgentStatus', tags, summary: 'Model, capabilities and statistics of an agent', security, params: AgentParamsSchema, response: { 200: ref(AgentStatusSchema) } }
   }, async (request) => {
@@ -111,7 +112,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
-  app.get('/api/agents/:agent/metrics', {
+  app.get('/:agent/metrics', {
     config: { permission: 'agent:stats' },
     schema: { operationId: 'getAgentMetrics', tags, summary: 'Performance, cost, cache and streaming figures, by method and by model', security, params: AgentParamsSchema, response: { 200: ref(AgentMetricsSchema) } }
   }, async (request) => {
@@ -121,7 +122,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { ...detail, cache: { ...detail.cache, entries } }
   })
 
-  app.get('/api/agents/:agent/traces', {
+  app.get('/:agent/traces', {
     config: { permission: 'agent:stats' },
     schema: {
       operationId: 'getAgentTraces',
@@ -138,7 +139,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { agent: def.name, limit: request.query.limit, count: traces.length, traces }
   })
 
-  app.post('/api/agents/:agent/cache/clear', {
+  app.post('/:agent/cache/clear', {
     config: { permission: 'cache:manage' },
     schema: {
       operationId: 'clearAgentCache',
@@ -151,13 +152,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const def = definition(request.params.agent)
-    const pattern = request.body?.pattern ?? '*'
+    const outcome = cachePattern(request.body?.pattern, { agent: def.name, methods: Object.keys(def.methods), agents: names })
+    if (!outcome.ok) throw new BadRequestError(outcome.message)
+    const { pattern, translatedFrom } = outcome
     const deleted = await app.agents.cache.clear(def.name, pattern)
-    request.log.info({ agent: def.name, pattern, deleted }, 'agent cache cleared')
+    request.log.info({ agent: def.name, pattern, translatedFrom, deleted }, 'agent cache cleared')
     return { success: true, agent: def.name, pattern, deleted }
   })
 
-  app.post('/api/agents/:agent/cache/warm', {
+  app.post('/:agent/cache/warm', {
     config: { permission: 'cache:manage' },
     schema: {
       operationId: 'warmAgentCache',
@@ -181,12 +184,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           const result = await app.agents.invoke({ agent: def.name as AgentName, method, input, caller: request.caller })
           results[index] = { index, method, status: 'warmed', alreadyCached: result.cached, durationMs: result.durationMs, traceId: result.traceId }
         } catch (err) {
-          const error = err as DetailedError
-          const code = error.code?.startsWith('AMK_') ? error.code : 'AMK_INTERNAL'
-          // Catalogue errors carry our own messages; anything else is masked as the error handler would.
-          const message = code === 'AMK_INTERNAL' ? 'Internal error' : error.message
-          const details = error.details !== undefined ? { details: error.details } : {}
-          results[index] = { index, method, status: 'failed', error: { statusCode: error.statusCode ?? 500, code, message, ...details } }
+          const error = toPublicError(err)
+          if (error.statusCode >= 500) request.log.error({ err, agent: def.name, method }, 'cache warm request failed')
+          results[index] = { index, method, status: 'failed', error }
         }
       }
     }
@@ -195,7 +195,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { success: warmed === items.length, agent: def.name, warmed, failed: items.length - warmed, results }
   })
 
-  app.post('/api/agents/:agent/stats/reset', {
+  app.post('/:agent/stats/reset', {
     config: { permission: 'agent:manage' },
     schema: { operationId: 'resetAgentStats', tags, summary: 'Reset one agent\'s statistics (other agents are untouched)', security, params: AgentParamsSchema, response: { 200: ref(StatsResetSchema) } }
   }, async (request) => {

@@ -4,10 +4,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { schemaId } from '../agents/index.js'
+import { InvokeUsageSchema, methodSchema } from '../schemas/agents.js'
+import { ref } from '../schemas/common.js'
+import { cacheBypass } from '../agents/request-rules.js'
+import { isRecord } from '../agents/unknown-values.js'
 import type { AgentName } from '../agents/types.js'
-
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
+import { callerSecurity as security } from './toolkit.js'
 
 /** Aborts when the client goes away before the reply is written. */
 function disconnectSignal (request: FastifyRequest, reply: FastifyReply): AbortSignal {
@@ -18,15 +20,11 @@ function disconnectSignal (request: FastifyRequest, reply: FastifyReply): AbortS
   return controller.signal
 }
 
-function wantsNoCache (request: FastifyRequest): boolean {
-  return /\bno-(cache|store)\b/i.test(String(request.headers['cache-control'] ?? ''))
-}
-
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   for (const definition of Object.values(app.agents.definitions)) {
     for (const method of Object.values(definition.methods)) {
       const agent = definition.name
-      app.post(`/api/agents/${agent}/${method.name}`, {
+      app.post(`/${agent}/${method.name}`, {
         config: {
           permission: 'agent:execute',
           rateLimits: [{ scope: agent, max: definition.rateLimit }, { scope: `${agent}.${method.name}`, max: method.rateLimit }]
@@ -39,14 +37,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             `${method.cacheTtl} s (reply \`cached\` and header \`x-cache\`); send \`Cache-Control: no-cache\` to bypass the cache. ` +
             `Limits per caller: ${method.rateLimit}/min for this method, ${definition.rateLimit}/min for the ${agent} agent.`,
           security,
-          body: Type.Ref(schemaId(agent, method.name, 'Input')),
+          body: ref(methodSchema(agent, method.name, 'Input')),
           response: {
             200: Type.Object({
               success: Type.Literal(true),
               agent: Type.Literal(agent),
               method: Type.Literal(method.name),
-              data: Type.Ref(schemaId(agent, method.name, 'Output')),
-              usage: Type.Ref('InvokeUsage'),
+              data: ref(methodSchema(agent, method.name, 'Output')),
+              usage: ref(InvokeUsageSchema),
               cached: Type.Boolean(),
               durationMs: Type.Integer({ minimum: 0 }),
               traceId: Type.String()
@@ -57,10 +55,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const result = await app.agents.invoke({
           agent,
           method: method.name,
-          input: request.body as Record<string, unknown>,
+          input: isRecord(request.body) ? request.body : {}, // validated against the method's input schema
           caller: request.caller,
           signal: disconnectSignal(request, reply),
-          noCache: wantsNoCache(request)
+          noCache: cacheBypass(request.headers)
         })
         reply.header('x-cache', result.cached ? 'hit' : 'miss')
         return { success: true as const, agent, method: method.name, data: result.data, usage: result.usage, cached: result.cached, durationMs: result.durationMs, traceId: result.traceId }
@@ -70,7 +68,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Anything else under /api/agents/:agent/:method is an unknown agent or method: 404 listing what exists.
   // Concrete routes win in the router, so this only sees names that do not exist.
-  app.post('/api/agents/:agent/:method', {
+  app.post('/:agent/:method', {
     config: { permission: 'agent:execute' },
     schema: { hide: true, params: Type.Object({ agent: Type.String({ maxLength: 100 }), method: Type.String({ maxLength: 100 }) }) }
   }, async (request) => {

@@ -5,22 +5,23 @@
 import type { FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { cacheBypass } from '../agents/request-rules.js'
 import { AGGREGATORS } from '../coordinator/aggregators.js'
 import { LIMITS } from '../coordinator/plan.js'
 import type { RunHandle, RunKind } from '../coordinator/service.js'
 import { streamRun } from '../coordinator/sse.js'
 import type { WorkflowSpec } from '../coordinator/types.js'
-import { prepareWorkflow, WORKFLOW_NAMES, WORKFLOWS } from '../coordinator/workflows.js'
+import { prepareWorkflow, WORKFLOWS } from '../coordinator/workflows.js'
 import {
-  CatalogSchema, coordinatorSchemas, HierarchicalBodySchema, ParallelBodySchema, RunSchema, runResponse, SequentialBodySchema,
-  StatsSchema, WorkflowBodySchema, WorkflowListSchema
+  CatalogSchema, HierarchicalBodySchema, ParallelBodySchema, PredefinedWorkflowBodySchema, RunSchema, runResponse, SequentialBodySchema,
+  StatsSchema, WorkflowListSchema
 } from '../coordinator/schemas.js'
-import { ref } from '../schemas/common.js'
+import { OkSchema, ref } from '../schemas/common.js'
+import { callerOf, callerSecurity as security, openSse } from './toolkit.js'
 
 /** Requests per minute per caller on the routes that start runs (a run is several agent calls; overridable as scope "coordinator"). */
 export const COORDINATOR_RATE_LIMIT = 30
 
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 const tags = ['coordinator']
 
 const Headers = Type.Object({
@@ -28,7 +29,7 @@ const Headers = Type.Object({
     minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$', description: 'A repeat with the same key and body returns the same run (joining it while it runs) for 24 h; a different body → 422'
   })),
   accept: Type.Optional(Type.String({ description: '`text/event-stream` streams the run\'s events' })),
-  'cache-control': Type.Optional(Type.String({ description: '`no-cache` bypasses the agents\' response cache' }))
+  'cache-control': Type.Optional(Type.String({ description: '`no-cache` or `no-store` bypasses the agents\' response cache' }))
 })
 
 /** Enum failures name the valid values (an unknown aggregator or workflow lists the real ones in `details`). */
@@ -42,8 +43,6 @@ const schemaErrorFormatter = (errors: FastifySchemaValidationError[], dataVar: s
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const service = app.coordinator
-  const WorkflowBody = WorkflowBodySchema(WORKFLOW_NAMES)
-  for (const schema of [...coordinatorSchemas, WorkflowBody]) app.addSchema(schema)
   const runConfig = { permission: 'agent:execute' as const, rateLimits: [{ scope: 'coordinator', max: COORDINATOR_RATE_LIMIT }] }
   const runSchema = (operationId: string, summary: string) => ({
     operationId, tags, summary, security, headers: Headers, response: { 200: runResponse }
@@ -56,23 +55,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return gone.signal
   }
   async function stream (reply: FastifyReply, handle: RunHandle) {
-    reply.hijack()
-    const sent = { ...reply.getHeaders() } as Record<string, string | string[] | number>
-    delete sent['content-length']
-    await streamRun(reply.raw, sent, handle, { heartbeatMs: app.config.STREAM_HEARTBEAT_MS, retryMs: app.config.STREAM_RETRY_MS })
+    const { res, headers } = openSse(reply)
+    await streamRun(res, headers, handle, { heartbeatMs: app.config.STREAM_HEARTBEAT_MS, retryMs: app.config.STREAM_RETRY_MS })
   }
 
   async function run (request: FastifyRequest, reply: FastifyReply, kind: RunKind, spec: WorkflowSpec, workflowName?: string) {
     const headers = request.headers
     const events = wantsEvents(request)
     const handle = await service.start({
-      caller: request.caller!,
+      caller: callerOf(request),
       kind,
       body: request.body,
       spec,
       ...(workflowName ? { workflowName } : {}),
       ...(typeof headers['idempotency-key'] === 'string' ? { idempotencyKey: headers['idempotency-key'] } : {}),
-      noCache: /no-cache/i.test(String(headers['cache-control'] ?? '')),
+      noCache: cacheBypass(headers),
       streamTokens: events,
       signal: goneSignal(reply)
     })
@@ -82,34 +79,34 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await stream(reply, handle)
   }
 
-  app.post('/api/coordinator/sequential', {
+  app.post('/sequential', {
     config: runConfig,
     schemaErrorFormatter,
     schema: { ...runSchema('runSequentialWorkflow', 'Run agent steps in order, each seeing earlier results'), body: ref(SequentialBodySchema) }
   }, async (request, reply) => run(request, reply, 'sequential', { strategy: 'sequential', ...request.body }))
 
-  app.post('/api/coordinator/parallel', {
+  app.post('/parallel', {
     config: runConfig,
     schemaErrorFormatter,
     schema: { ...runSchema('runParallelWorkflow', 'Run agent tasks at once; all settle, each with its status'), body: ref(ParallelBodySchema) }
   }, async (request, reply) => run(request, reply, 'parallel', { strategy: 'parallel', ...request.body }))
 
-  app.post('/api/coordinator/hierarchical', {
+  app.post('/hierarchical', {
     config: runConfig,
     schemaErrorFormatter,
     schema: { ...runSchema('runHierarchicalWorkflow', 'A master step, then sub-agents in parallel with its data, combined by a named aggregator'), body: ref(HierarchicalBodySchema) }
   }, async (request, reply) => run(request, reply, 'hierarchical', { strategy: 'hierarchical', ...request.body }))
 
-  app.post('/api/coordinator/workflow', {
+  app.post('/workflow', {
     config: runConfig,
     schemaErrorFormatter,
-    schema: { ...runSchema('runPredefinedWorkflow', 'Run a predefined workflow (trip-package, trip-campaign, launch-plan)'), body: ref(WorkflowBody) }
+    schema: { ...runSchema('runPredefinedWorkflow', 'Run a predefined workflow (trip-package, trip-campaign, launch-plan)'), body: ref(PredefinedWorkflowBodySchema) }
   }, async (request, reply) => {
     const { workflowName, input } = request.body
     return run(request, reply, 'workflow', prepareWorkflow(workflowName, input), workflowName)
   })
 
-  app.get('/api/coordinator/workflows', {
+  app.get('/workflows', {
     config: { permission: 'agent:execute' },
     schema: { operationId: 'listWorkflows', tags, summary: 'Predefined workflows: steps and input schema; the named aggregators', security, response: { 200: ref(WorkflowListSchema) } }
   }, async () => ({
@@ -119,7 +116,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     aggregators: Object.entries(AGGREGATORS).map(([name, a]) => ({ name, description: a.description }))
   }))
 
-  app.get('/api/coordinator/agents', {
+  app.get('/agents', {
     config: { permission: 'agent:execute' },
     schema: { operationId: 'listCoordinatorAgents', tags, summary: 'Agents and methods a workflow step may call, with their input schemas', security, response: { 200: ref(CatalogSchema) } }
   }, async () => ({
@@ -132,22 +129,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     limits: { steps: LIMITS.steps, parallelTasks: LIMITS.parallelTasks }
   }))
 
-  app.get('/api/coordinator/stats', {
+  app.get('/stats', {
     config: { permission: 'agent:execute' },
     schema: { operationId: 'getCoordinatorStats', tags, summary: 'Runs by status and strategy, average duration, per-agent calls and success rate (since the last reset, all replicas)', security, response: { 200: ref(StatsSchema) } }
   }, async () => service.stats())
 
-  app.post('/api/coordinator/stats/reset', {
+  app.post('/stats/reset', {
     config: { permission: 'agent:manage' },
-    schema: { operationId: 'resetCoordinatorStats', tags, summary: 'Start the coordinator statistics afresh (runs stay stored)', security, response: { 200: Type.Ref('Ok') } }
+    schema: { operationId: 'resetCoordinatorStats', tags, summary: 'Start the coordinator statistics afresh (runs stay stored)', security, response: { 200: ref(OkSchema) } }
   }, async (request) => {
-    await service.resetStats(request.caller!)
+    await service.resetStats(callerOf(request))
     return { success: true, message: 'coordinator statistics reset' }
   })
 
   const RunParams = Type.Object({ runId: Type.String({ format: 'uuid' }) })
 
-  app.get('/api/coordinator/runs/:runId', {
+  app.get('/runs/:runId', {
     config: { permission: 'agent:execute' },
     schema: {
       operationId: 'getWorkflowRun',
@@ -158,16 +155,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: runResponse }
     }
   }, async (request, reply) => {
-    if (!wantsEvents(request)) return service.get(request.params.runId, request.caller!)
-    const handle = await service.follow(request.params.runId, request.caller!, goneSignal(reply))
+    if (!wantsEvents(request)) return service.get(request.params.runId, callerOf(request))
+    const handle = await service.follow(request.params.runId, callerOf(request), goneSignal(reply))
     reply.header('x-run-id', handle.runId)
     await stream(reply, handle)
   })
 
-  app.post('/api/coordinator/runs/:runId/cancel', {
+  app.post('/runs/:runId/cancel', {
     config: { permission: 'agent:execute' },
     schema: { operationId: 'cancelWorkflowRun', tags, summary: 'Cancel a running run: in-flight provider calls are aborted; partial results are kept (its owner, or agent:manage)', security, params: RunParams, response: { 200: ref(RunSchema) } }
-  }, async (request) => service.cancel(request.params.runId, request.caller!))
+  }, async (request) => service.cancel(request.params.runId, callerOf(request)))
 }
 
 export default routes

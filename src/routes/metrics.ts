@@ -3,14 +3,14 @@
 import type { FastifyContextConfig } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { callerSecurity as security } from './toolkit.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const readConfig: FastifyContextConfig = app.config.METRICS_PUBLIC
     ? { public: true }
     : { permission: 'agent:stats', metricsToken: true }
-  const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 
-  app.get('/api/metrics', {
+  app.get('/', {
     config: { ...readConfig, disableMetrics: true },
     schema: {
       operationId: 'getMetrics',
@@ -24,7 +24,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.type(app.meters.registry.contentType).send(body)
   })
 
-  app.get('/api/metrics/json', {
+  app.get('/json', {
     config: readConfig,
     schema: {
       operationId: 'getMetricsJson',
@@ -42,7 +42,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async () => ({ timestamp: new Date().toISOString(), metrics: await app.meters.registry.getMetricsAsJSON() as never }))
 
-  app.post('/api/metrics/reset', {
+  app.post('/reset', {
     config: { permission: 'agent:manage' },
     schema: {
       operationId: 'resetMetrics',

@@ -1,45 +1,19 @@
 // Service information: GET /api and the cheap GET /api/status. GET /api names the kind of each
 // component to anonymous callers; the LLM server's address only to agent:stats or the METRICS_TOKEN.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
+import { ref } from '../schemas/common.js'
+import { ServiceInfoSchema, StatusSchema } from '../schemas/service.js'
 import { publicProvider, seesDetails } from './public-view.js'
 
-const ServiceInfoSchema = Type.Object({
-  service: Type.String(),
-  version: Type.String(),
-  environment: Type.String(),
-  features: Type.Object({
-    database: Type.String({ description: 'pglite or postgres' }),
-    redis: Type.Boolean(),
-    llmProvider: Type.String({ description: 'Provider kind; its model and address only for agent:stats or the METRICS_TOKEN' }),
-    langsmith: Type.Boolean(),
-    supabaseAuth: Type.Boolean(),
-    metricsPublic: Type.Boolean()
-  }, { additionalProperties: true }),
-  links: Type.Object({ docs: Type.String(), openapi: Type.String(), health: Type.String(), metrics: Type.String() })
-}, { $id: 'ServiceInfo' })
-
-const StatusSchema = Type.Object({
-  service: Type.String(),
-  version: Type.String(),
-  environment: Type.String(),
-  ready: Type.Boolean(),
-  uptimeSeconds: Type.Number(),
-  memory: Type.Object({ rssMb: Type.Number(), heapUsedMb: Type.Number(), heapTotalMb: Type.Number() }),
-  timestamp: Type.String({ format: 'date-time' })
-}, { $id: 'ServiceStatus' })
-
-export const SERVICE_NAME = 'amrikyy-agent-api'
+const SERVICE_NAME = 'amrikyy-agent-api'
 
 const routes: FastifyPluginAsyncTypebox<{ version: string }> = async (app, opts) => {
-  app.addSchema(ServiceInfoSchema)
-  app.addSchema(StatusSchema)
   const mb = (bytes: number) => Math.round(bytes / 1048576 * 10) / 10
 
-  app.get('/api', {
+  app.get('/', {
     // Public; a credential, when sent, only widens what is shown (metricsToken: the METRICS_TOKEN counts).
     config: { public: true, metricsToken: true },
-    schema: { operationId: 'getServiceInfo', tags: ['service'], summary: 'Service information and links', response: { 200: Type.Ref('ServiceInfo') } }
+    schema: { operationId: 'getServiceInfo', tags: ['service'], summary: 'Service information and links', response: { 200: ref(ServiceInfoSchema) } }
   }, async (request, reply) => ({
     service: SERVICE_NAME,
     version: opts.version,
@@ -55,9 +29,9 @@ const routes: FastifyPluginAsyncTypebox<{ version: string }> = async (app, opts)
     links: { docs: '/docs', openapi: '/openapi.json', health: '/api/health', metrics: '/api/metrics' }
   }))
 
-  app.get('/api/status', {
+  app.get('/status', {
     config: { public: true },
-    schema: { operationId: 'getServiceStatus', tags: ['service'], summary: 'Cheap status: readiness, uptime, memory', response: { 200: Type.Ref('ServiceStatus') } }
+    schema: { operationId: 'getServiceStatus', tags: ['service'], summary: 'Cheap status: readiness, uptime, memory', response: { 200: ref(StatusSchema) } }
   }, async () => {
     const memory = process.memoryUsage()
     return {

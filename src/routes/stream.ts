@@ -5,25 +5,25 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type TSchema } from 'typebox'
 import type { AgentName } from '../agents/types.js'
-import { NotFoundError, UnauthorizedError, withDetails } from '../errors.js'
+import { UnauthorizedError } from '../errors.js'
+import { unknownAgent } from '../agents/request-rules.js'
+import { isRecord, stringFieldOf } from '../agents/unknown-values.js'
 import type { Caller } from '../auth/roles.js'
-import { SSE_HEADERS } from '../streams/events.js'
-import type { ItemEvents } from '../streams/generation.js'
 import type { Opener } from '../streams/service.js'
-// The response components are registered by the streams plugin: a schema added inside this encapsulated
-// plugin would make Fastify build a default validator for these routes instead of the app's own.
+// The response components are registered once, at the root, by the schema registry (src/schemas/index.ts).
 import { CancelResultSchema, CleanupBodySchema, CleanupResultSchema, sseResponse, StreamStatsSchema, TicketSchema } from '../streams/schemas.js'
 import { ref } from '../schemas/common.js'
+import { callerOf, callerSecurity as security, openSse } from './toolkit.js'
 
-const ROUTES: Record<string, { agent: AgentName, method: string, items?: ItemEvents['kind'], extra: string }> = {
-  blog: { agent: 'content', method: 'generateBlogPost', extra: 'result' },
-  itinerary: { agent: 'travel', method: 'generateItinerary', extra: 'result' },
-  recommendations: { agent: 'travel', method: 'getDestinationRecommendations', items: 'partial', extra: 'a `partial` event per finished recommendation, then result' },
-  social: { agent: 'content', method: 'generateSocialPosts', items: 'post', extra: 'a `post` event per finished post, then result' }
+/** Stream routes and the method each streams; items events come from the method's `streamItems`. */
+const ROUTES: Record<string, { agent: AgentName, method: string }> = {
+  blog: { agent: 'content', method: 'generateBlogPost' },
+  itinerary: { agent: 'travel', method: 'generateItinerary' },
+  recommendations: { agent: 'travel', method: 'getDestinationRecommendations' },
+  social: { agent: 'content', method: 'generateSocialPosts' }
 }
 
 type Props = Record<string, TSchema & { type?: string, items?: TSchema, anyOf?: TSchema[], const?: unknown, enum?: unknown[] }>
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 const noMore = { description: 'Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204)', type: 'null' }
 /**
  * A dropped GET stream (EventSource) reconnects by itself, so it continues by default: a network blip must not
@@ -47,22 +47,11 @@ function queryable (schema: Props[string]): boolean {
   return ['string', 'number', 'integer', 'boolean'].includes(schema.type ?? '')
 }
 
-/** The first top-level array of objects in the output schema: `partial` / `post` events report its items. */
-function itemProperty (output: TSchema): string | undefined {
-  const props = ((output as { properties?: Props }).properties ?? {}) as Props
-  return Object.keys(props).find(k => props[k].type === 'array' && (props[k].items as { type?: string } | undefined)?.type === 'object')
-}
-
-const opener = (reply: FastifyReply): Opener => () => {
-  reply.hijack()
-  const headers = { ...reply.getHeaders(), ...SSE_HEADERS } as Record<string, string | string[] | number>
-  delete headers['content-length']
-  return { res: reply.raw, headers }
-}
+const opener = (reply: FastifyReply): Opener => () => openSse(reply)
 
 function lastEventIdOf (request: FastifyRequest): string | undefined {
   const header = request.headers['last-event-id']
-  const query = (request.query as { lastEventId?: string } | undefined)?.lastEventId
+  const query = stringFieldOf(request.query, 'lastEventId')
   return (typeof header === 'string' && header) || query || undefined
 }
 
@@ -82,7 +71,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   /** Starts a stream, or — with a Last-Event-ID (a browser's automatic reconnect) — resumes it. */
   const startOrResume = (path: string) => async (request: FastifyRequest, reply: FastifyReply) => {
-    const { agent, method, items } = ROUTES[path]
+    const { agent, method } = ROUTES[path]
     const caller = await streamCaller(request)
     const lastEventId = lastEventIdOf(request)
     const ticket = request.streamTicket
@@ -93,15 +82,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       return
     }
     const fallback = request.method === 'GET' ? 'continue' : 'cancel'
-    const { onDisconnect = fallback, ticket: _t, lastEventId: _l, ...input } = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown>
-    const output = app.agents.definitions[agent].methods[method].output
+    const sent = request.method === 'GET' ? request.query : request.body
+    const { onDisconnect, ticket: _t, lastEventId: _l, ...input } = isRecord(sent) ? sent : {}
+    const { streamItems } = app.agents.definitions[agent].methods[method]
     await service.start({
       agent,
       method,
       input,
       caller,
-      onDisconnect: onDisconnect as 'cancel' | 'continue',
-      items: items ? { kind: items, property: itemProperty(output) } : undefined,
+      onDisconnect: onDisconnect === 'cancel' || onDisconnect === 'continue' ? onDisconnect : fallback,
+      items: streamItems,
       ticket: ticket?.ticket
     }, opener(reply))
   }
@@ -111,11 +101,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const method = definition.methods[route.method]
     const props = ((method.input as { properties?: Props }).properties ?? {}) as Props
     const rateLimits = [{ scope: route.agent, max: definition.rateLimit }, { scope: `${route.agent}.${route.method}`, max: method.rateLimit }]
-    const summary = `Stream ${route.agent}.${route.method}: connected, progress, tokens, ${route.extra}, usage, complete`
+    const items = method.streamItems
+    const extra = items ? `a \`${items.event}\` event per finished item of \`${items.property}\`, then result` : 'result'
+    const summary = `Stream ${route.agent}.${route.method}: connected, progress, tokens, ${extra}, usage, complete`
     const queryProps = Object.fromEntries(Object.entries(props).filter(([, s]) => queryable(s)))
     const arrays = Object.keys(queryProps).filter(k => queryProps[k].type === 'array')
 
-    app.post(`/api/stream/${path}`, {
+    app.post(`/${path}`, {
       config: { permission: 'agent:streaming', rateLimits },
       schema: {
         operationId: `stream_${path}`,
@@ -128,14 +120,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }, startOrResume(path))
 
-    app.get(`/api/stream/${path}`, {
+    app.get(`/${path}`, {
       // A HEAD must not start a paid generation.
       exposeHeadRoute: false,
       config: { permission: 'agent:streaming', rateLimits, streamTicket: true },
       // One parameter with commas is split into items; repeat the parameter for items that contain a comma.
       preValidation: async (request) => {
-        const query = request.query as Record<string, unknown>
-        for (const key of arrays) if (typeof query[key] === 'string') query[key] = (query[key] as string).split(',').map(s => s.trim()).filter(Boolean)
+        const query: unknown = request.query
+        if (!isRecord(query)) return
+        for (const key of arrays) {
+          const value = query[key]
+          if (typeof value === 'string') query[key] = value.split(',').map(s => s.trim()).filter(Boolean)
+        }
       },
       schema: {
         operationId: `stream_${path}_get`,
@@ -150,7 +146,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }, startOrResume(path))
   }
 
-  app.get('/api/stream/:streamId/events', {
+  app.get('/:streamId/events', {
     exposeHeadRoute: false,
     config: { permission: 'agent:streaming', streamTicket: true },
     schema: {
@@ -174,7 +170,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (served === 'finished') return reply.code(204).send()
   })
 
-  app.post('/api/stream/:streamId/cancel', {
+  app.post('/:streamId/cancel', {
     config: { permission: 'agent:streaming' },
     schema: {
       operationId: 'stream_cancel',
@@ -185,11 +181,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ref(CancelResultSchema) }
     }
   }, async (request) => {
-    const status = await service.cancel(request.params.streamId, request.caller!)
+    const status = await service.cancel(request.params.streamId, callerOf(request))
     return { success: true, streamId: request.params.streamId, status }
   })
 
-  app.post('/api/stream/tickets', {
+  app.post('/tickets', {
     config: { permission: 'agent:streaming' },
     schema: {
       operationId: 'stream_createTicket',
@@ -199,11 +195,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: ref(TicketSchema) }
     }
   }, async (request, reply) => {
-    const { ticket, expiresAt } = await app.streams.tickets.issue(request.caller!)
+    const { ticket, expiresAt } = await app.streams.tickets.issue(callerOf(request))
     return reply.code(201).send({ ticket, expiresAt: new Date(expiresAt).toISOString(), expiresInSeconds: Math.round((expiresAt - Date.now()) / 1000) })
   })
 
-  app.get('/api/stream/stats/:agent', {
+  app.get('/stats/:agent', {
     config: { permission: 'agent:stats' },
     schema: {
       operationId: 'stream_stats',
@@ -216,7 +212,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { agent } = request.params
     if (!Object.hasOwn(app.agents.definitions, agent)) {
-      throw withDetails(new NotFoundError(`Unknown agent '${agent}'`), { availableAgents: Object.keys(app.agents.definitions) })
+      throw unknownAgent(agent, Object.keys(app.agents.definitions))
     }
     return {
       ...app.streams.registry.statsFor(agent),
@@ -226,7 +222,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
-  app.post('/api/stream/cleanup', {
+  app.post('/cleanup', {
     config: { permission: 'agent:manage' },
     schema: {
       operationId: 'stream_cleanup',

@@ -2,64 +2,18 @@
 // budget, by agent, model and day) and GET /api/usage (agent:stats: every caller, by caller, agent,
 // model and day). Thin: validate, dispatch to src/limits/usage-report.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type TSchema } from 'typebox'
+import { Type } from 'typebox'
 import { ValidationError, withDetails } from '../errors.js'
 import { ref } from '../schemas/common.js'
+import { UsageMeSchema, UsageReportSchema } from '../schemas/usage.js'
 import { usagePeriod, usageReport } from '../limits/usage-report.js'
 import { utcDay } from '../limits/budgets.js'
-
-const figures = {
-  calls: Type.Integer({ description: 'LLM provider calls (successful, failed and cancelled)' }),
-  inputTokens: Type.Integer(),
-  outputTokens: Type.Integer(),
-  totalTokens: Type.Integer(),
-  costUsd: Type.Number({ description: 'US dollars, from the price table' })
-}
-export const UsageFiguresSchema = Type.Object(figures, { $id: 'UsageFigures', additionalProperties: false })
-export const UsagePeriodSchema = Type.Object({
-  from: Type.String({ format: 'date-time', description: 'Inclusive' }),
-  to: Type.String({ format: 'date-time', description: 'Exclusive' })
-}, { $id: 'UsagePeriod', additionalProperties: false })
-export const BudgetLineSchema = Type.Object({
-  limit: Type.Number(), used: Type.Number({ description: 'Used today (UTC), from the ledger' }), remaining: Type.Number()
-}, { $id: 'BudgetLine', additionalProperties: false })
-
-const by = <K extends string>(key: K, schema: TSchema) => Type.Array(Type.Object({ [key]: schema, ...figures } as Record<K, TSchema> & typeof figures))
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
-
-export const UsageMeSchema = Type.Object({
-  callerId: Type.String(),
-  role: Type.String(),
-  period: ref(UsagePeriodSchema),
-  totals: ref(UsageFiguresSchema),
-  today: Type.Object({ day: Type.String({ format: 'date' }), ...figures }),
-  budget: Nullable(Type.Object({
-    tokens: Nullable(ref(BudgetLineSchema)),
-    usd: Nullable(ref(BudgetLineSchema)),
-    resetsAt: Type.String({ format: 'date-time', description: 'Next UTC midnight' })
-  }, { description: 'Daily budget (role or key); null when none applies' })),
-  byAgent: by('agent', Type.String()),
-  byModel: by('model', Type.String()),
-  byDay: by('day', Type.String({ format: 'date' }))
-}, { $id: 'UsageMe', additionalProperties: false })
-
-export const UsageReportSchema = Type.Object({
-  period: ref(UsagePeriodSchema),
-  totals: ref(UsageFiguresSchema),
-  byCaller: by('callerId', Type.String()),
-  byAgent: by('agent', Type.String()),
-  byModel: by('model', Type.String()),
-  byDay: by('day', Type.String({ format: 'date' })),
-  rows: Type.Array(Type.Object({ callerId: Type.String(), agent: Type.String(), model: Type.String(), day: Type.String({ format: 'date' }), ...figures }),
-    { description: 'One row per caller, agent, model and day, newest day first' }),
-  truncated: Type.Boolean({ description: 'More rows matched than `limit`' })
-}, { $id: 'UsageReport', additionalProperties: false })
+import { callerOf, callerSecurity as security } from './toolkit.js'
 
 const Period = {
   from: Type.Optional(Type.String({ description: 'ISO date (UTC day, inclusive) or date-time; default: 30 days before `to`', examples: ['2025-01-01'] })),
   to: Type.Optional(Type.String({ description: 'ISO date (UTC day, inclusive) or date-time (exclusive); default: end of today', examples: ['2025-01-31'] }))
 }
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 
 function period (from: string | undefined, to: string | undefined) {
   const result = usagePeriod(from, to)
@@ -68,9 +22,7 @@ function period (from: string | undefined, to: string | undefined) {
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  for (const schema of [UsageFiguresSchema, UsagePeriodSchema, BudgetLineSchema, UsageMeSchema, UsageReportSchema]) app.addSchema(schema)
-
-  app.get('/api/usage/me', {
+  app.get('/me', {
     config: { permission: 'agent:read' },
     schema: {
       operationId: 'getMyUsage',
@@ -81,7 +33,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ref(UsageMeSchema) }
     }
   }, async (request) => {
-    const caller = request.caller!
+    const caller = callerOf(request)
     const { from, to } = period(request.query.from, request.query.to)
     const today = utcDay(Date.now())
     const [report, todayReport, limits] = await Promise.all([
@@ -105,7 +57,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
-  app.get('/api/usage', {
+  app.get('/', {
     config: { permission: 'agent:stats' },
     schema: {
       operationId: 'getUsage',

@@ -55,6 +55,32 @@ function hoist (components: Record<string, unknown>, name: string, media: MediaT
   media.schema = { $ref: `#/components/schemas/${unique}` }
 }
 
+/**
+ * Inline schemas marked `x-component` (named enums such as CabinClass) become components, referenced where
+ * they stood; the description and default stay at the reference. Generators then name the type after the
+ * component, not after the property (`export enum class` is not TypeScript).
+ */
+function hoistNamed (node: unknown, components: Json): void {
+  if (Array.isArray(node)) {
+    for (const item of node) hoistNamed(item, components)
+    return
+  }
+  if (!isObject(node)) return
+  for (const [key, value] of Object.entries(node)) {
+    if (!isObject(value) || typeof value['x-component'] !== 'string') {
+      hoistNamed(value, components)
+      continue
+    }
+    const { 'x-component': name, description, default: fallback, ...schema } = value
+    components[name] ??= schema
+    node[key] = {
+      $ref: `#/components/schemas/${name}`,
+      ...(description !== undefined ? { description } : {}),
+      ...(fallback !== undefined ? { default: fallback } : {})
+    }
+  }
+}
+
 function polishOperation (operation: Operation, components: Record<string, unknown>) {
   const name = pascal(operation.operationId ?? '')
   const responses = operation.responses ?? {}
@@ -88,6 +114,8 @@ export const polishDocument: SwaggerTransformObject = (documentObject) => {
       if (isOperation(operation)) polishOperation(operation, schemas)
     }
   }
+  hoistNamed(paths, schemas)
+  for (const schema of Object.values(schemas)) hoistNamed(schema, schemas)
   components.schemas = schemas
   return openapiObject
 }

@@ -6,6 +6,7 @@
 import { appendFile, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
+import { defineScript, reply } from './redis-script.js'
 
 export interface UsageBuffer {
   readonly kind: 'redis' | 'file' | 'memory'
@@ -87,7 +88,19 @@ export async function createFileBuffer (dir: string): Promise<UsageBuffer> {
 }
 
 // Trims the drained head only while this flusher still holds the lock (another may have taken over).
-const TRIM = 'if redis.call(\'get\', KEYS[2]) == ARGV[1] then redis.call(\'ltrim\', KEYS[1], tonumber(ARGV[2]), -1) return 1 end return 0'
+const TRIM = defineScript({
+  name: 'usage buffer trim',
+  keys: 2,
+  parse: reply.integer,
+  lua: "if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('ltrim', KEYS[1], tonumber(ARGV[2]), -1) return 1 end return 0"
+})
+// Gives the drain lock back only if this flusher still holds it.
+const UNLOCK = defineScript({
+  name: 'usage buffer unlock',
+  keys: 1,
+  parse: reply.integer,
+  lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+})
 
 /** The app's Redis circuit breaker (src/limits/redis-failover.ts): while it is open pushes go to the fallback at once. */
 export interface RedisGate { run<T>(onRedis: (redis: Redis) => Promise<T>, onFallback: () => T | Promise<T>): Promise<T> }
@@ -120,12 +133,12 @@ export function createRedisBuffer (options: RedisBufferOptions): UsageBuffer {
           const raw = await quietly(redis.lrange(key, 0, max - 1))
           if (!raw || raw.length === 0) break
           await write(parseLines(raw.join('\n')))
-          if (await quietly(redis.eval(TRIM, 2, key, lockKey, token, String(raw.length))) !== 1) break
+          if (await quietly(TRIM(redis, [key, lockKey], [token, raw.length])) !== 1) break
           written += raw.length
         }
       } finally {
         redisDepth = await quietly(redis.llen(key)) ?? redisDepth
-        await quietly(redis.eval('if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'del\', KEYS[1]) end return 0', 1, lockKey, token))
+        await quietly(UNLOCK(redis, [lockKey], [token]))
       }
       return written
     }

@@ -3,11 +3,11 @@
 // (success, error, cancelled; 'interrupted' by the sweep when its replica stopped heartbeating). Every
 // write is an upsert keyed by call_id, so replays never double count. A write that fails, or that the
 // database does not confirm within writeTimeoutMs, goes to the durable buffer and the caller moves on;
-// the ticker replays the buffer. Same SQL on PGlite and PostgreSQL.
+// the ticker replays the buffer. Its SQL is in usage-sql.ts.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
 import { createMemoryBuffer, type UsageBuffer } from './usage-buffer.js'
-import { isDataError, stored, upsertTolerant, type Stored, type UsageRow } from './usage-sql.js'
+import { callerTotals, heartbeat, isDataError, isStored, retire, settleStale, stored, upsertTolerant, type Stored, type UsageRow } from './usage-sql.js'
 
 export type { UsageRow, UsageStatus } from './usage-sql.js'
 export { isDataError } from './usage-sql.js'
@@ -111,7 +111,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
 
   let flushing: Promise<number> | null = null
   async function replay (entries: unknown[]) {
-    const rows = entries.filter((e): e is Stored => typeof e === 'object' && e !== null && typeof (e as Stored).call_id === 'string')
+    const rows = entries.filter(isStored)
     await upsertTolerant(db, rows, (row, err) => options.log?.error({ err, row }, 'usage row dropped: the database refuses it'))
   }
 
@@ -138,26 +138,11 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
       })()
       return flushing
     },
-    async sweep () {
-      const rows = await db.query<{ call_id: string }>(`UPDATE usage_ledger SET status = 'interrupted', settled_at = now()
-        WHERE status = 'pending' AND instance_id <> $2 AND created_at < now() - $1::int * interval '1 millisecond'
-          AND NOT EXISTS (SELECT 1 FROM usage_instances i WHERE i.instance_id = usage_ledger.instance_id
-                            AND i.heartbeat_at >= now() - $1::int * interval '1 millisecond')
-        RETURNING call_id`, [staleMs, instanceId])
-      return rows.map(r => r.call_id)
-    },
-    async heartbeat () {
-      await db.query(`INSERT INTO usage_instances (instance_id) VALUES ($1)
-        ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now()`, [instanceId])
-    },
+    sweep: () => settleStale(db, staleMs, instanceId),
+    heartbeat: () => heartbeat(db, instanceId),
     depth: () => buffer.depth() + lastResort.depth(),
     async totals (callerId, since) {
-      const [row] = await db.query<{ calls: number, input_tokens: number, output_tokens: number, cost_usd: number }>(
-        `SELECT count(*)::int AS calls, coalesce(sum(input_tokens), 0)::int8 AS input_tokens,
-                coalesce(sum(output_tokens), 0)::int8 AS output_tokens, coalesce(sum(cost_usd), 0)::numeric AS cost_usd
-           FROM usage_ledger WHERE caller_id = $1 AND created_at >= $2`,
-        [callerId, since.toISOString()]
-      )
+      const row = await callerTotals(db, callerId, since)
       return { calls: row.calls, inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd }
     },
     start (intervalMs) {
@@ -189,8 +174,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
       clearInterval(ticker)
       const work = (async () => {
         await ledger.flush()
-        await db.query('UPDATE usage_ledger SET status = \'interrupted\', settled_at = now() WHERE status = \'pending\' AND instance_id = $1', [instanceId])
-        await db.query('DELETE FROM usage_instances WHERE instance_id = $1', [instanceId])
+        await retire(db, instanceId)
       })()
       let timer: NodeJS.Timeout | undefined
       await Promise.race([work, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })]).catch(err => {

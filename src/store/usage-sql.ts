@@ -1,6 +1,8 @@
-// The usage ledger's rows and SQL: the stored shape of a row (also what the buffer holds), and the
-// idempotent upsert every write uses — keyed by call_id, a settlement replaces a reservation (or a sweep's
-// 'interrupted'), nothing replaces a settlement. Same SQL on PGlite and PostgreSQL.
+// The SQL half of the usage ledger's repository: every statement on usage_ledger and usage_instances lives
+// here (usage-ledger.ts is the write path around it, src/limits/usage-report.ts shapes the reports). It
+// holds the stored shape of a row (also what the buffer holds) and the idempotent upsert every write uses —
+// keyed by call_id, a settlement replaces a reservation (or a sweep's 'interrupted'), nothing replaces a
+// settlement. Same SQL on PGlite and PostgreSQL.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
 
@@ -37,8 +39,12 @@ const UPSERT_TAIL = ` ON CONFLICT (call_id) DO UPDATE SET ${SETTLED.map(c => `${
 
 /** Constraint and data errors (SQLSTATE 22…, 23…): retrying the row can never succeed. */
 export function isDataError (error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^2[23]/.test(code)
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && /^2[23]/.test(error.code)
+}
+
+/** Whether a buffered entry has the stored shape (the buffer holds parsed JSON). */
+export function isStored (entry: unknown): entry is Stored {
+  return typeof entry === 'object' && entry !== null && 'call_id' in entry && typeof entry.call_id === 'string'
 }
 
 export function stored (row: UsageRow, instanceId: string): Stored {
@@ -92,4 +98,86 @@ export async function upsertTolerant (db: Queryable, rows: Stored[], onBadRow: (
     }
     for (const row of rows) await upsert(db, [row]).catch(err => { if (isDataError(err)) onBadRow(row, err); else throw err })
   }
+}
+
+/**
+ * Settles 'interrupted' the pending rows older than staleMs of replicas (other than this one) whose last
+ * heartbeat is older than staleMs; returns their call ids.
+ */
+export async function settleStale (db: Queryable, staleMs: number, instanceId: string): Promise<string[]> {
+  const rows = await db.query<{ call_id: string }>(`UPDATE usage_ledger SET status = 'interrupted', settled_at = now()
+    WHERE status = 'pending' AND instance_id <> $2 AND created_at < now() - $1::int * interval '1 millisecond'
+      AND NOT EXISTS (SELECT 1 FROM usage_instances i WHERE i.instance_id = usage_ledger.instance_id
+                        AND i.heartbeat_at >= now() - $1::int * interval '1 millisecond')
+    RETURNING call_id`, [staleMs, instanceId])
+  return rows.map(r => r.call_id)
+}
+
+export async function heartbeat (db: Queryable, instanceId: string): Promise<void> {
+  await db.query(`INSERT INTO usage_instances (instance_id) VALUES ($1)
+    ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now()`, [instanceId])
+}
+
+/** At shutdown: this replica's pending rows become 'interrupted' and its heartbeat row goes. */
+export async function retire (db: Queryable, instanceId: string): Promise<void> {
+  await db.query('UPDATE usage_ledger SET status = \'interrupted\', settled_at = now() WHERE status = \'pending\' AND instance_id = $1', [instanceId])
+  await db.query('DELETE FROM usage_instances WHERE instance_id = $1', [instanceId])
+}
+
+export type CallerTotals = { calls: number, input_tokens: number, output_tokens: number, cost_usd: number }
+
+/** Calls, tokens and dollars of one caller since a time. */
+export async function callerTotals (db: Queryable, callerId: string, since: Date): Promise<CallerTotals> {
+  const [row] = await db.query<CallerTotals>(
+    `SELECT count(*)::int AS calls, coalesce(sum(input_tokens), 0)::int8 AS input_tokens,
+            coalesce(sum(output_tokens), 0)::int8 AS output_tokens, coalesce(sum(cost_usd), 0)::numeric AS cost_usd
+       FROM usage_ledger WHERE caller_id = $1 AND created_at >= $2`,
+    [callerId, since.toISOString()]
+  )
+  return row
+}
+
+/** Tokens and dollars a caller used since `since` (budgets seed their counters from this). */
+export async function spentSince (db: Queryable, callerId: string, since: Date): Promise<{ tokens: number, usd: number }> {
+  const [row] = await db.query<{ tokens: number, usd: number }>(
+    `SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint AS tokens, coalesce(sum(cost_usd), 0) AS usd
+     FROM usage_ledger WHERE caller_id = $1 AND created_at >= $2`, [callerId, since.toISOString()])
+  return { tokens: Number(row?.tokens ?? 0), usd: Number(row?.usd ?? 0) }
+}
+
+export type ReportDimension = 'caller_id' | 'agent' | 'model' | 'day'
+export const REPORT_DIMENSIONS: ReportDimension[] = ['caller_id', 'agent', 'model', 'day']
+
+/** A row of the roll-up: the dimensions it is grouped by are set, the others null (see `grp`). */
+export type ReportRow = {
+  caller_id: string | null
+  agent: string | null
+  model: string | null
+  day: string | null
+  /** GROUPING(caller_id, agent, model, day): a bit is 1 for every dimension NOT grouped by. */
+  grp: number
+  calls: number
+  input_tokens: number
+  output_tokens: number
+  cost_usd: number
+}
+
+/**
+ * The ledger rows of a period (and caller) rolled up in one scan with GROUPING SETS — by caller, agent,
+ * model and UTC day together, by each alone, and in total — so every roll-up comes from the same snapshot.
+ */
+export async function reportRows (db: Queryable, filter: { from: Date, to: Date, callerId?: string }): Promise<ReportRow[]> {
+  const params: unknown[] = [filter.from.toISOString(), filter.to.toISOString()]
+  let where = 'created_at >= $1 AND created_at < $2'
+  if (filter.callerId) {
+    params.push(filter.callerId)
+    where += ' AND caller_id = $3'
+  }
+  return db.query<ReportRow>(`
+    SELECT caller_id, agent, model, day, GROUPING(caller_id, agent, model, day) AS grp,
+           count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost_usd), 0) AS cost_usd
+    FROM (SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day FROM usage_ledger WHERE ${where}) AS ledger
+    GROUP BY GROUPING SETS ((caller_id, agent, model, day), (caller_id), (agent), (model), (day), ())
+    ORDER BY day DESC NULLS LAST, cost_usd DESC, caller_id, agent, model`, params)
 }

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { breakerFor } from '../limits/redis-failover.js'
+import { defineScript, reply } from '../store/redis-script.js'
 
 /** Redis calls go through the Redis circuit breaker: while it is open, slots are granted at once. */
 const COMPONENT = 'stream slots'
@@ -26,7 +27,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // 1 = taken, 0 = the caller is at max, 2 = taken over: takeOver = 1 and another holder (a replica that is
 // dead or going) still held the stream's slot, which becomes ours without counting again. The set holds
 // at most max members, so the scan is short.
-const ACQUIRE = `${NOW}
+const ACQUIRE = defineScript({
+  name: 'stream slot acquire',
+  keys: 1,
+  parse: reply.integer,
+  lua: `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local taken = 1
 if ARGV[4] == '1' then
@@ -43,15 +48,21 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 return taken
 `
+})
 
 // KEYS[1] the caller's set; ARGV: leaseMs, member, register. Extends a slot still held (XX: never re-adds a
 // lapsed one); register = 1 adds a slot granted while Redis could not answer, so it counts across replicas again.
-const RENEW = `${NOW}
+const RENEW = defineScript({
+  name: 'stream slot renew',
+  keys: 1,
+  parse: reply.integer,
+  lua: `${NOW}
 if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
 else redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2]) end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 `
+})
 
 export interface SharedSlotsOptions {
   redis: Redis
@@ -59,8 +70,6 @@ export interface SharedSlotsOptions {
   leaseMs: number
   onError?: (error: Error) => void
 }
-
-type Commands = Record<'amkSlotAcquire' | 'amkSlotRenew', (key: string, ...args: Array<string | number>) => Promise<number>>
 
 export interface SlotRequest {
   /** The stream the slot is for (default: a slot of its own). */
@@ -77,18 +86,14 @@ export class SharedCallerSlots {
   private readonly holder = randomBytes(6).toString('hex')
 
   constructor (private readonly options: SharedSlotsOptions) {
-    if (!('amkSlotAcquire' in options.redis)) {
-      options.redis.defineCommand('amkSlotAcquire', { numberOfKeys: 1, lua: ACQUIRE })
-      options.redis.defineCommand('amkSlotRenew', { numberOfKeys: 1, lua: RENEW })
-    }
-    const renew = () => { this.renew().catch(error => this.options.onError?.(error as Error)) }
+    const renew = () => { this.renew().catch(error => this.report(error)) }
     this.timer = setInterval(renew, Math.max(1, Math.floor(options.leaseMs / 3)))
     this.timer.unref()
     breakerFor(options.redis).onSwitch(to => { if (to === 'redis') renew() })
   }
 
-  private get commands (): Commands {
-    return this.options.redis as unknown as Commands
+  private report (error: unknown): void {
+    this.options.onError?.(error instanceof Error ? error : new Error(String(error)))
   }
 
   private key (callerId: string): string {
@@ -114,10 +119,11 @@ export class SharedCallerSlots {
       let unregistered = !breaker.usable()
       const started = performance.now()
       try {
-        if (!unregistered && await this.commands.amkSlotAcquire(key, max, this.options.leaseMs, member, request.takeOver ? 1 : 0, `${stream}|`) === 0) return null
+        const args = [max, this.options.leaseMs, member, request.takeOver ? 1 : 0, `${stream}|`]
+        if (!unregistered && await ACQUIRE(this.options.redis, [key], args) === 0) return null
       } catch (error) {
         breaker.failure(COMPONENT, error, started) // once it is open, no further acquire reaches Redis (or fails)
-        this.options.onError?.(error as Error)
+        this.report(error)
         unregistered = true
       }
       const raced = this.held.get(member) // another holder here took it while we waited
@@ -143,7 +149,7 @@ export class SharedCallerSlots {
     if (slots.length === 0) return 0
     const pipeline = this.options.redis.pipeline()
     for (const [member, { key }] of slots) pipeline.zrem(key, member)
-    await pipeline.exec().catch(error => this.options.onError?.(error as Error))
+    await pipeline.exec().catch(error => this.report(error))
     return slots.length
   }
 
@@ -151,9 +157,9 @@ export class SharedCallerSlots {
     const breaker = breakerFor(this.options.redis)
     if (this.held.size === 0 || !breaker.usable()) return
     const started = performance.now()
-    const pipeline = this.options.redis.pipeline() as unknown as Commands & { exec(): Promise<unknown> }
+    const pipeline = this.options.redis.pipeline()
     const slots = [...this.held.values()]
-    for (const [member, { key, unregistered }] of this.held) pipeline.amkSlotRenew(key, this.options.leaseMs, member, unregistered ? 1 : 0)
+    for (const [member, { key, unregistered }] of this.held) RENEW.queue(pipeline, [key], [this.options.leaseMs, member, unregistered ? 1 : 0])
     await pipeline.exec().then(
       () => { for (const slot of slots) slot.unregistered = false },
       error => { if (!breaker.failure(COMPONENT, error, started)) throw error })

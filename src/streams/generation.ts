@@ -1,15 +1,16 @@
 // Runs one streamed agent call and turns it into the §8 events, appended to the event log (connections
 // read them from there at their own pace): connected, progress, token, partial | post, result, usage,
 // complete — or one terminal error. Framework-free: the agent service's invoke is passed in.
-import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
+import type { AgentName, InvokeRequest, InvokeResult, StreamItems } from '../agents/types.js'
 import type { Caller } from '../auth/roles.js'
+import { toPublicError } from '../errors.js'
 import { ArrayItemScanner } from './array-scanner.js'
-import { interruptedEvent, StreamErrorCode, type LoggedEvent, type StreamEvent, type StreamUsage } from './events.js'
+import { interruptedEvent, StreamErrorCode, type StreamEvent, type StreamUsage } from './events.js'
 import type { EventLog } from './event-log.js'
 import type { Session, SessionStatus } from './sessions.js'
 
-/** What a route streams besides tokens: each element of one output array as `partial` or `post` events. */
-export interface ItemEvents { kind: 'partial' | 'post', property?: string }
+/** What a route streams besides tokens: each element of one output array (the method's `streamItems`). */
+export type ItemEvents = StreamItems<Record<string, unknown[]>>
 
 export interface GenerationRequest {
   agent: AgentName
@@ -29,8 +30,6 @@ export interface GenerationDeps {
   invoke(request: InvokeRequest): Promise<InvokeResult>
   /** Called per token (stats). */
   onToken?(): void
-  /** Masks messages of unexpected errors (production). */
-  maskInternal: boolean
 }
 
 const SYNTHETIC_CHUNK = 48
@@ -42,13 +41,24 @@ const progressFor = (chars: number) => Math.min(90, 10 + Math.floor(80 * (1 - Ma
  * The terminal event of a failed generation. `recoverable` means "a resume will continue", which is never
  * true once the log has ended (a spent budget, bad output, a provider failure): a resume gets 204.
  */
-function errorEvent (error: unknown, maskInternal: boolean): StreamEvent {
-  const err = error as { code?: string, message?: string }
-  const ours = typeof err.code === 'string' && err.code.startsWith('AMK_')
-  const code = ours && err.code ? err.code : 'AMK_INTERNAL'
-  const message = !ours && maskInternal ? 'Internal Server Error' : err.message ?? 'generation failed'
+function errorEvent (error: unknown): StreamEvent {
+  // The one masking rule: only catalogue errors keep their message (src/errors.ts).
+  const { code, message } = toPublicError(error)
   return { event: 'error', data: { code, message, recoverable: false } }
 }
+
+/** A stream item's field as text (an object the model wrote may lack it). */
+function field (item: unknown, ...names: string[]): string {
+  if (typeof item !== 'object' || item === null) return ''
+  for (const name of names) {
+    const value: unknown = Reflect.get(item, name)
+    if (value !== undefined && value !== null) return String(value)
+  }
+  return ''
+}
+
+const ABORT_REASONS: readonly AbortReason[] = ['cancel', 'disconnect', 'shutdown', 'idle']
+const abortReasonOf = (reason: unknown): AbortReason => ABORT_REASONS.find(r => r === reason) ?? 'cancel'
 
 function abortEvent (reason: AbortReason): StreamEvent {
   if (reason === 'shutdown') return interruptedEvent('shut down')
@@ -63,13 +73,14 @@ export async function runGeneration (session: Session, request: GenerationReques
   let lastAppended: Promise<void> | null = null
   const emit = (event: StreamEvent) => {
     // The memory log answers one shared resolved promise; the Redis log one per batch of writes.
-    const appended = log.append(session.streamId, { ...event, seq: ++seq } as LoggedEvent)
+    const appended = log.append(session.streamId, { ...event, seq: ++seq })
     if (appended !== lastAppended) {
       lastAppended = appended
       pending = appended.catch(() => {})
     }
   }
 
+  const itemEvent = request.items?.event
   const scanner = request.items ? new ArrayItemScanner(request.items.property) : null
   let tokens = 0
   let chars = 0
@@ -87,11 +98,8 @@ export async function runGeneration (session: Session, request: GenerationReques
     deps.onToken?.()
     chars += chunk.length
     for (const item of scanner?.push(chunk) ?? []) {
-      if (request.items!.kind === 'partial') emit({ event: 'partial', data: { data: item } })
-      else {
-        const post = item as { platform?: unknown, content?: unknown, text?: unknown }
-        emit({ event: 'post', data: { platform: String(post.platform ?? ''), content: String(post.content ?? post.text ?? ''), index: items } })
-      }
+      if (itemEvent === 'partial') emit({ event: 'partial', data: { data: item } })
+      else emit({ event: 'post', data: { platform: field(item, 'platform'), content: field(item, 'content', 'text'), index: items } })
       items++
     }
     const progress = progressFor(chars)
@@ -130,11 +138,11 @@ export async function runGeneration (session: Session, request: GenerationReques
   } catch (error) {
     const signal = session.abort.signal
     if (signal.aborted) {
-      const reason = (typeof signal.reason === 'string' ? signal.reason : 'cancel') as AbortReason
+      const reason = abortReasonOf(signal.reason)
       emit(abortEvent(reason))
       outcome = { status: reason === 'shutdown' ? 'interrupted' : 'cancelled', timeToFirstTokenMs, tokens }
     } else {
-      emit(errorEvent(error, deps.maskInternal))
+      emit(errorEvent(error))
       outcome = { status: 'error', timeToFirstTokenMs, tokens }
     }
   }

@@ -33,17 +33,24 @@ export class MemoryEventLog implements EventLog {
     this.timer.unref()
   }
 
-  private entry (streamId: string, create: boolean): Entry | undefined {
-    let entry = this.entries.get(streamId)
+  /** The stream's entry while it lives (an expired one is dropped). */
+  private entry (streamId: string): Entry | undefined {
+    const entry = this.entries.get(streamId)
     if (entry && entry.expiresAt <= this.now()) {
       this.drop(streamId, entry)
-      entry = undefined
+      return undefined
     }
-    if (!entry && create) {
+    return entry
+  }
+
+  /** The stream's entry, created when missing; a write starts its time to live again. */
+  private written (streamId: string): Entry {
+    let entry = this.entry(streamId)
+    if (!entry) {
       entry = { meta: null, events: [], expiresAt: 0, subscribers: new Set() }
       this.entries.set(streamId, entry)
     }
-    if (entry && create) entry.expiresAt = this.now() + this.options.ttlMs
+    entry.expiresAt = this.now() + this.options.ttlMs
     return entry
   }
 
@@ -53,11 +60,11 @@ export class MemoryEventLog implements EventLog {
   }
 
   async create (meta: StreamMeta): Promise<void> {
-    this.entry(meta.streamId, true)!.meta = meta
+    this.written(meta.streamId).meta = meta
   }
 
   async meta (streamId: string): Promise<StreamMeta | null> {
-    return this.entry(streamId, false)?.meta ?? null
+    return this.entry(streamId)?.meta ?? null
   }
 
   append (streamId: string, event: LoggedEvent): Promise<void> {
@@ -71,7 +78,7 @@ export class MemoryEventLog implements EventLog {
 
   /** Synchronous append (no promise per event on the hot path); throws when seq does not increase. */
   appendNow (streamId: string, event: LoggedEvent): void {
-    const entry = this.entry(streamId, true)!
+    const entry = this.written(streamId)
     const last = entry.events.at(-1)
     if (last && event.seq <= last.seq) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last.seq}`)
     entry.events.push(event)
@@ -87,7 +94,7 @@ export class MemoryEventLog implements EventLog {
 
   /** Synchronous read: the local connection writer uses it on every wake-up. */
   readNow (streamId: string, afterSeq: number): LoggedEvent[] {
-    const events = this.entry(streamId, false)?.events
+    const events = this.entry(streamId)?.events
     if (!events || events.length === 0) return []
     // seqs are increasing but may have been trimmed: binary search the first one after afterSeq.
     let lo = 0
@@ -101,7 +108,7 @@ export class MemoryEventLog implements EventLog {
   }
 
   async firstSeq (streamId: string): Promise<number> {
-    return this.entry(streamId, false)?.events[0]?.seq ?? 0
+    return this.entry(streamId)?.events[0]?.seq ?? 0
   }
 
   async last (streamId: string): Promise<LoggedEvent | null> {
@@ -109,7 +116,7 @@ export class MemoryEventLog implements EventLog {
   }
 
   lastNow (streamId: string): LoggedEvent | null {
-    return this.entry(streamId, false)?.events.at(-1) ?? null
+    return this.entry(streamId)?.events.at(-1) ?? null
   }
 
   localFor (streamId: string): MemoryEventLog | null {
@@ -118,7 +125,7 @@ export class MemoryEventLog implements EventLog {
 
   /** Calls `wake` on every append to the stream (and when it is dropped) until unsubscribed. */
   subscribe (streamId: string, wake: () => void): () => void {
-    const entry = this.entry(streamId, false)
+    const entry = this.entry(streamId)
     if (!entry) return () => {}
     entry.subscribers.add(wake)
     return () => { entry.subscribers.delete(wake) }
@@ -127,7 +134,7 @@ export class MemoryEventLog implements EventLog {
   async drain (): Promise<void> {}
 
   has (streamId: string): boolean {
-    return this.entry(streamId, false) !== undefined
+    return this.entry(streamId) !== undefined
   }
 
   /** Resolves when the stream gets an event after now, is dropped, or the signal aborts. */

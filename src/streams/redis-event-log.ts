@@ -42,7 +42,8 @@ const BACKLOG_STREAMS = 10_000
 function parse (entries: Entries | null | undefined): LoggedEvent[] {
   return (entries ?? []).map(([id, fields]) => {
     const seq = Number(id.slice(id.indexOf('-') + 1))
-    return { seq, ...(JSON.parse(fields[1]) as StreamEvent) } as LoggedEvent
+    const event: StreamEvent = JSON.parse(fields[1]) // our own JSON, written by flush()
+    return { seq, ...event }
   })
 }
 
@@ -112,7 +113,9 @@ export class RedisEventLog implements EventLog {
     const local = await this.local.meta(streamId)
     if (local) return local
     const raw = await this.remote(redis => redis.get(this.key(streamId, 'meta')))
-    return raw ? JSON.parse(raw) as StreamMeta : null
+    if (!raw) return null
+    const meta: StreamMeta = JSON.parse(raw) // our own JSON, written by flush()
+    return meta
   }
 
   /** Appends locally at once; the Redis write joins this tick's pipeline. Resolves when it is written (or kept for later). */
@@ -164,7 +167,7 @@ export class RedisEventLog implements EventLog {
       }
     } catch (error) {
       unavailable = this.breaker.failure(COMPONENT, error, started)
-      if (!unavailable) this.options.onError?.(error as Error, 'append')
+      if (!unavailable) this.options.onError?.(error instanceof Error ? error : new Error(String(error)), 'append')
     }
     if (unavailable) this.requeue(batch)
   }
@@ -182,12 +185,12 @@ export class RedisEventLog implements EventLog {
 
   async read (streamId: string, afterSeq: number): Promise<LoggedEvent[]> {
     if (this.local.has(streamId)) return this.local.read(streamId, afterSeq)
-    return parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), `(0-${afterSeq}`, '+')) as Entries)
+    return parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), `(0-${afterSeq}`, '+')))
   }
 
   async firstSeq (streamId: string): Promise<number> {
     if (this.local.has(streamId)) return this.local.firstSeq(streamId)
-    const [first] = parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), '-', '+', 'COUNT', 1)) as Entries)
+    const [first] = parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), '-', '+', 'COUNT', 1)))
     return first?.seq ?? 0
   }
 
@@ -197,7 +200,7 @@ export class RedisEventLog implements EventLog {
 
   async last (streamId: string): Promise<LoggedEvent | null> {
     if (this.local.has(streamId)) return this.local.last(streamId)
-    const [newest] = parse(await this.remote(redis => redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1)) as Entries)
+    const [newest] = parse(await this.remote(redis => redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1)))
     return newest ?? null
   }
 
@@ -230,7 +233,7 @@ export class RedisEventLog implements EventLog {
     try {
       await reader.connect()
       while (!signal.aborted) {
-        const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`) as Array<[string, Entries]> | null
+        const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`)
         if (!reply) {
           if (this.breaker.usable() && await this.remote(redis => redis.exists(key)) === 0) return
           instanceId ??= (await this.meta(streamId))?.instanceId

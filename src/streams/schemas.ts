@@ -1,6 +1,7 @@
 // TypeBox schemas of the streaming HTTP surface: the SSE events (documented as the text/event-stream
 // 200 response of every stream route) and the JSON bodies of tickets, cancel, stats and cleanup.
 import { Type, type Static, type TSchema } from 'typebox'
+import { ref } from '../schemas/common.js'
 
 const Usage = Type.Object({
   inputTokens: Type.Integer(),
@@ -44,7 +45,7 @@ const names = streamEventFrames.map(f => f.properties.event.const)
 export const StreamEventSchema = Type.Unsafe<Static<(typeof streamEventFrames)[number]>>({
   $id: 'StreamEvent',
   description: 'One Server-Sent Event (`id:`, `event:`, `data:` JSON). Comment lines (`: heartbeat`) keep idle connections open.',
-  oneOf: names.map(name => ({ $ref: `${frameId(name)}#` })),
+  oneOf: streamEventFrames.map(frame => ref(frame)),
   discriminator: { propertyName: 'event', mapping: Object.fromEntries(names.map(name => [name, `#/components/schemas/${frameId(name)}`])) }
 })
 export type StreamEventFrame = Static<typeof StreamEventSchema>
@@ -52,7 +53,7 @@ export type StreamEventFrame = Static<typeof StreamEventSchema>
 /** The 200 response of every route that streams. */
 export const sseResponse = {
   description: 'Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments',
-  content: { 'text/event-stream': { schema: Type.Ref('StreamEvent') } }
+  content: { 'text/event-stream': { schema: ref(StreamEventSchema) } }
 }
 
 export const TicketSchema = Type.Object({
@@ -96,5 +97,5 @@ export const CleanupResultSchema = Type.Object({
   active: Type.Integer({ description: 'Generations still running on this instance' })
 }, { $id: 'StreamCleanupResult' })
 
-/** Components the streams plugin registers (at the root, so every route validator sees them). */
+/** Components of the stream routes (registered by src/schemas/index.ts). */
 export const streamSchemas = [...streamEventFrames, StreamEventSchema, TicketSchema, CancelResultSchema, StreamStatsSchema, CleanupResultSchema]

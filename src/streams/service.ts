@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
+import { messageOf, stringFieldOf } from '../agents/unknown-values.js'
 import { hasPermission, type Caller } from '../auth/roles.js'
 import { ForbiddenError, GoneError, NotFoundError, ServiceUnavailableError, ShuttingDownError, TooManyStreamsError, UnauthorizedError, withDetails } from '../errors.js'
 import { SseConnection } from './connection.js'
@@ -25,7 +26,6 @@ export interface StreamServiceOptions {
   retryMs: number
   shutdownFlushMs: number
   capRetryAfterSeconds: number
-  maskInternal: boolean
   logger: { warn(obj: object, msg: string): void }
   /** The per-caller cap across replicas (Redis); without it the cap is per process. */
   callerSlots?: Pick<SharedCallerSlots, 'acquire' | 'releaseAll'> | null
@@ -122,8 +122,7 @@ export class StreamService {
     session.done = runGeneration(session, params, {
       log: this.options.log,
       invoke: this.options.invoke,
-      onToken: () => this.options.registry.countToken(params.agent),
-      maskInternal: this.options.maskInternal
+      onToken: () => this.options.registry.countToken(params.agent)
     }).then(outcome => {
       this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
       this.options.metrics.finished(params.agent, outcome, (Date.now() - session.startedAt) / 1000)
@@ -161,8 +160,8 @@ export class StreamService {
     try {
       await this.options.precheck?.(params.caller, params.agent, params.method)
     } catch (error) {
-      if (typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('AMK_')) throw error
-      this.options.logger.warn({ err: (error as Error).message }, 'stream precheck failed')
+      if (stringFieldOf(error, 'code')?.startsWith('AMK_')) throw error
+      this.options.logger.warn({ err: messageOf(error) }, 'stream precheck failed')
       throw withDetails(new ServiceUnavailableError('Budgets cannot be checked right now; retry shortly'), undefined, { 'retry-after': '2' })
     }
   }
@@ -179,7 +178,7 @@ export class StreamService {
     try {
       return await use()
     } catch (error) {
-      this.options.logger.warn({ err: (error as Error).message }, 'stream log unavailable')
+      this.options.logger.warn({ err: messageOf(error) }, 'stream log unavailable')
       throw withDetails(new ServiceUnavailableError('The stream log is unavailable; retry shortly'), undefined, { 'retry-after': '2' })
     }
   }
@@ -200,7 +199,7 @@ export class StreamService {
         // Fell behind past STREAM_LOG_MAX_EVENTS: say so (a resume from here would get 410 gap too).
         await connection.write(encodeFrame(connection.lastEventId, { event: 'error', data: { code: 'STREAM_GAP', message: error.message, recoverable: false, lastEventId: connection.lastEventId } }))
       } else {
-        this.options.logger.warn({ err: (error as Error).message, streamId }, 'stream follow failed; the client will reconnect')
+        this.options.logger.warn({ err: messageOf(error), streamId }, 'stream follow failed; the client will reconnect')
       }
     } finally {
       connection.end()

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis'
 import type { Caller } from '../auth/roles.js'
 import { ServiceUnavailableError, withDetails } from '../errors.js'
 import { breakerFor } from '../limits/redis-failover.js'
+import { defineScript, reply } from '../store/redis-script.js'
 
 export interface TicketRecord {
   caller: Caller
@@ -35,11 +36,16 @@ export const TICKET_PREFIX = 'amkt_'
 const hash = (ticket: string) => createHash('sha256').update(ticket).digest('base64url')
 
 // KEYS[1] ticket hash; ARGV stream id, new TTL (ms), new expiresAt. -1 unknown, 0 already used, 1 claimed.
-const CLAIM = `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+const CLAIM = defineScript({
+  name: 'ticket claim',
+  keys: 1,
+  parse: reply.integer,
+  lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HSETNX', KEYS[1], 'streamId', ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'expiresAt', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
+})
 
 export function createTicketStore (options: TicketOptions): TicketStore {
   const memory = new Map<string, TicketRecord>()
@@ -80,7 +86,7 @@ export function createTicketStore (options: TicketOptions): TicketStore {
           return { ticket, expiresAt }
         } catch (error) {
           // Redis down: this replica alone will accept the ticket (the breaker logged an outage already).
-          if (!(error instanceof ServiceUnavailableError)) options.onError?.(error as Error)
+          if (!(error instanceof ServiceUnavailableError)) options.onError?.(error instanceof Error ? error : new Error(String(error)))
         }
       }
       if (memory.size > 10_000) sweep()
@@ -108,7 +114,7 @@ export function createTicketStore (options: TicketOptions): TicketStore {
         return true
       }
       if (!redis) return false
-      const claimed = await shared(redis, client => client.eval(CLAIM, 1, key(h), streamId, String(replayTtlMs), String(Date.now() + replayTtlMs)))
+      const claimed = await shared(redis, client => CLAIM(client, [key(h)], [streamId, replayTtlMs, Date.now() + replayTtlMs]))
       return claimed === 1
     }
   }

@@ -114,10 +114,10 @@ export class LangSmithExporter {
     for (const run of this.queue.splice(0)) {
       try {
         const parent = run.parentId ? this.known.get(run.parentId) : undefined
-        if (run.parentId && !parent) this.defer(run)
+        if (run.parentId && !parent) this.defer(run, run.parentId)
         else this.emit(run, parent)
       } catch (error) {
-        this.options.log.warn({ err: (error as Error).message, run: run.name }, 'langsmith export failed')
+        this.options.log.warn({ err: error instanceof Error ? error.message : String(error), run: run.name }, 'langsmith export failed')
       }
     }
   }
@@ -208,8 +208,7 @@ export class LangSmithExporter {
     return createHash('sha1').update(rootId).digest().readUInt32BE(0) / 0x1_0000_0000 < rate
   }
 
-  private defer (run: RunRecord): void {
-    const parentId = run.parentId as string
+  private defer (run: RunRecord, parentId: string): void {
     const group = this.pending.get(parentId) ?? { since: Date.now(), runs: [] }
     group.runs.push(run)
     this.pending.set(parentId, group)
@@ -241,6 +240,9 @@ export class LangSmithExporter {
   private remember (id: string, info: KnownRun): void {
     this.known.set(id, info)
     const max = this.options.maxKnown ?? 10_000
-    if (this.known.size > max) this.known.delete(this.known.keys().next().value as string)
+    for (const oldest of this.known.keys()) {
+      if (this.known.size <= max) break
+      this.known.delete(oldest)
+    }
   }
 }

@@ -49,7 +49,7 @@ export class Tracer {
       }
       this.options.exporter?.export(run)
     } catch (error) {
-      this.options.log.warn({ err: (error as Error).message, run: run.name }, 'trace not recorded')
+      this.options.log.warn({ err: error instanceof Error ? error.message : String(error), run: run.name }, 'trace not recorded')
     }
   }
 
@@ -66,7 +66,10 @@ export class Tracer {
     seen.timeToFirstTokenMs ??= record.timeToFirstTokenMs
     if (record.status !== 'success') seen.unsettled = addUsage(seen.unsettled, { ...record.usage, costUsd: record.costUsd })
     this.llmByTrace.set(record.traceId, seen)
-    if (this.llmByTrace.size > MAX_OPEN_INVOCATIONS) this.llmByTrace.delete(this.llmByTrace.keys().next().value as string)
+    for (const oldest of this.llmByTrace.keys()) {
+      if (this.llmByTrace.size <= MAX_OPEN_INVOCATIONS) break
+      this.llmByTrace.delete(oldest)
+    }
     this.recordRun({
       id: `${record.traceId}/llm/${seen.calls}`,
       parentId: record.traceId,

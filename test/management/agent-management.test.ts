@@ -96,7 +96,7 @@ t.test('unknown agents get a 404 listing the agents', async t => {
   for (const url of ['/api/agents/nobody/status', '/api/agents/nobody/metrics', '/api/agents/nobody/health', '/api/agents/nobody/traces']) {
     const res = await get(app, url)
     t.equal(res.statusCode, 404, url)
-    t.same(res.json().details, { available: ['travel', 'content', 'innovation'] })
+    t.same(res.json().details, { availableAgents: ['travel', 'content', 'innovation'] })
   }
   t.equal((await post(app, '/api/agents/nobody/cache/clear', {})).statusCode, 404)
 })

@@ -1,7 +1,8 @@
-// Third-party SDK generators on the served /openapi.json: @hey-api/openapi-ts and swagger-typescript-api
-// generate clients into a temporary directory, and a small program using them compiles with tsc --strict.
+// Third-party SDK generators on the served /openapi.json: @hey-api/openapi-ts, swagger-typescript-api and
+// openapi-typescript-codegen generate clients into a temporary directory, and a small program using them compiles with tsc --strict.
 // The program relies on what the spec promises: named request and response types, `.code` on every error
-// type (health 503 bodies included), and per-scheme auth (a JWT goes to Authorization only). The hey-api
+// type (health 503 bodies included), named enums (openapi-typescript-codegen names an inline enum after its
+// property, and `export enum class` is not TypeScript, so the cabin class is the CabinClass component), and per-scheme auth (a JWT goes to Authorization only). The hey-api
 // client then runs against a listening server with plain-string auth, which sends the one string to every
 // scheme (Bearer and x-api-key): a JWT and an API key are both accepted that way.
 import t from 'tap'
@@ -28,7 +29,7 @@ const TSCONFIG = {
     skipLibCheck: true,
     types: []
   },
-  include: ['*.ts', 'hey/**/*.ts', 'sta/**/*.ts']
+  include: ['*.ts', 'hey/**/*.ts', 'sta/**/*.ts', 'otc/**/*.ts']
 }
 
 const HEY_USAGE = `import { createClient } from './hey/client/index'
@@ -64,7 +65,18 @@ export async function staUsage (): Promise<string> {
 }
 `
 
-t.test('hey-api and swagger-typescript-api clients of the served spec compile with --strict', async t => {
+const OTC_USAGE = `import { AgentsService, CabinClass, OpenAPI } from './otc'
+import type { TravelSearchFlightsResponse } from './otc'
+
+export async function otcUsage (): Promise<string> {
+  OpenAPI.BASE = 'http://127.0.0.1:1'
+  const body = { from: 'Cairo', to: 'Paris', date: '2030-01-01', class: CabinClass.BUSINESS }
+  const reply: TravelSearchFlightsResponse = await AgentsService.travelSearchFlights(body)
+  return reply.usage.model
+}
+`
+
+t.test('hey-api, swagger-typescript-api and openapi-typescript-codegen clients of the served spec compile with --strict', async t => {
   const app = await build(t)
   const dir = await mkdtemp(join(tmpdir(), 'amk-openapi-sdk-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -74,11 +86,13 @@ t.test('hey-api and swagger-typescript-api clients of the served spec compile wi
   const options = { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 * 1024 * 1024 }
   await Promise.all([
     run(bin('openapi-ts'), ['-i', spec, '-o', join(dir, 'hey')], options),
-    run(bin('swagger-typescript-api'), ['generate', '--path', spec, '--output', join(dir, 'sta'), '--name', 'api.ts'], options)
+    run(bin('swagger-typescript-api'), ['generate', '--path', spec, '--output', join(dir, 'sta'), '--name', 'api.ts'], options),
+    run(bin('openapi'), ['--input', spec, '--output', join(dir, 'otc'), '--client', 'fetch'], options)
   ])
   await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2))
   await writeFile(join(dir, 'hey-usage.ts'), HEY_USAGE)
   await writeFile(join(dir, 'sta-usage.ts'), STA_USAGE)
+  await writeFile(join(dir, 'otc-usage.ts'), OTC_USAGE)
 
   const compiled = await run(bin('tsc'), ['-p', join(dir, 'tsconfig.json')], options).then(() => '', (error: { stdout?: string }) => error.stdout ?? String(error))
   t.equal(compiled, '', 'tsc --strict reports no errors')

@@ -7,14 +7,13 @@ import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { codeBlocks, commandsOf } from '../docs-commands.js'
 import { buildStreams, listen, PREMIUM_KEY } from '../streams/support.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../..', import.meta.url).pathname
-const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
-const section = readme.slice(readme.indexOf('### SDK'), readme.indexOf('### Service, health and docs'))
-const commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap(m => m[1].trim().split('\n'))
-const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+const commands = commandsOf('README.md', '## SDK')
+const example = codeBlocks('README.md').find(block => block.heading === '## SDK' && block.language === 'ts')?.text ?? ''
 
 /** Runs one README command line (no shell) in `cwd`. */
 const sh = (line: string, cwd: string) => {

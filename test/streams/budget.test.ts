@@ -44,8 +44,7 @@ t.test('recoverable: an error that ends the log is never recoverable (a resume w
     await log.create({ streamId: session.streamId, ownerId: 'c', agent: 'content', method: 'generateBlogPost', createdAt: Date.now(), onDisconnect: 'cancel', instanceId: 'here' })
     const outcome = await runGeneration(session, { agent: 'content', method: 'generateBlogPost', input: {}, caller: { id: 'c', kind: 'api-key', role: 'premium' } }, {
       log,
-      invoke: async () => { throw failure },
-      maskInternal: false
+      invoke: async () => { throw failure }
     })
     t.equal(outcome.status, 'error')
     const last = await log.last(session.streamId)

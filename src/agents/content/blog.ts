@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Input, Output, Strings, Text, TextList } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { clip, pick, seedOf, slugify, titleCase, words } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 export const BLOG_TYPES = ['how-to', 'listicle', 'guide', 'review', 'opinion', 'news'] as const
 export const TONES = ['professional', 'casual', 'friendly', 'authoritative', 'humorous', 'inspirational', 'engaging'] as const
@@ -39,8 +39,7 @@ type Out = Static<typeof BlogPostOutput>
 
 const ANGLES = ['Why it matters', 'Getting started', 'Common mistakes to avoid', 'A step-by-step approach', 'Tools and resources', 'What experts recommend', 'Real-world examples', 'Measuring success']
 
-function offline (raw: Record<string, unknown>): Out {
-  const input = raw as In
+function offline (input: In): Out {
   const seed = seedOf(input.topic.toLowerCase())
   const count = Math.min(8, Math.max(3, Math.round(input.length / 250)))
   const keywords = input.keywords.length > 0 ? input.keywords : input.topic.toLowerCase().split(/\s+/).filter(w => w.length > 3).slice(0, 4)
@@ -75,7 +74,7 @@ function offline (raw: Record<string, unknown>): Out {
   }
 }
 
-export const generateBlogPost: AgentMethod = {
+export const generateBlogPost = defineMethod({
   name: 'generateBlogPost',
   summary: 'A structured blog post with SEO metadata, FAQ and social snippets',
   input: BlogPostInput,
@@ -92,4 +91,4 @@ export const generateBlogPost: AgentMethod = {
     ])
   }),
   offline
-}
+})

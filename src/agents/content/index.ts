@@ -1,5 +1,5 @@
 // The content agent (pro model): blog posts, social posts, video scripts, research and calendars.
-import type { AgentDefinition } from '../types.js'
+import { defineAgent, type AgentDefinition } from '../types.js'
 import { generateBlogPost } from './blog.js'
 import { generateSocialPosts } from './social.js'
 import { generateVideoScript } from './video.js'
@@ -7,12 +7,12 @@ import { generateContentCalendar, researchTopic } from './research.js'
 
 export function createContentAgent (): AgentDefinition {
   const methods = [generateBlogPost, generateSocialPosts, generateVideoScript, researchTopic, generateContentCalendar]
-  return {
+  return defineAgent({
     name: 'content',
     description: 'Content creation: blog posts, social media posts, video scripts, topic research and content calendars',
     defaultModel: 'pro',
     rateLimit: 30,
     capabilities: ['blog-posts', 'social-posts', 'video-scripts', 'topic-research', 'content-calendars'],
-    methods: Object.fromEntries(methods.map(m => [m.name, m]))
-  }
+    methods
+  })
 }

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Estimate, Input, Output, Strings, Text, TextList } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { pick, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 import { PLATFORMS } from './social.js'
 
 const DEPTHS = ['quick', 'standard', 'deep'] as const
@@ -24,8 +24,7 @@ export const ResearchOutput = Output({
   source: Estimate
 }, 'A research brief from the model\'s knowledge; verify facts before publishing')
 
-function researchOffline (raw: Record<string, unknown>): Static<typeof ResearchOutput> {
-  const input = raw as Static<typeof ResearchInput>
+function researchOffline (input: Static<typeof ResearchInput>): Static<typeof ResearchOutput> {
   const angles = ['Background and definitions', 'Current state', 'Key players', 'Challenges', 'Opportunities', 'Outlook']
   const count = input.depth === 'quick' ? 3 : input.depth === 'standard' ? 4 : 6
   return {
@@ -40,7 +39,7 @@ function researchOffline (raw: Record<string, unknown>): Static<typeof ResearchO
   }
 }
 
-export const researchTopic: AgentMethod = {
+export const researchTopic = defineMethod({
   name: 'researchTopic',
   summary: 'A research brief: summary, key points, subtopics and open questions',
   input: ResearchInput,
@@ -57,7 +56,7 @@ export const researchTopic: AgentMethod = {
     ])
   }),
   offline: researchOffline
-}
+})
 
 const FREQUENCIES = ['daily', 'every-other-day', 'twice-weekly', 'weekly'] as const
 const STEP: Record<string, number> = { daily: 1, 'every-other-day': 2, 'twice-weekly': 3, weekly: 7 }
@@ -85,8 +84,7 @@ export const CalendarOutput = Output({
 
 const FORMATS = ['Carousel', 'Short video', 'Thread', 'Photo', 'Poll', 'Article', 'Story']
 
-function calendarOffline (raw: Record<string, unknown>): Static<typeof CalendarOutput> {
-  const input = raw as Static<typeof CalendarInput>
+function calendarOffline (input: Static<typeof CalendarInput>): Static<typeof CalendarOutput> {
   const seed = seedOf(input.topics.join('|').toLowerCase())
   const entries = []
   for (let day = 1, n = 0; day <= input.duration && entries.length < 120; day += STEP[input.frequency], n++) {
@@ -105,7 +103,7 @@ function calendarOffline (raw: Record<string, unknown>): Static<typeof CalendarO
   }
 }
 
-export const generateContentCalendar: AgentMethod = {
+export const generateContentCalendar = defineMethod({
   name: 'generateContentCalendar',
   summary: 'A content calendar: what to post where, day by day',
   input: CalendarInput,
@@ -121,4 +119,4 @@ export const generateContentCalendar: AgentMethod = {
     ])
   }),
   offline: calendarOffline
-}
+})

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Input, Output, Strings, Text } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { clip, pick, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 import { TONES } from './blog.js'
 
 export const PLATFORMS = ['twitter', 'instagram', 'linkedin', 'facebook', 'tiktok', 'threads'] as const
@@ -34,8 +34,7 @@ type Out = Static<typeof SocialPostsOutput>
 const OPENERS = ['Here is the thing about', 'Quick thought on', 'Did you know this about', 'Three reasons to care about', 'Behind the scenes of', 'What we learned from']
 const TIMES: Record<string, string> = { twitter: 'Weekdays 9–11am', instagram: 'Evenings 7–9pm', linkedin: 'Tue–Thu 8–10am', facebook: 'Weekdays 1–3pm', tiktok: 'Evenings 6–10pm', threads: 'Weekdays 11am–1pm' }
 
-function offline (raw: Record<string, unknown>): Out {
-  const input = raw as In
+function offline (input: In): Out {
   const seed = seedOf(input.topic.toLowerCase())
   const tags = input.topic.split(/\s+/).filter(w => w.length > 3).slice(0, 3).map(w => `#${w.replace(/\W+/g, '').toLowerCase()}`)
   const posts = Array.from({ length: input.count }, (_, i) => {
@@ -47,7 +46,7 @@ function offline (raw: Record<string, unknown>): Out {
   return { topic: input.topic, posts, strategy: `Offline draft: ${input.count} ${input.tone} post(s) about ${input.topic}, rotated across ${input.platforms.join(', ')}.` }
 }
 
-export const generateSocialPosts: AgentMethod = {
+export const generateSocialPosts = defineMethod({
   name: 'generateSocialPosts',
   summary: 'Platform-specific social media posts with hashtags and posting times',
   input: SocialPostsInput,
@@ -62,5 +61,6 @@ export const generateSocialPosts: AgentMethod = {
       'characterCount is the length of content.'
     ])
   }),
-  offline
-}
+  offline,
+  streamItems: { event: 'post', property: 'posts' }
+})

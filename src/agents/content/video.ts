@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Input, Output, Strings, Text } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { clip, titleCase } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 const STYLES = ['educational', 'entertaining', 'tutorial', 'documentary', 'promotional', 'vlog'] as const
 const VIDEO_PLATFORMS = ['youtube', 'tiktok', 'instagram', 'linkedin', 'facebook'] as const
@@ -36,8 +36,7 @@ type Out = Static<typeof VideoScriptOutput>
 
 const mmss = (seconds: number) => `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}`
 
-function offline (raw: Record<string, unknown>): Out {
-  const input = raw as In
+function offline (input: In): Out {
   const scenes = ['Hook', 'Context', 'Main point', 'Example', 'Recap', 'Call to action']
   const count = input.duration < 60 ? 3 : input.duration < 300 ? 4 : 6
   const chosen = count === 3 ? ['Hook', 'Main point', 'Call to action'] : count === 4 ? ['Hook', 'Main point', 'Example', 'Call to action'] : scenes
@@ -60,7 +59,7 @@ function offline (raw: Record<string, unknown>): Out {
   }
 }
 
-export const generateVideoScript: AgentMethod = {
+export const generateVideoScript = defineMethod({
   name: 'generateVideoScript',
   summary: 'A timed video script with scenes, narration, visuals, thumbnail and SEO',
   input: VideoScriptInput,
@@ -76,4 +75,4 @@ export const generateVideoScript: AgentMethod = {
     ])
   }),
   offline
-}
+})

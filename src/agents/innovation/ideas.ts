@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Estimate, Input, Output, Strings, Text } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { pick, seedOf, titleCase } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 export const BUDGET_LEVELS = ['low', 'medium', 'high'] as const
 const LEVEL = Type.Enum(['low', 'medium', 'high'])
@@ -44,8 +44,7 @@ const PATTERNS = [
   { name: 'service', model: 'Fixed-fee packages', text: 'A productised service for' }
 ]
 
-function offline (raw: Record<string, unknown>): Static<typeof IdeasOutput> {
-  const input = raw as In
+function offline (input: In): Static<typeof IdeasOutput> {
   const seed = seedOf(`${input.industry}|${input.problem ?? ''}`.toLowerCase())
   const problem = input.problem ?? `a costly, manual part of ${input.industry}`
   const [min, max] = START_COST[input.budget]
@@ -70,7 +69,7 @@ function offline (raw: Record<string, unknown>): Static<typeof IdeasOutput> {
   }
 }
 
-export const generateIdeas: AgentMethod = {
+export const generateIdeas = defineMethod({
   name: 'generateIdeas',
   summary: 'Business ideas with revenue model, startup cost and difficulty',
   input: IdeasInput,
@@ -86,4 +85,4 @@ export const generateIdeas: AgentMethod = {
     ])
   }),
   offline
-}
+})

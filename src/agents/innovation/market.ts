@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Estimate, Input, Output, Strings, Text, TextList } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { pick, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 const TIMEFRAMES = ['6-months', '1-year', '3-years', '5-years'] as const
 const DEPTHS = ['quick', 'standard', 'deep'] as const
@@ -33,8 +33,7 @@ export const TrendsOutput = Output({
 
 const DRIVERS = ['AI-assisted workflows', 'Personalisation at scale', 'Sustainability requirements', 'Embedded payments', 'Remote and hybrid work', 'Regulation and data privacy', 'Creator-led distribution', 'Vertical SaaS']
 
-function trendsOffline (raw: Record<string, unknown>): Static<typeof TrendsOutput> {
-  const input = raw as Static<typeof TrendsInput>
+function trendsOffline (input: Static<typeof TrendsInput>): Static<typeof TrendsOutput> {
   const seed = seedOf(input.industry.toLowerCase())
   const count = input.depth === 'quick' ? 3 : input.depth === 'standard' ? 5 : 8
   const names = Array.from({ length: count }, (_, i) => pick(DRIVERS, seed, i))
@@ -55,7 +54,7 @@ function trendsOffline (raw: Record<string, unknown>): Static<typeof TrendsOutpu
   }
 }
 
-export const analyzeTrends: AgentMethod = {
+export const analyzeTrends = defineMethod({
   name: 'analyzeTrends',
   summary: 'Trends in an industry with momentum, impact, opportunities and threats',
   input: TrendsInput,
@@ -71,7 +70,7 @@ export const analyzeTrends: AgentMethod = {
     ])
   }),
   offline: trendsOffline
-}
+})
 
 export const CompetitorsInput = Input({
   idea: Text(10, 2000, 'The product or business idea', { examples: ['An app that plans halal-friendly trips'] }),
@@ -93,8 +92,7 @@ export const CompetitorsOutput = Output({
   source: Estimate
 }, 'A competitive landscape; verify with current market data')
 
-function competitorsOffline (raw: Record<string, unknown>): Static<typeof CompetitorsOutput> {
-  const input = raw as Static<typeof CompetitorsInput>
+function competitorsOffline (input: Static<typeof CompetitorsInput>): Static<typeof CompetitorsOutput> {
   const names = input.competitors.length > 0 ? input.competitors : ['Established incumbent', 'Low-cost alternative', 'Status quo (spreadsheets and manual work)']
   const short = input.idea.length > 80 ? `${input.idea.slice(0, 79)}…` : input.idea
   return {
@@ -113,7 +111,7 @@ function competitorsOffline (raw: Record<string, unknown>): Static<typeof Compet
   }
 }
 
-export const analyzeCompetitors: AgentMethod = {
+export const analyzeCompetitors = defineMethod({
   name: 'analyzeCompetitors',
   summary: 'Competitors of an idea, market gaps and how to differentiate',
   input: CompetitorsInput,
@@ -129,4 +127,4 @@ export const analyzeCompetitors: AgentMethod = {
     ])
   }),
   offline: competitorsOffline
-}
+})

@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox'
 import { Estimate, Input, Output, Strings, Text } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { clip, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 const Score = Type.Integer({ minimum: 0, maximum: 10 })
 
@@ -28,8 +28,7 @@ export const ValidateIdeaOutput = Output({
   source: Estimate
 }, 'An assessment of the idea; scores are judgements, not measurements')
 
-function validateOffline (raw: Record<string, unknown>): Static<typeof ValidateIdeaOutput> {
-  const input = raw as Static<typeof ValidateIdeaInput>
+function validateOffline (input: Static<typeof ValidateIdeaInput>): Static<typeof ValidateIdeaOutput> {
   const seed = seedOf(input.idea.toLowerCase())
   const scores = { marketDemand: 4 + (seed % 4), feasibility: input.timeline >= 6 ? 6 : 4, competition: 3 + ((seed >> 3) % 4), profitability: 4 + ((seed >> 5) % 4) }
   const score = Math.round((scores.marketDemand + scores.feasibility + scores.competition + scores.profitability) * 2.5)
@@ -50,7 +49,7 @@ function validateOffline (raw: Record<string, unknown>): Static<typeof ValidateI
   }
 }
 
-export const validateIdea: AgentMethod = {
+export const validateIdea = defineMethod({
   name: 'validateIdea',
   summary: 'Scores an idea on demand, feasibility, competition and profitability, with experiments to run',
   input: ValidateIdeaInput,
@@ -67,7 +66,7 @@ export const validateIdea: AgentMethod = {
     ])
   }),
   offline: validateOffline
-}
+})
 
 export const CanvasInput = Input({
   idea: Text(10, 2000, 'The business idea'),
@@ -92,8 +91,7 @@ export const CanvasOutput = Output({
   summary: Type.String({ maxLength: 1500 })
 }, 'The nine blocks of a business model canvas')
 
-function canvasOffline (raw: Record<string, unknown>): Static<typeof CanvasOutput> {
-  const input = raw as Static<typeof CanvasInput>
+function canvasOffline (input: Static<typeof CanvasInput>): Static<typeof CanvasOutput> {
   const short = input.idea.length > 80 ? `${input.idea.slice(0, 79)}…` : input.idea
   return {
     idea: input.idea,
@@ -112,7 +110,7 @@ function canvasOffline (raw: Record<string, unknown>): Static<typeof CanvasOutpu
   }
 }
 
-export const createBusinessModelCanvas: AgentMethod = {
+export const createBusinessModelCanvas = defineMethod({
   name: 'createBusinessModelCanvas',
   summary: 'A business model canvas (nine blocks) for an idea',
   input: CanvasInput,
@@ -127,4 +125,4 @@ export const createBusinessModelCanvas: AgentMethod = {
     ])
   }),
   offline: canvasOffline
-}
+})

@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox'
 import { Choice, Estimate, Input, Money, Output, Strings, Text, TextList } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { roundTo, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 const SEASONS = ['spring', 'summer', 'autumn', 'winter', 'any'] as const
 
@@ -46,8 +46,7 @@ const CATALOGUE = [
   { destination: 'Istanbul', country: 'Turkey', tags: ['history', 'food', 'culture', 'markets', 'architecture'], seasons: ['spring', 'autumn'], daily: 110 }
 ]
 
-function recommendOffline (raw: Record<string, unknown>): Static<typeof RecommendationsOutput> {
-  const input = raw as RecIn
+function recommendOffline (input: RecIn): Static<typeof RecommendationsOutput> {
   const wanted = input.interests.map(i => i.toLowerCase())
   const scored = CATALOGUE.map(place => {
     const matches = place.tags.filter(tag => wanted.some(w => tag.includes(w) || w.includes(tag)))
@@ -77,7 +76,7 @@ function recommendOffline (raw: Record<string, unknown>): Static<typeof Recommen
   }
 }
 
-export const getDestinationRecommendations: AgentMethod = {
+export const getDestinationRecommendations = defineMethod({
   name: 'getDestinationRecommendations',
   summary: 'Destinations that fit a budget, interests, trip length and season',
   input: RecommendationsInput,
@@ -92,8 +91,9 @@ export const getDestinationRecommendations: AgentMethod = {
       'estimatedCost is the USD total for all travellers for the whole trip, excluding flights; source is "llm-estimate".'
     ])
   }),
-  offline: recommendOffline
-}
+  offline: recommendOffline,
+  streamItems: { event: 'partial', property: 'recommendations' }
+})
 
 const PURPOSES = ['tourism', 'business', 'study', 'work', 'transit'] as const
 
@@ -122,8 +122,7 @@ export const VisaOutput = Output({
 
 const VISA_DISCLAIMER = 'Entry rules change often: this is a model estimate, confirm with the destination\'s embassy or official immigration portal before travelling.'
 
-function visaOffline (raw: Record<string, unknown>): Static<typeof VisaOutput> {
-  const input = raw as Static<typeof VisaInput>
+function visaOffline (input: Static<typeof VisaInput>): Static<typeof VisaOutput> {
   return {
     destination: input.destination,
     nationality: input.nationality,
@@ -142,7 +141,7 @@ function visaOffline (raw: Record<string, unknown>): Static<typeof VisaOutput> {
   }
 }
 
-export const getVisaRequirements: AgentMethod = {
+export const getVisaRequirements = defineMethod({
   name: 'getVisaRequirements',
   summary: 'Likely visa and entry requirements (an estimate to confirm officially)',
   input: VisaInput,
@@ -159,4 +158,4 @@ export const getVisaRequirements: AgentMethod = {
     ])
   }),
   offline: visaOffline
-}
+})

@@ -5,7 +5,7 @@ import { Type, type Static } from 'typebox'
 import { Estimate, Input, IsoDate, Money, Output, Strings, Text } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { daysBetween, pick, roundTo, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 import type { Place, PlacesClient } from './places.js'
 
 export const SearchHotelsInput = Input({
@@ -45,19 +45,20 @@ export const SearchHotelsOutput = Output({
 type In = Static<typeof SearchHotelsInput>
 type Out = Static<typeof SearchHotelsOutput>
 
-function placesOf (input: Record<string, unknown>): Place[] | undefined {
-  const context = input.context as { places?: Place[] } | undefined
-  return Array.isArray(context?.places) ? context.places : undefined
+/** The Google Places hotels run() put into the context for the model (and the offline builder). */
+function placesOf (input: In): Place[] | undefined {
+  const { context } = input
+  if (typeof context !== 'object' || context === null || !('places' in context)) return undefined
+  return Array.isArray(context.places) ? context.places : undefined
 }
 
 const STYLES = ['Grand Hotel', 'Boutique Inn', 'Riverside Suites', 'Old Town Residence', 'Central Apartments', 'Garden Hotel']
 const AMENITIES = ['Free Wi-Fi', 'Breakfast available', '24-hour front desk', 'Air conditioning', 'Fitness room', 'Airport shuttle', 'Bar', 'Family rooms']
 
-function offline (raw: Record<string, unknown>): Out {
-  const input = raw as In
+function offline (input: In): Out {
   const nights = Math.max(1, daysBetween(input.checkin, input.checkout))
   const seed = seedOf(input.destination.toLowerCase())
-  const places = placesOf(raw)
+  const places = placesOf(input)
   const names = places?.map(p => p.name) ?? STYLES.slice(0, 4).map(style => `${input.destination} ${style}`)
   const hotels = names.slice(0, 6).map((name, i) => {
     const perNight = roundTo((90 + ((seed >> i) % 180) + i * 25) * input.rooms, 5)
@@ -70,7 +71,7 @@ function offline (raw: Record<string, unknown>): Out {
       totalPrice: { amount: perNight * nights, currency: 'USD' },
       amenities: [0, 1, 2, 3].map(k => pick(AMENITIES, seed, i + k * 2)).filter((a, k, all) => all.indexOf(a) === k),
       highlights: `${name}: a ${i % 2 ? 'quiet' : 'well-connected'} base in ${input.destination} for ${input.guests} guest(s).`,
-      source: (place ? 'google_places' : 'llm-estimate') as 'google_places' | 'llm-estimate',
+      source: place ? 'google_places' as const : 'llm-estimate' as const,
       priceSource: 'llm-estimate' as const
     }
   })
@@ -89,8 +90,8 @@ function offline (raw: Record<string, unknown>): Out {
   }
 }
 
-export function createSearchHotels (places?: PlacesClient, onPlacesError?: (error: Error) => void): AgentMethod {
-  return {
+export function createSearchHotels (places?: PlacesClient, onPlacesError?: (error: Error) => void) {
+  return defineMethod({
     name: 'searchHotels',
     summary: 'Hotels for a stay (Google Places when configured) with estimated prices',
     input: SearchHotelsInput,
@@ -98,7 +99,7 @@ export function createSearchHotels (places?: PlacesClient, onPlacesError?: (erro
     cacheTtl: 3600,
     rateLimit: 20,
     temperature: 0.4,
-    refine: (input) => (daysBetween(String(input.checkin), String(input.checkout)) < 1
+    refine: (input) => (daysBetween(input.checkin, input.checkout) < 1
       ? [{ field: 'input.checkout', message: 'must be after checkin' }]
       : []),
     prompt: (input) => {
@@ -115,36 +116,35 @@ export function createSearchHotels (places?: PlacesClient, onPlacesError?: (erro
       }
     },
     offline,
-    ...(places
-      ? {
-          async run (input, ctx) {
-            let found: Place[] = []
-            try {
-              found = await places.searchHotels(String(input.destination), ctx.signal)
-            } catch (error) {
-              if (ctx.signal.aborted) throw error
-              onPlacesError?.(error as Error) // fall back to estimates
-            }
-            if (found.length === 0) return ctx.generate(input)
-            const estimated = await ctx.generate({ ...input, context: { places: found, ...(input.context !== undefined ? { previous: input.context } : {}) } }) as Out
-            const byName = new Map(estimated.hotels.map(h => [h.name.toLowerCase(), h]))
-            const hotels = found.map((place, i) => {
-              const guess = byName.get(place.name.toLowerCase()) ?? estimated.hotels[i] ?? estimated.hotels[0]
-              return {
-                ...guess,
-                name: place.name,
-                address: place.address || guess.address,
-                rating: place.rating ?? guess.rating,
-                ...(place.userRatingCount !== undefined ? { userRatingCount: place.userRatingCount } : {}),
-                placeId: place.id,
-                ...(place.mapsUrl ? { mapsUrl: place.mapsUrl } : {}),
-                source: 'google_places' as const,
-                priceSource: 'llm-estimate' as const
-              }
-            })
-            return { ...estimated, hotels, source: 'google_places' }
-          }
+    // Without a Places client the method is a plain LLM call (no run()).
+    run: !places
+      ? undefined
+      : async (input, ctx) => {
+        let found: Place[] = []
+        try {
+          found = await places.searchHotels(input.destination, ctx.signal)
+        } catch (error) {
+          if (ctx.signal.aborted) throw error
+          onPlacesError?.(error instanceof Error ? error : new Error(String(error))) // fall back to estimates
         }
-      : {})
-  }
+        if (found.length === 0) return ctx.generate(input)
+        const estimated = await ctx.generate({ ...input, context: { places: found, ...(input.context !== undefined ? { previous: input.context } : {}) } })
+        const byName = new Map(estimated.hotels.map(h => [h.name.toLowerCase(), h]))
+        const hotels = found.map((place, i) => {
+          const guess = byName.get(place.name.toLowerCase()) ?? estimated.hotels[i] ?? estimated.hotels[0]
+          return {
+            ...guess,
+            name: place.name,
+            address: place.address || guess.address,
+            rating: place.rating ?? guess.rating,
+            ...(place.userRatingCount !== undefined ? { userRatingCount: place.userRatingCount } : {}),
+            placeId: place.id,
+            ...(place.mapsUrl ? { mapsUrl: place.mapsUrl } : {}),
+            source: 'google_places' as const,
+            priceSource: 'llm-estimate' as const
+          }
+        })
+        return { ...estimated, hotels, source: 'google_places' as const }
+      }
+  })
 }

@@ -1,5 +1,5 @@
 // The travel agent (flash model): flights, hotels, itineraries, destinations, visas and complete packages.
-import type { AgentDefinition } from '../types.js'
+import { defineAgent, type AgentDefinition } from '../types.js'
 import { searchFlights } from './flights.js'
 import { createSearchHotels } from './hotels.js'
 import { generateItinerary } from './itinerary.js'
@@ -16,12 +16,12 @@ export function createTravelAgent (options: { places?: PlacesClient, onPlacesErr
     getVisaRequirements,
     createCompletePackage
   ]
-  return {
+  return defineAgent({
     name: 'travel',
     description: 'Travel planning: flight and hotel options, itineraries, destination ideas, visa requirements and complete packages',
     defaultModel: 'flash',
     rateLimit: 60,
     capabilities: ['flight-search', 'hotel-search', 'itinerary-planning', 'destination-recommendations', 'visa-requirements', 'trip-packages', ...(options.places ? ['google-places'] : [])],
-    methods: Object.fromEntries(methods.map(m => [m.name, m]))
-  }
+    methods
+  })
 }

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Estimate, Input, Output, Strings, Text, TextList } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { pick, roundTo, seedOf } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 
 export const GenerateItineraryInput = Input({
   destination: Text(2, 100, 'Where the trip goes', { examples: ['Kyoto'] }),
@@ -48,8 +48,7 @@ type Out = Static<typeof GenerateItineraryOutput>
 
 const THEMES = ['Old town walk', 'Markets and local food', 'Museums and history', 'Parks and viewpoints', 'Neighbourhoods off the beaten path', 'Day trip nearby', 'Art and architecture']
 
-function offline (raw: Record<string, unknown>): Out {
-  const input = raw as In
+function offline (input: In): Out {
   const seed = seedOf(input.destination.toLowerCase())
   const interests = input.interests.length > 0 ? input.interests : ['culture', 'food']
   const days = Array.from({ length: input.duration }, (_, i) => {
@@ -81,7 +80,7 @@ function offline (raw: Record<string, unknown>): Out {
   }
 }
 
-export const generateItinerary: AgentMethod = {
+export const generateItinerary = defineMethod({
   name: 'generateItinerary',
   summary: 'Day-by-day itinerary with activities, meals and an estimated budget',
   input: GenerateItineraryInput,
@@ -99,4 +98,4 @@ export const generateItinerary: AgentMethod = {
     ])
   }),
   offline
-}
+})

@@ -1,10 +1,10 @@
 // travel.createCompletePackage: flights, hotels, itinerary and visa requirements, run in parallel through
 // the agent service (each cached, traced and metered on its own), combined into one trip package.
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { Estimate, Input, IsoDate, Output, Strings, Text, TextList } from '../schema-kit.js'
 import { buildPrompt, SYSTEM } from '../prompt.js'
 import { addDays, roundTo } from '../offline-kit.js'
-import type { AgentMethod } from '../types.js'
+import { defineMethod } from '../types.js'
 import { SearchFlightsOutput } from './flights.js'
 import { SearchHotelsOutput } from './hotels.js'
 import { GenerateItineraryOutput } from './itinerary.js'
@@ -40,9 +40,7 @@ export const CompletePackageOutput = Output({
   bookingSteps: Strings(10, 'What to book, in order')
 }, 'A trip package: top flights and hotels, the itinerary, entry requirements and an estimated total')
 
-type In = Static<typeof CompletePackageInput>
-
-export const createCompletePackage: AgentMethod = {
+export const createCompletePackage = defineMethod({
   name: 'createCompletePackage',
   summary: 'Flights, hotels, itinerary and visa requirements in one package (four methods run in parallel)',
   input: CompletePackageInput,
@@ -51,15 +49,24 @@ export const createCompletePackage: AgentMethod = {
   rateLimit: 10,
   // Not sent to a model: run() composes the four methods. Kept so the method documents itself.
   prompt: (input) => ({ system: SYSTEM.travel, prompt: buildPrompt(`Assemble a trip package to ${input.destination}.`, input) }),
-  async run (raw, ctx) {
-    const input = raw as In
+  async run (input, ctx) {
     const returnDate = addDays(input.date, input.duration)
     const [flights, hotels, itinerary, visa] = await Promise.all([
-      ctx.invoke('travel', 'searchFlights', { from: input.from, to: input.destination, date: input.date, passengers: input.travelers }),
-      ctx.invoke('travel', 'searchHotels', { destination: input.destination, checkin: input.date, checkout: returnDate, guests: input.travelers, rooms: Math.ceil(input.travelers / 2) }),
-      ctx.invoke('travel', 'generateItinerary', { destination: input.destination, duration: input.duration, interests: input.interests, travelers: input.travelers, ...(input.budget !== undefined ? { budget: input.budget } : {}) }),
-      ctx.invoke('travel', 'getVisaRequirements', { destination: input.destination, nationality: input.nationality, purpose: 'tourism', duration: input.duration })
-    ]) as [Static<typeof SearchFlightsOutput>, Static<typeof SearchHotelsOutput>, Static<typeof GenerateItineraryOutput>, Static<typeof VisaOutput>]
+      ctx.invoke('travel', 'searchFlights', { from: input.from, to: input.destination, date: input.date, passengers: input.travelers }, SearchFlightsOutput),
+      ctx.invoke('travel', 'searchHotels', {
+        destination: input.destination, checkin: input.date, checkout: returnDate, guests: input.travelers, rooms: Math.ceil(input.travelers / 2)
+      }, SearchHotelsOutput),
+      ctx.invoke('travel', 'generateItinerary', {
+        destination: input.destination,
+        duration: input.duration,
+        interests: input.interests,
+        travelers: input.travelers,
+        ...(input.budget !== undefined ? { budget: input.budget } : {})
+      }, GenerateItineraryOutput),
+      ctx.invoke('travel', 'getVisaRequirements', {
+        destination: input.destination, nationality: input.nationality, purpose: 'tourism', duration: input.duration
+      }, VisaOutput)
+    ])
     const topFlights = [...flights.flights].sort((a, b) => a.price.amount - b.price.amount).slice(0, 3)
     const topHotels = [...hotels.hotels].sort((a, b) => b.rating - a.rating).slice(0, 3)
     const cheapestFlight = topFlights[0]?.price.amount ?? 0
@@ -76,7 +83,7 @@ export const createCompletePackage: AgentMethod = {
       hotels: topHotels,
       itinerary,
       visa,
-      totalEstimatedCost: { min, max: roundTo(min * 1.3, 1), currency: 'USD', source: 'llm-estimate' },
+      totalEstimatedCost: { min, max: roundTo(min * 1.3, 1), currency: 'USD', source: 'llm-estimate' as const },
       bookingSteps: [
         `Check entry requirements for ${input.nationality} citizens visiting ${input.destination} (visa: ${visa.visaRequired}).`,
         `Book the outbound flight from ${input.from} on ${input.date} and the return on ${returnDate}.`,
@@ -86,4 +93,4 @@ export const createCompletePackage: AgentMethod = {
       ]
     }
   }
-}
+})

@@ -2,9 +2,9 @@
 // environment stopping the real entry point with exit code 1 and no stack trace.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { ConfigError, ConfigSchema, csv, loadConfig, trustProxy } from '../src/config.js'
+import { ConfigError, ConfigSchema, csv, loadConfig, trustProxy } from '../../src/config.js'
 
-const ROOT = new URL('..', import.meta.url)
+const ROOT = new URL('../..', import.meta.url)
 
 t.test('defaults need no environment at all', async t => {
   const config = loadConfig({})
