@@ -2,7 +2,7 @@
 // port, passes a clean environment (no REDIS_URL, DATABASE_URL or keys) and waits for the banner.
 import type { Test } from 'tap'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { freePort } from './helper.js'
+import { freePort } from './support.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
 

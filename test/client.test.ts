@@ -7,7 +7,7 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { createAmrikyyClient } from '../client/index.js'
 import { clientSchema, SCHEMA_FILE } from '../scripts/generate-client.js'
-import { build } from './helper.js'
+import { build } from './support.js'
 
 const KEY = 'amk_client_test_key_0123456789abcdef'
 const ADMIN = { email: 'admin@example.com', password: 'correct horse battery' }

@@ -6,7 +6,7 @@ import { readFile, readdir } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { Ajv } from 'ajv'
 import { spawnSync } from 'node:child_process'
-import { build } from './helper.js'
+import { build } from './support.js'
 import { ConfigSchema, loadConfig } from '../src/config.js'
 
 const ROOT = new URL('..', import.meta.url)

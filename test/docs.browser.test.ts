@@ -2,7 +2,7 @@
 // lists the operations. Skipped with a reason when Chromium is absent (a failure under CI=true).
 import t from 'tap'
 import { chromium, type Browser } from 'playwright-core'
-import { build, CHROMIUM_PATH, needs } from './helper.js'
+import { build, CHROMIUM_PATH, needs } from './support.js'
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
 

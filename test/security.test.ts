@@ -4,7 +4,7 @@ import t from 'tap'
 import { Readable } from 'node:stream'
 import { gunzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
-import { build } from './helper.js'
+import { build } from './support.js'
 
 const bigItems = Array.from({ length: 500 }, (_, i) => ({ id: i, name: `item number ${i}`, tags: ['travel', 'content'] }))
 

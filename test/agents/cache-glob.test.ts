@@ -8,7 +8,7 @@ import { globMatcher } from '../../src/cache/glob.js'
 import { createMemoryCache } from '../../src/cache/memory-cache.js'
 import { createRedisCache } from '../../src/cache/redis-cache.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../../src/cache/response-cache.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const CATASTROPHIC = '*?*?*?*?*?*?Z'
 const KEYS = 5000

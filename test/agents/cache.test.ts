@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 import { buildApp, invoke, modelAnswer, ownRedis } from './support.js'
 
 const FLIGHTS = { from: 'Cairo', to: 'Paris', date: '2030-05-01' }

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import type { Database } from '../../src/store/database.js'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
-import { needs, pglite, redisPrefix, REDIS_URL } from '../helper.js'
+import { needs, pglite, redisPrefix, REDIS_URL } from '../support.js'
 import { ADMIN_KEY, buildApp, invoke, modelAnswer, USER_KEY } from './support.js'
 
 const FLIGHTS = { from: 'Cairo', to: 'Paris', date: '2030-05-01' }

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis'
 import type { Queryable } from '../../src/store/database.js'
 import { createFileBuffer, createMemoryBuffer, createRedisBuffer } from '../../src/store/usage-buffer.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
-import { needs, pglite, redisPrefix, REDIS_URL } from '../helper.js'
+import { needs, pglite, redisPrefix, REDIS_URL } from '../support.js'
 
 const row = (callId: string, status: UsageRow['status'] = 'success'): UsageRow => ({
   callId,

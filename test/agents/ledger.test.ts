@@ -3,7 +3,7 @@
 // agree with the same figures; stream/run ids and time-to-first-token for streamed calls.
 import t from 'tap'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
-import { needs, postgresDatabase, type BuildOptions } from '../helper.js'
+import { needs, postgresDatabase, type BuildOptions } from '../support.js'
 import { buildApp, invoke, modelAnswer, USER_KEY } from './support.js'
 
 const PRICING = '{"gemini-2.5-flash":{"input":2,"output":4},"gemini-2.5-pro":{"input":10,"output":20}}'

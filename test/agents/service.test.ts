@@ -11,7 +11,7 @@ import { createOfflineProvider } from '../../src/llm/offline.js'
 import { createPricing } from '../../src/llm/pricing.js'
 import type { LlmProvider } from '../../src/llm/types.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
-import { pglite } from '../helper.js'
+import { pglite } from '../support.js'
 
 const caller = { id: 'user:1', kind: 'user' as const, role: 'user' as const }
 

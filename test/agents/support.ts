@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { createAgentDefinitions } from '../../src/agents/index.js'
 import type { AgentName } from '../../src/agents/types.js'
 import { toProviderSchema } from '../../src/llm/json.js'
-import { build, type BuildOptions } from '../helper.js'
+import { build, type BuildOptions } from '../support.js'
 import type { GeminiReply, GeminiRequest } from '../fixtures/gemini-server.js'
 
 export const ADMIN_KEY = 'amk_test_admin_key_0123456789abcdefghij'

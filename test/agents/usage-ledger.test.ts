@@ -3,7 +3,7 @@
 import t from 'tap'
 import type { Queryable } from '../../src/store/database.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
-import { pglite } from '../helper.js'
+import { pglite } from '../support.js'
 
 const row = (i: number, callerId = 'caller-a'): UsageRow => ({
   callerId,

@@ -5,8 +5,8 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { Database } from '../../src/store/database.js'
-import { needs, pglite, REDIS_URL, redisPrefix } from '../helper.js'
-import { adminToken, apiKeyWithRole, backends, buildOn } from './helpers.js'
+import { needs, pglite, REDIS_URL, redisPrefix } from '../support.js'
+import { adminToken, apiKeyWithRole, backends, buildOn } from './support.js'
 
 const me = (app: FastifyInstance, key: string, remoteAddress: string) =>
   app.inject({ url: '/api/auth/me', headers: { 'x-api-key': key }, remoteAddress })

@@ -2,8 +2,8 @@
 // another replica. Runs on PGlite and on PostgreSQL.
 import t from 'tap'
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js'
-import { build, pglite } from '../helper.js'
-import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from './helpers.js'
+import { build, pglite } from '../support.js'
+import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from './support.js'
 
 t.test('generated keys: amk_ + 40 base62 characters, all different', async t => {
   const keys = new Set(Array.from({ length: 200 }, generateApiKey))

@@ -4,8 +4,8 @@
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { hashApiKey } from '../../src/auth/api-keys.js'
-import { build, pglite } from '../helper.js'
-import { ADMIN, JWT_SECRET, backends, bearer, login } from './helpers.js'
+import { build, pglite } from '../support.js'
+import { ADMIN, JWT_SECRET, backends, bearer, login } from './support.js'
 
 for (const backend of backends) {
   t.test(`${backend.name}: development conveniences`, { skip: backend.skip }, async t => {

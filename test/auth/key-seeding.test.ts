@@ -3,8 +3,8 @@
 import t from 'tap'
 import { loadConfig, ConfigError } from '../../src/config.js'
 import { hashApiKey } from '../../src/auth/api-keys.js'
-import { build, pglite } from '../helper.js'
-import { JWT_SECRET, backends } from './helpers.js'
+import { build, pglite } from '../support.js'
+import { JWT_SECRET, backends } from './support.js'
 
 const SEED_USER = 'seeded-user-key-0123456789abcdef'
 const SEED_ADMIN = 'seeded-admin-key-0123456789abcdef'

@@ -5,8 +5,8 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { createHash } from 'node:crypto'
 import type { Database } from '../../src/store/database.js'
-import { freePort, needs, pglite, REDIS_URL, redisPrefix } from '../helper.js'
-import { ADMIN, backends, buildOn, login } from './helpers.js'
+import { freePort, needs, pglite, REDIS_URL, redisPrefix } from '../support.js'
+import { ADMIN, backends, buildOn, login } from './support.js'
 
 const throttleCases = [
   { name: 'in memory', skip: false as false | string, env: async (): Promise<Record<string, string>> => ({}) },

@@ -2,7 +2,7 @@
 // Runs on PGlite and on PostgreSQL.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ADMIN, adminToken, apiKeyWithRole, backends, bearer, buildOn, counterValue, login, userWithRole } from './helpers.js'
+import { ADMIN, adminToken, apiKeyWithRole, backends, bearer, buildOn, counterValue, login, userWithRole } from './support.js'
 import { ROLES } from '../../src/auth/roles.js'
 
 const EXPECTED_PERMISSIONS = {

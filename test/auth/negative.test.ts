@@ -5,7 +5,7 @@ import t from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import { startSupabaseProject, type SupabaseProject } from '../fixtures/jwks-server.js'
-import { adminToken, apiKeyWithRole, backends, bearer, buildOn, claims, counterValue, JWT_SECRET, mintHs256, userWithRole } from './helpers.js'
+import { adminToken, apiKeyWithRole, backends, bearer, buildOn, claims, counterValue, JWT_SECRET, mintHs256, userWithRole } from './support.js'
 
 interface Context { app: FastifyInstance, admin: string, userToken: string, project: SupabaseProject, other: SupabaseProject }
 interface Case { name: string, request(ctx: Context): Promise<InjectOptions> | InjectOptions, message?: RegExp }

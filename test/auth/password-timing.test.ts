@@ -3,7 +3,7 @@
 // email and response times tell no account apart. Asserted on the scrypt derivations made and their
 // overlap, not on wall time.
 import t from 'tap'
-import { pglite } from '../helper.js'
+import { pglite } from '../support.js'
 import { PasswordHasher, scryptDerive, type Derive, type ScryptParams } from '../../src/auth/passwords.js'
 import { UserStore } from '../../src/auth/users.js'
 

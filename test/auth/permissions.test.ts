@@ -6,9 +6,9 @@ import t from 'tap'
 import Fastify, { type FastifyInstance, type InjectOptions, type RouteOptions } from 'fastify'
 import app, { serverOptions } from '../../src/app.js'
 import { PERMISSIONS, ROLES, type Permission, type Role } from '../../src/auth/roles.js'
-import { build, pglite, testConfig } from '../helper.js'
+import { build, pglite, testConfig } from '../support.js'
 import { startSupabaseProject, type SupabaseProject } from '../fixtures/jwks-server.js'
-import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, userWithRole } from './helpers.js'
+import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, userWithRole } from './support.js'
 
 /** DESIGN §7, written out here rather than read from src/auth/roles.ts, so a mistake there shows. */
 const GRANTS: Record<Role, Permission[]> = {

@@ -3,12 +3,12 @@
 // framework-free pieces (passwords, durations, credential extraction).
 import t from 'tap'
 import type { FastifyRequest } from 'fastify'
-import { build } from '../helper.js'
+import { build } from '../support.js'
 import { hashPassword, verifyPassword } from '../../src/auth/passwords.js'
 import { parseDuration } from '../../src/auth/jwt.js'
 import { extractCredential } from '../../src/auth/credentials.js'
 import { UnauthorizedError } from '../../src/errors.js'
-import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from './helpers.js'
+import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from './support.js'
 
 t.test('a route with neither config.permission nor config.public makes ready() fail', async t => {
   await t.rejects(build(t, { env: AUTH_ENV, before: app => { app.get('/api/oops', async () => 'open') } }),

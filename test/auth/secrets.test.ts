@@ -4,7 +4,7 @@
 import t from 'tap'
 import { hashApiKey } from '../../src/auth/api-keys.js'
 import { startSupabaseProject } from '../fixtures/jwks-server.js'
-import { ADMIN, JWT_SECRET, adminToken, apiKeyWithRole, backends, bearer, buildOn, userWithRole } from './helpers.js'
+import { ADMIN, JWT_SECRET, adminToken, apiKeyWithRole, backends, bearer, buildOn, userWithRole } from './support.js'
 
 const SEED_ADMIN = 'seeded-admin-key-0123456789abcdef'
 

@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { adminToken, apiKeyWithRole, backends, bearer, buildOn, claims, mintHs256, userWithRole } from './helpers.js'
+import { adminToken, apiKeyWithRole, backends, bearer, buildOn, claims, mintHs256, userWithRole } from './support.js'
 
 const BLOG = 'topic=Budget+travel+in+Vietnam&keywords=hanoi&length=600'
 const ENV = { RATE_LIMIT_EXEMPT_ROLES: 'premium,admin,internal' }

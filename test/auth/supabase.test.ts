@@ -3,7 +3,7 @@
 // JWKS caching, an unreachable JWKS (503, then recovery), the health component. PGlite and PostgreSQL.
 import t from 'tap'
 import { startSupabaseProject } from '../fixtures/jwks-server.js'
-import { backends, bearer, buildOn, claims, mintHs256 } from './helpers.js'
+import { backends, bearer, buildOn, claims, mintHs256 } from './support.js'
 
 const LEGACY_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long'
 

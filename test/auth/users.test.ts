@@ -1,8 +1,8 @@
 // Users: ADMIN_EMAIL/ADMIN_PASSWORD seeding (idempotent, rotation, hash-cost upgrade) and
 // POST /api/auth/users. Runs on PGlite and on PostgreSQL.
 import t from 'tap'
-import { build, pglite } from '../helper.js'
-import { ADMIN, AUTH_ENV, adminToken, backends, bearer, buildOn, login, userWithRole } from './helpers.js'
+import { build, pglite } from '../support.js'
+import { ADMIN, AUTH_ENV, adminToken, backends, bearer, buildOn, login, userWithRole } from './support.js'
 
 for (const backend of backends) {
   t.test(`${backend.name}: restarting with the same ADMIN_EMAIL keeps one admin; a new ADMIN_PASSWORD replaces the old`, { skip: backend.skip }, async t => {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { ConfigError, configWarnings, loadConfig } from '../../src/config.js'
 import { LEGACY_VARIABLES, legacyEnvironment } from '../../src/config/legacy.js'
 import { transcriptsOf } from '../docs-commands.js'
-import { build, freePort } from '../helper.js'
+import { build, freePort } from '../support.js'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 // Three real starts of the entry point (each a cold tsx compile) on a loaded machine.

@@ -2,8 +2,8 @@
 // `no-cache` and `no-store` both make every step bypass the agents' response cache.
 import t from 'tap'
 import { cacheBypass } from '../../src/agents/request-rules.js'
-import { build } from '../helper.js'
-import { as, COORDINATOR_ENV, post } from './helpers.js'
+import { build } from '../support.js'
+import { as, COORDINATOR_ENV, post } from './support.js'
 
 t.test('cacheBypass: no-cache and no-store bypass, anything else does not', async t => {
   t.equal(cacheBypass({ 'cache-control': 'no-cache' }), true)

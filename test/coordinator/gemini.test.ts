@@ -9,8 +9,8 @@ import { once } from 'node:events'
 import type { FastifyInstance } from 'fastify'
 import { startGeminiServer, type GeminiReply, type GeminiRequest, type GeminiServer } from '../fixtures/gemini-server.js'
 import { methodOf, inputOf, modelAnswer } from '../agents/support.js'
-import { build, needs, postgresDatabase } from '../helper.js'
-import { as, COORDINATOR_ENV, KEYS, outputProblems, parseSse, post } from './helpers.js'
+import { build, needs, postgresDatabase } from '../support.js'
+import { as, COORDINATOR_ENV, KEYS, outputProblems, parseSse, post } from './support.js'
 
 async function setup (t: Test, env: Record<string, string | undefined> = {}, db?: null): Promise<{ app: FastifyInstance, gemini: GeminiServer }> {
   const gemini = await startGeminiServer(modelAnswer)

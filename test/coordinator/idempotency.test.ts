@@ -3,8 +3,8 @@
 // Redis. A different body with the key → 422; keys are per caller; a repeat after the run returns it.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, needs, postgresDatabase, REDIS_URL, redisPrefix } from '../helper.js'
-import { as, COORDINATOR_ENV, ledgerRows, parseSse, post, runRows } from './helpers.js'
+import { build, needs, postgresDatabase, REDIS_URL, redisPrefix } from '../support.js'
+import { as, COORDINATOR_ENV, ledgerRows, parseSse, post, runRows } from './support.js'
 
 const BODY = {
   steps: [

@@ -2,8 +2,8 @@
 // (aggregators, code, prototype keys), stored runs and who may read them, streamed step events, the
 // catalog, statistics and metrics.
 import t from 'tap'
-import { build } from '../helper.js'
-import { as, COORDINATOR_ENV, ledgerRows, outputProblems, parseSse, post, runRows } from './helpers.js'
+import { build } from '../support.js'
+import { as, COORDINATOR_ENV, ledgerRows, outputProblems, parseSse, post, runRows } from './support.js'
 
 const TRIP = { origin: 'New York', destination: 'Lisbon', departureDate: '2030-05-01', returnDate: '2030-05-05', travelers: 2, interests: ['food'] }
 

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto'
 import { createRunStore } from '../../src/coordinator/run-store.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
 import { migrate } from '../../src/store/migrate.js'
-import { build, needs, pglite, postgresDatabase } from '../helper.js'
-import { as, COORDINATOR_ENV, post } from './helpers.js'
+import { build, needs, pglite, postgresDatabase } from '../support.js'
+import { as, COORDINATOR_ENV, post } from './support.js'
 import type { StepResult } from '../../src/coordinator/types.js'
 
 const step = (status: StepResult['status'], data?: unknown): StepResult =>

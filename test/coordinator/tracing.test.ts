@@ -2,9 +2,9 @@
 // stand-in, the run is the root, every agent call of the run is its child (LLM calls below those), and
 // the run is listed under the `workflow` traces.
 import t from 'tap'
-import { build } from '../helper.js'
+import { build } from '../support.js'
 import { startLangSmithServer } from '../fixtures/langsmith-server.js'
-import { COORDINATOR_ENV, post } from './helpers.js'
+import { COORDINATOR_ENV, post } from './support.js'
 
 const LS_KEY = 'lsv2_pt_coordinator_test_key'
 

@@ -14,8 +14,8 @@ import { createTicketStore } from '../../src/streams/tickets.js'
 import { createCancelBus } from '../../src/streams/cancel-bus.js'
 import { SharedCallerSlots } from '../../src/streams/caller-slots.js'
 import type { LoggedEvent } from '../../src/streams/events.js'
-import { redisPrefix } from '../helper.js'
-import { startRedis } from './servers.js'
+import { redisPrefix } from '../support.js'
+import { startRedis } from './support.js'
 
 const COMMAND_TIMEOUT_MS = 400
 const server = await startRedis()

@@ -5,8 +5,8 @@
 // Redis does not open the breaker. Figures are printed.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, redisPrefix } from '../helper.js'
-import { startRedis } from './servers.js'
+import { build, redisPrefix } from '../support.js'
+import { startRedis } from './support.js'
 
 const COMMAND_TIMEOUT_MS = 300
 const RETRY_MS = 1000

@@ -9,7 +9,7 @@ import { startGeminiServer, type GeminiRequest } from '../fixtures/gemini-server
 import { modelAnswer } from '../agents/support.js'
 import { openSse, type Frame, type SseStream } from '../streams/sse-client.js'
 import { ROUTES, seqOf, within } from '../streams/support.js'
-import { needs, postgresDatabase, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, postgresDatabase, REDIS_URL, redisPrefix } from '../support.js'
 import { startServer, type RunningServer } from '../child-server.js'
 import pg from 'pg'
 

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { FastifyInstance } from 'fastify'
-import { which } from '../helper.js'
+import { which } from '../support.js'
 import { startServer } from '../child-server.js'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { ADMIN_KEY, buildApp, invoke, KEYS_ENV, modelAnswer } from '../agents/support.js'
-import { PG_BIN, startPostgres } from './servers.js'
+import { PG_BIN, startPostgres } from './support.js'
 
 const BURST = 60
 const CONCURRENCY = 6

@@ -4,8 +4,8 @@
 // there — the provider's health check makes no request, and no agent is invoked.)
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, freePort } from '../helper.js'
-import { ADMIN_KEY, MANAGEMENT_ENV, USER_KEY } from '../management/setup.js'
+import { build, freePort } from '../support.js'
+import { ADMIN_KEY, MANAGEMENT_ENV, USER_KEY } from '../routes/support.js'
 
 const METRICS_TOKEN = 'metrics-token-for-the-leak-test-0123456789'
 const LLM_HOST = '10.1.2.3'

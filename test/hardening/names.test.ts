@@ -9,8 +9,8 @@ import { createAgentDefinitions, findAgent, findMethod, offlineBuilder } from '.
 import { isAggregatorName } from '../../src/coordinator/aggregators.js'
 import { createCatalog } from '../../src/coordinator/catalog.js'
 import { prepareWorkflow } from '../../src/coordinator/workflows.js'
-import { build } from '../helper.js'
-import { ADMIN_KEY, MANAGEMENT_ENV } from '../management/setup.js'
+import { build } from '../support.js'
+import { ADMIN_KEY, MANAGEMENT_ENV } from '../routes/support.js'
 
 const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'propertyIsEnumerable']
 const UNKNOWN = 'nosuchname'

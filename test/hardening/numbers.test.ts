@@ -3,9 +3,9 @@
 // of 1e308 used to fail in the database (500); they now stop at the schema, on PGlite and PostgreSQL.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MAX_DAILY_COST_BUDGET_USD, MAX_DAILY_TOKEN_BUDGET } from '../../src/auth/schemas.js'
-import { build, needs, postgresDatabase } from '../helper.js'
-import { ADMIN_KEY, MANAGEMENT_ENV } from '../management/setup.js'
+import { MAX_DAILY_COST_BUDGET_USD, MAX_DAILY_TOKEN_BUDGET } from '../../src/schemas/auth.js'
+import { build, needs, postgresDatabase } from '../support.js'
+import { ADMIN_KEY, MANAGEMENT_ENV } from '../routes/support.js'
 
 const send = (app: FastifyInstance, method: 'GET' | 'POST', url: string, payload?: object) =>
   app.inject({ method, url, headers: { 'x-api-key': ADMIN_KEY }, ...(payload ? { payload } : {}) })

@@ -4,7 +4,7 @@
 // ledger's numbers. The provider is the real offline provider, counted at its interface.
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, needs, redisPrefix, REDIS_URL } from '../helper.js'
+import { build, needs, redisPrefix, REDIS_URL } from '../support.js'
 import { createOfflineProvider } from '../../src/llm/offline.js'
 import { offlineBuilder } from '../../src/agents/index.js'
 import { EXPECTED_OUTPUT_TOKENS } from '../../src/agents/llm-call.js'

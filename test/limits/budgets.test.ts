@@ -7,7 +7,7 @@ import { Budgets, parseBudgets, utcDay, type BudgetDeps, type DailyBudget } from
 import { MemoryBudgetCounter, RedisBudgetCounter } from '../../src/limits/budget-counter.js'
 import { RedisFailover } from '../../src/limits/redis-failover.js'
 import type { Caller } from '../../src/auth/roles.js'
-import { needs, redisPrefix, REDIS_URL } from '../helper.js'
+import { needs, redisPrefix, REDIS_URL } from '../support.js'
 
 const user: Caller = { id: 'user-1', kind: 'user', role: 'user' }
 const keyCaller: Caller = { id: 'key:k1', kind: 'api-key', role: 'user', keyId: 'k1' }

@@ -5,7 +5,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { FailoverLimiterStore, LocalWindows, RedisWindows, type WindowCount } from '../../src/limits/limiter-store.js'
 import { RedisBreaker } from '../../src/limits/redis-failover.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 t.test('memory windows count, reset and stay bounded', async t => {
   const windows = new LocalWindows(3)

@@ -4,8 +4,8 @@
 import t from 'tap'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Redis } from 'ioredis'
-import { buildWithRoutes, burst, countStatus } from './fixtures.js'
-import { needs, redisPrefix, REDIS_URL, testConfig } from '../helper.js'
+import { buildWithRoutes, burst, countStatus } from './support.js'
+import { needs, redisPrefix, REDIS_URL, testConfig } from '../support.js'
 import { ConfigError } from '../../src/config.js'
 
 // An admin key with admins not exempt: it may call every test route and counts against every limit (the

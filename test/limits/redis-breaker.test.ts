@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { attachBreaker, breakerFor, RedisBreaker, type Backend } from '../../src/limits/redis-failover.js'
 import { createRedis } from '../../src/plugins/redis.js'
-import { startRedis } from '../faults/servers.js'
+import { startRedis } from '../faults/support.js'
 
 async function until (check: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs

@@ -4,8 +4,8 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Redis } from 'ioredis'
-import { buildWithRoutes, ownRedis } from './fixtures.js'
-import { needs, redisPrefix } from '../helper.js'
+import { buildWithRoutes, ownRedis } from './support.js'
+import { needs, redisPrefix } from '../support.js'
 
 const LIMIT = 6
 const COMMAND_TIMEOUT_MS = 300

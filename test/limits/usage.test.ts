@@ -2,7 +2,7 @@
 // computes from the rows it wrote, grouped by caller, agent, model and UTC day, within the period asked.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build } from '../helper.js'
+import { build } from '../support.js'
 import { usagePeriod } from '../../src/limits/usage-report.js'
 
 const USER_KEY = 'amk_usage_test_user_key_0001'

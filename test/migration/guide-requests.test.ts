@@ -4,7 +4,7 @@
 // object, `days` → `duration`, word `length` → a word count). The rewritten requests then succeed.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build } from '../helper.js'
+import { build } from '../support.js'
 
 const ADMIN_KEY = 'amk_migration_admin_key_000000000000'
 

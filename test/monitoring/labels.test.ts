@@ -3,8 +3,8 @@
 // throttling show as auth_attempts_total{result="throttled"}, not as failures.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build } from '../helper.js'
-import { backends, buildOn, login, ADMIN } from '../auth/helpers.js'
+import { build } from '../support.js'
+import { backends, buildOn, login, ADMIN } from '../auth/support.js'
 
 // Each build costs a PGlite cold start, seconds on a loaded machine: room beyond .taprc's 120 s.
 t.setTimeout(240_000)

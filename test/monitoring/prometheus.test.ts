@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { startMetricsListener } from '../../src/plugins/metrics.js'
-import { build, freePort, needs, redisPrefix, REDIS_URL, which } from '../helper.js'
+import { build, freePort, needs, redisPrefix, REDIS_URL, which } from '../support.js'
 
 // Each build costs a PGlite cold start, seconds on a loaded machine: room beyond .taprc's 120 s.
 t.setTimeout(240_000)

@@ -4,7 +4,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { commandsOf, ROOT, sectionOf } from '../docs-commands.js'
-import { needs } from '../helper.js'
+import { needs } from '../support.js'
 
 t.test('the Monitoring sections exist and name files that exist', async t => {
   const section = sectionOf('README.md', '## Monitoring') + sectionOf('docs/operations.md', '## Monitoring')

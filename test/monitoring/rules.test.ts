@@ -5,7 +5,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import { needs } from '../helper.js'
+import { needs } from '../support.js'
 import { render, ROOT, schemaErrors } from '../deploy/helm-tool.js'
 
 const RULES_FILE = 'helm/amrikyy-agent/files/alerts.yml'

@@ -5,7 +5,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { startMetricsListener } from '../../src/plugins/metrics.js'
-import { build, freePort, needs, redisPrefix, REDIS_URL } from '../helper.js'
+import { build, freePort, needs, redisPrefix, REDIS_URL } from '../support.js'
 import { startServer } from '../child-server.js'
 
 // Each build costs a PGlite cold start, seconds on a loaded machine: room beyond .taprc's 120 s.

@@ -11,8 +11,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { build } from '../helper.js'
-import { JWT_SECRET } from '../auth/helpers.js'
+import { build } from '../support.js'
+import { JWT_SECRET } from '../auth/support.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { build } from '../helper.js'
+import { build } from '../support.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname

@@ -1,7 +1,7 @@
 // Hostile input at the entry: a huge invalid body gets a short answer at little cost, deep nesting and
 // control characters are refused with a 400 naming the field, wherever they come in.
 import t from 'tap'
-import { build } from '../helper.js'
+import { build } from '../support.js'
 import { ADMIN_KEY, KEYS_ENV } from '../agents/support.js'
 import { findInputProblem } from '../../src/plugins/input-guard.js'
 

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { build as bundle } from 'esbuild'
 import { chromium } from 'playwright-core'
-import { CHROMIUM_PATH, needs } from '../helper.js'
+import { CHROMIUM_PATH, needs } from '../support.js'
 import { buildStreams, listen, PREMIUM_KEY, ROUTES } from '../streams/support.js'
 import { cuttingProxy } from './proxy.js'
 

@@ -3,7 +3,7 @@
 // real PostgreSQL the bounded waits — pool acquire and statement timeouts — while a slow query alone
 // does not make the database count as down.
 import t from 'tap'
-import { needs, postgresDatabase } from '../helper.js'
+import { needs, postgresDatabase } from '../support.js'
 import { openDatabase } from '../../src/store/database.js'
 import { databaseUnavailable, isConnectionError, translate } from '../../src/store/unavailable.js'
 

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer } from '../child-server.js'
-import { freePort } from '../helper.js'
+import { freePort } from '../support.js'
 import { openDatabase } from '../../src/store/database.js'
 import { LOCK_FILE } from '../../src/store/data-dir-lock.js'
 

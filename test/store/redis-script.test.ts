@@ -5,7 +5,7 @@ import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { defineScript, reply } from '../../src/store/redis-script.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 t.test('EVALSHA with an EVAL fallback, parsed replies', { skip: needs('redis') }, async t => {
   const redis = new Redis(REDIS_URL)

@@ -4,7 +4,7 @@
 // connection is free in time the caller gets 503 with Retry-After (or 429 for a per-caller cap or the
 // failed-key throttle), never a 500, and the streams that opened end normally.
 import t from 'tap'
-import { build, needs, postgresDatabase } from '../helper.js'
+import { build, needs, postgresDatabase } from '../support.js'
 import { openSse } from './sse-client.js'
 import { listen, ROUTES, STREAM_ENV } from './support.js'
 

@@ -6,7 +6,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { SharedCallerSlots } from '../../src/streams/caller-slots.js'
-import { freePort, needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { freePort, needs, REDIS_URL, redisPrefix } from '../support.js'
 import { jsonOf, openSse } from './sse-client.js'
 import { buildStreams, listen, other, premium, ROUTES, stalling, until } from './support.js'
 

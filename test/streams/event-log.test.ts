@@ -8,7 +8,7 @@ import { StreamGapError, type EventLog, type StreamMeta } from '../../src/stream
 import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
 import { RedisEventLog } from '../../src/streams/redis-event-log.js'
 import type { LoggedEvent } from '../../src/streams/events.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const CREATED = Date.now()
 const meta = (streamId: string): StreamMeta => ({ streamId, ownerId: 'u1', agent: 'content', method: 'generateBlogPost', createdAt: CREATED, onDisconnect: 'cancel', instanceId: 'test' })

@@ -6,7 +6,7 @@
 // Skipped with a reason when Chromium is absent (a failure with CI=true).
 import t from 'tap'
 import { chromium } from 'playwright-core'
-import { CHROMIUM_PATH, needs } from '../helper.js'
+import { CHROMIUM_PATH, needs } from '../support.js'
 import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES, stalling } from './support.js'
 import { cuttingProxy } from '../sdk/proxy.js'
 import { startGeminiServer } from '../fixtures/gemini-server.js'

@@ -10,7 +10,7 @@ import { startGeminiServer, type GeminiRequest, type GeminiServer } from '../fix
 import { modelAnswer, ownRedis } from '../agents/support.js'
 import { openSse, parseSse, type Frame } from './sse-client.js'
 import { admin, buildStreams, checkStream, listen, other, premium, ROUTES, seqOf, STREAM_ENV, until, within } from './support.js'
-import { needs, postgresDatabase, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, postgresDatabase, REDIS_URL, redisPrefix } from '../support.js'
 import { startServer } from '../child-server.js'
 
 const answer = (request: GeminiRequest) => JSON.stringify((modelAnswer(request) as { json: unknown }).json)

@@ -4,7 +4,7 @@
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
-import { build, type BuildOptions } from '../helper.js'
+import { build, type BuildOptions } from '../support.js'
 import type { Frame } from './sse-client.js'
 import type { GeminiRequest } from '../fixtures/gemini-server.js'
 import { modelAnswer } from '../agents/support.js'

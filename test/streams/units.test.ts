@@ -8,7 +8,7 @@ import { ArrayItemScanner } from '../../src/streams/array-scanner.js'
 import { SessionRegistry } from '../../src/streams/sessions.js'
 import { createTicketStore, type TicketStore } from '../../src/streams/tickets.js'
 import type { Caller } from '../../src/auth/roles.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 t.test('encoder: one frame per event, ids name the stream and position', async t => {
   const frame = encodeEvent('st_ab', { seq: 7, event: 'token', data: { chunk: 'a\nb "c"', index: 3 } })

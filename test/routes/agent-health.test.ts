@@ -3,8 +3,8 @@
 // /api/health carries the same verdict in its `agents` component. Other agents stay healthy.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build } from '../helper.js'
-import { MANAGEMENT_ENV, USER_KEY, get, invoke, switchableProvider, visa, type Switchable } from './setup.js'
+import { build } from '../support.js'
+import { MANAGEMENT_ENV, USER_KEY, get, invoke, switchableProvider, visa, type Switchable } from './support.js'
 
 async function calls (app: FastifyInstance, sw: Switchable, outcome: 'ok' | 'fail', count: number) {
   sw.state.failing = outcome === 'fail'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from './helper.js'
+import { build } from '../support.js'
 
 t.test('GET /api describes the service and links the docs', async t => {
   const app = await build(t)

@@ -8,7 +8,7 @@ import net from 'node:net'
 import { Writable } from 'node:stream'
 import app, { loggerOptions, serverOptions } from '../../src/app.js'
 import type { Config } from '../../src/config.js'
-import { freePort, pglite, testConfig } from '../helper.js'
+import { freePort, pglite, testConfig } from '../support.js'
 
 export interface LimitAppOptions {
   env?: Record<string, string | undefined>

@@ -3,7 +3,7 @@
 // public routes say `security: []`; shared components keep their $id names and every $ref resolves.
 import t from 'tap'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { build, freePort, redisPrefix } from './helper.js'
+import { build, freePort, redisPrefix } from '../support.js'
 
 interface Operation {
   operationId?: string

@@ -4,7 +4,7 @@ import type { Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createHmac } from 'node:crypto'
 import pg from 'pg'
-import { build, needs, postgresDatabase, type BuildOptions } from '../helper.js'
+import { build, needs, postgresDatabase, type BuildOptions } from '../support.js'
 import type { Role } from '../../src/auth/roles.js'
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop'

@@ -3,9 +3,9 @@
 // still buffered at shutdown are flushed by app.close(); with the endpoint down, calls still succeed.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, freePort } from '../helper.js'
+import { build, freePort } from '../support.js'
 import { startLangSmithServer, type ReceivedRun } from '../fixtures/langsmith-server.js'
-import { MANAGEMENT_ENV, flight, get, invoke, visa } from './setup.js'
+import { MANAGEMENT_ENV, flight, get, invoke, visa } from '../routes/support.js'
 
 const LS_KEY = 'lsv2_pt_management_test_key'
 const PRIVATE = { contact: 'jane.doe@example.com', card: '4111 1111 1111 1111', phone: '+1 415 555 0199' }

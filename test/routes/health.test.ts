@@ -4,9 +4,9 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { build, freePort, needs, postgresDatabase, redisPrefix, REDIS_URL } from './helper.js'
-import { ownRedis } from './limits/fixtures.js'
-import { openDatabase } from '../src/store/database.js'
+import { build, freePort, needs, postgresDatabase, redisPrefix, REDIS_URL } from '../support.js'
+import { ownRedis } from '../limits/support.js'
+import { openDatabase } from '../../src/store/database.js'
 
 /** A TCP proxy to PostgreSQL that a test can cut (refusing and dropping connections) and restore. */
 async function cuttableProxy (t: Test, target: URL): Promise<{ url: string, cut(): Promise<void>, restore(): Promise<void> }> {

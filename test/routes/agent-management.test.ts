@@ -3,8 +3,8 @@
 // permission.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, needs, REDIS_URL, redisPrefix } from '../helper.js'
-import { ADMIN_KEY, MANAGEMENT_ENV, USER_KEY, blog, flight, get, invoke, post, switchableProvider, visa } from './setup.js'
+import { build, needs, REDIS_URL, redisPrefix } from '../support.js'
+import { ADMIN_KEY, MANAGEMENT_ENV, USER_KEY, blog, flight, get, invoke, post, switchableProvider, visa } from './support.js'
 
 const close = (a: number, b: number) => Math.abs(a - b) < 1e-9
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import net from 'node:net'
 import { promisify } from 'node:util'
-import { freePort } from '../helper.js'
+import { freePort } from '../support.js'
 
 const run = promisify(execFile)
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { LangSmithExporter, type ExporterOptions } from '../../src/tracing/langsmith-exporter.js'
 import type { RunRecord } from '../../src/tracing/types.js'
 import { startLangSmithServer, type StandInOptions } from '../fixtures/langsmith-server.js'
-import { freePort } from '../helper.js'
+import { freePort } from '../support.js'
 
 const API_KEY = 'lsv2_pt_test'
 

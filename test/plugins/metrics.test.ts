@@ -2,7 +2,7 @@
 // cardinality (unknown URLs add no label values), the JSON view, the prefix, and reset never public.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { build, needs } from './helper.js'
+import { build, needs } from '../support.js'
 
 const TOKEN = 'metrics-token-for-tests-0123456789'
 

@@ -4,9 +4,9 @@ import t, { type Test } from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { needs, postgresDatabase } from './helper.js'
-import { openDatabase, type Database } from '../src/store/database.js'
-import { loadMigrations, migrate } from '../src/store/migrate.js'
+import { needs, postgresDatabase } from '../support.js'
+import { openDatabase, type Database } from '../../src/store/database.js'
+import { loadMigrations, migrate } from '../../src/store/migrate.js'
 
 const TABLES = ['api_keys', 'idempotency_keys', 'schema_migrations', 'usage_ledger', 'users', 'workflow_runs']
 

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { AgentStats, type AgentStatsOptions } from '../../src/agents/stats.js'
 import type { InvocationRecord, LlmCallRecord } from '../../src/agents/types.js'
 import { createRedis } from '../../src/plugins/redis.js'
-import { needs, REDIS_URL, redisPrefix } from '../helper.js'
+import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const caller = { id: 'u1', kind: 'api-key' as const, role: 'user' as const }
 const options = (over: Partial<AgentStatsOptions> = {}): AgentStatsOptions => ({
