@@ -1,17 +1,19 @@
 // The container on a real Docker engine (scripts/docker-engine.sh: a private dockerd and the local base image):
 // the README's "Deployment → Docker" commands build the Dockerfile and run the image against this machine's
 // Redis and PostgreSQL (--network=host). Checks readiness, /api/health components, uid 1000, read-only code, no
-// dev tooling, the Node major CI tests on, HEALTHCHECK healthy, SIGTERM → exit 0, and compose.yaml with the
-// compose tool. Always runs under CI=true; elsewhere only with AMK_DOCKER_TEST=on and an engine. Prints its figures.
+// dev tooling, the Node major CI tests on, HEALTHCHECK healthy, SIGTERM → exit 0 (compose.yaml: compose.test.ts).
+// Uses the engine AMK_DOCKER_HOST names when set (.ci/run shares one with compose.test.ts), else starts its own.
+// Always runs under CI=true; elsewhere only with AMK_DOCKER_TEST=on and an engine. Prints its figures.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { which } from '../helper.js'
+import { commandsOf } from '../docs-commands.js'
+import { which } from '../support.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -24,7 +26,7 @@ function skipReason (): string | false {
   if (ci) return false
   // Minutes of vfs building are more than tap's per-file timeout in a plain `npm test`: opt in by hand.
   if (process.env.AMK_DOCKER_TEST !== 'on') return 'SKIPPED: the container test builds the image for minutes; run it with AMK_DOCKER_TEST=on npx tap --timeout=1500 test/deploy/docker.test.ts (CI runs it after the suite)'
-  if (process.getuid?.() !== 0) return 'SKIPPED: starting a Docker engine needs root'
+  if (process.env.AMK_DOCKER_HOST === undefined && process.getuid?.() !== 0) return 'SKIPPED: starting a Docker engine needs root'
   const missing = ['dockerd', 'docker', 'debootstrap'].filter(tool => !which(tool))
   return missing.length > 0 ? `SKIPPED: no Docker engine can be started here (missing ${missing.join(', ')}; apt-get install docker.io debootstrap)` : false
 }
@@ -49,14 +51,6 @@ function freePort (): Promise<number> {
   })
 }
 
-/** The shell commands of the first ```sh block after `heading` in the README. */
-async function readmeCommands (heading: string): Promise<string[]> {
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf(heading))
-  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
-  return block.replace(/\\\n\s*/g, '').split('\n').map(line => line.replace(/\s+#.*$/, '').trim()).filter(Boolean)
-}
-
 async function until<T> (what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
@@ -71,15 +65,19 @@ const skip = skipReason()
 if (skip) console.log(`# ${skip}`)
 
 t.test('the image builds on a real Docker engine and runs as documented', { skip, timeout: 1_500_000 }, async t => {
-  const dir = await mkdtemp(join(tmpdir(), 'amk-dk-'))
-  const engine = await run('bash', ['scripts/docker-engine.sh', 'start', dir], {}, 600_000)
-  t.teardown(() => run('bash', ['scripts/docker-engine.sh', 'stop', dir]).then(() => {}))
-  t.equal(engine.code, 0, `engine started ${engine.stderr.slice(-2000)}`)
-  if (engine.code !== 0) return
-  const env = { DOCKER_HOST: engine.stdout.split('\n').at(-1) ?? '', DOCKER_BUILDKIT: '0' }
+  let host = process.env.AMK_DOCKER_HOST ?? ''
+  if (host === '') {
+    const dir = await mkdtemp(join(tmpdir(), 'amk-dk-'))
+    const engine = await run('bash', ['scripts/docker-engine.sh', 'start', dir], {}, 600_000)
+    t.teardown(() => run('bash', ['scripts/docker-engine.sh', 'stop', dir]).then(() => {}))
+    t.equal(engine.code, 0, `engine started ${engine.stderr.slice(-2000)}`)
+    if (engine.code !== 0) return
+    host = engine.stdout.split('\n').at(-1) ?? ''
+  }
+  const env = { DOCKER_HOST: host, DOCKER_BUILDKIT: '0' }
   const docker = (args: string[], timeout?: number) => run('docker', args, env, timeout)
 
-  const [build, start] = await readmeCommands('### Docker')
+  const [build, start] = commandsOf('README.md', '### Docker')
   t.match(build, /^docker build .*--network=host .*-t amrikyy-agent-api \.$/, 'README: the build command (host network: no bridge here)')
   t.match(start, /^docker run .*--network=host .*amrikyy-agent-api$/, 'README: the run command')
   let started = Date.now()
@@ -137,21 +135,4 @@ t.test('the image builds on a real Docker engine and runs as documented', { skip
   t.ok(stopSeconds < 20, `stopped within 20 s (${stopSeconds} s)`)
 
   console.log(`# docker: build ${buildSeconds.toFixed(0)} s, image ${(Number(size) / 1e6).toFixed(0)} MB, ${nodeVersion}, ${devTools.stdout.split('\n').at(-1)} production packages, ready ${readySeconds.toFixed(1)} s after run, healthy ${healthySeconds.toFixed(1)} s later, SIGTERM → exit ${exit.stdout} in ${stopSeconds.toFixed(1)} s`)
-})
-
-t.test('compose.yaml: app + Redis + PostgreSQL, valid for the compose tool', { skip }, async t => {
-  const [up, config] = await readmeCommands('### Compose')
-  t.equal(up, 'JWT_SECRET=$(openssl rand -hex 32) docker compose up --build -d', 'README: the up command')
-  t.equal(config, 'docker compose config --services', 'README: the config command')
-  const compose = which('docker-compose') ? 'docker-compose' : 'docker compose'
-  t.ok(which('docker-compose') !== null || !ci, 'a compose tool is installed (docker-compose)')
-  const services = await run('bash', ['-c', `JWT_SECRET=${'x'.repeat(32)} ${config.replace('docker compose', compose)}`])
-  t.equal(services.code, 0, `${compose} config ${services.stderr}`)
-  t.same(services.stdout.split('\n').sort(), ['api', 'postgres', 'redis'])
-  const resolved = await run('bash', ['-c', `JWT_SECRET=${'x'.repeat(32)} ${compose} config`])
-  t.match(resolved.stdout, /REDIS_URL: redis:\/\/redis:6379/, 'the API uses the compose Redis')
-  t.match(resolved.stdout, /DATABASE_URL: postgres:\/\/amk:amk@postgres:5432\/amk/, '… and the compose PostgreSQL')
-  t.match(resolved.stdout, /condition: service_healthy/, 'and waits for them to be healthy')
-  const noSecret = await run('bash', ['-c', `env -u JWT_SECRET ${compose} config`])
-  t.not(noSecret.code, 0, 'refuses to start without JWT_SECRET')
 })
