@@ -290,7 +290,7 @@ export interface paths {
         put?: never;
         /**
          * Estimated flight options, prices and booking advice between two places
-         * @description Runs travel.searchFlights (flash model tier). Responses are cached for 300 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 20/min for this method, 60/min for the travel agent.
+         * @description Runs travel.searchFlights (flash model tier). Responses are cached for 300 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 20/min for this method, 60/min for the travel agent.
          */
         post: operations["travel_searchFlights"];
         delete?: never;
@@ -310,7 +310,7 @@ export interface paths {
         put?: never;
         /**
          * Hotels for a stay (Google Places when configured) with estimated prices
-         * @description Runs travel.searchHotels (flash model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 20/min for this method, 60/min for the travel agent.
+         * @description Runs travel.searchHotels (flash model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 20/min for this method, 60/min for the travel agent.
          */
         post: operations["travel_searchHotels"];
         delete?: never;
@@ -330,7 +330,7 @@ export interface paths {
         put?: never;
         /**
          * Day-by-day itinerary with activities, meals and an estimated budget
-         * @description Runs travel.generateItinerary (flash model tier). Responses are cached for 1800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 10/min for this method, 60/min for the travel agent.
+         * @description Runs travel.generateItinerary (flash model tier). Responses are cached for 1800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 10/min for this method, 60/min for the travel agent.
          */
         post: operations["travel_generateItinerary"];
         delete?: never;
@@ -350,7 +350,7 @@ export interface paths {
         put?: never;
         /**
          * Destinations that fit a budget, interests, trip length and season
-         * @description Runs travel.getDestinationRecommendations (flash model tier). Responses are cached for 86400 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 60/min for this method, 60/min for the travel agent.
+         * @description Runs travel.getDestinationRecommendations (flash model tier). Responses are cached for 86400 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 60/min for this method, 60/min for the travel agent.
          */
         post: operations["travel_getDestinationRecommendations"];
         delete?: never;
@@ -370,7 +370,7 @@ export interface paths {
         put?: never;
         /**
          * Likely visa and entry requirements (an estimate to confirm officially)
-         * @description Runs travel.getVisaRequirements (flash model tier). Responses are cached for 604800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 60/min for this method, 60/min for the travel agent.
+         * @description Runs travel.getVisaRequirements (flash model tier). Responses are cached for 604800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 60/min for this method, 60/min for the travel agent.
          */
         post: operations["travel_getVisaRequirements"];
         delete?: never;
@@ -390,7 +390,7 @@ export interface paths {
         put?: never;
         /**
          * Flights, hotels, itinerary and visa requirements in one package (four methods run in parallel)
-         * @description Runs travel.createCompletePackage (flash model tier). Responses are cached for 1800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 10/min for this method, 60/min for the travel agent.
+         * @description Runs travel.createCompletePackage (flash model tier). Responses are cached for 1800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 10/min for this method, 60/min for the travel agent.
          */
         post: operations["travel_createCompletePackage"];
         delete?: never;
@@ -410,7 +410,7 @@ export interface paths {
         put?: never;
         /**
          * A structured blog post with SEO metadata, FAQ and social snippets
-         * @description Runs content.generateBlogPost (pro model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 5/min for this method, 30/min for the content agent.
+         * @description Runs content.generateBlogPost (pro model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 5/min for this method, 30/min for the content agent.
          */
         post: operations["content_generateBlogPost"];
         delete?: never;
@@ -430,7 +430,7 @@ export interface paths {
         put?: never;
         /**
          * Platform-specific social media posts with hashtags and posting times
-         * @description Runs content.generateSocialPosts (pro model tier). Responses are cached for 1800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 10/min for this method, 30/min for the content agent.
+         * @description Runs content.generateSocialPosts (pro model tier). Responses are cached for 1800 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 10/min for this method, 30/min for the content agent.
          */
         post: operations["content_generateSocialPosts"];
         delete?: never;
@@ -450,7 +450,7 @@ export interface paths {
         put?: never;
         /**
          * A timed video script with scenes, narration, visuals, thumbnail and SEO
-         * @description Runs content.generateVideoScript (pro model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 5/min for this method, 30/min for the content agent.
+         * @description Runs content.generateVideoScript (pro model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 5/min for this method, 30/min for the content agent.
          */
         post: operations["content_generateVideoScript"];
         delete?: never;
@@ -470,7 +470,7 @@ export interface paths {
         put?: never;
         /**
          * A research brief: summary, key points, subtopics and open questions
-         * @description Runs content.researchTopic (pro model tier). Responses are cached for 7200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the content agent.
+         * @description Runs content.researchTopic (pro model tier). Responses are cached for 7200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the content agent.
          */
         post: operations["content_researchTopic"];
         delete?: never;
@@ -490,7 +490,7 @@ export interface paths {
         put?: never;
         /**
          * A content calendar: what to post where, day by day
-         * @description Runs content.generateContentCalendar (pro model tier). Responses are cached for 86400 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the content agent.
+         * @description Runs content.generateContentCalendar (pro model tier). Responses are cached for 86400 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the content agent.
          */
         post: operations["content_generateContentCalendar"];
         delete?: never;
@@ -510,7 +510,7 @@ export interface paths {
         put?: never;
         /**
          * Business ideas with revenue model, startup cost and difficulty
-         * @description Runs innovation.generateIdeas (pro model tier). Responses are cached for 7200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 10/min for this method, 30/min for the innovation agent.
+         * @description Runs innovation.generateIdeas (pro model tier). Responses are cached for 7200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 10/min for this method, 30/min for the innovation agent.
          */
         post: operations["innovation_generateIdeas"];
         delete?: never;
@@ -530,7 +530,7 @@ export interface paths {
         put?: never;
         /**
          * Trends in an industry with momentum, impact, opportunities and threats
-         * @description Runs innovation.analyzeTrends (pro model tier). Responses are cached for 86400 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 15/min for this method, 30/min for the innovation agent.
+         * @description Runs innovation.analyzeTrends (pro model tier). Responses are cached for 86400 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 15/min for this method, 30/min for the innovation agent.
          */
         post: operations["innovation_analyzeTrends"];
         delete?: never;
@@ -550,7 +550,7 @@ export interface paths {
         put?: never;
         /**
          * Competitors of an idea, market gaps and how to differentiate
-         * @description Runs innovation.analyzeCompetitors (pro model tier). Responses are cached for 43200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 10/min for this method, 30/min for the innovation agent.
+         * @description Runs innovation.analyzeCompetitors (pro model tier). Responses are cached for 43200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 10/min for this method, 30/min for the innovation agent.
          */
         post: operations["innovation_analyzeCompetitors"];
         delete?: never;
@@ -570,7 +570,7 @@ export interface paths {
         put?: never;
         /**
          * Scores an idea on demand, feasibility, competition and profitability, with experiments to run
-         * @description Runs innovation.validateIdea (pro model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the innovation agent.
+         * @description Runs innovation.validateIdea (pro model tier). Responses are cached for 3600 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the innovation agent.
          */
         post: operations["innovation_validateIdea"];
         delete?: never;
@@ -590,7 +590,7 @@ export interface paths {
         put?: never;
         /**
          * A business model canvas (nine blocks) for an idea
-         * @description Runs innovation.createBusinessModelCanvas (pro model tier). Responses are cached for 7200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the innovation agent.
+         * @description Runs innovation.createBusinessModelCanvas (pro model tier). Responses are cached for 7200 s (reply `cached` and header `x-cache`); send `Cache-Control: no-cache` or `no-store` to bypass the cache. Limits per caller: 30/min for this method, 30/min for the innovation agent.
          */
         post: operations["innovation_createBusinessModelCanvas"];
         delete?: never;
@@ -3732,7 +3732,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3797,7 +3797,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3862,7 +3862,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3927,7 +3927,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +3992,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4075,7 +4075,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4158,7 +4158,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4241,7 +4241,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4310,7 +4310,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4393,7 +4393,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4476,7 +4476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4563,7 +4563,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4648,7 +4648,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4735,7 +4735,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4820,7 +4820,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4914,7 +4914,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5012,7 +5012,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5100,7 +5100,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5188,7 +5188,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5276,7 +5276,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5364,7 +5364,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5452,7 +5452,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5540,7 +5540,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5628,7 +5628,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5716,7 +5716,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5804,7 +5804,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5892,7 +5892,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5980,7 +5980,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6068,7 +6068,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6156,7 +6156,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6244,7 +6244,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6332,7 +6332,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6420,7 +6420,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6503,7 +6503,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6586,7 +6586,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6672,7 +6672,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6758,7 +6758,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6844,7 +6844,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6933,7 +6933,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7023,7 +7023,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7113,7 +7113,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7199,7 +7199,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7311,7 +7311,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7405,7 +7405,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7514,7 +7514,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7608,7 +7608,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7714,7 +7714,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7808,7 +7808,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7915,7 +7915,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8009,7 +8009,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8107,7 +8107,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8193,7 +8193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8276,7 +8276,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8361,7 +8361,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8448,7 +8448,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8543,7 +8543,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8638,7 +8638,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8733,7 +8733,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8828,7 +8828,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8911,7 +8911,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8994,7 +8994,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9077,7 +9077,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9160,7 +9160,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9246,7 +9246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9331,7 +9331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unexpected failure (message masked in production) */
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
             500: {
                 headers: {
                     [name: string]: unknown;

@@ -66,7 +66,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
   return {
     logger,
     bodyLimit: config.BODY_LIMIT,
-    schemaController: { compilersFactory: { buildValidator: buildValidator as never, buildSerializer: buildSerializer as never } },
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never, buildSerializer } },
     // A hop count is valid at runtime though Fastify's types omit it.
     trustProxy: trustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy'],
     requestIdHeader: false,

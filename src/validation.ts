@@ -13,25 +13,32 @@
 import { createHash } from 'node:crypto'
 import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
-import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
-import type { FastifySchema, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
+import { SerializerSelector, type Options as SerializerOptions, type SerializerFactory } from '@fastify/fast-json-stringify-compiler'
+import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
 
-type Validator = ReturnType<FastifySchemaCompiler<FastifySchema>>
-type Serializer = ReturnType<FastifySerializerCompiler<unknown>>
+type Validator = ReturnType<FastifySchemaCompiler<unknown>>
+type SerializerCompiler = ReturnType<SerializerFactory>
+type Serializer = ReturnType<SerializerCompiler>
 
-const compiled = new Map<string, Validator | Serializer>()
+const validators = new Map<string, Validator>()
+const serializers = new Map<string, Serializer>()
 
 function fingerprint (value: unknown): string {
   return createHash('sha1').update(JSON.stringify(value) ?? '').digest('base64')
 }
 
-function cached<T extends Validator | Serializer> (key: string, compile: () => T): T {
-  let fn = compiled.get(key) as T | undefined
+function cached<T> (compiled: Map<string, T>, key: string, compile: () => T): T {
+  let fn = compiled.get(key)
   if (!fn) {
     fn = compile()
     compiled.set(key, fn)
   }
   return fn
+}
+
+/** A JSON Schema object (shared schemas and route part schemas are objects, never boolean schemas). */
+function isSchemaObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** Most validation problems reported for one request part. */
@@ -55,12 +62,12 @@ function countNodes (data: unknown, limit: number): number {
 
 /** Stops at the first error; lists up to MAX_VALIDATION_DETAILS errors when the input is small. */
 function boundedValidator (first: ValidateFunction, every: () => ValidateFunction): Validator {
-  const validate = (data: unknown): boolean => {
+  const validate: Validator = (data: unknown): boolean => {
     if (first(data)) {
       validate.errors = null
       return true
     }
-    let errors = first.errors ?? []
+    let errors: FastifySchemaValidationError[] = first.errors ?? []
     if (countNodes(data, FULL_REPORT_MAX_NODES) < FULL_REPORT_MAX_NODES) {
       const all = every()
       if (!all(data) && all.errors) errors = all.errors
@@ -68,8 +75,8 @@ function boundedValidator (first: ValidateFunction, every: () => ValidateFunctio
     validate.errors = errors.slice(0, MAX_VALIDATION_DETAILS)
     return false
   }
-  validate.errors = null as ValidateFunction['errors']
-  return validate as unknown as Validator
+  validate.errors = null
+  return validate
 }
 
 function createAjv (coerceTypes: Options['coerceTypes'], allErrors: boolean, shared: Record<string, unknown>): Ajv {
@@ -78,14 +85,15 @@ function createAjv (coerceTypes: Options['coerceTypes'], allErrors: boolean, sha
   const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors, strict: false, validateSchema: false })
   addFormats.default(ajv)
   for (const [id, schema] of Object.entries(shared)) {
-    const withId = schema as { $id?: string }
-    if (!ajv.getSchema(withId.$id ?? id)) ajv.addSchema(schema as object, withId.$id ? undefined : id)
+    if (!isSchemaObject(schema)) throw new TypeError(`Shared schema ${id} is not an object`)
+    const $id = typeof schema.$id === 'string' ? schema.$id : undefined
+    if (!ajv.getSchema($id ?? id)) ajv.addSchema(schema, $id ? undefined : id)
   }
   return ajv
 }
 
 /** Fastify's `schemaController.compilersFactory.buildValidator`. */
-export function buildValidator (externalSchemas: Record<string, unknown> = {}): FastifySchemaCompiler<FastifySchema> {
+export function buildValidator (externalSchemas: Record<string, unknown> = {}): FastifySchemaCompiler<unknown> {
   const shared = fingerprint(externalSchemas)
   const instances = new Map<string, Ajv>()
   const ajvFor = (coerce: Options['coerceTypes'], allErrors: boolean) => {
@@ -96,11 +104,12 @@ export function buildValidator (externalSchemas: Record<string, unknown> = {}): 
   }
   return ({ schema, httpPart }) => {
     const coerce = httpPart === 'body' ? false : 'array'
-    return cached(`validate:${coerce}:${shared}:${fingerprint(schema)}`, () => {
+    if (!isSchemaObject(schema)) throw new TypeError(`The ${httpPart ?? 'request'} schema is not an object`)
+    return cached(validators, `validate:${coerce}:${shared}:${fingerprint(schema)}`, () => {
       let every: ValidateFunction | undefined
       // The allErrors validator is compiled on first need: most schemas never see a bad request.
-      return boundedValidator(ajvFor(coerce, false).compile(schema as object),
-        () => (every ??= ajvFor(coerce, true).compile(schema as object)))
+      return boundedValidator(ajvFor(coerce, false).compile(schema),
+        () => (every ??= ajvFor(coerce, true).compile(schema)))
     })
   }
 }
@@ -108,9 +117,9 @@ export function buildValidator (externalSchemas: Record<string, unknown> = {}): 
 const serializerFactory = SerializerSelector()
 
 /** Fastify's `schemaController.compilersFactory.buildSerializer`: its default compiler, cached. */
-export function buildSerializer (externalSchemas: Record<string, unknown> = {}, options: object = {}): FastifySerializerCompiler<unknown> {
+export function buildSerializer (externalSchemas: unknown = {}, options: SerializerOptions = {}): SerializerCompiler {
   const shared = fingerprint([externalSchemas, options])
-  let compile: ReturnType<typeof serializerFactory> | undefined
-  return (route) => cached(`serialize:${shared}:${fingerprint(route.schema)}`, () =>
-    (compile ??= serializerFactory(externalSchemas, options))(route as never) as Serializer)
+  let compile: SerializerCompiler | undefined
+  return (route) => cached(serializers, `serialize:${shared}:${fingerprint(route.schema)}`, () =>
+    (compile ??= serializerFactory(externalSchemas, options))(route))
 }

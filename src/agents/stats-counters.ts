@@ -11,6 +11,13 @@ export type Counters = Record<CounterField, number>
 /** Fields summed as floats (HINCRBYFLOAT); the rest are integers. */
 export const FLOAT_FIELDS: ReadonlySet<CounterField> = new Set(['costUsd', 'latencyMsSum'])
 
+const COUNTER_FIELD_SET: ReadonlySet<string> = new Set(COUNTER_FIELDS)
+
+/** Whether `name` is one of COUNTER_FIELDS. */
+export function isCounterField (name: string): name is CounterField {
+  return COUNTER_FIELD_SET.has(name)
+}
+
 /** Error codes that mean the request was refused before the agent worked on it: not agent errors. */
 export const REJECTION_CODES: ReadonlySet<string> = new Set([
   'AMK_VALIDATION', 'AMK_BAD_REQUEST', 'AMK_NOT_FOUND', 'AMK_BUDGET_EXCEEDED', 'AMK_RATE_LIMITED',
@@ -21,7 +28,23 @@ export type Increment = [key: string, delta: number]
 export const TOTAL = 't'
 
 export function emptyCounters (): Counters {
-  return Object.fromEntries(COUNTER_FIELDS.map(f => [f, 0])) as Counters
+  return {
+    calls: 0,
+    successes: 0,
+    errors: 0,
+    rejected: 0,
+    cancelled: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    timedCalls: 0,
+    latencyMsSum: 0,
+    llmCalls: 0,
+    llmErrors: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    streamsStarted: 0
+  }
 }
 
 export type Outcome = 'success' | 'error' | 'rejected' | 'cancelled'
@@ -43,7 +66,7 @@ export function invocationIncrements (record: InvocationRecord): Increment[] {
   if (outcome !== 'rejected') {
     fields.push([record.cached ? 'cacheHits' : 'cacheMisses', 1], ['timedCalls', 1], ['latencyMsSum', record.durationMs])
   }
-  return fields.flatMap(([field, delta]) => [[`${TOTAL}|${field}`, delta], [`m|${record.method}|${field}`, delta]] as Increment[])
+  return fields.flatMap(([field, delta]): Increment[] => [[`${TOTAL}|${field}`, delta], [`m|${record.method}|${field}`, delta]])
 }
 
 /** Increments for one provider call: tokens and cost are what the provider was actually asked to do. */
@@ -55,9 +78,9 @@ export function llmIncrements (record: LlmCallRecord): Increment[] {
     ['costUsd', record.costUsd]
   ]
   if (record.status === 'error') fields.push(['llmErrors', 1])
-  return fields.flatMap(([field, delta]) => [
+  return fields.flatMap(([field, delta]): Increment[] => [
     [`${TOTAL}|${field}`, delta], [`m|${record.method}|${field}`, delta], [`model|${record.model}|${field}`, delta]
-  ] as Increment[])
+  ])
 }
 
 /** Parses flat keys back into totals, per-method and per-model counters. */
@@ -70,8 +93,8 @@ export function unflatten (entries: Iterable<[string, number]>) {
     const last = key.lastIndexOf('|')
     if (first < 0) continue
     const scope = key.slice(0, first)
-    const field = key.slice(last + 1) as CounterField
-    if (!(COUNTER_FIELDS as readonly string[]).includes(field)) continue
+    const field = key.slice(last + 1)
+    if (!isCounterField(field)) continue
     if (scope === TOTAL) { totals[field] += value; continue }
     const name = key.slice(first + 1, last)
     const map = scope === 'm' ? methods : scope === 'model' ? models : null

@@ -17,7 +17,7 @@
 import type { Redis } from 'ioredis'
 import { breakerFor } from '../limits/redis-failover.js'
 import type { InvocationRecord, LlmCallRecord } from './types.js'
-import { FLOAT_FIELDS, TOTAL, invocationIncrements, llmIncrements, outcomeOf, type CounterField, type Increment } from './stats-counters.js'
+import { FLOAT_FIELDS, TOTAL, invocationIncrements, isCounterField, llmIncrements, outcomeOf, type Increment } from './stats-counters.js'
 import { detailOf, summaryOf, type AgentHealth, type AgentStatsDetail, type AgentStatsSummary, type StatsSource } from './stats-view.js'
 
 export type { AgentHealth, AgentStatsDetail, AgentStatsSummary }
@@ -168,14 +168,14 @@ export class AgentStats {
     const key = this.key(agentName)
     const pipeline = redis.pipeline()
     for (const [field, delta] of increments) {
-      const name = field.slice(field.lastIndexOf('|') + 1) as CounterField
-      if (FLOAT_FIELDS.has(name)) pipeline.hincrbyfloat(key, field, delta)
+      const name = field.slice(field.lastIndexOf('|') + 1)
+      if (isCounterField(name) && FLOAT_FIELDS.has(name)) pipeline.hincrbyfloat(key, field, delta)
       else pipeline.hincrby(key, field, delta)
     }
     pipeline.hsetnx(key, 'meta|createdAt', String(agent.createdAt))
     if (Object.keys(meta).length > 0) pipeline.hset(key, meta)
     const started = performance.now()
-    pipeline.exec().then(results => results?.find(([error]) => error)?.[0], error => error as Error).then(error => {
+    pipeline.exec().then(results => results?.find(([error]) => error)?.[0], error => error instanceof Error ? error : new Error(String(error))).then(error => {
       if (error && !breakerFor(redis).failure(COMPONENT, error, started)) this.options.log?.warn({ err: error.message }, 'agent stats: shared counters not updated')
     })
   }
@@ -211,7 +211,7 @@ export class AgentStats {
       this.local.set(agentName, fresh)
       return this.source(agentName)
     }
-    const counters = Object.entries(hash).filter(([k]) => !k.startsWith('meta|')).map(([k, v]) => [k, Number(v)] as [string, number])
+    const counters = Object.entries(hash).filter(([k]) => !k.startsWith('meta|')).map(([k, v]): [string, number] => [k, Number(v)])
     const lastCallAt = hash['meta|lastCallAt'] ? Number(hash['meta|lastCallAt']) : null
     let lastError = local.lastError
     try { lastError = hash['meta|lastError'] ? JSON.parse(hash['meta|lastError']) : lastError } catch {}

@@ -106,7 +106,7 @@ export interface InvokeRequest {
   input: Record<string, unknown>
   caller: Caller | null
   signal?: AbortSignal
-  /** Skip the response cache (Cache-Control: no-cache). */
+  /** Skip the response cache (Cache-Control: no-cache or no-store, see cacheBypass). */
   noCache?: boolean
   /** Receives text deltas as the provider streams them (SSE token events). */
   onDelta?: (delta: string) => void

@@ -56,7 +56,7 @@ function settle<T> (call: Promise<T>, signal: AbortSignal, graceMs: number): Pro
 export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOptions): Promise<RunOutcome> {
   const started = performance.now()
   const results = plan.steps.map(pending)
-  const ids = new Map(plan.steps.filter(s => s.id).map(s => [s.id!, s.index]))
+  const ids = new Map(plan.steps.flatMap((s): Array<[string, number]> => s.id ? [[s.id, s.index]] : []))
   const emit: NonNullable<RunOptions['onEvent']> = event => { try { options.onEvent?.(event) } catch {} }
   const cancelError = (): StepError => stepErrorOf(options.signal.reason) ?? { code: 'AMK_CANCELLED', message: 'the run was cancelled' }
 

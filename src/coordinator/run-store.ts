@@ -29,7 +29,21 @@ export interface IdempotencyClaim { key: string, requestHash: string, ttlSeconds
 export type StartResult = { created: true } | { created: false, runId: string, requestHash: string }
 
 const json = (value: unknown) => value === undefined ? null : JSON.stringify(value)
-const iso = (value: unknown) => value == null ? null : new Date(value as string).toISOString()
+const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled']
+
+/** A timestamp column (a Date from the driver, or its text) as an ISO string. */
+function isoOf (value: unknown): string {
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value === 'string' || typeof value === 'number') return new Date(value).toISOString()
+  throw new TypeError(`not a timestamp: ${String(value)}`)
+}
+const iso = (value: unknown) => value == null ? null : isoOf(value)
+
+function runStatusOf (value: unknown): RunStatus {
+  const status = RUN_STATUSES.find(s => s === value)
+  if (!status) throw new TypeError(`unknown run status: ${String(value)}`)
+  return status
+}
 const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T
 
 const SELECT = `SELECT id, caller_id, strategy, workflow_name, status, steps, result, error, usage, created_at, started_at,
@@ -42,16 +56,16 @@ function toRecord (row: Row): RunRecord {
     runId: String(row.id),
     callerId: String(row.caller_id),
     strategy: String(row.strategy),
-    workflowName: (row.workflow_name as string | null) ?? null,
-    status: row.status as RunStatus,
+    workflowName: row.workflow_name == null ? null : String(row.workflow_name),
+    status: runStatusOf(row.status),
     steps: parsed<StepResult[]>(row.steps) ?? [],
     result: parsed(row.result) ?? null,
     error: parsed<StepError | null>(row.error) ?? null,
     usage: parsed<RunTotals | null>(row.usage) ?? null,
-    createdAt: iso(row.created_at)!,
+    createdAt: isoOf(row.created_at),
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
-    durationMs: (row.duration_ms as number | null) ?? null,
+    durationMs: row.duration_ms == null ? null : Number(row.duration_ms),
     cancelRequested: Boolean(row.cancel_requested),
     heartbeatAgeMs: row.heartbeat_age_ms == null ? null : Number(row.heartbeat_age_ms)
   }
@@ -172,7 +186,7 @@ export function createRunStore (db: Database) {
         WHERE r.created_at >= $1 AND s->>'status' IN ('completed', 'failed', 'timed_out', 'cancelled', 'interrupted') GROUP BY 1 ORDER BY 1`, [since])
       const [active] = await db.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE status = 'running'
         AND heartbeat_at >= now() - $1::int * interval '1 millisecond'`, [staleMs])
-      return { since: iso(since)!, byStatus, byAgent, active: Number(active.n) }
+      return { since: isoOf(since), byStatus, byAgent, active: Number(active.n) }
     },
 
     async resetStats (by: string): Promise<void> {

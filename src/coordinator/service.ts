@@ -78,7 +78,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
     if (!record || (record.callerId !== caller.id && !hasPermission(caller.role, permission))) throw notFound(runId)
     const kept = outbox.view(runId)
     if (kept) return recordOf(kept, record)
-    if (await reapIfStale(record)) return (await store.get(runId))!
+    if (await reapIfStale(record)) return (await store.get(runId)) ?? record
     return record
   }
 
@@ -184,7 +184,9 @@ export function createCoordinator (deps: CoordinatorDeps) {
       try {
         return await finished(runId, settings.pollMs * 3 + (settings.abortGraceMs ?? 1000))
       } catch {
-        return viewOf((await store.get(runId))!)
+        const stored = await store.get(runId)
+        if (!stored) throw notFound(runId)
+        return viewOf(stored)
       }
     },
 

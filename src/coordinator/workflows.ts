@@ -1,6 +1,7 @@
 // Predefined workflows (DESIGN §9): named, server-defined specs built from a validated input. They run
 // through the same engine, checks and references as client-sent workflows.
-import { Type, type Static, type TObject, type TSchema } from 'typebox'
+import { Type, type StaticEncode, type TObject, type TSchema } from 'typebox'
+import { Compile, type Validator } from 'typebox/compile'
 import { Value } from 'typebox/value'
 import { ValidationError, withDetails } from '../errors.js'
 import { TONES } from '../agents/content/blog.js'
@@ -18,13 +19,41 @@ export interface PredefinedWorkflow {
   aggregator?: AggregatorName
   /** The input's JSON Schema as published: a field with a default is not required. */
   input: TSchema
-  /** The schema that fills in defaults and checks the input (every field required once defaulted). */
-  check: TSchema
   /** Former field names still accepted, mapped to the current ones (used only when the new name is absent). */
   aliases?: Record<string, string>
   steps: StepDoc[]
-  refine?(input: Record<string, unknown>): FieldProblem[]
-  build(input: Record<string, unknown>): WorkflowSpec
+  /** The spec from a raw input (aliases renamed, defaults applied); a 400 listing every bad field. */
+  prepare(input: unknown): WorkflowSpec
+}
+
+type WorkflowInput<T extends TObject> = StaticEncode<T>
+
+interface WorkflowDefinition<T extends TObject> extends Omit<PredefinedWorkflow, 'input' | 'prepare'> {
+  /** The schema that fills in defaults and checks the input (every field required once defaulted). */
+  input: T
+  refine?(input: WorkflowInput<T>): FieldProblem[]
+  build(input: WorkflowInput<T>): WorkflowSpec
+}
+
+/** A predefined workflow whose `refine` and `build` receive the checked input, typed by its schema. */
+function defineWorkflow<T extends TObject> (definition: WorkflowDefinition<T>): PredefinedWorkflow {
+  const { input: check, refine, build, ...described } = definition
+  let compiled: Validator<{}, T> | undefined
+  return {
+    ...described,
+    input: defaultsOptional(check),
+    prepare (input) {
+      const value = Value.Default(check, renamed(structuredClone(input ?? {}), definition.aliases))
+      let problems: FieldProblem[]
+      if ((compiled ??= Compile<T, Validator<{}, T>>(check)).Check(value)) {
+        problems = refine?.(value) ?? []
+        if (problems.length === 0) return build(value)
+      } else {
+        problems = problemsOf(check, value, 'input')
+      }
+      throw withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
+    }
+  }
 }
 
 const Str = (min: number, max: number, description: string, extra: object = {}) => Type.String({ minLength: min, maxLength: max, description, ...extra })
@@ -84,12 +113,11 @@ const days = (from: string, to: string) => Math.round((Date.parse(to) - Date.par
 const optional = (key: string, value: unknown) => value === undefined ? {} : { [key]: value }
 
 export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
-  'trip-package': {
+  'trip-package': defineWorkflow({
     name: 'trip-package',
     description: 'Flights, hotels and a day-by-day itinerary for one trip, searched in parallel',
     strategy: 'parallel',
-    input: defaultsOptional(TripPackageInput),
-    check: TripPackageInput,
+    input: TripPackageInput,
     aliases: { origin: 'from', departureDate: 'date' },
     steps: [
       { id: 'flights', role: 'task', agent: 'travel', method: 'searchFlights', description: 'Outbound flights from → destination on the date' },
@@ -97,14 +125,13 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
       { id: 'itinerary', role: 'task', agent: 'travel', method: 'generateItinerary', description: 'An itinerary for the nights between the two dates' }
     ],
     refine (input) {
-      const nights = days(String(input.date), String(input.returnDate))
+      const nights = days(input.date, input.returnDate)
       return nights >= 1 && nights <= 21 ? [] : [{ field: 'input.returnDate', message: 'must be 1 to 21 days after date' }]
     },
-    build (input) {
-      const i = input as Static<typeof TripPackageInput>
+    build (i) {
       return {
         strategy: 'parallel',
-        input,
+        input: i,
         tasks: [
           { id: 'flights', agent: 'travel', method: 'searchFlights', input: { from: i.from, to: i.destination, date: i.date, passengers: i.travelers, class: i.cabinClass } },
           { id: 'hotels', agent: 'travel', method: 'searchHotels', input: { destination: i.destination, checkin: i.date, checkout: i.returnDate, guests: i.travelers, rooms: i.rooms } },
@@ -112,24 +139,22 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
         ]
       }
     }
-  },
-  'trip-campaign': {
+  }),
+  'trip-campaign': defineWorkflow({
     name: 'trip-campaign',
     description: 'An itinerary, then a blog post written from it, then social posts promoting the post',
     strategy: 'sequential',
-    input: defaultsOptional(TripCampaignInput),
-    check: TripCampaignInput,
+    input: TripCampaignInput,
     steps: [
       { id: 'itinerary', role: 'step', agent: 'travel', method: 'generateItinerary', description: 'The trip, day by day' },
       { id: 'blog', role: 'step', agent: 'content', method: 'generateBlogPost', description: 'A travel guide written with the itinerary as context' },
       { id: 'social', role: 'step', agent: 'content', method: 'generateSocialPosts', description: 'Posts on the blog post\'s headline (steps.blog.data.headline), with the post as context' }
     ],
-    build (input) {
-      const i = input as Static<typeof TripCampaignInput>
+    build (i) {
       return {
         strategy: 'sequential',
         onError: 'stop',
-        input,
+        input: i,
         steps: [
           { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: i.duration, interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } },
           { id: 'blog', agent: 'content', method: 'generateBlogPost', input: { topic: `${i.duration} days in ${i.destination}: a travel guide`, type: 'guide', tone: i.tone, keywords: [i.destination, ...i.interests].slice(0, 10), targetAudience: i.targetAudience } },
@@ -137,27 +162,25 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
         ]
       }
     }
-  },
-  'launch-plan': {
+  }),
+  'launch-plan': defineWorkflow({
     name: 'launch-plan',
     description: 'Business ideas first; then, in parallel, a validation of the top idea, a launch blog post and social posts about it',
     strategy: 'hierarchical',
     aggregator: 'master-summary',
-    input: defaultsOptional(LaunchPlanInput),
-    check: LaunchPlanInput,
+    input: LaunchPlanInput,
     steps: [
       { id: 'ideas', role: 'master', agent: 'innovation', method: 'generateIdeas', description: 'Three ideas for the industry, problem and target' },
       { id: 'validation', role: 'sub-agent', agent: 'innovation', method: 'validateIdea', description: 'Validates the top idea (steps.ideas.data.ideas.0.description)' },
       { id: 'blog', role: 'sub-agent', agent: 'content', method: 'generateBlogPost', description: 'A launch post on the top idea\'s title' },
       { id: 'social', role: 'sub-agent', agent: 'content', method: 'generateSocialPosts', description: 'Launch posts on the top idea\'s title' }
     ],
-    build (input) {
-      const i = input as Static<typeof LaunchPlanInput>
+    build (i) {
       const topIdea = { $ref: 'steps.ideas.data.ideas.0.title' }
       return {
         strategy: 'hierarchical',
         aggregator: 'master-summary',
-        input,
+        input: i,
         master: { id: 'ideas', agent: 'innovation', method: 'generateIdeas', input: { industry: i.industry, target: i.target, count: 3, budget: i.budgetLevel, ...optional('problem', i.problem) } },
         subAgents: [
           { id: 'validation', agent: 'innovation', method: 'validateIdea', input: { idea: { $ref: 'steps.ideas.data.ideas.0.description' }, targetMarket: i.target, timeline: i.timelineMonths, ...optional('budget', i.budgetUsd) } },
@@ -166,7 +189,7 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
         ]
       }
     }
-  }
+  })
 }
 
 export const WORKFLOW_NAMES = Object.keys(WORKFLOWS)
@@ -189,10 +212,5 @@ export function prepareWorkflow (name: string, input: unknown): WorkflowSpec {
   if (!Object.hasOwn(WORKFLOWS, name)) {
     throw withDetails(new ValidationError(`workflowName must be one of: ${WORKFLOW_NAMES.join(', ')}`), [{ field: 'workflowName', message: `must be one of: ${WORKFLOW_NAMES.join(', ')}` }])
   }
-  const workflow = WORKFLOWS[name]
-  const value = Value.Default(workflow.check, renamed(structuredClone(input ?? {}), workflow.aliases)) as Record<string, unknown>
-  let problems = problemsOf(workflow.check, value, 'input')
-  if (problems.length === 0) problems = workflow.refine?.(value) ?? []
-  if (problems.length > 0) throw withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
-  return workflow.build(value)
+  return WORKFLOWS[name].prepare(input)
 }

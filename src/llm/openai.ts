@@ -1,6 +1,8 @@
 // Optional OpenAI-compatible provider (OPENAI_BASE_URL: vLLM, llama.cpp, Ollama, LiteLLM…) over plain
 // fetch to /v1/chat/completions, with json_schema structured output, the same retry policy and timeout
 // as Gemini, and SSE streaming with usage (stream_options.include_usage).
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
 import { CancelledError, LlmTimeoutError, LlmUnavailableError, withDetails } from '../errors.js'
 import { parseModelJson } from './json.js'
 import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js'
@@ -15,7 +17,23 @@ export interface OpenAiOptions {
   onEvent?(event: 'retry' | 'fallback', details: Record<string, unknown>): void
 }
 
-interface OpenAiUsage { prompt_tokens?: number, completion_tokens?: number }
+// The parts of OpenAI's answers read here; other fields are ignored. `null` appears where a field is empty
+// (a refusal's content, the usage of every stream chunk but the last).
+const OpenAiUsageSchema = Type.Object({
+  prompt_tokens: Type.Optional(Type.Number()),
+  completion_tokens: Type.Optional(Type.Number())
+})
+type OpenAiUsage = Static<typeof OpenAiUsageSchema>
+const MaybeContent = Type.Optional(Type.Union([Type.String(), Type.Null()]))
+const MaybeUsage = Type.Optional(Type.Union([OpenAiUsageSchema, Type.Null()]))
+const Completion = Type.Object({
+  choices: Type.Optional(Type.Array(Type.Object({ message: Type.Optional(Type.Object({ content: MaybeContent })) }))),
+  usage: MaybeUsage
+})
+const Chunk = Type.Object({
+  choices: Type.Optional(Type.Array(Type.Object({ delta: Type.Optional(Type.Object({ content: MaybeContent })) }))),
+  usage: MaybeUsage
+})
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504])
 
@@ -76,9 +94,9 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
     async generate (request) {
       const { res, done } = await post(request, false)
       try {
-        const payload = await res.json() as { choices?: Array<{ message?: { content?: string } }>, usage?: OpenAiUsage, model?: string }
+        const payload = Value.Parse(Completion, await res.json())
         const text = payload.choices?.[0]?.message?.content ?? ''
-        return { text, json: request.responseSchema ? parseModelJson(text) : undefined, usage: toUsage(payload.usage, request, text), model: request.model }
+        return { text, json: request.responseSchema ? parseModelJson(text) : undefined, usage: toUsage(payload.usage ?? undefined, request, text), model: request.model }
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
         throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), { model: request.model, reason: error instanceof Error ? error.message : String(error) })
@@ -93,7 +111,8 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       let buffer = ''
       try {
         const decoder = new TextDecoder()
-        for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+        if (!res.body) throw new Error('the answer has no body')
+        for await (const bytes of res.body) {
           touch()
           buffer += decoder.decode(bytes, { stream: true })
           let end: number
@@ -103,7 +122,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
             if (!frame.startsWith('data:')) continue
             const data = frame.slice(5).trim()
             if (data === '[DONE]') continue
-            const event = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }>, usage?: OpenAiUsage }
+            const event = Value.Parse(Chunk, JSON.parse(data))
             usage = event.usage ?? usage
             const delta = event.choices?.[0]?.delta?.content
             if (delta) { text += delta; yield { type: 'delta', delta } }

@@ -9,7 +9,7 @@ import { ServerResponse, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { RouteNotFoundError, ShuttingDownError, toPublicError, withDetails, type DetailedError } from '../errors.js'
-import type { ErrorResponse } from '../schemas/common.js'
+import { ErrorResponseSchema, ref, type ErrorResponse } from '../schemas/common.js'
 import { MAX_VALIDATION_DETAILS } from '../validation.js'
 import { withLegacyHint } from '../legacy-fields.js'
 
@@ -145,7 +145,7 @@ export default fp(async function errorHandler (app) {
     if (!route.schema || route.schema.hide) return
     const declared = route.schema.response
     const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}
-    for (const key of ['4xx', '5xx']) response[key] ??= { $ref: 'ErrorResponse#' }
+    for (const key of ['4xx', '5xx']) response[key] ??= ref(ErrorResponseSchema)
     route.schema.response = response
   })
 }, { name: 'error-handler', dependencies: ['config'] })

@@ -33,9 +33,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           operationId: `${agent}_${method.name}`,
           tags: ['agents'],
           summary: method.summary,
-          description: `Runs ${agent}.${method.name} (${method.model ?? definition.defaultModel} model tier). Responses are cached for ` +
-            `${method.cacheTtl} s (reply \`cached\` and header \`x-cache\`); send \`Cache-Control: no-cache\` to bypass the cache. ` +
-            `Limits per caller: ${method.rateLimit}/min for this method, ${definition.rateLimit}/min for the ${agent} agent.`,
+          description: `Runs ${agent}.${method.name} (${method.model ?? definition.defaultModel} model tier). ` +
+            `Responses are cached for ${method.cacheTtl} s (reply \`cached\` and header \`x-cache\`); ` +
+            'send `Cache-Control: no-cache` or `no-store` to bypass the cache. ' +
+            `Limits per caller: ${method.rateLimit}/min for this method, ` +
+            `${definition.rateLimit}/min for the ${agent} agent.`,
           security,
           body: ref(methodSchema(agent, method.name, 'Input')),
           response: {

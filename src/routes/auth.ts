@@ -7,7 +7,7 @@ import { hasPermission, PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Caller, type 
 import type { ApiKeyRecord } from '../auth/api-keys.js'
 import {
   AuthCallerSchema, AuthTokenSchema, ApiKeySchema, CreatedApiKeySchema, DailyCostBudgetField, DailyTokenBudgetField, UserSchema
-} from '../auth/schemas.js'
+} from '../schemas/auth.js'
 import { ref } from '../schemas/common.js'
 import { callerOf, callerSecurity as security } from './toolkit.js'
 

@@ -15,7 +15,7 @@ import { prepareWorkflow, WORKFLOWS } from '../coordinator/workflows.js'
 import {
   CatalogSchema, HierarchicalBodySchema, ParallelBodySchema, PredefinedWorkflowBodySchema, RunSchema, runResponse, SequentialBodySchema,
   StatsSchema, WorkflowListSchema
-} from '../coordinator/schemas.js'
+} from '../schemas/coordinator.js'
 import { OkSchema, ref } from '../schemas/common.js'
 import { callerOf, callerSecurity as security, openSse } from './toolkit.js'
 

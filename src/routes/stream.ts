@@ -3,7 +3,7 @@
 // exist for EventSource: query parameters, arrays as repeated or comma-separated parameters, `?ticket=`.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type TSchema } from 'typebox'
+import { Type, type TProperties, type TSchema } from 'typebox'
 import type { AgentName } from '../agents/types.js'
 import { UnauthorizedError } from '../errors.js'
 import { unknownAgent } from '../agents/request-rules.js'
@@ -11,7 +11,7 @@ import { isRecord, stringFieldOf } from '../agents/unknown-values.js'
 import type { Caller } from '../auth/roles.js'
 import type { Opener } from '../streams/service.js'
 // The response components are registered once, at the root, by the schema registry (src/schemas/index.ts).
-import { CancelResultSchema, CleanupBodySchema, CleanupResultSchema, sseResponse, StreamStatsSchema, TicketSchema } from '../streams/schemas.js'
+import { CancelResultSchema, CleanupBodySchema, CleanupResultSchema, sseResponse, StreamStatsSchema, TicketSchema } from '../schemas/streams.js'
 import { ref } from '../schemas/common.js'
 import { callerOf, callerSecurity as security, openSse } from './toolkit.js'
 
@@ -23,7 +23,6 @@ const ROUTES: Record<string, { agent: AgentName, method: string }> = {
   social: { agent: 'content', method: 'generateSocialPosts' }
 }
 
-type Props = Record<string, TSchema & { type?: string, items?: TSchema, anyOf?: TSchema[], const?: unknown, enum?: unknown[] }>
 const noMore = { description: 'Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204)', type: 'null' }
 /**
  * A dropped GET stream (EventSource) reconnects by itself, so it continues by default: a network blip must not
@@ -40,11 +39,11 @@ const LastEventId = Type.Optional(Type.String({ description: 'Resume position (s
 const Ticket = Type.Optional(Type.String({ description: 'One-time ticket from POST /api/stream/tickets (EventSource cannot send headers)' }))
 
 /** Query parameters can carry scalars and arrays of scalars; object-valued inputs (context) need POST. */
-function queryable (schema: Props[string]): boolean {
-  if (schema.const !== undefined || schema.enum !== undefined) return true
-  if (schema.anyOf) return schema.anyOf.every(s => queryable(s as Props[string]))
-  if (schema.type === 'array') return schema.items !== undefined && queryable(schema.items as Props[string])
-  return ['string', 'number', 'integer', 'boolean'].includes(schema.type ?? '')
+function queryable (schema: TSchema): boolean {
+  if (Type.IsLiteral(schema) || Type.IsEnum(schema)) return true
+  if (Type.IsUnion(schema)) return schema.anyOf.every(queryable)
+  if (Type.IsArray(schema)) return queryable(schema.items)
+  return Type.IsString(schema) || Type.IsNumber(schema) || Type.IsInteger(schema) || Type.IsBoolean(schema)
 }
 
 const opener = (reply: FastifyReply): Opener => () => openSse(reply)
@@ -99,13 +98,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   for (const [path, route] of Object.entries(ROUTES)) {
     const definition = app.agents.definitions[route.agent]
     const method = definition.methods[route.method]
-    const props = ((method.input as { properties?: Props }).properties ?? {}) as Props
+    const props: TProperties = Type.IsObject(method.input) ? method.input.properties : {}
     const rateLimits = [{ scope: route.agent, max: definition.rateLimit }, { scope: `${route.agent}.${route.method}`, max: method.rateLimit }]
     const items = method.streamItems
     const extra = items ? `a \`${items.event}\` event per finished item of \`${items.property}\`, then result` : 'result'
     const summary = `Stream ${route.agent}.${route.method}: connected, progress, tokens, ${extra}, usage, complete`
     const queryProps = Object.fromEntries(Object.entries(props).filter(([, s]) => queryable(s)))
-    const arrays = Object.keys(queryProps).filter(k => queryProps[k].type === 'array')
+    const arrays = Object.keys(queryProps).filter(k => Type.IsArray(queryProps[k]))
 
     app.post(`/${path}`, {
       config: { permission: 'agent:streaming', rateLimits },

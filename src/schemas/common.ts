@@ -2,9 +2,12 @@
 // OpenAPI under their own names; routes point at them with ref().
 import { Type, type Static, type TSchema } from 'typebox'
 
+/** A schema that may be a component: registered under its `$id`. */
+export type Component = TSchema & { $id?: string }
+
 /** A $ref to a registered component, typed as the component (Type.Ref alone is typed unknown). */
-export function ref<T extends TSchema> (schema: T) {
-  const id = (schema as { $id?: string }).$id
+export function ref<T extends Component> (schema: T) {
+  const id = schema.$id
   if (!id) throw new Error('ref() needs a schema with an $id')
   return Type.Unsafe<Static<T>>(Type.Ref(id))
 }

@@ -2,18 +2,17 @@
 // each route (and its validator and serializer) resolves them, and OpenAPI shows them under their names.
 // Routes point at a component with ref(Schema) (src/schemas/common.ts), never with a hand-written id.
 import type { FastifyInstance } from 'fastify'
-import type { TSchema } from 'typebox'
-import { authSchemas } from '../auth/schemas.js'
-import { coordinatorSchemas } from '../coordinator/schemas.js'
-import { streamSchemas } from '../streams/schemas.js'
-import { agentSchemas } from './agents.js'
 import { managementSchemas } from './agent-management.js'
-import { sharedSchemas } from './common.js'
+import { agentSchemas } from './agents.js'
+import { authSchemas } from './auth.js'
+import { sharedSchemas, type Component } from './common.js'
+import { coordinatorSchemas } from './coordinator.js'
 import { serviceSchemas } from './service.js'
+import { streamSchemas } from './streams.js'
 import { usageSchemas } from './usage.js'
 
 /** Every component, in the order OpenAPI lists them. */
-export const componentSchemas: readonly TSchema[] = [
+export const componentSchemas: readonly Component[] = [
   ...sharedSchemas,
   ...agentSchemas,
   ...streamSchemas,

@@ -24,7 +24,7 @@ const ERROR_STATUSES: Record<string, string> = {
   403: 'The caller lacks the permission the route needs (named in the message)',
   404: 'Unknown route, agent, method, stream or run',
   429: 'A rate limit, stream cap or budget was reached (`Retry-After` says when to retry)',
-  500: 'Unexpected failure (message masked in production)',
+  500: 'Unexpected failure (message masked in every environment; the cause is logged)',
   503: 'A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry)'
 }
 /** Only operations that need credentials answer 401 and 403. */

@@ -53,11 +53,12 @@ export function createPlacesClient (options: PlacesOptions): PlacesClient {
       if (!res.ok) throw new Error(`Places API answered HTTP ${res.status}`)
       const body = await res.json() as { places?: RawPlace[] }
       return (body.places ?? [])
-        .filter(p => p.displayName?.text && (!p.types || p.types.some(t => t === 'lodging' || t === 'hotel')))
+        .filter((p): p is RawPlace & { displayName: { text: string } } =>
+          Boolean(p.displayName?.text) && (!p.types || p.types.some(t => t === 'lodging' || t === 'hotel')))
         .slice(0, options.limit ?? 6)
         .map(p => ({
           id: p.id ?? '',
-          name: p.displayName!.text!,
+          name: p.displayName.text,
           address: p.formattedAddress ?? '',
           ...(typeof p.rating === 'number' ? { rating: p.rating } : {}),
           ...(typeof p.userRatingCount === 'number' ? { userRatingCount: p.userRatingCount } : {}),

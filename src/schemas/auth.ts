@@ -1,7 +1,7 @@
 // TypeBox schemas of the auth routes' responses, registered as named OpenAPI components.
 import { Type, type Static, type TSchema } from 'typebox'
-import { PERMISSIONS, ROLES, type Permission, type Role } from './roles.js'
-import { ref } from '../schemas/common.js'
+import { PERMISSIONS, ROLES, type Permission, type Role } from '../auth/roles.js'
+import { ref } from './common.js'
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const DateTime = Type.String({ format: 'date-time' })

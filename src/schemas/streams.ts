@@ -1,7 +1,7 @@
 // TypeBox schemas of the streaming HTTP surface: the SSE events (documented as the text/event-stream
 // 200 response of every stream route) and the JSON bodies of tickets, cancel, stats and cleanup.
 import { Type, type Static, type TSchema } from 'typebox'
-import { ref } from '../schemas/common.js'
+import { ref } from './common.js'
 
 const Usage = Type.Object({
   inputTokens: Type.Integer(),

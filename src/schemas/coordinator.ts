@@ -1,11 +1,11 @@
 // TypeBox schemas of the coordinator's HTTP surface (DESIGN §4.5, §9): the three workflow bodies, the
 // predefined-workflow body, runs and step results, the SSE events, the catalog and the statistics.
-// Shared components carry an $id (registered by src/schemas/index.ts) and show under their names in OpenAPI.
+// Shared components carry an $id (registered by index.ts) and show under their names in OpenAPI.
 import { Type, type Static, type TSchemaOptions } from 'typebox'
-import { ref } from '../schemas/common.js'
-import { AGGREGATOR_NAMES } from './aggregators.js'
-import { LIMITS } from './plan.js'
-import { WORKFLOW_NAMES } from './workflows.js'
+import { AGGREGATOR_NAMES } from '../coordinator/aggregators.js'
+import { LIMITS } from '../coordinator/plan.js'
+import { WORKFLOW_NAMES } from '../coordinator/workflows.js'
+import { ref } from './common.js'
 
 const literals = <T extends string>(values: readonly T[], options: TSchemaOptions = {}) => Type.Enum([...values], options)
 
