@@ -60,14 +60,25 @@ async function freePort (): Promise<number> {
 }
 
 /** Sends one request; resolves with the status, or 0 on an error or after `timeoutMs`. */
-function send (port: number, method: string, path: string, headers: Record<string, string>, body: Buffer | null, timeoutMs: number, agent?: http.Agent): Promise<number> {
+function send (
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | null,
+  timeoutMs: number,
+  agent?: http.Agent
+): Promise<number> {
   return new Promise(resolve => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent }, res => {
       res.resume()
       res.on('end', () => resolve(res.statusCode ?? 0))
       res.on('error', () => resolve(0))
     })
-    req.setTimeout(timeoutMs, () => { req.destroy(); resolve(0) })
+    req.setTimeout(timeoutMs, () => {
+      req.destroy()
+      resolve(0)
+    })
     req.on('error', () => resolve(0))
     req.end(body ?? undefined)
   })
@@ -98,7 +109,10 @@ async function startServer (): Promise<Server> {
   child.stderr?.on('data', (chunk: Buffer) => { errors = (errors + chunk.toString()).slice(-4000) })
   const deadline = Date.now() + 120_000
   while (await send(port, 'GET', '/api/health/ready', {}, null, 1000) !== 200) {
-    if (child.exitCode !== null || Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`the server did not start:\n${errors}`) }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`the server did not start:\n${errors}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 200))
   }
   return {
@@ -118,23 +132,43 @@ async function startServer (): Promise<Server> {
 
 /** The server's event-loop delay since the last read, from its Prometheus metrics. */
 async function eventLoopDelay (port: number): Promise<{ p99Ms: number, maxMs: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/api/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text()
+  const text = await (
+    await fetch(`http://127.0.0.1:${port}/api/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  ).text()
   const read = (name: string) => Number(new RegExp(`^\\w*${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN) * 1000
   return { p99Ms: read('nodejs_eventloop_lag_p99_seconds'), maxMs: read('nodejs_eventloop_lag_max_seconds') }
 }
 
-async function phase (server: Server, scenario: string, seconds: number, connections: number, attack: boolean): Promise<Phase> {
+async function phase (
+  server: Server,
+  scenario: string,
+  seconds: number,
+  connections: number,
+  attack: boolean
+): Promise<Phase> {
   const { port } = server
-  const result: Phase = { scenario, attackRequests: 0, attackStatuses: {}, live200: 0, liveOther: 0, eldP99Ms: 0, eldMaxMs: 0, logBytes: 0, seconds }
+  const result: Phase = {
+    scenario,
+    attackRequests: 0,
+    attackStatuses: {},
+    live200: 0,
+    liveOther: 0,
+    eldP99Ms: 0,
+    eldMaxMs: 0,
+    logBytes: 0,
+    seconds
+  }
   await eventLoopDelay(port) // resets the server's histogram: the next read covers this phase only
   const logStart = server.logBytes()
   const end = Date.now() + seconds * 1000
   const probes: Array<Promise<void>> = []
   const probeTimer = setInterval(() => {
-    probes.push(send(port, 'GET', '/api/health/live', {}, null, 2000).then(status => {
-      if (status === 200) result.live200++
-      else result.liveOther++
-    }))
+    probes.push(
+      send(port, 'GET', '/api/health/live', {}, null, 2000).then(status => {
+        if (status === 200) result.live200++
+        else result.liveOther++
+      })
+    )
   }, 100)
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
   const { invoke, login } = wrongTypeBody()
@@ -143,7 +177,15 @@ async function phase (server: Server, scenario: string, seconds: number, connect
       const toLogin = n % 2 === 1
       const headers: Record<string, string> = { 'content-type': 'application/json' }
       if (!toLogin) headers['x-api-key'] = USER_KEY
-      const status = await send(port, 'POST', toLogin ? '/api/auth/login' : '/api/agents/travel/generateItinerary', headers, toLogin ? login : invoke, 30_000, agent)
+      const status = await send(
+        port,
+        'POST',
+        toLogin ? '/api/auth/login' : '/api/agents/travel/generateItinerary',
+        headers,
+        toLogin ? login : invoke,
+        30_000,
+        agent
+      )
       result.attackRequests++
       result.attackStatuses[status] = (result.attackStatuses[status] ?? 0) + 1
     }
@@ -164,14 +206,37 @@ const ratio = (value: number, base: number) => base > 0 ? `${(value / base).toFi
 
 export function formatPhases (phases: Phase[]): string {
   const [base] = phases
-  const header = ['scenario', 'attack req', 'attack statuses', 'live 200', 'live non-200', 'ELD p99 ms', 'ELD max ms', 'log bytes', 'log B/attack req', 'ELD p99 vs baseline', 'log vs baseline']
+  const header = [
+    'scenario',
+    'attack req',
+    'attack statuses',
+    'live 200',
+    'live non-200',
+    'ELD p99 ms',
+    'ELD max ms',
+    'log bytes',
+    'log B/attack req',
+    'ELD p99 vs baseline',
+    'log vs baseline'
+  ]
   const rows = phases.map(p => [
-    p.scenario, String(p.attackRequests), Object.entries(p.attackStatuses).map(([s, n]) => `${s}:${n}`).join(' ') || '-',
-    String(p.live200), String(p.liveOther), String(p.eldP99Ms), String(p.eldMaxMs), String(p.logBytes),
-    p.attackRequests ? String(Math.round(p.logBytes / p.attackRequests)) : '-', ratio(p.eldP99Ms, base.eldP99Ms), ratio(p.logBytes, base.logBytes)
+    p.scenario,
+    String(p.attackRequests),
+    Object.entries(p.attackStatuses)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ') || '-',
+    String(p.live200),
+    String(p.liveOther),
+    String(p.eldP99Ms),
+    String(p.eldMaxMs),
+    String(p.logBytes),
+    p.attackRequests ? String(Math.round(p.logBytes / p.attackRequests)) : '-',
+    ratio(p.eldP99Ms, base.eldP99Ms),
+    ratio(p.logBytes, base.logBytes)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  const line = (cells: string[]) => `| ${cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(' | ')} |`
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`
   const rule = `|${widths.map((w, i) => '-'.repeat(w + 1) + (i === 0 ? '-' : ':')).join('|')}|`
   return [line(header), rule, ...rows.map(line)].join('\n')
 }
@@ -188,8 +253,11 @@ export async function run (): Promise<{ title: string, table: string, notes: str
       title: `Amplification attack (${seconds} s per phase, ${connections} connections, one user API key)`,
       table: formatPhases([baseline, attacked]),
       notes: [
-        `Bodies: invoke ${invoke.length} bytes (interests: an array of wrong types where at most 10 strings are allowed), login ${login.length} bytes (the array itself); alternated.`,
-        'Liveness: GET /api/health/live every 100 ms (2 s timeout; a timeout counts as non-200). ELD: the server\'s nodejs_eventloop_lag p99/max over the phase. Log bytes: the server\'s stdout (LOG_LEVEL=info, production).'
+        `Bodies: invoke ${invoke.length} bytes (interests: an array of wrong types where at most 10 strings are ` +
+          `allowed), login ${login.length} bytes (the array itself); alternated.`,
+        'Liveness: GET /api/health/live every 100 ms (2 s timeout; a timeout counts as non-200). ' +
+          "ELD: the server's nodejs_eventloop_lag p99/max over the phase. " +
+          "Log bytes: the server's stdout (LOG_LEVEL=info, production)."
       ]
     }
   } finally {

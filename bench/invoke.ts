@@ -37,21 +37,56 @@ export async function run (): Promise<BenchResult> {
   try {
     const method = server.agents.definitions.travel.methods.searchFlights
     const { system, prompt } = method.prompt({ ...INPUT, class: 'economy' })
-    const request = { model: 'offline', system, prompt, responseSchema: method.output, task: { agent: 'travel', method: 'searchFlights', input: { ...INPUT, class: 'economy' } } }
+    const request = {
+      model: 'offline',
+      system,
+      prompt,
+      responseSchema: method.output,
+      task: { agent: 'travel', method: 'searchFlights', input: { ...INPUT, class: 'economy' } }
+    }
     const http = { path: '/api/agents/travel/searchFlights', method: 'POST' as const, body: JSON.stringify(INPUT) }
     const rows = withRatios([
-      { scenario: 'offline provider.generate() in-process (baseline)', ...await loadInProcess(() => server.llm.provider.generate(request), duration, connections) },
-      { scenario: 'agents.invoke() in-process, cache off (validation, ledger, metrics)', ...await loadInProcess(() => server.agents.invoke({ agent: 'travel', method: 'searchFlights', input: INPUT, caller: CALLER, noCache: true }), duration, connections) },
-      { scenario: 'POST /api/agents/travel/searchFlights, Cache-Control: no-cache', ...await measure(server, { ...http, headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'cache-control': 'no-cache' } }) },
-      { scenario: 'POST /api/agents/travel/searchFlights, cache hits (memory)', ...await measure(server, { ...http, headers: { 'content-type': 'application/json', 'x-api-key': KEY } }) }
+      {
+        scenario: 'offline provider.generate() in-process (baseline)',
+        ...(await loadInProcess(() => server.llm.provider.generate(request), duration, connections))
+      },
+      {
+        scenario: 'agents.invoke() in-process, cache off (validation, ledger, metrics)',
+        ...(await loadInProcess(
+          () =>
+            server.agents.invoke({
+              agent: 'travel',
+              method: 'searchFlights',
+              input: INPUT,
+              caller: CALLER,
+              noCache: true
+            }),
+          duration,
+          connections
+        ))
+      },
+      {
+        scenario: 'POST /api/agents/travel/searchFlights, Cache-Control: no-cache',
+        ...(await measure(server, {
+          ...http,
+          headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'cache-control': 'no-cache' }
+        }))
+      },
+      {
+        scenario: 'POST /api/agents/travel/searchFlights, cache hits (memory)',
+        ...(await measure(server, { ...http, headers: { 'content-type': 'application/json', 'x-api-key': KEY } }))
+      }
     ])
     const ledgerRows = (await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_ledger'))[0].n
     return {
       title: 'Agent invoke overhead over the offline provider (travel.searchFlights)',
       rows,
       notes: [
-        `The offline provider answers instantly, so the ratios are the whole cost of the service and HTTP layers; with a real model (hundreds of ms to seconds per call) this overhead is negligible. ${ledgerRows} usage-ledger rows were written (PGlite in memory), one per uncached call.`,
-        'Load generators share the process (and, here, the machine) with the server: compare ratios, not absolute numbers, across machines.'
+        'The offline provider answers instantly, so the ratios are the whole cost of the service and HTTP layers; ' +
+          'with a real model (hundreds of ms to seconds per call) this overhead is negligible. ' +
+          `${ledgerRows} usage-ledger rows were written (PGlite in memory), one per uncached call.`,
+        'Load generators share the process (and, here, the machine) with the server: ' +
+          'compare ratios, not absolute numbers, across machines.'
       ]
     }
   } finally {

@@ -88,7 +88,11 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * rounds (BENCH_ROUNDS), so a noisy neighbour hurts every contender alike; each figure is the median of its
  * rounds. Ratios are to the first contender. Every server is closed at the end.
  */
-export async function compare (contenders: Contender[], common: MeasureOptions = {}, rounds = settings().rounds): Promise<BenchRow[]> {
+export async function compare (
+  contenders: Contender[],
+  common: MeasureOptions = {},
+  rounds = settings().rounds
+): Promise<BenchRow[]> {
   const servers: FastifyInstance[] = []
   try {
     for (const contender of contenders) servers.push(await contender.start())
@@ -98,14 +102,16 @@ export async function compare (contenders: Contender[], common: MeasureOptions =
         samples[i].push(await measure(servers[i], { ...common, ...contender.options }))
       }
     }
-    return withRatios(contenders.map((contender, i) => ({
-      scenario: contender.scenario,
-      requestsPerSec: median(samples[i].map(m => m.requestsPerSec)),
-      p50Ms: median(samples[i].map(m => m.p50Ms)),
-      p99Ms: median(samples[i].map(m => m.p99Ms)),
-      non2xx: samples[i].reduce((sum, m) => sum + m.non2xx, 0),
-      errors: samples[i].reduce((sum, m) => sum + m.errors, 0)
-    })))
+    return withRatios(
+      contenders.map((contender, i) => ({
+        scenario: contender.scenario,
+        requestsPerSec: median(samples[i].map(m => m.requestsPerSec)),
+        p50Ms: median(samples[i].map(m => m.p50Ms)),
+        p99Ms: median(samples[i].map(m => m.p99Ms)),
+        non2xx: samples[i].reduce((sum, m) => sum + m.non2xx, 0),
+        errors: samples[i].reduce((sum, m) => sum + m.errors, 0)
+      }))
+    )
   } finally {
     await closeAll(...servers)
   }
@@ -125,7 +131,8 @@ export function formatTable (rows: BenchRow[]): string {
     String(r.non2xx + (r.errors ?? 0)), `${r.ratio.toFixed(2)}×`
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)))
-  const format = (cells: string[]) => `| ${cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(' | ')} |`
+  const format = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`
   const rule = `|${widths.map((w, i) => '-'.repeat(w + 1) + (i === 0 ? '-' : ':')).join('|')}|`
   return [format(header), rule, ...lines.map(format)].join('\n')
 }
@@ -143,8 +150,15 @@ export async function closeAll (...servers: Array<{ close(): Promise<unknown> } 
 const percentile = (sorted: number[], p: number) =>
   sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] * 100) / 100 : 0
 
-/** Runs `once` from `concurrency` in-process workers for `seconds` after a one-second warm-up: completions/s and latency. */
-export async function loadInProcess (once: () => Promise<unknown>, seconds: number, concurrency: number): Promise<Measurement> {
+/**
+ * Runs `once` from `concurrency` in-process workers for `seconds` after a one-second warm-up: completions/s
+ * and latency.
+ */
+export async function loadInProcess (
+  once: () => Promise<unknown>,
+  seconds: number,
+  concurrency: number
+): Promise<Measurement> {
   const pass = async (ms: number) => {
     const latencies: number[] = []
     let errors = 0
@@ -152,7 +166,11 @@ export async function loadInProcess (once: () => Promise<unknown>, seconds: numb
     const worker = async () => {
       while (performance.now() < end) {
         const started = performance.now()
-        try { await once() } catch { errors++ }
+        try {
+          await once()
+        } catch {
+          errors++
+        }
         latencies.push(performance.now() - started)
       }
     }
@@ -163,5 +181,11 @@ export async function loadInProcess (once: () => Promise<unknown>, seconds: numb
   await pass(1000)
   const { latencies, errors, elapsed } = await pass(seconds * 1000)
   latencies.sort((a, b) => a - b)
-  return { requestsPerSec: (latencies.length - errors) / (elapsed / 1000), p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), non2xx: 0, errors }
+  return {
+    requestsPerSec: (latencies.length - errors) / (elapsed / 1000),
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    non2xx: 0,
+    errors
+  }
 }

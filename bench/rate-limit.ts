@@ -45,9 +45,19 @@ async function fullStack (db: Database, redisUrl: string | undefined): Promise<F
   await server.register(app, { config, db })
   // Shaped like an agent invoke route (agent:execute, an agent scope and a method scope), minus the LLM.
   await server.register(async (routes) => {
-    routes.post(PATH, {
-      config: { permission: 'agent:execute', rateLimits: [{ scope: 'travel', max: 60 }, { scope: 'travel.searchFlights', max: 20 }] }
-    }, async () => ({ ok: true }))
+    routes.post(
+      PATH,
+      {
+        config: {
+          permission: 'agent:execute',
+          rateLimits: [
+            { scope: 'travel', max: 60 },
+            { scope: 'travel.searchFlights', max: 20 }
+          ]
+        }
+      },
+      async () => ({ ok: true })
+    )
   })
   return server
 }
@@ -56,22 +66,37 @@ export async function run (): Promise<BenchResult> {
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
   const withRedis = await reachable(redisUrl)
   const db = await openDatabase({ dataDir: 'memory://' })
-  const scenarios: Array<{ scenario: string, make: () => Promise<FastifyInstance>, key?: string }> = [
+  const scenarios: Array<{ scenario: string; make: () => Promise<FastifyInstance>; key?: string }> = [
     { scenario: 'bare Fastify (same route, no plugins)', make: bare },
     { scenario: 'full stack, in-memory limiter (3 scopes)', make: () => fullStack(db, undefined), key: USER_KEY },
-    ...(withRedis ? [{ scenario: 'full stack, Redis limiter (3 scopes)', make: () => fullStack(db, redisUrl), key: USER_KEY }] : []),
+    ...(withRedis
+      ? [{ scenario: 'full stack, Redis limiter (3 scopes)', make: () => fullStack(db, redisUrl), key: USER_KEY }]
+      : []),
     { scenario: 'full stack, exempt caller (limiter skipped)', make: () => fullStack(db, undefined), key: ADMIN_KEY }
   ]
   const rows: Array<Measurement & { scenario: string }> = []
-  const headersFor = (key?: string): Record<string, string> => ({ 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) })
+  const headersFor = (key?: string): Record<string, string> => ({
+    'content-type': 'application/json',
+    ...(key ? { 'x-api-key': key } : {})
+  })
   try {
     // Unmeasured: warm the JIT on the whole stack, so the first full-stack row is not penalised for it.
     const warm = await fullStack(db, undefined)
-    await measure(warm, { path: PATH, method: 'POST', headers: headersFor(USER_KEY), body: '{}', duration: 3, warmup: 0 }).finally(() => closeAll(warm))
+    await measure(warm, {
+      path: PATH,
+      method: 'POST',
+      headers: headersFor(USER_KEY),
+      body: '{}',
+      duration: 3,
+      warmup: 0
+    }).finally(() => closeAll(warm))
     for (const { scenario, make, key } of scenarios) {
       const server = await make()
       try {
-        rows.push({ scenario, ...await measure(server, { path: PATH, method: 'POST', headers: headersFor(key), body: '{}' }) })
+        rows.push({
+          scenario,
+          ...(await measure(server, { path: PATH, method: 'POST', headers: headersFor(key), body: '{}' }))
+        })
       } finally {
         await closeAll(server)
       }
@@ -84,7 +109,8 @@ export async function run (): Promise<BenchResult> {
     rows: withRatios(rows),
     notes: [
       'Every request is admitted (limits set high), so the rows compare the cost of counting, not of refusing.',
-      'The exempt row (admin caller) is the same stack with the limiter skipped: the gap to it is the limiter\'s own cost.',
+      'The exempt row (admin caller) is the same stack with the limiter skipped: ' +
+        "the gap to it is the limiter's own cost.",
       ...(withRedis ? [] : [`Redis not reachable at ${redisUrl}: the Redis row was skipped.`])
     ]
   }

@@ -15,7 +15,11 @@ type Scenario = { run?: () => Promise<BenchResult | BenchRow[] | OwnTable> }
 
 async function scenarioNames (): Promise<string[]> {
   const files = await readdir(HERE)
-  return files.filter(f => f.endsWith('.ts') && !f.endsWith('.d.ts')).map(f => f.slice(0, -3)).filter(n => !NOT_SCENARIOS.has(n)).sort()
+  return files
+    .filter(f => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .map(f => f.slice(0, -3))
+    .filter(n => !NOT_SCENARIOS.has(n))
+    .sort()
 }
 
 async function main () {
@@ -29,7 +33,10 @@ async function main () {
   }
   const chosen = only.length > 0 ? available.filter(name => only.includes(name)) : available
   const { duration, connections } = settings()
-  process.stdout.write(`# Benchmarks: ${chosen.join(', ')} — ${duration} s per scenario, ${connections} connections, Node ${process.version}\n`)
+  process.stdout.write(
+    `# Benchmarks: ${chosen.join(', ')} — ${duration} s per scenario, ` +
+    `${connections} connections, Node ${process.version}\n`
+  )
 
   let failed = 0
   for (const name of chosen) {

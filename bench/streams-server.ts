@@ -29,7 +29,20 @@ function paced (inner: LlmProvider, rate: number): LlmProvider {
 }
 
 async function bare (rate: number): Promise<FastifyInstance> {
-  const text = JSON.stringify(offlineBuilder()({ agent: 'content', method: 'generateBlogPost', input: { topic: 'Benchmark topic', type: 'how-to', tone: 'professional', length: 1200, keywords: [], targetAudience: 'general readers' } }))
+  const text = JSON.stringify(
+    offlineBuilder()({
+      agent: 'content',
+      method: 'generateBlogPost',
+      input: {
+        topic: 'Benchmark topic',
+        type: 'how-to',
+        tone: 'professional',
+        length: 1200,
+        keywords: [],
+        targetAudience: 'general readers'
+      }
+    })
+  )
   const chunks = text.match(/[\s\S]{1,48}/g) ?? []
   const server = Fastify()
   server.get('/sse', async (_request, reply) => {
@@ -38,13 +51,25 @@ async function bare (rate: number): Promise<FastifyInstance> {
     res.writeHead(200, SSE_HEADERS)
     res.write(encodeRetry(1000))
     let seq = 0
-    res.write(encodeEvent('bare', { seq: ++seq, event: 'connected', data: { streamId: 'bare', agent: 'content', method: 'generateBlogPost' } }))
+    res.write(
+      encodeEvent('bare', {
+        seq: ++seq,
+        event: 'connected',
+        data: { streamId: 'bare', agent: 'content', method: 'generateBlogPost' }
+      })
+    )
     for (const [index, chunk] of chunks.entries()) {
       await sleep(1000 / rate)
       if (res.destroyed) return
       res.write(encodeEvent('bare', { seq: ++seq, event: 'token', data: { chunk, index } }))
     }
-    res.end(encodeEvent('bare', { seq: ++seq, event: 'complete', data: { durationMs: 0, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } } }))
+    res.end(
+      encodeEvent('bare', {
+        seq: ++seq,
+        event: 'complete',
+        data: { durationMs: 0, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } }
+      })
+    )
   })
   return server
 }
@@ -63,7 +88,11 @@ async function full (rate: number, key: string): Promise<FastifyInstance> {
   const db = await openDatabase(databaseUrl ? { databaseUrl, dataDir: '' } : { dataDir: 'memory://' })
   await migrate(db)
   const server = Fastify({ ...serverOptions(config, false), pluginTimeout: 60_000 })
-  await server.register(app, { config, db, llmProvider: paced(createOfflineProvider({ build: offlineBuilder() }), rate) })
+  await server.register(app, {
+    config,
+    db,
+    llmProvider: paced(createOfflineProvider({ build: offlineBuilder() }), rate)
+  })
   server.addHook('onClose', () => db.close())
   return server
 }

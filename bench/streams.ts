@@ -24,12 +24,18 @@ const quantile = (values: number[], q: number) => {
 }
 
 /** A server child: `bare` or `app`; answers 'stats' messages over IPC. */
-async function startChild (kind: 'bare' | 'app', rate: number): Promise<{ port: number, child: ChildProcess, stats: () => Promise<ServerStats> }> {
-  const child = fork(SELF, ['--stream-bench-server', kind, String(rate)], { execArgv: ['--import=tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const [message] = await once(child, 'message') as [{ port: number }]
+async function startChild (
+  kind: 'bare' | 'app',
+  rate: number
+): Promise<{ port: number; child: ChildProcess; stats: () => Promise<ServerStats> }> {
+  const child = fork(SELF, ['--stream-bench-server', kind, String(rate)], {
+    execArgv: ['--import=tsx', '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const [message] = (await once(child, 'message')) as [{ port: number }]
   const stats = async () => {
     child.send('stats')
-    const [reply] = await once(child, 'message') as [ServerStats]
+    const [reply] = (await once(child, 'message')) as [ServerStats]
     return reply
   }
   return { port: message.port, child, stats }
@@ -41,31 +47,37 @@ function openStream (port: number, kind: 'bare' | 'app', i: number, opened: () =
   const body = kind === 'app' ? JSON.stringify({ topic: `Benchmark topic number ${i}` }) : undefined
   return new Promise(resolve => {
     const timing: StreamTiming = { ttfbMs: NaN, firstTokenMs: NaN, tokens: 0, ok: false }
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: kind === 'app' ? 'POST' : 'GET',
-      path: kind === 'app' ? '/api/stream/blog' : '/sse',
-      agent: false,
-      headers: kind === 'app' ? { 'x-api-key': KEY, 'content-type': 'application/json', accept: 'text/event-stream' } : { accept: 'text/event-stream' }
-    }, res => {
-      timing.ttfbMs = performance.now() - started
-      opened()
-      res.setEncoding('utf8')
-      let tail = ''
-      res.on('data', (chunk: string) => {
-        const text = tail + chunk
-        let at = text.indexOf('event: token')
-        while (at >= 0) {
-          if (timing.tokens++ === 0) timing.firstTokenMs = performance.now() - started
-          at = text.indexOf('event: token', at + 12)
-        }
-        if (text.includes('event: complete')) timing.ok = res.statusCode === 200
-        tail = text.slice(-12)
-      })
-      res.on('end', () => resolve(timing))
-      res.on('error', () => resolve(timing))
-    })
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: kind === 'app' ? 'POST' : 'GET',
+        path: kind === 'app' ? '/api/stream/blog' : '/sse',
+        agent: false,
+        headers:
+          kind === 'app'
+            ? { 'x-api-key': KEY, 'content-type': 'application/json', accept: 'text/event-stream' }
+            : { accept: 'text/event-stream' }
+      },
+      res => {
+        timing.ttfbMs = performance.now() - started
+        opened()
+        res.setEncoding('utf8')
+        let tail = ''
+        res.on('data', (chunk: string) => {
+          const text = tail + chunk
+          let at = text.indexOf('event: token')
+          while (at >= 0) {
+            if (timing.tokens++ === 0) timing.firstTokenMs = performance.now() - started
+            at = text.indexOf('event: token', at + 12)
+          }
+          if (text.includes('event: complete')) timing.ok = res.statusCode === 200
+          tail = text.slice(-12)
+        })
+        res.on('end', () => resolve(timing))
+        res.on('error', () => resolve(timing))
+      }
+    )
     req.on('error', () => { opened(); resolve(timing) })
     req.end(body)
   })
@@ -93,12 +105,30 @@ async function load (kind: 'bare' | 'app', streams: number, rate: number) {
     const tokens = timings.reduce((n, s) => n + s.tokens, 0)
     return {
       requestsPerSec: tokens / seconds,
-      p50Ms: quantile(timings.map(s => s.ttfbMs), 0.5),
-      p99Ms: quantile(timings.map(s => s.ttfbMs), 0.99),
+      p50Ms: quantile(
+        timings.map(s => s.ttfbMs),
+        0.5
+      ),
+      p99Ms: quantile(
+        timings.map(s => s.ttfbMs),
+        0.99
+      ),
       non2xx: timings.filter(s => !s.ok).length,
       errors: 0,
-      firstToken: { p50: quantile(timings.map(s => s.firstTokenMs), 0.5), p99: quantile(timings.map(s => s.firstTokenMs), 0.99) },
-      memoryPerStreamKb: { heap: (mid.heapUsed - base.heapUsed) / streams / 1024, rss: (mid.rss - base.rss) / streams / 1024 },
+      firstToken: {
+        p50: quantile(
+          timings.map(s => s.firstTokenMs),
+          0.5
+        ),
+        p99: quantile(
+          timings.map(s => s.firstTokenMs),
+          0.99
+        )
+      },
+      memoryPerStreamKb: {
+        heap: (mid.heapUsed - base.heapUsed) / streams / 1024,
+        rss: (mid.rss - base.rss) / streams / 1024
+      },
       eldP99Ms: end.eldP99Ms,
       eldMaxMs: end.eldMaxMs,
       tokensPerStream: tokens / streams
@@ -115,23 +145,34 @@ export async function run (): Promise<BenchResult> {
   const bare = await load('bare', streams, rate)
   const full = await load('app', streams, rate)
   const rows = withRatios([
-    { scenario: `bare Fastify SSE, ${streams} streams (req/s = token events/s; p50/p99 = time to first byte)`, ...bare },
+    {
+      scenario: `bare Fastify SSE, ${streams} streams (req/s = token events/s; p50/p99 = time to first byte)`,
+      ...bare
+    },
     { scenario: `POST /api/stream/blog, ${streams} streams, offline provider at ${rate} tokens/s`, ...full }
   ])
   const kb = (n: number) => n.toFixed(1)
+  const embeddedDatabase = 'embedded PGlite, whose queries run on the event loop; BENCH_DATABASE_URL selects PostgreSQL'
   const notes = [
     '| per stream, server process | bare Fastify SSE | full stack |',
     '|---|---:|---:|',
     `| heap per open stream (KB) | ${kb(bare.memoryPerStreamKb.heap)} | ${kb(full.memoryPerStreamKb.heap)} |`,
     `| RSS per open stream (KB) | ${kb(bare.memoryPerStreamKb.rss)} | ${kb(full.memoryPerStreamKb.rss)} |`,
     `| event-loop delay p99 / max (ms) | ${bare.eldP99Ms} / ${bare.eldMaxMs} | ${full.eldP99Ms} / ${full.eldMaxMs} |`,
-    `| time to first token p50 / p99 (ms) | ${bare.firstToken.p50} / ${bare.firstToken.p99} | ${full.firstToken.p50} / ${full.firstToken.p99} |`,
+    `| time to first token p50 / p99 (ms) | ${bare.firstToken.p50} / ${bare.firstToken.p99} ` +
+      `| ${full.firstToken.p50} / ${full.firstToken.p99} |`,
     `| token events per stream | ${bare.tokensPerStream.toFixed(1)} | ${full.tokensPerStream.toFixed(1)} |`,
-    'Streams that did not end with `complete` are counted under non-2xx. Memory is measured after a GC with every stream open; ' +
-      'the full stack keeps every event in its replay log (STREAM_REPLAY_TTL) and writes a usage-ledger row per stream ' +
-      `(${process.env.BENCH_DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite, whose queries run on the event loop; BENCH_DATABASE_URL selects PostgreSQL'}).`
+    'Streams that did not end with `complete` are counted under non-2xx. ' +
+      'Memory is measured after a GC with every stream open; ' +
+      'the full stack keeps every event in its replay log (STREAM_REPLAY_TTL) ' +
+      'and writes a usage-ledger row per stream ' +
+      `(${process.env.BENCH_DATABASE_URL ? 'PostgreSQL' : embeddedDatabase}).`
   ]
-  return { title: `SSE streaming: ${streams} concurrent streams at ${rate} tokens/s each`, rows, notes: [notes.slice(0, -1).join('\n'), notes.at(-1)!] }
+  return {
+    title: `SSE streaming: ${streams} concurrent streams at ${rate} tokens/s each`,
+    rows,
+    notes: [notes.slice(0, -1).join('\n'), notes.at(-1)!]
+  }
 }
 
 if (process.argv.includes('--stream-bench-server')) {

@@ -13,7 +13,11 @@ export type ErrorResponse = components['schemas']['ErrorResponse']
 /** Typed JSON calls (GET, POST, …) and typed streams. */
 export type AmrikyyClient = Client<paths, 'application/json'> & {
   /** Streams a generation: `{ id, event, data }` narrowed by `event`; resumes after a drop; abort to cancel. */
-  stream: <R extends StreamRoute>(route: R, input: StreamInput<R>, options?: StreamOptions) => AsyncGenerator<StreamEvent>
+  stream: <R extends StreamRoute>(
+    route: R,
+    input: StreamInput<R>,
+    options?: StreamOptions
+  ) => AsyncGenerator<StreamEvent>
 }
 
 export interface ClientOptions {
@@ -38,8 +42,13 @@ export function createAmrikyyClient ({ baseUrl, apiKey, token, fetch }: ClientOp
       return request
     }
   })
-  const transport = { baseUrl: baseUrl.replace(/\/+$/, ''), headers, fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)) }
+  const transport = {
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    headers,
+    fetch: fetch ?? ((input, init) => globalThis.fetch(input, init))
+  }
   return Object.assign(client, {
-    stream: <R extends StreamRoute>(route: R, input: StreamInput<R>, options?: StreamOptions) => openStream(transport, route, input, options)
+    stream: <R extends StreamRoute>(route: R, input: StreamInput<R>, options?: StreamOptions) =>
+      openStream(transport, route, input, options)
   })
 }

@@ -8,7 +8,10 @@ export type StreamEvent = components['schemas']['StreamEvent']
 export type StreamEventName = StreamEvent['event']
 export type StreamRoute = 'blog' | 'itinerary' | 'recommendations' | 'social'
 /** The body of a stream route: the agent method's input (onDisconnect is set by the SDK). */
-export type StreamInput<R extends StreamRoute> = Omit<NonNullable<paths[`/api/stream/${R}`]['post']['requestBody']>['content']['application/json'], 'onDisconnect'>
+export type StreamInput<R extends StreamRoute> = Omit<
+  NonNullable<paths[`/api/stream/${R}`]['post']['requestBody']>['content']['application/json'],
+  'onDisconnect'
+>
 
 export interface StreamOptions {
   /** Aborting stops reading and cancels the generation (POST /api/stream/{streamId}/cancel). */
@@ -29,17 +32,37 @@ export class StreamHttpError extends Error {
   }
 }
 
-export interface StreamTransport { baseUrl: string, headers: () => Record<string, string>, fetch: typeof globalThis.fetch }
+export interface StreamTransport {
+  baseUrl: string
+  headers: () => Record<string, string>
+  fetch: typeof globalThis.fetch
+}
 
-const NAMES: ReadonlySet<string> = new Set<StreamEventName>(['connected', 'progress', 'token', 'partial', 'post', 'result', 'usage', 'failure', 'complete'])
+const NAMES: ReadonlySet<string> = new Set<StreamEventName>([
+  'connected',
+  'progress',
+  'token',
+  'partial',
+  'post',
+  'result',
+  'usage',
+  'failure',
+  'complete'
+])
 const isStreamEvent = (frame: { event: string }): frame is StreamEvent => NAMES.has(frame.event)
 const seqOf = (id: string | undefined) => (id ? Number(id.slice(id.lastIndexOf('-') + 1)) : 0)
-const isErrorBody = (body: unknown): body is components['schemas']['ErrorResponse'] => typeof body === 'object' && body !== null && 'code' in body && 'message' in body
-const errorBody = async (response: Response) => { const body: unknown = await response.json().catch(() => undefined); return isErrorBody(body) ? body : undefined }
+const isErrorBody = (body: unknown): body is components['schemas']['ErrorResponse'] =>
+  typeof body === 'object' && body !== null && 'code' in body && 'message' in body
+const errorBody = async (response: Response) => {
+  const body: unknown = await response.json().catch(() => undefined)
+  return isErrorBody(body) ? body : undefined
+}
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /** Parses a text/event-stream body into frames (comments and `retry:` skipped; a cut-off last frame dropped). */
-export async function * readFrames (body: ReadableStream<Uint8Array>): AsyncGenerator<{ id?: string, event: string, data: unknown }> {
+export async function * readFrames (
+  body: ReadableStream<Uint8Array>
+): AsyncGenerator<{ id?: string; event: string; data: unknown }> {
   const reader = body.getReader()
   const decoder = new TextDecoder()
   let buffer = ''
@@ -76,18 +99,29 @@ export async function * readFrames (body: ReadableStream<Uint8Array>): AsyncGene
  * running and the reconnect (same route, Last-Event-ID) replays what was missed; ids at or below the last one
  * yielded are skipped. Ends after `complete` or a terminal `failure`; SHUTTING_DOWN only means "reconnect".
  */
-export async function * openStream<R extends StreamRoute> (transport: StreamTransport, route: R, input: StreamInput<R>, options: StreamOptions = {}): AsyncGenerator<StreamEvent> {
+export async function * openStream<R extends StreamRoute> (
+  transport: StreamTransport,
+  route: R,
+  input: StreamInput<R>,
+  options: StreamOptions = {}
+): AsyncGenerator<StreamEvent> {
   const { signal, maxReconnects = 5, reconnectDelayMs = 250 } = options
   let lastEventId = options.lastEventId
   let streamId = lastEventId ? lastEventId.slice(0, lastEventId.lastIndexOf('-')) : undefined
   let cancelling: Promise<unknown> | undefined
   const cancel = () => {
     if (streamId && !cancelling) {
-      cancelling = transport.fetch(`${transport.baseUrl}/api/stream/${streamId}/cancel`, { method: 'POST', headers: transport.headers() }).catch(() => {})
+      cancelling = transport
+        .fetch(`${transport.baseUrl}/api/stream/${streamId}/cancel`, { method: 'POST', headers: transport.headers() })
+        .catch(() => {})
     }
   }
   signal?.addEventListener('abort', cancel, { once: true })
-  const aborted = async () => { cancel(); await cancelling; return signal?.reason }
+  const aborted = async () => {
+    cancel()
+    await cancelling
+    return signal?.reason
+  }
   try {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw await aborted()
@@ -96,7 +130,12 @@ export async function * openStream<R extends StreamRoute> (transport: StreamTran
       try {
         const response = await transport.fetch(`${transport.baseUrl}/api/stream/${route}`, {
           method: 'POST',
-          headers: { ...transport.headers(), 'content-type': 'application/json', accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+          headers: {
+            ...transport.headers(),
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+            ...(lastEventId ? { 'last-event-id': lastEventId } : {})
+          },
           body: JSON.stringify({ ...input, onDisconnect: 'continue' }),
           signal
         })

@@ -37,5 +37,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(`${String(f.casts).padStart(4)} casts ${String(f.nonNull).padStart(3)} non-null  ${f.file}`)
   }
   const all = totals(files)
-  console.log(`${files.length} files, ${all.lines} lines: ${all.casts} casts (${all.castsPer1000.toFixed(1)} per 1,000 lines), ${all.nonNull} non-null assertions`)
+  console.log(
+    `${files.length} files, ${all.lines} lines: ` +
+      `${all.casts} casts (${all.castsPer1000.toFixed(1)} per 1,000 lines), ${all.nonNull} non-null assertions`
+  )
 }

@@ -47,7 +47,10 @@ function defaultOf (schema: PropertySchema): string {
 export function configRows (): Map<string, string> {
   const rows = new Map<string, string>()
   for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, PropertySchema>)) {
-    rows.set(name, `| \`${name}\` | ${escape(typeOf(schema))} | ${escape(defaultOf(schema))} | ${escape(schema.description ?? '')} |`)
+    rows.set(
+      name,
+      `| \`${name}\` | ${escape(typeOf(schema))} | ${escape(defaultOf(schema))} | ${escape(schema.description ?? '')} |`
+    )
   }
   return rows
 }

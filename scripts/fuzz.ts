@@ -2,7 +2,8 @@
 // in-process (in-memory PGlite, offline LLM, rate limits raised), sends FUZZ_COUNT / --count requests
 // (default 50,000) generated from /openapi.json with --seed / FUZZ_SEED (random when unset; printed), then
 // prints requests, by status, >= 500, shape violations, by operation and one repro per failure class.
-// Exit code 1 when any request failed or an error body exceeded 64 KB. Example: `npm run fuzz -- --count 100000 --seed 42`.
+// Exit code 1 when any request failed or an error body exceeded 64 KB.
+// Example: `npm run fuzz -- --count 100000 --seed 42`.
 import { parseArgs } from 'node:util'
 import { randomInt } from 'node:crypto'
 import { buildFuzzApp, CALLERS, formatReport, openApiOf } from '../test/fuzz/fuzz-app.js'

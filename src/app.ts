@@ -3,7 +3,13 @@
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions, type RawServerDefault } from 'fastify'
+import {
+  LogController,
+  type FastifyHttpOptions,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  type RawServerDefault
+} from 'fastify'
 import type { Redis } from 'ioredis'
 import { trustProxy, type Config } from './config.js'
 import type { Database } from './store/database.js'
@@ -62,7 +68,10 @@ export interface AppOptions {
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 /** Fastify server options shared by the real server and the tests. */
-export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = loggerOptions(config)): FastifyHttpOptions<RawServerDefault> {
+export function serverOptions (
+  config: Config,
+  logger: FastifyServerOptions['logger'] = loggerOptions(config)
+): FastifyHttpOptions<RawServerDefault> {
   return {
     logger,
     bodyLimit: config.BODY_LIMIT,
@@ -73,7 +82,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     // Fastify's two lines per request are off: the error handler logs one (plugins/error-handler.ts).
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     // Echo a caller's x-request-id when it is sane, else generate one.
-    genReqId: (req) => {
+    genReqId: req => {
       const sent = req.headers['x-request-id']
       return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID()
     },
@@ -102,12 +111,26 @@ export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.LOG_LEVEL,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'key', '*.apiKey'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers["x-api-key"]',
+        'req.headers.cookie',
+        'password',
+        '*.password',
+        'token',
+        '*.token',
+        'key',
+        '*.apiKey'
+      ],
       censor: '[REDACTED]'
     },
     serializers: {
       // Query strings may carry one-time stream tickets: log the path only.
-      req: (req: { method: string, url: string, ip?: string, id?: string }) => ({ method: req.method, url: req.url.split('?')[0], ip: req.ip })
+      req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
+        method: req.method,
+        url: req.url.split('?')[0],
+        ip: req.ip
+      })
     }
   }
 }
@@ -140,8 +163,11 @@ async function application (app: FastifyInstance<RawServerDefault>, opts: AppOpt
   await app.register(coordinator)
   await app.register(swagger, { version: VERSION })
 
-  app.features.database = app.db.kind === 'pglite' ? `embedded PGlite (${app.db.location})` : `PostgreSQL (${app.db.location})`
-  app.features.redis = app.redis ? 'configured (shared limits, cache and stream log)' : 'not configured (in-memory stores)'
+  app.features.database =
+    app.db.kind === 'pglite' ? `embedded PGlite (${app.db.location})` : `PostgreSQL (${app.db.location})`
+  app.features.redis = app.redis
+    ? 'configured (shared limits, cache and stream log)'
+    : 'not configured (in-memory stores)'
 
   // Each route file declares URLs relative to its prefix.
   await app.register(serviceRoutes, { prefix: '/api', version: VERSION })

@@ -12,7 +12,8 @@ import { legacyEnvironment } from './config/legacy.js'
 
 export { csv }
 
-const Str = (description: string, extra: object = {}) => Type.Optional(Type.String({ minLength: 1, description, ...extra }))
+const Str = (description: string, extra: object = {}) =>
+  Type.Optional(Type.String({ minLength: 1, description, ...extra }))
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description })
 const Int = (def: number, description: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
@@ -25,29 +26,78 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0', description: 'Listen address (0.0.0.0 so probes reach it in a pod)' }),
   NODE_ENV: Enum(['development', 'production', 'test'] as const, 'development', 'Runtime environment'),
   LOG_LEVEL: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'Pino log level'),
-  TRUST_PROXY: Type.String({ default: 'false', description: '`true`, `false`, a hop count, or a comma-separated list of proxy addresses/CIDRs' }),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    description: '`true`, `false`, a hop count, or a comma-separated list of proxy addresses/CIDRs'
+  }),
   BODY_LIMIT: Int(1_048_576, 'Largest accepted request body in bytes', 1024),
   SHUTDOWN_GRACE_MS: Int(10_000, 'Time allowed for a graceful shutdown before the process exits', 1000),
-  REQUEST_TIMEOUT_MS: Int(30_000, 'Longest time to receive a whole request (headers and body); a slower upload gets 408. Responses (SSE streams) are not limited by it', 1000),
-  HEADERS_TIMEOUT_MS: Int(10_000, 'Longest time to receive a request\'s headers (at most REQUEST_TIMEOUT_MS)', 1000),
-  KEEP_ALIVE_TIMEOUT_MS: Int(65_000, 'How long an idle keep-alive connection stays open between requests (longer than a typical load balancer\'s 60 s)', 1000),
-  MAX_CONNECTIONS: Int(15_000, 'Open connections per process; more are refused at accept (keep below the file-descriptor limit); 0 = unlimited', 0),
-  JSON_MAX_DEPTH: Int(32, 'Deepest nesting of objects and arrays accepted in a request body (deeper gets 400)', 2, 1000),
-  ALLOWED_ORIGINS: Type.String({ default: '', description: 'Comma-separated CORS origins; empty = no cross-origin access, `*` = any' }),
+  REQUEST_TIMEOUT_MS: Int(
+    30_000,
+    'Longest time to receive a whole request (headers and body); a slower upload gets 408. ' +
+      'Responses (SSE streams) are not limited by it',
+    1000
+  ),
+  HEADERS_TIMEOUT_MS: Int(10_000, "Longest time to receive a request's headers (at most REQUEST_TIMEOUT_MS)", 1000),
+  KEEP_ALIVE_TIMEOUT_MS: Int(
+    65_000,
+    "How long an idle keep-alive connection stays open between requests (longer than a typical load balancer's 60 s)",
+    1000
+  ),
+  MAX_CONNECTIONS: Int(
+    15_000,
+    'Open connections per process; more are refused at accept (keep below the file-descriptor limit); 0 = unlimited',
+    0
+  ),
+  JSON_MAX_DEPTH: Int(
+    32,
+    'Deepest nesting of objects and arrays accepted in a request body (deeper gets 400)',
+    2,
+    1000
+  ),
+  ALLOWED_ORIGINS: Type.String({
+    default: '',
+    description: 'Comma-separated CORS origins; empty = no cross-origin access, `*` = any'
+  }),
 
   // persistence
-  DATA_DIR: Type.String({ default: './data', description: 'PGlite data directory when DATABASE_URL is unset (`memory://` keeps it in memory)' }),
-  DATABASE_URL: Str('PostgreSQL connection string (postgres://…); unset = embedded PGlite', { pattern: '^postgres(ql)?://.+' }),
-  DATABASE_CONNECT_TIMEOUT_MS: Int(1000, 'PostgreSQL: longest wait for a new connection; past it (or on a refused one) requests get 503 AMK_DATABASE_UNAVAILABLE', 50),
-  DATABASE_ACQUIRE_TIMEOUT_MS: Int(1000, 'PostgreSQL: longest wait for a pooled connection (including connecting) before a request gets 503', 50),
-  DATABASE_STATEMENT_TIMEOUT_MS: Int(10_000, 'PostgreSQL: statement_timeout of every query (also enforced by the client, for a server that stops answering)', 100),
+  DATA_DIR: Type.String({
+    default: './data',
+    description: 'PGlite data directory when DATABASE_URL is unset (`memory://` keeps it in memory)'
+  }),
+  DATABASE_URL: Str('PostgreSQL connection string (postgres://…); unset = embedded PGlite', {
+    pattern: '^postgres(ql)?://.+'
+  }),
+  DATABASE_CONNECT_TIMEOUT_MS: Int(
+    1000,
+    'PostgreSQL: longest wait for a new connection; ' +
+      'past it (or on a refused one) requests get 503 AMK_DATABASE_UNAVAILABLE',
+    50
+  ),
+  DATABASE_ACQUIRE_TIMEOUT_MS: Int(
+    1000,
+    'PostgreSQL: longest wait for a pooled connection (including connecting) before a request gets 503',
+    50
+  ),
+  DATABASE_STATEMENT_TIMEOUT_MS: Int(
+    10_000,
+    'PostgreSQL: statement_timeout of every query (also enforced by the client, for a server that stops answering)',
+    100
+  ),
   DATABASE_POOL_MAX: Int(10, 'PostgreSQL: most connections this process holds', 1, 1000),
   REDIS_URL: Str('Redis connection string (redis://…); unset = in-memory stores', { pattern: '^rediss?://.+' }),
   REDIS_REQUIRED: Bool(false, 'When true, readiness fails while Redis is unreachable'),
   REDIS_KEY_PREFIX: Type.String({ default: 'amk:', description: 'Prefix of every Redis key this service writes' }),
   REDIS_CONNECT_TIMEOUT_MS: Int(1000, 'Redis connect timeout', 50),
   REDIS_COMMAND_TIMEOUT_MS: Int(500, 'Redis per-command timeout; a slower Redis is treated as down', 20),
-  REDIS_RETRY_MS: Type.Optional(Type.Integer({ minimum: 50, description: 'After a Redis timeout or error, every component uses its in-memory fallback this long, then one PING probes Redis (the circuit breaker); unset = RATE_LIMIT_REDIS_RETRY_MS' })),
+  REDIS_RETRY_MS: Type.Optional(
+    Type.Integer({
+      minimum: 50,
+      description:
+        'After a Redis timeout or error, every component uses its in-memory fallback this long, ' +
+        'then one PING probes Redis (the circuit breaker); unset = RATE_LIMIT_REDIS_RETRY_MS'
+    })
+  ),
 
   // health
   HEALTH_CHECK_TIMEOUT_MS: Int(2000, 'Timeout of each component health check', 50),
@@ -56,92 +106,243 @@ export const ConfigSchema = Type.Object({
 
   // auth
   JWT_SECRET: Str('HS256 secret for issued tokens, at least 32 characters (required in production)', { minLength: 32 }),
-  JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^\\d+[smhd]?$', description: 'Lifetime of issued tokens (e.g. 15m, 1h, 7d)' }),
+  JWT_EXPIRES_IN: Type.String({
+    default: '1h',
+    pattern: '^\\d+[smhd]?$',
+    description: 'Lifetime of issued tokens (e.g. 15m, 1h, 7d)'
+  }),
   JWT_ISSUER: Type.String({ default: 'amrikyy-agent-api', description: 'iss claim set and required on issued tokens' }),
-  JWT_AUDIENCE: Type.String({ default: 'amrikyy-agent-clients', description: 'aud claim set and required on issued tokens' }),
+  JWT_AUDIENCE: Type.String({
+    default: 'amrikyy-agent-clients',
+    description: 'aud claim set and required on issued tokens'
+  }),
   ADMIN_EMAIL: Str('Creates (idempotently) the first admin user at start, with ADMIN_PASSWORD', { format: 'email' }),
   ADMIN_PASSWORD: Str('Password of the first admin user (at least 12 characters)', { minLength: 12 }),
   VALID_API_KEYS: Str('Comma-separated `key:role` API keys seeded at start (stored hashed)'),
   SUPABASE_URL: Str('Supabase project URL; enables Supabase Auth access tokens', { pattern: '^https?://.+' }),
   SUPABASE_ANON_KEY: Str('Supabase anon (publishable) key'),
   SUPABASE_JWT_SECRET: Str('Legacy HS256 JWT secret of the Supabase project'),
-  LOGIN_RATE_LIMIT: Int(5, 'Failed logins allowed per (email, client IP) per minute; further attempts for that email from that IP get 429', 1),
-  LOGIN_EMAIL_RATE_LIMIT: Int(100, 'Failed logins allowed per email from all IPs together per minute (keep it well above LOGIN_RATE_LIMIT: reaching it locks the email out everywhere)', 1),
+  LOGIN_RATE_LIMIT: Int(
+    5,
+    'Failed logins allowed per (email, client IP) per minute; further attempts for that email from that IP get 429',
+    1
+  ),
+  LOGIN_EMAIL_RATE_LIMIT: Int(
+    100,
+    'Failed logins allowed per email from all IPs together per minute ' +
+      '(keep it well above LOGIN_RATE_LIMIT: reaching it locks the email out everywhere)',
+    1
+  ),
   LOGIN_IP_RATE_LIMIT: Int(30, 'Failed logins allowed per client IP over all emails per minute', 1),
-  API_KEY_FAILURE_LIMIT: Int(20, 'Failed API-key lookups (unknown, revoked or expired keys) allowed per client IP per minute; further unknown keys from that IP get 429 without a lookup', 1),
-  API_KEY_CACHE_TTL_MS: Int(10_000, 'How long a replica caches an API key lookup (a revocation reaches other replicas within this); 0 = no cache', 0),
-  PASSWORD_HASH_COST: Int(15, 'scrypt cost of new password hashes, as log2(N) (15 = 32 MiB per hash); older hashes are upgraded at the next login', 12, 17),
+  API_KEY_FAILURE_LIMIT: Int(
+    20,
+    'Failed API-key lookups (unknown, revoked or expired keys) allowed per client IP per minute; ' +
+      'further unknown keys from that IP get 429 without a lookup',
+    1
+  ),
+  API_KEY_CACHE_TTL_MS: Int(
+    10_000,
+    'How long a replica caches an API key lookup (a revocation reaches other replicas within this); 0 = no cache',
+    0
+  ),
+  PASSWORD_HASH_COST: Int(
+    15,
+    'scrypt cost of new password hashes, as log2(N) (15 = 32 MiB per hash); ' +
+      'older hashes are upgraded at the next login',
+    12,
+    17
+  ),
 
   // LLM
-  LLM_PROVIDER: Enum(['auto', 'gemini', 'offline', 'openai'] as const, 'auto', 'auto = gemini when GEMINI_API_KEY is set, openai when OPENAI_BASE_URL is set, else offline (refused when NODE_ENV=production: set offline explicitly)'),
+  LLM_PROVIDER: Enum(
+    ['auto', 'gemini', 'offline', 'openai'] as const,
+    'auto',
+    'auto = gemini when GEMINI_API_KEY is set, openai when OPENAI_BASE_URL is set, ' +
+      'else offline (refused when NODE_ENV=production: set offline explicitly)'
+  ),
   GEMINI_API_KEY: Str('Google Gemini API key'),
   GEMINI_MODEL: Type.String({ default: 'gemini-2.5-flash', description: 'Fast model (travel agent, fallback)' }),
-  GEMINI_PRO_MODEL: Type.String({ default: 'gemini-2.5-pro', description: 'Pro model (content and innovation agents)' }),
+  GEMINI_PRO_MODEL: Type.String({
+    default: 'gemini-2.5-pro',
+    description: 'Pro model (content and innovation agents)'
+  }),
   GEMINI_BASE_URL: Str('Override of the Gemini API base URL (proxies, tests)', { pattern: '^https?://.+' }),
-  OPENAI_BASE_URL: Str('Base URL of an OpenAI-compatible server (e.g. a self-hosted model)', { pattern: '^https?://.+' }),
+  OPENAI_BASE_URL: Str('Base URL of an OpenAI-compatible server (e.g. a self-hosted model)', {
+    pattern: '^https?://.+'
+  }),
   OPENAI_API_KEY: Str('API key for the OpenAI-compatible server'),
   OPENAI_MODEL: Type.String({ default: 'gpt-4o-mini', description: 'Model name for the OpenAI-compatible server' }),
   LLM_TIMEOUT_MS: Int(60_000, 'Per-call timeout of an LLM request', 100),
   LLM_MAX_RETRIES: Int(2, 'Retries of a 429/5xx LLM answer', 0, 10),
   LLM_PRICING: Str('JSON overriding the price table: {"model":{"input":USD per 1M,"output":USD per 1M}}'),
-  USAGE_WRITE_TIMEOUT_MS: Int(250, 'Longest a request waits on a usage-ledger write; after it the row goes to the durable buffer (Redis, else a file under DATA_DIR) and the response proceeds', 10),
-  USAGE_FLUSH_INTERVAL_MS: Int(1000, 'How often the usage buffer is replayed into the database and this replica heartbeats its pending calls', 50),
-  USAGE_STALE_MS: Int(30_000, 'A pending usage row whose replica has not heartbeated for this long is settled interrupted', 100),
+  USAGE_WRITE_TIMEOUT_MS: Int(
+    250,
+    'Longest a request waits on a usage-ledger write; ' +
+      'after it the row goes to the durable buffer (Redis, else a file under DATA_DIR) and the response proceeds',
+    10
+  ),
+  USAGE_FLUSH_INTERVAL_MS: Int(
+    1000,
+    'How often the usage buffer is replayed into the database and this replica heartbeats its pending calls',
+    50
+  ),
+  USAGE_STALE_MS: Int(
+    30_000,
+    'A pending usage row whose replica has not heartbeated for this long is settled interrupted',
+    100
+  ),
   GOOGLE_MAPS_API_KEY: Str('Google Places API (New) key; hotel search uses real places when set'),
-  GOOGLE_PLACES_BASE_URL: Type.String({ default: 'https://places.googleapis.com', pattern: '^https?://.+', description: 'Places API base URL (tests)' }),
+  GOOGLE_PLACES_BASE_URL: Type.String({
+    default: 'https://places.googleapis.com',
+    pattern: '^https?://.+',
+    description: 'Places API base URL (tests)'
+  }),
   LLM_RETRY_BASE_MS: Int(500, 'First backoff delay of an LLM retry (exponential with full jitter)', 1),
   LLM_RETRY_MAX_DELAY_MS: Int(20_000, 'Longest wait between LLM retries, also the cap on an honoured Retry-After', 1),
-  CACHE_MAX_ENTRIES: Int(1000, 'Entries kept by the in-memory response cache (LRU) when Redis is not configured or down', 1),
-  CACHE_TTL_OVERRIDE_SECONDS: Type.Optional(Type.Integer({ minimum: 1, description: 'Replaces every method\'s response-cache TTL (tests, debugging)' })),
+  CACHE_MAX_ENTRIES: Int(
+    1000,
+    'Entries kept by the in-memory response cache (LRU) when Redis is not configured or down',
+    1
+  ),
+  CACHE_TTL_OVERRIDE_SECONDS: Type.Optional(
+    Type.Integer({ minimum: 1, description: "Replaces every method's response-cache TTL (tests, debugging)" })
+  ),
 
   // observability
   LANGSMITH_API_KEY: Str('Enables LangSmith export of agent, stream and workflow runs'),
-  LANGSMITH_ENDPOINT: Type.String({ default: 'https://api.smith.langchain.com', pattern: '^https?://.+', description: 'LangSmith API endpoint' }),
+  LANGSMITH_ENDPOINT: Type.String({
+    default: 'https://api.smith.langchain.com',
+    pattern: '^https?://.+',
+    description: 'LangSmith API endpoint'
+  }),
   LANGSMITH_PROJECT: Type.String({ default: 'amrikyy-agent', description: 'LangSmith project name' }),
-  LANGSMITH_SAMPLE_RATE: Type.Number({ default: 1, minimum: 0, maximum: 1, description: 'Share of traces exported to LangSmith (0–1, decided per trace tree)' }),
+  LANGSMITH_SAMPLE_RATE: Type.Number({
+    default: 1,
+    minimum: 0,
+    maximum: 1,
+    description: 'Share of traces exported to LangSmith (0–1, decided per trace tree)'
+  }),
   LANGSMITH_FLUSH_TIMEOUT_MS: Int(5000, 'Longest wait at shutdown for buffered traces to reach LangSmith', 0),
   AGENT_TRACE_BUFFER: Int(1000, 'Recent traces kept in memory per agent for GET /api/agents/:agent/traces', 1, 100_000),
-  AGENT_HEALTH_WINDOW_MS: Int(300_000, 'Window of recent calls from which an agent\'s error rate (health) is computed', 1000),
+  AGENT_HEALTH_WINDOW_MS: Int(
+    300_000,
+    "Window of recent calls from which an agent's error rate (health) is computed",
+    1000
+  ),
   AGENT_HEALTH_MIN_CALLS: Int(5, 'Calls needed in the window before an agent can be judged degraded or unhealthy', 1),
-  AGENT_HEALTH_DEGRADED_RATE: Type.Number({ default: 0.2, minimum: 0, maximum: 1, description: 'Error rate above which an agent is degraded' }),
-  AGENT_HEALTH_UNHEALTHY_RATE: Type.Number({ default: 0.5, minimum: 0, maximum: 1, description: 'Error rate above which an agent is unhealthy (503 on its health route)' }),
+  AGENT_HEALTH_DEGRADED_RATE: Type.Number({
+    default: 0.2,
+    minimum: 0,
+    maximum: 1,
+    description: 'Error rate above which an agent is degraded'
+  }),
+  AGENT_HEALTH_UNHEALTHY_RATE: Type.Number({
+    default: 0.5,
+    minimum: 0,
+    maximum: 1,
+    description: 'Error rate above which an agent is unhealthy (503 on its health route)'
+  }),
   METRICS_PUBLIC: Bool(false, 'When true, /api/metrics needs no credential'),
   METRICS_TOKEN: Str('Bearer token that may read /api/metrics (for Prometheus)', { minLength: 16 }),
-  METRICS_PREFIX: Type.String({ default: '', pattern: '^([a-zA-Z_][a-zA-Z0-9_]*)?$', description: 'Prefix of every metric name' }),
-  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Separate listener (on HOST) serving GET /metrics without auth or rate limits, for Prometheus; unset = off' })),
+  METRICS_PREFIX: Type.String({
+    default: '',
+    pattern: '^([a-zA-Z_][a-zA-Z0-9_]*)?$',
+    description: 'Prefix of every metric name'
+  }),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      description:
+        'Separate listener (on HOST) serving GET /metrics without auth or rate limits, for Prometheus; unset = off'
+    })
+  ),
 
   // limits
-  RATE_LIMIT_WHITELIST: Type.String({ default: '', description: 'Comma-separated client IPs or CIDR ranges never rate limited' }),
+  RATE_LIMIT_WHITELIST: Type.String({
+    default: '',
+    description: 'Comma-separated client IPs or CIDR ranges never rate limited'
+  }),
   RATE_LIMIT_GLOBAL_MAX: Int(100, 'Requests per window per caller (or client IP) across every non-public route', 0),
   RATE_LIMIT_ADMIN_MAX: Int(10, 'Requests per window per caller on admin routes (agent:manage, cache:manage)', 0),
   RATE_LIMIT_WINDOW_MS: Int(60_000, 'Window of every rate limit that does not set its own', 100),
   RATE_LIMIT_PREMIUM_MULTIPLIER: Int(2, 'Premium callers get this many times every limit', 1),
-  RATE_LIMIT_EXEMPT_ROLES: Type.String({ default: 'admin,internal', description: 'Comma-separated roles never rate limited' }),
-  RATE_LIMIT_OVERRIDES: Str('JSON limits by scope, overriding the route defaults: {"travel.searchFlights":5,"global":{"max":200,"timeWindowMs":60000}}'),
+  RATE_LIMIT_EXEMPT_ROLES: Type.String({
+    default: 'admin,internal',
+    description: 'Comma-separated roles never rate limited'
+  }),
+  RATE_LIMIT_OVERRIDES: Str(
+    'JSON limits by scope, overriding the route defaults: ' +
+      '{"travel.searchFlights":5,"global":{"max":200,"timeWindowMs":60000}}'
+  ),
   RATE_LIMIT_REDIS_RETRY_MS: Int(1000, 'Old name of REDIS_RETRY_MS, still honoured when REDIS_RETRY_MS is unset', 50),
-  BUDGETS: Str('JSON daily LLM budgets per role: {"user":{"tokens":100000,"usd":1}}; per-key budgets are stored with the key and win'),
+  BUDGETS: Str(
+    'JSON daily LLM budgets per role: {"user":{"tokens":100000,"usd":1}}; ' +
+      'per-key budgets are stored with the key and win'
+  ),
   MAX_CONCURRENT_STREAMS: Int(1000, 'Open SSE streams per process', 1),
-  STREAM_REPLAY_TTL: Int(300, 'Seconds a stream\'s events stay available for resume', 1),
+  STREAM_REPLAY_TTL: Int(300, "Seconds a stream's events stay available for resume", 1),
 
   // streaming
-  MAX_CONCURRENT_STREAMS_PER_CALLER: Int(10, 'Open SSE streams per caller, across every replica when REDIS_URL is set (the next one gets 429 AMK_TOO_MANY_STREAMS)', 1),
+  MAX_CONCURRENT_STREAMS_PER_CALLER: Int(
+    10,
+    'Open SSE streams per caller, across every replica when REDIS_URL is set ' +
+      '(the next one gets 429 AMK_TOO_MANY_STREAMS)',
+    1
+  ),
   STREAM_HEARTBEAT_MS: Int(15_000, 'Interval of the SSE comment heartbeat', 10),
   STREAM_RETRY_MS: Int(1000, 'Reconnection delay sent to EventSource in the `retry:` field', 0),
-  STREAM_LOG_MAX_EVENTS: Int(20_000, 'Most events kept per stream in the event log (older ones are trimmed; resuming from them reports a gap)', 100),
+  STREAM_LOG_MAX_EVENTS: Int(
+    20_000,
+    'Most events kept per stream in the event log (older ones are trimmed; resuming from them reports a gap)',
+    100
+  ),
   STREAM_TICKET_TTL_MS: Int(60_000, 'Lifetime of an unused stream ticket', 1000),
-  STREAM_SHUTDOWN_FLUSH_MS: Int(1000, 'At shutdown, how long a client that reads nothing gets before its connection is cut', 10),
+  STREAM_SHUTDOWN_FLUSH_MS: Int(
+    1000,
+    'At shutdown, how long a client that reads nothing gets before its connection is cut',
+    10
+  ),
 
   // coordinator
-  COORDINATOR_STEP_TIMEOUT_MS: Int(180_000, 'Per-step timeout of a workflow that sets no timeoutMs (the provider call is aborted)', 100),
-  COORDINATOR_POLL_MS: Int(1000, 'Heartbeat of running workflows; how often cancel requests from other replicas and joined remote runs are checked', 10),
-  COORDINATOR_STALE_MS: Int(30_000, 'A running workflow whose replica has not reported for this long is marked failed (interrupted)', 100),
-  COORDINATOR_JOIN_TIMEOUT_MS: Int(300_000, 'Longest a repeated Idempotency-Key request waits on a run executing on another replica (then 409)', 100),
+  COORDINATOR_STEP_TIMEOUT_MS: Int(
+    180_000,
+    'Per-step timeout of a workflow that sets no timeoutMs (the provider call is aborted)',
+    100
+  ),
+  COORDINATOR_POLL_MS: Int(
+    1000,
+    'Heartbeat of running workflows; how often cancel requests from other replicas and joined remote runs are checked',
+    10
+  ),
+  COORDINATOR_STALE_MS: Int(
+    30_000,
+    'A running workflow whose replica has not reported for this long is marked failed (interrupted)',
+    100
+  ),
+  COORDINATOR_JOIN_TIMEOUT_MS: Int(
+    300_000,
+    'Longest a repeated Idempotency-Key request waits on a run executing on another replica (then 409)',
+    100
+  ),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 'Lifetime of an Idempotency-Key (same key + same body returns the same run)', 1)
 })
 
 /** Variables whose value must never be echoed in a configuration error (secrets, or URLs that may hold one). */
-const SECRET_VARS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'VALID_API_KEYS', 'SUPABASE_ANON_KEY', 'SUPABASE_JWT_SECRET',
-  'GEMINI_API_KEY', 'OPENAI_API_KEY', 'GOOGLE_MAPS_API_KEY', 'LANGSMITH_API_KEY', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'])
+const SECRET_VARS = new Set([
+  'JWT_SECRET',
+  'ADMIN_PASSWORD',
+  'VALID_API_KEYS',
+  'SUPABASE_ANON_KEY',
+  'SUPABASE_JWT_SECRET',
+  'GEMINI_API_KEY',
+  'OPENAI_API_KEY',
+  'GOOGLE_MAPS_API_KEY',
+  'LANGSMITH_API_KEY',
+  'METRICS_TOKEN',
+  'DATABASE_URL',
+  'REDIS_URL'
+])
 
 export type Config = Static<typeof ConfigSchema>
 export type ConfigInput = Record<string, string | undefined>
@@ -188,12 +389,23 @@ export function loadConfig (env: ConfigInput = process.env): Config {
   if (value.NODE_ENV === 'production' && !value.JWT_SECRET && !problems.has('JWT_SECRET')) {
     problems.set('JWT_SECRET', 'JWT_SECRET: required when NODE_ENV=production')
   }
-  if (value.NODE_ENV === 'production' && value.LLM_PROVIDER === 'auto' && !value.GEMINI_API_KEY && !value.OPENAI_BASE_URL) {
+  if (
+    value.NODE_ENV === 'production' &&
+    value.LLM_PROVIDER === 'auto' &&
+    !value.GEMINI_API_KEY &&
+    !value.OPENAI_BASE_URL
+  ) {
     // Production never serves the offline placeholders by accident: only when chosen explicitly.
-    problems.set('LLM_PROVIDER', 'LLM_PROVIDER: NODE_ENV=production needs GEMINI_API_KEY or OPENAI_BASE_URL; set LLM_PROVIDER=offline to serve offline placeholder answers on purpose')
+    problems.set(
+      'LLM_PROVIDER',
+      'LLM_PROVIDER: NODE_ENV=production needs GEMINI_API_KEY or OPENAI_BASE_URL; ' +
+        'set LLM_PROVIDER=offline to serve offline placeholder answers on purpose'
+    )
   }
   for (const [provider, needs] of [['gemini', 'GEMINI_API_KEY'], ['openai', 'OPENAI_BASE_URL']] as const) {
-    if (value.LLM_PROVIDER === provider && !value[needs] && !problems.has(needs)) problems.set(needs, `${needs}: required when LLM_PROVIDER=${provider}`)
+    if (value.LLM_PROVIDER === provider && !value[needs] && !problems.has(needs)) {
+      problems.set(needs, `${needs}: required when LLM_PROVIDER=${provider}`)
+    }
   }
   if (typeof value.VALID_API_KEYS === 'string' && !problems.has('VALID_API_KEYS')) {
     try { parseSeedKeys(value.VALID_API_KEYS) } catch (error) { problems.set('VALID_API_KEYS', messageOf(error)) }

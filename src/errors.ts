@@ -41,7 +41,11 @@ export const DatabaseUnavailableError = define('AMK_DATABASE_UNAVAILABLE', 503, 
 export const LlmTimeoutError = define('AMK_LLM_TIMEOUT', 504, '%s')
 
 /** Attaches details (and optional response headers such as Retry-After) to an error of this catalogue. */
-export function withDetails<E extends Error & { code: string, statusCode: number }> (error: E, details?: unknown, headers?: Record<string, string>): E & DetailedError {
+export function withDetails<E extends Error & { code: string; statusCode: number }> (
+  error: E,
+  details?: unknown,
+  headers?: Record<string, string>
+): E & DetailedError {
   const extra: Pick<DetailedError, 'details' | 'headers'> = {}
   if (details !== undefined) extra.details = details
   if (headers) extra.headers = headers
@@ -77,7 +81,9 @@ export const INTERNAL_MESSAGE = 'Internal Server Error'
 
 /** The HTTP status an error carries (`statusCode`), if any. */
 export function statusCodeOf (err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined
+  return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number'
+    ? err.statusCode
+    : undefined
 }
 
 /** The error's code (`AMK_…`, `FST_…`, `ECONNREFUSED`…), if any. */
@@ -85,7 +91,10 @@ export function codeOf (err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
 }
 
-/** The message of anything thrown, for logs and health reports (never sent to a client unchecked: see toPublicError). */
+/**
+ * The message of anything thrown, for logs and health reports (never sent to a client unchecked: see
+ * toPublicError).
+ */
 export function messageOf (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
@@ -106,7 +115,10 @@ export function toPublicError (err: unknown): PublicError {
   const status = statusCodeOf(err)
   const statusCode = status !== undefined && status >= 400 && status < 600 ? status : 500
   const code = codeOf(err)
-  const details = typeof err === 'object' && err !== null && 'details' in err && err.details !== undefined ? { details: err.details } : {}
+  const details =
+    typeof err === 'object' && err !== null && 'details' in err && err.details !== undefined
+      ? { details: err.details }
+      : {}
   if (code?.startsWith('AMK_')) return { statusCode, code, message: messageOf(err), ...details }
   const fallback = codeForStatus[statusCode] ?? 'AMK_INTERNAL'
   if (statusCode < 500) return { statusCode, code: fallback, message: messageOf(err), ...details }

@@ -11,7 +11,9 @@ const RENAMED: Readonly<Record<string, string>> = {
 
 /** Coordinator fields that took an agent name in the Express guide and take a step object here. */
 const STEP_OBJECT = /^body\.(master|subAgents\.\d+)$/
-const STEP_HINT = 'a step object { "agent": "<agent>", "method": "<method>", "input": { … } } (the Express guide\'s agent-name string is not accepted)'
+const STEP_HINT =
+  'a step object { "agent": "<agent>", "method": "<method>", "input": { … } } ' +
+  "(the Express guide's agent-name string is not accepted)"
 
 /** Fields that kept their name but changed type. */
 const RETYPED: Readonly<Record<string, string>> = {

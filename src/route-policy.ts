@@ -5,7 +5,10 @@ import type { Permission } from './auth/roles.js'
 
 /** One limit: at most `max` requests per caller per `timeWindowMs` (default one minute), counted under `scope`. */
 export interface RateLimitRule {
-  /** Name reported in the 429 body and the metric label: 'global', 'travel', 'travel.searchFlights', 'admin', 'login'… */
+  /**
+   * Name reported in the 429 body and the metric label: 'global', 'travel', 'travel.searchFlights', 'admin',
+   * 'login'…
+   */
   scope: string
   max: number
   timeWindowMs?: number

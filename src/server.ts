@@ -80,7 +80,9 @@ async function main () {
   const notices = [...server.notices]
   if (config.METRICS_PORT !== undefined) {
     metricsListener = await startMetricsListener(server, config.METRICS_PORT, config.HOST)
-    notices.push(`  metrics listener: ${displayAddress(config.HOST, config.METRICS_PORT)}/metrics (no auth, no rate limit)`)
+    notices.push(
+      `  metrics listener: ${displayAddress(config.HOST, config.METRICS_PORT)}/metrics (no auth, no rate limit)`
+    )
   }
   process.stdout.write(banner(config, address, server.features, notices))
 }

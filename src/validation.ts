@@ -13,7 +13,11 @@
 import { createHash } from 'node:crypto'
 import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
-import { SerializerSelector, type Options as SerializerOptions, type SerializerFactory } from '@fastify/fast-json-stringify-compiler'
+import {
+  SerializerSelector,
+  type Options as SerializerOptions,
+  type SerializerFactory
+} from '@fastify/fast-json-stringify-compiler'
 import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
 
 type Validator = ReturnType<FastifySchemaCompiler<unknown>>
@@ -82,7 +86,14 @@ function boundedValidator (first: ValidateFunction, every: () => ValidateFunctio
 function createAjv (coerceTypes: Options['coerceTypes'], allErrors: boolean, shared: Record<string, unknown>): Ajv {
   // validateSchema: false — TypeBox emits valid schemas, and checking each against the meta-schema cost a
   // quarter of an app build.
-  const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors, strict: false, validateSchema: false })
+  const ajv = new Ajv({
+    coerceTypes,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors,
+    strict: false,
+    validateSchema: false
+  })
   addFormats.default(ajv)
   for (const [id, schema] of Object.entries(shared)) {
     if (!isSchemaObject(schema)) throw new TypeError(`Shared schema ${id} is not an object`)

@@ -20,7 +20,9 @@ t.test('npm run build output runs: node dist/server.js (the Docker command) answ
   t.equal(code, 0, `npm run build succeeds\n${log.slice(-3000)}`)
   if (code !== 0) return
   const sql = (await readdir(new URL('dist/store/migrations/', `file://${ROOT}`))).filter(name => name.endsWith('.sql'))
-  const sources = (await readdir(new URL('src/store/migrations/', `file://${ROOT}`))).filter(name => name.endsWith('.sql'))
+  const sources = (await readdir(new URL('src/store/migrations/', `file://${ROOT}`))).filter(name =>
+    name.endsWith('.sql')
+  )
   t.same(sql.sort(), sources.sort(), 'the SQL migrations are copied next to the compiled runner')
 
   const dir = await mkdtemp(join(tmpdir(), 'amk-dist-'))

@@ -25,11 +25,18 @@ export async function startServer (t: Test, args: string[], env: Record<string, 
   let output = ''
   child.stdout.on('data', chunk => { output += chunk })
   child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(resolve =>
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  )
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner within 120 s:\n${output}`)), 120_000)
-    const check = () => { if (output.includes(`listening on http://localhost:${port}`)) { clearTimeout(timer); resolve() } }
+    const check = () => {
+      if (output.includes(`listening on http://localhost:${port}`)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
     child.stdout.on('data', check)
     exited.then(() => { clearTimeout(timer); reject(new Error(`exited before listening:\n${output}`)) })
   })

@@ -14,15 +14,27 @@ const ADMIN = { email: 'admin@example.com', password: 'correct horse battery' }
 
 t.test('client/schema.d.ts is what npm run client generates from the served document', async t => {
   const committed = await readFile(SCHEMA_FILE, 'utf8')
-  t.ok(committed === await clientSchema(), 'client/schema.d.ts is up to date (run `npm run client` after changing a route schema)')
+  t.ok(
+    committed === (await clientSchema()),
+    'client/schema.d.ts is up to date (run `npm run client` after changing a route schema)'
+  )
 })
 
 t.test('the client against a listening server', async t => {
-  const app = await build(t, { env: { VALID_API_KEYS: `${KEY}:user`, JWT_SECRET: 'c'.repeat(48), ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password } })
+  const app = await build(t, {
+    env: {
+      VALID_API_KEYS: `${KEY}:user`,
+      JWT_SECRET: 'c'.repeat(48),
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password
+    }
+  })
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
 
   const anonymous = createAmrikyyClient({ baseUrl })
-  const refused = await anonymous.POST('/api/agents/travel/searchFlights', { body: { from: 'Cairo', to: 'Paris', date: '2027-03-01' } })
+  const refused = await anonymous.POST('/api/agents/travel/searchFlights', {
+    body: { from: 'Cairo', to: 'Paris', date: '2027-03-01' }
+  })
   t.equal(refused.response.status, 401)
   t.equal(refused.error?.code, 'AMK_UNAUTHORIZED', 'the error shape, typed')
   t.equal(refused.error?.requestId, refused.response.headers.get('x-request-id'))
@@ -36,7 +48,9 @@ t.test('the client against a listening server', async t => {
   t.equal(me.data?.role, 'admin', 'a bearer token from login')
 
   const client = createAmrikyyClient({ baseUrl, apiKey: KEY })
-  const flights = await client.POST('/api/agents/travel/searchFlights', { body: { from: 'Cairo', to: 'Paris', date: '2027-03-01', passengers: 2 } })
+  const flights = await client.POST('/api/agents/travel/searchFlights', {
+    body: { from: 'Cairo', to: 'Paris', date: '2027-03-01', passengers: 2 }
+  })
   t.equal(flights.response.status, 200)
   t.equal(flights.data?.method, 'searchFlights')
   t.ok(flights.data?.data.flights.length, 'typed output')
@@ -47,7 +61,12 @@ t.test('the client against a listening server', async t => {
   t.equal(invalid.response.status, 400)
   t.equal(invalid.error?.code, 'AMK_VALIDATION')
 
-  const run = await client.POST('/api/coordinator/workflow', { body: { workflowName: 'trip-campaign', input: { destination: 'Cairo', duration: 3, platforms: ['twitter'], postCount: 2 } } })
+  const run = await client.POST('/api/coordinator/workflow', {
+    body: {
+      workflowName: 'trip-campaign',
+      input: { destination: 'Cairo', duration: 3, platforms: ['twitter'], postCount: 2 }
+    }
+  })
   t.equal(run.data?.status, 'completed')
   const runId = run.data?.runId ?? ''
   const stored = await client.GET('/api/coordinator/runs/{runId}', { params: { path: { runId } } })
@@ -56,7 +75,9 @@ t.test('the client against a listening server', async t => {
   const other = await admin.POST('/api/coordinator/runs/{runId}/cancel', { params: { path: { runId } } })
   t.equal(other.response.status, 409, 'a finished run cannot be cancelled')
   t.equal(other.error?.code, 'AMK_CONFLICT')
-  const missing = await client.GET('/api/coordinator/runs/{runId}', { params: { path: { runId: '00000000-0000-4000-8000-000000000000' } } })
+  const missing = await client.GET('/api/coordinator/runs/{runId}', {
+    params: { path: { runId: '00000000-0000-4000-8000-000000000000' } }
+  })
   t.equal(missing.response.status, 404)
   t.equal(missing.error?.code, 'AMK_NOT_FOUND')
 })

@@ -16,7 +16,10 @@ t.test('fewer than 5 `as` casts per 1,000 lines of src/', async t => {
   const files = sourceFiles(SRC).map(figuresOf)
   const all = totals(files)
   const worst = files.filter(f => f.casts > 0).sort((a, b) => b.casts - a.casts).slice(0, 5)
-  t.ok(all.castsPer1000 < 5, `${all.casts} casts in ${all.lines} lines (${all.castsPer1000.toFixed(1)} per 1,000); most in ${worst.map(f => `${relative(f.file)} ${f.casts}`).join(', ')}`)
+  t.ok(
+    all.castsPer1000 < 5,
+    `${all.casts} casts in ${all.lines} lines (${all.castsPer1000.toFixed(1)} per 1,000); most in ${worst.map(f => `${relative(f.file)} ${f.casts}`).join(', ')}`
+  )
 })
 
 t.test('no non-null assertion on request.caller', async t => {
@@ -30,14 +33,20 @@ t.test('config imports no domain module', async t => {
   for (const file of layer) {
     const relativeImports = [...readFileSync(file, 'utf8').matchAll(/\bfrom\s+'(\.[^']*)'/g)].map(m => m[1])
     const allowed = file.endsWith('src/config.ts') ? /^\.\/config\// : /^\.\/[^/]+$/
-    t.same(relativeImports.filter(spec => !allowed.test(spec)), [], `${relative(file)} imports only libraries and config modules`)
+    t.same(
+      relativeImports.filter(spec => !allowed.test(spec)),
+      [],
+      `${relative(file)} imports only libraries and config modules`
+    )
   }
 })
 
 t.test('every src/ folder has a test/ folder with tests', async t => {
   for (const folder of folders(SRC)) {
     const dir = join(ROOT, 'test', folder)
-    const tests = folders(join(ROOT, 'test')).includes(folder) ? readdirSync(dir).filter(name => name.endsWith('.test.ts')) : []
+    const tests = folders(join(ROOT, 'test')).includes(folder)
+      ? readdirSync(dir).filter(name => name.endsWith('.test.ts'))
+      : []
     t.ok(tests.length > 0, `test/${folder}/ has tests for src/${folder}/`)
   }
 })

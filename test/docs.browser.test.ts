@@ -4,7 +4,14 @@ import t from 'tap'
 import { chromium, type Browser } from 'playwright-core'
 import { build, CHROMIUM_PATH, needs } from './support.js'
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run'
+]
 
 t.test('/docs lists the operations in headless Chromium', { skip: needs('chromium') }, async t => {
   const app = await build(t)
@@ -17,7 +24,9 @@ t.test('/docs lists the operations in headless Chromium', { skip: needs('chromiu
   page.on('console', message => { if (message.type() === 'error') problems.push(message.text()) })
   page.on('pageerror', error => problems.push(error.message))
   const specRequests: number[] = []
-  page.on('response', response => { if (response.url().endsWith('/openapi.json') || response.url().endsWith('/docs/json')) specRequests.push(response.status()) })
+  page.on('response', response => {
+    if (response.url().endsWith('/openapi.json') || response.url().endsWith('/docs/json')) { specRequests.push(response.status()) }
+  })
 
   const res = await page.goto(`${address}/docs`, { waitUntil: 'load' })
   t.ok(res && res.status() < 400, `GET /docs answered ${res?.status()}`)
@@ -26,7 +35,15 @@ t.test('/docs lists the operations in headless Chromium', { skip: needs('chromiu
   t.notMatch(csp, 'upgrade-insecure-requests', 'docs work over plain HTTP inside a cluster')
   await page.waitForSelector('.opblock', { timeout: 30_000 })
 
-  t.equal(await page.locator('.info .title').first().innerText().then(text => text.includes('Amrikyy Agent API')), true, 'the title is shown')
+  t.equal(
+    await page
+      .locator('.info .title')
+      .first()
+      .innerText()
+      .then(text => text.includes('Amrikyy Agent API')),
+    true,
+    'the title is shown'
+  )
   const listed = await page.locator('.opblock-summary-path').allInnerTexts()
   const paths = listed.map(text => text.replace(/\u200b/g, '').trim())
   for (const path of ['/api', '/api/status', '/api/health', '/api/health/live', '/api/health/ready', '/api/metrics']) {

@@ -28,7 +28,11 @@ function testRoutes (app: FastifyInstance) {
     throw new Error('connection to db at 10.0.0.5 refused (password=hunter2)')
   })
   app.get('/test/unavailable', { config: { public: true } }, async () => {
-    throw withDetails(new ServiceUnavailableError('agent travel is warming up'), { agent: 'travel' }, { 'retry-after': '5' })
+    throw withDetails(
+      new ServiceUnavailableError('agent travel is warming up'),
+      { agent: 'travel' },
+      { 'retry-after': '5' }
+    )
   })
 }
 
@@ -51,7 +55,11 @@ t.test('404 for an unknown route', async t => {
 
 t.test('400 lists every bad field in details', async t => {
   const app = await build(t, { before: testRoutes })
-  const res = await app.inject({ method: 'POST', url: '/test/items', payload: { count: 0, email: 'not-an-email', extra: true } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/test/items',
+    payload: { count: 0, email: 'not-an-email', extra: true }
+  })
   t.equal(res.statusCode, 400)
   const body = res.json()
   assertShape(t, body, 400, 'AMK_VALIDATION', String(res.headers['x-request-id']))
@@ -94,14 +102,23 @@ t.test('route plugins that register their own schemas keep the strict validator'
   t.same(extra.json().details, [{ field: 'body.bogus', message: 'is not allowed' }])
   t.equal((await app.inject({ method: 'POST', url: '/test/scoped', payload: { name: 'a' } })).statusCode, 200)
 
-  const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'a@example.com', password: 'x'.repeat(12), bogus: true } })
+  const login = await app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { email: 'a@example.com', password: 'x'.repeat(12), bogus: true }
+  })
   t.equal(login.statusCode, 400, 'the real login route refuses extra fields too')
   t.match(login.json().details, [{ field: 'body.bogus' }])
 })
 
 t.test('400 for malformed JSON', async t => {
   const app = await build(t, { before: testRoutes })
-  const res = await app.inject({ method: 'POST', url: '/test/items', headers: { 'content-type': 'application/json' }, payload: '{"name":' })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/test/items',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"name":'
+  })
   t.equal(res.statusCode, 400)
   assertShape(t, res.json(), 400, 'AMK_BAD_REQUEST', String(res.headers['x-request-id']))
 })
@@ -116,7 +133,12 @@ t.test('413 when the body is over BODY_LIMIT', async t => {
 
 t.test('415 for an unsupported content type', async t => {
   const app = await build(t, { before: testRoutes })
-  const res = await app.inject({ method: 'POST', url: '/test/items', headers: { 'content-type': 'application/xml' }, payload: '<a/>' })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/test/items',
+    headers: { 'content-type': 'application/xml' },
+    payload: '<a/>'
+  })
   t.equal(res.statusCode, 415)
   assertShape(t, res.json(), 415, 'AMK_UNSUPPORTED_MEDIA_TYPE', String(res.headers['x-request-id']))
   t.equal(res.json().message, 'Unsupported Content-Type: application/xml')
@@ -131,13 +153,20 @@ t.test('500: the message is masked in development and in production', async t =>
   t.notMatch(shown.body, /hunter2|10\.0\.0\.5/)
 
   const logs: string[] = []
-  const prod = await build(t, { env: { NODE_ENV: 'production', LLM_PROVIDER: 'offline', JWT_SECRET: 's'.repeat(40) }, before: testRoutes, logs })
+  const prod = await build(t, {
+    env: { NODE_ENV: 'production', LLM_PROVIDER: 'offline', JWT_SECRET: 's'.repeat(40) },
+    before: testRoutes,
+    logs
+  })
   const masked = await prod.inject('/test/boom')
   t.equal(masked.statusCode, 500)
   assertShape(t, masked.json(), 500, 'AMK_INTERNAL', String(masked.headers['x-request-id']))
   t.equal(masked.json().message, 'Internal Server Error')
   t.notMatch(masked.body, /hunter2|10\.0\.0\.5/, 'nothing of the cause leaks')
-  t.ok(logs.some(line => line.includes('hunter2') && line.includes(masked.json().requestId)), 'the cause is logged with the request id')
+  t.ok(
+    logs.some(line => line.includes('hunter2') && line.includes(masked.json().requestId)),
+    'the cause is logged with the request id'
+  )
 
   const ours = await prod.inject('/test/unavailable')
   t.equal(ours.statusCode, 503)
@@ -171,23 +200,51 @@ t.test('x-request-id: echoed when sent, generated when not, replaced when unsafe
 
 /** A driver error as the pg client raises it: no status, a code that is not ours, an address in the message. */
 function driverError () {
-  return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5433'), { code: 'ECONNREFUSED', errno: -111, address: '127.0.0.1', port: 5433 })
+  return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5433'), {
+    code: 'ECONNREFUSED',
+    errno: -111,
+    address: '127.0.0.1',
+    port: 5433
+  })
 }
 
-t.test('toPublicError: catalogue errors pass through, library client errors keep their message, the rest is masked', async t => {
-  const ours = withDetails(new NotFoundError("Unknown agent 'x'"), { availableAgents: ['travel'] })
-  t.same(toPublicError(ours), { statusCode: 404, code: 'AMK_NOT_FOUND', message: "Unknown agent 'x'", details: { availableAgents: ['travel'] } })
-  t.same(toPublicError(new ServiceUnavailableError('agent travel is warming up')),
-    { statusCode: 503, code: 'AMK_SERVICE_UNAVAILABLE', message: 'agent travel is warming up' }, 'a 5xx of the catalogue keeps its message')
+t.test(
+  'toPublicError: catalogue errors pass through, library client errors keep their message, the rest is masked',
+  async t => {
+    const ours = withDetails(new NotFoundError("Unknown agent 'x'"), { availableAgents: ['travel'] })
+    t.same(toPublicError(ours), {
+      statusCode: 404,
+      code: 'AMK_NOT_FOUND',
+      message: "Unknown agent 'x'",
+      details: { availableAgents: ['travel'] }
+    })
+    t.same(
+      toPublicError(new ServiceUnavailableError('agent travel is warming up')),
+      { statusCode: 503, code: 'AMK_SERVICE_UNAVAILABLE', message: 'agent travel is warming up' },
+      'a 5xx of the catalogue keeps its message'
+    )
 
-  t.same(toPublicError(driverError()), { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
-  t.same(toPublicError(Object.assign(new Error('upstream 10.0.0.5 failed'), { statusCode: 502 })),
-    { statusCode: 502, code: 'AMK_BAD_GATEWAY', message: INTERNAL_MESSAGE }, 'a library 5xx keeps its status, not its message')
-  t.same(toPublicError(Object.assign(new Error('Body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })),
-    { statusCode: 413, code: 'AMK_PAYLOAD_TOO_LARGE', message: 'Body is too large' }, 'a library 4xx keeps its message')
-  t.same(toPublicError('a string was thrown'), { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
-  t.same(toPublicError(Object.assign(new Error('x'), { statusCode: 200 })).statusCode, 500, 'a status outside 400–599 is 500')
-})
+    t.same(toPublicError(driverError()), { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
+    t.same(
+      toPublicError(Object.assign(new Error('upstream 10.0.0.5 failed'), { statusCode: 502 })),
+      { statusCode: 502, code: 'AMK_BAD_GATEWAY', message: INTERNAL_MESSAGE },
+      'a library 5xx keeps its status, not its message'
+    )
+    t.same(
+      toPublicError(
+        Object.assign(new Error('Body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
+      ),
+      { statusCode: 413, code: 'AMK_PAYLOAD_TOO_LARGE', message: 'Body is too large' },
+      'a library 4xx keeps its message'
+    )
+    t.same(toPublicError('a string was thrown'), { statusCode: 500, code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
+    t.same(
+      toPublicError(Object.assign(new Error('x'), { statusCode: 200 })).statusCode,
+      500,
+      'a status outside 400–599 is 500'
+    )
+  }
+)
 
 t.test('a driver error reads the same in an HTTP response, a stream error event and a workflow step', async t => {
   const app = await build(t, {
@@ -214,11 +271,25 @@ t.test('a driver error reads the same in an HTTP response, a stream error event 
     connections: 0,
     done: Promise.resolve()
   }
-  await log.create({ streamId: session.streamId, ownerId: 'c', agent: 'content', method: 'generateBlogPost', createdAt: Date.now(), onDisconnect: 'cancel', instanceId: 'here' })
-  await runGeneration(session, { agent: 'content', method: 'generateBlogPost', input: {}, caller: { id: 'c', kind: 'api-key', role: 'premium' } }, {
-    log,
-    invoke: async () => { throw driverError() }
+  await log.create({
+    streamId: session.streamId,
+    ownerId: 'c',
+    agent: 'content',
+    method: 'generateBlogPost',
+    createdAt: Date.now(),
+    onDisconnect: 'cancel',
+    instanceId: 'here'
   })
+  await runGeneration(
+    session,
+    { agent: 'content', method: 'generateBlogPost', input: {}, caller: { id: 'c', kind: 'api-key', role: 'premium' } },
+    {
+      log,
+      invoke: async () => {
+        throw driverError()
+      }
+    }
+  )
   const last = await log.last(session.streamId)
   t.match(last, { event: 'error', data: { code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE } })
   t.notMatch(JSON.stringify([http, step, last]), /ECONNREFUSED|127\.0\.0\.1|5433/, 'no driver text or address anywhere')

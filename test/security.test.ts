@@ -6,14 +6,21 @@ import { gunzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { build } from './support.js'
 
-const bigItems = Array.from({ length: 500 }, (_, i) => ({ id: i, name: `item number ${i}`, tags: ['travel', 'content'] }))
+const bigItems = Array.from({ length: 500 }, (_, i) => ({
+  id: i,
+  name: `item number ${i}`,
+  tags: ['travel', 'content']
+}))
 
 function testRoutes (app: FastifyInstance) {
   app.get('/test/big', { config: { public: true } }, async () => ({ items: bigItems }))
   app.get('/test/small', { config: { public: true } }, async () => ({ ok: true }))
   // An SSE response the way a stream route sends one: a stream of `id/event/data` frames, well over the threshold.
   app.get('/test/sse', { config: { public: true } }, async (_request, reply) => {
-    const frames = Array.from({ length: 200 }, (_, i) => `id: s-${i}\nevent: token\ndata: ${JSON.stringify({ chunk: 'lorem ipsum '.repeat(4), index: i })}\n\n`)
+    const frames = Array.from(
+      { length: 200 },
+      (_, i) => `id: s-${i}\nevent: token\ndata: ${JSON.stringify({ chunk: 'lorem ipsum '.repeat(4), index: i })}\n\n`
+    )
     reply.header('cache-control', 'no-cache, no-transform').type('text/event-stream')
     return reply.send(Readable.from(frames))
   })
@@ -38,11 +45,16 @@ t.test('helmet security headers on every response', async t => {
 
 t.test('CORS answers only the allowed origins', async t => {
   const app = await build(t, { env: { ALLOWED_ORIGINS: 'https://app.example.com, https://admin.example.com' } })
-  const preflight = (origin: string) => app.inject({
-    method: 'OPTIONS',
-    url: '/api/status',
-    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key' }
-  })
+  const preflight = (origin: string) =>
+    app.inject({
+      method: 'OPTIONS',
+      url: '/api/status',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-api-key'
+      }
+    })
   const allowed = await preflight('https://app.example.com')
   t.equal(allowed.statusCode, 204)
   t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
@@ -92,7 +104,10 @@ t.test('compression: large JSON is compressed, small JSON is not', async t => {
 t.test('compression never touches text/event-stream', async t => {
   const app = await build(t, { before: testRoutes })
   for (const url of ['/test/sse', '/test/sse-string']) {
-    const res = await app.inject({ url, headers: { 'accept-encoding': 'gzip, deflate, br', accept: 'text/event-stream' } })
+    const res = await app.inject({
+      url,
+      headers: { 'accept-encoding': 'gzip, deflate, br', accept: 'text/event-stream' }
+    })
     t.equal(res.statusCode, 200, url)
     t.match(res.headers['content-type'], /^text\/event-stream/)
     t.notOk(res.headers['content-encoding'], `${url} is not compressed`)

@@ -32,7 +32,9 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /** The path of an executable found on PATH (or the path itself when it is executable), else null. */
 export function which (command: string): string | null {
-  const candidates = command.includes('/') ? [command] : (process.env.PATH ?? '').split(delimiter).map(dir => join(dir, command))
+  const candidates = command.includes('/')
+    ? [command]
+    : (process.env.PATH ?? '').split(delimiter).map(dir => join(dir, command))
   for (const candidate of candidates) {
     try { accessSync(candidate, constants.X_OK); return candidate } catch {}
   }
@@ -144,7 +146,12 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   let logger = serverOptions(config).logger
   if (options.logs) {
     const lines = options.logs
-    const stream = new Writable({ write (chunk, _enc, cb) { for (const line of String(chunk).split('\n')) if (line) lines.push(line); cb() } })
+    const stream = new Writable({
+      write (chunk, _enc, cb) {
+        for (const line of String(chunk).split('\n')) if (line) lines.push(line)
+        cb()
+      }
+    })
     logger = { ...(loggerOptions({ ...config, LOG_LEVEL: 'trace' as Config['LOG_LEVEL'] }) as object), stream }
   }
   const server = Fastify(serverOptions(config, logger))

@@ -32,7 +32,10 @@ export function ownEntry<T> (table: Readonly<Record<string, T>>, name: string): 
   return Object.hasOwn(table, name) ? table[name] : undefined
 }
 
-export function findAgent (definitions: Readonly<Record<string, AgentDefinition>>, name: string): AgentDefinition | undefined {
+export function findAgent (
+  definitions: Readonly<Record<string, AgentDefinition>>,
+  name: string
+): AgentDefinition | undefined {
   return ownEntry(definitions, name)
 }
 
@@ -41,8 +44,11 @@ export function findMethod (definition: AgentDefinition | undefined, name: strin
 }
 
 /** The offline output of a method, when the method defines a builder. */
-export function offlineBuilder (definitions: Record<AgentName, AgentDefinition> = createAgentDefinitions()): OfflineBuilder {
-  return ({ agent, method, input }) => isRecord(input) ? findMethod(findAgent(definitions, agent), method)?.offline?.(input) : undefined
+export function offlineBuilder (
+  definitions: Record<AgentName, AgentDefinition> = createAgentDefinitions()
+): OfflineBuilder {
+  return ({ agent, method, input }) =>
+    isRecord(input) ? findMethod(findAgent(definitions, agent), method)?.offline?.(input) : undefined
 }
 
 /** OpenAPI component names: TravelSearchFlightsInput, ContentGenerateBlogPostOutput… */

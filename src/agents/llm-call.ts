@@ -41,7 +41,10 @@ function rejectedWithoutOutput (failure: unknown, text: string): boolean {
 }
 
 function errorInfo (error: unknown) {
-  return { code: stringFieldOf(error, 'code') ?? 'AMK_INTERNAL', message: stringFieldOf(error, 'message') ?? String(error) }
+  return {
+    code: stringFieldOf(error, 'code') ?? 'AMK_INTERNAL',
+    message: stringFieldOf(error, 'message') ?? String(error)
+  }
 }
 
 async function reserve (deps: CallDeps, scope: CallScope, request: GenerateRequest) {
@@ -71,12 +74,19 @@ async function reserve (deps: CallDeps, scope: CallScope, request: GenerateReque
   return settle
 }
 
-export async function callProvider (deps: CallDeps, scope: CallScope, request: GenerateRequest, stream: boolean): Promise<CallOutcome> {
+export async function callProvider (
+  deps: CallDeps,
+  scope: CallScope,
+  request: GenerateRequest,
+  stream: boolean
+): Promise<CallOutcome> {
   const settle = await reserve(deps, scope, request)
   const startedAt = Date.now()
   const promptTokens = estimateTokens(request.system + request.prompt)
   const callId = randomUUID()
-  const row = (fields: Pick<UsageRow, 'model' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'status' | 'durationMs' | 'estimated'>): UsageRow => ({
+  const row = (
+    fields: Pick<UsageRow, 'model' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'status' | 'durationMs' | 'estimated'>
+  ): UsageRow => ({
     callId,
     startedAt,
     callerId: scope.caller?.id ?? 'anonymous',
@@ -90,15 +100,19 @@ export async function callProvider (deps: CallDeps, scope: CallScope, request: G
     ...fields
   })
   // Visible before it starts: a crash from here on leaves a pending row that the sweep settles.
-  await deps.ledger?.record(row({
-    model: request.model,
-    inputTokens: promptTokens,
-    outputTokens: 0,
-    costUsd: deps.price(request.model, { inputTokens: promptTokens, outputTokens: 0 }),
-    status: 'pending',
-    durationMs: 0,
-    estimated: true
-  })).catch(err => deps.warn({ err }, 'usage ledger reservation failed'))
+  await deps.ledger
+    ?.record(
+      row({
+        model: request.model,
+        inputTokens: promptTokens,
+        outputTokens: 0,
+        costUsd: deps.price(request.model, { inputTokens: promptTokens, outputTokens: 0 }),
+        status: 'pending',
+        durationMs: 0,
+        estimated: true
+      })
+    )
+    .catch(err => deps.warn({ err }, 'usage ledger reservation failed'))
   const started = performance.now() // durations and time to first token are the provider's
   let firstTokenMs: number | undefined
   let text = ''
@@ -123,24 +137,31 @@ export async function callProvider (deps: CallDeps, scope: CallScope, request: G
     failure = error
   }
   const durationMs = performance.now() - started
-  const status: LlmCallRecord['status'] = failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'
+  const status: LlmCallRecord['status'] =
+    failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'
   const rejected = status === 'error' && !result && rejectedWithoutOutput(failure, text)
-  const usage: Usage = result?.usage ?? (rejected
-    ? { inputTokens: 0, outputTokens: 0, estimated: false }
-    : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
+  const usage: Usage =
+    result?.usage ??
+    (rejected
+      ? { inputTokens: 0, outputTokens: 0, estimated: false }
+      : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
   const model = result?.model ?? stringFieldOf(fieldOf(failure, 'details'), 'model') ?? request.model
   const costUsd = rejected ? 0 : deps.price(model, usage)
   await settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd })
 
-  await deps.ledger?.record(row({
-    model,
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    costUsd,
-    status,
-    durationMs,
-    estimated: usage.estimated ?? false
-  })).catch(err => deps.warn({ err }, 'usage ledger write failed'))
+  await deps.ledger
+    ?.record(
+      row({
+        model,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        costUsd,
+        status,
+        durationMs,
+        estimated: usage.estimated ?? false
+      })
+    )
+    .catch(err => deps.warn({ err }, 'usage ledger write failed'))
 
   const record: LlmCallRecord = {
     traceId: scope.traceId,
@@ -160,7 +181,11 @@ export async function callProvider (deps: CallDeps, scope: CallScope, request: G
     output: result ? (result.json ?? result.text) : undefined
   }
   for (const hook of deps.hooks) {
-    try { hook.onLlmCall?.(record) } catch (err) { deps.warn({ err }, 'onLlmCall hook failed') }
+    try {
+      hook.onLlmCall?.(record)
+    } catch (err) {
+      deps.warn({ err }, 'onLlmCall hook failed')
+    }
   }
   if (failure !== undefined) throw failure
   return { result: result!, costUsd }

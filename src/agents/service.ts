@@ -3,7 +3,15 @@
 // output, caches it, and reports every invocation to the hooks. Framework-free: dependencies come in.
 import { randomUUID } from 'node:crypto'
 import { Value } from 'typebox/value'
-import { CancelledError, InternalError, LlmInvalidOutputError, NotFoundError, ShuttingDownError, ValidationError, withDetails } from '../errors.js'
+import {
+  CancelledError,
+  InternalError,
+  LlmInvalidOutputError,
+  NotFoundError,
+  ShuttingDownError,
+  ValidationError,
+  withDetails
+} from '../errors.js'
 import { parseModelJson } from '../llm/json.js'
 import type { LlmProvider, Usage } from '../llm/types.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
@@ -21,7 +29,11 @@ export type CacheResult = 'hit' | 'miss' | 'ok' | 'error'
 
 export interface AgentServiceDeps {
   definitions: Record<AgentName, AgentDefinition>
-  llm: { provider: LlmProvider, modelFor(tier: ModelTier): string, price(model: string, usage: Pick<Usage, 'inputTokens' | 'outputTokens'>): number }
+  llm: {
+    provider: LlmProvider
+    modelFor(tier: ModelTier): string
+    price(model: string, usage: Pick<Usage, 'inputTokens' | 'outputTokens'>): number
+  }
   cache: ResponseCache
   /** REDIS_KEY_PREFIX: cache keys start with it. */
   keyPrefix: string
@@ -53,7 +65,10 @@ class Tally {
   costUsd = 0
   estimated = false
   readonly models = new Set<string>()
-  add (usage: { inputTokens: number, outputTokens: number, costUsd: number, estimated?: boolean }, models: Iterable<string>) {
+  add (
+    usage: { inputTokens: number; outputTokens: number; costUsd: number; estimated?: boolean },
+    models: Iterable<string>
+  ) {
     this.inputTokens += usage.inputTokens
     this.outputTokens += usage.outputTokens
     this.costUsd = Math.round((this.costUsd + usage.costUsd) * 1e8) / 1e8
@@ -61,19 +76,37 @@ class Tally {
     for (const model of models) this.models.add(model)
   }
 
-  get model () { return [...this.models].join('+') || 'none' }
+  get model () {
+    return [...this.models].join('+') || 'none'
+  }
+
   usage () {
-    return { inputTokens: this.inputTokens, outputTokens: this.outputTokens, costUsd: this.costUsd, model: this.model, ...(this.estimated ? { estimated: true } : {}) }
+    return {
+      inputTokens: this.inputTokens,
+      outputTokens: this.outputTokens,
+      costUsd: this.costUsd,
+      model: this.model,
+      ...(this.estimated ? { estimated: true } : {})
+    }
   }
 }
 
 function repairPrompt (prompt: string, previous: string, problems: FieldProblem[]): string {
-  return `${prompt}\n\nYour previous answer could not be used:\n${problems.map(p => `- ${p.field} ${p.message}`).join('\n')}\n` +
-    `Previous answer:\n${previous.slice(0, 6000)}\n\nReturn the corrected answer: one JSON object matching the response schema exactly.`
+  return (
+    `${prompt}\n\nYour previous answer could not be used:\n` +
+    `${problems.map(p => `- ${p.field} ${p.message}`).join('\n')}\n` +
+    `Previous answer:\n${previous.slice(0, 6000)}\n\n` +
+    'Return the corrected answer: one JSON object matching the response schema exactly.'
+  )
 }
 
 /** The error a shutdown-aborted invocation reports (the client may retry on another replica). */
-const shuttingDown = () => withDetails(new ShuttingDownError(), { reason: 'The invocation was aborted because this instance is shutting down; retry it' }, { 'retry-after': '1' })
+const shuttingDown = () =>
+  withDetails(
+    new ShuttingDownError(),
+    { reason: 'The invocation was aborted because this instance is shutting down; retry it' },
+    { 'retry-after': '1' }
+  )
 
 export function createAgentService (deps: AgentServiceDeps): AgentService {
   const { definitions, cache, keyPrefix } = deps
@@ -96,7 +129,10 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     const definition = resolveAgent(agentName)
     const method = findMethod(definition, methodName)
     if (!method) {
-      throw withDetails(new NotFoundError(`Agent '${agentName}' has no method '${methodName}'`), { agent: agentName, availableMethods: Object.keys(definition.methods) })
+      throw withDetails(new NotFoundError(`Agent '${agentName}' has no method '${methodName}'`), {
+        agent: agentName,
+        availableMethods: Object.keys(definition.methods)
+      })
     }
     return { definition, method }
   }
@@ -105,7 +141,13 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     try { deps.onCacheOperation?.(agent, operation, result) } catch (err) { warn({ err }, 'cache observer failed') }
   }
 
-  async function generate (scope: CallScope, definition: AgentDefinition, method: AgentMethod, input: Record<string, unknown>, tally: Tally) {
+  async function generate (
+    scope: CallScope,
+    definition: AgentDefinition,
+    method: AgentMethod,
+    input: Record<string, unknown>,
+    tally: Tally
+  ) {
     const { system, prompt } = method.prompt(input)
     const request = {
       model: deps.llm.modelFor(method.model ?? definition.defaultModel),
@@ -121,13 +163,21 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     const firstCheck = checkOutput(method.output, first.result.json ?? parseModelJson(first.result.text))
     if (firstCheck.ok) return firstCheck.value
     // One repair attempt, on the model that answered, without streaming.
-    const repair = { ...request, model: first.result.model, prompt: repairPrompt(prompt, first.result.text, firstCheck.problems) }
+    const repair = {
+      ...request,
+      model: first.result.model,
+      prompt: repairPrompt(prompt, first.result.text, firstCheck.problems)
+    }
     const second = await callProvider(callDeps, { ...scope, onDelta: undefined }, repair, false)
     tally.add({ ...second.result.usage, costUsd: second.costUsd }, [second.result.model])
     const secondCheck = checkOutput(method.output, second.result.json ?? parseModelJson(second.result.text))
     if (secondCheck.ok) return secondCheck.value
-    throw withDetails(new LlmInvalidOutputError(`The model's answer for ${definition.name}.${method.name} did not match its schema, even after a repair attempt`),
-      { model: second.result.model, problems: secondCheck.problems })
+    throw withDetails(
+      new LlmInvalidOutputError(
+        `The model's answer for ${definition.name}.${method.name} did not match its schema, even after a repair attempt`
+      ),
+      { model: second.result.model, problems: secondCheck.problems }
+    )
   }
 
   async function execute (req: InvokeRequest, parent?: Tally): Promise<InvokeResult> {
@@ -165,7 +215,9 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
         }
       }
       if (!cached) {
-        data = method.run ? await runComposite(method, input, scope, req, tally) : await generate(scope, definition, method, input, tally)
+        data = method.run
+          ? await runComposite(method, input, scope, req, tally)
+          : await generate(scope, definition, method, input, tally)
         const ttl = deps.cacheTtlOverride ?? method.cacheTtl
         await cache.set(key, { data, model: tally.model, createdAt: Date.now() }, ttl)
           .then(() => observe('set', definition.name, 'ok'), () => observe('set', definition.name, 'error'))
@@ -189,7 +241,14 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
         startedAt,
         durationMs: performance.now() - started,
         status: failure === undefined ? 'success' : signal.aborted ? 'cancelled' : 'error',
-        ...(failure !== undefined ? { error: { code: String((failure as { code?: string }).code ?? 'AMK_INTERNAL'), message: (failure as Error).message } } : {})
+        ...(failure !== undefined
+          ? {
+              error: {
+                code: String((failure as { code?: string }).code ?? 'AMK_INTERNAL'),
+                message: (failure as Error).message
+              }
+            }
+          : {})
       }
       for (const hook of hooks) {
         try { hook.onInvocation?.(record) } catch (err) { warn({ err }, 'onInvocation hook failed') }
@@ -198,30 +257,48 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   }
 
   /** A method with its own run(): it may call the LLM (ctx.generate) and other methods (ctx.invoke). */
-  async function runComposite (method: AgentMethod, input: Record<string, unknown>, scope: CallScope, req: InvokeRequest, tally: Tally) {
+  async function runComposite (
+    method: AgentMethod,
+    input: Record<string, unknown>,
+    scope: CallScope,
+    req: InvokeRequest,
+    tally: Tally
+  ) {
     const { definition } = resolve(scope.agent, method.name)
     const value = await method.run!(input, {
       signal: req.signal ?? neverAborted,
-      generate: (generateInput) => generate(scope, definition, method, generateInput, tally),
+      generate: generateInput => generate(scope, definition, method, generateInput, tally),
       invoke: async (agent, name, subInput, output) => {
-        const { data } = await execute({
-          agent,
-          method: name,
-          input: subInput,
-          caller: req.caller,
-          signal: req.signal,
-          noCache: req.noCache,
-          parentTraceId: scope.traceId,
-          streamId: req.streamId,
-          runId: req.runId
-        }, tally)
+        const { data } = await execute(
+          {
+            agent,
+            method: name,
+            input: subInput,
+            caller: req.caller,
+            signal: req.signal,
+            noCache: req.noCache,
+            parentTraceId: scope.traceId,
+            streamId: req.streamId,
+            runId: req.runId
+          },
+          tally
+        )
         // The callee validated its output; this check ties it to the schema the caller named.
-        if (!Value.Check(output, data)) throw new InternalError(`${agent}.${name} did not answer with the output schema ${scope.agent}.${method.name} expects`)
+        if (!Value.Check(output, data)) {
+          throw new InternalError(
+            `${agent}.${name} did not answer with the output schema ${scope.agent}.${method.name} expects`
+          )
+        }
         return data
       }
     })
     const checked = checkOutput(method.output, value)
-    if (!checked.ok) throw withDetails(new InternalError(`${scope.agent}.${method.name} assembled an invalid result`), checked.problems)
+    if (!checked.ok) {
+      throw withDetails(
+        new InternalError(`${scope.agent}.${method.name} assembled an invalid result`),
+        checked.problems
+      )
+    }
     return checked.value
   }
 
@@ -231,7 +308,10 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     const shutdown = new AbortController()
     running.add(shutdown)
     try {
-      return await execute({ ...req, signal: req.signal ? AbortSignal.any([req.signal, shutdown.signal]) : shutdown.signal })
+      return await execute({
+        ...req,
+        signal: req.signal ? AbortSignal.any([req.signal, shutdown.signal]) : shutdown.signal
+      })
     } catch (error) {
       throw shutdown.signal.aborted && !req.signal?.aborted ? shuttingDown() : error
     } finally {
@@ -253,7 +333,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     cache: {
       async clear (agent, pattern = '*') {
         resolveAgent(agent)
-        if (pattern.length > 200 || /[\r\n\0]/.test(pattern)) throw new ValidationError('pattern must be at most 200 printable characters')
+        if (pattern.length > 200 || /[\r\n\0]/.test(pattern)) { throw new ValidationError('pattern must be at most 200 printable characters') }
         try {
           const removed = await cache.clear(cacheNamespace(keyPrefix, agent), pattern)
           observe('clear', agent, 'ok')

@@ -64,9 +64,16 @@ export function invocationIncrements (record: InvocationRecord): Increment[] {
   else if (outcome === 'rejected') fields.push(['rejected', 1])
   else fields.push(['cancelled', 1])
   if (outcome !== 'rejected') {
-    fields.push([record.cached ? 'cacheHits' : 'cacheMisses', 1], ['timedCalls', 1], ['latencyMsSum', record.durationMs])
+    fields.push(
+      [record.cached ? 'cacheHits' : 'cacheMisses', 1],
+      ['timedCalls', 1],
+      ['latencyMsSum', record.durationMs]
+    )
   }
-  return fields.flatMap(([field, delta]): Increment[] => [[`${TOTAL}|${field}`, delta], [`m|${record.method}|${field}`, delta]])
+  return fields.flatMap(([field, delta]): Increment[] => [
+    [`${TOTAL}|${field}`, delta],
+    [`m|${record.method}|${field}`, delta]
+  ])
 }
 
 /** Increments for one provider call: tokens and cost are what the provider was actually asked to do. */

@@ -41,7 +41,12 @@ export interface AgentStatsSummary extends CallFigures {
   lastError: { code: string, message: string, at: string } | null
 }
 
-export interface ModelFigures { calls: number, errors: number, tokens: { input: number, output: number, total: number }, costUsd: number }
+export interface ModelFigures {
+  calls: number
+  errors: number
+  tokens: { input: number; output: number; total: number }
+  costUsd: number
+}
 
 export interface AgentStatsDetail extends AgentStatsSummary {
   byMethod: Record<string, CallFigures>
@@ -111,7 +116,12 @@ export function detailOf (source: StatsSource): AgentStatsDetail {
   }
   const byModel: Record<string, ModelFigures> = {}
   for (const [name, c] of [...models].sort(([a], [b]) => a.localeCompare(b))) {
-    byModel[name] = { calls: c.llmCalls, errors: c.llmErrors, tokens: { input: c.inputTokens, output: c.outputTokens, total: c.inputTokens + c.outputTokens }, costUsd: c.costUsd }
+    byModel[name] = {
+      calls: c.llmCalls,
+      errors: c.llmErrors,
+      tokens: { input: c.inputTokens, output: c.outputTokens, total: c.inputTokens + c.outputTokens },
+      costUsd: c.costUsd
+    }
   }
   return { ...summaryOf(source), byMethod, byModel }
 }

@@ -17,8 +17,23 @@
 import type { Redis } from 'ioredis'
 import { breakerFor } from '../limits/redis-failover.js'
 import type { InvocationRecord, LlmCallRecord } from './types.js'
-import { FLOAT_FIELDS, TOTAL, invocationIncrements, isCounterField, llmIncrements, outcomeOf, type Increment } from './stats-counters.js'
-import { detailOf, summaryOf, type AgentHealth, type AgentStatsDetail, type AgentStatsSummary, type StatsSource } from './stats-view.js'
+import {
+  FLOAT_FIELDS,
+  TOTAL,
+  invocationIncrements,
+  isCounterField,
+  llmIncrements,
+  outcomeOf,
+  type Increment
+} from './stats-counters.js'
+import {
+  detailOf,
+  summaryOf,
+  type AgentHealth,
+  type AgentStatsDetail,
+  type AgentStatsSummary,
+  type StatsSource
+} from './stats-view.js'
 
 export type { AgentHealth, AgentStatsDetail, AgentStatsSummary }
 
@@ -119,9 +134,22 @@ export class AgentStats {
     const calls = agent.window.length
     const errors = agent.window.filter(e => e.error).length
     const errorRate = calls === 0 ? 0 : errors / calls
-    const base = { errorRate, calls, errors, windowMs: healthWindowMs, minCalls, thresholds: { degraded: degradedRate, unhealthy: unhealthyRate } }
+    const base = {
+      errorRate,
+      calls,
+      errors,
+      windowMs: healthWindowMs,
+      minCalls,
+      thresholds: { degraded: degradedRate, unhealthy: unhealthyRate }
+    }
     const pct = `${(errorRate * 100).toFixed(1)}% errors (${errors}/${calls})`
-    if (calls < minCalls) return { ...base, status: 'healthy', message: `${calls} call(s) in the window, fewer than ${minCalls}: not judged` }
+    if (calls < minCalls) {
+      return {
+        ...base,
+        status: 'healthy',
+        message: `${calls} call(s) in the window, fewer than ${minCalls}: not judged`
+      }
+    }
     if (errorRate > unhealthyRate) return { ...base, status: 'unhealthy', message: `${pct} > ${unhealthyRate * 100}%` }
     if (errorRate > degradedRate) return { ...base, status: 'degraded', message: `${pct} > ${degradedRate * 100}%` }
     return { ...base, status: 'healthy', message: pct }
@@ -133,8 +161,16 @@ export class AgentStats {
     this.local.set(agentName, this.fresh(now))
     const redis = this.usableRedis()
     if (!redis) return
-    await redis.multi().del(this.key(agentName)).hset(this.key(agentName), 'meta|resetAt', String(now), 'meta|createdAt', String(now)).exec()
-      .catch((error: Error) => { if (!breakerFor(redis).failure(COMPONENT, error)) this.options.log?.warn({ err: error.message }, 'agent stats: shared reset failed') })
+    await redis
+      .multi()
+      .del(this.key(agentName))
+      .hset(this.key(agentName), 'meta|resetAt', String(now), 'meta|createdAt', String(now))
+      .exec()
+      .catch((error: Error) => {
+        if (!breakerFor(redis).failure(COMPONENT, error)) {
+          this.options.log?.warn({ err: error.message }, 'agent stats: shared reset failed')
+        }
+      })
   }
 
   /** The Redis client when the breaker lets calls through, else null. */
@@ -144,7 +180,17 @@ export class AgentStats {
   }
 
   private fresh (now: number): LocalAgent {
-    return { counters: new Map(), latencies: [], methodLatencies: new Map(), window: [], activeStreams: 0, createdAt: now, resetAt: now, lastCallAt: null, lastError: null }
+    return {
+      counters: new Map(),
+      latencies: [],
+      methodLatencies: new Map(),
+      window: [],
+      activeStreams: 0,
+      createdAt: now,
+      resetAt: now,
+      lastCallAt: null,
+      lastError: null
+    }
   }
 
   private agent (name: string): LocalAgent {
@@ -175,9 +221,17 @@ export class AgentStats {
     pipeline.hsetnx(key, 'meta|createdAt', String(agent.createdAt))
     if (Object.keys(meta).length > 0) pipeline.hset(key, meta)
     const started = performance.now()
-    pipeline.exec().then(results => results?.find(([error]) => error)?.[0], error => error instanceof Error ? error : new Error(String(error))).then(error => {
-      if (error && !breakerFor(redis).failure(COMPONENT, error, started)) this.options.log?.warn({ err: error.message }, 'agent stats: shared counters not updated')
-    })
+    pipeline
+      .exec()
+      .then(
+        results => results?.find(([error]) => error)?.[0],
+        error => (error instanceof Error ? error : new Error(String(error)))
+      )
+      .then(error => {
+        if (error && !breakerFor(redis).failure(COMPONENT, error, started)) {
+          this.options.log?.warn({ err: error.message }, 'agent stats: shared counters not updated')
+        }
+      })
   }
 
   /** Cluster counters from Redis when it answers, else this replica's; percentiles and gauges are local. */
@@ -211,7 +265,9 @@ export class AgentStats {
       this.local.set(agentName, fresh)
       return this.source(agentName)
     }
-    const counters = Object.entries(hash).filter(([k]) => !k.startsWith('meta|')).map(([k, v]): [string, number] => [k, Number(v)])
+    const counters = Object.entries(hash)
+      .filter(([k]) => !k.startsWith('meta|'))
+      .map(([k, v]): [string, number] => [k, Number(v)])
     const lastCallAt = hash['meta|lastCallAt'] ? Number(hash['meta|lastCallAt']) : null
     let lastError = local.lastError
     try { lastError = hash['meta|lastError'] ? JSON.parse(hash['meta|lastError']) : lastError } catch {}

@@ -56,12 +56,15 @@ export interface MethodSpec<I extends TSchema, O extends TSchema> {
  * A method as the agent service and its consumers see it: the schemas' static types erased. The service
  * validates the input against `input` before any callback runs, so callbacks get what they were typed for.
  */
-export interface AgentMethod extends Omit<MethodSpec<TSchema, TSchema>, 'prompt' | 'run' | 'refine' | 'offline' | 'streamItems'> {
-  prompt(input: ValidInput): { system: string, prompt: string }
+export interface AgentMethod extends Omit<
+  MethodSpec<TSchema, TSchema>,
+  'prompt' | 'run' | 'refine' | 'offline' | 'streamItems'
+> {
+  prompt(input: ValidInput): { system: string; prompt: string }
   run?(input: ValidInput, ctx: MethodContext): Promise<unknown>
   refine?(input: ValidInput): FieldProblem[]
   offline?(input: ValidInput): unknown
-  streamItems?: { event: StreamItems['event'], property: string }
+  streamItems?: { event: StreamItems['event']; property: string }
 }
 
 /** A method input after validation: a JSON object. */
@@ -84,7 +87,9 @@ export interface AgentDefinition {
 }
 
 /** Declares an agent from its list of methods (keyed by their names). */
-export function defineAgent (agent: Omit<AgentDefinition, 'methods'> & { methods: readonly AgentMethod[] }): AgentDefinition {
+export function defineAgent (
+  agent: Omit<AgentDefinition, 'methods'> & { methods: readonly AgentMethod[] }
+): AgentDefinition {
   return { ...agent, methods: Object.fromEntries(agent.methods.map(method => [method.name, method])) }
 }
 
@@ -171,7 +176,14 @@ export interface InvocationRecord {
 
 /** Hooks consumers register on the agent service. `beforeLlmCall` may throw (budget exceeded) to stop the call. */
 export interface AgentServiceHooks {
-  beforeLlmCall?(call: { agent: AgentName, method: string, model: string, caller: Caller | null, estimatedTokens: number, estimatedCostUsd: number }): Promise<{ release?(actual: { tokens: number, costUsd: number }): Promise<void> } | void>
+  beforeLlmCall?(call: {
+    agent: AgentName
+    method: string
+    model: string
+    caller: Caller | null
+    estimatedTokens: number
+    estimatedCostUsd: number
+  }): Promise<{ release?(actual: { tokens: number; costUsd: number }): Promise<void> } | void>
   onLlmCall?(record: LlmCallRecord): void
   onInvocation?(record: InvocationRecord): void
 }

@@ -12,11 +12,6 @@ export function stringFieldOf (value: unknown, name: string): string | undefined
   return typeof field === 'string' ? field : undefined
 }
 
-/** The message of a caught value: an Error's message, or the value as text. */
-export function messageOf (error: unknown): string {
-  return stringFieldOf(error, 'message') ?? String(error)
-}
-
 /** A plain JSON object (not null, not an array). */
 export function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

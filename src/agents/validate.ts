@@ -41,13 +41,18 @@ export function problemsOf (schema: TSchema, value: unknown, root: string, limit
   return [...byField.values()]
 }
 
-const isRecord = (value: unknown): value is ValidInput => typeof value === 'object' && value !== null && !Array.isArray(value)
+const isRecord = (value: unknown): value is ValidInput =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const invalid = (problems: FieldProblem[]) =>
   withDetails(new ValidationError(problems.map(p => `${p.field} ${p.message}`).join('; ')), problems)
 
 /** A copy of the input with defaults applied; throws 400 AMK_VALIDATION listing every bad field. */
-export function validateInput (schema: TSchema, input: unknown, refine?: (input: ValidInput) => FieldProblem[]): ValidInput {
+export function validateInput (
+  schema: TSchema,
+  input: unknown,
+  refine?: (input: ValidInput) => FieldProblem[]
+): ValidInput {
   const value: unknown = Value.Default(schema, structuredClone(input ?? {}))
   if (!validator(schema).Check(value) || !isRecord(value)) throw invalid(problemsOf(schema, value, 'input'))
   const problems = refine?.(value) ?? []

@@ -65,7 +65,14 @@ function toRecord (row: Row): ApiKeyRecord {
 }
 
 interface AuthenticateOptions { now?: number, beforeLookup?: (known: boolean) => Promise<void> }
-interface CachedKey { id: string, role: Role, expiresAt: number | null, revoked: boolean, cachedAt: number, touchedAt: number }
+interface CachedKey {
+  id: string
+  role: Role
+  expiresAt: number | null
+  revoked: boolean
+  cachedAt: number
+  touchedAt: number
+}
 
 export interface ApiKeyCreate {
   name: string
@@ -79,20 +86,37 @@ export interface ApiKeyCreate {
 
 export class ApiKeyStore {
   private readonly cache = new Map<string, CachedKey>()
-  /** Lookups in flight by key hash: a burst of requests with one uncached key makes one lookup (and one throttle count). */
+  /**
+   * Lookups in flight by key hash: a burst of requests with one uncached key makes one lookup (and one
+   * throttle count).
+   */
   private readonly lookups = new Map<string, Promise<CachedKey | null>>()
   private readonly pending = new Set<Promise<unknown>>()
 
-  constructor (private readonly db: Queryable, private readonly options: { cacheTtlMs: number, onError?: (err: Error) => void }) {}
+  constructor (
+    private readonly db: Queryable,
+    private readonly options: { cacheTtlMs: number; onError?: (err: Error) => void }
+  ) {}
 
   /** Creates a key; the plaintext is returned here once and never stored. */
-  async create (input: ApiKeyCreate): Promise<{ key: string, record: ApiKeyRecord }> {
+  async create (input: ApiKeyCreate): Promise<{ key: string; record: ApiKeyRecord }> {
     const key = generateApiKey()
     const [row] = await this.db.query(
-      `INSERT INTO api_keys (name, prefix, key_hash, role, source, created_by, expires_at, daily_token_budget, daily_cost_budget_usd)
+      'INSERT INTO api_keys (name, prefix, key_hash, role, source, created_by, expires_at, ' +
+      `daily_token_budget, daily_cost_budget_usd)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-      [input.name, displayPrefix(key), hashApiKey(key), input.role, input.source ?? 'api', input.createdBy ?? null, input.expiresAt ?? null,
-        input.dailyTokenBudget ?? null, input.dailyCostBudgetUsd ?? null])
+      [
+        input.name,
+        displayPrefix(key),
+        hashApiKey(key),
+        input.role,
+        input.source ?? 'api',
+        input.createdBy ?? null,
+        input.expiresAt ?? null,
+        input.dailyTokenBudget ?? null,
+        input.dailyCostBudgetUsd ?? null
+      ]
+    )
     return { key, record: toRecord(row) }
   }
 
@@ -104,7 +128,9 @@ export class ApiKeyStore {
   /** Revokes a key (idempotent: an already revoked key keeps its first revocation time); null when unknown. */
   async revoke (id: string): Promise<ApiKeyRecord | null> {
     const [row] = await this.db.query(
-      'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING *', [id])
+      'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING *',
+      [id]
+    )
     for (const [hash, entry] of this.cache) if (entry.id === id) this.cache.delete(hash)
     return row ? toRecord(row) : null
   }
@@ -114,7 +140,10 @@ export class ApiKeyStore {
    * which). `beforeLookup` runs before a database lookup (not on a fresh cache hit) and may throw to refuse
    * it (the failed-attempt throttle); `known`: this replica has seen the key valid before.
    */
-  async authenticate (key: string, options: AuthenticateOptions = {}): Promise<{ id: string, role: Role, expiresAt: number | null } | null> {
+  async authenticate (
+    key: string,
+    options: AuthenticateOptions = {}
+  ): Promise<{ id: string; role: Role; expiresAt: number | null } | null> {
     if (key.length < 20 || key.length > 256) return null
     const now = options.now ?? Date.now()
     const hash = hashApiKey(key)
@@ -136,9 +165,16 @@ export class ApiKeyStore {
     return { id: entry.id, role: entry.role, expiresAt: entry.expiresAt }
   }
 
-  private async lookup (hash: string, previous: CachedKey | undefined, now: number, options: AuthenticateOptions): Promise<CachedKey | null> {
+  private async lookup (
+    hash: string,
+    previous: CachedKey | undefined,
+    now: number,
+    options: AuthenticateOptions
+  ): Promise<CachedKey | null> {
     await options.beforeLookup?.(previous !== undefined && !previous.revoked)
-    const [row] = await this.db.query('SELECT id, role, expires_at, revoked_at FROM api_keys WHERE key_hash = $1', [hash])
+    const [row] = await this.db.query('SELECT id, role, expires_at, revoked_at FROM api_keys WHERE key_hash = $1', [
+      hash
+    ])
     if (!row) return null
     const entry: CachedKey = {
       id: String(row.id),
@@ -160,9 +196,11 @@ export class ApiKeyStore {
   }
 
   /** The daily budgets set on the key with this id (unset ones absent); null when there is no such key. */
-  async budgetOf (id: string): Promise<{ tokens?: number, usd?: number } | null> {
-    const [row] = await this.db.query<{ daily_token_budget: number | null, daily_cost_budget_usd: number | null }>(
-      'SELECT daily_token_budget, daily_cost_budget_usd FROM api_keys WHERE id = $1', [id])
+  async budgetOf (id: string): Promise<{ tokens?: number; usd?: number } | null> {
+    const [row] = await this.db.query<{ daily_token_budget: number | null; daily_cost_budget_usd: number | null }>(
+      'SELECT daily_token_budget, daily_cost_budget_usd FROM api_keys WHERE id = $1',
+      [id]
+    )
     return row ? { tokens: row.daily_token_budget ?? undefined, usd: row.daily_cost_budget_usd ?? undefined } : null
   }
 
@@ -176,11 +214,14 @@ export class ApiKeyStore {
       await this.db.query(
         `INSERT INTO api_keys (name, prefix, key_hash, role, source) VALUES ($1, $2, $3, $4, 'env')
          ON CONFLICT (key_hash) DO UPDATE SET role = EXCLUDED.role WHERE api_keys.source = 'env'`,
-        [`VALID_API_KEYS #${i + 1}`, displayPrefix(key), hashes[i], role])
+        [`VALID_API_KEYS #${i + 1}`, displayPrefix(key), hashes[i], role]
+      )
     }
     await this.db.query(
       `UPDATE api_keys SET revoked_at = now() WHERE source = 'env' AND revoked_at IS NULL
-       AND NOT (key_hash = ANY($1::text[]))`, [hashes])
+       AND NOT (key_hash = ANY($1::text[]))`,
+      [hashes]
+    )
     this.cache.clear()
   }
 
@@ -204,9 +245,12 @@ export class ApiKeyStore {
   }
 
   private touch (id: string): void {
-    const write = this.db.query(
-      `UPDATE api_keys SET last_used_at = now() WHERE id = $1
-       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, [id])
+    const write = this.db
+      .query(
+        `UPDATE api_keys SET last_used_at = now() WHERE id = $1
+       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+        [id]
+      )
       .catch((err: Error) => this.options.onError?.(err))
       .finally(() => this.pending.delete(write))
     this.pending.add(write)

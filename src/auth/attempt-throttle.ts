@@ -40,7 +40,8 @@ export interface AttemptThrottle {
 
 const MAX_MEMORY_ENTRIES = 50_000
 
-// KEYS counters; ARGV[1] window (ms), ARGV[1 + i] the max of KEYS[i]. Returns { waitMs, refusedBy (1-based, 0 = none) }.
+// KEYS counters; ARGV[1] window (ms), ARGV[1 + i] the max of KEYS[i].
+// Returns { waitMs, refusedBy (1-based, 0 = none) }.
 const ATTEMPT = defineScript({
   name: 'attempt',
   keys: 'any',
@@ -65,7 +66,9 @@ const UNCOUNT = defineScript({
   name: 'attempt uncount',
   keys: 'any',
   parse: reply.integer,
-  lua: "for _, key in ipairs(KEYS) do if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end end return 0"
+  lua: 'for _, key in ipairs(KEYS) do ' +
+    "if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end " +
+    'end return 0'
 })
 
 export function createAttemptThrottle (options: AttemptThrottleOptions): AttemptThrottle {
@@ -75,7 +78,9 @@ export function createAttemptThrottle (options: AttemptThrottleOptions): Attempt
     const client = options.redis()
     return client && breakerFor(client).usable() ? client : null
   }
-  const failed = (client: Redis, err: unknown, started: number) => { breakerFor(client).failure(options.component, err, started) }
+  const failed = (client: Redis, err: unknown, started: number) => {
+    breakerFor(client).failure(options.component, err, started)
+  }
 
   function memoryAttempt (keys: string[], limits: AttemptLimit[]): [number, number] {
     const now = Date.now()

@@ -29,7 +29,9 @@ export function createCallerCheck (deps: CallerCheckDeps): CallerCheck {
 
   return async (caller, now = Date.now()) => {
     if (caller.expiresAt !== undefined && caller.expiresAt <= now) {
-      throw new UnauthorizedError('The credential this ticket was issued to has expired; authenticate again and get a new ticket')
+      throw new UnauthorizedError(
+        'The credential this ticket was issued to has expired; authenticate again and get a new ticket'
+      )
     }
     if (!await stillThere(caller)) {
       const what = caller.kind === 'api-key' ? 'API key' : 'account'

@@ -5,7 +5,14 @@
 // value arrives as both x-api-key and Bearer. Then the value's form decides: a JWT (three base64url segments)
 // is the bearer token, anything else the API key — so a JWT is never looked up, and refused, as a key.
 import type { IncomingHttpHeaders } from 'node:http'
-import { codeOf, DatabaseUnavailableError, RateLimitedError, statusCodeOf, UnauthorizedError, withDetails } from '../errors.js'
+import {
+  codeOf,
+  DatabaseUnavailableError,
+  RateLimitedError,
+  statusCodeOf,
+  UnauthorizedError,
+  withDetails
+} from '../errors.js'
 import type { ApiKeyStore } from './api-keys.js'
 import type { Attempt, AttemptThrottle } from './attempt-throttle.js'
 import { callerFromClaims, unverifiedIssuer } from './jwt.js'
@@ -30,7 +37,10 @@ export function extractCredential (headers: IncomingHttpHeaders, query: unknown)
   if (query && typeof query === 'object') {
     for (const name of Object.keys(query)) {
       if (QUERY_CREDENTIAL_PARAMS.has(name.toLowerCase())) {
-        throw new UnauthorizedError(`Credentials in the query string ("${name}") are not accepted: send the Authorization or x-api-key header (EventSource: use a stream ticket)`)
+        throw new UnauthorizedError(
+          `Credentials in the query string ("${name}") are not accepted: ` +
+            'send the Authorization or x-api-key header (EventSource: use a stream ticket)'
+        )
       }
     }
   }
@@ -38,7 +48,9 @@ export function extractCredential (headers: IncomingHttpHeaders, query: unknown)
   const authorization = headers.authorization
   const bearer = authorization ? BEARER.exec(authorization)?.[1] : undefined
   if (typeof apiKey === 'string' && apiKey !== '') {
-    return apiKey === bearer && JWT_FORM.test(bearer) ? { type: 'bearer', value: bearer } : { type: 'api-key', value: apiKey }
+    return apiKey === bearer && JWT_FORM.test(bearer)
+      ? { type: 'bearer', value: bearer }
+      : { type: 'api-key', value: apiKey }
   }
   if (!authorization) return null
   if (!bearer) throw new UnauthorizedError('Malformed Authorization header: expected "Bearer <token>"')
@@ -65,17 +77,25 @@ const INVALID_KEY = 'Invalid API key'
 /** 429 in the error shape, with Retry-After, for an auth throttle (`scope` login or api-key). */
 export function throttledError (message: string, scope: string, waitMs: number, details: Record<string, unknown> = {}) {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000))
-  return withDetails(new RateLimitedError(message), { scope, retryAfterSeconds: seconds, ...details }, { 'retry-after': String(seconds) })
+  return withDetails(
+    new RateLimitedError(message),
+    { scope, retryAfterSeconds: seconds, ...details },
+    { 'retry-after': String(seconds) }
+  )
 }
 
 /** A store failure (database down) as 503 with Retry-After; errors that already carry a status pass through. */
 export function storeUnavailable (err: unknown, what: string): Error {
   if (err instanceof Error && statusCodeOf(err) !== undefined) return err
-  return withDetails(new DatabaseUnavailableError(`${what} cannot be checked right now; retry shortly`), undefined, { 'retry-after': '5' })
+  return withDetails(new DatabaseUnavailableError(`${what} cannot be checked right now; retry shortly`), undefined, {
+    'retry-after': '5'
+  })
 }
 
 /** Turns a credential into a caller, or throws 401 (429 when the IP is throttled, 503 when a store is down). */
-export function createCredentialVerifier (deps: CredentialVerifierDeps): (credential: Credential, context: CredentialContext) => Promise<Caller> {
+export function createCredentialVerifier (
+  deps: CredentialVerifierDeps
+): (credential: Credential, context: CredentialContext) => Promise<Caller> {
   /**
    * Failed lookups are counted per IP before the database is asked; past the limit an IP gets 429 and no
    * lookup — except for a key this replica has seen valid before. Fresh cache hits skip the throttle.
@@ -85,10 +105,16 @@ export function createCredentialVerifier (deps: CredentialVerifierDeps): (creden
     let found
     try {
       found = await deps.apiKeys.authenticate(key, {
-        beforeLookup: async (known) => {
-          const attempt = counted.attempt = await deps.keyThrottle.attempt([{ key: `api-key:ip:${ip}`, max: deps.maxKeyFailures }])
+        beforeLookup: async known => {
+          const attempt = (counted.attempt = await deps.keyThrottle.attempt([
+            { key: `api-key:ip:${ip}`, max: deps.maxKeyFailures }
+          ]))
           if (attempt.waitMs > 0 && !known) {
-            throw throttledError('Too many failed API-key attempts from this address; try again later', 'api-key', attempt.waitMs)
+            throw throttledError(
+              'Too many failed API-key attempts from this address; try again later',
+              'api-key',
+              attempt.waitMs
+            )
           }
         }
       })
@@ -103,7 +129,13 @@ export function createCredentialVerifier (deps: CredentialVerifierDeps): (creden
     deps.record('api_key', found ? 'success' : 'failure')
     if (!found) throw new UnauthorizedError(INVALID_KEY)
     await counted.attempt?.release()
-    return { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id, ...(found.expiresAt !== null ? { expiresAt: found.expiresAt } : {}) }
+    return {
+      id: `key:${found.id}`,
+      kind: 'api-key',
+      role: found.role,
+      keyId: found.id,
+      ...(found.expiresAt !== null ? { expiresAt: found.expiresAt } : {})
+    }
   }
 
   function viaJwt (token: string): Caller {

@@ -31,7 +31,10 @@ export interface LoginAttempt extends Attempt {
 }
 
 export interface LoginThrottle {
-  /** Counts an attempt unless a limit refuses it; release() it when the login succeeds or fails through no fault of the client. */
+  /**
+   * Counts an attempt unless a limit refuses it; release() it when the login succeeds or fails through no
+   * fault of the client.
+   */
   attempt(subjects: LoginSubjects): Promise<LoginAttempt>
 }
 

@@ -31,16 +31,22 @@ function parse (stored: string): { params: ScryptParams, salt: Buffer, expected:
   const parts = stored.split('$')
   if (parts.length !== 6 || parts[0] !== 'scrypt') return null
   const [N, r, p] = parts.slice(1, 4).map(Number)
-  if (![N, r, p].every(n => Number.isSafeInteger(n) && n > 0) || N < 2 || (N & (N - 1)) !== 0 || 128 * N * r > MAX_MEM) return null
+  const positiveIntegers = [N, r, p].every(n => Number.isSafeInteger(n) && n > 0)
+  if (!positiveIntegers || N < 2 || (N & (N - 1)) !== 0 || 128 * N * r > MAX_MEM) return null
   const expected = Buffer.from(parts[5], 'base64')
-  return expected.length === KEY_LENGTH ? { params: { N, r, p }, salt: Buffer.from(parts[4], 'base64'), expected } : null
+  return expected.length === KEY_LENGTH
+    ? { params: { N, r, p }, salt: Buffer.from(parts[4], 'base64'), expected }
+    : null
 }
 
 export class PasswordHasher {
   private readonly dummySalt = randomBytes(SALT_BYTES)
 
   /** `cost` is log2(N) of new hashes (PASSWORD_HASH_COST). */
-  constructor (readonly cost = DEFAULT_COST, private readonly derive: Derive = scryptDerive) {}
+  constructor (
+    readonly cost = DEFAULT_COST,
+    private readonly derive: Derive = scryptDerive
+  ) {}
 
   private get params (): ScryptParams {
     return { N: 2 ** this.cost, r: BLOCK_SIZE, p: PARALLELISM }
@@ -75,7 +81,10 @@ export class PasswordHasher {
     return timingSafeEqual(actual, parsed.expected)
   }
 
-  /** Burns the work of a current-cost verification (unknown email), so response time does not reveal which accounts exist. */
+  /**
+   * Burns the work of a current-cost verification (unknown email), so response time does not reveal which
+   * accounts exist.
+   */
   async verifyAgainstDummy (password: string): Promise<false> {
     await this.derive(password, this.dummySalt, this.params)
     return false
@@ -94,4 +103,5 @@ export const hashPassword = (password: string, cost = DEFAULT_COST): Promise<str
 /** True when a stored hash was made with other parameters than `cost` asks for. */
 export const needsRehash = (stored: string, cost = DEFAULT_COST): boolean => hasherFor(cost).needsRehash(stored)
 /** True when `password` matches `stored` (with the work equalised to `cost`). */
-export const verifyPassword = (password: string, stored: string, cost = DEFAULT_COST): Promise<boolean> => hasherFor(cost).verify(password, stored)
+export const verifyPassword = (password: string, stored: string, cost = DEFAULT_COST): Promise<boolean> =>
+  hasherFor(cost).verify(password, stored)

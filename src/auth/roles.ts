@@ -32,6 +32,8 @@ export interface Caller {
   email?: string
   /** API key id when authenticated by key (budgets per key). */
   keyId?: string
-  /** When the credential stops being valid (ms since the epoch): token exp, key expiry. Re-checked on stream tickets. */
+  /**
+   * When the credential stops being valid (ms since the epoch): token exp, key expiry. Re-checked on stream tickets.
+   */
   expiresAt?: number
 }

@@ -3,7 +3,14 @@
 // cached, refetched on an unknown kid at most every 30 s); legacy HS256 tokens with SUPABASE_JWT_SECRET.
 // Issuer `${SUPABASE_URL}/auth/v1` and audience `authenticated` are required. The role comes from
 // app_metadata.role (only the service can write it) — never from user_metadata, which the user can edit.
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey
+} from 'jose'
 import { ServiceUnavailableError, UnauthorizedError } from '../errors.js'
 import { isRole, type Caller } from './roles.js'
 
@@ -33,7 +40,8 @@ function isJwksUnavailable (err: unknown): boolean {
 
 function supabaseCaller (payload: JWTPayload): Caller {
   const appMetadata = payload.app_metadata
-  const claimed = typeof appMetadata === 'object' && appMetadata !== null && 'role' in appMetadata ? appMetadata.role : undefined
+  const claimed =
+    typeof appMetadata === 'object' && appMetadata !== null && 'role' in appMetadata ? appMetadata.role : undefined
   const role = isRole(claimed) ? claimed : 'user'
   return {
     id: `supabase:${payload.sub}`,
@@ -71,7 +79,9 @@ export function createSupabaseVerifier (options: SupabaseOptions): SupabaseVerif
       } catch (err) {
         if (err instanceof UnauthorizedError) throw err
         if (err instanceof errors.JWTExpired) throw new UnauthorizedError('Token expired')
-        if (isJwksUnavailable(err)) throw new ServiceUnavailableError('Supabase Auth keys are unavailable; try again shortly')
+        if (isJwksUnavailable(err)) {
+          throw new ServiceUnavailableError('Supabase Auth keys are unavailable; try again shortly')
+        }
         throw new UnauthorizedError('Invalid token')
       }
     },

@@ -16,7 +16,12 @@ const normalize = (email: string): string => email.trim().toLowerCase()
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function toRecord (row: Row): UserRecord {
-  return { id: String(row.id), email: String(row.email), role: roleOf(row.role), createdAt: new Date(timeOf(row.created_at)).toISOString() }
+  return {
+    id: String(row.id),
+    email: String(row.email),
+    role: roleOf(row.role),
+    createdAt: new Date(timeOf(row.created_at)).toISOString()
+  }
 }
 
 export class UserStore {
@@ -27,8 +32,10 @@ export class UserStore {
   async create (input: { email: string, password: string, role: Role }): Promise<UserRecord | null> {
     const hash = await this.hasher.hash(input.password)
     const [row] = await this.db.query(
-      'INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id, email, role, created_at',
-      [normalize(input.email), hash, input.role])
+      'INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) ' +
+        'ON CONFLICT DO NOTHING RETURNING id, email, role, created_at',
+      [normalize(input.email), hash, input.role]
+    )
     return row ? toRecord(row) : null
   }
 
@@ -52,7 +59,10 @@ export class UserStore {
     if (!await this.hasher.verify(password, stored)) return null
     if (this.hasher.needsRehash(stored)) {
       // The cost changed since this hash was made: upgrade it now that the password is at hand.
-      await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [row.id, await this.hasher.hash(password)])
+      await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [
+        row.id,
+        await this.hasher.hash(password)
+      ])
     }
     return toRecord(row)
   }
@@ -62,7 +72,8 @@ export class UserStore {
    * safe when several replicas start together. Changing ADMIN_PASSWORD and restarting rotates the password.
    */
   async ensureAdmin (email: string, password: string): Promise<'created' | 'updated' | 'unchanged'> {
-    const find = () => this.db.query('SELECT id, role, password_hash FROM users WHERE lower(email) = $1', [normalize(email)])
+    const find = () =>
+      this.db.query('SELECT id, role, password_hash FROM users WHERE lower(email) = $1', [normalize(email)])
     let [row] = await find()
     if (!row) {
       if (await this.create({ email, password, role: 'admin' })) return 'created'
@@ -71,7 +82,10 @@ export class UserStore {
     const passwordOk = await this.hasher.verify(password, String(row.password_hash))
     if (passwordOk && row.role === 'admin') return 'unchanged'
     const hash = passwordOk ? String(row.password_hash) : await this.hasher.hash(password)
-    await this.db.query("UPDATE users SET role = 'admin', password_hash = $2, updated_at = now() WHERE id = $1", [row.id, hash])
+    await this.db.query("UPDATE users SET role = 'admin', password_hash = $2, updated_at = now() WHERE id = $1", [
+      row.id,
+      hash
+    ])
     return 'updated'
   }
 }

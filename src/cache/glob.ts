@@ -60,7 +60,9 @@ function compile (glob: string): Run[] {
 function accepts (token: CharToken, code: number): boolean {
   if (token.any) return true
   let inside = false
-  for (let r = 0; r < token.ranges.length && !inside; r += 2) inside = code >= token.ranges[r] && code <= token.ranges[r + 1]
+  for (let r = 0; r < token.ranges.length && !inside; r += 2) {
+    inside = code >= token.ranges[r] && code <= token.ranges[r + 1]
+  }
   return inside !== token.negated
 }
 

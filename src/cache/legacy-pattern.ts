@@ -51,12 +51,20 @@ export function cachePattern (input: string | undefined, context: PatternContext
   if (input === undefined) return { ok: true, pattern: '*' }
   const accepted = `a glob on <method>:<input hash> inside the agent, e.g. "*" or "${methods[0] ?? 'method'}*"`
   if (input.startsWith('amrikyy:')) {
-    return { ok: false, message: `"${input}" is a key of the Express service's RedisCache, which this service does not have; send ${accepted}` }
+    return {
+      ok: false,
+      message:
+        `"${input}" is a key of the Express service's RedisCache, which this service does not have; send ${accepted}`
+    }
   }
   const segments = input.replace(/^agent:/, '').split(':')
   let rest = segments
   if (segments.length > 1 && segments[0] !== agent && agents.includes(segments[0])) {
-    return { ok: false, message: `"${input}" names agent ${segments[0]}: use POST /api/agents/${segments[0]}/cache/clear; here send ${accepted}` }
+    return {
+      ok: false,
+      message:
+        `"${input}" names agent ${segments[0]}: use POST /api/agents/${segments[0]}/cache/clear; here send ${accepted}`
+    }
   }
   if (segments.length > 1 && segments[0] === agent) rest = segments.slice(1)
   const method = LEGACY_OPERATIONS[agent]?.[rest[0]]
@@ -64,7 +72,12 @@ export function cachePattern (input: string | undefined, context: PatternContext
   const pattern = rest.join(':') || '*'
   const prefix = literalPrefix(pattern)
   if (!methods.some(name => `${name}:`.startsWith(prefix) || prefix.startsWith(`${name}:`))) {
-    return { ok: false, message: `"${input}" matches no cached response of agent ${agent}: keys are <method>:<input hash> and the methods are ${methods.join(', ')}; send ${accepted}` }
+    return {
+      ok: false,
+      message:
+        `"${input}" matches no cached response of agent ${agent}: keys are <method>:<input hash> ` +
+        `and the methods are ${methods.join(', ')}; send ${accepted}`
+    }
   }
   return pattern === input ? { ok: true, pattern } : { ok: true, pattern, translatedFrom: input }
 }

@@ -2,9 +2,12 @@
 import { globMatcher } from './glob.js'
 import type { CachedResponse, ResponseCache } from './response-cache.js'
 
-export function createMemoryCache (options: { maxEntries: number, now?: () => number }): ResponseCache & { entries(): number } {
+export function createMemoryCache (options: {
+  maxEntries: number
+  now?: () => number
+}): ResponseCache & { entries(): number } {
   const now = options.now ?? Date.now
-  const store = new Map<string, { value: CachedResponse, expiresAt: number }>()
+  const store = new Map<string, { value: CachedResponse; expiresAt: number }>()
 
   return {
     kind: 'memory',

@@ -21,7 +21,9 @@ export function createRedisCache (redis: Redis, options: RedisCacheOptions): Res
   const { fallback } = options
   const breaker = breakerFor(redis)
   const report = (operation: string, error: unknown, started: number) => {
-    if (!breaker.failure(COMPONENT, error, started)) options.onError?.(operation, error instanceof Error ? error : new Error(String(error)))
+    if (!breaker.failure(COMPONENT, error, started)) {
+      options.onError?.(operation, error instanceof Error ? error : new Error(String(error)))
+    }
   }
 
   async function attempt<T> (operation: string, run: () => Promise<T>, otherwise: () => Promise<T>): Promise<T> {

@@ -13,7 +13,10 @@ export interface ResponseCache {
   readonly kind: 'memory' | 'redis'
   get(key: string): Promise<CachedResponse | null>
   set(key: string, value: CachedResponse, ttlSeconds: number): Promise<void>
-  /** Deletes keys `namespace + pattern` (glob: * ? [..], see glob.ts); the pattern cannot reach outside the namespace. */
+  /**
+   * Deletes keys `namespace + pattern` (glob: * ? [..], see glob.ts); the pattern cannot reach outside the
+   * namespace.
+   */
   clear(namespace: string, pattern: string): Promise<number>
   size(namespace: string): Promise<number>
   close?(): Promise<void>

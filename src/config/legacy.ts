@@ -20,9 +20,15 @@ export const LEGACY_VARIABLES: readonly LegacyVariable[] = [
   {
     name: 'SUPABASE_SERVICE_ROLE_KEY',
     decision: 'unused',
-    instead: 'Supabase access tokens are verified with SUPABASE_URL and SUPABASE_ANON_KEY or SUPABASE_JWT_SECRET; nothing is written to Supabase'
+    instead:
+      'Supabase access tokens are verified with SUPABASE_URL and SUPABASE_ANON_KEY or SUPABASE_JWT_SECRET; ' +
+      'nothing is written to Supabase'
   },
-  { name: 'ENCRYPTION_KEY', decision: 'unused', instead: 'API keys and passwords are stored as hashes; nothing is encrypted with a key' },
+  {
+    name: 'ENCRYPTION_KEY',
+    decision: 'unused',
+    instead: 'API keys and passwords are stored as hashes; nothing is encrypted with a key'
+  },
   { name: 'DEBUG', decision: 'unused', instead: 'logging is set with LOG_LEVEL (LOG_LEVEL=debug)' },
   { name: 'LANGSMITH_*_SAMPLE_RATE', decision: 'unused', instead: 'LANGSMITH_SAMPLE_RATE samples whole traces' }
 ]
@@ -54,8 +60,10 @@ export function legacyEnvironment (input: Env): LegacyOutcome {
 
   for (const name of REDIS_PARTS.filter(n => env[n] !== undefined)) {
     const problem = env.REDIS_URL
-      ? `${was(name)} and is not read: REDIS_URL is set and alone says where Redis is; fold ${name} into REDIS_URL if it differs, and remove it`
-      : `${was(name)}: set REDIS_URL=${redisUrl(env)} instead (without REDIS_URL every limit, cache and stream log stays in this process)`
+      ? `${was(name)} and is not read: REDIS_URL is set and alone says where Redis is; ` +
+        `fold ${name} into REDIS_URL if it differs, and remove it`
+      : `${was(name)}: set REDIS_URL=${redisUrl(env)} instead ` +
+        '(without REDIS_URL every limit, cache and stream log stays in this process)'
     outcome.problems.push([name, problem])
   }
 
@@ -67,7 +75,10 @@ export function legacyEnvironment (input: Env): LegacyOutcome {
     } else if (env.PORT === oldPort) {
       outcome.warnings.push(`${was('PHASE2_PORT')}: PORT has the same value and is used; remove PHASE2_PORT`)
     } else {
-      outcome.problems.push(['PHASE2_PORT', `${was('PHASE2_PORT')}: PHASE2_PORT=${oldPort} and PORT=${env.PORT} disagree; set PORT only`])
+      outcome.problems.push([
+        'PHASE2_PORT',
+        `${was('PHASE2_PORT')}: PHASE2_PORT=${oldPort} and PORT=${env.PORT} disagree; set PORT only`
+      ])
     }
   }
 
@@ -75,7 +86,9 @@ export function legacyEnvironment (input: Env): LegacyOutcome {
     const names = variable.name.includes('*')
       ? Object.keys(env).filter(name => PER_EVENT_SAMPLE_RATE.test(name))
       : env[variable.name] === undefined ? [] : [variable.name]
-    for (const name of names) outcome.warnings.push(`${was(name)} and is not read by this service: ${variable.instead}; remove ${name}`)
+    for (const name of names) {
+      outcome.warnings.push(`${was(name)} and is not read by this service: ${variable.instead}; remove ${name}`)
+    }
   }
   return outcome
 }

@@ -26,7 +26,11 @@ export function parseOverrides (json: string | undefined): Overrides {
   const result: Overrides = {}
   for (const [scope, value] of Object.entries(parsed)) {
     const entry = typeof value === 'number' ? { max: value } : value
-    if (!isObject(entry) || !optional(entry.max, v => isCount(v, 0)) || !optional(entry.timeWindowMs, v => isCount(v, 1))) {
+    if (
+      !isObject(entry) ||
+      !optional(entry.max, v => isCount(v, 0)) ||
+      !optional(entry.timeWindowMs, v => isCount(v, 1))
+    ) {
       throw new Error(`scope "${scope}": expected a non-negative integer or {max, timeWindowMs}`)
     }
     const override: ScopeOverride = {}
@@ -85,14 +89,25 @@ export function limitConfigProblems (value: LimitVariables): Array<[string, stri
   const json = (name: 'RATE_LIMIT_OVERRIDES' | 'BUDGETS', parse: (s: string) => unknown) => {
     const text = value[name]
     if (typeof text !== 'string') return
-    try { parse(text) } catch (error) { problems.push([name, `${name}: ${error instanceof Error ? error.message : String(error)}`]) }
+    try {
+      parse(text)
+    } catch (error) {
+      problems.push([name, `${name}: ${error instanceof Error ? error.message : String(error)}`])
+    }
   }
   json('RATE_LIMIT_OVERRIDES', parseOverrides)
   json('BUDGETS', parseBudgets)
   const text = (v: unknown) => typeof v === 'string' ? v : undefined
   const badRoles = csv(text(value.RATE_LIMIT_EXEMPT_ROLES)).filter(role => !isRole(role))
-  if (badRoles.length > 0) problems.push(['RATE_LIMIT_EXEMPT_ROLES', `RATE_LIMIT_EXEMPT_ROLES: unknown roles ${badRoles.join(', ')}`])
+  if (badRoles.length > 0) {
+    problems.push(['RATE_LIMIT_EXEMPT_ROLES', `RATE_LIMIT_EXEMPT_ROLES: unknown roles ${badRoles.join(', ')}`])
+  }
   const badAddresses = csv(text(value.RATE_LIMIT_WHITELIST)).filter(entry => !isAddressOrRange(entry))
-  if (badAddresses.length > 0) problems.push(['RATE_LIMIT_WHITELIST', `RATE_LIMIT_WHITELIST: not an IP address or CIDR range: ${badAddresses.join(', ')}`])
+  if (badAddresses.length > 0) {
+    problems.push([
+      'RATE_LIMIT_WHITELIST',
+      `RATE_LIMIT_WHITELIST: not an IP address or CIDR range: ${badAddresses.join(', ')}`
+    ])
+  }
   return problems
 }

@@ -15,22 +15,32 @@ function assignOwn (target: Record<string, unknown>, source: unknown): void {
   }
 }
 
-export const AGGREGATORS: Record<AggregatorName, { description: string, aggregate: Aggregator }> = {
+export const AGGREGATORS: Record<AggregatorName, { description: string; aggregate: Aggregator }> = {
   collect: {
-    description: 'The master\'s data and every sub-agent\'s data, keyed by sub-agent id (or position); failed sub-agents are listed with their error',
+    description:
+      "The master's data and every sub-agent's data, keyed by sub-agent id (or position); " +
+      'failed sub-agents are listed with their error',
     aggregate (master, subAgents) {
       const results: Record<string, unknown> = {}
-      const failed: Array<{ key: string, agent: string, method: string, status: string, error?: unknown }> = []
+      const failed: Array<{ key: string; agent: string; method: string; status: string; error?: unknown }> = []
       subAgents.forEach((step, i) => {
         const key = keyOf(step, i)
-        if (step.status === 'completed') Object.defineProperty(results, key, { value: step.data, enumerable: true, writable: true, configurable: true })
-        else failed.push({ key, agent: step.agent, method: step.method, status: step.status, error: step.error })
+        if (step.status === 'completed') {
+          Object.defineProperty(results, key, {
+            value: step.data,
+            enumerable: true,
+            writable: true,
+            configurable: true
+          })
+        } else failed.push({ key, agent: step.agent, method: step.method, status: step.status, error: step.error })
       })
       return { master: master.data ?? null, results, failed }
     }
   },
   merge: {
-    description: 'One object: the master\'s fields, then each completed sub-agent\'s fields in order (later keys win; non-object data is skipped)',
+    description:
+      "One object: the master's fields, then each completed sub-agent's fields in order " +
+      '(later keys win; non-object data is skipped)',
     aggregate (master, subAgents) {
       const merged: Record<string, unknown> = {}
       for (const step of completed([master, ...subAgents])) assignOwn(merged, step.data)
@@ -38,14 +48,23 @@ export const AGGREGATORS: Record<AggregatorName, { description: string, aggregat
     }
   },
   'master-summary': {
-    description: 'The master\'s data as the summary, sub-agent data as findings, and a one-line account of what completed',
+    description:
+      "The master's data as the summary, sub-agent data as findings, and a one-line account of what completed",
     aggregate (master, subAgents) {
       const findings: Record<string, unknown> = {}
       subAgents.forEach((step, i) => {
-        if (step.status === 'completed') Object.defineProperty(findings, keyOf(step, i), { value: step.data, enumerable: true, writable: true, configurable: true })
+        if (step.status === 'completed') {
+          Object.defineProperty(findings, keyOf(step, i), {
+            value: step.data,
+            enumerable: true,
+            writable: true,
+            configurable: true
+          })
+        }
       })
       const done = completed(subAgents)
-      const overview = `${master.agent}.${master.method} led; ${done.length} of ${subAgents.length} sub-agents completed` +
+      const overview =
+        `${master.agent}.${master.method} led; ${done.length} of ${subAgents.length} sub-agents completed` +
         (done.length ? `: ${done.map(s => `${s.agent}.${s.method}`).join(', ')}` : '')
       return { summary: master.data ?? null, findings, overview }
     }

@@ -6,12 +6,28 @@ import { isCatalogueError, toPublicError } from '../errors.js'
 import { AGGREGATORS } from './aggregators.js'
 import { lookup, problemOf, RefProblem, resolveTemplate, type ParsedRef } from './refs.js'
 import type { Plan, PlannedStep } from './plan.js'
-import type { EngineDeps, JsonObject, RunOptions, RunOutcome, StepError, StepRef, StepResult, StepUsage } from './types.js'
+import type {
+  EngineDeps,
+  JsonObject,
+  RunOptions,
+  RunOutcome,
+  StepError,
+  StepRef,
+  StepResult,
+  StepUsage
+} from './types.js'
 
 const ZERO: StepUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 }
 
 export function refOf (step: PlannedStep): StepRef {
-  return { index: step.index, ...(step.id ? { id: step.id } : {}), role: step.role, agent: step.agent, method: step.method, path: `${step.agent}.${step.method}` }
+  return {
+    index: step.index,
+    ...(step.id ? { id: step.id } : {}),
+    role: step.role,
+    agent: step.agent,
+    method: step.method,
+    path: `${step.agent}.${step.method}`
+  }
 }
 
 /** The steps of a plan before anything ran (what a new run stores). */
@@ -24,7 +40,10 @@ function pending (step: PlannedStep): StepResult {
   return { ...ref, status: 'pending', usage: { ...ZERO }, cached: false, durationMs: 0 }
 }
 
-/** A step error from anything thrown, by the one masking rule (toPublicError): only catalogue errors keep their message. */
+/**
+ * A step error from anything thrown, by the one masking rule (toPublicError): only catalogue errors keep their
+ * message.
+ */
 export function toStepError (error: unknown): StepError {
   const { code, message, details } = toPublicError(error)
   return { code, message, ...(details !== undefined ? { details } : {}) }
@@ -38,7 +57,13 @@ export function stepErrorOf (error: unknown): StepError | null {
 function usageOf (value: unknown): StepUsage {
   const usage = (value as { usage?: Partial<StepUsage> } | null)?.usage
   if (!usage || typeof usage.inputTokens !== 'number') return { ...ZERO }
-  return { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens ?? 0, costUsd: usage.costUsd ?? 0, ...(usage.model ? { model: usage.model } : {}), ...(usage.estimated ? { estimated: true } : {}) }
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens ?? 0,
+    costUsd: usage.costUsd ?? 0,
+    ...(usage.model ? { model: usage.model } : {}),
+    ...(usage.estimated ? { estimated: true } : {})
+  }
 }
 
 /** Waits for `call`; once `signal` aborts, waits at most `graceMs` more (so a cooperative abort reports its usage). */
@@ -58,7 +83,8 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
   const results = plan.steps.map(pending)
   const ids = new Map(plan.steps.flatMap((s): Array<[string, number]> => s.id ? [[s.id, s.index]] : []))
   const emit: NonNullable<RunOptions['onEvent']> = event => { try { options.onEvent?.(event) } catch {} }
-  const cancelError = (): StepError => stepErrorOf(options.signal.reason) ?? { code: 'AMK_CANCELLED', message: 'the run was cancelled' }
+  const cancelError = (): StepError =>
+    stepErrorOf(options.signal.reason) ?? { code: 'AMK_CANCELLED', message: 'the run was cancelled' }
 
   const skip = (step: PlannedStep, error: StepError) => {
     results[step.index] = { ...results[step.index], status: 'skipped', error }
@@ -66,13 +92,20 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
 
   const view = (index: number, ref: ParsedRef, field: string) => {
     const target = results[index]
-    if (target.status !== 'completed') throw new RefProblem(field, `reference "${ref.text}": step ${index} (${target.agent}.${target.method}) ${target.status}`)
+    if (target.status !== 'completed') {
+      throw new RefProblem(
+        field,
+        `reference "${ref.text}": step ${index} (${target.agent}.${target.method}) ${target.status}`
+      )
+    }
     return { id: target.id, agent: target.agent, method: target.method, status: target.status, data: target.data }
   }
 
   const resolverFor = (step: PlannedStep) => (ref: ParsedRef, field: string): unknown => {
     if (ref.root === 'input') return lookup(plan.input, ref.segments)
-    if (ref.root === 'previous') return lookup(view(step.role === 'sub-agent' ? 0 : step.index - 1, ref, field), ref.segments)
+    if (ref.root === 'previous') {
+      return lookup(view(step.role === 'sub-agent' ? 0 : step.index - 1, ref, field), ref.segments)
+    }
     const [name, ...rest] = ref.segments
     return lookup(view(/^\d+$/.test(name) ? Number(name) : ids.get(name)!, ref, field), rest)
   }
@@ -99,21 +132,47 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
   async function attempt (step: PlannedStep, ref: StepRef): Promise<Partial<StepResult>> {
     let input: JsonObject
     try {
-      input = (step.resolved ? structuredClone(step.resolved) : resolveTemplate(step.template, resolverFor(step), `${step.field}.input`)) as JsonObject
+      input = (
+        step.resolved
+          ? structuredClone(step.resolved)
+          : resolveTemplate(step.template, resolverFor(step), `${step.field}.input`)
+      ) as JsonObject
     } catch (error) {
       const problem = problemOf(error)
-      if (problem) return { status: 'failed', error: { code: 'AMK_VALIDATION', message: `${problem.field} ${problem.message}`, details: [problem] } }
+      if (problem) {
+        return {
+          status: 'failed',
+          error: { code: 'AMK_VALIDATION', message: `${problem.field} ${problem.message}`, details: [problem] }
+        }
+      }
       deps.onUnexpectedError?.(error, ref)
       return { status: 'failed', error: toStepError(error) }
     }
-    const contextFrom = step.role === 'sub-agent' ? results[0] : step.role === 'step' && step.index > 0 ? results[step.index - 1] : undefined
-    if (contextFrom?.status === 'completed' && typeof input === 'object' && input !== null && !Array.isArray(input) && !Object.hasOwn(input, 'context')) {
+    const contextFrom =
+      step.role === 'sub-agent'
+        ? results[0]
+        : step.role === 'step' && step.index > 0
+          ? results[step.index - 1]
+          : undefined
+    if (
+      contextFrom?.status === 'completed' &&
+      typeof input === 'object' &&
+      input !== null &&
+      !Array.isArray(input) &&
+      !Object.hasOwn(input, 'context')
+    ) {
       input.context = structuredClone(contextFrom.data)
     }
     const problems = deps.catalog.validate(step.agent, step.method, input) ?? []
     if (problems.length > 0) {
-      const details = problems.map(p => ({ field: [`${step.field}.input`, p.field].filter(Boolean).join('.'), message: p.message }))
-      return { status: 'failed', error: { code: 'AMK_VALIDATION', message: details.map(d => `${d.field} ${d.message}`).join('; '), details } }
+      const details = problems.map(p => ({
+        field: [`${step.field}.input`, p.field].filter(Boolean).join('.'),
+        message: p.message
+      }))
+      return {
+        status: 'failed',
+        error: { code: 'AMK_VALIDATION', message: details.map(d => `${d.field} ${d.message}`).join('; '), details }
+      }
     }
 
     const timeoutMs = plan.timeoutMs ?? deps.stepTimeoutMs
@@ -121,19 +180,41 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
     let timedOut = false
     const onRunAbort = () => controller.abort(options.signal.reason)
     options.signal.addEventListener('abort', onRunAbort, { once: true })
-    const timer = setTimeout(() => { timedOut = true; controller.abort(new Error(`step timed out after ${timeoutMs} ms`)) }, timeoutMs)
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort(new Error(`step timed out after ${timeoutMs} ms`))
+    }, timeoutMs)
     let seq = 0
     const onDelta = options.streamTokens
       ? (chunk: string) => emit({ event: 'token', data: { index: step.index, path: ref.path, chunk, seq: seq++ } })
       : undefined
     try {
-      const call = deps.invoke({ index: step.index, agent: step.agent, method: step.method, input, signal: controller.signal, ...(onDelta ? { onDelta } : {}) })
+      const call = deps.invoke({
+        index: step.index,
+        agent: step.agent,
+        method: step.method,
+        input,
+        signal: controller.signal,
+        ...(onDelta ? { onDelta } : {})
+      })
       const result = await settle(call, controller.signal, deps.abortGraceMs ?? 1000)
       if (controller.signal.aborted) throw Object.assign(new Error('aborted'), { usage: result.usage })
-      return { status: 'completed', data: result.data, usage: usageOf(result), cached: result.cached, traceId: result.traceId }
+      return {
+        status: 'completed',
+        data: result.data,
+        usage: usageOf(result),
+        cached: result.cached,
+        traceId: result.traceId
+      }
     } catch (error) {
       const usage = usageOf(error)
-      if (timedOut) return { status: 'timed_out', usage, error: { code: 'AMK_LLM_TIMEOUT', message: `step timed out after ${timeoutMs} ms` } }
+      if (timedOut) {
+        return {
+          status: 'timed_out',
+          usage,
+          error: { code: 'AMK_LLM_TIMEOUT', message: `step timed out after ${timeoutMs} ms` }
+        }
+      }
       if (options.signal.aborted) return { status: 'cancelled', usage, error: cancelError() }
       const known = stepErrorOf(error)
       if (!known) deps.onUnexpectedError?.(error, ref)
@@ -155,8 +236,15 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
   if (plan.strategy === 'sequential') {
     let stoppedBy: StepResult | null = null
     for (const step of plan.steps) {
-      if (stoppedBy) skip(step, { code: 'AMK_SKIPPED', message: `not run: step ${stoppedBy.index} (${stoppedBy.agent}.${stoppedBy.method}) ${stoppedBy.status} and onError is "stop"` })
-      else if ((await runStep(step)).status !== 'completed' && plan.onError === 'stop' && !options.signal.aborted) stoppedBy = results[step.index]
+      if (stoppedBy) {
+        skip(step, {
+          code: 'AMK_SKIPPED',
+          message: `not run: step ${stoppedBy.index} (${stoppedBy.agent}.${stoppedBy.method}) ${stoppedBy.status} ` +
+            'and onError is "stop"'
+        })
+      } else if ((await runStep(step)).status !== 'completed' && plan.onError === 'stop' && !options.signal.aborted) {
+        stoppedBy = results[step.index]
+      }
     }
   } else if (plan.strategy === 'parallel') {
     await pool(plan.steps)
@@ -164,13 +252,28 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
     const [master, ...subAgents] = plan.steps
     const led = await runStep(master)
     if (led.status === 'completed') await pool(subAgents)
-    else for (const step of subAgents) skip(step, led.status === 'cancelled' ? cancelError() : { code: 'AMK_SKIPPED', message: `not run: the master ${led.status}` })
+    else {
+      for (const step of subAgents) {
+        skip(
+          step,
+          led.status === 'cancelled'
+            ? cancelError()
+            : { code: 'AMK_SKIPPED', message: `not run: the master ${led.status}` }
+        )
+      }
+    }
   }
 
   return outcome(plan, results, options.signal, cancelError, Math.round(performance.now() - started))
 }
 
-function outcome (plan: Plan, steps: StepResult[], signal: AbortSignal, cancelError: () => StepError, durationMs: number): RunOutcome {
+function outcome (
+  plan: Plan,
+  steps: StepResult[],
+  signal: AbortSignal,
+  cancelError: () => StepError,
+  durationMs: number
+): RunOutcome {
   const usage = { inputTokens: 0, outputTokens: 0, costUsd: 0 }
   for (const step of steps) {
     usage.inputTokens += step.usage.inputTokens
@@ -190,7 +293,8 @@ function outcome (plan: Plan, steps: StepResult[], signal: AbortSignal, cancelEr
     const first = failed[0] ?? steps.find(s => s.status !== 'completed')!
     error = {
       code: first.error?.code ?? 'AMK_INTERNAL',
-      message: `${failed.length} of ${steps.length} steps did not complete; first: step ${first.index} (${first.agent}.${first.method}) ${first.status}: ${first.error?.message ?? ''}`,
+      message: `${failed.length} of ${steps.length} steps did not complete; ` +
+        `first: step ${first.index} (${first.agent}.${first.method}) ${first.status}: ${first.error?.message ?? ''}`,
       details: { failedSteps: failed.map(s => s.index) }
     }
   }

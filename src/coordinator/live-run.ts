@@ -15,14 +15,23 @@ export class LiveRun {
   private readonly listeners = new Set<(event: EngineEvent) => void>()
   private settle!: (view: RunView) => void
 
-  constructor (readonly runId: string, readonly strategy: Strategy, readonly workflowName: string | undefined, readonly refs: StepRef[]) {
-    this.done = new Promise(resolve => { this.settle = resolve })
+  constructor (
+    readonly runId: string,
+    readonly strategy: Strategy,
+    readonly workflowName: string | undefined,
+    readonly refs: StepRef[]
+  ) {
+    this.done = new Promise(resolve => {
+      this.settle = resolve
+    })
   }
 
   publish (event: EngineEvent): void {
     this.events.push(event)
     for (const listener of this.listeners) {
-      try { listener(event) } catch {}
+      try {
+        listener(event)
+      } catch {}
     }
   }
 
@@ -45,10 +54,12 @@ export class LiveRun {
       ...(this.workflowName ? { workflowName: this.workflowName } : {}),
       steps: this.refs,
       replayed,
-      subscribe: (listener) => {
+      subscribe: listener => {
         for (const event of this.events) listener(event)
         this.listeners.add(listener)
-        return () => { this.listeners.delete(listener) }
+        return () => {
+          this.listeners.delete(listener)
+        }
       },
       done: this.done,
       cancel: replayed ? () => {} : () => this.abort(onClientGone())
@@ -93,5 +104,12 @@ export function recordOf (view: RunView, stored: RunRecord): RunRecord {
 
 /** The step references of a stored run (what `run-started` lists when the run executes elsewhere). */
 export function refsOf (record: Pick<RunRecord, 'steps'>): StepRef[] {
-  return record.steps.map(s => ({ index: s.index, ...(s.id ? { id: s.id } : {}), role: s.role, agent: s.agent, method: s.method, path: `${s.agent}.${s.method}` }))
+  return record.steps.map(s => ({
+    index: s.index,
+    ...(s.id ? { id: s.id } : {}),
+    role: s.role,
+    agent: s.agent,
+    method: s.method,
+    path: `${s.agent}.${s.method}`
+  }))
 }

@@ -10,7 +10,10 @@ export const MAX_UNSAVED = 1000
 
 interface Unsaved { outcome: RunOutcome, view: RunView }
 
-export interface OutboxLog { warn(details: object, message: string): void, error(details: object, message: string): void }
+export interface OutboxLog {
+  warn(details: object, message: string): void
+  error(details: object, message: string): void
+}
 
 export function createOutcomeOutbox (store: RunStore, log?: OutboxLog, max = MAX_UNSAVED) {
   const unsaved = new Map<string, Unsaved>()

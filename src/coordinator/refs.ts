@@ -34,20 +34,33 @@ export function parseRef (text: string, field: string): ParsedRef {
     throw new RefProblem(field, `reference "${text}" must start with ${ROOTS.join(', ')} (data paths only)`)
   }
   for (const segment of segments) {
-    if (FORBIDDEN.has(segment)) throw new RefProblem(field, `reference "${text}" uses the forbidden segment "${segment}"`)
-    if (!SEGMENT.test(segment)) throw new RefProblem(field, `reference "${text}" has an invalid segment "${segment}" (letters, digits, _ and - only)`)
+    if (FORBIDDEN.has(segment)) {
+      throw new RefProblem(field, `reference "${text}" uses the forbidden segment "${segment}"`)
+    }
+    if (!SEGMENT.test(segment)) {
+      throw new RefProblem(
+        field,
+        `reference "${text}" has an invalid segment "${segment}" (letters, digits, _ and - only)`
+      )
+    }
   }
   return { root: root as RefRoot, segments, text }
 }
 
-/** Every reference in a template, with its location; refuses `__proto__` keys, malformed `$ref` objects and deep nesting. */
+/**
+ * Every reference in a template, with its location; refuses `__proto__` keys, malformed `$ref` objects and
+ * deep nesting.
+ */
 export function collectRefs (template: unknown, field: string, depth = 0): Array<{ ref: ParsedRef, field: string }> {
   if (depth > MAX_TEMPLATE_DEPTH) throw new RefProblem(field, `is nested deeper than ${MAX_TEMPLATE_DEPTH} levels`)
   if (isRef(template)) return [{ ref: parseRef(template.$ref, field), field }]
   if (Array.isArray(template)) return template.flatMap((item, i) => collectRefs(item, `${field}.${i}`, depth + 1))
   if (!isPlainObject(template)) return []
   if (Object.hasOwn(template, '$ref')) {
-    throw new RefProblem(`${field}.$ref`, 'a reference object holds exactly one key, "$ref", whose value is a path string')
+    throw new RefProblem(
+      `${field}.$ref`,
+      'a reference object holds exactly one key, "$ref", whose value is a path string'
+    )
   }
   return Object.keys(template).flatMap(key => {
     if (key === '__proto__') throw new RefProblem(`${field}.${key}`, 'is not allowed')
@@ -88,7 +101,12 @@ export function resolveTemplate (template: unknown, resolve: RefResolver, field:
   const copy: Record<string, unknown> = {}
   for (const key of Object.keys(template)) {
     if (key === '__proto__') throw new RefProblem(`${field}.${key}`, 'is not allowed')
-    Object.defineProperty(copy, key, { value: resolveTemplate(template[key], resolve, `${field}.${key}`), enumerable: true, writable: true, configurable: true })
+    Object.defineProperty(copy, key, {
+      value: resolveTemplate(template[key], resolve, `${field}.${key}`),
+      enumerable: true,
+      writable: true,
+      configurable: true
+    })
   }
   return copy
 }

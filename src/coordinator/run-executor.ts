@@ -24,23 +24,41 @@ export interface ExecutorDeps {
   log?: { warn(details: object, message: string): void, error(details: object, message: string): void }
 }
 
-export async function executeRun (run: LiveRun, plan: Plan, request: StartRequest, deps: ExecutorDeps): Promise<RunView> {
+export async function executeRun (
+  run: LiveRun,
+  plan: Plan,
+  request: StartRequest,
+  deps: ExecutorDeps
+): Promise<RunView> {
   const { runId } = run
   const createdAt = new Date().toISOString()
   const steps = initialSteps(plan)
   // Progress is stored at most once per progressIntervalMs, always the latest snapshot, never after the
   // end: a run shorter than the interval writes only its row and its outcome.
   // A failed write (database away) leaves the snapshot stale, so it is tried again an interval later.
-  const progress = { timer: null as NodeJS.Timeout | null, writing: null as Promise<void> | null, lastWrite: Date.now(), stale: false, ended: false, failures: 0 }
+  const progress = {
+    timer: null as NodeJS.Timeout | null,
+    writing: null as Promise<void> | null,
+    lastWrite: Date.now(),
+    stale: false,
+    ended: false,
+    failures: 0
+  }
   const write = () => {
     progress.timer = null
     if (progress.ended) return
     progress.stale = false
-    progress.writing = deps.store.progress(runId, steps)
-      .then(() => { progress.failures = 0 }, err => {
-        if (progress.failures++ === 0) deps.log?.warn({ err, runId }, 'could not store workflow progress; retrying')
-        progress.stale = true
-      })
+    progress.writing = deps.store
+      .progress(runId, steps)
+      .then(
+        () => {
+          progress.failures = 0
+        },
+        err => {
+          if (progress.failures++ === 0) deps.log?.warn({ err, runId }, 'could not store workflow progress; retrying')
+          progress.stale = true
+        }
+      )
       .then(() => {
         progress.writing = null
         progress.lastWrite = Date.now()
@@ -66,26 +84,39 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
   deps.observer?.started?.(plan.strategy)
   let outcome: RunOutcome
   try {
-    outcome = await executePlan(plan, {
-      catalog: deps.catalog,
-      stepTimeoutMs: deps.stepTimeoutMs,
-      abortGraceMs: deps.abortGraceMs,
-      invoke: call => deps.invoke({
-        agent: call.agent as InvokeRequest['agent'],
-        method: call.method,
-        input: call.input,
-        caller: request.caller,
-        signal: call.signal,
-        ...(call.onDelta ? { onDelta: call.onDelta } : {}),
-        ...(request.noCache ? { noCache: true } : {}),
-        parentTraceId: runId,
-        runId
-      }),
-      onUnexpectedError: (err, step) => deps.log?.error({ err, runId, step: step.path }, 'workflow step failed unexpectedly')
-    }, { signal: run.controller.signal, onEvent, streamTokens: request.streamTokens })
+    outcome = await executePlan(
+      plan,
+      {
+        catalog: deps.catalog,
+        stepTimeoutMs: deps.stepTimeoutMs,
+        abortGraceMs: deps.abortGraceMs,
+        invoke: call =>
+          deps.invoke({
+            agent: call.agent as InvokeRequest['agent'],
+            method: call.method,
+            input: call.input,
+            caller: request.caller,
+            signal: call.signal,
+            ...(call.onDelta ? { onDelta: call.onDelta } : {}),
+            ...(request.noCache ? { noCache: true } : {}),
+            parentTraceId: runId,
+            runId
+          }),
+        onUnexpectedError: (err, step) =>
+          deps.log?.error({ err, runId, step: step.path }, 'workflow step failed unexpectedly')
+      },
+      { signal: run.controller.signal, onEvent, streamTokens: request.streamTokens }
+    )
   } catch (err) {
     deps.log?.error({ err, runId }, 'workflow engine failed')
-    outcome = { status: 'failed', steps, result: null, error: toStepError(err), usage: { ...ZERO_TOTALS }, durationMs: 0 }
+    outcome = {
+      status: 'failed',
+      steps,
+      result: null,
+      error: toStepError(err),
+      usage: { ...ZERO_TOTALS },
+      durationMs: 0
+    }
   }
   progress.ended = true
   if (progress.timer) clearTimeout(progress.timer)
@@ -109,7 +140,13 @@ export async function executeRun (run: LiveRun, plan: Plan, request: StartReques
   }
   await deps.outbox.finish(runId, outcome, view)
   try {
-    deps.observer?.finished?.({ view, callerId: request.caller.id, input: request.body, startTime: Date.parse(createdAt), endTime: Date.now() })
+    deps.observer?.finished?.({
+      view,
+      callerId: request.caller.id,
+      input: request.body,
+      startTime: Date.parse(createdAt),
+      endTime: Date.now()
+    })
   } catch (err) {
     deps.log?.warn({ err, runId }, 'workflow observer failed')
   }

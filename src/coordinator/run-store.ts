@@ -24,7 +24,14 @@ export interface RunRecord {
   heartbeatAgeMs: number | null
 }
 
-export interface NewRun { id: string, callerId: string, strategy: string, workflowName?: string, input: unknown, steps: StepResult[] }
+export interface NewRun {
+  id: string
+  callerId: string
+  strategy: string
+  workflowName?: string
+  input: unknown
+  steps: StepResult[]
+}
 export interface IdempotencyClaim { key: string, requestHash: string, ttlSeconds: number }
 export type StartResult = { created: true } | { created: false, runId: string, requestHash: string }
 
@@ -46,7 +53,8 @@ function runStatusOf (value: unknown): RunStatus {
 }
 const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T
 
-const SELECT = `SELECT id, caller_id, strategy, workflow_name, status, steps, result, error, usage, created_at, started_at,
+const SELECT = 'SELECT id, caller_id, strategy, workflow_name, status, steps, result, error, usage, ' +
+  `created_at, started_at,
   finished_at, duration_ms, cancel_requested_at IS NOT NULL AS cancel_requested,
   CASE WHEN status = 'running' THEN (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::float8 END AS heartbeat_age_ms
   FROM workflow_runs`
@@ -80,13 +88,21 @@ export function createRunStore (db: Database) {
     [run.id, run.callerId, run.strategy, run.workflowName ?? null, json(run.input), json(run.steps)])
 
   async function claim (tx: Queryable, run: NewRun, key: IdempotencyClaim): Promise<StartResult | null> {
-    await tx.query('DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND expires_at <= now()', [run.callerId, key.key])
+    await tx.query('DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND expires_at <= now()', [
+      run.callerId,
+      key.key
+    ])
     const won = await tx.query(
       `INSERT INTO idempotency_keys (caller_id, key, request_hash, run_id, expires_at)
-       VALUES ($1, $2, $3, $4, now() + $5::int * interval '1 second') ON CONFLICT (caller_id, key) DO NOTHING RETURNING run_id`,
-      [run.callerId, key.key, key.requestHash, run.id, key.ttlSeconds])
+       VALUES ($1, $2, $3, $4, now() + $5::int * interval '1 second') ` +
+        'ON CONFLICT (caller_id, key) DO NOTHING RETURNING run_id',
+      [run.callerId, key.key, key.requestHash, run.id, key.ttlSeconds]
+    )
     if (won.length > 0) return { created: true }
-    const [held] = await tx.query('SELECT run_id, request_hash FROM idempotency_keys WHERE caller_id = $1 AND key = $2', [run.callerId, key.key])
+    const [held] = await tx.query(
+      'SELECT run_id, request_hash FROM idempotency_keys WHERE caller_id = $1 AND key = $2',
+      [run.callerId, key.key]
+    )
     return held ? { created: false, runId: String(held.run_id), requestHash: String(held.request_hash) } : null
   }
 
@@ -110,7 +126,10 @@ export function createRunStore (db: Database) {
     },
 
     async progress (runId: string, steps: StepResult[]): Promise<void> {
-      await db.query('UPDATE workflow_runs SET steps = $2::jsonb WHERE id = $1 AND status = \'running\'', [runId, json(steps)])
+      await db.query("UPDATE workflow_runs SET steps = $2::jsonb WHERE id = $1 AND status = 'running'", [
+        runId,
+        json(steps)
+      ])
     },
 
     /**
@@ -119,10 +138,20 @@ export function createRunStore (db: Database) {
      */
     async finish (runId: string, outcome: RunOutcome): Promise<void> {
       await db.query(
-        `UPDATE workflow_runs SET status = $2, steps = $3::jsonb, result = $4::jsonb, error = $5::jsonb, usage = $6::jsonb,
+        'UPDATE workflow_runs SET status = $2, steps = $3::jsonb, result = $4::jsonb, error = $5::jsonb, ' +
+        `usage = $6::jsonb,
            finished_at = now(), duration_ms = $7
          WHERE id = $1 AND (status = 'running' OR (status = 'failed' AND error->>'code' = 'AMK_INTERRUPTED'))`,
-        [runId, outcome.status, json(outcome.steps), json(outcome.result ?? null), json(outcome.error ?? null), json(outcome.usage), outcome.durationMs])
+        [
+          runId,
+          outcome.status,
+          json(outcome.steps),
+          json(outcome.result ?? null),
+          json(outcome.error ?? null),
+          json(outcome.usage),
+          outcome.durationMs
+        ]
+      )
     },
 
     async get (runId: string): Promise<RunRecord | null> {
@@ -140,8 +169,11 @@ export function createRunStore (db: Database) {
     /** Heartbeat for the runs this replica runs; returns those another replica asked to cancel. */
     async heartbeat (runIds: string[]): Promise<string[]> {
       if (runIds.length === 0) return []
-      const rows = await db.query(`UPDATE workflow_runs SET heartbeat_at = now() WHERE id = ANY($1::uuid[]) AND status = 'running'
-        RETURNING id, cancel_requested_at IS NOT NULL AS cancel`, [runIds])
+      const rows = await db.query(
+        `UPDATE workflow_runs SET heartbeat_at = now() WHERE id = ANY($1::uuid[]) AND status = 'running'
+        RETURNING id, cancel_requested_at IS NOT NULL AS cancel`,
+        [runIds]
+      )
       return rows.filter(r => r.cancel).map(r => String(r.id))
     },
 
@@ -152,10 +184,20 @@ export function createRunStore (db: Database) {
      * not started `skipped`; usage is the steps' sum. Returns the ids this call marked.
      */
     async reapStale (staleMs: number, runId?: string, exclude: string[] = []): Promise<string[]> {
-      const error: StepError = { code: 'AMK_INTERRUPTED', message: 'the instance running this workflow stopped before it finished' }
-      const running: StepError = { code: 'AMK_INTERRUPTED', message: 'the step was running when its instance stopped; its outcome is unknown' }
-      const notStarted: StepError = { code: 'AMK_INTERRUPTED', message: 'not started: the instance running this workflow stopped first' }
-      const rows = await db.query(`UPDATE workflow_runs SET status = 'failed', error = $2::jsonb, finished_at = now(),
+      const error: StepError = {
+        code: 'AMK_INTERRUPTED',
+        message: 'the instance running this workflow stopped before it finished'
+      }
+      const running: StepError = {
+        code: 'AMK_INTERRUPTED',
+        message: 'the step was running when its instance stopped; its outcome is unknown'
+      }
+      const notStarted: StepError = {
+        code: 'AMK_INTERRUPTED',
+        message: 'not started: the instance running this workflow stopped first'
+      }
+      const rows = await db.query(
+        `UPDATE workflow_runs SET status = 'failed', error = $2::jsonb, finished_at = now(),
           duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int,
           steps = (SELECT coalesce(jsonb_agg(CASE s->>'status'
               WHEN 'running' THEN s || jsonb_build_object('status', 'interrupted', 'error', $5::jsonb)
@@ -164,10 +206,12 @@ export function createRunStore (db: Database) {
           usage = (SELECT jsonb_build_object('inputTokens', coalesce(sum((s->'usage'->>'inputTokens')::numeric), 0),
               'outputTokens', coalesce(sum((s->'usage'->>'outputTokens')::numeric), 0),
               'costUsd', coalesce(sum((s->'usage'->>'costUsd')::numeric), 0)) FROM jsonb_array_elements(steps) AS u(s))
-        WHERE status = 'running' AND heartbeat_at < now() - $1::int * interval '1 millisecond' AND ($3::uuid IS NULL OR id = $3)
+        WHERE status = 'running' AND heartbeat_at < now() - $1::int * interval '1 millisecond' ` +
+        `AND ($3::uuid IS NULL OR id = $3)
           AND NOT (id = ANY($4::uuid[]))
         RETURNING id`,
-      [staleMs, json(error), runId ?? null, exclude, json(running), json(notStarted)])
+        [staleMs, json(error), runId ?? null, exclude, json(running), json(notStarted)]
+      )
       return rows.map(row => String(row.id))
     },
 
@@ -176,14 +220,23 @@ export function createRunStore (db: Database) {
     },
 
     async stats (staleMs: number) {
-      const [epoch] = await db.query('SELECT coalesce(max(reset_at), \'epoch\'::timestamptz) AS since FROM coordinator_stats_resets')
+      const [epoch] = await db.query(
+        "SELECT coalesce(max(reset_at), 'epoch'::timestamptz) AS since FROM coordinator_stats_resets"
+      )
       const since = epoch.since
-      const byStatus = await db.query(`SELECT strategy, status, count(*)::int AS runs, coalesce(sum(duration_ms), 0)::float8 AS total_ms,
-          count(duration_ms)::int AS timed FROM workflow_runs WHERE created_at >= $1 GROUP BY strategy, status`, [since])
-      const byAgent = await db.query(`SELECT s->>'agent' AS agent, count(*)::int AS calls,
+      const byStatus = await db.query(
+        `SELECT strategy, status, count(*)::int AS runs, coalesce(sum(duration_ms), 0)::float8 AS total_ms,
+          count(duration_ms)::int AS timed FROM workflow_runs WHERE created_at >= $1 GROUP BY strategy, status`,
+        [since]
+      )
+      const byAgent = await db.query(
+        `SELECT s->>'agent' AS agent, count(*)::int AS calls,
           (count(*) FILTER (WHERE s->>'status' = 'completed'))::int AS succeeded
         FROM workflow_runs r CROSS JOIN LATERAL jsonb_array_elements(r.steps) AS s
-        WHERE r.created_at >= $1 AND s->>'status' IN ('completed', 'failed', 'timed_out', 'cancelled', 'interrupted') GROUP BY 1 ORDER BY 1`, [since])
+        WHERE r.created_at >= $1 ` +
+        "AND s->>'status' IN ('completed', 'failed', 'timed_out', 'cancelled', 'interrupted') GROUP BY 1 ORDER BY 1",
+        [since]
+      )
       const [active] = await db.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE status = 'running'
         AND heartbeat_at >= now() - $1::int * interval '1 millisecond'`, [staleMs])
       return { since: isoOf(since), byStatus, byAgent, active: Number(active.n) }

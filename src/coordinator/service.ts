@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { hasPermission, type Caller, type Permission } from '../auth/roles.js'
-import { CancelledError, ConflictError, NotFoundError, ShuttingDownError, UnprocessableError, withDetails } from '../errors.js'
+import {
+  CancelledError,
+  ConflictError,
+  NotFoundError,
+  ShuttingDownError,
+  UnprocessableError,
+  withDetails
+} from '../errors.js'
 import { initialSteps, refOf } from './engine.js'
 import { LiveRun, recordOf, refsOf, viewOf } from './live-run.js'
 import { createOutcomeOutbox } from './outcome-outbox.js'
@@ -24,7 +31,10 @@ export { viewOf } from './live-run.js'
 
 export interface CoordinatorSettings {
   stepTimeoutMs: number
-  /** Heartbeat and cancel-request polling interval; how often a joined remote run is re-read; least time between progress writes. */
+  /**
+   * Heartbeat and cancel-request polling interval; how often a joined remote run is re-read; least time between
+   * progress writes.
+   */
   pollMs: number
   /** A running run whose replica has not reported for this long is considered interrupted. */
   staleMs: number
@@ -95,7 +105,12 @@ export function createCoordinator (deps: CoordinatorDeps) {
       if (record.status !== 'running') return viewOf(record)
       if (await reapIfStale(record)) continue
       if (Date.now() >= deadline) {
-        throw withDetails(new ConflictError('The run is still in progress on another instance; read it with GET /api/coordinator/runs/:runId'), { runId })
+        throw withDetails(
+          new ConflictError(
+            'The run is still in progress on another instance; read it with GET /api/coordinator/runs/:runId'
+          ),
+          { runId }
+        )
       }
       try {
         await sleep(settings.pollMs, undefined, { signal })
@@ -113,7 +128,8 @@ export function createCoordinator (deps: CoordinatorDeps) {
     if (!stored) throw notFound(runId)
     const kept = outbox.view(runId)
     const record = kept ? recordOf(kept, stored) : stored
-    const done = record.status === 'running' ? finished(runId, settings.joinTimeoutMs, signal) : Promise.resolve(viewOf(record))
+    const done =
+      record.status === 'running' ? finished(runId, settings.joinTimeoutMs, signal) : Promise.resolve(viewOf(record))
     done.catch(() => {})
     return {
       runId,
@@ -141,8 +157,18 @@ export function createCoordinator (deps: CoordinatorDeps) {
       let started
       try {
         started = await store.start(
-          { id: runId, callerId: request.caller.id, strategy: plan.strategy, workflowName: request.workflowName, input: request.body, steps: initialSteps(plan) },
-          request.idempotencyKey ? { key: request.idempotencyKey, requestHash: hash, ttlSeconds: settings.idempotencyTtlSeconds } : undefined)
+          {
+            id: runId,
+            callerId: request.caller.id,
+            strategy: plan.strategy,
+            workflowName: request.workflowName,
+            input: request.body,
+            steps: initialSteps(plan)
+          },
+          request.idempotencyKey
+            ? { key: request.idempotencyKey, requestHash: hash, ttlSeconds: settings.idempotencyTtlSeconds }
+            : undefined
+        )
       } catch (error) {
         active.delete(runId)
         throw error
@@ -150,12 +176,17 @@ export function createCoordinator (deps: CoordinatorDeps) {
       if (!started.created) {
         active.delete(runId)
         if (started.requestHash !== hash) {
-          throw withDetails(new UnprocessableError('This Idempotency-Key was already used with a different request'), { idempotencyKey: request.idempotencyKey })
+          throw withDetails(new UnprocessableError('This Idempotency-Key was already used with a different request'), {
+            idempotencyKey: request.idempotencyKey
+          })
         }
         return join(started.runId, request.signal)
       }
       executeRun(run, plan, request, executor)
-        .then(view => { active.delete(runId); run.finish(view) })
+        .then(view => {
+          active.delete(runId)
+          run.finish(view)
+        })
         .catch(err => deps.log?.error({ err, runId }, 'workflow run failed'))
       return run.handle(false, clientGone)
     },
@@ -164,7 +195,10 @@ export function createCoordinator (deps: CoordinatorDeps) {
       return viewOf(await visible(runId, caller, 'agent:stats'))
     },
 
-    /** A stored run to stream (`Accept: text/event-stream` on GET /runs/:runId): live events while it runs, then `complete`. */
+    /**
+     * A stored run to stream (`Accept: text/event-stream` on GET /runs/:runId): live events while it runs, then
+     * `complete`.
+     */
     async follow (runId: string, caller: Caller, signal?: AbortSignal): Promise<RunHandle> {
       return join(runId, signal, await visible(runId, caller, 'agent:stats'))
     },
@@ -173,7 +207,12 @@ export function createCoordinator (deps: CoordinatorDeps) {
     async cancel (runId: string, caller: Caller): Promise<RunView> {
       const record = await visible(runId, caller, 'agent:manage')
       if (record.status !== 'running') {
-        throw withDetails(new ConflictError(`The run has already ${record.status === 'completed' ? 'completed' : `ended (${record.status})`}`), { runId, status: record.status })
+        throw withDetails(
+          new ConflictError(
+            `The run has already ${record.status === 'completed' ? 'completed' : `ended (${record.status})`}`
+          ),
+          { runId, status: record.status }
+        )
       }
       await store.requestCancel(runId)
       const local = active.get(runId)
@@ -203,9 +242,18 @@ export function createCoordinator (deps: CoordinatorDeps) {
       // Outcomes still waiting for the database get a few more tries before it closes.
       const deadline = Date.now() + Math.max(settings.pollMs * 5, 2000)
       while (outbox.size > 0 && Date.now() < deadline) {
-        try { await outbox.flush() } catch { await sleep(Math.min(settings.pollMs, 250)) }
+        try {
+          await outbox.flush()
+        } catch {
+          await sleep(Math.min(settings.pollMs, 250))
+        }
       }
-      if (outbox.size > 0) deps.log?.error({ runIds: outbox.ids() }, 'workflow outcomes not stored before shutdown: the database was unreachable')
+      if (outbox.size > 0) {
+        deps.log?.error(
+          { runIds: outbox.ids() },
+          'workflow outcomes not stored before shutdown: the database was unreachable'
+        )
+      }
     }
   }
 }

@@ -14,7 +14,12 @@ export interface SseOptions { heartbeatMs: number, retryMs: number }
 const frame = (id: string, event: string, data: unknown) => encodeFrame(id, { event, data } as unknown as StreamEvent)
 
 /** Streams a run on a response taken over with openSse (src/routes/toolkit.ts), whose `headers` it opens with. */
-export async function streamRun (res: ServerResponse, headers: Record<string, string | string[] | number>, handle: RunHandle, options: SseOptions): Promise<void> {
+export async function streamRun (
+  res: ServerResponse,
+  headers: Record<string, string | string[] | number>,
+  handle: RunHandle,
+  options: SseOptions
+): Promise<void> {
   const { runId } = handle
   const connection = new SseConnection(res, runId, 0)
   connection.open(headers, options.retryMs)
@@ -35,9 +40,13 @@ export async function streamRun (res: ServerResponse, headers: Record<string, st
   })
   const unsubscribe = handle.subscribe?.(event => send(event.event, { runId, ...event.data })) ?? (() => {})
   const heartbeat = setInterval(() => connection.heartbeat(), options.heartbeatMs)
-  connection.signal.addEventListener('abort', () => {
-    if (connection.endReason === 'client-closed') handle.cancel()
-  }, { once: true })
+  connection.signal.addEventListener(
+    'abort',
+    () => {
+      if (connection.endReason === 'client-closed') handle.cancel()
+    },
+    { once: true }
+  )
   try {
     send('complete', await handle.done)
   } catch (error) {

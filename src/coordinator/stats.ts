@@ -43,7 +43,12 @@ export async function readStats (store: RunStore, staleMs: number): Promise<Coor
   for (const row of byAgent) {
     const calls = Number(row.calls)
     const succeeded = Number(row.succeeded)
-    agents[String(row.agent)] = { calls, succeeded, failed: calls - succeeded, successRate: calls ? Math.round(succeeded / calls * 1000) / 1000 : 0 }
+    agents[String(row.agent)] = {
+      calls,
+      succeeded,
+      failed: calls - succeeded,
+      successRate: calls ? Math.round((succeeded / calls) * 1000) / 1000 : 0
+    }
   }
   return {
     since,

@@ -5,7 +5,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { AgentServiceHooks, InvokeRequest, InvokeResult, InvokeUsage } from '../agents/types.js'
 
-interface Tally { inputTokens: number, outputTokens: number, costUsd: number, models: Set<string>, estimated: boolean, calls: number }
+interface Tally {
+  inputTokens: number
+  outputTokens: number
+  costUsd: number
+  models: Set<string>
+  estimated: boolean
+  calls: number
+}
 
 export interface InvokingAgents {
   invoke(req: InvokeRequest): Promise<InvokeResult>

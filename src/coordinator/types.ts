@@ -45,7 +45,8 @@ export type WorkflowSpec = SequentialSpec | ParallelSpec | HierarchicalSpec
 
 export type StepRole = 'step' | 'task' | 'master' | 'sub-agent'
 /** `interrupted`: the step was running when its replica stopped (set only on a run marked AMK_INTERRUPTED). */
-export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'skipped' | 'interrupted'
+export type StepStatus =
+  'pending' | 'running' | 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'skipped' | 'interrupted'
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled'
 
 export interface StepUsage {

@@ -47,7 +47,9 @@ export function createUpkeep (deps: UpkeepDeps) {
       if (trustsHeartbeats() && Date.now() - lastSweep >= staleMs) {
         lastSweep = Date.now()
         const reaped = await store.reapStale(staleMs, undefined, own())
-        if (reaped.length > 0) deps.log?.warn({ runIds: reaped }, 'workflow runs of a stopped instance marked interrupted')
+        if (reaped.length > 0) {
+          deps.log?.warn({ runIds: reaped }, 'workflow runs of a stopped instance marked interrupted')
+        }
       }
     } catch (err) {
       if (connectedSince !== null) deps.log?.warn({ err }, 'coordinator heartbeat failed')

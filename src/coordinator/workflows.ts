@@ -56,9 +56,15 @@ function defineWorkflow<T extends TObject> (definition: WorkflowDefinition<T>): 
   }
 }
 
-const Str = (min: number, max: number, description: string, extra: object = {}) => Type.String({ minLength: min, maxLength: max, description, ...extra })
+const Str = (min: number, max: number, description: string, extra: object = {}) =>
+  Type.String({ minLength: min, maxLength: max, description, ...extra })
 const Tone = Type.Enum([...TONES], { default: 'engaging', description: 'Voice of the content' })
-const Platforms = Type.Array(Type.Enum([...PLATFORMS]), { minItems: 1, maxItems: 6, uniqueItems: true, default: ['twitter', 'instagram', 'linkedin'] })
+const Platforms = Type.Array(Type.Enum([...PLATFORMS]), {
+  minItems: 1,
+  maxItems: 6,
+  uniqueItems: true,
+  default: ['twitter', 'instagram', 'linkedin']
+})
 const Interests = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 10, default: [] })
 const Travelers = Type.Integer({ minimum: 1, maximum: 9, default: 1 })
 
@@ -73,17 +79,23 @@ function defaultsOptional<T extends TObject> (schema: T): T {
 
 // `from` and `date` are the travel agent's names (searchFlights); `origin`/`departureDate`, the names of
 // the first release, are still accepted (see `aliases`).
-const TripPackageInput = Type.Object({
-  from: Str(2, 100, 'Departure city or airport (formerly `origin`, still accepted)', { examples: ['New York'] }),
-  destination: Str(2, 100, 'Destination city', { examples: ['Paris'] }),
-  date: Type.String({ format: 'date', description: 'Outbound date, YYYY-MM-DD (formerly `departureDate`, still accepted)' }),
-  returnDate: Type.String({ format: 'date', description: 'Return date, 1–21 days after departure' }),
-  travelers: Travelers,
-  cabinClass: Type.Enum(['economy', 'premium_economy', 'business', 'first'], { default: 'economy' }),
-  rooms: Type.Integer({ minimum: 1, maximum: 10, default: 1 }),
-  interests: Interests,
-  budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Total budget in USD' }))
-}, { additionalProperties: false })
+const TripPackageInput = Type.Object(
+  {
+    from: Str(2, 100, 'Departure city or airport (formerly `origin`, still accepted)', { examples: ['New York'] }),
+    destination: Str(2, 100, 'Destination city', { examples: ['Paris'] }),
+    date: Type.String({
+      format: 'date',
+      description: 'Outbound date, YYYY-MM-DD (formerly `departureDate`, still accepted)'
+    }),
+    returnDate: Type.String({ format: 'date', description: 'Return date, 1–21 days after departure' }),
+    travelers: Travelers,
+    cabinClass: Type.Enum(['economy', 'premium_economy', 'business', 'first'], { default: 'economy' }),
+    rooms: Type.Integer({ minimum: 1, maximum: 10, default: 1 }),
+    interests: Interests,
+    budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Total budget in USD' }))
+  },
+  { additionalProperties: false }
+)
 
 const TripCampaignInput = Type.Object({
   destination: Str(2, 100, 'Destination', { examples: ['Cairo'] }),
@@ -120,22 +132,69 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
     input: TripPackageInput,
     aliases: { origin: 'from', departureDate: 'date' },
     steps: [
-      { id: 'flights', role: 'task', agent: 'travel', method: 'searchFlights', description: 'Outbound flights from → destination on the date' },
-      { id: 'hotels', role: 'task', agent: 'travel', method: 'searchHotels', description: 'Hotels at the destination from date to returnDate' },
-      { id: 'itinerary', role: 'task', agent: 'travel', method: 'generateItinerary', description: 'An itinerary for the nights between the two dates' }
+      {
+        id: 'flights',
+        role: 'task',
+        agent: 'travel',
+        method: 'searchFlights',
+        description: 'Outbound flights from → destination on the date'
+      },
+      {
+        id: 'hotels',
+        role: 'task',
+        agent: 'travel',
+        method: 'searchHotels',
+        description: 'Hotels at the destination from date to returnDate'
+      },
+      {
+        id: 'itinerary',
+        role: 'task',
+        agent: 'travel',
+        method: 'generateItinerary',
+        description: 'An itinerary for the nights between the two dates'
+      }
     ],
     refine (input) {
       const nights = days(input.date, input.returnDate)
-      return nights >= 1 && nights <= 21 ? [] : [{ field: 'input.returnDate', message: 'must be 1 to 21 days after date' }]
+      return nights >= 1 && nights <= 21
+        ? []
+        : [{ field: 'input.returnDate', message: 'must be 1 to 21 days after date' }]
     },
     build (i) {
       return {
         strategy: 'parallel',
         input: i,
         tasks: [
-          { id: 'flights', agent: 'travel', method: 'searchFlights', input: { from: i.from, to: i.destination, date: i.date, passengers: i.travelers, class: i.cabinClass } },
-          { id: 'hotels', agent: 'travel', method: 'searchHotels', input: { destination: i.destination, checkin: i.date, checkout: i.returnDate, guests: i.travelers, rooms: i.rooms } },
-          { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: days(i.date, i.returnDate), interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } }
+          {
+            id: 'flights',
+            agent: 'travel',
+            method: 'searchFlights',
+            input: { from: i.from, to: i.destination, date: i.date, passengers: i.travelers, class: i.cabinClass }
+          },
+          {
+            id: 'hotels',
+            agent: 'travel',
+            method: 'searchHotels',
+            input: {
+              destination: i.destination,
+              checkin: i.date,
+              checkout: i.returnDate,
+              guests: i.travelers,
+              rooms: i.rooms
+            }
+          },
+          {
+            id: 'itinerary',
+            agent: 'travel',
+            method: 'generateItinerary',
+            input: {
+              destination: i.destination,
+              duration: days(i.date, i.returnDate),
+              interests: i.interests,
+              travelers: i.travelers,
+              ...optional('budget', i.budget)
+            }
+          }
         ]
       }
     }
@@ -146,9 +205,27 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
     strategy: 'sequential',
     input: TripCampaignInput,
     steps: [
-      { id: 'itinerary', role: 'step', agent: 'travel', method: 'generateItinerary', description: 'The trip, day by day' },
-      { id: 'blog', role: 'step', agent: 'content', method: 'generateBlogPost', description: 'A travel guide written with the itinerary as context' },
-      { id: 'social', role: 'step', agent: 'content', method: 'generateSocialPosts', description: 'Posts on the blog post\'s headline (steps.blog.data.headline), with the post as context' }
+      {
+        id: 'itinerary',
+        role: 'step',
+        agent: 'travel',
+        method: 'generateItinerary',
+        description: 'The trip, day by day'
+      },
+      {
+        id: 'blog',
+        role: 'step',
+        agent: 'content',
+        method: 'generateBlogPost',
+        description: 'A travel guide written with the itinerary as context'
+      },
+      {
+        id: 'social',
+        role: 'step',
+        agent: 'content',
+        method: 'generateSocialPosts',
+        description: "Posts on the blog post's headline (steps.blog.data.headline), with the post as context"
+      }
     ],
     build (i) {
       return {
@@ -156,24 +233,82 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
         onError: 'stop',
         input: i,
         steps: [
-          { id: 'itinerary', agent: 'travel', method: 'generateItinerary', input: { destination: i.destination, duration: i.duration, interests: i.interests, travelers: i.travelers, ...optional('budget', i.budget) } },
-          { id: 'blog', agent: 'content', method: 'generateBlogPost', input: { topic: `${i.duration} days in ${i.destination}: a travel guide`, type: 'guide', tone: i.tone, keywords: [i.destination, ...i.interests].slice(0, 10), targetAudience: i.targetAudience } },
-          { id: 'social', agent: 'content', method: 'generateSocialPosts', input: { topic: { $ref: 'steps.blog.data.headline' }, platforms: i.platforms, tone: i.tone, count: i.postCount } }
+          {
+            id: 'itinerary',
+            agent: 'travel',
+            method: 'generateItinerary',
+            input: {
+              destination: i.destination,
+              duration: i.duration,
+              interests: i.interests,
+              travelers: i.travelers,
+              ...optional('budget', i.budget)
+            }
+          },
+          {
+            id: 'blog',
+            agent: 'content',
+            method: 'generateBlogPost',
+            input: {
+              topic: `${i.duration} days in ${i.destination}: a travel guide`,
+              type: 'guide',
+              tone: i.tone,
+              keywords: [i.destination, ...i.interests].slice(0, 10),
+              targetAudience: i.targetAudience
+            }
+          },
+          {
+            id: 'social',
+            agent: 'content',
+            method: 'generateSocialPosts',
+            input: {
+              topic: { $ref: 'steps.blog.data.headline' },
+              platforms: i.platforms,
+              tone: i.tone,
+              count: i.postCount
+            }
+          }
         ]
       }
     }
   }),
   'launch-plan': defineWorkflow({
     name: 'launch-plan',
-    description: 'Business ideas first; then, in parallel, a validation of the top idea, a launch blog post and social posts about it',
+    description:
+      'Business ideas first; then, in parallel, a validation of the top idea, ' +
+      'a launch blog post and social posts about it',
     strategy: 'hierarchical',
     aggregator: 'master-summary',
     input: LaunchPlanInput,
     steps: [
-      { id: 'ideas', role: 'master', agent: 'innovation', method: 'generateIdeas', description: 'Three ideas for the industry, problem and target' },
-      { id: 'validation', role: 'sub-agent', agent: 'innovation', method: 'validateIdea', description: 'Validates the top idea (steps.ideas.data.ideas.0.description)' },
-      { id: 'blog', role: 'sub-agent', agent: 'content', method: 'generateBlogPost', description: 'A launch post on the top idea\'s title' },
-      { id: 'social', role: 'sub-agent', agent: 'content', method: 'generateSocialPosts', description: 'Launch posts on the top idea\'s title' }
+      {
+        id: 'ideas',
+        role: 'master',
+        agent: 'innovation',
+        method: 'generateIdeas',
+        description: 'Three ideas for the industry, problem and target'
+      },
+      {
+        id: 'validation',
+        role: 'sub-agent',
+        agent: 'innovation',
+        method: 'validateIdea',
+        description: 'Validates the top idea (steps.ideas.data.ideas.0.description)'
+      },
+      {
+        id: 'blog',
+        role: 'sub-agent',
+        agent: 'content',
+        method: 'generateBlogPost',
+        description: "A launch post on the top idea's title"
+      },
+      {
+        id: 'social',
+        role: 'sub-agent',
+        agent: 'content',
+        method: 'generateSocialPosts',
+        description: "Launch posts on the top idea's title"
+      }
     ],
     build (i) {
       const topIdea = { $ref: 'steps.ideas.data.ideas.0.title' }
@@ -181,11 +316,42 @@ export const WORKFLOWS: Record<string, PredefinedWorkflow> = {
         strategy: 'hierarchical',
         aggregator: 'master-summary',
         input: i,
-        master: { id: 'ideas', agent: 'innovation', method: 'generateIdeas', input: { industry: i.industry, target: i.target, count: 3, budget: i.budgetLevel, ...optional('problem', i.problem) } },
+        master: {
+          id: 'ideas',
+          agent: 'innovation',
+          method: 'generateIdeas',
+          input: {
+            industry: i.industry,
+            target: i.target,
+            count: 3,
+            budget: i.budgetLevel,
+            ...optional('problem', i.problem)
+          }
+        },
         subAgents: [
-          { id: 'validation', agent: 'innovation', method: 'validateIdea', input: { idea: { $ref: 'steps.ideas.data.ideas.0.description' }, targetMarket: i.target, timeline: i.timelineMonths, ...optional('budget', i.budgetUsd) } },
-          { id: 'blog', agent: 'content', method: 'generateBlogPost', input: { topic: topIdea, type: 'news', tone: i.tone, keywords: [i.industry], targetAudience: i.target } },
-          { id: 'social', agent: 'content', method: 'generateSocialPosts', input: { topic: topIdea, platforms: i.platforms, tone: i.tone } }
+          {
+            id: 'validation',
+            agent: 'innovation',
+            method: 'validateIdea',
+            input: {
+              idea: { $ref: 'steps.ideas.data.ideas.0.description' },
+              targetMarket: i.target,
+              timeline: i.timelineMonths,
+              ...optional('budget', i.budgetUsd)
+            }
+          },
+          {
+            id: 'blog',
+            agent: 'content',
+            method: 'generateBlogPost',
+            input: { topic: topIdea, type: 'news', tone: i.tone, keywords: [i.industry], targetAudience: i.target }
+          },
+          {
+            id: 'social',
+            agent: 'content',
+            method: 'generateSocialPosts',
+            input: { topic: topIdea, platforms: i.platforms, tone: i.tone }
+          }
         ]
       }
     }
@@ -210,7 +376,9 @@ function renamed (input: unknown, aliases: Record<string, string> = {}): unknown
 /** The spec of a predefined workflow from its input (defaults applied); 400 listing every bad field. */
 export function prepareWorkflow (name: string, input: unknown): WorkflowSpec {
   if (!Object.hasOwn(WORKFLOWS, name)) {
-    throw withDetails(new ValidationError(`workflowName must be one of: ${WORKFLOW_NAMES.join(', ')}`), [{ field: 'workflowName', message: `must be one of: ${WORKFLOW_NAMES.join(', ')}` }])
+    throw withDetails(new ValidationError(`workflowName must be one of: ${WORKFLOW_NAMES.join(', ')}`), [
+      { field: 'workflowName', message: `must be one of: ${WORKFLOW_NAMES.join(', ')}` }
+    ])
   }
   return WORKFLOWS[name].prepare(input)
 }

@@ -74,12 +74,31 @@ function outcome (status: number, committed: Amount): ReserveOutcome {
 const limitArg = (value: number | null) => value === null ? -1 : Math.floor(value)
 
 export class RedisBudgetCounter implements BudgetCounter {
-  constructor (private readonly redis: Redis, private readonly prefix: string) {}
+  constructor (
+    private readonly redis: Redis,
+    private readonly prefix: string
+  ) {}
 
-  async reserve (key: string, amount: Amount, limits: Limits, ttlSeconds: number, seed?: Amount): Promise<ReserveOutcome> {
-    const [status, tokens, microUsd] = await RESERVE(this.redis, [this.prefix + key], [
-      Math.ceil(amount.tokens), Math.ceil(amount.microUsd), limitArg(limits.tokens), limitArg(limits.microUsd), ttlSeconds,
-      seed ? Math.round(seed.tokens) : '', seed ? Math.round(seed.microUsd) : ''])
+  async reserve (
+    key: string,
+    amount: Amount,
+    limits: Limits,
+    ttlSeconds: number,
+    seed?: Amount
+  ): Promise<ReserveOutcome> {
+    const [status, tokens, microUsd] = await RESERVE(
+      this.redis,
+      [this.prefix + key],
+      [
+        Math.ceil(amount.tokens),
+        Math.ceil(amount.microUsd),
+        limitArg(limits.tokens),
+        limitArg(limits.microUsd),
+        ttlSeconds,
+        seed ? Math.round(seed.tokens) : '',
+        seed ? Math.round(seed.microUsd) : ''
+      ]
+    )
     return outcome(status, { tokens, microUsd })
   }
 
@@ -107,11 +126,21 @@ export class MemoryBudgetCounter implements BudgetCounter {
     return entry
   }
 
-  async reserve (key: string, amount: Amount, limits: Limits, ttlSeconds: number, seed?: Amount): Promise<ReserveOutcome> {
+  async reserve (
+    key: string,
+    amount: Amount,
+    limits: Limits,
+    ttlSeconds: number,
+    seed?: Amount
+  ): Promise<ReserveOutcome> {
     let entry = this.live(key)
     if (!entry) {
       if (!seed) return outcome(-1, { tokens: 0, microUsd: 0 })
-      entry = { tokens: Math.round(seed.tokens), microUsd: Math.round(seed.microUsd), expiresAt: Date.now() + ttlSeconds * 1000 }
+      entry = {
+        tokens: Math.round(seed.tokens),
+        microUsd: Math.round(seed.microUsd),
+        expiresAt: Date.now() + ttlSeconds * 1000
+      }
       this.counters.set(key, entry)
       for (const [other] of this.counters) if (other !== key) this.live(other)
     }

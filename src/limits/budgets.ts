@@ -52,7 +52,7 @@ export class Budgets {
   }
 
   /** The caller's daily limits; null when no budget applies. */
-  async limitsFor (caller: Caller): Promise<{ tokens: number | null, usd: number | null } | null> {
+  async limitsFor (caller: Caller): Promise<{ tokens: number | null; usd: number | null } | null> {
     const role = this.deps.roleBudgets[caller.role] ?? {}
     const key = caller.keyId ? await this.deps.keyBudget(caller.keyId) : null
     const tokens = key?.tokens ?? role.tokens ?? null
@@ -61,13 +61,20 @@ export class Budgets {
   }
 
   /** Runs `use` on the Redis counter, or the memory one while Redis is unusable; with the counter used. */
-  private async onCounter<T> (use: (counter: BudgetCounter) => Promise<T>): Promise<{ counter: BudgetCounter, result: T }> {
+  private async onCounter<T>(
+    use: (counter: BudgetCounter) => Promise<T>
+  ): Promise<{ counter: BudgetCounter; result: T }> {
     const { failover, redisCounter, memoryCounter } = this.deps
     const on = async (counter: BudgetCounter) => ({ counter, result: await use(counter) })
-    return redisCounter ? failover.run(() => on(redisCounter), () => on(memoryCounter)) : on(memoryCounter)
+    return redisCounter
+      ? failover.run(
+        () => on(redisCounter),
+        () => on(memoryCounter)
+      )
+      : on(memoryCounter)
   }
 
-  async reserve (caller: Caller, estimate: { tokens: number, costUsd: number }): Promise<ReserveResult> {
+  async reserve (caller: Caller, estimate: { tokens: number; costUsd: number }): Promise<ReserveResult> {
     const limits = await this.limitsFor(caller)
     if (!limits) return { ok: true, settle: async () => {} }
     const now = this.now()
@@ -89,10 +96,13 @@ export class Budgets {
       let settled = false
       return {
         ok: true,
-        settle: async (actual) => {
+        settle: async actual => {
           if (settled) return
           settled = true
-          await used.adjust(key, { tokens: actual.tokens - Math.ceil(amount.tokens), microUsd: actual.costUsd * MICRO - Math.ceil(amount.microUsd) })
+          await used.adjust(key, {
+            tokens: actual.tokens - Math.ceil(amount.tokens),
+            microUsd: actual.costUsd * MICRO - Math.ceil(amount.microUsd)
+          })
         }
       }
     }
@@ -113,7 +123,14 @@ export class Budgets {
   }
 
   /** Today's limits for a caller and when they reset (for GET /api/usage/me). */
-  async today (caller: Caller): Promise<{ limits: { tokens: number | null, usd: number | null } | null, day: string, resetsAt: string, since: Date }> {
+  async today (
+    caller: Caller
+  ): Promise<{
+    limits: { tokens: number | null; usd: number | null } | null
+    day: string
+    resetsAt: string
+    since: Date
+  }> {
     const { day, start, resetsAt } = utcDay(this.now())
     return { limits: await this.limitsFor(caller), day, resetsAt: resetsAt.toISOString(), since: start }
   }

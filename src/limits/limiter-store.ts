@@ -80,7 +80,10 @@ export class FailoverLimiterStore implements FastifyRateLimitStore {
     const counted = shared
       ? this.failover.run(() => shared.incr(key, timeWindow), () => local.incr(key, timeWindow), 'rate limits')
       : Promise.resolve(local.incr(key, timeWindow))
-    counted.then(result => callback(null, result), (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))))
+    counted.then(
+      result => callback(null, result),
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)))
+    )
   }
 
   child (): FastifyRateLimitStore {

@@ -36,7 +36,10 @@ function resolve (rule: RateLimitRule, settings: LimitSettings): ScopeLimit {
  * The scopes a route is counted under, each counted independently: `global` on every non-public route,
  * `admin` on routes needing agent:manage or cache:manage, then the route's own `rateLimits`.
  */
-export function routeScopes (route: { public?: boolean, permission?: Permission, rateLimits?: RateLimitRule[] }, settings: LimitSettings): ScopeLimit[] {
+export function routeScopes (
+  route: { public?: boolean; permission?: Permission; rateLimits?: RateLimitRule[] },
+  settings: LimitSettings
+): ScopeLimit[] {
   const rules: RateLimitRule[] = []
   const declared = route.rateLimits ?? []
   if (!route.public) rules.push({ scope: 'global', max: settings.globalMax })
@@ -79,6 +82,11 @@ export function invalidAllowListEntries (entries: string[]): string[] {
 }
 
 /** Admin, internal (RATE_LIMIT_EXEMPT_ROLES) callers and allow-listed IPs are never limited. */
-export function isExempt (caller: Caller | null, ip: string, settings: LimitSettings, allowed: (ip: string) => boolean): boolean {
+export function isExempt (
+  caller: Caller | null,
+  ip: string,
+  settings: LimitSettings,
+  allowed: (ip: string) => boolean
+): boolean {
   return (caller !== null && settings.exemptRoles.has(caller.role)) || allowed(ip)
 }

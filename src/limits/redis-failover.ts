@@ -36,15 +36,21 @@ export class RedisBreaker {
   private confirming = false
   private probeTimer: NodeJS.Timeout | null = null
   private readonly watch: LoopWatch
-  private readonly warned = new Map<string, { at: number, suppressed: number }>()
+  private readonly warned = new Map<string, { at: number; suppressed: number }>()
   private readonly listeners: Array<(to: Backend, reason: string) => void> = []
 
-  constructor (readonly redis: Redis | null, readonly retryMs: number, private readonly options: BreakerOptions = {}) {
+  constructor (
+    readonly redis: Redis | null,
+    readonly retryMs: number,
+    private readonly options: BreakerOptions = {}
+  ) {
     this.opened = redis === null
     this.watch = new LoopWatch(options.stallMs ?? 100)
     if (options.onSwitch) this.listeners.push(options.onSwitch.bind(options))
     // A reconnected client is probed at once rather than at the next retry.
-    redis?.on('ready', () => { if (this.opened) this.probe() })
+    redis?.on('ready', () => {
+      if (this.opened) this.probe()
+    })
   }
 
   /** Listens to every open ('memory') and close ('redis'). */
@@ -73,7 +79,7 @@ export class RedisBreaker {
   }
 
   /** Runs `onRedis`, or `onMemory` when the breaker is open or the Redis call fails (which it reports). */
-  async run<T> (onRedis: (redis: Redis) => Promise<T>, onMemory: () => T | Promise<T>, component = 'redis'): Promise<T> {
+  async run<T>(onRedis: (redis: Redis) => Promise<T>, onMemory: () => T | Promise<T>, component = 'redis'): Promise<T> {
     if (!this.usable() || !this.redis) return onMemory()
     const started = performance.now()
     try {
@@ -118,11 +124,21 @@ export class RedisBreaker {
       return
     }
     this.warned.set(component, { at: now, suppressed: 0 })
-    this.options.log?.warn({ component, err: error.message, suppressed: entry?.suppressed ?? 0 }, `redis: ${component} failed; using its fallback`)
+    this.options.log?.warn(
+      { component, err: error.message, suppressed: entry?.suppressed ?? 0 },
+      `redis: ${component} failed; using its fallback`
+    )
   }
 
   /** What is in use now, since when, and why (for /api/health and the metrics). */
-  state (): { backend: Backend, since: number, reason: string, configured: boolean, opens: number, stallsIgnored: number } {
+  state (): {
+    backend: Backend
+    since: number
+    reason: string
+    configured: boolean
+    opens: number
+    stallsIgnored: number
+  } {
     return {
       backend: this.opened ? 'memory' : 'redis',
       since: this.switchedAt,
@@ -144,13 +160,20 @@ export class RedisBreaker {
     if (this.confirming || !this.redis) return
     this.confirming = true
     const started = performance.now()
-    this.redis.ping().then(
-      () => { this.stallsIgnored++ },
-      (pingError: Error) => {
-        if (isTimeout(pingError) && this.watch.stalledSince(started)) this.stallsIgnored++
-        else this.trip(`${component}: ${error.message} (confirmed by PING: ${pingError.message})`)
-      }
-    ).finally(() => { this.confirming = false })
+    this.redis
+      .ping()
+      .then(
+        () => {
+          this.stallsIgnored++
+        },
+        (pingError: Error) => {
+          if (isTimeout(pingError) && this.watch.stalledSince(started)) this.stallsIgnored++
+          else this.trip(`${component}: ${error.message} (confirmed by PING: ${pingError.message})`)
+        }
+      )
+      .finally(() => {
+        this.confirming = false
+      })
   }
 
   private trip (reason: string): void {
@@ -159,14 +182,20 @@ export class RedisBreaker {
     this.opened = true
     this.opens++
     this.switchedAt = Date.now()
-    this.options.log?.warn({ reason, retryMs: this.retryMs }, 'redis: circuit open; every component uses its in-memory fallback until a probe answers')
+    this.options.log?.warn(
+      { reason, retryMs: this.retryMs },
+      'redis: circuit open; every component uses its in-memory fallback until a probe answers'
+    )
     for (const listener of this.listeners) listener('memory', reason)
     this.schedule()
   }
 
   private schedule (): void {
     if (this.probeTimer) clearTimeout(this.probeTimer)
-    this.probeTimer = setTimeout(() => { this.probeTimer = null; this.probe() }, this.retryMs)
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null
+      this.probe()
+    }, this.retryMs)
     this.probeTimer.unref()
   }
 
@@ -174,22 +203,28 @@ export class RedisBreaker {
   private probe (): void {
     const redis = this.redis
     if (!redis || !this.opened || this.confirming) return
-    if (!this.accepts(redis)) { this.schedule(); return }
-    this.confirming = true
-    redis.ping().then(() => {
-      this.confirming = false
-      if (!this.opened) return
-      const downMs = Date.now() - this.switchedAt
-      this.opened = false
-      this.lastError = ''
-      this.switchedAt = Date.now()
-      this.options.log?.info({ downMs }, 'redis: circuit closed; shared state in use again')
-      for (const listener of this.listeners) listener('redis', 'redis answered again')
-    }, (error: Error) => {
-      this.confirming = false
-      this.lastError = `probe: ${error.message}`
+    if (!this.accepts(redis)) {
       this.schedule()
-    })
+      return
+    }
+    this.confirming = true
+    redis.ping().then(
+      () => {
+        this.confirming = false
+        if (!this.opened) return
+        const downMs = Date.now() - this.switchedAt
+        this.opened = false
+        this.lastError = ''
+        this.switchedAt = Date.now()
+        this.options.log?.info({ downMs }, 'redis: circuit closed; shared state in use again')
+        for (const listener of this.listeners) listener('redis', 'redis answered again')
+      },
+      (error: Error) => {
+        this.confirming = false
+        this.lastError = `probe: ${error.message}`
+        this.schedule()
+      }
+    )
   }
 }
 

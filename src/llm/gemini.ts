@@ -41,9 +41,19 @@ function attemptControl (timeoutMs: number, caller?: AbortSignal) {
 
 type Attempt = ReturnType<typeof attemptControl>
 
-interface Failure { kind: 'cancelled' | 'timeout' | 'retryable' | 'fatal', status?: number, retryAfterMs?: number, message: string }
+interface Failure {
+  kind: 'cancelled' | 'timeout' | 'retryable' | 'fatal'
+  status?: number
+  retryAfterMs?: number
+  message: string
+}
 
-function classify (error: unknown, attempt: Attempt, caller: AbortSignal | undefined, retryAfter: string | null): Failure {
+function classify (
+  error: unknown,
+  attempt: Attempt,
+  caller: AbortSignal | undefined,
+  retryAfter: string | null
+): Failure {
   if (caller?.aborted) return { kind: 'cancelled', message: 'The request was cancelled' }
   if (attempt.timedOut) return { kind: 'timeout', message: 'timed out' }
   if (error instanceof ApiError) {
@@ -60,16 +70,33 @@ function classify (error: unknown, attempt: Attempt, caller: AbortSignal | undef
 
 function usageOf (response: GenerateContentResponse | undefined, request: GenerateRequest, text: string): Usage {
   const meta = response?.usageMetadata
-  if (!meta) return { inputTokens: estimateTokens(request.system + request.prompt), outputTokens: estimateTokens(text), estimated: true }
+  if (!meta) {
+    return {
+      inputTokens: estimateTokens(request.system + request.prompt),
+      outputTokens: estimateTokens(text),
+      estimated: true
+    }
+  }
   // Thinking tokens are billed as output on the 2.5 models.
-  return { inputTokens: meta.promptTokenCount ?? 0, outputTokens: (meta.candidatesTokenCount ?? 0) + (meta.thoughtsTokenCount ?? 0) }
+  return {
+    inputTokens: meta.promptTokenCount ?? 0,
+    outputTokens: (meta.candidatesTokenCount ?? 0) + (meta.thoughtsTokenCount ?? 0)
+  }
 }
 
 export function createGeminiProvider (options: GeminiOptions): LlmProvider {
-  const ai = new GoogleGenAI({ apiKey: options.apiKey, httpOptions: options.baseUrl ? { baseUrl: options.baseUrl } : undefined })
+  const ai = new GoogleGenAI({
+    apiKey: options.apiKey,
+    httpOptions: options.baseUrl ? { baseUrl: options.baseUrl } : undefined
+  })
   const { flashModel, proModel, timeoutMs, retry: policy } = options
 
-  function params (model: string, request: GenerateRequest, signal: AbortSignal, onResponse: (res: Response) => void): GenerateContentParameters {
+  function params (
+    model: string,
+    request: GenerateRequest,
+    signal: AbortSignal,
+    onResponse: (res: Response) => void
+  ): GenerateContentParameters {
     return {
       model,
       contents: request.prompt,
@@ -77,16 +104,27 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
         systemInstruction: request.system,
         temperature: request.temperature,
         maxOutputTokens: request.maxOutputTokens,
-        ...(request.responseSchema ? { responseMimeType: 'application/json', responseJsonSchema: toProviderSchema(request.responseSchema) } : {}),
+        ...(request.responseSchema
+          ? { responseMimeType: 'application/json', responseJsonSchema: toProviderSchema(request.responseSchema) }
+          : {}),
         abortSignal: signal,
         // Our fetch, to read Retry-After (the SDK's ApiError keeps only the status).
-        httpOptions: { fetch: async (input, init) => { const res = await fetch(input, init); onResponse(res); return res } }
+        httpOptions: {
+          fetch: async (input, init) => {
+            const res = await fetch(input, init)
+            onResponse(res)
+            return res
+          }
+        }
       }
     }
   }
 
   /** Runs `call` under the retry and fallback policy; resolves with the call's value and the model that answered. */
-  async function withPolicy<T> (request: GenerateRequest, call: (model: string, attempt: Attempt, onResponse: (res: Response) => void) => Promise<T>): Promise<{ value: T, model: string }> {
+  async function withPolicy<T> (
+    request: GenerateRequest,
+    call: (model: string, attempt: Attempt, onResponse: (res: Response) => void) => Promise<T>
+  ): Promise<{ value: T; model: string }> {
     const models = request.model === proModel && proModel !== flashModel ? [proModel, flashModel] : [request.model]
     for (const [index, model] of models.entries()) {
       const canFallBack = index < models.length - 1
@@ -94,24 +132,44 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
         const attempt = attemptControl(timeoutMs, request.signal)
         let retryAfter: string | null = null
         try {
-          return { value: await call(model, attempt, (res) => { retryAfter = res.headers.get('retry-after') }), model }
+          return {
+            value: await call(model, attempt, res => {
+              retryAfter = res.headers.get('retry-after')
+            }),
+            model
+          }
         } catch (error) {
           attempt.close()
           const failure = classify(error, attempt, request.signal, retryAfter)
           if (failure.kind === 'cancelled') throw new CancelledError(failure.message)
-          if (failure.kind === 'timeout') throw withDetails(new LlmTimeoutError(`${model} did not answer within ${timeoutMs} ms`), { model, timeoutMs })
+          if (failure.kind === 'timeout') {
+            throw withDetails(new LlmTimeoutError(`${model} did not answer within ${timeoutMs} ms`), {
+              model,
+              timeoutMs
+            })
+          }
           if (canFallBack && failure.status !== undefined && PRO_UNAVAILABLE.has(failure.status)) {
             options.onEvent?.('fallback', { from: model, to: models[index + 1], status: failure.status })
             break
           }
           if (failure.kind === 'retryable' && retry < policy.maxRetries) {
             const delayMs = backoffDelay(retry, policy, failure.retryAfterMs)
-            options.onEvent?.('retry', { model, status: failure.status, reason: failure.message, retry: retry + 1, delayMs })
+            options.onEvent?.('retry', {
+              model,
+              status: failure.status,
+              reason: failure.message,
+              retry: retry + 1,
+              delayMs
+            })
             await sleep(delayMs, request.signal)
             continue
           }
-          throw withDetails(new LlmUnavailableError(`The model ${model} is unavailable (${failure.message}) after ${retry + 1} attempt(s)`),
-            { model, status: failure.status, attempts: retry + 1 })
+          throw withDetails(
+            new LlmUnavailableError(
+              `The model ${model} is unavailable (${failure.message}) after ${retry + 1} attempt(s)`
+            ),
+            { model, status: failure.status, attempts: retry + 1 }
+          )
         }
       }
     }
@@ -130,13 +188,21 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
         }
       })
       const text = response.text ?? ''
-      return { text, json: request.responseSchema ? parseModelJson(text) : undefined, usage: usageOf(response, request, text), model }
+      return {
+        text,
+        json: request.responseSchema ? parseModelJson(text) : undefined,
+        usage: usageOf(response, request, text),
+        model
+      }
     },
 
     async * stream (request): AsyncIterable<StreamChunk> {
       const { value: opened, model } = await withPolicy(request, async (model, attempt, onResponse) => {
         // HTTP errors surface here, before the first chunk, so they are retried.
-        return { chunks: await ai.models.generateContentStream(params(model, request, attempt.signal, onResponse)), attempt }
+        return {
+          chunks: await ai.models.generateContentStream(params(model, request, attempt.signal, onResponse)),
+          attempt
+        }
       })
       const { chunks, attempt } = opened
       let text = ''
@@ -154,8 +220,13 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
       } catch (error) {
         const failure = classify(error, attempt, request.signal, null)
         if (failure.kind === 'cancelled') throw new CancelledError(failure.message)
-        if (failure.kind === 'timeout') throw withDetails(new LlmTimeoutError(`${model} stopped streaming for ${timeoutMs} ms`), { model, timeoutMs })
-        throw withDetails(new LlmUnavailableError(`The stream from ${model} failed: ${failure.message}`), { model, status: failure.status })
+        if (failure.kind === 'timeout') {
+          throw withDetails(new LlmTimeoutError(`${model} stopped streaming for ${timeoutMs} ms`), { model, timeoutMs })
+        }
+        throw withDetails(new LlmUnavailableError(`The stream from ${model} failed: ${failure.message}`), {
+          model,
+          status: failure.status
+        })
       } finally {
         // Also runs when the consumer stops early: the HTTP request is aborted.
         attempt.close()

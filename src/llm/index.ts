@@ -17,8 +17,15 @@ export function providerKind (config: Config): LlmProvider['name'] {
   return 'offline'
 }
 
-export function createProvider (config: Config, options: { offlineBuilder?: OfflineBuilder, onEvent?: ProviderEvent } = {}): LlmProvider {
-  const retry = { maxRetries: config.LLM_MAX_RETRIES, baseMs: config.LLM_RETRY_BASE_MS, maxDelayMs: config.LLM_RETRY_MAX_DELAY_MS }
+export function createProvider (
+  config: Config,
+  options: { offlineBuilder?: OfflineBuilder; onEvent?: ProviderEvent } = {}
+): LlmProvider {
+  const retry = {
+    maxRetries: config.LLM_MAX_RETRIES,
+    baseMs: config.LLM_RETRY_BASE_MS,
+    maxDelayMs: config.LLM_RETRY_MAX_DELAY_MS
+  }
   switch (providerKind(config)) {
     case 'gemini':
       if (!config.GEMINI_API_KEY) throw new Error('LLM_PROVIDER=gemini needs GEMINI_API_KEY')
@@ -33,7 +40,13 @@ export function createProvider (config: Config, options: { offlineBuilder?: Offl
       })
     case 'openai':
       if (!config.OPENAI_BASE_URL) throw new Error('LLM_PROVIDER=openai needs OPENAI_BASE_URL')
-      return createOpenAiProvider({ baseUrl: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, timeoutMs: config.LLM_TIMEOUT_MS, retry, onEvent: options.onEvent })
+      return createOpenAiProvider({
+        baseUrl: config.OPENAI_BASE_URL,
+        apiKey: config.OPENAI_API_KEY,
+        timeoutMs: config.LLM_TIMEOUT_MS,
+        retry,
+        onEvent: options.onEvent
+      })
     default:
       return createOfflineProvider({ build: options.offlineBuilder })
   }
@@ -49,6 +62,8 @@ export function modelForTier (config: Config, provider: LlmProvider['name'], tie
 /** One line for the banner and GET /api. */
 export function describeProvider (config: Config, provider: LlmProvider['name']): string {
   if (provider === 'gemini') return `gemini (${config.GEMINI_MODEL} / ${config.GEMINI_PRO_MODEL})`
-  if (provider === 'openai') return `openai-compatible (${config.OPENAI_MODEL} at ${new URL(config.OPENAI_BASE_URL!).host})`
+  if (provider === 'openai') {
+    return `openai-compatible (${config.OPENAI_MODEL} at ${new URL(config.OPENAI_BASE_URL!).host})`
+  }
   return config.LLM_PROVIDER === 'offline' ? 'offline (LLM_PROVIDER=offline)' : 'offline (no GEMINI_API_KEY)'
 }

@@ -16,8 +16,25 @@ export function parseModelJson (text: string): unknown {
 // Keywords Gemini documents for responseJsonSchema; the rest (maxLength, pattern, default…) is dropped
 // so a strict server does not reject the request. Validation of the full schema happens on our side.
 const KEPT = new Set([
-  'type', 'format', 'title', 'description', 'enum', 'items', 'prefixItems', 'minItems', 'maxItems',
-  'minimum', 'maximum', 'anyOf', 'oneOf', 'properties', 'additionalProperties', 'required', '$ref', '$defs', 'propertyOrdering'
+  'type',
+  'format',
+  'title',
+  'description',
+  'enum',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'minimum',
+  'maximum',
+  'anyOf',
+  'oneOf',
+  'properties',
+  'additionalProperties',
+  'required',
+  '$ref',
+  '$defs',
+  'propertyOrdering'
 ])
 
 /** A plain-JSON copy of a schema restricted to the keywords Gemini understands (const becomes enum). */
@@ -30,12 +47,19 @@ export function toProviderSchema (schema: unknown): unknown {
     if (key === 'const') {
       out.enum = [value]
     } else if (key === 'properties' || key === '$defs') {
-      out[key] = Object.fromEntries(Object.entries(typeof value === 'object' && value !== null ? value : {}).map(([k, v]) => [k, toProviderSchema(v)]))
+      out[key] = Object.fromEntries(
+        Object.entries(typeof value === 'object' && value !== null ? value : {}).map(([k, v]) => [
+          k,
+          toProviderSchema(v)
+        ])
+      )
     } else if (KEPT.has(key)) {
       out[key] = typeof value === 'object' && key !== 'required' && key !== 'enum' ? toProviderSchema(value) : value
     }
   }
   // Gemini wants a type next to enum.
-  if (Array.isArray(out.enum) && out.type === undefined && out.enum.every(v => typeof v === 'string')) out.type = 'string'
+  if (Array.isArray(out.enum) && out.type === undefined && out.enum.every(v => typeof v === 'string')) {
+    out.type = 'string'
+  }
   return out
 }

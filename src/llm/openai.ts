@@ -38,7 +38,13 @@ const Chunk = Type.Object({
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504])
 
 function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, text: string): Usage {
-  if (!usage) return { inputTokens: estimateTokens(request.system + request.prompt), outputTokens: estimateTokens(text), estimated: true }
+  if (!usage) {
+    return {
+      inputTokens: estimateTokens(request.system + request.prompt),
+      outputTokens: estimateTokens(text),
+      estimated: true
+    }
+  }
   return { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 }
 }
 
@@ -50,10 +56,15 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
   async function post (request: GenerateRequest, stream: boolean) {
     const body = JSON.stringify({
       model: request.model,
-      messages: [{ role: 'system', content: request.system }, { role: 'user', content: request.prompt }],
+      messages: [
+        { role: 'system', content: request.system },
+        { role: 'user', content: request.prompt }
+      ],
       temperature: request.temperature,
       max_tokens: request.maxOutputTokens,
-      ...(request.responseSchema ? { response_format: { type: 'json_schema', json_schema: { name: 'output', schema: request.responseSchema } } } : {}),
+      ...(request.responseSchema
+        ? { response_format: { type: 'json_schema', json_schema: { name: 'output', schema: request.responseSchema } } }
+        : {}),
       ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
     })
     for (let retry = 0; ; retry++) {
@@ -65,7 +76,15 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       let status: number | undefined
       let retryAfterMs: number | undefined
       try {
-        const res = await fetch(url, { method: 'POST', body, signal, headers: { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) } })
+        const res = await fetch(url, {
+          method: 'POST',
+          body,
+          signal,
+          headers: {
+            'content-type': 'application/json',
+            ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {})
+          }
+        })
         if (res.ok) return { res, touch, done, timedOut: () => timeout.signal.aborted && !request.signal?.aborted }
         status = res.status
         retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
@@ -75,7 +94,9 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
         done()
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
         if (timeout.signal.aborted && !(error instanceof Error && error.message.includes('fetch failed'))) {
-          throw withDetails(new LlmTimeoutError(`${request.model} did not answer within ${options.timeoutMs} ms`), { model: request.model })
+          throw withDetails(new LlmTimeoutError(`${request.model} did not answer within ${options.timeoutMs} ms`), {
+            model: request.model
+          })
         }
       }
       if ((status === undefined || RETRYABLE.has(status)) && retry < options.retry.maxRetries) {
@@ -84,8 +105,13 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
         await sleep(delayMs, request.signal)
         continue
       }
-      throw withDetails(new LlmUnavailableError(`The model ${request.model} is unavailable (${status ? `HTTP ${status}` : 'network error'}) after ${retry + 1} attempt(s)`),
-        { model: request.model, status, attempts: retry + 1 })
+      throw withDetails(
+        new LlmUnavailableError(
+          `The model ${request.model} is unavailable (${status ? `HTTP ${status}` : 'network error'}) ` +
+            `after ${retry + 1} attempt(s)`
+        ),
+        { model: request.model, status, attempts: retry + 1 }
+      )
     }
   }
 
@@ -96,10 +122,18 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       try {
         const payload = Value.Parse(Completion, await res.json())
         const text = payload.choices?.[0]?.message?.content ?? ''
-        return { text, json: request.responseSchema ? parseModelJson(text) : undefined, usage: toUsage(payload.usage ?? undefined, request, text), model: request.model }
+        return {
+          text,
+          json: request.responseSchema ? parseModelJson(text) : undefined,
+          usage: toUsage(payload.usage ?? undefined, request, text),
+          model: request.model
+        }
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
-        throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), { model: request.model, reason: error instanceof Error ? error.message : String(error) })
+        throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), {
+          model: request.model,
+          reason: error instanceof Error ? error.message : String(error)
+        })
       } finally {
         done()
       }
@@ -130,15 +164,25 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
         }
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
-        if (timedOut()) throw withDetails(new LlmTimeoutError(`${request.model} stopped streaming for ${options.timeoutMs} ms`), { model: request.model })
-        throw withDetails(new LlmUnavailableError(`The stream from ${request.model} failed`), { model: request.model, reason: error instanceof Error ? error.message : String(error) })
+        if (timedOut()) {
+          throw withDetails(new LlmTimeoutError(`${request.model} stopped streaming for ${options.timeoutMs} ms`), {
+            model: request.model
+          })
+        }
+        throw withDetails(new LlmUnavailableError(`The stream from ${request.model} failed`), {
+          model: request.model,
+          reason: error instanceof Error ? error.message : String(error)
+        })
       } finally {
         done()
       }
       yield { type: 'done', usage: toUsage(usage, request, text), model: request.model }
     },
     async check () {
-      return { ok: true, message: `openai-compatible provider configured at ${new URL(url).host}; no request is made by this check` }
+      return {
+        ok: true,
+        message: `openai-compatible provider configured at ${new URL(url).host}; no request is made by this check`
+      }
     }
   }
 }

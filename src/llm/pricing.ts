@@ -44,7 +44,10 @@ export function parsePricingOverride (json: string | undefined): Record<string, 
   const value: unknown = JSON.parse(json)
   if (!Value.Check(OverrideSchema, value)) {
     const first = [...Value.Errors(OverrideSchema, value)][0]
-    throw new Error(`LLM_PRICING must be {"model":{"input":n,"output":n}}: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`)
+    throw new Error(
+      'LLM_PRICING must be {"model":{"input":n,"output":n}}: ' +
+        `${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`
+    )
   }
   return value
 }

@@ -3,7 +3,8 @@
 // builder's output does not validate; it never produces lorem ipsum, only labelled placeholders.
 type Schema = Record<string, unknown>
 
-const isSchema = (value: unknown): value is Schema => typeof value === 'object' && value !== null && !Array.isArray(value)
+const isSchema = (value: unknown): value is Schema =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 function humanize (name: string): string {
   return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_-]+/g, ' ').toLowerCase()
@@ -28,13 +29,21 @@ function sampleString (schema: Schema, name: string, hint: string): string {
 }
 
 function sampleNumber (schema: Schema, integer: boolean): number {
-  const min = typeof schema.minimum === 'number' ? schema.minimum : typeof schema.exclusiveMinimum === 'number' ? schema.exclusiveMinimum + 1 : 0
+  const min =
+    typeof schema.minimum === 'number'
+      ? schema.minimum
+      : typeof schema.exclusiveMinimum === 'number'
+        ? schema.exclusiveMinimum + 1
+        : 0
   const max = typeof schema.maximum === 'number' ? schema.maximum : Number.MAX_SAFE_INTEGER
   const value = Math.min(Math.max(min, 1), max)
   return integer ? Math.ceil(value) : value
 }
 
-/** A value that validates against `schema` (for the schemas agents declare: objects, arrays, strings, numbers, unions). */
+/**
+ * A value that validates against `schema` (for the schemas agents declare: objects, arrays, strings,
+ * numbers, unions).
+ */
 export function sampleFromSchema (schema: unknown, hint = '', name = ''): unknown {
   const s: Schema = isSchema(schema) ? schema : {}
   if ('const' in s) return s.const

@@ -45,7 +45,12 @@ export default fp(async function agentStats (app) {
     return {
       status,
       message: verdicts.map(v => `${v.agent} ${v.status}`).join(', '),
-      details: Object.fromEntries(verdicts.map(v => [v.agent, { status: v.status, errorRate: v.errorRate, calls: v.calls, errors: v.errors, message: v.message }]))
+      details: Object.fromEntries(
+        verdicts.map(v => [
+          v.agent,
+          { status: v.status, errorRate: v.errorRate, calls: v.calls, errors: v.errors, message: v.message }
+        ])
+      )
     }
   })
 }, { name: 'agent-stats', dependencies: ['config', 'redis', 'health', 'agents'] })

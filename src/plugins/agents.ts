@@ -25,7 +25,8 @@ export default fp(async function agents (app) {
     : undefined
   const definitions = createAgentDefinitions({
     places,
-    onPlacesError: (err) => app.log.warn({ err: err.message }, 'Google Places search failed; hotels fall back to estimates')
+    onPlacesError: err =>
+      app.log.warn({ err: err.message }, 'Google Places search failed; hotels fall back to estimates')
   })
   const memory = createMemoryCache({ maxEntries: config.CACHE_MAX_ENTRIES })
   const cache = app.redis
@@ -39,7 +40,11 @@ export default fp(async function agents (app) {
     })
     : memory
 
-  const cacheOps = app.meters.counter('cache_operations_total', 'Agent response cache operations', ['agent', 'operation', 'result'])
+  const cacheOps = app.meters.counter('cache_operations_total', 'Agent response cache operations', [
+    'agent',
+    'operation',
+    'result'
+  ])
   const service = createAgentService({
     definitions,
     llm: app.llm,
@@ -53,11 +58,25 @@ export default fp(async function agents (app) {
   app.decorate('agents', service)
 
   const calls = app.meters.counter('llm_calls_total', 'LLM provider calls', ['model', 'agent', 'status'])
-  const duration = app.meters.histogram('llm_call_duration_seconds', 'LLM provider call duration', ['model', 'agent'], [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60])
-  const firstToken = app.meters.histogram('llm_time_to_first_token_seconds', 'Time to the first streamed token', ['model', 'agent'], [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10])
+  const duration = app.meters.histogram(
+    'llm_call_duration_seconds',
+    'LLM provider call duration',
+    ['model', 'agent'],
+    [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60]
+  )
+  const firstToken = app.meters.histogram(
+    'llm_time_to_first_token_seconds',
+    'Time to the first streamed token',
+    ['model', 'agent'],
+    [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]
+  )
   const tokens = app.meters.counter('llm_tokens_used_total', 'LLM tokens', ['model', 'agent', 'type'])
   const cost = app.meters.counter('llm_cost_dollars_total', 'LLM cost in USD (price table)', ['model', 'agent'])
-  const executions = app.meters.counter('agent_executions_total', 'Agent method invocations (cached ones included)', ['agent', 'method', 'status'])
+  const executions = app.meters.counter('agent_executions_total', 'Agent method invocations (cached ones included)', [
+    'agent',
+    'method',
+    'status'
+  ])
   service.addHooks({
     onLlmCall (record) {
       const labels = { model: record.model, agent: record.agent }

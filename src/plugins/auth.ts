@@ -12,7 +12,14 @@ import { hasPermission, type Caller } from '../auth/roles.js'
 import { ApiKeyStore, parseSeedKeys } from '../auth/api-keys.js'
 import { createAttemptThrottle } from '../auth/attempt-throttle.js'
 import { createCallerCheck, type CallerCheck } from '../auth/caller-check.js'
-import { createCredentialVerifier, extractCredential, storeUnavailable, throttledError, type AuthMethod, type AuthResult } from '../auth/credentials.js'
+import {
+  createCredentialVerifier,
+  extractCredential,
+  storeUnavailable,
+  throttledError,
+  type AuthMethod,
+  type AuthResult
+} from '../auth/credentials.js'
 import { generateDevSecret, parseDuration, type TokenClaims } from '../auth/jwt.js'
 import { createLoginThrottle, type LoginThrottle } from '../auth/login-throttle.js'
 import { PasswordHasher } from '../auth/passwords.js'
@@ -73,7 +80,10 @@ export default fp(async function auth (app) {
 
   const secret = config.JWT_SECRET ?? generateDevSecret()
   if (!config.JWT_SECRET) {
-    app.notices.push('  auth     : JWT_SECRET is not set — tokens are signed with a random per-process secret and die with this process')
+    app.notices.push(
+      '  auth     : JWT_SECRET is not set — ' +
+        'tokens are signed with a random per-process secret and die with this process'
+    )
   }
   const tokenLifetimeSeconds = parseDuration(config.JWT_EXPIRES_IN)
   await app.register(fastifyJwt, {
@@ -87,7 +97,10 @@ export default fp(async function auth (app) {
     }
   })
 
-  const attempts = app.meters.counter('auth_attempts_total', 'Authentication attempts, by method and result', ['method', 'result'])
+  const attempts = app.meters.counter('auth_attempts_total', 'Authentication attempts, by method and result', [
+    'method',
+    'result'
+  ])
   for (const method of ['password', 'jwt', 'api_key', 'supabase']) {
     for (const result of ['success', 'failure', 'throttled']) attempts.inc({ method, result }, 0)
   }
@@ -98,7 +111,9 @@ export default fp(async function auth (app) {
     onError: (err) => app.log.warn({ err: err.message }, 'api key last-used update failed')
   })
   const users = new UserStore(app.db, new PasswordHasher(config.PASSWORD_HASH_COST))
-  const supabase = config.SUPABASE_URL ? createSupabaseVerifier({ url: config.SUPABASE_URL, jwtSecret: config.SUPABASE_JWT_SECRET }) : null
+  const supabase = config.SUPABASE_URL
+    ? createSupabaseVerifier({ url: config.SUPABASE_URL, jwtSecret: config.SUPABASE_JWT_SECRET })
+    : null
   const throttleStore = { windowMs: 60_000, redis: () => app.redis, keyPrefix: config.REDIS_KEY_PREFIX }
   const loginThrottle = createLoginThrottle({
     maxPerEmailAndIp: config.LOGIN_RATE_LIMIT,
@@ -131,7 +146,9 @@ export default fp(async function auth (app) {
       const attempt = await loginThrottle.attempt({ email, ip })
       if (attempt.waitMs > 0) {
         recordAttempt('password', 'throttled')
-        throw throttledError('Too many failed logins; try again later', 'login', attempt.waitMs, { limit: attempt.limit })
+        throw throttledError('Too many failed logins; try again later', 'login', attempt.waitMs, {
+          limit: attempt.limit
+        })
       }
       let user: UserRecord | null
       try {
@@ -153,7 +170,12 @@ export default fp(async function auth (app) {
   })
   app.decorate('authenticate', async (request: FastifyRequest): Promise<Caller | null> => {
     const credential = extractCredential(request.headers, request.query)
-    if (credential?.type === 'bearer' && metricsToken && request.routeOptions.config.metricsToken && safeEqual(credential.value, metricsToken)) {
+    if (
+      credential?.type === 'bearer' &&
+      metricsToken &&
+      request.routeOptions.config.metricsToken &&
+      safeEqual(credential.value, metricsToken)
+    ) {
       return { id: 'metrics-token', kind: 'metrics-token', role: 'user' }
     }
     if (credential) return verifyCredential(credential, { ip: request.ip })
@@ -174,7 +196,11 @@ export default fp(async function auth (app) {
     const guard = async (request: FastifyRequest) => {
       const caller = await app.authenticate(request).catch((err: unknown) => { throw challenged(err) })
       if (!caller) {
-        throw withDetails(new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or x-api-key'), undefined, WWW_AUTHENTICATE)
+        throw withDetails(
+          new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or x-api-key'),
+          undefined,
+          WWW_AUTHENTICATE
+        )
       }
       request.caller = caller
       if (caller.kind === 'metrics-token') return
@@ -197,15 +223,24 @@ export default fp(async function auth (app) {
     app.notices.push(`  dev key  : ${key}  (admin API key for this development run, shown once; send it as x-api-key)`)
   }
 
-  const methods = ['JWT (HS256)', 'API keys', ...(supabase ? [`Supabase Auth (${config.SUPABASE_JWT_SECRET ? 'JWKS + HS256 secret' : 'JWKS'})`] : [])]
+  const methods = [
+    'JWT (HS256)',
+    'API keys',
+    ...(supabase ? [`Supabase Auth (${config.SUPABASE_JWT_SECRET ? 'JWKS + HS256 secret' : 'JWKS'})`] : [])
+  ]
   app.features.auth = methods.join(', ')
   if (supabase) {
     app.health.register('supabase', async () => {
       try {
         const keys = await supabase.checkJwks()
-        return { status: keys > 0 || config.SUPABASE_JWT_SECRET ? 'healthy' : 'degraded', message: `JWKS has ${keys} key(s)` }
+        return {
+          status: keys > 0 || config.SUPABASE_JWT_SECRET ? 'healthy' : 'degraded',
+          message: `JWKS has ${keys} key(s)`
+        }
       } catch (err) {
-        if (config.SUPABASE_JWT_SECRET) return { status: 'degraded', message: `JWKS unavailable (${messageOf(err)}); HS256 tokens still accepted` }
+        if (config.SUPABASE_JWT_SECRET) {
+          return { status: 'degraded', message: `JWKS unavailable (${messageOf(err)}); HS256 tokens still accepted` }
+        }
         throw err
       }
     })

@@ -17,7 +17,8 @@ declare module 'fastify' {
 
 function message (rejection: BudgetRejection): string {
   const amount = (value: number) => rejection.dimension === 'usd' ? `$${value.toFixed(4)}` : `${value} tokens`
-  return `Daily ${rejection.dimension === 'usd' ? 'dollar' : 'token'} budget spent: ${amount(rejection.used)} of ${amount(rejection.limit)} used today; it resets at ${rejection.resetsAt}`
+  return `Daily ${rejection.dimension === 'usd' ? 'dollar' : 'token'} budget spent: ` +
+    `${amount(rejection.used)} of ${amount(rejection.limit)} used today; it resets at ${rejection.resetsAt}`
 }
 
 export default fp(async function budgets (app) {
@@ -42,7 +43,11 @@ export default fp(async function budgets (app) {
     ledgerTotals: (callerId, since) => spentSince(app.db, callerId, since)
   })
   app.decorate('budgets', service)
-  const rejections = app.meters.counter('budget_rejections_total', 'LLM calls refused because a daily budget was spent, by dimension', ['dimension'])
+  const rejections = app.meters.counter(
+    'budget_rejections_total',
+    'LLM calls refused because a daily budget was spent, by dimension',
+    ['dimension']
+  )
   for (const dimension of ['tokens', 'usd']) rejections.inc({ dimension }, 0)
 
   app.agents.addHooks({
@@ -50,14 +55,24 @@ export default fp(async function budgets (app) {
       if (!call.caller) return
       if (!app.llm.pricing.isKnown(call.model) && (await service.limitsFor(call.caller))?.usd != null) {
         rejections.inc({ dimension: 'usd' })
-        throw withDetails(new UnpricedModelError(`The model ${call.model} has no price, so your dollar budget cannot be enforced; an operator can price it with LLM_PRICING`),
-          { scope: 'budget', dimension: 'usd', model: call.model })
+        throw withDetails(
+          new UnpricedModelError(
+            `The model ${call.model} has no price, so your dollar budget cannot be enforced; ` +
+              'an operator can price it with LLM_PRICING'
+          ),
+          { scope: 'budget', dimension: 'usd', model: call.model }
+        )
       }
-      const result = await service.reserve(call.caller, { tokens: call.estimatedTokens, costUsd: call.estimatedCostUsd })
+      const result = await service.reserve(call.caller, {
+        tokens: call.estimatedTokens,
+        costUsd: call.estimatedCostUsd
+      })
       if (result.ok) return { release: result.settle }
       const { rejection } = result
       rejections.inc({ dimension: rejection.dimension })
-      throw withDetails(new BudgetExceededError(message(rejection)), rejection, { 'retry-after': String(rejection.retryAfterSeconds) })
+      throw withDetails(new BudgetExceededError(message(rejection)), rejection, {
+        'retry-after': String(rejection.retryAfterSeconds)
+      })
     }
   })
 }, { name: 'budgets', dependencies: ['config', 'store', 'metrics', 'auth', 'rate-limit', 'llm', 'agents'] })

@@ -15,9 +15,16 @@ declare module 'fastify' {
 
 export default fp(async function coordinator (app) {
   const { config } = app
-  const total = app.meters.counter('coordinator_workflows_total', 'Workflow runs finished, by strategy and status', ['strategy', 'status'])
-  const duration = app.meters.histogram('coordinator_workflow_duration_seconds', 'Duration of finished workflow runs', ['strategy'],
-    [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300])
+  const total = app.meters.counter('coordinator_workflows_total', 'Workflow runs finished, by strategy and status', [
+    'strategy',
+    'status'
+  ])
+  const duration = app.meters.histogram(
+    'coordinator_workflow_duration_seconds',
+    'Duration of finished workflow runs',
+    ['strategy'],
+    [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+  )
   const active = app.meters.gauge('coordinator_workflows_active', 'Workflow runs in progress on this instance')
 
   const service = createCoordinator({
@@ -47,7 +54,10 @@ export default fp(async function coordinator (app) {
           startTime,
           endTime,
           inputs: { request: input },
-          outputs: { result: view.result, steps: view.steps.map(s => ({ index: s.index, path: `${s.agent}.${s.method}`, status: s.status })) },
+          outputs: {
+            result: view.result,
+            steps: view.steps.map(s => ({ index: s.index, path: `${s.agent}.${s.method}`, status: s.status }))
+          },
           status: view.status === 'completed' ? 'success' : view.status === 'cancelled' ? 'cancelled' : 'error',
           ...(view.error ? { error: { code: view.error.code, message: view.error.message } } : {}),
           usage: view.usage,

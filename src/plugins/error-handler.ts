@@ -61,15 +61,25 @@ function shape (error: FastifyError & Partial<DetailedError>, request: FastifyRe
     statusCode = 400
     code = 'AMK_VALIDATION'
     const problems = validationDetails(error)
-    const more = problems.length > FIELDS_IN_MESSAGE ? ` (and ${problems.length - FIELDS_IN_MESSAGE} more in details)` : ''
+    const more =
+      problems.length > FIELDS_IN_MESSAGE ? ` (and ${problems.length - FIELDS_IN_MESSAGE} more in details)` : ''
     details = problems
-    message = `Request validation failed: ${problems.slice(0, FIELDS_IN_MESSAGE).map(d => `${d.field} ${d.message}`).join('; ')}${more}`
+    message = `Request validation failed: ${problems
+      .slice(0, FIELDS_IN_MESSAGE)
+      .map(d => `${d.field} ${d.message}`)
+      .join('; ')}${more}`
   } else if (FIXED_MESSAGES[error.code]) {
     message = FIXED_MESSAGES[error.code]
   } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     message = `Unsupported Content-Type: ${clip(request.headers['content-type'] ?? 'none')}`
   }
-  const body: ErrorResponse = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message, requestId: request.id }
+  const body: ErrorResponse = {
+    statusCode,
+    code,
+    error: STATUS_CODES[statusCode] ?? 'Error',
+    message,
+    requestId: request.id
+  }
   if (details !== undefined) body.details = details
   return body
 }
@@ -83,13 +93,20 @@ function send (error: FastifyError & Partial<DetailedError>, request: FastifyReq
   if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
   answeredWith.set(request, body.code)
   if (error.headers) reply.headers(error.headers)
-  return reply.code(body.statusCode).header('x-request-id', request.id).type('application/json; charset=utf-8').send(body)
+  return reply
+    .code(body.statusCode)
+    .header('x-request-id', request.id)
+    .type('application/json; charset=utf-8')
+    .send(body)
 }
 
 /** Fastify's `frameworkErrors` option: the router's errors, raised before any hook runs. */
 export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   send(error, request, reply)
-  request.log.info({ req: request, res: { statusCode: reply.statusCode }, code: answeredWith.get(request) }, 'request completed')
+  request.log.info(
+    { req: request, res: { statusCode: reply.statusCode }, code: answeredWith.get(request) },
+    'request completed'
+  )
 }
 
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
@@ -103,14 +120,20 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
  */
 export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
-  const [statusCode, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'AMK_BAD_REQUEST', 'Malformed HTTP request']
+  const [statusCode, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [
+    400,
+    'AMK_BAD_REQUEST',
+    'Malformed HTTP request'
+  ]
   // Node keeps the response being written on the socket (`_httpMessage`); once its headers are out, no answer.
   const inFlight: unknown = Reflect.get(socket, '_httpMessage')
   if (socket.writable && !(inFlight instanceof ServerResponse && inFlight.headersSent)) {
     const requestId = randomUUID()
     const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId })
-    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(
+      `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`
+    )
   }
   this.log.debug({ code: error.code, statusCode }, 'client error')
   socket.destroy()
@@ -120,7 +143,11 @@ export default fp(async function errorHandler (app) {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     // Once shutdown has begun, new work goes to another replica; probes and /api/status still answer.
-    if (app.lifecycle.state === 'shutting-down' && !request.url.startsWith('/api/health') && !request.url.startsWith('/api/status')) {
+    if (
+      app.lifecycle.state === 'shutting-down' &&
+      !request.url.startsWith('/api/health') &&
+      !request.url.startsWith('/api/status')
+    ) {
       reply.header('connection', 'close')
       throw withDetails(new ShuttingDownError(), undefined, { 'retry-after': '1' })
     }
@@ -129,10 +156,22 @@ export default fp(async function errorHandler (app) {
   // One log line per request (Fastify's own two are off: disableRequestLogging), with the error code when it
   // failed, so a flood of bad requests costs one short line each.
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime), code: answeredWith.get(request) }, 'request completed')
+    request.log.info(
+      {
+        req: request,
+        res: { statusCode: reply.statusCode },
+        responseTime: Math.round(reply.elapsedTime),
+        code: answeredWith.get(request)
+      },
+      'request completed'
+    )
   })
 
-  app.setErrorHandler(async function (error: FastifyError & Partial<DetailedError>, request: FastifyRequest, reply: FastifyReply) {
+  app.setErrorHandler(async function (
+    error: FastifyError & Partial<DetailedError>,
+    request: FastifyRequest,
+    reply: FastifyReply
+  ) {
     return send(error, request, reply)
   })
 

@@ -10,7 +10,13 @@ export type HealthCheck = () => Promise<CheckResult>
 
 export interface HealthReport {
   statusCode: 200 | 503
-  body: { status: HealthStatus, timestamp: string, uptimeSeconds: number, version: string, components: Record<string, ComponentHealth> }
+  body: {
+    status: HealthStatus
+    timestamp: string
+    uptimeSeconds: number
+    version: string
+    components: Record<string, ComponentHealth>
+  }
 }
 
 type LifecycleState = 'starting' | 'ready' | 'shutting-down'
@@ -40,7 +46,9 @@ function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout
   return Promise.race([
     promise,
-    new Promise<T>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms) })
+    new Promise<T>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+    })
   ]).finally(() => clearTimeout(timer))
 }
 
@@ -104,7 +112,13 @@ export default fp(async function health (app, opts: { version: string }) {
       }, 'healthy')
       const report: HealthReport = {
         statusCode: overall === 'unhealthy' ? 503 : 200,
-        body: { status: overall, timestamp: new Date().toISOString(), uptimeSeconds: Math.round(process.uptime()), version: opts.version, components }
+        body: {
+          status: overall,
+          timestamp: new Date().toISOString(),
+          uptimeSeconds: Math.round(process.uptime()),
+          version: opts.version,
+          components
+        }
       }
       cached = { at: Date.now(), report }
       return report

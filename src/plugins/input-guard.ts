@@ -27,7 +27,13 @@ function describe (frame: Frame): string {
 const controlMessage = 'must not contain control characters (NUL, U+0001–U+001F other than tab and newlines)'
 
 /** Checks a string in place, or queues an object or array; other scalars need nothing. */
-function visit (child: unknown, key: string | number, parent: Frame, depth: number, stack: Frame[]): InputProblem | null {
+function visit (
+  child: unknown,
+  key: string | number,
+  parent: Frame,
+  depth: number,
+  stack: Frame[]
+): InputProblem | null {
   if (typeof child === 'string') {
     if (CONTROL.test(child)) return { field: describe({ value: child, key, parent, depth }), message: controlMessage }
   } else if (child !== null && typeof child === 'object') {
@@ -57,7 +63,12 @@ export function findInputProblem (value: unknown, root: string, maxDepth: number
     }
     if (current === null || typeof current !== 'object') continue
     for (const [key, child] of Object.entries(current)) {
-      if (CONTROL.test(key)) return { field: describe({ value: null, key, parent: frame, depth }), message: 'has a key with control characters' }
+      if (CONTROL.test(key)) {
+        return {
+          field: describe({ value: null, key, parent: frame, depth }),
+          message: 'has a key with control characters'
+        }
+      }
       const problem = visit(child, key, frame, depth, stack)
       if (problem) return problem
     }
@@ -71,7 +82,9 @@ const PUBLIC_BODY_LIMIT = 16_384
 export default fp(async function inputGuard (app) {
   const maxDepth = app.config.JSON_MAX_DEPTH
   app.addHook('onRoute', (route) => {
-    if (route.config?.public && route.bodyLimit === undefined) route.bodyLimit = Math.min(PUBLIC_BODY_LIMIT, app.config.BODY_LIMIT)
+    if (route.config?.public && route.bodyLimit === undefined) {
+      route.bodyLimit = Math.min(PUBLIC_BODY_LIMIT, app.config.BODY_LIMIT)
+    }
   })
   app.addHook('preValidation', async (request) => {
     const problem = findInputProblem(request.params, 'params', 2) ??

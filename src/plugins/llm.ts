@@ -29,10 +29,16 @@ declare module 'fastify' {
 export default fp(async function llm (app, opts: { provider?: LlmProvider }) {
   const { config } = app
   const pricing = createPricing(config.LLM_PRICING)
-  const provider = opts.provider ?? createProvider(config, {
-    offlineBuilder: offlineBuilder(),
-    onEvent: (event, details) => app.log.warn(details, event === 'retry' ? 'LLM call retried' : 'LLM pro model unavailable; falling back to flash')
-  })
+  const provider =
+    opts.provider ??
+    createProvider(config, {
+      offlineBuilder: offlineBuilder(),
+      onEvent: (event, details) =>
+        app.log.warn(
+          details,
+          event === 'retry' ? 'LLM call retried' : 'LLM pro model unavailable; falling back to flash'
+        )
+    })
   const outcomes: Array<{ at: number, ok: boolean }> = []
 
   app.decorate('llm', {
@@ -53,16 +59,28 @@ export default fp(async function llm (app, opts: { provider?: LlmProvider }) {
   })
   app.features.llmProvider = opts.provider ? `${provider.name} (injected)` : describeProvider(config, provider.name)
   if (provider.name === 'offline') {
-    app.notices.push(`LLM: ${app.features.llmProvider} in use: answers are deterministic local placeholders labelled model "offline".`)
+    app.notices.push(
+      `LLM: ${app.features.llmProvider} in use: answers are deterministic local placeholders labelled model "offline".`
+    )
   }
 
   app.health.register('llm', async () => {
     const check = await provider.check()
     const { calls, errors, rate } = app.llm.recentErrorRate()
-    const details = { provider: provider.name, flash: app.llm.modelFor('flash'), pro: app.llm.modelFor('pro'), recentCalls: calls, recentErrors: errors }
+    const details = {
+      provider: provider.name,
+      flash: app.llm.modelFor('flash'),
+      pro: app.llm.modelFor('pro'),
+      recentCalls: calls,
+      recentErrors: errors
+    }
     if (!check.ok) return { status: 'unhealthy', message: check.message, details }
-    if (calls >= 5 && rate >= 0.5) return { status: 'unhealthy', message: `${errors} of the last ${calls} LLM calls failed`, details }
-    if (calls >= 5 && rate >= 0.2) return { status: 'degraded', message: `${errors} of the last ${calls} LLM calls failed`, details }
+    if (calls >= 5 && rate >= 0.5) {
+      return { status: 'unhealthy', message: `${errors} of the last ${calls} LLM calls failed`, details }
+    }
+    if (calls >= 5 && rate >= 0.2) {
+      return { status: 'degraded', message: `${errors} of the last ${calls} LLM calls failed`, details }
+    }
     return { status: 'healthy', message: check.message, details }
   })
 }, { name: 'llm', dependencies: ['config', 'health'] })

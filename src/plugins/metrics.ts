@@ -62,20 +62,38 @@ export default fp(async function metrics (app) {
   app.decorate('meters', {
     registry,
     prefix,
-    counter: (name, help, labelNames = []) => make(name, n => new Counter({ name: n, help, labelNames, registers: [registry] })),
-    gauge: (name, help, labelNames = []) => make(name, n => new Gauge({ name: n, help, labelNames, registers: [registry] })),
+    counter: (name, help, labelNames = []) =>
+      make(name, n => new Counter({ name: n, help, labelNames, registers: [registry] })),
+    gauge: (name, help, labelNames = []) =>
+      make(name, n => new Gauge({ name: n, help, labelNames, registers: [registry] })),
     histogram: (name, help, labelNames = [], buckets) =>
-      make(name, n => new Histogram({ name: n, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }))
+      make(
+        name,
+        n => new Histogram({ name: n, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) })
+      )
   })
 
   // The per-process stream cap, exported so alerts can compare stream_sessions_active with it.
   // Set at each scrape, so a metrics reset cannot zero it.
   const maxStreams = app.config.MAX_CONCURRENT_STREAMS
-  make('stream_sessions_max', name => new Gauge({
-    name, help: 'Open SSE streams allowed per process (MAX_CONCURRENT_STREAMS)', registers: [registry], collect () { this.set(maxStreams) }
-  }))
+  make(
+    'stream_sessions_max',
+    name =>
+      new Gauge({
+        name,
+        help: 'Open SSE streams allowed per process (MAX_CONCURRENT_STREAMS)',
+        registers: [registry],
+        collect () {
+          this.set(maxStreams)
+        }
+      })
+  )
 
-  const requests = app.meters.counter('http_requests_total', 'HTTP requests, by route template', ['method', 'route', 'status_code'])
+  const requests = app.meters.counter('http_requests_total', 'HTTP requests, by route template', [
+    'method',
+    'route',
+    'status_code'
+  ])
   app.addHook('onResponse', async (request, reply) => {
     // Unknown URLs share one label value so they cannot grow the series count.
     const route = request.routeOptions.url ?? NOT_FOUND_ROUTE

@@ -8,7 +8,14 @@ import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { RateLimitedError, withDetails } from '../errors.js'
-import { effectiveMax, ipAllowList, isExempt, routeScopes, type LimitSettings, type ScopeLimit } from '../limits/policy.js'
+import {
+  effectiveMax,
+  ipAllowList,
+  isExempt,
+  routeScopes,
+  type LimitSettings,
+  type ScopeLimit
+} from '../limits/policy.js'
 import { allowListEntries, limitSettings } from '../limits/settings.js'
 import type { RedisFailover } from '../limits/redis-failover.js'
 import { FailoverLimiterStore } from '../limits/limiter-store.js'
@@ -37,22 +44,32 @@ export default fp(async function rateLimitPlugin (app) {
   // The app's one Redis circuit breaker (src/plugins/redis.ts), shared with every other Redis use.
   const failover = app.redisBreaker
   failover.onSwitch((to, reason) => {
-    if (to === 'memory') app.log.warn({ reason }, 'rate limits and budgets: Redis unavailable, switched to per-process in-memory counters')
-    else app.log.info('rate limits and budgets: Redis answers again, shared counters resumed')
+    if (to === 'memory') {
+      app.log.warn({ reason }, 'rate limits and budgets: Redis unavailable, switched to per-process in-memory counters')
+    } else {
+      app.log.info('rate limits and budgets: Redis answers again, shared counters resumed')
+    }
   })
   app.decorate('limiter', { settings, failover })
-  app.features.rateLimits = app.redis ? 'Redis (shared by every replica; in-memory while Redis is down)' : 'in-memory (per process)'
+  app.features.rateLimits = app.redis
+    ? 'Redis (shared by every replica; in-memory while Redis is down)'
+    : 'in-memory (per process)'
 
   await app.register(rateLimit, {
     global: false,
     enableDraftSpec: true,
     store: FailoverLimiterStore.bound(failover, `${app.config.REDIS_KEY_PREFIX}rl:`),
-    errorResponseBuilder: (_request, context) => withDetails(new RateLimitedError(`Rate limit exceeded, retry in ${context.after}`),
-      { scope: 'route', limit: context.max, retryAfterSeconds: Math.ceil(context.ttl / 1000) })
+    errorResponseBuilder: (_request, context) =>
+      withDetails(new RateLimitedError(`Rate limit exceeded, retry in ${context.after}`), {
+        scope: 'route',
+        limit: context.max,
+        retryAfterSeconds: Math.ceil(context.ttl / 1000)
+      })
   })
   const hits = app.meters.counter('rate_limit_hits_total', 'Requests rejected by a rate limit, by scope', ['scope'])
 
-  const clientKey = (request: FastifyRequest) => request.caller ? `c:${request.caller.id}` : `ip:${normalizeIP(request.ip)}`
+  const clientKey = (request: FastifyRequest) =>
+    request.caller ? `c:${request.caller.id}` : `ip:${normalizeIP(request.ip)}`
 
   // One limiter per distinct (scope, max, window): routes sharing a scope share its counter.
   const limiters = new Map<string, { limit: ScopeLimit, check: Check }>()
@@ -86,7 +103,9 @@ export default fp(async function rateLimitPlugin (app) {
       outcomes.forEach((outcome, i) => {
         if (outcome.isExceeded && (exceeded < 0 || outcome.ttl > outcomes[exceeded].ttl)) exceeded = i
         const best = outcomes[shown]
-        if (outcome.remaining < best.remaining || (outcome.remaining === best.remaining && outcome.ttl > best.ttl)) shown = i
+        if (outcome.remaining < best.remaining || (outcome.remaining === best.remaining && outcome.ttl > best.ttl)) {
+          shown = i
+        }
       })
       if (exceeded >= 0) shown = exceeded
       const outcome = outcomes[shown]
@@ -94,12 +113,18 @@ export default fp(async function rateLimitPlugin (app) {
       reply.header('ratelimit-limit', outcome.max)
       reply.header('ratelimit-remaining', outcome.remaining)
       reply.header('ratelimit-reset', resetSeconds)
-      reply.header('ratelimit-policy', outcomes.map(o => `${o.max};w=${Math.max(1, Math.round(o.timeWindow / 1000))}`).join(', '))
+      reply.header(
+        'ratelimit-policy',
+        outcomes.map(o => `${o.max};w=${Math.max(1, Math.round(o.timeWindow / 1000))}`).join(', ')
+      )
       if (exceeded < 0) return
       const { scope } = route[exceeded].limit
       hits.inc({ scope })
       throw withDetails(
-        new RateLimitedError(`Rate limit exceeded for scope '${scope}': at most ${outcome.max} requests per ${outcome.timeWindow / 1000} s; retry in ${resetSeconds} s`),
+        new RateLimitedError(
+          `Rate limit exceeded for scope '${scope}': ` +
+            `at most ${outcome.max} requests per ${outcome.timeWindow / 1000} s; retry in ${resetSeconds} s`
+        ),
         { scope, limit: outcome.max, windowMs: outcome.timeWindow, retryAfterSeconds: resetSeconds },
         { 'retry-after': String(resetSeconds) }
       )
@@ -122,14 +147,20 @@ export default fp(async function rateLimitPlugin (app) {
 
   app.health.register('rateLimit', async () => {
     const state = failover.state()
-    if (!state.configured) return { status: 'healthy', message: 'in-memory limiter (REDIS_URL unset): limits are per process' }
-    // The breaker probes on its own (one PING per retry period), so a Redis that came back is used again without traffic.
+    if (!state.configured) {
+      return { status: 'healthy', message: 'in-memory limiter (REDIS_URL unset): limits are per process' }
+    }
+    // The breaker probes on its own (one PING per retry period), so a Redis that came back is used again without
+    // traffic.
     const now = failover.state()
-    if (now.backend === 'redis') return { status: 'healthy', message: 'Redis store: limits and budgets shared by every replica' }
+    if (now.backend === 'redis') {
+      return { status: 'healthy', message: 'Redis store: limits and budgets shared by every replica' }
+    }
+    const since = new Date(now.since).toISOString()
     return {
       status: 'degraded',
-      message: `Redis unavailable (${now.reason}): per-process in-memory limits since ${new Date(now.since).toISOString()}`,
-      details: { backend: now.backend, since: new Date(now.since).toISOString() }
+      message: `Redis unavailable (${now.reason}): per-process in-memory limits since ${since}`,
+      details: { backend: now.backend, since }
     }
   })
 }, { name: 'rate-limit', dependencies: ['config', 'redis', 'metrics', 'health', 'auth'] })

@@ -16,7 +16,10 @@ declare module 'fastify' {
   }
 }
 
-export function createRedis (url: string, options: { connectTimeoutMs: number, commandTimeoutMs: number, keyPrefix?: string }): Redis {
+export function createRedis (
+  url: string,
+  options: { connectTimeoutMs: number; commandTimeoutMs: number; keyPrefix?: string }
+): Redis {
   return new Redis(url, {
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs,
@@ -24,12 +27,13 @@ export function createRedis (url: string, options: { connectTimeoutMs: number, c
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     // Reconnect forever, at most every 2 s, so the shared state is used again when Redis returns.
-    retryStrategy: (times) => Math.min(times * 200, 2000)
+    retryStrategy: times => Math.min(times * 200, 2000)
   })
 }
 
 export default fp(async function redisPlugin (app, opts: { client?: Redis | null }) {
-  const { REDIS_URL, REDIS_CONNECT_TIMEOUT_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, RATE_LIMIT_REDIS_RETRY_MS } = app.config
+  const { REDIS_URL, REDIS_CONNECT_TIMEOUT_MS, REDIS_COMMAND_TIMEOUT_MS, REDIS_RETRY_MS, RATE_LIMIT_REDIS_RETRY_MS } =
+    app.config
   const retryMs = REDIS_RETRY_MS ?? RATE_LIMIT_REDIS_RETRY_MS
   const log = app.log.child({ component: 'redis' })
   if (!REDIS_URL) {
@@ -37,10 +41,15 @@ export default fp(async function redisPlugin (app, opts: { client?: Redis | null
     const alwaysOpen = new RedisBreaker(null, retryMs)
     app.decorate('redisBreaker', alwaysOpen)
     app.addHook('onClose', async () => alwaysOpen.close())
-    app.health.register('redis', async () => ({ status: 'healthy', message: 'not configured: in-memory stores in use' }))
+    app.health.register('redis', async () => ({
+      status: 'healthy',
+      message: 'not configured: in-memory stores in use'
+    }))
     return
   }
-  const client = opts.client ?? createRedis(REDIS_URL, { connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS })
+  const client =
+    opts.client ??
+    createRedis(REDIS_URL, { connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS })
   const breaker = new RedisBreaker(client, retryMs, { log })
   attachBreaker(client, breaker)
   let wasReady = false
@@ -50,7 +59,9 @@ export default fp(async function redisPlugin (app, opts: { client?: Redis | null
   client.on('end', () => { wasReady = false })
   client.on('close', () => { if (wasReady) breaker.warn('connection', new Error('connection lost')) })
   if (client.status === 'wait') {
-    await client.connect().catch((err: Error) => log.warn({ err: err.message }, 'redis unreachable at start; continuing degraded'))
+    await client
+      .connect()
+      .catch((err: Error) => log.warn({ err: err.message }, 'redis unreachable at start; continuing degraded'))
   }
   app.decorate('redis', client)
   app.decorate('redisBreaker', breaker)
@@ -58,24 +69,34 @@ export default fp(async function redisPlugin (app, opts: { client?: Redis | null
   app.health.register('redis', async () => {
     if (!breaker.usable()) {
       const state = breaker.state()
+      const since = new Date(state.since).toISOString()
       return {
         status: 'unhealthy',
-        message: `circuit open since ${new Date(state.since).toISOString()} (${state.reason}): in-memory fallbacks in use`,
-        details: { breaker: 'open', since: new Date(state.since).toISOString(), opens: state.opens, retryMs }
+        message: `circuit open since ${since} (${state.reason}): in-memory fallbacks in use`,
+        details: { breaker: 'open', since, opens: state.opens, retryMs }
       }
     }
     const started = performance.now()
     await client.ping().catch((err: Error) => { breaker.failure('health', err, started); throw err })
     const { opens, stallsIgnored } = breaker.state()
-    return { status: 'healthy', message: `ping ${Math.round(performance.now() - started)} ms`, details: { breaker: 'closed', opens, stallsIgnored } }
+    return {
+      status: 'healthy',
+      message: `ping ${Math.round(performance.now() - started)} ms`,
+      details: { breaker: 'closed', opens, stallsIgnored }
+    }
   }, { critical: app.config.REDIS_REQUIRED })
   if (app.config.REDIS_REQUIRED) {
-    app.health.addReadinessCheck(async () => client.status === 'ready' ? null : 'redis unreachable (REDIS_REQUIRED=true)')
+    app.health.addReadinessCheck(async () =>
+      client.status === 'ready' ? null : 'redis unreachable (REDIS_REQUIRED=true)'
+    )
   }
   // The metrics plugin registers after this one: the breaker's metrics are added once the app is ready.
   app.addHook('onReady', async () => {
     if (!app.hasDecorator('meters')) return
-    const open = app.meters.gauge('redis_breaker_open', '1 while the Redis circuit breaker is open (every component on its in-memory fallback)')
+    const open = app.meters.gauge(
+      'redis_breaker_open',
+      '1 while the Redis circuit breaker is open (every component on its in-memory fallback)'
+    )
     const opens = app.meters.counter('redis_breaker_opens_total', 'Times the Redis circuit breaker opened')
     open.set(breaker.usable() ? 0 : 1)
     breaker.onSwitch(to => {

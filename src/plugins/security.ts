@@ -48,8 +48,27 @@ export default fp(async function security (app) {
     origin: anyOrigin ? true : origins.length > 0 ? origins : false,
     credentials: !anyOrigin,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['authorization', 'content-type', 'x-api-key', 'x-request-id', 'last-event-id', 'idempotency-key', 'cache-control', 'accept'],
-    exposedHeaders: ['x-request-id', 'x-cache', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'x-run-id', 'idempotent-replayed'],
+    allowedHeaders: [
+      'authorization',
+      'content-type',
+      'x-api-key',
+      'x-request-id',
+      'last-event-id',
+      'idempotency-key',
+      'cache-control',
+      'accept'
+    ],
+    exposedHeaders: [
+      'x-request-id',
+      'x-cache',
+      'retry-after',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
+      'ratelimit-policy',
+      'x-run-id',
+      'idempotent-replayed'
+    ],
     maxAge: 600
   })
 

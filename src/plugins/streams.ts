@@ -19,11 +19,20 @@ import { StreamService } from '../streams/service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    streams: { service: StreamService, tickets: TicketStore, registry: SessionRegistry, log: EventLog, instanceId: string }
+    streams: {
+      service: StreamService
+      tickets: TicketStore
+      registry: SessionRegistry
+      log: EventLog
+      instanceId: string
+    }
   }
   interface FastifyRequest {
-    /** Set when a one-time ticket authenticated the request: the ticket and the stream it is bound to (null = unused). */
-    streamTicket: { ticket: string, streamId: string | null } | null
+    /**
+     * Set when a one-time ticket authenticated the request: the ticket and the stream it is bound to
+     * (null = unused).
+     */
+    streamTicket: { ticket: string; streamId: string | null } | null
   }
   interface FastifyContextConfig {
     /** The route accepts `?ticket=` (EventSource cannot send headers). */
@@ -51,16 +60,38 @@ export default fp(async function streams (app) {
       onError: (e, what) => warn(`event log ${what} failed`)(e)
     })
     : new MemoryEventLog({ ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS })
-  const tickets = createTicketStore({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, ticketTtlMs: config.STREAM_TICKET_TTL_MS, replayTtlMs: ttlMs, onError: warn('ticket store failed, kept in memory') })
-  const registry = new SessionRegistry({ maxStreams: config.MAX_CONCURRENT_STREAMS, maxPerCaller: config.MAX_CONCURRENT_STREAMS_PER_CALLER })
+  const tickets = createTicketStore({
+    redis: app.redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    ticketTtlMs: config.STREAM_TICKET_TTL_MS,
+    replayTtlMs: ttlMs,
+    onError: warn('ticket store failed, kept in memory')
+  })
+  const registry = new SessionRegistry({
+    maxStreams: config.MAX_CONCURRENT_STREAMS,
+    maxPerCaller: config.MAX_CONCURRENT_STREAMS_PER_CALLER
+  })
   // With Redis the per-caller cap holds across replicas; the process cap stays per process (it guards this process).
   const callerSlots = app.redis
-    ? new SharedCallerSlots({ redis: app.redis, keyPrefix: config.REDIS_KEY_PREFIX, leaseMs, onError: warn('shared stream caps unavailable, per-process caps apply') })
+    ? new SharedCallerSlots({
+      redis: app.redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      leaseMs,
+      onError: warn('shared stream caps unavailable, per-process caps apply')
+    })
     : null
 
-  const total = app.meters.counter('stream_sessions_total', 'SSE stream generations, by agent and final status', ['agent', 'status'])
+  const total = app.meters.counter('stream_sessions_total', 'SSE stream generations, by agent and final status', [
+    'agent',
+    'status'
+  ])
   const active = app.meters.gauge('stream_sessions_active', 'SSE stream generations running in this process', ['agent'])
-  const duration = app.meters.histogram('stream_duration_seconds', 'Duration of SSE stream generations', ['agent', 'status'], [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300])
+  const duration = app.meters.histogram(
+    'stream_duration_seconds',
+    'Duration of SSE stream generations',
+    ['agent', 'status'],
+    [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+  )
   for (const agent of Object.keys(app.agents.definitions)) active.set({ agent }, 0)
 
   // A spent budget refuses the stream before it opens (zero reserved: a pure check of today's usage).
@@ -71,8 +102,13 @@ export default fp(async function streams (app) {
     const result = await app.budgets.reserve(caller, { tokens: 0, costUsd: 0 })
     if (result.ok) return
     const { rejection } = result
-    throw withDetails(new BudgetExceededError(`Daily ${rejection.dimension === 'usd' ? 'dollar' : 'token'} budget spent; it resets at ${rejection.resetsAt}`),
-      rejection, { 'retry-after': String(rejection.retryAfterSeconds) })
+    throw withDetails(
+      new BudgetExceededError(
+        `Daily ${rejection.dimension === 'usd' ? 'dollar' : 'token'} budget spent; it resets at ${rejection.resetsAt}`
+      ),
+      rejection,
+      { 'retry-after': String(rejection.retryAfterSeconds) }
+    )
   }
 
   const service = new StreamService({
@@ -135,7 +171,9 @@ export default fp(async function streams (app) {
   heartbeat.unref()
 
   app.decorate('streams', { service, tickets, registry, log, instanceId })
-  app.features.streams = `${log.kind} event log (replay ${config.STREAM_REPLAY_TTL} s), max ${config.MAX_CONCURRENT_STREAMS} streams here, ${config.MAX_CONCURRENT_STREAMS_PER_CALLER} per caller${callerSlots ? ' across replicas' : ''}`
+  app.features.streams = `${log.kind} event log (replay ${config.STREAM_REPLAY_TTL} s), ` +
+    `max ${config.MAX_CONCURRENT_STREAMS} streams here, ` +
+    `${config.MAX_CONCURRENT_STREAMS_PER_CALLER} per caller${callerSlots ? ' across replicas' : ''}`
 
   // Readiness already fails (the health plugin's preClose ran first); now tell every client and end.
   app.addHook('preClose', async () => {

@@ -12,7 +12,9 @@ export default fp(async function openapi (app, opts: { version: string }) {
       info: {
         title: 'Amrikyy Agent API',
         version: opts.version,
-        description: 'Travel, content and innovation LLM agents: typed invoke endpoints, SSE streaming, a multi-agent coordinator.',
+        description:
+          'Travel, content and innovation LLM agents: ' +
+          'typed invoke endpoints, SSE streaming, a multi-agent coordinator.',
         contact: { name: 'Amrikyy Agent API maintainers' },
         license: { name: 'MIT', identifier: 'MIT' }
       },
@@ -28,8 +30,19 @@ export default fp(async function openapi (app, opts: { version: string }) {
       components: {
         securitySchemes: {
           // Alternatives (one or the other, never both): operations list them as separate requirements.
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Token from POST /api/auth/login, or a Supabase access token. Send either this or an API key, not both.' },
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API key (amk_…). Send either this or a bearer token, not both.' }
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description:
+              'Token from POST /api/auth/login, or a Supabase access token. Send either this or an API key, not both.'
+          },
+          apiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'x-api-key',
+            description: 'API key (amk_…). Send either this or a bearer token, not both.'
+          }
         }
       }
     },

@@ -37,7 +37,8 @@ export default fp(async function tracing (app) {
   const tracer = new Tracer({ store: new TraceStore(config.AGENT_TRACE_BUFFER), exporter, log })
   app.decorate('tracer', tracer)
   app.features.tracing = exporter
-    ? `LangSmith (${config.LANGSMITH_ENDPOINT}, project ${config.LANGSMITH_PROJECT}, sample rate ${config.LANGSMITH_SAMPLE_RATE}) + in-memory`
+    ? `LangSmith (${config.LANGSMITH_ENDPOINT}, project ${config.LANGSMITH_PROJECT}, ` +
+      `sample rate ${config.LANGSMITH_SAMPLE_RATE}) + in-memory`
     : 'in-memory only (LANGSMITH_API_KEY unset)'
 
   app.agents.addHooks({
@@ -47,6 +48,11 @@ export default fp(async function tracing (app) {
 
   app.addHook('onClose', async () => {
     const flushed = await tracer.close(config.LANGSMITH_FLUSH_TIMEOUT_MS)
-    if (!flushed) log.warn({ timeoutMs: config.LANGSMITH_FLUSH_TIMEOUT_MS }, 'LangSmith flush did not finish before the timeout; remaining traces dropped')
+    if (!flushed) {
+      log.warn(
+        { timeoutMs: config.LANGSMITH_FLUSH_TIMEOUT_MS },
+        'LangSmith flush did not finish before the timeout; remaining traces dropped'
+      )
+    }
   })
 }, { name: 'tracing', dependencies: ['config', 'agents'] })

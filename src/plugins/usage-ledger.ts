@@ -22,7 +22,14 @@ export default fp(async function usageLedger (app) {
   const inMemory = config.DATA_DIR === 'memory://' || config.DATA_DIR === ''
   const local = inMemory ? createMemoryBuffer() : await createFileBuffer(join(config.DATA_DIR, 'usage-buffer'))
   const buffer = app.redis
-    ? createRedisBuffer({ redis: app.redis, breaker: app.redisBreaker, key: `${config.REDIS_KEY_PREFIX}usage-buffer`, fallback: local, timeoutMs: 1000, token: instanceId })
+    ? createRedisBuffer({
+      redis: app.redis,
+      breaker: app.redisBreaker,
+      key: `${config.REDIS_KEY_PREFIX}usage-buffer`,
+      fallback: local,
+      timeoutMs: 1000,
+      token: instanceId
+    })
     : local
   const ledger = createUsageLedger(app.db, {
     instanceId,
@@ -37,10 +44,16 @@ export default fp(async function usageLedger (app) {
   const { pricing } = app.llm
   const unpriced = new Set(pricing.unpriced([app.llm.modelFor('flash'), app.llm.modelFor('pro')]))
   if (unpriced.size > 0) {
-    app.notices.push(`Pricing: no price for ${[...unpriced].join(', ')}; their calls are recorded at $0 and refused under a dollar budget. Set LLM_PRICING.`)
+    app.notices.push(
+      `Pricing: no price for ${[...unpriced].join(', ')}; their calls are recorded at $0 ` +
+      'and refused under a dollar budget. Set LLM_PRICING.'
+    )
   }
 
-  const depth = app.meters.gauge('usage_buffer_depth', 'Usage-ledger writes waiting in the durable buffer (replayed into the database)')
+  const depth = app.meters.gauge(
+    'usage_buffer_depth',
+    'Usage-ledger writes waiting in the durable buffer (replayed into the database)'
+  )
   const gaugeTimer = setInterval(() => depth.set(ledger.depth()), Math.min(config.USAGE_FLUSH_INTERVAL_MS, 5000))
   gaugeTimer.unref()
   depth.set(0)
@@ -54,7 +67,11 @@ export default fp(async function usageLedger (app) {
       ...(unpriced.size > 0 ? [`unpriced models (recorded at $0): ${[...unpriced].join(', ')}`] : [])
     ]
     if (problems.length > 0) return { status: 'degraded', message: problems.join('; '), details }
-    return { status: 'healthy', message: `ledger writes reach the database (${ledger.bufferKind} buffer empty)`, details }
+    return {
+      status: 'healthy',
+      message: `ledger writes reach the database (${ledger.bufferKind} buffer empty)`,
+      details
+    }
   })
 
   app.addHook('onReady', async () => {

@@ -10,8 +10,20 @@ import { BadRequestError, toPublicError } from '../errors.js'
 import { cachePattern } from '../cache/legacy-pattern.js'
 import { ref, unavailableFields } from '../schemas/common.js'
 import {
-  AgentHealthSchema, AgentHealthUnavailableSchema, AgentListSchema, AgentMetricsSchema, AgentOverviewSchema, AgentParamsSchema, AgentStatusSchema, AgentTracesSchema,
-  CacheClearBodySchema, CacheClearSchema, CacheWarmBodySchema, CacheWarmSchema, StatsResetSchema, TracesQuerySchema
+  AgentHealthSchema,
+  AgentHealthUnavailableSchema,
+  AgentListSchema,
+  AgentMetricsSchema,
+  AgentOverviewSchema,
+  AgentParamsSchema,
+  AgentStatusSchema,
+  AgentTracesSchema,
+  CacheClearBodySchema,
+  CacheClearSchema,
+  CacheWarmBodySchema,
+  CacheWarmSchema,
+  StatsResetSchema,
+  TracesQuerySchema
 } from '../schemas/agent-management.js'
 import type { HealthStatus } from '../schemas/common.js'
 import { callerSecurity as security } from './toolkit.js'
@@ -39,44 +51,78 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { agent, ...verdict, status, message, provider, timestamp: new Date().toISOString() }
   }
 
-  app.get('/list', {
-    config: { permission: 'agent:read' },
-    schema: { operationId: 'listAgents', tags, summary: 'Agents, their methods and capabilities', security, response: { 200: ref(AgentListSchema) } }
-  }, async () => ({
-    count: names.length,
-    agents: names.map(name => {
-      const def = definitions[name] // names: the definitions' own keys
-      return {
-        name,
-        description: def.description,
-        defaultModel: def.defaultModel,
-        model: app.llm.modelFor(def.defaultModel),
-        rateLimit: def.rateLimit,
-        capabilities: def.capabilities,
-        methods: Object.values(def.methods).map(m => ({
-          name: m.name, summary: m.summary, path: `/api/agents/${name}/${m.name}`, cacheTtl: m.cacheTtl, rateLimit: m.rateLimit, model: m.model ?? def.defaultModel
-        }))
+  app.get(
+    '/list',
+    {
+      config: { permission: 'agent:read' },
+      schema: {
+        operationId: 'listAgents',
+        tags,
+        summary: 'Agents, their methods and capabilities',
+        security,
+        response: { 200: ref(AgentListSchema) }
       }
+    },
+    async () => ({
+      count: names.length,
+      agents: names.map(name => {
+        const def = definitions[name] // names: the definitions' own keys
+        return {
+          name,
+          description: def.description,
+          defaultModel: def.defaultModel,
+          model: app.llm.modelFor(def.defaultModel),
+          rateLimit: def.rateLimit,
+          capabilities: def.capabilities,
+          methods: Object.values(def.methods).map(m => ({
+            name: m.name,
+            summary: m.summary,
+            path: `/api/agents/${name}/${m.name}`,
+            cacheTtl: m.cacheTtl,
+            rateLimit: m.rateLimit,
+            model: m.model ?? def.defaultModel
+          }))
+        }
+      })
     })
-  }))
+  )
 
-  app.get('/overview', {
-    config: { permission: 'agent:stats' },
-    schema: { operationId: 'getAgentsOverview', tags, summary: 'Per agent: calls, errors, cache hit rate, tokens, cost, latency', security, response: { 200: ref(AgentOverviewSchema) } }
-  }, async () => {
-    const agents = await Promise.all(names.map(async name => ({ ...await app.agentStats.summary(name), health: app.agentStats.health(name).status })))
-    const sum = (pick: (a: typeof agents[number]) => number) => agents.reduce((total, a) => total + pick(a), 0)
-    return {
-      timestamp: new Date().toISOString(),
-      totals: {
-        calls: sum(a => a.calls),
-        errors: sum(a => a.errors),
-        tokens: { input: sum(a => a.tokens.input), output: sum(a => a.tokens.output), total: sum(a => a.tokens.total) },
-        costUsd: sum(a => a.costUsd)
-      },
-      agents
+  app.get(
+    '/overview',
+    {
+      config: { permission: 'agent:stats' },
+      schema: {
+        operationId: 'getAgentsOverview',
+        tags,
+        summary: 'Per agent: calls, errors, cache hit rate, tokens, cost, latency',
+        security,
+        response: { 200: ref(AgentOverviewSchema) }
+      }
+    },
+    async () => {
+      const agents = await Promise.all(
+        names.map(async name => ({
+          ...(await app.agentStats.summary(name)),
+          health: app.agentStats.health(name).status
+        }))
+      )
+      const sum = (pick: (a: (typeof agents)[number]) => number) => agents.reduce((total, a) => total + pick(a), 0)
+      return {
+        timestamp: new Date().toISOString(),
+        totals: {
+          calls: sum(a => a.calls),
+          errors: sum(a => a.errors),
+          tokens: {
+            input: sum(a => a.tokens.input),
+            output: sum(a => a.tokens.output),
+            total: sum(a => a.tokens.total)
+          },
+          costUsd: sum(a => a.costUsd)
+        },
+        agents
+      }
     }
-  })
+  )
 
   app.get('/:agent/health', {
     config: { permission: 'agent:read' },
@@ -94,33 +140,55 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(503).send({ ...health, status: 'unhealthy', ...unavailableFields(request.id, health.message) })
   })
 
-  app.get('/:agent/status', {
-    config: { permission: 'agent:read' },
-    schema: { operationId: 'getAgentStatus', tags, summary: 'Model, capabilities and statistics of an agent', security, params: AgentParamsSchema, response: { 200: ref(AgentStatusSchema) } }
-  }, async (request) => {
-    const def = definition(request.params.agent)
-    return {
-      agent: def.name,
-      description: def.description,
-      provider: app.features.llmProvider,
-      model: app.llm.modelFor(def.defaultModel),
-      defaultModel: def.defaultModel,
-      capabilities: def.capabilities,
-      methods: Object.keys(def.methods),
-      health: (await agentHealth(def.name)).status,
-      statistics: await app.agentStats.summary(def.name)
+  app.get(
+    '/:agent/status',
+    {
+      config: { permission: 'agent:read' },
+      schema: {
+        operationId: 'getAgentStatus',
+        tags,
+        summary: 'Model, capabilities and statistics of an agent',
+        security,
+        params: AgentParamsSchema,
+        response: { 200: ref(AgentStatusSchema) }
+      }
+    },
+    async request => {
+      const def = definition(request.params.agent)
+      return {
+        agent: def.name,
+        description: def.description,
+        provider: app.features.llmProvider,
+        model: app.llm.modelFor(def.defaultModel),
+        defaultModel: def.defaultModel,
+        capabilities: def.capabilities,
+        methods: Object.keys(def.methods),
+        health: (await agentHealth(def.name)).status,
+        statistics: await app.agentStats.summary(def.name)
+      }
     }
-  })
+  )
 
-  app.get('/:agent/metrics', {
-    config: { permission: 'agent:stats' },
-    schema: { operationId: 'getAgentMetrics', tags, summary: 'Performance, cost, cache and streaming figures, by method and by model', security, params: AgentParamsSchema, response: { 200: ref(AgentMetricsSchema) } }
-  }, async (request) => {
-    const def = definition(request.params.agent)
-    const detail = await app.agentStats.detail(def.name)
-    const entries = app.agents.cache.size ? await app.agents.cache.size(def.name).catch(() => null) : null
-    return { ...detail, cache: { ...detail.cache, entries } }
-  })
+  app.get(
+    '/:agent/metrics',
+    {
+      config: { permission: 'agent:stats' },
+      schema: {
+        operationId: 'getAgentMetrics',
+        tags,
+        summary: 'Performance, cost, cache and streaming figures, by method and by model',
+        security,
+        params: AgentParamsSchema,
+        response: { 200: ref(AgentMetricsSchema) }
+      }
+    },
+    async request => {
+      const def = definition(request.params.agent)
+      const detail = await app.agentStats.detail(def.name)
+      const entries = app.agents.cache.size ? await app.agents.cache.size(def.name).catch(() => null) : null
+      return { ...detail, cache: { ...detail.cache, entries } }
+    }
+  )
 
   app.get('/:agent/traces', {
     config: { permission: 'agent:stats' },
@@ -152,7 +220,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const def = definition(request.params.agent)
-    const outcome = cachePattern(request.body?.pattern, { agent: def.name, methods: Object.keys(def.methods), agents: names })
+    const outcome = cachePattern(request.body?.pattern, {
+      agent: def.name,
+      methods: Object.keys(def.methods),
+      agents: names
+    })
     if (!outcome.ok) throw new BadRequestError(outcome.message)
     const { pattern, translatedFrom } = outcome
     const deleted = await app.agents.cache.clear(def.name, pattern)
@@ -181,8 +253,20 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const index = next++
         const { method, input } = items[index]
         try {
-          const result = await app.agents.invoke({ agent: def.name as AgentName, method, input, caller: request.caller })
-          results[index] = { index, method, status: 'warmed', alreadyCached: result.cached, durationMs: result.durationMs, traceId: result.traceId }
+          const result = await app.agents.invoke({
+            agent: def.name as AgentName,
+            method,
+            input,
+            caller: request.caller
+          })
+          results[index] = {
+            index,
+            method,
+            status: 'warmed',
+            alreadyCached: result.cached,
+            durationMs: result.durationMs,
+            traceId: result.traceId
+          }
         } catch (err) {
           const error = toPublicError(err)
           if (error.statusCode >= 500) request.log.error({ err, agent: def.name, method }, 'cache warm request failed')
@@ -195,15 +279,26 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { success: warmed === items.length, agent: def.name, warmed, failed: items.length - warmed, results }
   })
 
-  app.post('/:agent/stats/reset', {
-    config: { permission: 'agent:manage' },
-    schema: { operationId: 'resetAgentStats', tags, summary: 'Reset one agent\'s statistics (other agents are untouched)', security, params: AgentParamsSchema, response: { 200: ref(StatsResetSchema) } }
-  }, async (request) => {
-    const def = definition(request.params.agent)
-    await app.agentStats.reset(def.name)
-    request.log.info({ agent: def.name }, 'agent statistics reset')
-    return { success: true, agent: def.name, message: `statistics of ${def.name} reset` }
-  })
+  app.post(
+    '/:agent/stats/reset',
+    {
+      config: { permission: 'agent:manage' },
+      schema: {
+        operationId: 'resetAgentStats',
+        tags,
+        summary: "Reset one agent's statistics (other agents are untouched)",
+        security,
+        params: AgentParamsSchema,
+        response: { 200: ref(StatsResetSchema) }
+      }
+    },
+    async request => {
+      const def = definition(request.params.agent)
+      await app.agentStats.reset(def.name)
+      request.log.info({ agent: def.name }, 'agent statistics reset')
+      return { success: true, agent: def.name, message: `statistics of ${def.name} reset` }
+    }
+  )
 }
 
 export default routes

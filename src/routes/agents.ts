@@ -24,60 +24,87 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   for (const definition of Object.values(app.agents.definitions)) {
     for (const method of Object.values(definition.methods)) {
       const agent = definition.name
-      app.post(`/${agent}/${method.name}`, {
-        config: {
-          permission: 'agent:execute',
-          rateLimits: [{ scope: agent, max: definition.rateLimit }, { scope: `${agent}.${method.name}`, max: method.rateLimit }]
+      app.post(
+        `/${agent}/${method.name}`,
+        {
+          config: {
+            permission: 'agent:execute',
+            rateLimits: [
+              { scope: agent, max: definition.rateLimit },
+              { scope: `${agent}.${method.name}`, max: method.rateLimit }
+            ]
+          },
+          schema: {
+            operationId: `${agent}_${method.name}`,
+            tags: ['agents'],
+            summary: method.summary,
+            description:
+              `Runs ${agent}.${method.name} (${method.model ?? definition.defaultModel} model tier). ` +
+              `Responses are cached for ${method.cacheTtl} s (reply \`cached\` and header \`x-cache\`); ` +
+              'send `Cache-Control: no-cache` or `no-store` to bypass the cache. ' +
+              `Limits per caller: ${method.rateLimit}/min for this method, ` +
+              `${definition.rateLimit}/min for the ${agent} agent.`,
+            security,
+            body: ref(methodSchema(agent, method.name, 'Input')),
+            response: {
+              200: Type.Object(
+                {
+                  success: Type.Literal(true),
+                  agent: Type.Literal(agent),
+                  method: Type.Literal(method.name),
+                  data: ref(methodSchema(agent, method.name, 'Output')),
+                  usage: ref(InvokeUsageSchema),
+                  cached: Type.Boolean(),
+                  durationMs: Type.Integer({ minimum: 0 }),
+                  traceId: Type.String()
+                },
+                { description: 'The method output in `data`', headers: { 'x-cache': Type.Enum(['hit', 'miss']) } }
+              )
+            }
+          }
         },
-        schema: {
-          operationId: `${agent}_${method.name}`,
-          tags: ['agents'],
-          summary: method.summary,
-          description: `Runs ${agent}.${method.name} (${method.model ?? definition.defaultModel} model tier). ` +
-            `Responses are cached for ${method.cacheTtl} s (reply \`cached\` and header \`x-cache\`); ` +
-            'send `Cache-Control: no-cache` or `no-store` to bypass the cache. ' +
-            `Limits per caller: ${method.rateLimit}/min for this method, ` +
-            `${definition.rateLimit}/min for the ${agent} agent.`,
-          security,
-          body: ref(methodSchema(agent, method.name, 'Input')),
-          response: {
-            200: Type.Object({
-              success: Type.Literal(true),
-              agent: Type.Literal(agent),
-              method: Type.Literal(method.name),
-              data: ref(methodSchema(agent, method.name, 'Output')),
-              usage: ref(InvokeUsageSchema),
-              cached: Type.Boolean(),
-              durationMs: Type.Integer({ minimum: 0 }),
-              traceId: Type.String()
-            }, { description: 'The method output in `data`', headers: { 'x-cache': Type.Enum(['hit', 'miss']) } })
+        async (request, reply) => {
+          const result = await app.agents.invoke({
+            agent,
+            method: method.name,
+            input: isRecord(request.body) ? request.body : {}, // validated against the method's input schema
+            caller: request.caller,
+            signal: disconnectSignal(request, reply),
+            noCache: cacheBypass(request.headers)
+          })
+          reply.header('x-cache', result.cached ? 'hit' : 'miss')
+          return {
+            success: true as const,
+            agent,
+            method: method.name,
+            data: result.data,
+            usage: result.usage,
+            cached: result.cached,
+            durationMs: result.durationMs,
+            traceId: result.traceId
           }
         }
-      }, async (request, reply) => {
-        const result = await app.agents.invoke({
-          agent,
-          method: method.name,
-          input: isRecord(request.body) ? request.body : {}, // validated against the method's input schema
-          caller: request.caller,
-          signal: disconnectSignal(request, reply),
-          noCache: cacheBypass(request.headers)
-        })
-        reply.header('x-cache', result.cached ? 'hit' : 'miss')
-        return { success: true as const, agent, method: method.name, data: result.data, usage: result.usage, cached: result.cached, durationMs: result.durationMs, traceId: result.traceId }
-      })
+      )
     }
   }
 
   // Anything else under /api/agents/:agent/:method is an unknown agent or method: 404 listing what exists.
   // Concrete routes win in the router, so this only sees names that do not exist.
-  app.post('/:agent/:method', {
-    config: { permission: 'agent:execute' },
-    schema: { hide: true, params: Type.Object({ agent: Type.String({ maxLength: 100 }), method: Type.String({ maxLength: 100 }) }) }
-  }, async (request) => {
-    const { agent, method } = request.params
-    await app.agents.invoke({ agent: agent as AgentName, method, input: {}, caller: request.caller })
-    throw new Error('unreachable: a concrete route serves every known method')
-  })
+  app.post(
+    '/:agent/:method',
+    {
+      config: { permission: 'agent:execute' },
+      schema: {
+        hide: true,
+        params: Type.Object({ agent: Type.String({ maxLength: 100 }), method: Type.String({ maxLength: 100 }) })
+      }
+    },
+    async request => {
+      const { agent, method } = request.params
+      await app.agents.invoke({ agent: agent as AgentName, method, input: {}, caller: request.caller })
+      throw new Error('unreachable: a concrete route serves every known method')
+    }
+  )
 }
 
 export default routes

@@ -2,11 +2,24 @@
 // to app.auth; the permission of each route is in its config and enforced by the auth plugin.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, withDetails } from '../errors.js'
+import {
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthorizedError,
+  withDetails
+} from '../errors.js'
 import { hasPermission, PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Caller, type Role } from '../auth/roles.js'
 import type { ApiKeyRecord } from '../auth/api-keys.js'
 import {
-  AuthCallerSchema, AuthTokenSchema, ApiKeySchema, CreatedApiKeySchema, DailyCostBudgetField, DailyTokenBudgetField, UserSchema
+  AuthCallerSchema,
+  AuthTokenSchema,
+  ApiKeySchema,
+  CreatedApiKeySchema,
+  DailyCostBudgetField,
+  DailyTokenBudgetField,
+  UserSchema
 } from '../schemas/auth.js'
 import { ref } from '../schemas/common.js'
 import { callerOf, callerSecurity as security } from './toolkit.js'
@@ -16,11 +29,17 @@ const Email = Type.String({ format: 'email', maxLength: 254 })
 /** A caller may only hand out a role whose permissions it holds itself. */
 function assertCanGrant (caller: Caller, role: Role): void {
   const missing = [...ROLE_PERMISSIONS[role]].find(p => !hasPermission(caller.role, p))
-  if (missing) throw withDetails(new ForbiddenError(missing), { permission: missing, role: caller.role, requestedRole: role })
+  if (missing) {
+    throw withDetails(new ForbiddenError(missing), { permission: missing, role: caller.role, requestedRole: role })
+  }
 }
 
 function keyView (record: ApiKeyRecord, now = Date.now()) {
-  const status: 'revoked' | 'expired' | 'active' = record.revokedAt ? 'revoked' : record.expiresAt && Date.parse(record.expiresAt) <= now ? 'expired' : 'active'
+  const status: 'revoked' | 'expired' | 'active' = record.revokedAt
+    ? 'revoked'
+    : record.expiresAt && Date.parse(record.expiresAt) <= now
+      ? 'expired'
+      : 'active'
   return { ...record, status }
 }
 
@@ -32,18 +51,27 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     user: { id: user.id, email: user.email, role: user.role }
   })
 
-  app.post('/login', {
-    config: { public: true },
-    schema: {
-      operationId: 'login',
-      tags: ['auth'],
-      summary: 'Exchange email and password for a bearer token',
-      description: 'Failed attempts are limited per (email, client IP) (LOGIN_RATE_LIMIT per minute), per email (LOGIN_EMAIL_RATE_LIMIT) and per IP (LOGIN_IP_RATE_LIMIT); then 429 with Retry-After.',
-      security: [],
-      body: Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
-      response: { 200: ref(AuthTokenSchema) }
-    }
-  }, async (request) => tokenFor(await app.auth.login(request.body.email, request.body.password, request.ip)))
+  app.post(
+    '/login',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'login',
+        tags: ['auth'],
+        summary: 'Exchange email and password for a bearer token',
+        description:
+          'Failed attempts are limited per (email, client IP) (LOGIN_RATE_LIMIT per minute), ' +
+          'per email (LOGIN_EMAIL_RATE_LIMIT) and per IP (LOGIN_IP_RATE_LIMIT); then 429 with Retry-After.',
+        security: [],
+        body: Type.Object(
+          { email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) },
+          { additionalProperties: false }
+        ),
+        response: { 200: ref(AuthTokenSchema) }
+      }
+    },
+    async request => tokenFor(await app.auth.login(request.body.email, request.body.password, request.ip))
+  )
 
   app.post('/refresh', {
     config: { permission: 'agent:read' },
@@ -62,14 +90,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return tokenFor(user)
   })
 
-  app.get('/me', {
-    config: { permission: 'agent:read' },
-    schema: { operationId: 'getCurrentCaller', tags: ['auth'], summary: 'Who the credential belongs to, its role and permissions', security, response: { 200: ref(AuthCallerSchema) } }
-  }, async (request) => {
-    const caller = callerOf(request)
-    const permissions = caller.kind === 'metrics-token' ? [] : PERMISSIONS.filter(p => hasPermission(caller.role, p))
-    return { ...caller, permissions }
-  })
+  app.get(
+    '/me',
+    {
+      config: { permission: 'agent:read' },
+      schema: {
+        operationId: 'getCurrentCaller',
+        tags: ['auth'],
+        summary: 'Who the credential belongs to, its role and permissions',
+        security,
+        response: { 200: ref(AuthCallerSchema) }
+      }
+    },
+    async request => {
+      const caller = callerOf(request)
+      const permissions = caller.kind === 'metrics-token' ? [] : PERMISSIONS.filter(p => hasPermission(caller.role, p))
+      return { ...caller, permissions }
+    }
+  )
 
   app.post('/users', {
     config: { permission: 'agent:manage' },
@@ -93,32 +131,57 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(201).send(user)
   })
 
-  app.post('/keys', {
-    config: { permission: 'agent:manage' },
-    schema: {
-      operationId: 'createApiKey',
-      tags: ['auth'],
-      summary: 'Create an API key; the key is in this response only (admin)',
-      security,
-      body: Type.Object({
-        name: Type.String({ minLength: 1, maxLength: 100 }),
-        role: Type.Optional(Type.Union(ROLES.map(r => Type.Literal(r)), { default: 'user' })),
-        expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Optional expiry, in the future' })),
-        dailyTokenBudget: Type.Optional(DailyTokenBudgetField('Daily LLM token budget of this key (overrides the role budget)')),
-        dailyCostBudgetUsd: Type.Optional(DailyCostBudgetField('Daily LLM cost budget in USD of this key (overrides the role budget)'))
-      }, { additionalProperties: false }),
-      response: { 201: ref(CreatedApiKeySchema) }
+  app.post(
+    '/keys',
+    {
+      config: { permission: 'agent:manage' },
+      schema: {
+        operationId: 'createApiKey',
+        tags: ['auth'],
+        summary: 'Create an API key; the key is in this response only (admin)',
+        security,
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 100 }),
+            role: Type.Optional(
+              Type.Union(
+                ROLES.map(r => Type.Literal(r)),
+                { default: 'user' }
+              )
+            ),
+            expiresAt: Type.Optional(
+              Type.String({ format: 'date-time', description: 'Optional expiry, in the future' })
+            ),
+            dailyTokenBudget: Type.Optional(
+              DailyTokenBudgetField('Daily LLM token budget of this key (overrides the role budget)')
+            ),
+            dailyCostBudgetUsd: Type.Optional(
+              DailyCostBudgetField('Daily LLM cost budget in USD of this key (overrides the role budget)')
+            )
+          },
+          { additionalProperties: false }
+        ),
+        response: { 201: ref(CreatedApiKeySchema) }
+      }
+    },
+    async (request, reply) => {
+      const role = request.body.role ?? 'user'
+      const caller = callerOf(request)
+      assertCanGrant(caller, role)
+      const expiresAt = request.body.expiresAt ? new Date(request.body.expiresAt) : null
+      if (expiresAt && expiresAt.getTime() <= Date.now()) throw new BadRequestError('expiresAt must be in the future')
+      const { name, dailyTokenBudget, dailyCostBudgetUsd } = request.body
+      const { key, record } = await app.auth.apiKeys.create({
+        name,
+        role,
+        expiresAt,
+        createdBy: caller.id,
+        dailyTokenBudget,
+        dailyCostBudgetUsd
+      })
+      return reply.code(201).send({ ...keyView(record), key })
     }
-  }, async (request, reply) => {
-    const role = request.body.role ?? 'user'
-    const caller = callerOf(request)
-    assertCanGrant(caller, role)
-    const expiresAt = request.body.expiresAt ? new Date(request.body.expiresAt) : null
-    if (expiresAt && expiresAt.getTime() <= Date.now()) throw new BadRequestError('expiresAt must be in the future')
-    const { name, dailyTokenBudget, dailyCostBudgetUsd } = request.body
-    const { key, record } = await app.auth.apiKeys.create({ name, role, expiresAt, createdBy: caller.id, dailyTokenBudget, dailyCostBudgetUsd })
-    return reply.code(201).send({ ...keyView(record), key })
-  })
+  )
 
   app.get('/keys', {
     config: { permission: 'agent:manage' },

@@ -10,37 +10,58 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     ? { public: true }
     : { permission: 'agent:stats', metricsToken: true }
 
-  app.get('/', {
-    config: { ...readConfig, disableMetrics: true },
-    schema: {
-      operationId: 'getMetrics',
-      tags: ['metrics'],
-      summary: 'Prometheus text exposition',
-      security: app.config.METRICS_PUBLIC ? [] : security,
-      response: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } } }
-    }
-  }, async (_request, reply) => {
-    const body = await app.meters.registry.metrics()
-    return reply.type(app.meters.registry.contentType).send(body)
-  })
-
-  app.get('/json', {
-    config: readConfig,
-    schema: {
-      operationId: 'getMetricsJson',
-      tags: ['metrics'],
-      summary: 'Metrics as JSON',
-      security: app.config.METRICS_PUBLIC ? [] : security,
-      response: {
-        200: Type.Object({
-          timestamp: Type.String({ format: 'date-time' }),
-          metrics: Type.Array(Type.Object({
-            name: Type.String(), help: Type.String(), type: Type.String(), values: Type.Array(Type.Unknown())
-          }, { additionalProperties: true }))
-        })
+  app.get(
+    '/',
+    {
+      config: { ...readConfig, disableMetrics: true },
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['metrics'],
+        summary: 'Prometheus text exposition',
+        security: app.config.METRICS_PUBLIC ? [] : security,
+        response: {
+          200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } }
+        }
       }
+    },
+    async (_request, reply) => {
+      const body = await app.meters.registry.metrics()
+      return reply.type(app.meters.registry.contentType).send(body)
     }
-  }, async () => ({ timestamp: new Date().toISOString(), metrics: await app.meters.registry.getMetricsAsJSON() as never }))
+  )
+
+  app.get(
+    '/json',
+    {
+      config: readConfig,
+      schema: {
+        operationId: 'getMetricsJson',
+        tags: ['metrics'],
+        summary: 'Metrics as JSON',
+        security: app.config.METRICS_PUBLIC ? [] : security,
+        response: {
+          200: Type.Object({
+            timestamp: Type.String({ format: 'date-time' }),
+            metrics: Type.Array(
+              Type.Object(
+                {
+                  name: Type.String(),
+                  help: Type.String(),
+                  type: Type.String(),
+                  values: Type.Array(Type.Unknown())
+                },
+                { additionalProperties: true }
+              )
+            )
+          })
+        }
+      }
+    },
+    async () => ({
+      timestamp: new Date().toISOString(),
+      metrics: (await app.meters.registry.getMetricsAsJSON()) as never
+    })
+  )
 
   app.post('/reset', {
     config: { permission: 'agent:manage' },

@@ -18,19 +18,27 @@ const SAFE_MESSAGES: Record<string, RegExp[]> = {
     /^\d+ of the last \d+ LLM calls failed$/
   ],
   agents: [/^[a-z]+ (healthy|degraded|unhealthy)(, [a-z]+ (healthy|degraded|unhealthy))*$/],
-  rateLimit: [/^in-memory limiter \(REDIS_URL unset\): limits are per process$/, /^Redis store: limits and budgets shared by every replica$/],
+  rateLimit: [
+    /^in-memory limiter \(REDIS_URL unset\): limits are per process$/,
+    /^Redis store: limits and budgets shared by every replica$/
+  ],
   supabase: [/^JWKS has \d+ key\(s\)$/]
 }
 /** Components whose details are figures and names this service computes (agent verdicts, model tiers). */
 const SAFE_DETAILS = new Set(['agents', 'llm'])
 /** URLs, IPv4/IPv6 addresses, host:port and absolute paths: never shown to anonymous callers. */
-const ADDRESS_LIKE = /[a-z][\w+.-]*:\/\/|\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-f:]*:[0-9a-f:]*\]|[\w.-]+:\d{2,5}\b|(^|\s)\/\w/i
+const ADDRESS_LIKE =
+  /[a-z][\w+.-]*:\/\/|\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-f:]*:[0-9a-f:]*\]|[\w.-]+:\d{2,5}\b|(^|\s)\/\w/i
 
 /**
  * True for callers who may see addresses and driver messages; no or a bad credential is anonymous. The
  * reply varies with the credential, so shared caches must not serve one caller's view to another.
  */
-export async function seesDetails (app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+export async function seesDetails (
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply
+): Promise<boolean> {
   reply.header('vary', 'authorization, x-api-key')
   const caller = await app.authenticate(request).catch(() => null)
   const detailed = caller !== null && (caller.kind === 'metrics-token' || hasPermission(caller.role, 'agent:stats'))
@@ -42,7 +50,9 @@ export function providerKind (name: LlmProvider['name']): string {
   return name === 'openai' ? 'openai-compatible' : name
 }
 
-/** The provider description for anonymous callers (`offline (no GEMINI_API_KEY)`, `gemini (…)`, `openai-compatible`). */
+/**
+ * The provider description for anonymous callers (`offline (no GEMINI_API_KEY)`, `gemini (…)`, `openai-compatible`).
+ */
 export function publicProvider (app: FastifyInstance): string {
   const described = app.features.llmProvider ?? ''
   const safe = /^(offline|gemini) \([\w./ =-]+\)$/.test(described) && !ADDRESS_LIKE.test(described)
@@ -68,7 +78,10 @@ function shown (value: unknown): boolean {
 }
 
 /** The health report's components as an anonymous caller sees them. */
-export function publicComponents (app: FastifyInstance, components: Record<string, ComponentHealth>): Record<string, ComponentHealth> {
+export function publicComponents (
+  app: FastifyInstance,
+  components: Record<string, ComponentHealth>
+): Record<string, ComponentHealth> {
   const view: Record<string, ComponentHealth> = {}
   for (const [name, component] of Object.entries(components)) {
     const { status, latencyMs, message, details } = component

@@ -11,7 +11,14 @@ import { isRecord, stringFieldOf } from '../agents/unknown-values.js'
 import type { Caller } from '../auth/roles.js'
 import type { Opener } from '../streams/service.js'
 // The response components are registered once, at the root, by the schema registry (src/schemas/index.ts).
-import { CancelResultSchema, CleanupBodySchema, CleanupResultSchema, sseResponse, StreamStatsSchema, TicketSchema } from '../schemas/streams.js'
+import {
+  CancelResultSchema,
+  CleanupBodySchema,
+  CleanupResultSchema,
+  sseResponse,
+  StreamStatsSchema,
+  TicketSchema
+} from '../schemas/streams.js'
 import { ref } from '../schemas/common.js'
 import { callerOf, callerSecurity as security, openSse } from './toolkit.js'
 
@@ -23,20 +30,33 @@ const ROUTES: Record<string, { agent: AgentName, method: string }> = {
   social: { agent: 'content', method: 'generateSocialPosts' }
 }
 
-const noMore = { description: 'Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204)', type: 'null' }
+const noMore = {
+  description: 'Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204)',
+  type: 'null'
+}
 /**
  * A dropped GET stream (EventSource) reconnects by itself, so it continues by default: a network blip must not
  * cancel the generation. A POST stream keeps `cancel`: a fetch client that goes away means it (set `continue`
  * to resume, as the SDK does). Cancelling is always explicit too: the cancel route.
  */
-const onDisconnect = (fallback: 'cancel' | 'continue') => Type.Optional(Type.Union([Type.Literal('cancel'), Type.Literal('continue')], {
-  default: fallback,
-  description: `${fallback} (default here): ` + (fallback === 'cancel'
-    ? 'a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume'
-    : 'a client disconnect leaves the generation running into the event log, so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it')
-}))
-const LastEventId = Type.Optional(Type.String({ description: 'Resume position (same as the Last-Event-ID header, for clients that cannot send it)' }))
-const Ticket = Type.Optional(Type.String({ description: 'One-time ticket from POST /api/stream/tickets (EventSource cannot send headers)' }))
+const onDisconnect = (fallback: 'cancel' | 'continue') =>
+  Type.Optional(
+    Type.Union([Type.Literal('cancel'), Type.Literal('continue')], {
+      default: fallback,
+      description:
+        `${fallback} (default here): ` +
+        (fallback === 'cancel'
+          ? 'a client disconnect aborts the generation. continue: it runs on into the event log, for a later resume'
+          : 'a client disconnect leaves the generation running into the event log, ' +
+            'so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it')
+    })
+  )
+const LastEventId = Type.Optional(
+  Type.String({ description: 'Resume position (same as the Last-Event-ID header, for clients that cannot send it)' })
+)
+const Ticket = Type.Optional(
+  Type.String({ description: 'One-time ticket from POST /api/stream/tickets (EventSource cannot send headers)' })
+)
 
 /** Query parameters can carry scalars and arrays of scalars; object-valued inputs (context) need POST. */
 function queryable (schema: TSchema): boolean {
@@ -76,7 +96,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const ticket = request.streamTicket
     if (lastEventId) {
       const streamId = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
-      const served = await service.resume({ streamId, lastEventId, caller, ticketStreamId: ticket ? ticket.streamId : undefined }, opener(reply))
+      const served = await service.resume(
+        { streamId, lastEventId, caller, ticketStreamId: ticket ? ticket.streamId : undefined },
+        opener(reply)
+      )
       if (served === 'finished') return reply.code(204).send()
       return
     }
@@ -99,90 +122,142 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const definition = app.agents.definitions[route.agent]
     const method = definition.methods[route.method]
     const props: TProperties = Type.IsObject(method.input) ? method.input.properties : {}
-    const rateLimits = [{ scope: route.agent, max: definition.rateLimit }, { scope: `${route.agent}.${route.method}`, max: method.rateLimit }]
+    const rateLimits = [
+      { scope: route.agent, max: definition.rateLimit },
+      { scope: `${route.agent}.${route.method}`, max: method.rateLimit }
+    ]
     const items = method.streamItems
-    const extra = items ? `a \`${items.event}\` event per finished item of \`${items.property}\`, then result` : 'result'
+    const extra = items
+      ? `a \`${items.event}\` event per finished item of \`${items.property}\`, then result`
+      : 'result'
     const summary = `Stream ${route.agent}.${route.method}: connected, progress, tokens, ${extra}, usage, complete`
     const queryProps = Object.fromEntries(Object.entries(props).filter(([, s]) => queryable(s)))
     const arrays = Object.keys(queryProps).filter(k => Type.IsArray(queryProps[k]))
 
-    app.post(`/${path}`, {
-      config: { permission: 'agent:streaming', rateLimits },
-      schema: {
-        operationId: `stream_${path}`,
-        tags: ['stream'],
-        summary,
-        description: `Body: the input of ${route.agent}.${route.method} plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.`,
-        security,
-        body: Type.Object({ ...props, onDisconnect: onDisconnect('cancel') }, { additionalProperties: false }),
-        response: { 200: sseResponse, 204: noMore }
-      }
-    }, startOrResume(path))
-
-    app.get(`/${path}`, {
-      // A HEAD must not start a paid generation.
-      exposeHeadRoute: false,
-      config: { permission: 'agent:streaming', rateLimits, streamTicket: true },
-      // One parameter with commas is split into items; repeat the parameter for items that contain a comma.
-      preValidation: async (request) => {
-        const query: unknown = request.query
-        if (!isRecord(query)) return
-        for (const key of arrays) {
-          const value = query[key]
-          if (typeof value === 'string') query[key] = value.split(',').map(s => s.trim()).filter(Boolean)
+    app.post(
+      `/${path}`,
+      {
+        config: { permission: 'agent:streaming', rateLimits },
+        schema: {
+          operationId: `stream_${path}`,
+          tags: ['stream'],
+          summary,
+          description:
+            `Body: the input of ${route.agent}.${route.method} plus onDisconnect. ` +
+            'A Last-Event-ID header resumes the stream it names instead.',
+          security,
+          body: Type.Object({ ...props, onDisconnect: onDisconnect('cancel') }, { additionalProperties: false }),
+          response: { 200: sseResponse, 204: noMore }
         }
       },
-      schema: {
-        operationId: `stream_${path}_get`,
-        tags: ['stream'],
-        summary: `${summary} (EventSource)`,
-        description: 'Query parameters = the method input (arrays: repeat the parameter or separate items with commas; object-valued fields need POST). ' +
-          'Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.',
-        security: [...security, {}],
-        querystring: Type.Object({ ...queryProps, onDisconnect: onDisconnect('continue'), ticket: Ticket, lastEventId: LastEventId }, { additionalProperties: false }),
-        response: { 200: sseResponse, 204: noMore }
-      }
-    }, startOrResume(path))
+      startOrResume(path)
+    )
+
+    app.get(
+      `/${path}`,
+      {
+        // A HEAD must not start a paid generation.
+        exposeHeadRoute: false,
+        config: { permission: 'agent:streaming', rateLimits, streamTicket: true },
+        // One parameter with commas is split into items; repeat the parameter for items that contain a comma.
+        preValidation: async request => {
+          const query: unknown = request.query
+          if (!isRecord(query)) return
+          for (const key of arrays) {
+            const value = query[key]
+            if (typeof value === 'string') {
+              query[key] = value
+                .split(',')
+                .map(s => s.trim())
+                .filter(Boolean)
+            }
+          }
+        },
+        schema: {
+          operationId: `stream_${path}_get`,
+          tags: ['stream'],
+          summary: `${summary} (EventSource)`,
+          description:
+            'Query parameters = the method input (arrays: repeat the parameter or separate items with commas; ' +
+            'object-valued fields need POST). ' +
+            'Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.',
+          security: [...security, {}],
+          querystring: Type.Object(
+            { ...queryProps, onDisconnect: onDisconnect('continue'), ticket: Ticket, lastEventId: LastEventId },
+            { additionalProperties: false }
+          ),
+          response: { 200: sseResponse, 204: noMore }
+        }
+      },
+      startOrResume(path)
+    )
   }
 
-  app.get('/:streamId/events', {
-    exposeHeadRoute: false,
-    config: { permission: 'agent:streaming', streamTicket: true },
-    schema: {
-      operationId: 'stream_resume',
-      tags: ['stream'],
-      summary: 'Resume a stream: replays the events after Last-Event-ID, then follows live (any replica, owner only)',
-      description: '410 AMK_GONE when the stream is unknown or its events expired (STREAM_REPLAY_TTL) or were trimmed past the position (details.reason expired | gap).',
-      security: [...security, {}],
-      params: Type.Object({ streamId: Type.String({ pattern: '^st_[A-Za-z0-9_]{1,61}$', description: 'Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route' }) }),
-      querystring: Type.Object({ lastEventId: LastEventId, ticket: Ticket }, { additionalProperties: false }),
-      response: { 200: sseResponse, 204: noMore }
+  app.get(
+    '/:streamId/events',
+    {
+      exposeHeadRoute: false,
+      config: { permission: 'agent:streaming', streamTicket: true },
+      schema: {
+        operationId: 'stream_resume',
+        tags: ['stream'],
+        summary: 'Resume a stream: replays the events after Last-Event-ID, then follows live (any replica, owner only)',
+        description:
+          '410 AMK_GONE when the stream is unknown or its events expired (STREAM_REPLAY_TTL) ' +
+          'or were trimmed past the position (details.reason expired | gap).',
+        security: [...security, {}],
+        params: Type.Object({
+          streamId: Type.String({
+            pattern: '^st_[A-Za-z0-9_]{1,61}$',
+            description:
+              'Stream id (st_…), as in the connected event; ' +
+              'never "stats", so /api/stream/stats/{agent} is a different route'
+          })
+        }),
+        querystring: Type.Object({ lastEventId: LastEventId, ticket: Ticket }, { additionalProperties: false }),
+        response: { 200: sseResponse, 204: noMore }
+      }
+    },
+    async (request, reply) => {
+      const ticket = request.streamTicket
+      const served = await service.resume(
+        {
+          streamId: request.params.streamId,
+          lastEventId: lastEventIdOf(request),
+          caller: await streamCaller(request),
+          ticketStreamId: ticket ? ticket.streamId : undefined
+        },
+        opener(reply)
+      )
+      if (served === 'finished') return reply.code(204).send()
     }
-  }, async (request, reply) => {
-    const ticket = request.streamTicket
-    const served = await service.resume({
-      streamId: request.params.streamId,
-      lastEventId: lastEventIdOf(request),
-      caller: await streamCaller(request),
-      ticketStreamId: ticket ? ticket.streamId : undefined
-    }, opener(reply))
-    if (served === 'finished') return reply.code(204).send()
-  })
+  )
 
-  app.post('/:streamId/cancel', {
-    config: { permission: 'agent:streaming' },
-    schema: {
-      operationId: 'stream_cancel',
-      tags: ['stream'],
-      summary: 'Cancel a stream (its owner, or agent:manage): aborts the provider call wherever it runs',
-      security,
-      params: Type.Object({ streamId: Type.String({ pattern: '^st_[A-Za-z0-9_]{1,61}$', description: 'Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route' }) }),
-      response: { 200: ref(CancelResultSchema) }
+  app.post(
+    '/:streamId/cancel',
+    {
+      config: { permission: 'agent:streaming' },
+      schema: {
+        operationId: 'stream_cancel',
+        tags: ['stream'],
+        summary: 'Cancel a stream (its owner, or agent:manage): aborts the provider call wherever it runs',
+        security,
+        params: Type.Object({
+          streamId: Type.String({
+            pattern: '^st_[A-Za-z0-9_]{1,61}$',
+            description:
+              'Stream id (st_…), as in the connected event; ' +
+              'never "stats", so /api/stream/stats/{agent} is a different route'
+          })
+        }),
+        response: { 200: ref(CancelResultSchema) }
+      }
+    },
+    async request => {
+      const status = await service.cancel(request.params.streamId, callerOf(request))
+      return { success: true, streamId: request.params.streamId, status }
     }
-  }, async (request) => {
-    const status = await service.cancel(request.params.streamId, callerOf(request))
-    return { success: true, streamId: request.params.streamId, status }
-  })
+  )
 
   app.post('/tickets', {
     config: { permission: 'agent:streaming' },
@@ -195,7 +270,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const { ticket, expiresAt } = await app.streams.tickets.issue(callerOf(request))
-    return reply.code(201).send({ ticket, expiresAt: new Date(expiresAt).toISOString(), expiresInSeconds: Math.round((expiresAt - Date.now()) / 1000) })
+    return reply
+      .code(201)
+      .send({
+        ticket,
+        expiresAt: new Date(expiresAt).toISOString(),
+        expiresInSeconds: Math.round((expiresAt - Date.now()) / 1000)
+      })
   })
 
   app.get('/stats/:agent', {
@@ -217,7 +298,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...app.streams.registry.statsFor(agent),
       instanceId: app.streams.instanceId,
       eventLog: app.streams.log.kind,
-      openConnections: [...service.connections].filter(c => app.streams.registry.get(c.streamId)?.agent === agent).length
+      openConnections: [...service.connections].filter(c => app.streams.registry.get(c.streamId)?.agent === agent)
+        .length
     }
   })
 

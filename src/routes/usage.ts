@@ -11,8 +11,18 @@ import { utcDay } from '../limits/budgets.js'
 import { callerOf, callerSecurity as security } from './toolkit.js'
 
 const Period = {
-  from: Type.Optional(Type.String({ description: 'ISO date (UTC day, inclusive) or date-time; default: 30 days before `to`', examples: ['2025-01-01'] })),
-  to: Type.Optional(Type.String({ description: 'ISO date (UTC day, inclusive) or date-time (exclusive); default: end of today', examples: ['2025-01-31'] }))
+  from: Type.Optional(
+    Type.String({
+      description: 'ISO date (UTC day, inclusive) or date-time; default: 30 days before `to`',
+      examples: ['2025-01-01']
+    })
+  ),
+  to: Type.Optional(
+    Type.String({
+      description: 'ISO date (UTC day, inclusive) or date-time (exclusive); default: end of today',
+      examples: ['2025-01-31']
+    })
+  )
 }
 
 function period (from: string | undefined, to: string | undefined) {
@@ -41,7 +51,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       usageReport(app.db, { from: today.start, to: today.resetsAt, callerId: caller.id, limit: 0 }),
       app.hasDecorator('budgets') ? app.budgets.limitsFor(caller) : null
     ])
-    const line = (limit: number | null, used: number) => limit === null ? null : { limit, used, remaining: Math.max(0, Math.round((limit - used) * 1e8) / 1e8) }
+    const line = (limit: number | null, used: number) =>
+      limit === null ? null : { limit, used, remaining: Math.max(0, Math.round((limit - used) * 1e8) / 1e8) }
     return {
       callerId: caller.id,
       role: caller.role,
@@ -49,7 +60,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       totals: report.totals,
       today: { day: today.day, ...todayReport.totals },
       budget: limits
-        ? { tokens: line(limits.tokens, todayReport.totals.totalTokens), usd: line(limits.usd, todayReport.totals.costUsd), resetsAt: today.resetsAt.toISOString() }
+        ? {
+            tokens: line(limits.tokens, todayReport.totals.totalTokens),
+            usd: line(limits.usd, todayReport.totals.costUsd),
+            resetsAt: today.resetsAt.toISOString()
+          }
         : null,
       byAgent: report.byAgent,
       byModel: report.byModel,
@@ -57,25 +72,43 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
-  app.get('/', {
-    config: { permission: 'agent:stats' },
-    schema: {
-      operationId: 'getUsage',
-      tags: ['metrics'],
-      summary: 'LLM usage of every caller, by caller, agent, model and day',
-      security,
-      querystring: Type.Object({
-        ...Period,
-        caller: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Only this caller id (e.g. key:<uuid>, user:<uuid>)' })),
-        limit: Type.Integer({ minimum: 0, maximum: 10_000, default: 1000, description: 'Most detail rows returned' })
-      }, { additionalProperties: false }),
-      response: { 200: ref(UsageReportSchema) }
+  app.get(
+    '/',
+    {
+      config: { permission: 'agent:stats' },
+      schema: {
+        operationId: 'getUsage',
+        tags: ['metrics'],
+        summary: 'LLM usage of every caller, by caller, agent, model and day',
+        security,
+        querystring: Type.Object(
+          {
+            ...Period,
+            caller: Type.Optional(
+              Type.String({
+                minLength: 1,
+                maxLength: 200,
+                description: 'Only this caller id (e.g. key:<uuid>, user:<uuid>)'
+              })
+            ),
+            limit: Type.Integer({
+              minimum: 0,
+              maximum: 10_000,
+              default: 1000,
+              description: 'Most detail rows returned'
+            })
+          },
+          { additionalProperties: false }
+        ),
+        response: { 200: ref(UsageReportSchema) }
+      }
+    },
+    async request => {
+      const { from, to } = period(request.query.from, request.query.to)
+      const report = await usageReport(app.db, { from, to, callerId: request.query.caller, limit: request.query.limit })
+      return { period: { from: from.toISOString(), to: to.toISOString() }, ...report }
     }
-  }, async (request) => {
-    const { from, to } = period(request.query.from, request.query.to)
-    const report = await usageReport(app.db, { from, to, callerId: request.query.caller, limit: request.query.limit })
-    return { period: { from: from.toISOString(), to: to.toISOString() }, ...report }
-  })
+  )
 }
 
 export default routes

@@ -36,30 +36,48 @@ const callFigures = {
 
 export const CallFiguresSchema = Type.Object(callFigures, { $id: 'AgentCallFigures' })
 
-export const AgentStatsSchema = Type.Object({
-  agent: Type.String(),
-  scope: Type.Union([Type.Literal('cluster'), Type.Literal('replica')], { description: 'cluster: counters shared by every replica through Redis; replica: this process only' }),
-  since: Type.String({ format: 'date-time', description: 'Start of the counters (last reset)' }),
-  ...callFigures,
-  streams: Type.Object({ active: Count('Open on this replica'), started: Count() }),
-  lastCallAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  lastError: Type.Union([Type.Object({ code: Type.String(), message: Type.String(), at: Type.String({ format: 'date-time' }) }), Type.Null()])
-}, { $id: 'AgentStats' })
+export const AgentStatsSchema = Type.Object(
+  {
+    agent: Type.String(),
+    scope: Type.Union([Type.Literal('cluster'), Type.Literal('replica')], {
+      description: 'cluster: counters shared by every replica through Redis; replica: this process only'
+    }),
+    since: Type.String({ format: 'date-time', description: 'Start of the counters (last reset)' }),
+    ...callFigures,
+    streams: Type.Object({ active: Count('Open on this replica'), started: Count() }),
+    lastCallAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    lastError: Type.Union([
+      Type.Object({ code: Type.String(), message: Type.String(), at: Type.String({ format: 'date-time' }) }),
+      Type.Null()
+    ])
+  },
+  { $id: 'AgentStats' }
+)
 export type AgentStatsResponse = Static<typeof AgentStatsSchema>
 
-const ModelFigures = Type.Object({ calls: Count(), errors: Count(), tokens: Tokens, costUsd: Type.Number({ minimum: 0 }) })
+const ModelFigures = Type.Object({
+  calls: Count(),
+  errors: Count(),
+  tokens: Tokens,
+  costUsd: Type.Number({ minimum: 0 })
+})
 
-export const AgentMetricsSchema = Type.Object({
-  ...AgentStatsSchema.properties,
-  byMethod: Type.Record(Type.String(), ref(CallFiguresSchema)),
-  byModel: Type.Record(Type.String(), ModelFigures),
-  cache: Type.Object({
-    hits: Count(),
-    misses: Count(),
-    hitRate: Rate('hits / (hits + misses)'),
-    entries: Type.Union([Count(), Type.Null()], { description: 'Cached responses of this agent now (null when unknown)' })
-  })
-}, { $id: 'AgentMetrics' })
+export const AgentMetricsSchema = Type.Object(
+  {
+    ...AgentStatsSchema.properties,
+    byMethod: Type.Record(Type.String(), ref(CallFiguresSchema)),
+    byModel: Type.Record(Type.String(), ModelFigures),
+    cache: Type.Object({
+      hits: Count(),
+      misses: Count(),
+      hitRate: Rate('hits / (hits + misses)'),
+      entries: Type.Union([Count(), Type.Null()], {
+        description: 'Cached responses of this agent now (null when unknown)'
+      })
+    })
+  },
+  { $id: 'AgentMetrics' }
+)
 
 export const AgentOverviewSchema = Type.Object({
   timestamp: Type.String({ format: 'date-time' }),
@@ -86,7 +104,10 @@ export const AgentInfoSchema = Type.Object({
   methods: Type.Array(MethodInfo)
 }, { $id: 'AgentInfo' })
 
-export const AgentListSchema = Type.Object({ count: Count(), agents: Type.Array(ref(AgentInfoSchema)) }, { $id: 'AgentList' })
+export const AgentListSchema = Type.Object(
+  { count: Count(), agents: Type.Array(ref(AgentInfoSchema)) },
+  { $id: 'AgentList' }
+)
 
 export const AgentStatusSchema = Type.Object({
   agent: Type.String(),
@@ -121,28 +142,41 @@ export const AgentHealthUnavailableSchema = Type.Object({
   status: Type.Literal('unhealthy')
 }, { $id: 'AgentHealthUnavailable' })
 
-export const AgentTraceSchema = Type.Object({
-  id: Type.String({ description: 'Trace id (the traceId of the invoke reply)' }),
-  parentId: Type.Optional(Type.String({ description: 'Enclosing stream or workflow run' })),
-  name: Type.String(),
-  runType: Type.String(),
-  agent: Type.Optional(Type.String()),
-  operation: Type.String(),
-  model: Type.Optional(Type.String()),
-  status: Type.Union([Type.Literal('success'), Type.Literal('error'), Type.Literal('cancelled')]),
-  cached: Type.Optional(Type.Boolean()),
-  startTime: Type.String({ format: 'date-time' }),
-  endTime: Type.String({ format: 'date-time' }),
-  durationMs: Type.Number(),
-  usage: Type.Object({ inputTokens: Count(), outputTokens: Count(), costUsd: Type.Number(), estimated: Type.Optional(Type.Boolean()) }),
-  llmCalls: Count(),
-  timeToFirstTokenMs: Type.Optional(Type.Number()),
-  callerId: Type.Optional(Type.String()),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }))
-}, { $id: 'AgentTrace' })
+export const AgentTraceSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Trace id (the traceId of the invoke reply)' }),
+    parentId: Type.Optional(Type.String({ description: 'Enclosing stream or workflow run' })),
+    name: Type.String(),
+    runType: Type.String(),
+    agent: Type.Optional(Type.String()),
+    operation: Type.String(),
+    model: Type.Optional(Type.String()),
+    status: Type.Union([Type.Literal('success'), Type.Literal('error'), Type.Literal('cancelled')]),
+    cached: Type.Optional(Type.Boolean()),
+    startTime: Type.String({ format: 'date-time' }),
+    endTime: Type.String({ format: 'date-time' }),
+    durationMs: Type.Number(),
+    usage: Type.Object({
+      inputTokens: Count(),
+      outputTokens: Count(),
+      costUsd: Type.Number(),
+      estimated: Type.Optional(Type.Boolean())
+    }),
+    llmCalls: Count(),
+    timeToFirstTokenMs: Type.Optional(Type.Number()),
+    callerId: Type.Optional(Type.String()),
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }))
+  },
+  { $id: 'AgentTrace' }
+)
 
 export const TracesQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Most recent traces to return (newest first)' })
+  limit: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 100,
+    description: 'Most recent traces to return (newest first)'
+  })
 })
 
 export const AgentTracesSchema = Type.Object({
@@ -152,14 +186,21 @@ export const AgentTracesSchema = Type.Object({
   traces: Type.Array(ref(AgentTraceSchema))
 }, { $id: 'AgentTraces' })
 
-export const CacheClearBodySchema = Type.Object({
-  pattern: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 200,
-    pattern: '^[A-Za-z0-9_.:*?\\[\\]-]+$',
-    description: 'Glob on the method/key part, inside this agent\'s namespace (e.g. `searchFlights*`); all of the agent\'s entries when absent'
-  }))
-}, { additionalProperties: false })
+export const CacheClearBodySchema = Type.Object(
+  {
+    pattern: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        pattern: '^[A-Za-z0-9_.:*?\\[\\]-]+$',
+        description:
+          "Glob on the method/key part, inside this agent's namespace (e.g. `searchFlights*`); " +
+          "all of the agent's entries when absent"
+      })
+    )
+  },
+  { additionalProperties: false }
+)
 
 export const CacheClearSchema = Type.Object({
   success: Type.Boolean(),
@@ -175,21 +216,33 @@ export const CacheWarmBodySchema = Type.Object({
   }, { additionalProperties: false }), { minItems: 1, maxItems: 50 })
 }, { additionalProperties: false })
 
-export const CacheWarmSchema = Type.Object({
-  success: Type.Boolean({ description: 'True when every request was warmed' }),
-  agent: Type.String(),
-  warmed: Count(),
-  failed: Count(),
-  results: Type.Array(Type.Object({
-    index: Count(),
-    method: Type.String(),
-    status: Type.Union([Type.Literal('warmed'), Type.Literal('failed')]),
-    alreadyCached: Type.Optional(Type.Boolean()),
-    durationMs: Type.Optional(Type.Number()),
-    traceId: Type.Optional(Type.String()),
-    error: Type.Optional(Type.Object({ statusCode: Type.Integer(), code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) }))
-  }))
-}, { $id: 'CacheWarmResult' })
+export const CacheWarmSchema = Type.Object(
+  {
+    success: Type.Boolean({ description: 'True when every request was warmed' }),
+    agent: Type.String(),
+    warmed: Count(),
+    failed: Count(),
+    results: Type.Array(
+      Type.Object({
+        index: Count(),
+        method: Type.String(),
+        status: Type.Union([Type.Literal('warmed'), Type.Literal('failed')]),
+        alreadyCached: Type.Optional(Type.Boolean()),
+        durationMs: Type.Optional(Type.Number()),
+        traceId: Type.Optional(Type.String()),
+        error: Type.Optional(
+          Type.Object({
+            statusCode: Type.Integer(),
+            code: Type.String(),
+            message: Type.String(),
+            details: Type.Optional(Type.Unknown())
+          })
+        )
+      })
+    )
+  },
+  { $id: 'CacheWarmResult' }
+)
 
 export const StatsResetSchema = Type.Object({
   success: Type.Boolean(),
@@ -199,6 +252,19 @@ export const StatsResetSchema = Type.Object({
 
 /** Components to register (dependencies first). */
 export const managementSchemas = [
-  LatencySchema, CallFiguresSchema, AgentStatsSchema, AgentMetricsSchema, AgentOverviewSchema, AgentInfoSchema, AgentListSchema,
-  AgentStatusSchema, AgentHealthSchema, AgentHealthUnavailableSchema, AgentTraceSchema, AgentTracesSchema, CacheClearSchema, CacheWarmSchema, StatsResetSchema
+  LatencySchema,
+  CallFiguresSchema,
+  AgentStatsSchema,
+  AgentMetricsSchema,
+  AgentOverviewSchema,
+  AgentInfoSchema,
+  AgentListSchema,
+  AgentStatusSchema,
+  AgentHealthSchema,
+  AgentHealthUnavailableSchema,
+  AgentTraceSchema,
+  AgentTracesSchema,
+  CacheClearSchema,
+  CacheWarmSchema,
+  StatsResetSchema
 ]

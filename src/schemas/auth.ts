@@ -8,7 +8,12 @@ const DateTime = Type.String({ format: 'date-time' })
 
 // Unions built from the role and permission lists: Type.Unsafe gives them their static types (a union
 // of a mapped array is not a tuple, so TypeBox cannot infer it) without changing the JSON schema.
-export const RoleSchema = Type.Unsafe<Role>(Type.Union(ROLES.map(r => Type.Literal(r)), { $id: 'Role', description: 'user · premium · admin · internal' }))
+export const RoleSchema = Type.Unsafe<Role>(
+  Type.Union(
+    ROLES.map(r => Type.Literal(r)),
+    { $id: 'Role', description: 'user · premium · admin · internal' }
+  )
+)
 const PermissionSchema = Type.Unsafe<Permission>(Type.Union(PERMISSIONS.map(p => Type.Literal(p))))
 
 export const AuthUserSchema = Type.Object({
@@ -24,14 +29,22 @@ export const AuthTokenSchema = Type.Object({
   user: ref(AuthUserSchema)
 }, { $id: 'AuthToken', additionalProperties: false })
 
-export const AuthCallerSchema = Type.Object({
-  id: Type.String({ description: 'Stable caller id: user:<uuid>, key:<uuid>, supabase:<sub> or metrics-token' }),
-  kind: Type.Union([Type.Literal('user'), Type.Literal('api-key'), Type.Literal('supabase'), Type.Literal('metrics-token')]),
-  role: ref(RoleSchema),
-  email: Type.Optional(Type.String()),
-  keyId: Type.Optional(Type.String()),
-  permissions: Type.Array(PermissionSchema)
-}, { $id: 'AuthCaller', additionalProperties: false })
+export const AuthCallerSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Stable caller id: user:<uuid>, key:<uuid>, supabase:<sub> or metrics-token' }),
+    kind: Type.Union([
+      Type.Literal('user'),
+      Type.Literal('api-key'),
+      Type.Literal('supabase'),
+      Type.Literal('metrics-token')
+    ]),
+    role: ref(RoleSchema),
+    email: Type.Optional(Type.String()),
+    keyId: Type.Optional(Type.String()),
+    permissions: Type.Array(PermissionSchema)
+  },
+  { $id: 'AuthCaller', additionalProperties: false }
+)
 
 export const UserSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -48,15 +61,19 @@ export const UserSchema = Type.Object({
 export const MAX_DAILY_TOKEN_BUDGET = 1_000_000_000_000
 export const MAX_DAILY_COST_BUDGET_USD = 1_000_000
 
-export const DailyTokenBudgetField = (description: string) => Type.Integer({ minimum: 0, maximum: MAX_DAILY_TOKEN_BUDGET, description })
-export const DailyCostBudgetField = (description: string) => Type.Number({ minimum: 0, maximum: MAX_DAILY_COST_BUDGET_USD, description })
+export const DailyTokenBudgetField = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: MAX_DAILY_TOKEN_BUDGET, description })
+export const DailyCostBudgetField = (description: string) =>
+  Type.Number({ minimum: 0, maximum: MAX_DAILY_COST_BUDGET_USD, description })
 
 const apiKeyFields = {
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),
   prefix: Type.String({ description: 'First characters of the key, for recognising it' }),
   role: ref(RoleSchema),
-  source: Type.Union([Type.Literal('api'), Type.Literal('env'), Type.Literal('dev')], { description: 'api: created here; env: VALID_API_KEYS; dev: generated development key' }),
+  source: Type.Union([Type.Literal('api'), Type.Literal('env'), Type.Literal('dev')], {
+    description: 'api: created here; env: VALID_API_KEYS; dev: generated development key'
+  }),
   status: Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired')]),
   createdBy: Nullable(Type.String()),
   createdAt: DateTime,
@@ -76,4 +93,12 @@ export const CreatedApiKeySchema = Type.Object({
 }, { $id: 'CreatedApiKey', additionalProperties: false })
 
 /** Components of the auth routes, dependencies first. */
-export const authSchemas = [RoleSchema, AuthUserSchema, AuthTokenSchema, AuthCallerSchema, UserSchema, ApiKeySchema, CreatedApiKeySchema]
+export const authSchemas = [
+  RoleSchema,
+  AuthUserSchema,
+  AuthTokenSchema,
+  AuthCallerSchema,
+  UserSchema,
+  ApiKeySchema,
+  CreatedApiKeySchema
+]

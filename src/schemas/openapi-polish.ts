@@ -42,7 +42,9 @@ const pascal = (operationId: string) => operationId
 /** @fastify/swagger `transform`: routes marked `config.public` declare that they need no credentials. */
 export const publicSecurity: SwaggerTransform = ({ schema, url, route }) => {
   const config: unknown = route.config
-  if (!schema || schema.hide || !isObject(config) || config.public !== true || 'security' in schema) return { schema, url }
+  if (!schema || schema.hide || !isObject(config) || config.public !== true || 'security' in schema) {
+    return { schema, url }
+  }
   return { schema: { ...schema, security: [] }, url }
 }
 
@@ -96,7 +98,9 @@ function polishOperation (operation: Operation, components: Record<string, unkno
   if (body) hoist(components, `${name}Request`, body)
   for (const [status, response] of Object.entries(responses)) {
     const media = response.content?.['application/json']
-    if (media) hoist(components, status === '200' || status === '201' ? `${name}Response` : `${name}Response${status}`, media)
+    if (media) {
+      hoist(components, status === '200' || status === '201' ? `${name}Response` : `${name}Response${status}`, media)
+    }
   }
 }
 

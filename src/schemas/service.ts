@@ -3,20 +3,28 @@
 import { Type } from 'typebox'
 import { ComponentHealthSchema, HealthStatusSchema, ref, UnavailableFields } from './common.js'
 
-export const ServiceInfoSchema = Type.Object({
-  service: Type.String(),
-  version: Type.String(),
-  environment: Type.String(),
-  features: Type.Object({
-    database: Type.String({ description: 'pglite or postgres' }),
-    redis: Type.Boolean(),
-    llmProvider: Type.String({ description: 'Provider kind; its model and address only for agent:stats or the METRICS_TOKEN' }),
-    langsmith: Type.Boolean(),
-    supabaseAuth: Type.Boolean(),
-    metricsPublic: Type.Boolean()
-  }, { additionalProperties: true }),
-  links: Type.Object({ docs: Type.String(), openapi: Type.String(), health: Type.String(), metrics: Type.String() })
-}, { $id: 'ServiceInfo' })
+export const ServiceInfoSchema = Type.Object(
+  {
+    service: Type.String(),
+    version: Type.String(),
+    environment: Type.String(),
+    features: Type.Object(
+      {
+        database: Type.String({ description: 'pglite or postgres' }),
+        redis: Type.Boolean(),
+        llmProvider: Type.String({
+          description: 'Provider kind; its model and address only for agent:stats or the METRICS_TOKEN'
+        }),
+        langsmith: Type.Boolean(),
+        supabaseAuth: Type.Boolean(),
+        metricsPublic: Type.Boolean()
+      },
+      { additionalProperties: true }
+    ),
+    links: Type.Object({ docs: Type.String(), openapi: Type.String(), health: Type.String(), metrics: Type.String() })
+  },
+  { $id: 'ServiceInfo' }
+)
 
 export const StatusSchema = Type.Object({
   service: Type.String(),
@@ -60,4 +68,11 @@ export const ProbeSchema = Type.Object({
 }, { $id: 'ProbeResult' })
 
 /** Components of the service and health routes. */
-export const serviceSchemas = [ServiceInfoSchema, StatusSchema, HealthSchema, ProbeSchema, HealthUnavailableSchema, ProbeFailureSchema]
+export const serviceSchemas = [
+  ServiceInfoSchema,
+  StatusSchema,
+  HealthSchema,
+  ProbeSchema,
+  HealthUnavailableSchema,
+  ProbeFailureSchema
+]

@@ -13,27 +13,72 @@ const Usage = Type.Object({
 
 const frameId = (name: string) => `StreamEvent${name[0].toUpperCase()}${name.slice(1)}`
 /** One frame as a named component `StreamEvent<Name>`: `event` is the discriminator, `data` its payload. */
-const frame = <N extends string, D extends TSchema>(name: N, data: D, description: string) => Type.Object({
-  id: Type.String({ description: '`<streamId>-<seq>`, seq strictly increasing within the stream', examples: ['st_5f0c1e9a2b7d4c3e8f6a1b2c-3'] }),
-  event: Type.Literal(name),
-  data
-}, { $id: frameId(name), description })
+const frame = <N extends string, D extends TSchema>(name: N, data: D, description: string) =>
+  Type.Object(
+    {
+      id: Type.String({
+        description: '`<streamId>-<seq>`, seq strictly increasing within the stream',
+        examples: ['st_5f0c1e9a2b7d4c3e8f6a1b2c-3']
+      }),
+      event: Type.Literal(name),
+      data
+    },
+    { $id: frameId(name), description }
+  )
 
 /** The wire names (`failure` is the internal `error`: see wireName in events.ts). */
 export const streamEventFrames = [
-  frame('connected', Type.Object({ streamId: Type.String(), agent: Type.String(), method: Type.String(), resumed: Type.Optional(Type.Boolean()) }), 'First event of a stream'),
-  frame('progress', Type.Object({ progress: Type.Integer({ minimum: 0, maximum: 100 }), message: Type.String() }), 'Coarse progress, 0–100'),
-  frame('token', Type.Object({ chunk: Type.String(), index: Type.Integer({ minimum: 0 }) }), 'A piece of the model\'s text; the chunks, concatenated, are the whole text'),
-  frame('partial', Type.Object({ data: Type.Unknown() }), 'recommendations: one finished recommendation, parsed while the rest is still generated'),
-  frame('post', Type.Object({ platform: Type.String(), content: Type.String(), index: Type.Integer() }), 'social: one finished post'),
-  frame('result', Type.Object({ data: Type.Unknown() }), 'The validated output (same shape as the invoke endpoint\'s `data`)'),
+  frame(
+    'connected',
+    Type.Object({
+      streamId: Type.String(),
+      agent: Type.String(),
+      method: Type.String(),
+      resumed: Type.Optional(Type.Boolean())
+    }),
+    'First event of a stream'
+  ),
+  frame(
+    'progress',
+    Type.Object({ progress: Type.Integer({ minimum: 0, maximum: 100 }), message: Type.String() }),
+    'Coarse progress, 0–100'
+  ),
+  frame(
+    'token',
+    Type.Object({ chunk: Type.String(), index: Type.Integer({ minimum: 0 }) }),
+    "A piece of the model's text; the chunks, concatenated, are the whole text"
+  ),
+  frame(
+    'partial',
+    Type.Object({ data: Type.Unknown() }),
+    'recommendations: one finished recommendation, parsed while the rest is still generated'
+  ),
+  frame(
+    'post',
+    Type.Object({ platform: Type.String(), content: Type.String(), index: Type.Integer() }),
+    'social: one finished post'
+  ),
+  frame(
+    'result',
+    Type.Object({ data: Type.Unknown() }),
+    "The validated output (same shape as the invoke endpoint's `data`)"
+  ),
   frame('usage', Usage, 'Tokens and cost of the generation'),
-  frame('failure', Type.Object({
-    code: Type.String({ description: 'AMK_… (generation failed), CANCELLED, GENERATION_INTERRUPTED, or SHUTTING_DOWN (connection only: reconnect with Last-Event-ID)' }),
-    message: Type.String(),
-    recoverable: Type.Boolean({ description: 'Retrying (or, for SHUTTING_DOWN, reconnecting) may succeed' }),
-    lastEventId: Type.Optional(Type.String())
-  }), 'A server-side failure: terminal (except SHUTTING_DOWN, which only ends this connection). Named `failure`, not `error`, so EventSource.onerror means a lost connection only'),
+  frame(
+    'failure',
+    Type.Object({
+      code: Type.String({
+        description:
+          'AMK_… (generation failed), CANCELLED, GENERATION_INTERRUPTED, ' +
+          'or SHUTTING_DOWN (connection only: reconnect with Last-Event-ID)'
+      }),
+      message: Type.String(),
+      recoverable: Type.Boolean({ description: 'Retrying (or, for SHUTTING_DOWN, reconnecting) may succeed' }),
+      lastEventId: Type.Optional(Type.String())
+    }),
+    'A server-side failure: terminal (except SHUTTING_DOWN, which only ends this connection). ' +
+    'Named `failure`, not `error`, so EventSource.onerror means a lost connection only'
+  ),
   frame('complete', Type.Object({ durationMs: Type.Number(), usage: Usage }), 'Last event of a successful stream')
 ]
 
@@ -44,15 +89,21 @@ const names = streamEventFrames.map(f => f.properties.event.const)
  */
 export const StreamEventSchema = Type.Unsafe<Static<(typeof streamEventFrames)[number]>>({
   $id: 'StreamEvent',
-  description: 'One Server-Sent Event (`id:`, `event:`, `data:` JSON). Comment lines (`: heartbeat`) keep idle connections open.',
+  description:
+    'One Server-Sent Event (`id:`, `event:`, `data:` JSON). Comment lines (`: heartbeat`) keep idle connections open.',
   oneOf: streamEventFrames.map(frame => ref(frame)),
-  discriminator: { propertyName: 'event', mapping: Object.fromEntries(names.map(name => [name, `#/components/schemas/${frameId(name)}`])) }
+  discriminator: {
+    propertyName: 'event',
+    mapping: Object.fromEntries(names.map(name => [name, `#/components/schemas/${frameId(name)}`]))
+  }
 })
 export type StreamEventFrame = Static<typeof StreamEventSchema>
 
 /** The 200 response of every route that streams. */
 export const sseResponse = {
-  description: 'Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments',
+  description:
+    'Server-Sent Events (`text/event-stream`): `retry:` hint, ' +
+    'then events with ids `<streamId>-<seq>`, heartbeat comments',
   content: { 'text/event-stream': { schema: ref(StreamEventSchema) } }
 }
 
@@ -86,9 +137,19 @@ export const StreamStatsSchema = Type.Object({
   tokens: Type.Integer()
 }, { $id: 'StreamStats' })
 
-export const CleanupBodySchema = Type.Object({
-  maxIdleSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 300, description: 'Cancel generations (onDisconnect: continue) nobody has read for this long (at most a day)' }))
-}, { additionalProperties: false })
+export const CleanupBodySchema = Type.Object(
+  {
+    maxIdleSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 86_400,
+        default: 300,
+        description: 'Cancel generations (onDisconnect: continue) nobody has read for this long (at most a day)'
+      })
+    )
+  },
+  { additionalProperties: false }
+)
 
 export const CleanupResultSchema = Type.Object({
   success: Type.Boolean(),
@@ -98,4 +159,11 @@ export const CleanupResultSchema = Type.Object({
 }, { $id: 'StreamCleanupResult' })
 
 /** Components of the stream routes (registered by src/schemas/index.ts). */
-export const streamSchemas = [...streamEventFrames, StreamEventSchema, TicketSchema, CancelResultSchema, StreamStatsSchema, CleanupResultSchema]
+export const streamSchemas = [
+  ...streamEventFrames,
+  StreamEventSchema,
+  TicketSchema,
+  CancelResultSchema,
+  StreamStatsSchema,
+  CleanupResultSchema
+]

@@ -10,7 +10,9 @@ export interface Migration { version: string, sql: string }
 
 export async function loadMigrations (dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter(f => /^\d+_[\w-]+\.sql$/.test(f)).sort()
-  return Promise.all(files.map(async f => ({ version: f.replace(/\.sql$/, ''), sql: await readFile(new URL(f, dir), 'utf8') })))
+  return Promise.all(
+    files.map(async f => ({ version: f.replace(/\.sql$/, ''), sql: await readFile(new URL(f, dir), 'utf8') }))
+  )
 }
 
 /** Applies the pending migrations; returns the versions applied now (empty when up to date). */

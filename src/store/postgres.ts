@@ -6,7 +6,12 @@ import pg from 'pg'
 import type { Database, Queryable, Row } from './database.js'
 import { databaseUnavailable, isConnectionError, translate } from './unavailable.js'
 
-export interface PostgresOptions { connectTimeoutMs: number, acquireTimeoutMs: number, statementTimeoutMs: number, poolMax: number }
+export interface PostgresOptions {
+  connectTimeoutMs: number
+  acquireTimeoutMs: number
+  statementTimeoutMs: number
+  poolMax: number
+}
 
 const INT8 = 20
 const NUMERIC = 1700
@@ -54,7 +59,11 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
   /** A fresh connection answering SELECT 1 within the probe timeout means the database is up. */
   function probe (): Promise<boolean> {
     probing ??= (async () => {
-      const client = new pg.Client({ ...connection, connectionTimeoutMillis: probeTimeoutMs, query_timeout: probeTimeoutMs })
+      const client = new pg.Client({
+        ...connection,
+        connectionTimeoutMillis: probeTimeoutMs,
+        query_timeout: probeTimeoutMs
+      })
       client.on('error', () => {})
       try {
         await client.connect()
@@ -120,7 +129,13 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
   /** Runs one query on a client; rejected at once (and the client dropped) when the database is declared down. */
   function run<T extends Row> (held: Lease, sql: string, params?: unknown[]): Promise<T[]> {
     return new Promise((resolve, reject) => {
-      const entry = { started: Date.now(), fail: () => { held.release(new Error('database unavailable')); reject(databaseUnavailable()) } }
+      const entry = {
+        started: Date.now(),
+        fail: () => {
+          held.release(new Error('database unavailable'))
+          reject(databaseUnavailable())
+        }
+      }
       inflight.add(entry)
       held.client.query<T>(sql, params).then(result => { inflight.delete(entry); resolve(result.rows) }, error => {
         inflight.delete(entry)
@@ -174,7 +189,12 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
       if (reprobe) clearInterval(reprobe)
       // A frozen server never acknowledges the goodbye: do not let it hold up the shutdown.
       let timer: NodeJS.Timeout | undefined
-      await Promise.race([pool.end(), new Promise(resolve => { timer = setTimeout(resolve, options.connectTimeoutMs) })])
+      await Promise.race([
+        pool.end(),
+        new Promise(resolve => {
+          timer = setTimeout(resolve, options.connectTimeoutMs)
+        })
+      ])
       clearTimeout(timer)
     }
   }

@@ -34,14 +34,18 @@ export interface RedisScript<N extends number | 'any', Result> {
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith('NOSCRIPT')
 
-export function defineScript<const N extends number | 'any', Result> (definition: ScriptDefinition<N, Result>): RedisScript<N, Result> {
+export function defineScript<const N extends number | 'any', Result> (
+  definition: ScriptDefinition<N, Result>
+): RedisScript<N, Result> {
   const { lua, parse } = definition
   const sha = createHash('sha1').update(lua).digest('hex')
   const parseReply = (reply: unknown): Result => {
     try {
       return parse(reply)
     } catch (error) {
-      throw new Error(`unexpected reply from the ${definition.name} script: ${error instanceof Error ? error.message : String(error)}`)
+      throw new Error(
+        `unexpected reply from the ${definition.name} script: ${error instanceof Error ? error.message : String(error)}`
+      )
     }
   }
   const checkKeys = (keys: readonly string[]) => {

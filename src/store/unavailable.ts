@@ -10,8 +10,21 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
   'EHOSTDOWN', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'])
 // 08xxx connection exceptions; 57P01–57P03 admin/crash shutdown, cannot connect now; 53300 too many
 // connections; 57014 query cancelled (our statement_timeout: the server is too slow to serve).
-const SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '08007', '57P01', '57P02', '57P03', '53300', '57014'])
-const MESSAGES = /timeout exceeded when trying to connect|Connection terminated|Query read timeout|connection error|Client was closed|Cannot use a pool after calling end/i
+const SQLSTATES = new Set([
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '08007',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '57014'
+])
+const MESSAGES =
+  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|connection error|Client was closed|Cannot use a pool after calling end/i
 
 /** True for refused, reset, timed-out and closed connections, pool-acquire timeouts and server shutdowns. */
 export function isConnectionError (error: unknown, depth = 0): boolean {

@@ -92,7 +92,8 @@ const TRIM = defineScript({
   name: 'usage buffer trim',
   keys: 2,
   parse: reply.integer,
-  lua: "if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('ltrim', KEYS[1], tonumber(ARGV[2]), -1) return 1 end return 0"
+  lua: "if redis.call('get', KEYS[2]) == ARGV[1] then " +
+    "redis.call('ltrim', KEYS[1], tonumber(ARGV[2]), -1) return 1 end return 0"
 })
 // Gives the drain lock back only if this flusher still holds it.
 const UNLOCK = defineScript({
@@ -102,10 +103,22 @@ const UNLOCK = defineScript({
   lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 })
 
-/** The app's Redis circuit breaker (src/limits/redis-failover.ts): while it is open pushes go to the fallback at once. */
-export interface RedisGate { run<T>(onRedis: (redis: Redis) => Promise<T>, onFallback: () => T | Promise<T>): Promise<T> }
+/**
+ * The app's Redis circuit breaker (src/limits/redis-failover.ts): while it is open pushes go to the fallback
+ * at once.
+ */
+export interface RedisGate {
+  run<T>(onRedis: (redis: Redis) => Promise<T>, onFallback: () => T | Promise<T>): Promise<T>
+}
 
-export interface RedisBufferOptions { redis: Redis, key: string, fallback: UsageBuffer, timeoutMs: number, token: string, breaker?: RedisGate }
+export interface RedisBufferOptions {
+  redis: Redis
+  key: string
+  fallback: UsageBuffer
+  timeoutMs: number
+  token: string
+  breaker?: RedisGate
+}
 
 /** A Redis list; one replica drains it at a time (a lock with a lease); pushes fall back while Redis fails. */
 export function createRedisBuffer (options: RedisBufferOptions): UsageBuffer {
@@ -118,7 +131,9 @@ export function createRedisBuffer (options: RedisBufferOptions): UsageBuffer {
   return {
     kind: 'redis',
     async push (entries) {
-      const onRedis = async (client: Redis) => { redisDepth = await within(client.rpush(key, ...entries.map(e => JSON.stringify(e)))) }
+      const onRedis = async (client: Redis) => {
+        redisDepth = await within(client.rpush(key, ...entries.map(e => JSON.stringify(e))))
+      }
       if (options.breaker) return options.breaker.run(onRedis, () => fallback.push(entries))
       await onRedis(redis).catch(() => fallback.push(entries))
     },

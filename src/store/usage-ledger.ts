@@ -7,7 +7,18 @@
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
 import { createMemoryBuffer, type UsageBuffer } from './usage-buffer.js'
-import { callerTotals, heartbeat, isDataError, isStored, retire, settleStale, stored, upsertTolerant, type Stored, type UsageRow } from './usage-sql.js'
+import {
+  callerTotals,
+  heartbeat,
+  isDataError,
+  isStored,
+  retire,
+  settleStale,
+  stored,
+  upsertTolerant,
+  type Stored,
+  type UsageRow
+} from './usage-sql.js'
 
 export type { UsageRow, UsageStatus } from './usage-sql.js'
 export { isDataError } from './usage-sql.js'
@@ -104,15 +115,22 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     // lands as soon as the database answers; the buffered copy is then a no-op) unless the queue is long.
     if (outcome !== 'timeout') suspectUntil = Date.now() + SUSPECT_MS
     else if (queue.length > MAX_QUEUED) item.abandoned = true
-    options.log?.warn({ callId: row.call_id, reason: outcome === 'timeout' ? `no answer within ${writeTimeoutMs} ms` : String(outcome.error) },
-      'usage ledger write deferred to the buffer')
+    options.log?.warn(
+      {
+        callId: row.call_id,
+        reason: outcome === 'timeout' ? `no answer within ${writeTimeoutMs} ms` : String(outcome.error)
+      },
+      'usage ledger write deferred to the buffer'
+    )
     await toBuffer([row])
   }
 
   let flushing: Promise<number> | null = null
   async function replay (entries: unknown[]) {
     const rows = entries.filter(isStored)
-    await upsertTolerant(db, rows, (row, err) => options.log?.error({ err, row }, 'usage row dropped: the database refuses it'))
+    await upsertTolerant(db, rows, (row, err) =>
+      options.log?.error({ err, row }, 'usage row dropped: the database refuses it')
+    )
   }
 
   let ticker: NodeJS.Timeout | undefined
@@ -158,7 +176,9 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
           if (Date.now() - lastSweep >= staleMs) {
             lastSweep = Date.now()
             const interrupted = await ledger.sweep()
-            if (interrupted.length > 0) options.log?.warn({ callIds: interrupted }, 'usage rows of a stopped instance settled interrupted')
+            if (interrupted.length > 0) {
+              options.log?.warn({ callIds: interrupted }, 'usage rows of a stopped instance settled interrupted')
+            }
           }
         } catch {
           suspectUntil = Date.now() + SUSPECT_MS
@@ -178,7 +198,10 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
       })()
       let timer: NodeJS.Timeout | undefined
       await Promise.race([work, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })]).catch(err => {
-        options.log?.warn({ err, buffered: ledger.depth() }, 'usage buffer not fully flushed at shutdown; it is replayed at the next start')
+        options.log?.warn(
+          { err, buffered: ledger.depth() },
+          'usage buffer not fully flushed at shutdown; it is replayed at the next start'
+        )
       })
       clearTimeout(timer)
     }

@@ -31,15 +31,50 @@ export interface UsageRow {
 }
 
 export type Stored = Record<(typeof COLUMNS)[number], unknown>
-const COLUMNS = ['call_id', 'created_at', 'instance_id', 'caller_id', 'caller_type', 'role', 'agent', 'method', 'model',
-  'input_tokens', 'output_tokens', 'cost_usd', 'status', 'duration_ms', 'estimated', 'trace_id', 'stream_id', 'run_id', 'settled_at'] as const
-const SETTLED = ['model', 'input_tokens', 'output_tokens', 'cost_usd', 'status', 'duration_ms', 'estimated', 'trace_id', 'settled_at']
+const COLUMNS = [
+  'call_id',
+  'created_at',
+  'instance_id',
+  'caller_id',
+  'caller_type',
+  'role',
+  'agent',
+  'method',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+  'status',
+  'duration_ms',
+  'estimated',
+  'trace_id',
+  'stream_id',
+  'run_id',
+  'settled_at'
+] as const
+const SETTLED = [
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+  'status',
+  'duration_ms',
+  'estimated',
+  'trace_id',
+  'settled_at'
+]
 const UPSERT_TAIL = ` ON CONFLICT (call_id) DO UPDATE SET ${SETTLED.map(c => `${c} = EXCLUDED.${c}`).join(', ')}
   WHERE usage_ledger.status IN ('pending', 'interrupted') AND EXCLUDED.status <> 'pending'`
 
 /** Constraint and data errors (SQLSTATE 22…, 23…): retrying the row can never succeed. */
 export function isDataError (error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && /^2[23]/.test(error.code)
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'string' &&
+    /^2[23]/.test(error.code)
+  )
 }
 
 /** Whether a buffered entry has the stored shape (the buffer holds parsed JSON). */
@@ -96,7 +131,12 @@ export async function upsertTolerant (db: Queryable, rows: Stored[], onBadRow: (
       if (rows.length === 1 && isDataError(error)) return onBadRow(rows[0], error)
       throw error
     }
-    for (const row of rows) await upsert(db, [row]).catch(err => { if (isDataError(err)) onBadRow(row, err); else throw err })
+    for (const row of rows) {
+      await upsert(db, [row]).catch(err => {
+        if (isDataError(err)) onBadRow(row, err)
+        else throw err
+      })
+    }
   }
 }
 
@@ -120,7 +160,10 @@ export async function heartbeat (db: Queryable, instanceId: string): Promise<voi
 
 /** At shutdown: this replica's pending rows become 'interrupted' and its heartbeat row goes. */
 export async function retire (db: Queryable, instanceId: string): Promise<void> {
-  await db.query('UPDATE usage_ledger SET status = \'interrupted\', settled_at = now() WHERE status = \'pending\' AND instance_id = $1', [instanceId])
+  await db.query(
+    "UPDATE usage_ledger SET status = 'interrupted', settled_at = now() WHERE status = 'pending' AND instance_id = $1",
+    [instanceId]
+  )
   await db.query('DELETE FROM usage_instances WHERE instance_id = $1', [instanceId])
 }
 
@@ -138,10 +181,16 @@ export async function callerTotals (db: Queryable, callerId: string, since: Date
 }
 
 /** Tokens and dollars a caller used since `since` (budgets seed their counters from this). */
-export async function spentSince (db: Queryable, callerId: string, since: Date): Promise<{ tokens: number, usd: number }> {
-  const [row] = await db.query<{ tokens: number, usd: number }>(
+export async function spentSince (
+  db: Queryable,
+  callerId: string,
+  since: Date
+): Promise<{ tokens: number; usd: number }> {
+  const [row] = await db.query<{ tokens: number; usd: number }>(
     `SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint AS tokens, coalesce(sum(cost_usd), 0) AS usd
-     FROM usage_ledger WHERE caller_id = $1 AND created_at >= $2`, [callerId, since.toISOString()])
+     FROM usage_ledger WHERE caller_id = $1 AND created_at >= $2`,
+    [callerId, since.toISOString()]
+  )
   return { tokens: Number(row?.tokens ?? 0), usd: Number(row?.usd ?? 0) }
 }
 
@@ -166,18 +215,25 @@ export type ReportRow = {
  * The ledger rows of a period (and caller) rolled up in one scan with GROUPING SETS — by caller, agent,
  * model and UTC day together, by each alone, and in total — so every roll-up comes from the same snapshot.
  */
-export async function reportRows (db: Queryable, filter: { from: Date, to: Date, callerId?: string }): Promise<ReportRow[]> {
+export async function reportRows (
+  db: Queryable,
+  filter: { from: Date; to: Date; callerId?: string }
+): Promise<ReportRow[]> {
   const params: unknown[] = [filter.from.toISOString(), filter.to.toISOString()]
   let where = 'created_at >= $1 AND created_at < $2'
   if (filter.callerId) {
     params.push(filter.callerId)
     where += ' AND caller_id = $3'
   }
-  return db.query<ReportRow>(`
+  const utcDay = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+  return db.query<ReportRow>(
+    `
     SELECT caller_id, agent, model, day, GROUPING(caller_id, agent, model, day) AS grp,
            count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
            coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost_usd), 0) AS cost_usd
-    FROM (SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day FROM usage_ledger WHERE ${where}) AS ledger
+    FROM (SELECT *, ${utcDay} AS day FROM usage_ledger WHERE ${where}) AS ledger
     GROUP BY GROUPING SETS ((caller_id, agent, model, day), (caller_id), (agent), (model), (day), ())
-    ORDER BY day DESC NULLS LAST, cost_usd DESC, caller_id, agent, model`, params)
+    ORDER BY day DESC NULLS LAST, cost_usd DESC, caller_id, agent, model`,
+    params
+  )
 }

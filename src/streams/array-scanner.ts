@@ -42,11 +42,17 @@ export class ArrayItemScanner {
       } else if (ch === '{' || ch === '[') {
         this.stack.push(ch)
         if (ch === '[' && this.targetDepth < 0 && this.isTargetArray()) this.targetDepth = this.stack.length
-        else if (ch === '{' && this.targetDepth > 0 && this.stack.length === this.targetDepth + 1) this.itemStart = this.position
+        else if (ch === '{' && this.targetDepth > 0 && this.stack.length === this.targetDepth + 1) {
+          this.itemStart = this.position
+        }
       } else if (ch === '}' || ch === ']') {
         this.stack.pop()
         if (ch === '}' && this.itemStart >= 0 && this.stack.length === this.targetDepth) {
-          try { items.push(JSON.parse(text.slice(this.itemStart, this.position + 1))) } catch { /* not an object after all */ }
+          try {
+            items.push(JSON.parse(text.slice(this.itemStart, this.position + 1)))
+          } catch {
+            /* not an object after all */
+          }
           this.itemStart = -1
         } else if (ch === ']' && this.stack.length === this.targetDepth - 1) {
           this.finished = true
@@ -62,6 +68,10 @@ export class ArrayItemScanner {
 
   private isTargetArray (): boolean {
     if (this.stack.length === 1) return this.property === undefined
-    return this.stack.length === 2 && this.stack[0] === '{' && (this.property === undefined || this.currentKey === this.property)
+    return (
+      this.stack.length === 2 &&
+      this.stack[0] === '{' &&
+      (this.property === undefined || this.currentKey === this.property)
+    )
   }
 }

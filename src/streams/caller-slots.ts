@@ -159,7 +159,9 @@ export class SharedCallerSlots {
     const started = performance.now()
     const pipeline = this.options.redis.pipeline()
     const slots = [...this.held.values()]
-    for (const [member, { key, unregistered }] of this.held) RENEW.queue(pipeline, [key], [this.options.leaseMs, member, unregistered ? 1 : 0])
+    for (const [member, { key, unregistered }] of this.held) {
+      RENEW.queue(pipeline, [key], [this.options.leaseMs, member, unregistered ? 1 : 0])
+    }
     await pipeline.exec().then(
       () => { for (const slot of slots) slot.unregistered = false },
       error => { if (!breaker.failure(COMPONENT, error, started)) throw error })

@@ -39,7 +39,14 @@ export async function createCancelBus (options: {
     async publish (streamId) {
       // Local first: most cancels reach the replica that runs the stream.
       onCancel(streamId)
-      const unavailable = () => withDetails(new ServiceUnavailableError('Streams on other replicas cannot be cancelled right now (Redis unavailable); retry shortly'), undefined, { 'retry-after': '2' })
+      const unavailable = () =>
+        withDetails(
+          new ServiceUnavailableError(
+            'Streams on other replicas cannot be cancelled right now (Redis unavailable); retry shortly'
+          ),
+          undefined,
+          { 'retry-after': '2' }
+        )
       if (!breaker.usable()) throw unavailable()
       const started = performance.now()
       await redis.publish(channel, streamId).catch((error: unknown) => {

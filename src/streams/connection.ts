@@ -95,7 +95,12 @@ export class SseConnection {
     this.endReason = 'shutdown'
     const event: StreamEvent = {
       event: 'error',
-      data: { code: StreamErrorCode.SHUTTING_DOWN, message: 'The server is shutting down; reconnect with Last-Event-ID to resume', recoverable: true, lastEventId: this.lastEventId }
+      data: {
+        code: StreamErrorCode.SHUTTING_DOWN,
+        message: 'The server is shutting down; reconnect with Last-Event-ID to resume',
+        recoverable: true,
+        lastEventId: this.lastEventId
+      }
     }
     this.res.write(encodeFrame(this.lastEventId, event))
     this.res.end()

@@ -1,7 +1,13 @@
 // The SSE event vocabulary (DESIGN §8) as one typed union, and the one encoder that turns events,
 // comments and the retry hint into text/event-stream frames. Framework-free.
 
-export interface StreamUsage { inputTokens: number, outputTokens: number, costUsd: number, model?: string, estimated?: boolean }
+export interface StreamUsage {
+  inputTokens: number
+  outputTokens: number
+  costUsd: number
+  model?: string
+  estimated?: boolean
+}
 
 export interface StreamEventMap {
   connected: { streamId: string, agent: string, method: string, resumed?: boolean }
@@ -23,7 +29,17 @@ export type StreamEvent = { [K in StreamEventName]: { event: K, data: StreamEven
 /** One event as logged: `seq` is strictly increasing within its stream, from 1. */
 export type LoggedEvent = StreamEvent & { seq: number }
 
-export const STREAM_EVENT_NAMES: readonly StreamEventName[] = ['connected', 'progress', 'token', 'partial', 'post', 'result', 'usage', 'error', 'complete']
+export const STREAM_EVENT_NAMES: readonly StreamEventName[] = [
+  'connected',
+  'progress',
+  'token',
+  'partial',
+  'post',
+  'result',
+  'usage',
+  'error',
+  'complete'
+]
 
 /**
  * The `event:` field on the wire. A server failure goes out as `failure`: an SSE event named `error`
@@ -51,7 +67,14 @@ export const StreamErrorCode = {
 
 /** The terminal event of a generation whose instance went away (`how`: shut down, stopped). */
 export function interruptedEvent (how: string): StreamEvent {
-  return { event: 'error', data: { code: StreamErrorCode.INTERRUPTED, message: `The instance running this generation ${how} before it finished; start a new stream`, recoverable: false } }
+  return {
+    event: 'error',
+    data: {
+      code: StreamErrorCode.INTERRUPTED,
+      message: `The instance running this generation ${how} before it finished; start a new stream`,
+      recoverable: false
+    }
+  }
 }
 
 /** `complete` and `error` end a stream's log; SHUTTING_DOWN is never logged, so it never ends one. */

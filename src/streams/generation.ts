@@ -23,7 +23,11 @@ export interface GenerationRequest {
 /** Why a generation was aborted (the AbortSignal's reason). */
 export type AbortReason = 'cancel' | 'disconnect' | 'shutdown' | 'idle'
 
-export interface GenerationOutcome { status: Exclude<SessionStatus, 'running'>, timeToFirstTokenMs?: number, tokens: number }
+export interface GenerationOutcome {
+  status: Exclude<SessionStatus, 'running'>
+  timeToFirstTokenMs?: number
+  tokens: number
+}
 
 export interface GenerationDeps {
   log: EventLog
@@ -62,11 +66,23 @@ const abortReasonOf = (reason: unknown): AbortReason => ABORT_REASONS.find(r => 
 
 function abortEvent (reason: AbortReason): StreamEvent {
   if (reason === 'shutdown') return interruptedEvent('shut down')
-  const why = reason === 'cancel' ? 'cancelled' : reason === 'idle' ? 'cancelled by cleanup (no reader)' : 'cancelled: the client disconnected'
-  return { event: 'error', data: { code: StreamErrorCode.CANCELLED, message: `The generation was ${why}`, recoverable: false } }
+  const why =
+    reason === 'cancel'
+      ? 'cancelled'
+      : reason === 'idle'
+        ? 'cancelled by cleanup (no reader)'
+        : 'cancelled: the client disconnected'
+  return {
+    event: 'error',
+    data: { code: StreamErrorCode.CANCELLED, message: `The generation was ${why}`, recoverable: false }
+  }
 }
 
-export async function runGeneration (session: Session, request: GenerationRequest, deps: GenerationDeps): Promise<GenerationOutcome> {
+export async function runGeneration (
+  session: Session,
+  request: GenerationRequest,
+  deps: GenerationDeps
+): Promise<GenerationOutcome> {
   const { log } = deps
   let seq = 0
   let pending: Promise<void> = Promise.resolve()
@@ -99,7 +115,12 @@ export async function runGeneration (session: Session, request: GenerationReques
     chars += chunk.length
     for (const item of scanner?.push(chunk) ?? []) {
       if (itemEvent === 'partial') emit({ event: 'partial', data: { data: item } })
-      else emit({ event: 'post', data: { platform: field(item, 'platform'), content: field(item, 'content', 'text'), index: items } })
+      else {
+        emit({
+          event: 'post',
+          data: { platform: field(item, 'platform'), content: field(item, 'content', 'text'), index: items }
+        })
+      }
       items++
     }
     const progress = progressFor(chars)
@@ -128,7 +149,12 @@ export async function runGeneration (session: Session, request: GenerationReques
       const text = JSON.stringify(result.data)
       for (let i = 0; i < text.length; i += SYNTHETIC_CHUNK) onDelta(text.slice(i, i + SYNTHETIC_CHUNK))
     }
-    const usage: StreamUsage = { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens, costUsd: result.usage.costUsd, model: result.usage.model }
+    const usage: StreamUsage = {
+      inputTokens: result.usage.inputTokens,
+      outputTokens: result.usage.outputTokens,
+      costUsd: result.usage.costUsd,
+      model: result.usage.model
+    }
     if (result.usage.estimated) usage.estimated = true
     emit({ event: 'progress', data: { progress: 100, message: result.cached ? 'Completed (cached)' : 'Completed' } })
     emit({ event: 'result', data: { data: result.data } })

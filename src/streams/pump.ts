@@ -11,10 +11,19 @@ import type { MemoryEventLog } from './memory-event-log.js'
 /** Largest write while catching up; bigger backlogs go out in several writes, each waiting for drain. */
 const BATCH_BYTES = 16 * 1024
 
-export async function pumpLocal (connection: SseConnection, log: MemoryEventLog, streamId: string, afterSeq: number): Promise<void> {
+export async function pumpLocal (
+  connection: SseConnection,
+  log: MemoryEventLog,
+  streamId: string,
+  afterSeq: number
+): Promise<void> {
   let cursor = afterSeq
   let wake: (() => void) | null = null
-  const notify = () => { const resolve = wake; wake = null; resolve?.() }
+  const notify = () => {
+    const resolve = wake
+    wake = null
+    resolve?.()
+  }
   const unsubscribe = log.subscribe(streamId, notify)
   connection.signal.addEventListener('abort', notify, { once: true })
   try {
@@ -23,7 +32,9 @@ export async function pumpLocal (connection: SseConnection, log: MemoryEventLog,
       if (events.length === 0) {
         const last = log.lastNow(streamId)
         if (!log.has(streamId) || (last && isTerminal(last))) return
-        await new Promise<void>(resolve => { wake = resolve })
+        await new Promise<void>(resolve => {
+          wake = resolve
+        })
         continue
       }
       assertContiguous(streamId, cursor, events)
@@ -35,7 +46,7 @@ export async function pumpLocal (connection: SseConnection, log: MemoryEventLog,
         ended = isTerminal(event)
         if (ended || frames.length >= BATCH_BYTES) break
       }
-      if (!connection.send(frames, eventId(streamId, cursor)) && !await connection.drained()) return
+      if (!connection.send(frames, eventId(streamId, cursor)) && !(await connection.drained())) return
       if (ended) return
     }
   } finally {
@@ -44,9 +55,16 @@ export async function pumpLocal (connection: SseConnection, log: MemoryEventLog,
   }
 }
 
-export async function pumpFollow (connection: SseConnection, log: EventLog, streamId: string, afterSeq: number): Promise<void> {
+export async function pumpFollow (
+  connection: SseConnection,
+  log: EventLog,
+  streamId: string,
+  afterSeq: number
+): Promise<void> {
   for await (const event of log.follow(streamId, afterSeq, connection.signal)) {
-    if (!connection.send(encodeEvent(streamId, event), eventId(streamId, event.seq)) && !await connection.drained()) return
+    if (!connection.send(encodeEvent(streamId, event), eventId(streamId, event.seq)) && !(await connection.drained())) {
+      return
+    }
     if (isTerminal(event)) return
   }
 }

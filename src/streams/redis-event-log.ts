@@ -51,7 +51,7 @@ export class RedisEventLog implements EventLog {
   readonly kind = 'redis' as const
   readonly local: MemoryEventLog
   /** Writes not yet in Redis, per stream: the meta (on create) and events in order. */
-  private pending = new Map<string, { meta?: StreamMeta, events: LoggedEvent[] }>()
+  private pending = new Map<string, { meta?: StreamMeta; events: LoggedEvent[] }>()
   private flushing: Promise<void> | null = null
   private readonly followers = new Set<Redis>()
   private readonly lease: NodeJS.Timeout
@@ -61,8 +61,11 @@ export class RedisEventLog implements EventLog {
     this.local = new MemoryEventLog({ ttlMs: options.ttlMs, maxEvents: options.maxEvents })
     this.breaker = breakerFor(options.redis)
     // The backlog is written as soon as Redis answers again.
-    this.breaker.onSwitch(to => { if (to === 'redis' && this.pending.size > 0) this.schedule() })
-    const renew = () => this.breaker.fire(COMPONENT, redis => redis.set(this.leaseKey(options.instanceId), '1', 'PX', options.leaseMs))
+    this.breaker.onSwitch(to => {
+      if (to === 'redis' && this.pending.size > 0) this.schedule()
+    })
+    const renew = () =>
+      this.breaker.fire(COMPONENT, redis => redis.set(this.leaseKey(options.instanceId), '1', 'PX', options.leaseMs))
     renew()
     this.lease = setInterval(renew, Math.max(1, Math.floor(options.leaseMs / 3)))
     this.lease.unref()
@@ -79,8 +82,17 @@ export class RedisEventLog implements EventLog {
   /** Ends a stream whose instance's lease lapsed, unless an event after `cursor` was logged meanwhile. */
   private async endOrphan (streamId: string, instanceId: string, cursor: number): Promise<void> {
     // A lease cannot be judged while Redis is unreachable (its holder cannot renew it either).
-    if (!this.breaker.usable() || await this.remote(redis => redis.exists(this.leaseKey(instanceId))) === 1) return
-    await this.options.redis.xadd(this.key(streamId, 'events'), 'MAXLEN', '~', String(this.options.maxEvents), `0-${cursor + 1}`, 'e', JSON.stringify(interruptedEvent('stopped')))
+    if (!this.breaker.usable() || (await this.remote(redis => redis.exists(this.leaseKey(instanceId)))) === 1) return
+    await this.options.redis
+      .xadd(
+        this.key(streamId, 'events'),
+        'MAXLEN',
+        '~',
+        String(this.options.maxEvents),
+        `0-${cursor + 1}`,
+        'e',
+        JSON.stringify(interruptedEvent('stopped'))
+      )
       .catch(() => {}) // another follower ended it, or the instance was alive after all and logged more
   }
 
@@ -89,7 +101,7 @@ export class RedisEventLog implements EventLog {
   }
 
   /** A read of the shared log: fails at once while the breaker is open; a failure is reported to it. */
-  private async remote<T> (read: (redis: Redis) => Promise<T>): Promise<T> {
+  private async remote<T>(read: (redis: Redis) => Promise<T>): Promise<T> {
     if (!this.breaker.usable()) throw new Error('redis unavailable (circuit open)')
     const started = performance.now()
     try {
@@ -118,7 +130,10 @@ export class RedisEventLog implements EventLog {
     return meta
   }
 
-  /** Appends locally at once; the Redis write joins this tick's pipeline. Resolves when it is written (or kept for later). */
+  /**
+   * Appends locally at once; the Redis write joins this tick's pipeline. Resolves when it is written (or kept
+   * for later).
+   */
   append (streamId: string, event: LoggedEvent): Promise<void> {
     try {
       this.local.appendNow(streamId, event)
@@ -173,11 +188,16 @@ export class RedisEventLog implements EventLog {
   }
 
   /** Puts a batch that did not reach Redis back in front of what was queued since (order is kept). */
-  private requeue (batch: Map<string, { meta?: StreamMeta, events: LoggedEvent[] }>): void {
+  private requeue (batch: Map<string, { meta?: StreamMeta; events: LoggedEvent[] }>): void {
     for (const [streamId, later] of this.pending) {
       const earlier = batch.get(streamId)
       if (!earlier) batch.set(streamId, later)
-      else batch.set(streamId, { meta: later.meta ?? earlier.meta, events: [...earlier.events, ...later.events].slice(-this.options.maxEvents) })
+      else {
+        batch.set(streamId, {
+          meta: later.meta ?? earlier.meta,
+          events: [...earlier.events, ...later.events].slice(-this.options.maxEvents)
+        })
+      }
     }
     this.pending = batch
     if (this.breaker.usable()) this.schedule().catch(() => {})
@@ -200,7 +220,9 @@ export class RedisEventLog implements EventLog {
 
   async last (streamId: string): Promise<LoggedEvent | null> {
     if (this.local.has(streamId)) return this.local.last(streamId)
-    const [newest] = parse(await this.remote(redis => redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1)))
+    const [newest] = parse(
+      await this.remote(redis => redis.xrevrange(this.key(streamId, 'events'), '+', '-', 'COUNT', 1))
+    )
     return newest ?? null
   }
 
@@ -220,11 +242,15 @@ export class RedisEventLog implements EventLog {
       cursor = event.seq
       if (isTerminal(event)) return
     }
-    const newest = replay.at(-1) ?? await this.last(streamId)
+    const newest = replay.at(-1) ?? (await this.last(streamId))
     // Resumed at or after the end. A terminal event newer than the cursor was appended after the replay
     // read: XREAD below delivers it and what came before it.
     if (newest && isTerminal(newest) && newest.seq <= cursor) return
-    const reader = this.options.redis.duplicate({ commandTimeout: undefined, blockingTimeout: blockMs + 5000, lazyConnect: true })
+    const reader = this.options.redis.duplicate({
+      commandTimeout: undefined,
+      blockingTimeout: blockMs + 5000,
+      lazyConnect: true
+    })
     reader.on('error', () => {})
     this.followers.add(reader)
     const stop = () => reader.disconnect()
@@ -235,7 +261,7 @@ export class RedisEventLog implements EventLog {
       while (!signal.aborted) {
         const reply = await reader.xread('BLOCK', blockMs, 'STREAMS', key, `0-${cursor}`)
         if (!reply) {
-          if (this.breaker.usable() && await this.remote(redis => redis.exists(key)) === 0) return
+          if (this.breaker.usable() && (await this.remote(redis => redis.exists(key))) === 0) return
           instanceId ??= (await this.meta(streamId))?.instanceId
           if (instanceId) await this.endOrphan(streamId, instanceId, cursor)
           continue

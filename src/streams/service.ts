@@ -4,9 +4,19 @@
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
-import { messageOf, stringFieldOf } from '../agents/unknown-values.js'
+import { stringFieldOf } from '../agents/unknown-values.js'
 import { hasPermission, type Caller } from '../auth/roles.js'
-import { ForbiddenError, GoneError, NotFoundError, ServiceUnavailableError, ShuttingDownError, TooManyStreamsError, UnauthorizedError, withDetails } from '../errors.js'
+import {
+  ForbiddenError,
+  GoneError,
+  messageOf,
+  NotFoundError,
+  ServiceUnavailableError,
+  ShuttingDownError,
+  TooManyStreamsError,
+  UnauthorizedError,
+  withDetails
+} from '../errors.js'
 import { SseConnection } from './connection.js'
 import { encodeFrame, eventId, isTerminal, parseEventId } from './events.js'
 import { pumpFollow, pumpLocal } from './pump.js'
@@ -70,11 +80,19 @@ export class StreamService {
   private async acquire (caller: Caller, streamId: string, takeOver: boolean): Promise<() => void> {
     const retryAfter = { 'retry-after': String(this.options.capRetryAfterSeconds) }
     const perCaller = (limit: number) =>
-      withDetails(new TooManyStreamsError(`At most ${limit} concurrent streams per caller`), { limit, scope: 'caller' }, retryAfter)
+      withDetails(
+        new TooManyStreamsError(`At most ${limit} concurrent streams per caller`),
+        { limit, scope: 'caller' },
+        retryAfter
+      )
     const grant = this.options.registry.acquire(caller.id, streamId)
     if (!grant.ok) {
       if (grant.scope === 'caller') throw perCaller(grant.limit)
-      throw withDetails(new ServiceUnavailableError(`This instance serves at most ${grant.limit} concurrent streams`), { limit: grant.limit, scope: 'process' }, retryAfter)
+      throw withDetails(
+        new ServiceUnavailableError(`This instance serves at most ${grant.limit} concurrent streams`),
+        { limit: grant.limit, scope: 'process' },
+        retryAfter
+      )
     }
     if (!this.options.callerSlots) return grant.release
     const limit = this.options.registry.maxPerCaller
@@ -94,9 +112,19 @@ export class StreamService {
     try {
       const { ticket } = params
       if (ticket && !(await this.fromStore(() => this.options.tickets.claim(ticket, streamId)))) {
-        throw new UnauthorizedError('This ticket was already used to start a stream; resume it with Last-Event-ID or get a new ticket')
+        throw new UnauthorizedError(
+          'This ticket was already used to start a stream; resume it with Last-Event-ID or get a new ticket'
+        )
       }
-      const meta: StreamMeta = { streamId, ownerId: params.caller.id, agent: params.agent, method: params.method, createdAt: Date.now(), onDisconnect: params.onDisconnect, instanceId: this.options.instanceId }
+      const meta: StreamMeta = {
+        streamId,
+        ownerId: params.caller.id,
+        agent: params.agent,
+        method: params.method,
+        createdAt: Date.now(),
+        onDisconnect: params.onDisconnect,
+        instanceId: this.options.instanceId
+      }
       await this.fromStore(() => this.options.log.create(meta))
     } catch (error) {
       release()
@@ -136,16 +164,31 @@ export class StreamService {
     const { streamId } = params
     const position = params.lastEventId ? parseEventId(params.lastEventId) : { streamId, seq: 0 }
     if (!position || position.streamId !== streamId) {
-      throw withDetails(new GoneError(`Last-Event-ID ${params.lastEventId} does not belong to stream ${streamId}`), { streamId, reason: 'foreign-event-id' })
+      throw withDetails(new GoneError(`Last-Event-ID ${params.lastEventId} does not belong to stream ${streamId}`), {
+        streamId,
+        reason: 'foreign-event-id'
+      })
     }
     if (params.ticketStreamId !== undefined && params.ticketStreamId !== streamId) {
       throw new UnauthorizedError('This ticket is good only for resuming the stream it started')
     }
     const { meta, firstSeq } = await this.lookup(streamId)
-    if (!meta) throw withDetails(new GoneError(`Stream ${streamId} is unknown or its events expired (kept for the replay TTL)`), { streamId, reason: 'expired' })
-    if (meta.ownerId !== params.caller.id) throw new ForbiddenError('owner of this stream (only the caller who started a stream may resume it)')
+    if (!meta) {
+      throw withDetails(
+        new GoneError(`Stream ${streamId} is unknown or its events expired (kept for the replay TTL)`),
+        { streamId, reason: 'expired' }
+      )
+    }
+    if (meta.ownerId !== params.caller.id) {
+      throw new ForbiddenError('owner of this stream (only the caller who started a stream may resume it)')
+    }
     if (firstSeq > position.seq + 1) {
-      throw withDetails(new GoneError(`Events after ${params.lastEventId} are no longer held; the stream resumes at ${eventId(streamId, firstSeq)}`), { streamId, reason: 'gap', firstAvailableId: eventId(streamId, firstSeq) })
+      throw withDetails(
+        new GoneError(
+          `Events after ${params.lastEventId} are no longer held; the stream resumes at ${eventId(streamId, firstSeq)}`
+        ),
+        { streamId, reason: 'gap', firstAvailableId: eventId(streamId, firstSeq) }
+      )
     }
     const last = await this.fromStore(() => this.options.log.last(streamId))
     // Nothing follows the end: 204 tells EventSource to stop reconnecting.
@@ -162,7 +205,9 @@ export class StreamService {
     } catch (error) {
       if (stringFieldOf(error, 'code')?.startsWith('AMK_')) throw error
       this.options.logger.warn({ err: messageOf(error) }, 'stream precheck failed')
-      throw withDetails(new ServiceUnavailableError('Budgets cannot be checked right now; retry shortly'), undefined, { 'retry-after': '2' })
+      throw withDetails(new ServiceUnavailableError('Budgets cannot be checked right now; retry shortly'), undefined, {
+        'retry-after': '2'
+      })
     }
   }
 
@@ -179,7 +224,9 @@ export class StreamService {
       return await use()
     } catch (error) {
       this.options.logger.warn({ err: messageOf(error) }, 'stream log unavailable')
-      throw withDetails(new ServiceUnavailableError('The stream log is unavailable; retry shortly'), undefined, { 'retry-after': '2' })
+      throw withDetails(new ServiceUnavailableError('The stream log is unavailable; retry shortly'), undefined, {
+        'retry-after': '2'
+      })
     }
   }
 
@@ -197,7 +244,17 @@ export class StreamService {
     } catch (error) {
       if (error instanceof StreamGapError) {
         // Fell behind past STREAM_LOG_MAX_EVENTS: say so (a resume from here would get 410 gap too).
-        await connection.write(encodeFrame(connection.lastEventId, { event: 'error', data: { code: 'STREAM_GAP', message: error.message, recoverable: false, lastEventId: connection.lastEventId } }))
+        await connection.write(
+          encodeFrame(connection.lastEventId, {
+            event: 'error',
+            data: {
+              code: 'STREAM_GAP',
+              message: error.message,
+              recoverable: false,
+              lastEventId: connection.lastEventId
+            }
+          })
+        )
       } else {
         this.options.logger.warn({ err: messageOf(error), streamId }, 'stream follow failed; the client will reconnect')
       }
@@ -206,7 +263,12 @@ export class StreamService {
       this.connections.delete(connection)
       if (session) {
         session.connections--
-        if (session.connections === 0 && session.status === 'running' && connection.endReason === 'client-closed' && session.onDisconnect === 'cancel') {
+        if (
+          session.connections === 0 &&
+          session.status === 'running' &&
+          connection.endReason === 'client-closed' &&
+          session.onDisconnect === 'cancel'
+        ) {
           session.abort.abort('disconnect')
         }
         if (session.connections === 0) session.detachedAt = Date.now()

@@ -41,7 +41,19 @@ type Grant = { ok: true, release: () => void }
 export interface RegistryOptions { maxStreams: number, maxPerCaller: number }
 
 function emptyStats (agent: string) {
-  return { agent, started: 0, completed: 0, cancelled: 0, failed: 0, interrupted: 0, durationMs: 0, finished: 0, ttftMs: 0, ttftCount: 0, tokens: 0 }
+  return {
+    agent,
+    started: 0,
+    completed: 0,
+    cancelled: 0,
+    failed: 0,
+    interrupted: 0,
+    durationMs: 0,
+    finished: 0,
+    ttftMs: 0,
+    ttftCount: 0,
+    tokens: 0
+  }
 }
 
 export class SessionRegistry {
@@ -63,7 +75,9 @@ export class SessionRegistry {
     const mine = this.perCaller.get(callerId) ?? new Map<string, number>()
     const stream = streamId ?? `#${++this.unnamed}`
     const holders = mine.get(stream) ?? 0
-    if (holders === 0 && mine.size >= this.options.maxPerCaller) return { ok: false, scope: 'caller', limit: this.options.maxPerCaller }
+    if (holders === 0 && mine.size >= this.options.maxPerCaller) {
+      return { ok: false, scope: 'caller', limit: this.options.maxPerCaller }
+    }
     this.slots++
     mine.set(stream, holders + 1)
     this.perCaller.set(callerId, mine)

@@ -54,7 +54,12 @@ export function createTicketStore (options: TicketOptions): TicketStore {
   // Every Redis call goes through the Redis circuit breaker: refused at once (503) while it is open.
   const breaker = redis ? breakerFor(redis) : null
   async function shared<T> (client: Redis, run: (client: Redis) => Promise<T>): Promise<T> {
-    const unavailable = () => withDetails(new ServiceUnavailableError('Stream tickets cannot be checked right now (Redis unavailable); retry shortly'), undefined, { 'retry-after': '2' })
+    const unavailable = () =>
+      withDetails(
+        new ServiceUnavailableError('Stream tickets cannot be checked right now (Redis unavailable); retry shortly'),
+        undefined,
+        { 'retry-after': '2' }
+      )
     if (!breaker?.usable()) throw unavailable()
     const started = performance.now()
     try {
@@ -86,7 +91,9 @@ export function createTicketStore (options: TicketOptions): TicketStore {
           return { ticket, expiresAt }
         } catch (error) {
           // Redis down: this replica alone will accept the ticket (the breaker logged an outage already).
-          if (!(error instanceof ServiceUnavailableError)) options.onError?.(error instanceof Error ? error : new Error(String(error)))
+          if (!(error instanceof ServiceUnavailableError)) {
+            options.onError?.(error instanceof Error ? error : new Error(String(error)))
+          }
         }
       }
       if (memory.size > 10_000) sweep()
@@ -101,7 +108,11 @@ export function createTicketStore (options: TicketOptions): TicketStore {
       if (local || !redis) return local
       const fields = await shared(redis, client => client.hgetall(key(h)))
       if (!fields.caller) return null
-      return { caller: JSON.parse(fields.caller) as Caller, streamId: fields.streamId, expiresAt: Number(fields.expiresAt) }
+      return {
+        caller: JSON.parse(fields.caller) as Caller,
+        streamId: fields.streamId,
+        expiresAt: Number(fields.expiresAt)
+      }
     },
 
     async claim (ticket, streamId) {
@@ -114,7 +125,9 @@ export function createTicketStore (options: TicketOptions): TicketStore {
         return true
       }
       if (!redis) return false
-      const claimed = await shared(redis, client => CLAIM(client, [key(h)], [streamId, replayTtlMs, Date.now() + replayTtlMs]))
+      const claimed = await shared(redis, client =>
+        CLAIM(client, [key(h)], [streamId, replayTtlMs, Date.now() + replayTtlMs])
+      )
       return claimed === 1
     }
   }

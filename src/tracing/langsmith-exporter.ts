@@ -30,7 +30,15 @@ export interface ExporterOptions {
   maxKnown?: number
 }
 
-interface KnownRun { lsId: string, traceId: string, dottedOrder: string, startTime: number, childOrder: number, sampled: boolean, name: string }
+interface KnownRun {
+  lsId: string
+  traceId: string
+  dottedOrder: string
+  startTime: number
+  childOrder: number
+  sampled: boolean
+  name: string
+}
 
 const CANCELLED = 'Cancelled: LangSmith exporter closed'
 
@@ -59,7 +67,8 @@ export class LangSmithExporter {
       callerOptions: { maxRetries: 2 },
       maxIngestMemoryBytes: 64 * 1024 * 1024,
       // After close, any retry the client still attempts fails at once ("Cancel…" stops its retries).
-      fetchImplementation: ((input, init) => this.closed ? Promise.reject(new Error(CANCELLED)) : fetch(input, init)) as typeof fetch
+      fetchImplementation: ((input, init) =>
+        this.closed ? Promise.reject(new Error(CANCELLED)) : fetch(input, init)) as typeof fetch
     })
     const orphanAfter = options.orphanAfterMs ?? 15 * 60_000
     this.sweeper = setInterval(() => this.releaseOrphans(Date.now() - orphanAfter), Math.min(orphanAfter, 30_000))
@@ -117,7 +126,10 @@ export class LangSmithExporter {
         if (run.parentId && !parent) this.defer(run, run.parentId)
         else this.emit(run, parent)
       } catch (error) {
-        this.options.log.warn({ err: error instanceof Error ? error.message : String(error), run: run.name }, 'langsmith export failed')
+        this.options.log.warn(
+          { err: error instanceof Error ? error.message : String(error), run: run.name },
+          'langsmith export failed'
+        )
       }
     }
   }
@@ -127,7 +139,15 @@ export class LangSmithExporter {
     let info: KnownRun
     if (!sampled) {
       this.counts.sampledOut++
-      info = { lsId: '', traceId: '', dottedOrder: '', startTime: run.startTime, childOrder: 1, sampled: false, name: run.name }
+      info = {
+        lsId: '',
+        traceId: '',
+        dottedOrder: '',
+        startTime: run.startTime,
+        childOrder: 1,
+        sampled: false,
+        name: run.name
+      }
     } else {
       const config = this.runConfig(run)
       let tree: RunTree
@@ -137,7 +157,15 @@ export class LangSmithExporter {
       } else {
         tree = new RunTree({ ...config, project_name: this.options.projectName, client: this.client })
       }
-      info = { lsId: tree.id, traceId: tree.trace_id, dottedOrder: tree.dotted_order, startTime: run.startTime, childOrder: tree.child_execution_order, sampled: true, name: run.name }
+      info = {
+        lsId: tree.id,
+        traceId: tree.trace_id,
+        dottedOrder: tree.dotted_order,
+        startTime: run.startTime,
+        childOrder: tree.child_execution_order,
+        sampled: true,
+        name: run.name
+      }
       const posting: Promise<void> = tree.postRun().catch(() => {}).finally(() => this.posting.delete(posting))
       this.posting.add(posting)
       this.counts.exported++
@@ -169,7 +197,9 @@ export class LangSmithExporter {
       ...(run.agent ? { agent: run.agent } : {}),
       ...(run.operation ? { operation: run.operation } : {}),
       ...(run.cached !== undefined ? { cached: run.cached } : {}),
-      ...(run.usage?.model ? { ls_model_name: run.usage.model, ls_provider: run.usage.model === 'offline' ? 'offline' : 'google_genai' } : {}),
+      ...(run.usage?.model
+        ? { ls_model_name: run.usage.model, ls_provider: run.usage.model === 'offline' ? 'offline' : 'google_genai' }
+        : {}),
       ...(run.usage?.estimated ? { usage_estimated: true } : {}),
       ...(run.timeToFirstTokenMs !== undefined ? { time_to_first_token_ms: run.timeToFirstTokenMs } : {})
     }

@@ -18,7 +18,8 @@ const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}
 const CARD = /\b\d(?:[ -]?\d){12,18}\b/g
 // International (+…), parenthesised area code, or North-American 3-3-4; 9–15 digits in all, so
 // ISO dates (8 digits) and short numbers are left alone.
-const PHONE = /(?:\+\d[\d\s().-]{7,}\d|\(\d{2,5}\)[\s.-]?\d{2,5}(?:[\s.-]?\d{2,5}){1,3}|\b\d{3}[\s.-]\d{3}[\s.-]\d{4}\b)/g
+const PHONE =
+  /(?:\+\d[\d\s().-]{7,}\d|\(\d{2,5}\)[\s.-]?\d{2,5}(?:[\s.-]?\d{2,5}){1,3}|\b\d{3}[\s.-]\d{3}[\s.-]\d{4}\b)/g
 const KEY_RULES: Array<[RegExp, string]> = [
   [/\bamk_[A-Za-z0-9_-]{8,}/g, PLACEHOLDER.apiKey],
   [/\bsk-[A-Za-z0-9_-]{16,}/g, PLACEHOLDER.apiKey],
@@ -27,7 +28,8 @@ const KEY_RULES: Array<[RegExp, string]> = [
 ]
 // Long base64/base64url runs that mix upper case, lower case and digits look like secrets, not words.
 const BASE64 = /[A-Za-z0-9+/_-]{40,}={0,2}/g
-const SENSITIVE_KEY = /^(?:password|passwd|secret|client_?secret|token|access_?token|refresh_?token|id_?token|api[-_]?key|x-api-key|authorization|cookie|set-cookie|ticket)$/i
+const SENSITIVE_KEY =
+  /^(?:password|passwd|secret|client_?secret|token|access_?token|refresh_?token|id_?token|api[-_]?key|x-api-key|authorization|cookie|set-cookie|ticket)$/i
 
 function luhn (digits: string): boolean {
   let sum = 0

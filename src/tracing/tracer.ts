@@ -49,7 +49,10 @@ export class Tracer {
       }
       this.options.exporter?.export(run)
     } catch (error) {
-      this.options.log.warn({ err: error instanceof Error ? error.message : String(error), run: run.name }, 'trace not recorded')
+      this.options.log.warn(
+        { err: error instanceof Error ? error.message : String(error), run: run.name },
+        'trace not recorded'
+      )
     }
   }
 
@@ -64,7 +67,9 @@ export class Tracer {
     seen.calls++
     seen.model = record.model
     seen.timeToFirstTokenMs ??= record.timeToFirstTokenMs
-    if (record.status !== 'success') seen.unsettled = addUsage(seen.unsettled, { ...record.usage, costUsd: record.costUsd })
+    if (record.status !== 'success') {
+      seen.unsettled = addUsage(seen.unsettled, { ...record.usage, costUsd: record.costUsd })
+    }
     this.llmByTrace.set(record.traceId, seen)
     for (const oldest of this.llmByTrace.keys()) {
       if (this.llmByTrace.size <= MAX_OPEN_INVOCATIONS) break
@@ -77,7 +82,12 @@ export class Tracer {
       runType: 'llm',
       startTime: record.startedAt,
       endTime: record.startedAt + record.durationMs,
-      inputs: { messages: [{ role: 'system', content: record.prompt.system }, { role: 'user', content: record.prompt.prompt }] },
+      inputs: {
+        messages: [
+          { role: 'system', content: record.prompt.system },
+          { role: 'user', content: record.prompt.prompt }
+        ]
+      },
       outputs: record.output === undefined ? {} : { output: record.output },
       status: record.status,
       error: record.error,
@@ -100,7 +110,10 @@ export class Tracer {
       parent.unsettled = addUsage(parent.unsettled, extra)
       this.llmByTrace.set(record.parentTraceId, parent)
     }
-    const input = record.input !== null && typeof record.input === 'object' ? record.input as Record<string, unknown> : { input: record.input }
+    const input =
+      record.input !== null && typeof record.input === 'object'
+        ? (record.input as Record<string, unknown>)
+        : { input: record.input }
     this.recordRun({
       id: record.traceId,
       parentId: record.parentTraceId,
@@ -118,7 +131,13 @@ export class Tracer {
       // A cached answer cost nothing this time.
       usage: record.cached
         ? { inputTokens: 0, outputTokens: 0, costUsd: 0, model: record.usage.model }
-        : { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd, model: usage.model, estimated: usage.estimated },
+        : {
+            inputTokens: usage.inputTokens,
+            outputTokens: usage.outputTokens,
+            costUsd: usage.costUsd,
+            model: usage.model,
+            estimated: usage.estimated
+          },
       callerId: record.caller?.id,
       llmCalls: llm?.calls ?? 0,
       timeToFirstTokenMs: llm?.timeToFirstTokenMs,

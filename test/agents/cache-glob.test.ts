@@ -12,9 +12,32 @@ import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const CATASTROPHIC = '*?*?*?*?*?*?Z'
 const KEYS = 5000
-const METHODS = ['searchFlights', 'searchHotels', 'getVisaRequirements', 'generateItinerary', 'getDestinationRecommendations']
-const ORDINARY = ['*', 'search*', 'searchFlights:*', 'get?isa*', '[sg]*', '[^s]*', '*:[0-7]*', '*[a-c]', 'search????s:*',
-  'nothing*', '*Hotels*', '[a-h]e*', '*:?[0-9]*', '[z-a]*', '[]*', 'searchFlights:', '*[^0-9a-f]']
+const METHODS = [
+  'searchFlights',
+  'searchHotels',
+  'getVisaRequirements',
+  'generateItinerary',
+  'getDestinationRecommendations'
+]
+const ORDINARY = [
+  '*',
+  'search*',
+  'searchFlights:*',
+  'get?isa*',
+  '[sg]*',
+  '[^s]*',
+  '*:[0-7]*',
+  '*[a-c]',
+  'search????s:*',
+  'nothing*',
+  '*Hotels*',
+  '[a-h]e*',
+  '*:?[0-9]*',
+  '[z-a]*',
+  '[]*',
+  'searchFlights:',
+  '*[^0-9a-f]'
+]
 
 /** The old matcher (a glob translated to an anchored RegExp): the reference for ordinary globs. */
 function oldGlobRegExp (glob: string): RegExp {
@@ -35,7 +58,9 @@ function oldGlobRegExp (glob: string): RegExp {
 }
 
 function remainders (count: number): string[] {
-  return Array.from({ length: count }, (_, i) => cacheKey('', 'travel', METHODS[i % METHODS.length], { i }).slice('cache:travel:'.length))
+  return Array.from({ length: count }, (_, i) =>
+    cacheKey('', 'travel', METHODS[i % METHODS.length], { i }).slice('cache:travel:'.length)
+  )
 }
 
 async function fill (cache: ResponseCache, namespace: string, keys: string[]): Promise<void> {
@@ -82,46 +107,58 @@ t.test(`the catastrophic glob on a memory cache of ${KEYS} keys takes millisecon
   t.equal(await cache.clear(namespace, '*?*?*?*?*?*?*'), KEYS, 'the same shape that can match removes everything')
 })
 
-t.test('Redis: the same keys removed as from memory, SCAN MATCH only ever sees the namespace, the catastrophic glob is quick', { skip: needs('redis') }, async t => {
-  const redis = new Redis(REDIS_URL)
-  await new Promise(resolve => redis.once('ready', resolve)) // the cache uses Redis only once it is ready
-  const watcher = new Redis(REDIS_URL)
-  const monitor = await watcher.monitor()
-  const prefix = redisPrefix()
-  const scanned: string[] = []
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    if (args[0]?.toLowerCase() === 'scan' && args.some(a => a.startsWith(prefix))) scanned.push(args[args.findIndex(a => a.toLowerCase() === 'match') + 1])
-  })
-  t.teardown(async () => {
-    monitor.disconnect()
-    watcher.disconnect()
-    const left = await redis.keys(`${prefix}*`)
-    if (left.length > 0) await redis.del(...left)
-    await redis.quit()
-  })
-  const namespace = cacheNamespace(prefix, 'travel')
-  const keys = remainders(400)
-  const memory = createMemoryCache({ maxEntries: 10_000 })
-  const onRedis = createRedisCache(redis, { fallback: createMemoryCache({ maxEntries: 10 }) })
-  await redis.set(`${cacheNamespace(prefix, 'travelers')}searchFlights:x`, '1')
-  for (const glob of ORDINARY) {
-    await fill(memory, namespace, keys)
-    await fill(onRedis, namespace, keys)
-    const removed = [await memory.clear(namespace, glob), await onRedis.clear(namespace, glob)]
-    t.equal(removed[0], removed[1], `${glob}: ${removed[0]} removed from each`)
-    const left = (await redis.keys(`${namespace}*`)).map(key => key.slice(namespace.length)).sort()
-    t.same(left, keys.filter(key => !globMatcher(glob)(key)).sort(), `${glob}: Redis keeps the others`)
-  }
-  t.equal(await redis.exists(`${cacheNamespace(prefix, 'travelers')}searchFlights:x`), 1, 'a neighbouring namespace is untouched')
+t.test(
+  'Redis: the same keys removed as from memory, SCAN MATCH only ever sees the namespace, the catastrophic glob is quick',
+  { skip: needs('redis') },
+  async t => {
+    const redis = new Redis(REDIS_URL)
+    await new Promise(resolve => redis.once('ready', resolve)) // the cache uses Redis only once it is ready
+    const watcher = new Redis(REDIS_URL)
+    const monitor = await watcher.monitor()
+    const prefix = redisPrefix()
+    const scanned: string[] = []
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'scan' && args.some(a => a.startsWith(prefix))) { scanned.push(args[args.findIndex(a => a.toLowerCase() === 'match') + 1]) }
+    })
+    t.teardown(async () => {
+      monitor.disconnect()
+      watcher.disconnect()
+      const left = await redis.keys(`${prefix}*`)
+      if (left.length > 0) await redis.del(...left)
+      await redis.quit()
+    })
+    const namespace = cacheNamespace(prefix, 'travel')
+    const keys = remainders(400)
+    const memory = createMemoryCache({ maxEntries: 10_000 })
+    const onRedis = createRedisCache(redis, { fallback: createMemoryCache({ maxEntries: 10 }) })
+    await redis.set(`${cacheNamespace(prefix, 'travelers')}searchFlights:x`, '1')
+    for (const glob of ORDINARY) {
+      await fill(memory, namespace, keys)
+      await fill(onRedis, namespace, keys)
+      const removed = [await memory.clear(namespace, glob), await onRedis.clear(namespace, glob)]
+      t.equal(removed[0], removed[1], `${glob}: ${removed[0]} removed from each`)
+      const left = (await redis.keys(`${namespace}*`)).map(key => key.slice(namespace.length)).sort()
+      t.same(left, keys.filter(key => !globMatcher(glob)(key)).sort(), `${glob}: Redis keeps the others`)
+    }
+    t.equal(
+      await redis.exists(`${cacheNamespace(prefix, 'travelers')}searchFlights:x`),
+      1,
+      'a neighbouring namespace is untouched'
+    )
 
-  await fill(onRedis, namespace, remainders(KEYS))
-  const started = performance.now()
-  const removed = await onRedis.clear(namespace, CATASTROPHIC)
-  const ms = performance.now() - started
-  t.comment(`Redis cache, ${KEYS} keys, glob ${CATASTROPHIC}: ${ms.toFixed(1)} ms (SCAN round trips included)`)
-  t.equal(removed, 0)
-  t.ok(ms < 2000, `took ${ms.toFixed(1)} ms`)
-  await new Promise(resolve => setTimeout(resolve, 100)) // the last MONITOR lines
-  t.ok(scanned.length > 0, 'SCANs were seen')
-  t.same([...new Set(scanned)], [`${namespace.replace(/[*?[\]\\]/g, '\\$&')}*`], 'only the escaped namespace reached SCAN MATCH')
-})
+    await fill(onRedis, namespace, remainders(KEYS))
+    const started = performance.now()
+    const removed = await onRedis.clear(namespace, CATASTROPHIC)
+    const ms = performance.now() - started
+    t.comment(`Redis cache, ${KEYS} keys, glob ${CATASTROPHIC}: ${ms.toFixed(1)} ms (SCAN round trips included)`)
+    t.equal(removed, 0)
+    t.ok(ms < 2000, `took ${ms.toFixed(1)} ms`)
+    await new Promise(resolve => setTimeout(resolve, 100)) // the last MONITOR lines
+    t.ok(scanned.length > 0, 'SCANs were seen')
+    t.same(
+      [...new Set(scanned)],
+      [`${namespace.replace(/[*?[\]\\]/g, '\\$&')}*`],
+      'only the escaped namespace reached SCAN MATCH'
+    )
+  }
+)

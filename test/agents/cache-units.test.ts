@@ -6,8 +6,14 @@ import { cacheKey, canonicalJson, escapeGlob } from '../../src/cache/response-ca
 
 t.test('canonical JSON ignores key order and undefined, keeps array order', async t => {
   t.equal(canonicalJson({ b: 1, a: { d: [2, 1], c: undefined } }), '{"a":{"d":[2,1]},"b":1}')
-  t.equal(cacheKey('p:', 'travel', 'searchFlights', { x: 1, y: 2 }), cacheKey('p:', 'travel', 'searchFlights', { y: 2, x: 1 }))
-  t.not(cacheKey('p:', 'travel', 'searchFlights', { x: [1, 2] }), cacheKey('p:', 'travel', 'searchFlights', { x: [2, 1] }))
+  t.equal(
+    cacheKey('p:', 'travel', 'searchFlights', { x: 1, y: 2 }),
+    cacheKey('p:', 'travel', 'searchFlights', { y: 2, x: 1 })
+  )
+  t.not(
+    cacheKey('p:', 'travel', 'searchFlights', { x: [1, 2] }),
+    cacheKey('p:', 'travel', 'searchFlights', { x: [2, 1] })
+  )
   t.match(cacheKey('amk:', 'content', 'researchTopic', {}), /^amk:cache:content:researchTopic:[0-9a-f]{64}$/)
 })
 

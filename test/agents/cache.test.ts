@@ -25,10 +25,18 @@ async function behaviour (t: Test, env: Record<string, string>) {
   t.equal(first.json().cached, false)
 
   // Same input with keys reordered and a default spelled out: same canonical key → hit, no provider call.
-  const second = await invoke(app, 'travel', 'searchFlights', { passengers: 1, date: '2030-05-01', to: 'Paris', from: 'Cairo' })
+  const second = await invoke(app, 'travel', 'searchFlights', {
+    passengers: 1,
+    date: '2030-05-01',
+    to: 'Paris',
+    from: 'Cairo'
+  })
   t.equal(second.statusCode, 200)
   t.equal(second.headers['x-cache'], 'hit')
-  t.match(second.json(), { cached: true, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0, model: 'gemini-2.5-flash' } })
+  t.match(second.json(), {
+    cached: true,
+    usage: { inputTokens: 0, outputTokens: 0, costUsd: 0, model: 'gemini-2.5-flash' }
+  })
   t.same(second.json().data, first.json().data)
   t.equal(gemini.requests.length, 1, 'the hit made no provider call')
 
@@ -77,7 +85,11 @@ async function ttlOverride (t: Test, env: Record<string, string>) {
   t.equal((await invoke(app, 'innovation', 'analyzeTrends', { industry: 'ecotourism' })).headers['x-cache'], 'miss')
   t.equal((await invoke(app, 'innovation', 'analyzeTrends', { industry: 'ecotourism' })).headers['x-cache'], 'hit')
   await sleep(1100)
-  t.equal((await invoke(app, 'innovation', 'analyzeTrends', { industry: 'ecotourism' })).headers['x-cache'], 'miss', 'expired after the TTL')
+  t.equal(
+    (await invoke(app, 'innovation', 'analyzeTrends', { industry: 'ecotourism' })).headers['x-cache'],
+    'miss',
+    'expired after the TTL'
+  )
   t.equal(gemini.requests.length, 2)
 }
 
@@ -94,7 +106,12 @@ t.test('redis cache', { skip: needs('redis') }, async t => {
 
   const keys = await redis.keys(`${prefix}cache:*`)
   t.ok(keys.length >= 2)
-  for (const key of keys) t.match(key, new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}cache:(travel|content):\\w+:[0-9a-f]{64}$`))
+  for (const key of keys) {
+    t.match(
+      key,
+      new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}cache:(travel|content):\\w+:[0-9a-f]{64}$`)
+    )
+  }
   // Each entry carries its method's TTL.
   await invoke(app, 'travel', 'getVisaRequirements', { destination: 'Peru', nationality: 'Egyptian' })
   const [visaKey] = await redis.keys(`${prefix}cache:travel:getVisaRequirements:*`)
@@ -105,8 +122,16 @@ t.test('redis cache', { skip: needs('redis') }, async t => {
   // Keys outside the namespace survive a clear; another replica sees the shared entries.
   await redis.set(`${prefix}cache:travelers:x`, '1')
   await redis.set(`${prefix}unrelated`, '1')
-  const replica = await buildApp(t, { env: { REDIS_URL, REDIS_KEY_PREFIX: prefix, GEMINI_API_KEY: 'k', GEMINI_BASE_URL: 'http://127.0.0.1:9' } })
-  t.equal((await invoke(replica, 'travel', 'getVisaRequirements', { destination: 'Peru', nationality: 'Egyptian' })).headers['x-cache'], 'hit', 'shared by replicas')
+  const replica = await buildApp(t, {
+    env: { REDIS_URL, REDIS_KEY_PREFIX: prefix, GEMINI_API_KEY: 'k', GEMINI_BASE_URL: 'http://127.0.0.1:9' }
+  })
+  t.equal(
+    (await invoke(replica, 'travel', 'getVisaRequirements', { destination: 'Peru', nationality: 'Egyptian' })).headers[
+      'x-cache'
+    ],
+    'hit',
+    'shared by replicas'
+  )
   await app.agents.cache.clear('travel')
   t.equal(await redis.exists(`${prefix}cache:travelers:x`, `${prefix}unrelated`), 2)
   t.equal((await redis.keys(`${prefix}cache:travel:*`)).length, 0)

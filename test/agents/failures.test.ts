@@ -10,9 +10,18 @@ import { ADMIN_KEY, buildApp, invoke, modelAnswer } from './support.js'
 async function setup (t: Test, env: Record<string, string> = {}) {
   const gemini = await startGeminiServer(modelAnswer)
   t.teardown(() => gemini.close())
-  const app = await buildApp(t, { env: { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: gemini.url, LLM_RETRY_BASE_MS: '5', LLM_TIMEOUT_MS: '500', ...env } })
-  const ledger = () => app.db.query<{ model: string, status: string, input_tokens: number, output_tokens: number, estimated: boolean, method: string }>(
-    'SELECT model, status, input_tokens, output_tokens, estimated, method FROM usage_ledger ORDER BY id')
+  const app = await buildApp(t, {
+    env: { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: gemini.url, LLM_RETRY_BASE_MS: '5', LLM_TIMEOUT_MS: '500', ...env }
+  })
+  const ledger = () =>
+    app.db.query<{
+      model: string
+      status: string
+      input_tokens: number
+      output_tokens: number
+      estimated: boolean
+      method: string
+    }>('SELECT model, status, input_tokens, output_tokens, estimated, method FROM usage_ledger ORDER BY id')
   return { app, gemini, ledger }
 }
 
@@ -35,7 +44,16 @@ t.test('429 with Retry-After, then success: one call retried, one ledger row wit
   t.equal(res.statusCode, 200)
   t.equal(gemini.requests.length, 2)
   t.match(res.json().usage, { inputTokens: 321, outputTokens: 123, model: 'gemini-2.5-flash' })
-  t.same(await ledger(), [{ model: 'gemini-2.5-flash', status: 'success', input_tokens: 321, output_tokens: 123, estimated: false, method: 'searchFlights' }])
+  t.same(await ledger(), [
+    {
+      model: 'gemini-2.5-flash',
+      status: 'success',
+      input_tokens: 321,
+      output_tokens: 123,
+      estimated: false,
+      method: 'searchFlights'
+    }
+  ])
 })
 
 t.test('503 on the pro model: falls back to flash and the reply names it', async t => {
@@ -48,20 +66,27 @@ t.test('503 on the pro model: falls back to flash and the reply names it', async
   t.match(await ledger(), [{ model: 'gemini-2.5-flash', status: 'success' }])
 })
 
-t.test('500 three times: 502 AMK_LLM_UNAVAILABLE, an error row that is not charged (issue 12), error metrics', async t => {
-  const { app, gemini, ledger } = await setup(t)
-  gemini.script.push({ status: 500 }, { status: 500 }, { status: 500 })
-  const res = await invoke(app, 'travel', 'searchFlights', FLIGHTS)
-  t.equal(res.statusCode, 502)
-  t.match(res.json(), { code: 'AMK_LLM_UNAVAILABLE', statusCode: 502 })
-  t.equal(gemini.requests.length, 3)
-  const rows = await ledger()
-  t.match(rows, [{ status: 'error', input_tokens: 0, output_tokens: 0, estimated: false }], 'rejected without output: recorded, not charged')
-  const metrics = await app.meters.registry.metrics()
-  t.match(metrics, /llm_calls_total\{model="gemini-2.5-flash",agent="travel",status="error"\} 1/)
-  t.match(metrics, /agent_executions_total\{agent="travel",method="searchFlights",status="error"\} 1/)
-  t.equal(res.headers['x-cache'], undefined, 'errors are not cached')
-})
+t.test(
+  '500 three times: 502 AMK_LLM_UNAVAILABLE, an error row that is not charged (issue 12), error metrics',
+  async t => {
+    const { app, gemini, ledger } = await setup(t)
+    gemini.script.push({ status: 500 }, { status: 500 }, { status: 500 })
+    const res = await invoke(app, 'travel', 'searchFlights', FLIGHTS)
+    t.equal(res.statusCode, 502)
+    t.match(res.json(), { code: 'AMK_LLM_UNAVAILABLE', statusCode: 502 })
+    t.equal(gemini.requests.length, 3)
+    const rows = await ledger()
+    t.match(
+      rows,
+      [{ status: 'error', input_tokens: 0, output_tokens: 0, estimated: false }],
+      'rejected without output: recorded, not charged'
+    )
+    const metrics = await app.meters.registry.metrics()
+    t.match(metrics, /llm_calls_total\{model="gemini-2.5-flash",agent="travel",status="error"\} 1/)
+    t.match(metrics, /agent_executions_total\{agent="travel",method="searchFlights",status="error"\} 1/)
+    t.equal(res.headers['x-cache'], undefined, 'errors are not cached')
+  }
+)
 
 t.test('invalid JSON once: one repair call with the problems, then 200', async t => {
   const { app, gemini, ledger } = await setup(t)
@@ -107,7 +132,13 @@ t.test('a client that disconnects mid-call aborts the upstream request; the ledg
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as AddressInfo
   const aborted = gemini.waitForAbort()
-  const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/agents/travel/searchFlights', headers: { 'content-type': 'application/json', 'x-api-key': ADMIN_KEY } })
+  const request = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/api/agents/travel/searchFlights',
+    headers: { 'content-type': 'application/json', 'x-api-key': ADMIN_KEY }
+  })
   request.on('error', () => {}) // we hang up on purpose
   request.end(JSON.stringify(FLIGHTS))
   await until(async () => gemini.requests.length > 0)
@@ -116,7 +147,10 @@ t.test('a client that disconnects mid-call aborts the upstream request; the ledg
   t.equal(upstream.model, 'gemini-2.5-flash', 'the Gemini server saw its socket close')
   const rows = await until(async () => { const r = await ledger(); return r.length > 0 && r })
   t.match(rows, [{ status: 'cancelled', estimated: true, method: 'searchFlights' }])
-  const metrics = await until(async () => { const m = await app.meters.registry.metrics(); return m.includes('status="cancelled"') && m })
+  const metrics = await until(async () => {
+    const m = await app.meters.registry.metrics()
+    return m.includes('status="cancelled"') && m
+  })
   t.match(metrics, /agent_executions_total\{agent="travel",method="searchFlights",status="cancelled"\} 1/)
   t.match(metrics, /llm_calls_total\{model="gemini-2.5-flash",agent="travel",status="cancelled"\} 1/)
 })

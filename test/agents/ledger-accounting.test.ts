@@ -19,28 +19,59 @@ async function gemini (t: Test) {
 
 t.test('an unpriced model is named in health and notices, and refused under a dollar budget unless priced', async t => {
   const server = await gemini(t)
-  const env = { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: server.url, GEMINI_MODEL: UNPRICED, BUDGETS: '{"user":{"usd":0.0001}}' }
+  const env = {
+    GEMINI_API_KEY: 'k',
+    GEMINI_BASE_URL: server.url,
+    GEMINI_MODEL: UNPRICED,
+    BUDGETS: '{"user":{"usd":0.0001}}'
+  }
   const app = await buildApp(t, { env })
   const health = (await app.inject({ method: 'GET', url: '/api/health', headers: { 'x-api-key': ADMIN_KEY } })).json()
-  t.match(health.components.usage, { status: 'degraded', message: new RegExp(UNPRICED), details: { unpricedModels: [UNPRICED] } })
+  t.match(health.components.usage, {
+    status: 'degraded',
+    message: new RegExp(UNPRICED),
+    details: { unpricedModels: [UNPRICED] }
+  })
   t.ok(app.notices.some(line => line.includes(UNPRICED)), 'the startup banner names it')
 
   const refused = await invoke(app, 'travel', 'searchFlights', FLIGHTS, { 'x-api-key': USER_KEY })
   t.equal(refused.statusCode, 422)
-  t.match(refused.json(), { statusCode: 422, code: 'AMK_MODEL_UNPRICED', message: new RegExp(`${UNPRICED}.*LLM_PRICING`), requestId: String, details: { model: UNPRICED } })
+  t.match(refused.json(), {
+    statusCode: 422,
+    code: 'AMK_MODEL_UNPRICED',
+    message: new RegExp(`${UNPRICED}.*LLM_PRICING`),
+    requestId: String,
+    details: { model: UNPRICED }
+  })
   t.equal(server.requests.length, 0, 'the provider was not called')
-  t.equal((await invoke(app, 'travel', 'searchFlights', FLIGHTS, { 'x-api-key': ADMIN_KEY })).statusCode, 200, 'callers without a dollar budget still run it')
+  t.equal(
+    (await invoke(app, 'travel', 'searchFlights', FLIGHTS, { 'x-api-key': ADMIN_KEY })).statusCode,
+    200,
+    'callers without a dollar budget still run it'
+  )
 
   const priced = await buildApp(t, { env: { ...env, LLM_PRICING: `{"${UNPRICED}":{"input":1,"output":2}}` } })
-  const res = await invoke(priced, 'travel', 'getVisaRequirements', { destination: 'Japan', nationality: 'EG' }, { 'x-api-key': USER_KEY })
+  const res = await invoke(
+    priced,
+    'travel',
+    'getVisaRequirements',
+    { destination: 'Japan', nationality: 'EG' },
+    { 'x-api-key': USER_KEY }
+  )
   t.equal(res.statusCode, 200, 'priced by LLM_PRICING: allowed')
   t.ok(res.json().usage.costUsd > 0)
-  t.equal((await priced.inject({ method: 'GET', url: '/api/health', headers: { 'x-api-key': ADMIN_KEY } })).json().components.usage.status, 'healthy')
+  t.equal(
+    (await priced.inject({ method: 'GET', url: '/api/health', headers: { 'x-api-key': ADMIN_KEY } })).json().components
+      .usage.status,
+    'healthy'
+  )
 })
 
 t.test('calls the provider rejected without output are recorded but not charged', async t => {
   const server = await gemini(t)
-  const app = await buildApp(t, { env: { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: server.url, BUDGETS: '{"user":{"tokens":1000000}}' } })
+  const app = await buildApp(t, {
+    env: { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: server.url, BUDGETS: '{"user":{"tokens":1000000}}' }
+  })
   server.script.push({ status: 400, message: 'bad request' })
   const res = await invoke(app, 'travel', 'searchFlights', FLIGHTS, { 'x-api-key': USER_KEY })
   t.equal(res.statusCode, 502)
@@ -65,49 +96,72 @@ t.test('a cancelled stream: the trace carries the same estimated usage as the le
     onDelta: () => { if (++deltas === 5) controller.abort() }
   })
   await t.rejects(call)
-  const [row] = await app.db.query<{ status: string, input_tokens: number, output_tokens: number, cost_usd: number, estimated: boolean, trace_id: string }>(
-    'SELECT status, input_tokens, output_tokens, cost_usd, estimated, trace_id FROM usage_ledger')
+  const [row] = await app.db.query<{
+    status: string
+    input_tokens: number
+    output_tokens: number
+    cost_usd: number
+    estimated: boolean
+    trace_id: string
+  }>('SELECT status, input_tokens, output_tokens, cost_usd, estimated, trace_id FROM usage_ledger')
   t.match(row, { status: 'cancelled', estimated: true })
   t.ok(row.output_tokens > 0 && row.cost_usd > 0, 'the ledger holds the estimate')
   const [trace] = app.tracer.recent('travel')
   t.equal(trace.id, row.trace_id)
-  t.same(trace.usage, { inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd, estimated: true })
+  t.same(trace.usage, {
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    costUsd: row.cost_usd,
+    estimated: true
+  })
 })
 
 for (const buffer of ['memory', 'redis'] as const) {
   const skip = buffer === 'redis' ? needs('redis') : false
-  t.test(`ledger writes hang (${buffer} buffer): the reply comes within the write timeout, the row lands once after recovery`, { skip }, async t => {
-    const db = await pglite()
-    const parked: Array<() => void> = []
-    let hang = false
-    const hanging: Database = {
-      ...db,
-      async query (sql, params) {
-        if (hang && sql.startsWith('INSERT INTO usage_ledger')) await new Promise<void>(resolve => parked.push(resolve))
-        return db.query(sql, params)
+  t.test(
+    `ledger writes hang (${buffer} buffer): the reply comes within the write timeout, the row lands once after recovery`,
+    { skip },
+    async t => {
+      const db = await pglite()
+      const parked: Array<() => void> = []
+      let hang = false
+      const hanging: Database = {
+        ...db,
+        async query (sql, params) {
+          if (hang && sql.startsWith('INSERT INTO usage_ledger')) { await new Promise<void>(resolve => parked.push(resolve)) }
+          return db.query(sql, params)
+        }
       }
+      const prefix = redisPrefix()
+      const env = {
+        USAGE_WRITE_TIMEOUT_MS: '200',
+        ...(buffer === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {})
+      }
+      const app = await buildApp(t, { db: hanging, env })
+      t.equal((await invoke(app, 'travel', 'searchFlights', FLIGHTS)).statusCode, 200, 'warm-up')
+      hang = true
+      const started = performance.now()
+      const res = await Promise.race([
+        invoke(app, 'travel', 'searchFlights', { ...FLIGHTS, to: 'Rome' }),
+        new Promise<null>(resolve => setTimeout(() => resolve(null), 15_000))
+      ])
+      const ms = performance.now() - started
+      t.equal(res?.statusCode, 200, `answered in ${Math.round(ms)} ms while the ledger INSERT hangs`)
+      t.ok(ms < 5000, 'bounded by the write timeout (200 ms per write), not by the database')
+      const health = (
+        await app.inject({ method: 'GET', url: '/api/health', headers: { 'x-api-key': ADMIN_KEY } })
+      ).json()
+      t.match(health.components.usage, { status: 'degraded', details: { buffer, bufferDepth: Number } })
+      t.ok(health.components.usage.details.bufferDepth >= 1, 'the buffered row shows in health')
+      t.match(await app.meters.registry.metrics(), /usage_buffer_depth [1-9]/)
+      if (app.redis) t.ok((await app.redis.llen(`${prefix}usage-buffer`)) >= 1, 'the row waits in the Redis list')
+      hang = false
+      for (const resume of parked.splice(0)) resume()
+      await app.usageLedger.flush()
+      const rows = await db.query<{ status: string }>("SELECT status FROM usage_ledger WHERE status <> 'pending'")
+      t.equal(rows.length, 2, 'both calls settled once')
+      t.equal(app.usageLedger.depth(), 0)
+      if (app.redis) t.equal(await app.redis.llen(`${prefix}usage-buffer`), 0, 'the Redis list is drained')
     }
-    const prefix = redisPrefix()
-    const env = { USAGE_WRITE_TIMEOUT_MS: '200', ...(buffer === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {}) }
-    const app = await buildApp(t, { db: hanging, env })
-    t.equal((await invoke(app, 'travel', 'searchFlights', FLIGHTS)).statusCode, 200, 'warm-up')
-    hang = true
-    const started = performance.now()
-    const res = await Promise.race([invoke(app, 'travel', 'searchFlights', { ...FLIGHTS, to: 'Rome' }), new Promise<null>(resolve => setTimeout(() => resolve(null), 15_000))])
-    const ms = performance.now() - started
-    t.equal(res?.statusCode, 200, `answered in ${Math.round(ms)} ms while the ledger INSERT hangs`)
-    t.ok(ms < 5000, 'bounded by the write timeout (200 ms per write), not by the database')
-    const health = (await app.inject({ method: 'GET', url: '/api/health', headers: { 'x-api-key': ADMIN_KEY } })).json()
-    t.match(health.components.usage, { status: 'degraded', details: { buffer, bufferDepth: Number } })
-    t.ok(health.components.usage.details.bufferDepth >= 1, 'the buffered row shows in health')
-    t.match(await app.meters.registry.metrics(), /usage_buffer_depth [1-9]/)
-    if (app.redis) t.ok(await app.redis.llen(`${prefix}usage-buffer`) >= 1, 'the row waits in the Redis list')
-    hang = false
-    for (const resume of parked.splice(0)) resume()
-    await app.usageLedger.flush()
-    const rows = await db.query<{ status: string }>("SELECT status FROM usage_ledger WHERE status <> 'pending'")
-    t.equal(rows.length, 2, 'both calls settled once')
-    t.equal(app.usageLedger.depth(), 0)
-    if (app.redis) t.equal(await app.redis.llen(`${prefix}usage-buffer`), 0, 'the Redis list is drained')
-  })
+  )
 }

@@ -52,16 +52,31 @@ t.test('gemini via @google/genai: all 16 methods, schema sent, input in the prom
       t.equal(request.headers['x-goog-api-key'], 'test-gemini-key')
       t.equal(request.body.generationConfig?.responseMimeType, 'application/json')
       const called = methodOf(request)
-      t.same(request.body.generationConfig?.responseJsonSchema, toProviderSchema(called.method.output), 'the output schema is the response schema')
+      t.same(
+        request.body.generationConfig?.responseJsonSchema,
+        toProviderSchema(called.method.output),
+        'the output schema is the response schema'
+      )
       t.ok(request.system.length > 20, 'a system instruction is sent')
     }
     if (composite) {
-      t.same(gemini.requests.map(r => methodOf(r).method.name).sort(), ['generateItinerary', 'getVisaRequirements', 'searchFlights', 'searchHotels'])
-      t.ok(gemini.requests.some(r => r.prompt.includes('"from": "Berlin"') && r.prompt.includes('"to": "Rome"')), 'flight leg carries the package input')
+      t.same(gemini.requests.map(r => methodOf(r).method.name).sort(), [
+        'generateItinerary',
+        'getVisaRequirements',
+        'searchFlights',
+        'searchHotels'
+      ])
+      t.ok(
+        gemini.requests.some(r => r.prompt.includes('"from": "Berlin"') && r.prompt.includes('"to": "Rome"')),
+        'flight leg carries the package input'
+      )
     } else {
       const prompt = gemini.requests[0].prompt
       for (const [key, value] of Object.entries(input)) {
-        t.ok(prompt.includes(`"${key}": ${JSON.stringify(value, null, 2).replace(/\n/g, '\n  ')}`), `${agent}.${method} prompt carries ${key}`)
+        t.ok(
+          prompt.includes(`"${key}": ${JSON.stringify(value, null, 2).replace(/\n/g, '\n  ')}`),
+          `${agent}.${method} prompt carries ${key}`
+        )
       }
     }
     t.equal(body.usage.model, expectedModel, 'the reply names the model')

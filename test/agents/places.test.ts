@@ -14,14 +14,29 @@ t.test('with a key: real places (lodging only), model-estimated prices', async t
   const gemini = await startGeminiServer(modelAnswer)
   t.teardown(() => places.close())
   t.teardown(() => gemini.close())
-  const app = await buildApp(t, { env: { GOOGLE_MAPS_API_KEY: 'maps-key', GOOGLE_PLACES_BASE_URL: places.url, GEMINI_API_KEY: 'k', GEMINI_BASE_URL: gemini.url } })
+  const app = await buildApp(t, {
+    env: {
+      GOOGLE_MAPS_API_KEY: 'maps-key',
+      GOOGLE_PLACES_BASE_URL: places.url,
+      GEMINI_API_KEY: 'k',
+      GEMINI_BASE_URL: gemini.url
+    }
+  })
   const res = await invoke(app, 'travel', 'searchHotels', STAY)
   t.equal(res.statusCode, 200)
   const data = res.json().data
   t.ok(Value.Check(definitions.travel.methods.searchHotels.output, data))
   t.equal(data.source, 'google_places')
   t.same(data.hotels.map((h: { name: string }) => h.name), ['Ritz Paris', 'Generator Paris'], 'the café is not lodging')
-  t.match(data.hotels[0], { address: '15 Pl. Vendôme, 75001 Paris, France', rating: 4.7, userRatingCount: 2890, placeId: 'ChIJ-ritz', mapsUrl: 'https://maps.google.com/?cid=1', source: 'google_places', priceSource: 'llm-estimate' })
+  t.match(data.hotels[0], {
+    address: '15 Pl. Vendôme, 75001 Paris, France',
+    rating: 4.7,
+    userRatingCount: 2890,
+    placeId: 'ChIJ-ritz',
+    mapsUrl: 'https://maps.google.com/?cid=1',
+    source: 'google_places',
+    priceSource: 'llm-estimate'
+  })
   t.equal(data.nights, 3)
 
   const [request] = places.requests

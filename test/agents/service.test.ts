@@ -49,17 +49,35 @@ function countingProvider () {
 
 const FLIGHTS = { from: 'Cairo', to: 'Paris', date: '2030-05-01' }
 
-t.test('a beforeLlmCall hook that throws stops the call: no provider call, no ledger row, earlier reservations released', async t => {
-  const { provider, stats } = countingProvider()
-  const { agents, db } = await service(provider)
-  const released: unknown[] = []
-  agents.addHooks({ async beforeLlmCall () { return { release: async (actual) => { released.push(actual) } } } })
-  agents.addHooks({ async beforeLlmCall (call) { if (call.caller?.id === 'user:1') throw new BudgetExceededError('daily token budget exhausted') } })
-  await t.rejects(agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller }), { code: 'AMK_BUDGET_EXCEEDED', statusCode: 429 })
-  t.equal(stats.calls, 0)
-  t.same(await db.query('SELECT * FROM usage_ledger'), [])
-  t.same(released, [{ tokens: 0, costUsd: 0 }])
-})
+t.test(
+  'a beforeLlmCall hook that throws stops the call: no provider call, no ledger row, earlier reservations released',
+  async t => {
+    const { provider, stats } = countingProvider()
+    const { agents, db } = await service(provider)
+    const released: unknown[] = []
+    agents.addHooks({
+      async beforeLlmCall () {
+        return {
+          release: async actual => {
+            released.push(actual)
+          }
+        }
+      }
+    })
+    agents.addHooks({
+      async beforeLlmCall (call) {
+        if (call.caller?.id === 'user:1') throw new BudgetExceededError('daily token budget exhausted')
+      }
+    })
+    await t.rejects(agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller }), {
+      code: 'AMK_BUDGET_EXCEEDED',
+      statusCode: 429
+    })
+    t.equal(stats.calls, 0)
+    t.same(await db.query('SELECT * FROM usage_ledger'), [])
+    t.same(released, [{ tokens: 0, costUsd: 0 }])
+  }
+)
 
 t.test('reservations are settled with the actual usage; hooks see estimates first', async t => {
   const { agents } = await service()
@@ -82,13 +100,27 @@ t.test('observers: records for every call and invocation; a throwing observer ne
   const { agents, warnings } = await service()
   const calls: LlmCallRecord[] = []
   const invocations: InvocationRecord[] = []
-  agents.addHooks({ onLlmCall: () => { throw new Error('broken stats') }, onInvocation: () => { throw new Error('broken tracer') } })
+  agents.addHooks({
+    onLlmCall: () => {
+      throw new Error('broken stats')
+    },
+    onInvocation: () => {
+      throw new Error('broken tracer')
+    }
+  })
   agents.addHooks({ onLlmCall: (r) => { calls.push(r) }, onInvocation: (r) => { invocations.push(r) } })
   const first = await agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller })
   const second = await agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller })
   t.equal(second.cached, true)
   t.equal(calls.length, 1, 'the cache hit made no LLM call')
-  t.match(calls[0], { traceId: first.traceId, agent: 'travel', method: 'searchFlights', model: 'offline', status: 'success', caller })
+  t.match(calls[0], {
+    traceId: first.traceId,
+    agent: 'travel',
+    method: 'searchFlights',
+    model: 'offline',
+    status: 'success',
+    caller
+  })
   t.match(calls[0].prompt.prompt, /Cairo/)
   t.same(invocations.map(r => [r.cached, r.status]), [[false, 'success'], [true, 'success']])
   t.equal(warnings.filter(w => w.includes('hook failed')).length, 3, 'one LLM call and two invocations, each logged')
@@ -99,12 +131,19 @@ t.test('createCompletePackage: four methods in parallel, each traced under the p
   const { agents, db } = await service(provider)
   const invocations: InvocationRecord[] = []
   agents.addHooks({ onInvocation: (r) => { invocations.push(r) } })
-  const result = await agents.invoke({ agent: 'travel', method: 'createCompletePackage', input: { destination: 'Petra', from: 'Amman', date: '2030-03-03', duration: 2, nationality: 'Egyptian' }, caller })
+  const result = await agents.invoke({
+    agent: 'travel',
+    method: 'createCompletePackage',
+    input: { destination: 'Petra', from: 'Amman', date: '2030-03-03', duration: 2, nationality: 'Egyptian' },
+    caller
+  })
   t.equal(stats.calls, 4)
   t.equal(stats.maxInFlight, 4, 'all four ran at the same time')
   const parts = invocations.filter(r => r.parentTraceId === result.traceId)
   t.same(parts.map(p => p.method).sort(), ['generateItinerary', 'getVisaRequirements', 'searchFlights', 'searchHotels'])
-  const rows = await db.query<{ input_tokens: number, output_tokens: number }>('SELECT input_tokens, output_tokens FROM usage_ledger')
+  const rows = await db.query<{ input_tokens: number; output_tokens: number }>(
+    'SELECT input_tokens, output_tokens FROM usage_ledger'
+  )
   t.equal(rows.length, 4)
   t.equal(result.usage.inputTokens, rows.reduce((n, r) => n + r.input_tokens, 0))
   t.equal(result.usage.outputTokens, rows.reduce((n, r) => n + r.output_tokens, 0))
@@ -115,7 +154,13 @@ t.test('createCompletePackage: four methods in parallel, each traced under the p
   t.ok(data.flights.length <= 3)
 
   // The parts are cached on their own: a second package reuses them without provider calls.
-  const again = await agents.invoke({ agent: 'travel', method: 'createCompletePackage', input: { destination: 'Petra', from: 'Amman', date: '2030-03-03', duration: 2, nationality: 'Egyptian' }, caller, noCache: true })
+  const again = await agents.invoke({
+    agent: 'travel',
+    method: 'createCompletePackage',
+    input: { destination: 'Petra', from: 'Amman', date: '2030-03-03', duration: 2, nationality: 'Egyptian' },
+    caller,
+    noCache: true
+  })
   t.equal(again.cached, false)
   t.equal(stats.calls, 8, 'noCache passes down to the parts')
 })
@@ -126,6 +171,15 @@ t.test('a signal aborted before the call is a cancel, recorded as such', async t
   agents.addHooks({ onInvocation: (r) => { invocations.push(r) } })
   const controller = new AbortController()
   controller.abort()
-  await t.rejects(agents.invoke({ agent: 'content', method: 'researchTopic', input: { topic: 'Karnak' }, caller, signal: controller.signal }), { code: 'AMK_CANCELLED' })
+  await t.rejects(
+    agents.invoke({
+      agent: 'content',
+      method: 'researchTopic',
+      input: { topic: 'Karnak' },
+      caller,
+      signal: controller.signal
+    }),
+    { code: 'AMK_CANCELLED' }
+  )
   t.equal(invocations[0].status, 'cancelled')
 })

@@ -6,7 +6,13 @@ import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const caller = { id: 'u1', kind: 'api-key' as const, role: 'user' as const }
 const options = (over: Partial<AgentStatsOptions> = {}): AgentStatsOptions => ({
-  agents: ['travel', 'content', 'innovation'], keyPrefix: 'x:', healthWindowMs: 60_000, minCalls: 5, degradedRate: 0.2, unhealthyRate: 0.5, ...over
+  agents: ['travel', 'content', 'innovation'],
+  keyPrefix: 'x:',
+  healthWindowMs: 60_000,
+  minCalls: 5,
+  degradedRate: 0.2,
+  unhealthyRate: 0.5,
+  ...over
 })
 
 function call (over: Partial<InvocationRecord> = {}): InvocationRecord {
@@ -49,8 +55,17 @@ function script (stats: AgentStats) {
     stats.recordLlmCall(llm({ method }))
     stats.recordInvocation(call({ method, durationMs: ms }))
   })
-  stats.recordLlmCall(llm({ status: 'error', usage: { inputTokens: 100, outputTokens: 0, estimated: true }, costUsd: 0.00003, error: { code: 'AMK_LLM_UNAVAILABLE', message: 'down' } }))
-  stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_LLM_UNAVAILABLE', message: 'down' }, durationMs: 90 }))
+  stats.recordLlmCall(
+    llm({
+      status: 'error',
+      usage: { inputTokens: 100, outputTokens: 0, estimated: true },
+      costUsd: 0.00003,
+      error: { code: 'AMK_LLM_UNAVAILABLE', message: 'down' }
+    })
+  )
+  stats.recordInvocation(
+    call({ status: 'error', error: { code: 'AMK_LLM_UNAVAILABLE', message: 'down' }, durationMs: 90 })
+  )
   stats.recordInvocation(call({ cached: true, durationMs: 1 }))
   stats.recordInvocation(call({ cached: true, durationMs: 2 }))
   stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_VALIDATION', message: 'bad' }, durationMs: 0 }))
@@ -72,7 +87,12 @@ function checkScript (t: Test, s: Awaited<ReturnType<AgentStats['detail']>>) {
   t.equal(s.errorRate, 1 / 7)
   t.ok(Math.abs(s.costUsd - (0.0002 * 3 + 0.00003)) < 1e-12, `cost ${s.costUsd}`)
   t.equal(s.latencyMs.avg, Math.round((30 + 50 + 70 + 90 + 1 + 2) / 6 * 100) / 100)
-  t.match(s.byMethod.searchFlights, { calls: 6, errors: 1, cache: { hits: 2, misses: 3 }, tokens: { input: 300, output: 100 } })
+  t.match(s.byMethod.searchFlights, {
+    calls: 6,
+    errors: 1,
+    cache: { hits: 2, misses: 3 },
+    tokens: { input: 300, output: 100 }
+  })
   t.match(s.byMethod.searchHotels, { calls: 1, errors: 0, tokens: { input: 100, output: 50 } })
   t.match(s.byModel['gemini-2.5-flash'], { calls: 4, errors: 1, tokens: { input: 400, output: 150 } })
 }
@@ -91,24 +111,35 @@ t.test('streams and reset are per agent', async t => {
   const stats = new AgentStats(options())
   script(stats)
   stats.recordInvocation(call({ agent: 'content', method: 'generateBlogPost' }))
-  stats.streamStarted('travel'); stats.streamStarted('travel'); stats.streamEnded('travel'); stats.streamEnded('travel'); stats.streamEnded('travel')
+  stats.streamStarted('travel')
+  stats.streamStarted('travel')
+  stats.streamEnded('travel')
+  stats.streamEnded('travel')
+  stats.streamEnded('travel')
   stats.streamStarted('travel')
   t.same((await stats.summary('travel')).streams, { active: 1, started: 3 })
   await stats.reset('travel')
   const travel = await stats.summary('travel')
-  t.match(travel, { calls: 0, errors: 0, tokens: { total: 0 }, costUsd: 0, lastError: null, streams: { active: 0, started: 0 } })
+  t.match(travel, {
+    calls: 0,
+    errors: 0,
+    tokens: { total: 0 },
+    costUsd: 0,
+    lastError: null,
+    streams: { active: 0, started: 0 }
+  })
   t.equal((await stats.summary('content')).calls, 1)
 })
 
 t.test('health: not judged below the minimum, degraded above 20 %, unhealthy above 50 %', async t => {
   const stats = new AgentStats(options())
-  for (let i = 0; i < 4; i++) stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_LLM_UNAVAILABLE', message: 'x' } }))
+  for (let i = 0; i < 4; i++) { stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_LLM_UNAVAILABLE', message: 'x' } })) }
   t.match(stats.health('travel'), { status: 'healthy', calls: 4, errors: 4 }, '4 calls: not judged')
   for (let i = 0; i < 6; i++) stats.recordInvocation(call())
   t.match(stats.health('travel'), { status: 'degraded', calls: 10, errors: 4, errorRate: 0.4 })
   stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_VALIDATION', message: 'x' } }))
   t.equal(stats.health('travel').calls, 10, 'rejections are not counted')
-  for (let i = 0; i < 3; i++) stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_LLM_TIMEOUT', message: 'x' } }))
+  for (let i = 0; i < 3; i++) { stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_LLM_TIMEOUT', message: 'x' } })) }
   t.match(stats.health('travel'), { status: 'unhealthy', calls: 13, errors: 7 })
   const exactly20 = new AgentStats(options())
   for (let i = 0; i < 4; i++) exactly20.recordInvocation(call())
@@ -118,7 +149,7 @@ t.test('health: not judged below the minimum, degraded above 20 %, unhealthy abo
 
 t.test('health window forgets old calls', async t => {
   const stats = new AgentStats(options({ healthWindowMs: 1000 }))
-  for (let i = 0; i < 10; i++) stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_INTERNAL', message: 'x' } }))
+  for (let i = 0; i < 10; i++) { stats.recordInvocation(call({ status: 'error', error: { code: 'AMK_INTERNAL', message: 'x' } })) }
   t.equal(stats.health('travel').status, 'unhealthy')
   const realNow = Date.now
   Date.now = () => realNow() + 5000
@@ -148,7 +179,11 @@ t.test('counters are shared across replicas through Redis', { skip: needs('redis
   t.equal((await replicaA.summary('content')).calls, 1)
 
   await replicaB.reset('travel')
-  t.match(await replicaA.summary('travel'), { scope: 'cluster', calls: 0, latencyMs: { samples: 0 } }, 'a reset on B also clears A')
+  t.match(
+    await replicaA.summary('travel'),
+    { scope: 'cluster', calls: 0, latencyMs: { samples: 0 } },
+    'a reset on B also clears A'
+  )
   t.equal((await replicaA.summary('content')).calls, 1, 'only that agent')
 })
 

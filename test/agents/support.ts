@@ -18,23 +18,121 @@ export const admin = { 'x-api-key': ADMIN_KEY }
 export const definitions = createAgentDefinitions()
 
 /** A valid input for every method, and words the answer must mention (the input echoed back). */
-export const CASES: Array<{ agent: AgentName, method: string, input: Record<string, unknown>, mentions: string[] }> = [
-  { agent: 'travel', method: 'searchFlights', input: { from: 'Cairo', to: 'Paris', date: '2030-05-01', passengers: 2 }, mentions: ['Paris', 'Cairo'] },
-  { agent: 'travel', method: 'searchHotels', input: { destination: 'Lisbon', checkin: '2030-06-01', checkout: '2030-06-04', guests: 2 }, mentions: ['Lisbon'] },
-  { agent: 'travel', method: 'generateItinerary', input: { destination: 'Kyoto', duration: 3, interests: ['temples', 'food'], budget: 1500 }, mentions: ['Kyoto'] },
-  { agent: 'travel', method: 'getDestinationRecommendations', input: { budget: 3000, interests: ['food', 'history'], duration: 7, season: 'spring' }, mentions: ['food'] },
-  { agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Japan', nationality: 'Egyptian', duration: 10 }, mentions: ['Japan', 'Egyptian'] },
-  { agent: 'travel', method: 'createCompletePackage', input: { destination: 'Rome', from: 'Berlin', date: '2030-09-10', duration: 4, travelers: 2, interests: ['art'], nationality: 'German' }, mentions: ['Rome', 'Berlin', 'German'] },
-  { agent: 'content', method: 'generateBlogPost', input: { topic: 'Budget travel in Vietnam', keywords: ['hanoi', 'street food'], length: 600 }, mentions: ['Vietnam'] },
-  { agent: 'content', method: 'generateSocialPosts', input: { topic: 'Our new Nile cruise', platforms: ['twitter', 'linkedin'], count: 3 }, mentions: ['Nile cruise'] },
-  { agent: 'content', method: 'generateVideoScript', input: { topic: 'Three days in Luxor', duration: 120, platform: 'tiktok' }, mentions: ['Luxor'] },
-  { agent: 'content', method: 'researchTopic', input: { topic: 'Sustainable tourism in Egypt', depth: 'quick' }, mentions: ['Sustainable tourism in Egypt'] },
-  { agent: 'content', method: 'generateContentCalendar', input: { duration: 14, platforms: ['instagram'], topics: ['desert safaris', 'red sea diving'], frequency: 'twice-weekly' }, mentions: ['desert safaris'] },
-  { agent: 'innovation', method: 'generateIdeas', input: { industry: 'travel', problem: 'finding halal food abroad', count: 3 }, mentions: ['halal food'] },
-  { agent: 'innovation', method: 'analyzeTrends', input: { industry: 'ecotourism', timeframe: '3-years' }, mentions: ['ecotourism'] },
-  { agent: 'innovation', method: 'analyzeCompetitors', input: { idea: 'A marketplace for local tour guides in Africa', competitors: ['GetYourGuide', 'Viator'] }, mentions: ['GetYourGuide', 'Viator'] },
-  { agent: 'innovation', method: 'validateIdea', input: { idea: 'Subscription boxes of Egyptian spices', targetMarket: 'home cooks in Europe', budget: 20000, timeline: 6 }, mentions: ['Egyptian spices'] },
-  { agent: 'innovation', method: 'createBusinessModelCanvas', input: { idea: 'An AI concierge for boutique hotels', industry: 'hospitality' }, mentions: ['boutique hotels'] }
+export const CASES: Array<{ agent: AgentName; method: string; input: Record<string, unknown>; mentions: string[] }> = [
+  {
+    agent: 'travel',
+    method: 'searchFlights',
+    input: { from: 'Cairo', to: 'Paris', date: '2030-05-01', passengers: 2 },
+    mentions: ['Paris', 'Cairo']
+  },
+  {
+    agent: 'travel',
+    method: 'searchHotels',
+    input: { destination: 'Lisbon', checkin: '2030-06-01', checkout: '2030-06-04', guests: 2 },
+    mentions: ['Lisbon']
+  },
+  {
+    agent: 'travel',
+    method: 'generateItinerary',
+    input: { destination: 'Kyoto', duration: 3, interests: ['temples', 'food'], budget: 1500 },
+    mentions: ['Kyoto']
+  },
+  {
+    agent: 'travel',
+    method: 'getDestinationRecommendations',
+    input: { budget: 3000, interests: ['food', 'history'], duration: 7, season: 'spring' },
+    mentions: ['food']
+  },
+  {
+    agent: 'travel',
+    method: 'getVisaRequirements',
+    input: { destination: 'Japan', nationality: 'Egyptian', duration: 10 },
+    mentions: ['Japan', 'Egyptian']
+  },
+  {
+    agent: 'travel',
+    method: 'createCompletePackage',
+    input: {
+      destination: 'Rome',
+      from: 'Berlin',
+      date: '2030-09-10',
+      duration: 4,
+      travelers: 2,
+      interests: ['art'],
+      nationality: 'German'
+    },
+    mentions: ['Rome', 'Berlin', 'German']
+  },
+  {
+    agent: 'content',
+    method: 'generateBlogPost',
+    input: { topic: 'Budget travel in Vietnam', keywords: ['hanoi', 'street food'], length: 600 },
+    mentions: ['Vietnam']
+  },
+  {
+    agent: 'content',
+    method: 'generateSocialPosts',
+    input: { topic: 'Our new Nile cruise', platforms: ['twitter', 'linkedin'], count: 3 },
+    mentions: ['Nile cruise']
+  },
+  {
+    agent: 'content',
+    method: 'generateVideoScript',
+    input: { topic: 'Three days in Luxor', duration: 120, platform: 'tiktok' },
+    mentions: ['Luxor']
+  },
+  {
+    agent: 'content',
+    method: 'researchTopic',
+    input: { topic: 'Sustainable tourism in Egypt', depth: 'quick' },
+    mentions: ['Sustainable tourism in Egypt']
+  },
+  {
+    agent: 'content',
+    method: 'generateContentCalendar',
+    input: {
+      duration: 14,
+      platforms: ['instagram'],
+      topics: ['desert safaris', 'red sea diving'],
+      frequency: 'twice-weekly'
+    },
+    mentions: ['desert safaris']
+  },
+  {
+    agent: 'innovation',
+    method: 'generateIdeas',
+    input: { industry: 'travel', problem: 'finding halal food abroad', count: 3 },
+    mentions: ['halal food']
+  },
+  {
+    agent: 'innovation',
+    method: 'analyzeTrends',
+    input: { industry: 'ecotourism', timeframe: '3-years' },
+    mentions: ['ecotourism']
+  },
+  {
+    agent: 'innovation',
+    method: 'analyzeCompetitors',
+    input: { idea: 'A marketplace for local tour guides in Africa', competitors: ['GetYourGuide', 'Viator'] },
+    mentions: ['GetYourGuide', 'Viator']
+  },
+  {
+    agent: 'innovation',
+    method: 'validateIdea',
+    input: {
+      idea: 'Subscription boxes of Egyptian spices',
+      targetMarket: 'home cooks in Europe',
+      budget: 20000,
+      timeline: 6
+    },
+    mentions: ['Egyptian spices']
+  },
+  {
+    agent: 'innovation',
+    method: 'createBusinessModelCanvas',
+    input: { idea: 'An AI concierge for boutique hotels', industry: 'hospitality' },
+    mentions: ['boutique hotels']
+  }
 ]
 
 export const auth = (extra: Record<string, string> = {}) => ({ ...admin, ...extra })
@@ -44,8 +142,19 @@ export async function buildApp (t: Test, options: BuildOptions = {}): Promise<Fa
   return build(t, { ...options, env: { ...KEYS_ENV, ...options.env } })
 }
 
-export function invoke (app: FastifyInstance, agent: string, method: string, input: unknown, headers: Record<string, string> = {}) {
-  return app.inject({ method: 'POST', url: `/api/agents/${agent}/${method}`, headers: auth(headers), payload: input as object })
+export function invoke (
+  app: FastifyInstance,
+  agent: string,
+  method: string,
+  input: unknown,
+  headers: Record<string, string> = {}
+) {
+  return app.inject({
+    method: 'POST',
+    url: `/api/agents/${agent}/${method}`,
+    headers: auth(headers),
+    payload: input as object
+  })
 }
 
 /** The method whose output schema (as sent to Gemini) matches the request. */
@@ -85,7 +194,11 @@ export async function ownRedis (t: Test): Promise<{ url: string, stop(): Promise
       probe.close(() => resolve(port))
     }).on('error', reject)
   })
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' }
+  )
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise(resolve => child.once('exit', resolve))

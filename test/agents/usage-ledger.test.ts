@@ -1,5 +1,6 @@
 // The usage ledger's group commit: concurrent rows all land (in order, batched), totals per caller add up,
-// also when the calls arrive in separate event-loop turns, and a failing INSERT rejects the callers whose rows were in it.
+// also when the calls arrive in separate event-loop turns, and a failing INSERT rejects the callers whose
+// rows were in it.
 import t from 'tap'
 import type { Queryable } from '../../src/store/database.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
@@ -24,23 +25,40 @@ const row = (i: number, callerId = 'caller-a'): UsageRow => ({
 t.test('500 concurrent records: every row stored, in call order, fewer INSERTs than rows', async t => {
   const db = await pglite()
   let inserts = 0
-  const counting: Queryable = { query: (sql, params) => { if (sql.startsWith('INSERT')) inserts++; return db.query(sql, params) } }
+  const counting: Queryable = {
+    query: (sql, params) => {
+      if (sql.startsWith('INSERT')) inserts++
+      return db.query(sql, params)
+    }
+  }
   const ledger = createUsageLedger(counting)
   await Promise.all(Array.from({ length: 500 }, (_, i) => ledger.record(row(i + 1, i % 2 ? 'caller-b' : 'caller-a'))))
-  const rows = await db.query<{ trace_id: string, duration_ms: number }>('SELECT trace_id, duration_ms FROM usage_ledger ORDER BY id')
+  const rows = await db.query<{ trace_id: string; duration_ms: number }>(
+    'SELECT trace_id, duration_ms FROM usage_ledger ORDER BY id'
+  )
   t.equal(rows.length, 500)
   t.same(rows.map(r => r.trace_id), Array.from({ length: 500 }, (_, i) => `t${i + 1}`))
   t.equal(rows[0].duration_ms, 13, 'durations are whole milliseconds')
   t.ok(inserts < 500 && inserts >= 3, `batched into ${inserts} INSERTs`)
   const totals = await ledger.totals('caller-a', new Date(Date.now() - 60_000))
   const odd = Array.from({ length: 250 }, (_, i) => 2 * i + 1)
-  t.same(totals, { calls: 250, inputTokens: odd.reduce((a, b) => a + b, 0), outputTokens: 2 * odd.reduce((a, b) => a + b, 0), costUsd: odd.reduce((a, b) => a + b, 0) / 1e6 })
+  t.same(totals, {
+    calls: 250,
+    inputTokens: odd.reduce((a, b) => a + b, 0),
+    outputTokens: 2 * odd.reduce((a, b) => a + b, 0),
+    costUsd: odd.reduce((a, b) => a + b, 0) / 1e6
+  })
 })
 
 t.test('rows of calls that arrive in separate event-loop turns (as HTTP requests do) share an INSERT', async t => {
   const db = await pglite()
   let inserts = 0
-  const counting: Queryable = { query: (sql, params) => { if (sql.startsWith('INSERT')) inserts++; return db.query(sql, params) } }
+  const counting: Queryable = {
+    query: (sql, params) => {
+      if (sql.startsWith('INSERT')) inserts++
+      return db.query(sql, params)
+    }
+  }
   const ledger = createUsageLedger(counting)
   const turn = () => new Promise(resolve => setImmediate(resolve))
   await Promise.all(Array.from({ length: 50 }, async (_, i) => { await turn(); await ledger.record(row(i + 1)) }))

@@ -17,12 +17,26 @@ for (const backend of backends) {
     const app = await buildOn(t, backend)
     const admin = await adminToken(app)
     const created = await apiKeyWithRole(app, admin, 'premium') as Record<string, unknown> & { key: string, id: string }
-    t.match(created, { name: 'premium key', role: 'premium', source: 'api', status: 'active', expiresAt: null, revokedAt: null, lastUsedAt: null })
+    t.match(created, {
+      name: 'premium key',
+      role: 'premium',
+      source: 'api',
+      status: 'active',
+      expiresAt: null,
+      revokedAt: null,
+      lastUsedAt: null
+    })
     t.match(created.createdBy, /^user:/)
     t.equal(created.prefix, created.key.slice(0, 12))
 
     const first = await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': created.key } })
-    t.same(first.json(), { id: `key:${created.id}`, kind: 'api-key', role: 'premium', keyId: created.id, permissions: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'] })
+    t.same(first.json(), {
+      id: `key:${created.id}`,
+      kind: 'api-key',
+      role: 'premium',
+      keyId: created.id,
+      permissions: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming']
+    })
     await app.auth.apiKeys.flush()
     const list = await app.inject({ url: '/api/auth/keys', headers: bearer(admin) })
     t.equal(list.statusCode, 200)
@@ -40,34 +54,68 @@ for (const backend of backends) {
     t.equal(revoked.json().status, 'revoked')
     const again = await app.inject({ method: 'DELETE', url: `/api/auth/keys/${created.id}`, headers: bearer(admin) })
     t.equal(again.json().revokedAt, revoked.json().revokedAt, 'revoking twice keeps the first time')
-    t.equal((await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': created.key } })).statusCode, 401, 'revocation is immediate')
-    t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/keys/00000000-0000-4000-8000-000000000000', headers: bearer(admin) })).statusCode, 404)
-    t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/keys/not-a-uuid', headers: bearer(admin) })).statusCode, 400)
+    t.equal(
+      (await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': created.key } })).statusCode,
+      401,
+      'revocation is immediate'
+    )
+    t.equal(
+      (
+        await app.inject({
+          method: 'DELETE',
+          url: '/api/auth/keys/00000000-0000-4000-8000-000000000000',
+          headers: bearer(admin)
+        })
+      ).statusCode,
+      404
+    )
+    t.equal(
+      (await app.inject({ method: 'DELETE', url: '/api/auth/keys/not-a-uuid', headers: bearer(admin) })).statusCode,
+      400
+    )
   })
 
   t.test(`${backend.name}: expiry`, { skip: backend.skip }, async t => {
     const app = await buildOn(t, backend, { env: { API_KEY_CACHE_TTL_MS: '0' } })
     const admin = await adminToken(app)
-    const create = (expiresAt: string) => app.inject({ method: 'POST', url: '/api/auth/keys', headers: bearer(admin), payload: { name: 'temp', expiresAt } })
-    t.equal((await create(new Date(Date.now() - 1000).toISOString())).statusCode, 400, 'an expiry in the past is refused')
+    const create = (expiresAt: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/auth/keys',
+        headers: bearer(admin),
+        payload: { name: 'temp', expiresAt }
+      })
+    t.equal(
+      (await create(new Date(Date.now() - 1000).toISOString())).statusCode,
+      400,
+      'an expiry in the past is refused'
+    )
     t.equal((await create('tomorrow')).statusCode, 400)
     const res = await create(new Date(Date.now() + 86_400_000).toISOString())
     t.equal(res.statusCode, 201)
     t.equal(res.json().role, 'user', 'role defaults to user')
     t.equal((await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': res.json().key } })).statusCode, 200)
     await app.db.query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", [res.json().id])
-    t.equal((await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': res.json().key } })).statusCode, 401, 'expired')
+    t.equal(
+      (await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': res.json().key } })).statusCode,
+      401,
+      'expired'
+    )
   })
 
-  t.test(`${backend.name}: another replica sees a revocation within the cache TTL (0 here)`, { skip: backend.skip }, async t => {
-    const base = await backend.options()
-    const db = base.db === null ? null : await pglite()
-    const env = { ...AUTH_ENV, ...base.env, API_KEY_CACHE_TTL_MS: '0' }
-    const a = await build(t, { db, env })
-    const b = await build(t, { db, env })
-    const { key, id } = await apiKeyWithRole(a, await adminToken(a), 'user')
-    t.equal((await b.inject({ url: '/api/auth/me', headers: { 'x-api-key': key } })).statusCode, 200)
-    await a.inject({ method: 'DELETE', url: `/api/auth/keys/${id}`, headers: bearer(await adminToken(a)) })
-    t.equal((await b.inject({ url: '/api/auth/me', headers: { 'x-api-key': key } })).statusCode, 401)
-  })
+  t.test(
+    `${backend.name}: another replica sees a revocation within the cache TTL (0 here)`,
+    { skip: backend.skip },
+    async t => {
+      const base = await backend.options()
+      const db = base.db === null ? null : await pglite()
+      const env = { ...AUTH_ENV, ...base.env, API_KEY_CACHE_TTL_MS: '0' }
+      const a = await build(t, { db, env })
+      const b = await build(t, { db, env })
+      const { key, id } = await apiKeyWithRole(a, await adminToken(a), 'user')
+      t.equal((await b.inject({ url: '/api/auth/me', headers: { 'x-api-key': key } })).statusCode, 200)
+      await a.inject({ method: 'DELETE', url: `/api/auth/keys/${id}`, headers: bearer(await adminToken(a)) })
+      t.equal((await b.inject({ url: '/api/auth/me', headers: { 'x-api-key': key } })).statusCode, 401)
+    }
+  )
 }

@@ -2,14 +2,40 @@
 // Runs on PGlite and on PostgreSQL.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ADMIN, adminToken, apiKeyWithRole, backends, bearer, buildOn, counterValue, login, userWithRole } from './support.js'
+import {
+  ADMIN,
+  adminToken,
+  apiKeyWithRole,
+  backends,
+  bearer,
+  buildOn,
+  counterValue,
+  login,
+  userWithRole
+} from './support.js'
 import { ROLES } from '../../src/auth/roles.js'
 
 const EXPECTED_PERMISSIONS = {
   user: ['agent:read', 'agent:execute'],
   premium: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'],
-  admin: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming', 'agent:manage', 'agent:stats', 'cache:manage'],
-  internal: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming', 'agent:manage', 'agent:stats', 'cache:manage']
+  admin: [
+    'agent:read',
+    'agent:execute',
+    'agent:priority',
+    'agent:streaming',
+    'agent:manage',
+    'agent:stats',
+    'cache:manage'
+  ],
+  internal: [
+    'agent:read',
+    'agent:execute',
+    'agent:priority',
+    'agent:streaming',
+    'agent:manage',
+    'agent:stats',
+    'cache:manage'
+  ]
 }
 
 for (const backend of backends) {
@@ -31,7 +57,13 @@ for (const backend of backends) {
 
       const me = await app.inject({ url: '/api/auth/me', headers: bearer(body.token) })
       t.equal(me.statusCode, 200, `${role}: /me`)
-      t.same(me.json(), { id: `user:${user.id}`, kind: 'user', role, email: user.email, permissions: EXPECTED_PERMISSIONS[role] })
+      t.same(me.json(), {
+        id: `user:${user.id}`,
+        kind: 'user',
+        role,
+        email: user.email,
+        permissions: EXPECTED_PERMISSIONS[role]
+      })
 
       const refreshed = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(body.token) })
       t.equal(refreshed.statusCode, 200, `${role}: refresh`)
@@ -41,23 +73,27 @@ for (const backend of backends) {
     }
   })
 
-  t.test(`${backend.name}: refresh re-reads the role and refuses other credentials`, { skip: backend.skip }, async t => {
-    const app = await buildOn(t, backend)
-    const admin = await adminToken(app)
-    const user = await userWithRole(app, admin, 'user')
-    await app.db.query("UPDATE users SET role = 'premium' WHERE id = $1", [user.id])
-    const refreshed = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(user.token) })
-    t.equal(refreshed.json().user.role, 'premium', 'the new token carries the current role')
+  t.test(
+    `${backend.name}: refresh re-reads the role and refuses other credentials`,
+    { skip: backend.skip },
+    async t => {
+      const app = await buildOn(t, backend)
+      const admin = await adminToken(app)
+      const user = await userWithRole(app, admin, 'user')
+      await app.db.query("UPDATE users SET role = 'premium' WHERE id = $1", [user.id])
+      const refreshed = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(user.token) })
+      t.equal(refreshed.json().user.role, 'premium', 'the new token carries the current role')
 
-    const key = await apiKeyWithRole(app, admin, 'user')
-    const viaKey = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: { 'x-api-key': key.key } })
-    t.equal(viaKey.statusCode, 400)
-    t.match(viaKey.json().message, /Only tokens issued by POST \/api\/auth\/login/)
+      const key = await apiKeyWithRole(app, admin, 'user')
+      const viaKey = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: { 'x-api-key': key.key } })
+      t.equal(viaKey.statusCode, 400)
+      t.match(viaKey.json().message, /Only tokens issued by POST \/api\/auth\/login/)
 
-    await app.db.query('DELETE FROM users WHERE id = $1', [user.id])
-    const gone = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(user.token) })
-    t.equal(gone.statusCode, 401, 'a deleted account cannot refresh')
-  })
+      await app.db.query('DELETE FROM users WHERE id = $1', [user.id])
+      const gone = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(user.token) })
+      t.equal(gone.statusCode, 401, 'a deleted account cannot refresh')
+    }
+  )
 
   t.test(`${backend.name}: an issued token expires`, { skip: backend.skip }, async t => {
     const app = await buildOn(t, backend, { env: { JWT_EXPIRES_IN: '1s' } })
@@ -82,7 +118,11 @@ for (const backend of backends) {
     t.equal(unknown.statusCode, 401)
     t.equal(wrong.json().message, unknown.json().message)
     t.equal(wrong.json().code, 'AMK_UNAUTHORIZED')
-    const invalid = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'not-an-email', password: 'x', extra: 1 } })
+    const invalid = await app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { email: 'not-an-email', password: 'x', extra: 1 }
+    })
     t.equal(invalid.statusCode, 400)
     t.equal(await counterValue(app, 'auth_attempts_total', { method: 'password', result: 'failure' }), 2)
     await login(app, ADMIN.email, ADMIN.password)

@@ -37,16 +37,39 @@ t.test('an old-cost hash is checked beside a current-cost derivation; a login up
   t.same(unknown.params, [{ N: 4096, r: 8, p: 1 }], 'an unknown email: the same derivation')
   const old = await workOf('old@example.com', 'wrong-password')
   t.equal(old.user, null)
-  t.same(old.params, [{ N: 1024, r: 8, p: 1 }, { N: 4096, r: 8, p: 1 }], 'an old hash: its own check and a current-cost one')
+  t.same(
+    old.params,
+    [
+      { N: 1024, r: 8, p: 1 },
+      { N: 4096, r: 8, p: 1 }
+    ],
+    'an old hash: its own check and a current-cost one'
+  )
   t.equal(old.overlap, 2, 'run side by side, so the answer takes as long as the current-cost one')
 
   await db.query("UPDATE users SET password_hash = 'scrypt$garbage' WHERE email = 'new@example.com'")
-  t.same((await workOf('new@example.com', 'wrong-password')).params, [{ N: 4096, r: 8, p: 1 }], 'a malformed stored hash costs the same too')
+  t.same(
+    (await workOf('new@example.com', 'wrong-password')).params,
+    [{ N: 4096, r: 8, p: 1 }],
+    'a malformed stored hash costs the same too'
+  )
 
   const ok = await workOf('old@example.com', 'old-password-0123')
   t.equal(ok.user?.email, 'old@example.com', 'the right password still logs in')
-  t.same(ok.params, [{ N: 1024, r: 8, p: 1 }, { N: 4096, r: 8, p: 1 }, { N: 4096, r: 8, p: 1 }], 'checked at the old cost beside a current-cost one, then rehashed')
+  t.same(
+    ok.params,
+    [
+      { N: 1024, r: 8, p: 1 },
+      { N: 4096, r: 8, p: 1 },
+      { N: 4096, r: 8, p: 1 }
+    ],
+    'checked at the old cost beside a current-cost one, then rehashed'
+  )
   const [row] = await db.query("SELECT password_hash FROM users WHERE email = 'old@example.com'")
   t.match(String(row.password_hash), /^scrypt\$4096\$8\$1\$/, 'the hash was upgraded')
-  t.same((await workOf('old@example.com', 'wrong-password')).params, [{ N: 4096, r: 8, p: 1 }], 'and needs no padding any more')
+  t.same(
+    (await workOf('old@example.com', 'wrong-password')).params,
+    [{ N: 4096, r: 8, p: 1 }],
+    'and needs no padding any more'
+  )
 })

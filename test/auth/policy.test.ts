@@ -13,9 +13,21 @@ import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from 
 t.test('a route with neither config.permission nor config.public makes ready() fail', async t => {
   await t.rejects(build(t, { env: AUTH_ENV, before: app => { app.get('/api/oops', async () => 'open') } }),
     /Route GET \/api\/oops declares neither config\.permission nor config\.public/)
-  await t.rejects(build(t, { env: AUTH_ENV, before: app => { app.post('/api/oops', { config: { rateLimits: [] } }, async () => 'open') } }),
-    /Route POST \/api\/oops declares neither/)
-  const ok = await build(t, { env: AUTH_ENV, before: app => { app.get('/api/open', { config: { public: true } }, async () => ({ open: true })) } })
+  await t.rejects(
+    build(t, {
+      env: AUTH_ENV,
+      before: app => {
+        app.post('/api/oops', { config: { rateLimits: [] } }, async () => 'open')
+      }
+    }),
+    /Route POST \/api\/oops declares neither/
+  )
+  const ok = await build(t, {
+    env: AUTH_ENV,
+    before: app => {
+      app.get('/api/open', { config: { public: true } }, async () => ({ open: true }))
+    }
+  })
   const res = await ok.inject('/api/open?token=whatever')
   t.equal(res.statusCode, 200, 'public routes do not authenticate, so nothing is refused there')
 })
@@ -55,7 +67,10 @@ t.test('x-api-key is used before Authorization', async t => {
   const { key } = await apiKeyWithRole(app, admin, 'user')
   const res = await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': key, ...bearer(admin) } })
   t.equal(res.json().role, 'user')
-  const bad = await app.inject({ url: '/api/auth/me', headers: { 'x-api-key': 'amk_nope-nope-nope-nope-nope', ...bearer(admin) } })
+  const bad = await app.inject({
+    url: '/api/auth/me',
+    headers: { 'x-api-key': 'amk_nope-nope-nope-nope-nope', ...bearer(admin) }
+  })
   t.equal(bad.statusCode, 401, 'a bad key is not rescued by a good token')
 })
 
@@ -79,7 +94,14 @@ t.test('passwords: scrypt with a per-user salt, constant-time verify', async t =
   t.equal(await verifyPassword('correct horse battery staple', a), true)
   t.equal(await verifyPassword('correct horse battery stapler', a), false)
   t.equal(await verifyPassword('ﬁne password', await hashPassword('fine password')), true, 'NFKC-normalised')
-  for (const malformed of ['', 'plain', 'scrypt$1$2$3', 'bcrypt$x$y$z$a$b', a.replace('32768', '1073741824'), a.slice(0, -8)]) {
+  for (const malformed of [
+    '',
+    'plain',
+    'scrypt$1$2$3',
+    'bcrypt$x$y$z$a$b',
+    a.replace('32768', '1073741824'),
+    a.slice(0, -8)
+  ]) {
     t.equal(await verifyPassword('x', malformed), false, `malformed hash ${JSON.stringify(malformed.slice(0, 16))}`)
   }
 })
@@ -105,9 +127,19 @@ t.test('credential extraction', async t => {
   t.same(extractCredential({ 'x-api-key': 'k', authorization: 'Bearer t' }, {}), { type: 'api-key', value: 'k' })
   t.same(extractCredential({ authorization: 'bearer   abc.def.ghi' }, {}), { type: 'bearer', value: 'abc.def.ghi' })
   // One string sent to every scheme (generic SDKs): a JWT is the bearer token, anything else the API key.
-  t.same(extractCredential({ 'x-api-key': 'h.p.s', authorization: 'Bearer h.p.s' }, {}), { type: 'bearer', value: 'h.p.s' })
-  t.same(extractCredential({ 'x-api-key': 'amk_k', authorization: 'Bearer amk_k' }, {}), { type: 'api-key', value: 'amk_k' })
-  t.same(extractCredential({ 'x-api-key': 'h.p.s', authorization: 'Bearer x.y.z' }, {}), { type: 'api-key', value: 'h.p.s' }, 'different values: x-api-key first')
+  t.same(extractCredential({ 'x-api-key': 'h.p.s', authorization: 'Bearer h.p.s' }, {}), {
+    type: 'bearer',
+    value: 'h.p.s'
+  })
+  t.same(extractCredential({ 'x-api-key': 'amk_k', authorization: 'Bearer amk_k' }, {}), {
+    type: 'api-key',
+    value: 'amk_k'
+  })
+  t.same(
+    extractCredential({ 'x-api-key': 'h.p.s', authorization: 'Bearer x.y.z' }, {}),
+    { type: 'api-key', value: 'h.p.s' },
+    'different values: x-api-key first'
+  )
   t.equal(extractCredential({}, { ticket: 'x', q: 'y' }), null, 'ticket is not a refused parameter')
   for (const name of ['token', 'TOKEN', 'access_token', 'apiKey', 'api_key', 'x-api-key', 'jwt']) {
     t.equal(statusOf(() => extractCredential({}, { [name]: 'v' })), 401, `?${name}= refused`)

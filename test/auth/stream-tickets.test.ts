@@ -32,21 +32,45 @@ t.test('a revoked key\'s ticket neither starts nor resumes a stream', async t =>
   const app = await buildOn(t, backends[0], { env: ENV })
   const admin = await adminToken(app)
   const key = await apiKeyWithRole(app, admin, 'premium')
-  const [unused, used] = [await ticketFor(app, { 'x-api-key': key.key }), await ticketFor(app, { 'x-api-key': key.key })]
+  const [unused, used] = [
+    await ticketFor(app, { 'x-api-key': key.key }),
+    await ticketFor(app, { 'x-api-key': key.key })
+  ]
   const first = await start(app, used)
   t.equal(first.statusCode, 200, 'while the key is valid its ticket starts a stream')
   const streamId = /"streamId":"(st_[0-9a-f]+)"/.exec(first.body)?.[1]
   t.ok(streamId)
-  t.equal((await app.inject({ url: `/api/stream/${streamId}/events?ticket=${used}&lastEventId=${streamId}-2` })).statusCode, 200, 'and resumes it')
+  t.equal(
+    (await app.inject({ url: `/api/stream/${streamId}/events?ticket=${used}&lastEventId=${streamId}-2` })).statusCode,
+    200,
+    'and resumes it'
+  )
 
-  t.equal((await app.inject({ method: 'DELETE', url: `/api/auth/keys/${key.id}`, headers: bearer(admin) })).statusCode, 200)
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: `/api/auth/keys/${key.id}`, headers: bearer(admin) })).statusCode,
+    200
+  )
   const generations = await streamsStarted(app)
   t.equal(generations, 1)
-  refused(t, await start(app, unused), /API key this ticket was issued to was revoked/, 'an unused ticket of the revoked key cannot start a stream')
+  refused(
+    t,
+    await start(app, unused),
+    /API key this ticket was issued to was revoked/,
+    'an unused ticket of the revoked key cannot start a stream'
+  )
   t.equal(await streamsStarted(app), generations, 'no generation was started')
-  refused(t, await app.inject({ url: `/api/stream/${streamId}/events?ticket=${used}&lastEventId=${streamId}-2` }), /revoked/, 'nor resume its stream')
-  refused(t, await app.inject({ url: `/api/stream/blog?${BLOG}&ticket=${used}`, headers: { 'last-event-id': `${streamId}-2` } }), /revoked/,
-    'nor resume it by a browser reconnect')
+  refused(
+    t,
+    await app.inject({ url: `/api/stream/${streamId}/events?ticket=${used}&lastEventId=${streamId}-2` }),
+    /revoked/,
+    'nor resume its stream'
+  )
+  refused(
+    t,
+    await app.inject({ url: `/api/stream/blog?${BLOG}&ticket=${used}`, headers: { 'last-event-id': `${streamId}-2` } }),
+    /revoked/,
+    'nor resume it by a browser reconnect'
+  )
 })
 
 t.test('an expired token\'s or a deleted user\'s ticket is refused too', async t => {
@@ -62,5 +86,10 @@ t.test('an expired token\'s or a deleted user\'s ticket is refused too', async t
 
   const ticket = await ticketFor(app, bearer(user.token))
   await app.db.query('DELETE FROM users WHERE id = $1', [user.id])
-  refused(t, await start(app, ticket), /account this ticket was issued to/, 'the account was deleted after the ticket was issued')
+  refused(
+    t,
+    await start(app, ticket),
+    /account this ticket was issued to/,
+    'the account was deleted after the ticket was issued'
+  )
 })

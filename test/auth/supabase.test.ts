@@ -14,9 +14,21 @@ for (const backend of backends) {
     const app = await buildOn(t, backend, { env: { SUPABASE_URL: `${project.url}/` } })
     const me = async (token: string) => app.inject({ url: '/api/auth/me', headers: bearer(token) })
 
-    const es = await me(await project.mint({ sub: 'user-es', email: 'es@example.com', app_metadata: { provider: 'email', role: 'premium' } }))
+    const es = await me(
+      await project.mint({
+        sub: 'user-es',
+        email: 'es@example.com',
+        app_metadata: { provider: 'email', role: 'premium' }
+      })
+    )
     t.equal(es.statusCode, 200, 'ES256')
-    t.same(es.json(), { id: 'supabase:user-es', kind: 'supabase', role: 'premium', email: 'es@example.com', permissions: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'] })
+    t.same(es.json(), {
+      id: 'supabase:user-es',
+      kind: 'supabase',
+      role: 'premium',
+      email: 'es@example.com',
+      permissions: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming']
+    })
     const rs = await me(await project.mint({ sub: 'user-rs' }, { alg: 'RS256' }))
     t.equal(rs.statusCode, 200, 'RS256')
     t.equal(rs.json().role, 'user', 'no app_metadata.role → user')
@@ -24,7 +36,10 @@ for (const backend of backends) {
 
     const internal = await me(await project.mint({ app_metadata: { role: 'internal' } }))
     t.equal(internal.json().role, 'internal', 'app_metadata.role is trusted (only the service role can set it)')
-    const anonLike = mintHs256({ iss: 'supabase', ref: 'project', role: 'anon', iat: 1, exp: 9_999_999_999 }, LEGACY_SECRET)
+    const anonLike = mintHs256(
+      { iss: 'supabase', ref: 'project', role: 'anon', iat: 1, exp: 9_999_999_999 },
+      LEGACY_SECRET
+    )
     t.equal((await me(anonLike)).statusCode, 401, 'an anon key is not a user credential')
 
     const info = await app.inject('/api')
@@ -38,13 +53,27 @@ for (const backend of backends) {
     const project = await startSupabaseProject()
     t.teardown(() => project.close())
     const app = await buildOn(t, backend, { env: { SUPABASE_URL: project.url, SUPABASE_JWT_SECRET: LEGACY_SECRET } })
-    const supabaseClaims = (extra = {}) => claims({ iss: project.issuer, aud: 'authenticated', sub: 'legacy-user', role: 'authenticated', app_metadata: { role: 'admin' }, ...extra })
+    const supabaseClaims = (extra = {}) =>
+      claims({
+        iss: project.issuer,
+        aud: 'authenticated',
+        sub: 'legacy-user',
+        role: 'authenticated',
+        app_metadata: { role: 'admin' },
+        ...extra
+      })
     const ok = await app.inject({ url: '/api/auth/me', headers: bearer(mintHs256(supabaseClaims(), LEGACY_SECRET)) })
     t.equal(ok.statusCode, 200)
     t.match(ok.json(), { id: 'supabase:legacy-user', role: 'admin' })
-    const wrong = await app.inject({ url: '/api/auth/me', headers: bearer(mintHs256(supabaseClaims(), 'not-the-legacy-secret-but-long-enough')) })
+    const wrong = await app.inject({
+      url: '/api/auth/me',
+      headers: bearer(mintHs256(supabaseClaims(), 'not-the-legacy-secret-but-long-enough'))
+    })
     t.equal(wrong.statusCode, 401, 'wrong secret')
-    const noAud = await app.inject({ url: '/api/auth/me', headers: bearer(mintHs256(supabaseClaims({ aud: undefined }), LEGACY_SECRET)) })
+    const noAud = await app.inject({
+      url: '/api/auth/me',
+      headers: bearer(mintHs256(supabaseClaims({ aud: undefined }), LEGACY_SECRET))
+    })
     t.equal(noAud.statusCode, 401, 'audience required')
     const asymmetric = await app.inject({ url: '/api/auth/me', headers: bearer(await project.mint()) })
     t.equal(asymmetric.statusCode, 200, 'asymmetric tokens still verified through the JWKS')
@@ -64,7 +93,11 @@ for (const backend of backends) {
     t.equal(health.json().status, 'degraded')
     t.equal(health.json().components.supabase.status, 'unhealthy')
     project.available = true
-    t.equal((await app.inject({ url: '/api/auth/me', headers: bearer(token) })).statusCode, 200, 'works once the JWKS answers')
+    t.equal(
+      (await app.inject({ url: '/api/auth/me', headers: bearer(token) })).statusCode,
+      200,
+      'works once the JWKS answers'
+    )
   })
 }
 

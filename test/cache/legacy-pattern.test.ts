@@ -7,7 +7,14 @@ import { AGENT_NAMES, createAgentDefinitions } from '../../src/agents/index.js'
 
 const travel: PatternContext = {
   agent: 'travel',
-  methods: ['searchFlights', 'searchHotels', 'generateItinerary', 'getDestinationRecommendations', 'getVisaRequirements', 'createCompletePackage'],
+  methods: [
+    'searchFlights',
+    'searchHotels',
+    'generateItinerary',
+    'getDestinationRecommendations',
+    'getVisaRequirements',
+    'createCompletePackage'
+  ],
   agents: ['travel', 'content', 'innovation']
 }
 
@@ -26,7 +33,9 @@ t.test('the Express service\'s patterns are translated', async t => {
     ['agent:travel:hotel_search:*', 'searchHotels:*'],
     ['flight_search:*', 'searchFlights:*']
   ]
-  for (const [old, now] of cases) t.same(cachePattern(old, travel), { ok: true, pattern: now, translatedFrom: old }, old)
+  for (const [old, now] of cases) {
+    t.same(cachePattern(old, travel), { ok: true, pattern: now, translatedFrom: old }, old)
+  }
 })
 
 t.test('patterns that cannot mean a key of this agent are refused with a hint', async t => {
@@ -36,14 +45,21 @@ t.test('patterns that cannot mean a key of this agent are refused with a hint', 
   }
   t.match(refused('content:*'), 'names agent content: use POST /api/agents/content/cache/clear')
   t.match(refused('amrikyy:flight:*'), 'RedisCache')
-  t.match(refused('flights*'), 'matches no cached response of agent travel: keys are <method>:<input hash> and the methods are searchFlights')
+  t.match(
+    refused('flights*'),
+    'matches no cached response of agent travel: keys are <method>:<input hash> and the methods are searchFlights'
+  )
   t.match(refused('travel'), 'e.g. "*" or "searchFlights*"')
 })
 
 t.test('the operation table names real methods of each agent', async t => {
   const definitions = createAgentDefinitions()
   t.same(Object.keys(LEGACY_OPERATIONS), [...AGENT_NAMES])
-  t.same([...travel.methods].sort(), Object.keys(definitions.travel.methods).sort(), 'the fixture lists travel\'s methods')
+  t.same(
+    [...travel.methods].sort(),
+    Object.keys(definitions.travel.methods).sort(),
+    "the fixture lists travel's methods"
+  )
   for (const agent of AGENT_NAMES) {
     const methods = Object.keys(definitions[agent].methods)
     const operations = LEGACY_OPERATIONS[agent]

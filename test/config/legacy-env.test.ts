@@ -43,7 +43,16 @@ const GUIDE_ENV: Record<string, string> = {
 /** The guide's environment with what is refused rewritten as docs/migration.md says (no network services). */
 function migratedEnv (): Record<string, string> {
   const env = { ...GUIDE_ENV }
-  for (const name of ['REDIS_URL', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB', 'GEMINI_API_KEY', 'SUPABASE_URL', 'LANGSMITH_API_KEY']) delete env[name]
+  for (const name of [
+    'REDIS_URL',
+    'REDIS_HOST',
+    'REDIS_PORT',
+    'REDIS_PASSWORD',
+    'REDIS_DB',
+    'GEMINI_API_KEY',
+    'SUPABASE_URL',
+    'LANGSMITH_API_KEY'
+  ]) { delete env[name] }
   return {
     ...env,
     JWT_SECRET: 'a-production-secret-of-at-least-32-characters',
@@ -68,11 +77,16 @@ t.test('the guide\'s environment is refused with one message naming each variabl
 })
 
 t.test('Redis host, port, password and database are refused with the REDIS_URL to set', async t => {
-  const error = t.throws(() => loadConfig({ REDIS_HOST: 'cache.internal', REDIS_PORT: '6380', REDIS_PASSWORD: 's3cret', REDIS_DB: '2' }))
+  const error = t.throws(() =>
+    loadConfig({ REDIS_HOST: 'cache.internal', REDIS_PORT: '6380', REDIS_PASSWORD: 's3cret', REDIS_DB: '2' })
+  )
   if (!(error instanceof ConfigError)) return t.fail('a ConfigError')
   t.equal(error.problems.length, 4)
   for (const name of ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB']) {
-    t.match(error.message, `${name} is the Express service's variable: set REDIS_URL=redis://:<REDIS_PASSWORD>@cache.internal:6380/2 instead`)
+    t.match(
+      error.message,
+      `${name} is the Express service's variable: set REDIS_URL=redis://:<REDIS_PASSWORD>@cache.internal:6380/2 instead`
+    )
   }
   t.notMatch(error.message, 's3cret', 'the password is never echoed')
   t.throws(() => loadConfig({ REDIS_HOST: 'localhost' }), /set REDIS_URL=redis:\/\/localhost:6379\/0 instead/)
@@ -81,18 +95,37 @@ t.test('Redis host, port, password and database are refused with the REDIS_URL t
 t.test('PHASE2_PORT is honoured as PORT with a warning, and refused when PORT disagrees', async t => {
   const config = loadConfig({ PHASE2_PORT: '3005' })
   t.equal(config.PORT, 3005)
-  t.same(configWarnings(config), ['PHASE2_PORT is the Express service\'s variable: honoured as PORT=3005 for now; rename it to PORT'])
+  t.same(configWarnings(config), [
+    "PHASE2_PORT is the Express service's variable: honoured as PORT=3005 for now; rename it to PORT"
+  ])
   const same = loadConfig({ PHASE2_PORT: '3005', PORT: '3005' })
-  t.match(configWarnings(same), ['PHASE2_PORT is the Express service\'s variable: PORT has the same value and is used; remove PHASE2_PORT'])
-  t.throws(() => loadConfig({ PHASE2_PORT: '3005', PORT: '3006' }), /PHASE2_PORT=3005 and PORT=3006 disagree; set PORT only/)
-  t.throws(() => loadConfig({ PHASE2_PORT: 'abc' }), /PORT="abc": must be integer/, 'a bad old value is reported like a bad new one')
+  t.match(configWarnings(same), [
+    "PHASE2_PORT is the Express service's variable: PORT has the same value and is used; remove PHASE2_PORT"
+  ])
+  t.throws(
+    () => loadConfig({ PHASE2_PORT: '3005', PORT: '3006' }),
+    /PHASE2_PORT=3005 and PORT=3006 disagree; set PORT only/
+  )
+  t.throws(
+    () => loadConfig({ PHASE2_PORT: 'abc' }),
+    /PORT="abc": must be integer/,
+    'a bad old value is reported like a bad new one'
+  )
 })
 
 t.test('variables this service does not read are warned about, each naming what replaces it', async t => {
-  const config = loadConfig({ SUPABASE_SERVICE_ROLE_KEY: 'k', ENCRYPTION_KEY: 'k', DEBUG: '*', LANGSMITH_TOKEN_SAMPLE_RATE: '0.1' })
+  const config = loadConfig({
+    SUPABASE_SERVICE_ROLE_KEY: 'k',
+    ENCRYPTION_KEY: 'k',
+    DEBUG: '*',
+    LANGSMITH_TOKEN_SAMPLE_RATE: '0.1'
+  })
   const warnings = configWarnings(config)
   t.equal(warnings.length, 4)
-  t.match(warnings[0], /^SUPABASE_SERVICE_ROLE_KEY is the Express service's variable and is not read by this service: .*SUPABASE_JWT_SECRET/)
+  t.match(
+    warnings[0],
+    /^SUPABASE_SERVICE_ROLE_KEY is the Express service's variable and is not read by this service: .*SUPABASE_JWT_SECRET/
+  )
   t.match(warnings[1], /^ENCRYPTION_KEY .*stored as hashes/)
   t.match(warnings[2], /^DEBUG .*LOG_LEVEL=debug/)
   t.match(warnings[3], /^LANGSMITH_TOKEN_SAMPLE_RATE .*LANGSMITH_SAMPLE_RATE samples whole traces/)
@@ -118,12 +151,22 @@ t.test('a built app logs each warning once at boot through the config plugin', a
   t.same(warnings.map(entry => [entry.level, entry.msg.split(' ')[0]]), [[40, 'PHASE2_PORT'], [40, 'ENCRYPTION_KEY']])
 })
 
-function run (args: string[], env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env } })
+function run (
+  args: string[],
+  env: Record<string, string>
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }
+  })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', chunk => { stdout += chunk })
-  child.stderr.on('data', chunk => { stderr += chunk })
+  child.stdout.on('data', chunk => {
+    stdout += chunk
+  })
+  child.stderr.on('data', chunk => {
+    stderr += chunk
+  })
   return new Promise(resolve => child.on('exit', code => resolve({ code, stdout, stderr })))
 }
 
@@ -140,7 +183,13 @@ t.test('the entry point serves the migrated guide environment on PHASE2_PORT and
   const port = await freePort()
   const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...migratedEnv(), PHASE2_PORT: String(port), DATA_DIR: 'memory://' }
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      ...migratedEnv(),
+      PHASE2_PORT: String(port),
+      DATA_DIR: 'memory://'
+    }
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let output = ''
@@ -148,7 +197,12 @@ t.test('the entry point serves the migrated guide environment on PHASE2_PORT and
   child.stderr.on('data', chunk => { output += chunk })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner:\n${output}`)), 90_000)
-    child.stdout.on('data', () => { if (output.includes(`listening on http://localhost:${port}`)) { clearTimeout(timer); resolve() } })
+    child.stdout.on('data', () => {
+      if (output.includes(`listening on http://localhost:${port}`)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
     child.once('exit', () => { clearTimeout(timer); reject(new Error(`exited:\n${output}`)) })
   })
   t.equal((await fetch(`http://127.0.0.1:${port}/api/health/live`)).status, 200, 'listening on PHASE2_PORT')
@@ -164,7 +218,10 @@ t.test('docs/migration.md: the transcript of old Redis variables is what the ent
   const transcripts = transcriptsOf('docs/migration.md', '## Environment variables')
   t.ok(transcripts.length >= 1)
   for (const { command, output } of transcripts) {
-    const child = spawn('bash', ['-c', command], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', npm_config_update_notifier: 'false' } })
+    const child = spawn('bash', ['-c', command], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', npm_config_update_notifier: 'false' }
+    })
     let printed = ''
     child.stdout.on('data', chunk => { printed += chunk })
     child.stderr.on('data', chunk => { printed += chunk })

@@ -60,7 +60,9 @@ t.test('cross-field rules', async t => {
 })
 
 t.test('every variable has a description; optional ones or defaults only', async t => {
-  for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, { description?: string, default?: unknown, anyOf?: unknown }>)) {
+  for (const [name, schema] of Object.entries(
+    ConfigSchema.properties as Record<string, { description?: string; default?: unknown; anyOf?: unknown }>
+  )) {
     t.ok(schema.description, `${name} has a description`)
     t.match(name, /^[A-Z][A-Z0-9_]*$/, `${name} is UPPER_SNAKE`)
   }

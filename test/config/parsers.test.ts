@@ -13,9 +13,14 @@ const KEY = 'api_0123456789abcdef0123456789abcdef'
 t.test('VALID_API_KEYS: an entry without a role names the missing :role, whatever the key length', async t => {
   const noRole = 'has no role: write it as <key>:<role> (role is one of user, premium, admin, internal)'
   t.throws(() => parseSeedKeys(`${KEY},key2`), { message: `VALID_API_KEYS: entry 1 ${noRole}; entry 2 ${noRole}` })
-  t.throws(() => parseSeedKeys(`${KEY}:user,short:admin,${KEY}:root`),
-    { message: 'VALID_API_KEYS: entry 2: the key must be 20–256 characters; entry 3: role must be one of user, premium, admin, internal' })
-  t.same(parseSeedKeys(` ${KEY}:admin , x${KEY}:premium`), [{ key: KEY, role: 'admin' }, { key: `x${KEY}`, role: 'premium' }])
+  t.throws(() => parseSeedKeys(`${KEY}:user,short:admin,${KEY}:root`), {
+    message:
+      'VALID_API_KEYS: entry 2: the key must be 20–256 characters; entry 3: role must be one of user, premium, admin, internal'
+  })
+  t.same(parseSeedKeys(` ${KEY}:admin , x${KEY}:premium`), [
+    { key: KEY, role: 'admin' },
+    { key: `x${KEY}`, role: 'premium' }
+  ])
   t.same(parseSeedKeys(undefined), [])
   const error = t.throws(() => parseSeedKeys(`${KEY}`))
   t.notMatch(String(error), KEY, 'the key is never echoed')
@@ -39,8 +44,14 @@ t.test('role and address lists', async t => {
   t.ok(isAddressOrRange('10.0.0.0/8'))
   t.notOk(isAddressOrRange('10.0.0.0/33'))
   t.notOk(isAddressOrRange('localhost'))
-  t.same(limitConfigProblems({ RATE_LIMIT_EXEMPT_ROLES: 'admin,root', RATE_LIMIT_WHITELIST: '127.0.0.1,nope', BUDGETS: '{' }).map(([name]) => name),
-    ['BUDGETS', 'RATE_LIMIT_EXEMPT_ROLES', 'RATE_LIMIT_WHITELIST'])
+  t.same(
+    limitConfigProblems({
+      RATE_LIMIT_EXEMPT_ROLES: 'admin,root',
+      RATE_LIMIT_WHITELIST: '127.0.0.1,nope',
+      BUDGETS: '{'
+    }).map(([name]) => name),
+    ['BUDGETS', 'RATE_LIMIT_EXEMPT_ROLES', 'RATE_LIMIT_WHITELIST']
+  )
   t.same(limitConfigProblems({ RATE_LIMIT_EXEMPT_ROLES: 'admin,internal', RATE_LIMIT_WHITELIST: '127.0.0.1,::1' }), [])
 })
 

@@ -16,7 +16,16 @@ t.test('cacheBypass: no-cache and no-store bypass, anything else does not', asyn
 
 t.test('parallel steps honour Cache-Control: no-store and no-cache like the invoke routes', async t => {
   const app = await build(t, { env: COORDINATOR_ENV })
-  const body = { tasks: [{ id: 'flights', agent: 'travel', method: 'searchFlights', input: { from: 'Oslo', to: 'Rome', date: '2030-02-02' } }] }
+  const body = {
+    tasks: [
+      {
+        id: 'flights',
+        agent: 'travel',
+        method: 'searchFlights',
+        input: { from: 'Oslo', to: 'Rome', date: '2030-02-02' }
+      }
+    ]
+  }
   const cachedOf = async (headers: Record<string, string>) => {
     const res = await post(app, 'parallel', body, headers)
     t.equal(res.statusCode, 200)
@@ -28,7 +37,10 @@ t.test('parallel steps honour Cache-Control: no-store and no-cache like the invo
   t.equal(await cachedOf(as('alice', { 'cache-control': 'no-cache' })), false, 'no-cache bypasses it')
 
   const invoked = await app.inject({
-    method: 'POST', url: '/api/agents/travel/searchFlights', headers: as('alice', { 'cache-control': 'no-store' }), payload: body.tasks[0].input
+    method: 'POST',
+    url: '/api/agents/travel/searchFlights',
+    headers: as('alice', { 'cache-control': 'no-store' }),
+    payload: body.tasks[0].input
   })
   t.equal(invoked.json().cached, false, 'the invoke route applies the same rule')
 })

@@ -49,16 +49,28 @@ interface Script { calls: StepCall[], aborted: string[], inFlight: number, maxIn
 
 function fakeInvoke (script: Script) {
   return async (call: StepCall): Promise<InvokeResult> => {
-    script.calls.push(structuredClone({ index: call.index, agent: call.agent, method: call.method, input: call.input }) as StepCall)
+    script.calls.push(
+      structuredClone({ index: call.index, agent: call.agent, method: call.method, input: call.input }) as StepCall
+    )
     script.inFlight++
     script.maxInFlight = Math.max(script.maxInFlight, script.inFlight)
     try {
       const usage = { inputTokens: 10 + call.index, outputTokens: 5, costUsd: 0.001 * (call.index + 1), model: 'fake' }
-      if (call.method === 'broken') throw Object.assign(new Error('model answered nonsense'), { code: 'AMK_LLM_INVALID_OUTPUT', usage: { ...usage, outputTokens: 2 } })
+      if (call.method === 'broken') {
+        throw Object.assign(new Error('model answered nonsense'), {
+          code: 'AMK_LLM_INVALID_OUTPUT',
+          usage: { ...usage, outputTokens: 2 }
+        })
+      }
       if (call.method === 'slow') {
         await new Promise((_resolve, reject) => call.signal.addEventListener('abort', () => {
           script.aborted.push(`${call.agent}.${call.method}#${call.index}`)
-          reject(Object.assign(new Error('aborted'), { code: 'AMK_CANCELLED', usage: { ...usage, outputTokens: 1, estimated: true } }))
+          reject(
+            Object.assign(new Error('aborted'), {
+              code: 'AMK_CANCELLED',
+              usage: { ...usage, outputTokens: 1, estimated: true }
+            })
+          )
         }, { once: true }))
       }
       await new Promise(resolve => setImmediate(resolve))
@@ -77,7 +89,10 @@ function fakeInvoke (script: Script) {
 function setup (stepTimeoutMs = 5000) {
   const script: Script = { calls: [], aborted: [], inFlight: 0, maxInFlight: 0 }
   const deps = { invoke: fakeInvoke(script), catalog, stepTimeoutMs, abortGraceMs: 1000 }
-  const run = (spec: WorkflowSpec, options: { signal?: AbortSignal, events?: EngineEvent[], streamTokens?: boolean } = {}) =>
+  const run = (
+    spec: WorkflowSpec,
+    options: { signal?: AbortSignal; events?: EngineEvent[]; streamTokens?: boolean } = {}
+  ) =>
     executePlan(planWorkflow(spec, catalog), deps, {
       signal: options.signal ?? new AbortController().signal,
       onEvent: e => options.events?.push(e),
@@ -86,27 +101,53 @@ function setup (stepTimeoutMs = 5000) {
   return { script, run }
 }
 
-t.test('sequential: references resolve, the previous step\'s data is the context, the last data is the result', async t => {
-  const { script, run } = setup()
-  const out = await run({
-    strategy: 'sequential',
-    input: { destination: 'Lisbon' },
-    steps: [
-      { id: 'trip', agent: 'travel', method: 'plan' },
-      { agent: 'travel', method: 'book', input: { destination: { $ref: 'steps.trip.data.destination' }, days: { $ref: 'steps.0.data.days' } } },
-      { agent: 'content', method: 'write', input: { topic: { $ref: 'input.destination' }, context: { $ref: 'previous.data' } } }
-    ]
-  })
-  t.equal(out.status, 'completed')
-  t.same(script.calls.map(c => c.input), [
-    { destination: 'Lisbon' },
-    { destination: 'Lisbon', days: '3', context: { destination: 'Lisbon', days: '3', stops: ['a', 'b'] } },
-    { topic: 'Lisbon', context: { echo: { destination: 'Lisbon', days: '3', context: { destination: 'Lisbon', days: '3', stops: ['a', 'b'] } } } }
-  ])
-  t.same(out.result, { echo: script.calls[2].input })
-  t.same(out.steps.map(s => [s.index, s.status, s.traceId]), [[0, 'completed', 'trace-0'], [1, 'completed', 'trace-1'], [2, 'completed', 'trace-2']])
-  t.ok(out.steps.every(s => s.startedAt && s.finishedAt && s.durationMs >= 0))
-})
+t.test(
+  "sequential: references resolve, the previous step's data is the context, the last data is the result",
+  async t => {
+    const { script, run } = setup()
+    const out = await run({
+      strategy: 'sequential',
+      input: { destination: 'Lisbon' },
+      steps: [
+        { id: 'trip', agent: 'travel', method: 'plan' },
+        {
+          agent: 'travel',
+          method: 'book',
+          input: { destination: { $ref: 'steps.trip.data.destination' }, days: { $ref: 'steps.0.data.days' } }
+        },
+        {
+          agent: 'content',
+          method: 'write',
+          input: { topic: { $ref: 'input.destination' }, context: { $ref: 'previous.data' } }
+        }
+      ]
+    })
+    t.equal(out.status, 'completed')
+    t.same(
+      script.calls.map(c => c.input),
+      [
+        { destination: 'Lisbon' },
+        { destination: 'Lisbon', days: '3', context: { destination: 'Lisbon', days: '3', stops: ['a', 'b'] } },
+        {
+          topic: 'Lisbon',
+          context: {
+            echo: { destination: 'Lisbon', days: '3', context: { destination: 'Lisbon', days: '3', stops: ['a', 'b'] } }
+          }
+        }
+      ]
+    )
+    t.same(out.result, { echo: script.calls[2].input })
+    t.same(
+      out.steps.map(s => [s.index, s.status, s.traceId]),
+      [
+        [0, 'completed', 'trace-0'],
+        [1, 'completed', 'trace-1'],
+        [2, 'completed', 'trace-2']
+      ]
+    )
+    t.ok(out.steps.every(s => s.startedAt && s.finishedAt && s.durationMs >= 0))
+  }
+)
 
 t.test('sequential onError: stop keeps the failure and skips the rest; continue runs the rest', async t => {
   const steps = [
@@ -119,7 +160,11 @@ t.test('sequential onError: stop keeps the failure and skips the rest; continue 
   t.equal(stopped.status, 'failed')
   t.same(stopped.steps.map(s => s.status), ['completed', 'failed', 'skipped'])
   t.equal(stopped.steps[1].error?.code, 'AMK_LLM_INVALID_OUTPUT')
-  t.same(stopped.steps[1].usage, { inputTokens: 11, outputTokens: 2, costUsd: 0.002, model: 'fake' }, 'the failed step reports what it spent')
+  t.same(
+    stopped.steps[1].usage,
+    { inputTokens: 11, outputTokens: 2, costUsd: 0.002, model: 'fake' },
+    'the failed step reports what it spent'
+  )
   t.equal(stopped.steps[2].error?.code, 'AMK_SKIPPED')
   t.equal(stop.script.calls.length, 2)
   t.equal(stopped.error?.code, 'AMK_LLM_INVALID_OUTPUT')
@@ -175,7 +220,11 @@ t.test('parallel: all settle; a failing and a timing-out task; the timeout abort
 
 t.test('parallel concurrency is honoured', async t => {
   const { script, run } = setup()
-  const tasks = Array.from({ length: 7 }, (_, i) => ({ agent: 'travel', method: 'plan', input: { destination: `city-${i}` } }))
+  const tasks = Array.from({ length: 7 }, (_, i) => ({
+    agent: 'travel',
+    method: 'plan',
+    input: { destination: `city-${i}` }
+  }))
   const out = await run({ strategy: 'parallel', tasks, concurrency: 2 })
   t.equal(out.status, 'completed')
   t.equal(script.maxInFlight, 2)
@@ -189,7 +238,11 @@ t.test('hierarchical: the master\'s data is each sub-agent\'s context; named agg
     master: { id: 'lead', agent: 'travel', method: 'plan', input: { destination: 'Kyoto' } },
     subAgents: [
       { id: 'post', agent: 'content', method: 'write', input: { topic: { $ref: 'steps.lead.data.destination' } } },
-      { agent: 'travel', method: 'book', input: { destination: { $ref: 'previous.data.destination' }, days: { $ref: 'steps.0.data.days' } } },
+      {
+        agent: 'travel',
+        method: 'book',
+        input: { destination: { $ref: 'previous.data.destination' }, days: { $ref: 'steps.0.data.days' } }
+      },
       { agent: 'travel', method: 'broken', input: {} }
     ]
   })
@@ -200,15 +253,25 @@ t.test('hierarchical: the master\'s data is each sub-agent\'s context; named agg
   t.same(collected.steps.map(s => s.role), ['master', 'sub-agent', 'sub-agent', 'sub-agent'])
   t.same(collected.result, {
     master,
-    results: { post: { echo: { topic: 'Kyoto', context: master } }, 1: { echo: { destination: 'Kyoto', days: '3', context: master } } },
+    results: {
+      post: { echo: { topic: 'Kyoto', context: master } },
+      1: { echo: { destination: 'Kyoto', days: '3', context: master } }
+    },
     failed: [{ key: '2', agent: 'travel', method: 'broken', status: 'failed', error: collected.steps[3].error }]
   })
   const merged = await run(spec('merge'))
   t.same(merged.result, { ...master, echo: { destination: 'Kyoto', days: '3', context: master } })
   const summary = await run(spec('master-summary'))
-  t.match(summary.result, { summary: master, overview: 'travel.plan led; 2 of 3 sub-agents completed: content.write, travel.book' })
+  t.match(summary.result, {
+    summary: master,
+    overview: 'travel.plan led; 2 of 3 sub-agents completed: content.write, travel.book'
+  })
 
-  const failing = await run({ strategy: 'hierarchical', master: { agent: 'travel', method: 'broken', input: {} }, subAgents: [{ agent: 'content', method: 'write', input: { topic: 'x' } }] })
+  const failing = await run({
+    strategy: 'hierarchical',
+    master: { agent: 'travel', method: 'broken', input: {} },
+    subAgents: [{ agent: 'content', method: 'write', input: { topic: 'x' } }]
+  })
   t.same(failing.steps.map(s => s.status), ['failed', 'skipped'])
   t.equal(failing.result, null)
 })
@@ -225,7 +288,7 @@ t.test('cancel mid-run: the in-flight call is aborted, later steps are skipped, 
       { agent: 'content', method: 'write', input: { topic: 'Porto' } }
     ]
   }, { signal: controller.signal, events })
-  while (!events.some(e => e.event === 'step-started' && e.data.index === 1)) await new Promise(resolve => setImmediate(resolve))
+  while (!events.some(e => e.event === 'step-started' && e.data.index === 1)) { await new Promise(resolve => setImmediate(resolve)) }
   controller.abort(Object.assign(new Error('cancelled by the caller'), { code: 'AMK_CANCELLED' }))
   const out = await pending
   t.equal(out.status, 'cancelled')
@@ -253,7 +316,9 @@ t.test('events come in order, tokens carry the agent path, per-step usage sums t
     'step-started:2', 'token:2', 'token:2', 'step-completed:2'
   ])
   t.match(events[1].data, { path: 'travel.plan', chunk: 'chunk-a', seq: 0 })
-  const finished = events.filter(e => e.event === 'step-completed' || e.event === 'step-failed').map(e => e.data as { usage: { inputTokens: number, outputTokens: number, costUsd: number } })
+  const finished = events
+    .filter(e => e.event === 'step-completed' || e.event === 'step-failed')
+    .map(e => e.data as { usage: { inputTokens: number; outputTokens: number; costUsd: number } })
   t.same(out.usage, {
     inputTokens: finished.reduce((sum, s) => sum + s.usage.inputTokens, 0),
     outputTokens: finished.reduce((sum, s) => sum + s.usage.outputTokens, 0),
@@ -271,7 +336,13 @@ t.test('refused up front (400 with every problem), nothing runs, nothing is poll
     }
     throw new Error('expected a refusal')
   }
-  const unknown = refuse({ strategy: 'sequential', steps: [{ agent: 'finance', method: 'x' }, { agent: 'travel', method: 'fly' }] })
+  const unknown = refuse({
+    strategy: 'sequential',
+    steps: [
+      { agent: 'finance', method: 'x' },
+      { agent: 'travel', method: 'fly' }
+    ]
+  })
   t.equal(unknown.statusCode, 400)
   t.equal(unknown.code, 'AMK_VALIDATION')
   t.match(unknown.details, [
@@ -298,22 +369,45 @@ t.test('refused up front (400 with every problem), nothing runs, nothing is poll
   t.match(refs.details[0].message, /must start with input, steps, previous/)
   t.match(refs.details[1].message, /forbidden segment "__proto__"/)
 
-  const first = refuse({ strategy: 'parallel', tasks: [{ agent: 'travel', method: 'plan', input: { destination: { $ref: 'previous.data' } } }] })
+  const first = refuse({
+    strategy: 'parallel',
+    tasks: [{ agent: 'travel', method: 'plan', input: { destination: { $ref: 'previous.data' } } }]
+  })
   t.match(first.details, [{ field: 'tasks.0.input.destination', message: /only "input." paths/ }])
 
-  const proto = refuse({ strategy: 'sequential', steps: [{ agent: 'travel', method: 'plan', input: JSON.parse('{"destination":"x","__proto__":{"polluted":true}}') }] })
+  const proto = refuse({
+    strategy: 'sequential',
+    steps: [{ agent: 'travel', method: 'plan', input: JSON.parse('{"destination":"x","__proto__":{"polluted":true}}') }]
+  })
   t.match(proto.details, [{ field: 'steps.0.input.__proto__', message: 'is not allowed' }])
 
   let deep: unknown = 'x'
   for (let i = 0; i < 40; i++) deep = [deep]
-  const nested = refuse({ strategy: 'sequential', steps: [{ agent: 'content', method: 'write', input: { topic: deep } }] })
+  const nested = refuse({
+    strategy: 'sequential',
+    steps: [{ agent: 'content', method: 'write', input: { topic: deep } }]
+  })
   t.match(nested.details, [{ message: /nested deeper than 32/ }])
 
-  const literal = refuse({ strategy: 'sequential', steps: [{ agent: 'travel', method: 'book', input: { destination: '', days: 'many', extra: true } }] })
-  t.same(literal.details.map(d => d.field).sort(), ['steps.0.input.days', 'steps.0.input.destination', 'steps.0.input.extra'])
+  const literal = refuse({
+    strategy: 'sequential',
+    steps: [{ agent: 'travel', method: 'book', input: { destination: '', days: 'many', extra: true } }]
+  })
+  t.same(literal.details.map(d => d.field).sort(), [
+    'steps.0.input.days',
+    'steps.0.input.destination',
+    'steps.0.input.extra'
+  ])
 
-  const aggregator = refuse({ strategy: 'hierarchical', aggregator: 'eval', master: { agent: 'travel', method: 'plan', input: { destination: 'x' } }, subAgents: [] })
-  t.match(aggregator.details, [{ field: 'aggregator', message: 'unknown aggregator; valid: collect, merge, master-summary' }])
+  const aggregator = refuse({
+    strategy: 'hierarchical',
+    aggregator: 'eval',
+    master: { agent: 'travel', method: 'plan', input: { destination: 'x' } },
+    subAgents: []
+  })
+  t.match(aggregator.details, [
+    { field: 'aggregator', message: 'unknown aggregator; valid: collect, merge, master-summary' }
+  ])
 
   t.equal(({} as Record<string, unknown>).polluted, undefined)
   t.equal(Object.hasOwn(Object.prototype, 'polluted'), false)
@@ -322,7 +416,10 @@ t.test('refused up front (400 with every problem), nothing runs, nothing is poll
 t.test('function-looking strings are data: passed through, never evaluated', async t => {
   const { script, run } = setup()
   const code = '(() => { globalThis.pwned = true; return process.exit(1) })()'
-  const out = await run({ strategy: 'sequential', steps: [{ agent: 'content', method: 'write', input: { topic: code } }] })
+  const out = await run({
+    strategy: 'sequential',
+    steps: [{ agent: 'content', method: 'write', input: { topic: code } }]
+  })
   t.equal(out.status, 'completed')
   t.equal(script.calls[0].input.topic, code)
   t.equal((globalThis as Record<string, unknown>).pwned, undefined)

@@ -10,8 +10,17 @@ import { build, needs, pglite, postgresDatabase } from '../support.js'
 import { as, COORDINATOR_ENV, post } from './support.js'
 import type { StepResult } from '../../src/coordinator/types.js'
 
-const step = (status: StepResult['status'], data?: unknown): StepResult =>
-  ({ index: 0, role: 'step', agent: 'travel', method: 'generateItinerary', status, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 }, cached: false, durationMs: 0, ...(data ? { data } : {}) })
+const step = (status: StepResult['status'], data?: unknown): StepResult => ({
+  index: 0,
+  role: 'step',
+  agent: 'travel',
+  method: 'generateItinerary',
+  status,
+  usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 },
+  cached: false,
+  durationMs: 0,
+  ...(data ? { data } : {})
+})
 
 const backends: Array<{ name: string, skip: false | string, open: () => Promise<Database> }> = [
   { name: 'PGlite', skip: false, open: pglite },
@@ -28,84 +37,170 @@ const backends: Array<{ name: string, skip: false | string, open: () => Promise<
 ]
 
 for (const backend of backends) {
-  t.test(`${backend.name}: a run's life, cancel requests, heartbeats, interrupted runs, keys, stats`, { skip: backend.skip }, async t => {
-    const db = await backend.open()
-    const store = createRunStore(db)
-    const id = randomUUID()
-    t.same(await store.start({ id, callerId: 'alice', strategy: 'sequential', input: { steps: [] }, steps: [step('pending')] }), { created: true })
-    let record = (await store.get(id))!
-    t.match(record, { runId: id, callerId: 'alice', strategy: 'sequential', status: 'running', cancelRequested: false, result: null, error: null })
-    t.ok(record.heartbeatAgeMs !== null && record.heartbeatAgeMs < 60_000)
+  t.test(
+    `${backend.name}: a run's life, cancel requests, heartbeats, interrupted runs, keys, stats`,
+    { skip: backend.skip },
+    async t => {
+      const db = await backend.open()
+      const store = createRunStore(db)
+      const id = randomUUID()
+      t.same(
+        await store.start({
+          id,
+          callerId: 'alice',
+          strategy: 'sequential',
+          input: { steps: [] },
+          steps: [step('pending')]
+        }),
+        { created: true }
+      )
+      let record = (await store.get(id))!
+      t.match(record, {
+        runId: id,
+        callerId: 'alice',
+        strategy: 'sequential',
+        status: 'running',
+        cancelRequested: false,
+        result: null,
+        error: null
+      })
+      t.ok(record.heartbeatAgeMs !== null && record.heartbeatAgeMs < 60_000)
 
-    await store.progress(id, [step('completed', { days: 2 })])
-    t.same((await store.get(id))!.steps[0].data, { days: 2 })
+      await store.progress(id, [step('completed', { days: 2 })])
+      t.same((await store.get(id))!.steps[0].data, { days: 2 })
 
-    t.same(await store.heartbeat([id, randomUUID()]), [], 'no cancel requested yet')
-    t.equal(await store.requestCancel(id), true)
-    t.same(await store.heartbeat([id]), [id], 'the heartbeat reports the cancel request')
-    t.equal((await store.get(id))!.cancelRequested, true)
+      t.same(await store.heartbeat([id, randomUUID()]), [], 'no cancel requested yet')
+      t.equal(await store.requestCancel(id), true)
+      t.same(await store.heartbeat([id]), [id], 'the heartbeat reports the cancel request')
+      t.equal((await store.get(id))!.cancelRequested, true)
 
-    await store.finish(id, { status: 'cancelled', steps: [step('completed', { days: 2 })], result: { days: 2 }, error: { code: 'AMK_CANCELLED', message: 'x' }, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 }, durationMs: 12 })
-    record = (await store.get(id))!
-    t.match(record, { status: 'cancelled', result: { days: 2 }, error: { code: 'AMK_CANCELLED' }, durationMs: 12, heartbeatAgeMs: null })
-    t.ok(record.finishedAt)
-    t.equal(await store.requestCancel(id), false, 'a finished run cannot be cancelled')
-    await store.finish(id, { status: 'completed', steps: [], result: null, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, durationMs: 1 })
-    t.equal((await store.get(id))!.status, 'cancelled', 'an outcome is written once')
+      await store.finish(id, {
+        status: 'cancelled',
+        steps: [step('completed', { days: 2 })],
+        result: { days: 2 },
+        error: { code: 'AMK_CANCELLED', message: 'x' },
+        usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 },
+        durationMs: 12
+      })
+      record = (await store.get(id))!
+      t.match(record, {
+        status: 'cancelled',
+        result: { days: 2 },
+        error: { code: 'AMK_CANCELLED' },
+        durationMs: 12,
+        heartbeatAgeMs: null
+      })
+      t.ok(record.finishedAt)
+      t.equal(await store.requestCancel(id), false, 'a finished run cannot be cancelled')
+      await store.finish(id, {
+        status: 'completed',
+        steps: [],
+        result: null,
+        usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+        durationMs: 1
+      })
+      t.equal((await store.get(id))!.status, 'cancelled', 'an outcome is written once')
 
-    const orphan = randomUUID()
-    await store.start({ id: orphan, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] })
-    t.same(await store.reapStale(10_000, orphan), [], 'a fresh heartbeat is not stale')
-    await db.query('UPDATE workflow_runs SET heartbeat_at = now() - interval \'1 hour\' WHERE id = $1', [orphan])
-    t.same(await store.reapStale(10_000, orphan), [orphan])
-    t.match(await store.get(orphan), { status: 'failed', error: { code: 'AMK_INTERRUPTED' } })
-    t.same(await store.reapStale(10_000, orphan), [], 'marked once')
-    const orphans = [randomUUID(), randomUUID()]
-    for (const runId of orphans) await store.start({ id: runId, callerId: 'bob', strategy: 'parallel', input: {}, steps: [] })
-    await db.query('UPDATE workflow_runs SET heartbeat_at = now() - interval \'1 hour\' WHERE id = ANY($1::uuid[])', [orphans])
-    t.same((await store.reapStale(10_000)).sort(), [...orphans].sort(), 'the sweep marks every stale run, no fresh one')
+      const orphan = randomUUID()
+      await store.start({ id: orphan, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] })
+      t.same(await store.reapStale(10_000, orphan), [], 'a fresh heartbeat is not stale')
+      await db.query("UPDATE workflow_runs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1", [orphan])
+      t.same(await store.reapStale(10_000, orphan), [orphan])
+      t.match(await store.get(orphan), { status: 'failed', error: { code: 'AMK_INTERRUPTED' } })
+      t.same(await store.reapStale(10_000, orphan), [], 'marked once')
+      const orphans = [randomUUID(), randomUUID()]
+      for (const runId of orphans) { await store.start({ id: runId, callerId: 'bob', strategy: 'parallel', input: {}, steps: [] }) }
+      await db.query("UPDATE workflow_runs SET heartbeat_at = now() - interval '1 hour' WHERE id = ANY($1::uuid[])", [
+        orphans
+      ])
+      t.same(
+        (await store.reapStale(10_000)).sort(),
+        [...orphans].sort(),
+        'the sweep marks every stale run, no fresh one'
+      )
 
-    const key = { key: 'k-1', requestHash: 'h1', ttlSeconds: 60 }
-    const first = randomUUID()
-    t.same(await store.start({ id: first, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] }, key), { created: true })
-    t.same(await store.start({ id: randomUUID(), callerId: 'alice', strategy: 'parallel', input: {}, steps: [] }, { ...key, requestHash: 'h2' }), { created: false, runId: first, requestHash: 'h1' })
-    await db.query('UPDATE idempotency_keys SET expires_at = now() - interval \'1 second\' WHERE key = \'k-1\'')
-    const second = randomUUID()
-    t.same(await store.start({ id: second, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] }, { ...key, requestHash: 'h2' }), { created: true }, 'an expired key is claimed anew')
-    await db.query('INSERT INTO idempotency_keys (caller_id, key, request_hash, run_id, expires_at) VALUES (\'bob\', \'old\', \'h\', $1, now() - interval \'1 day\')', [second])
-    await store.purgeExpiredKeys()
-    t.same((await db.query('SELECT key FROM idempotency_keys ORDER BY key')).map(r => r.key), ['k-1'])
+      const key = { key: 'k-1', requestHash: 'h1', ttlSeconds: 60 }
+      const first = randomUUID()
+      t.same(await store.start({ id: first, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] }, key), {
+        created: true
+      })
+      t.same(
+        await store.start(
+          { id: randomUUID(), callerId: 'alice', strategy: 'parallel', input: {}, steps: [] },
+          { ...key, requestHash: 'h2' }
+        ),
+        { created: false, runId: first, requestHash: 'h1' }
+      )
+      await db.query("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'k-1'")
+      const second = randomUUID()
+      t.same(
+        await store.start(
+          { id: second, callerId: 'alice', strategy: 'parallel', input: {}, steps: [] },
+          { ...key, requestHash: 'h2' }
+        ),
+        { created: true },
+        'an expired key is claimed anew'
+      )
+      await db.query(
+        "INSERT INTO idempotency_keys (caller_id, key, request_hash, run_id, expires_at) VALUES ('bob', 'old', 'h', $1, now() - interval '1 day')",
+        [second]
+      )
+      await store.purgeExpiredKeys()
+      t.same(
+        (await db.query('SELECT key FROM idempotency_keys ORDER BY key')).map(r => r.key),
+        ['k-1']
+      )
 
-    const stats = await store.stats(10_000)
-    t.same(stats.active, 2, 'the two fresh running runs')
-    t.same(stats.byAgent, [{ agent: 'travel', calls: 1, succeeded: 1 }])
-    await store.resetStats('admin')
-    const after = await store.stats(10_000)
-    t.same([after.byStatus, after.byAgent], [[], []])
-    t.equal(after.active, 2, 'active runs are not part of the epoch')
-  })
+      const stats = await store.stats(10_000)
+      t.same(stats.active, 2, 'the two fresh running runs')
+      t.same(stats.byAgent, [{ agent: 'travel', calls: 1, succeeded: 1 }])
+      await store.resetStats('admin')
+      const after = await store.stats(10_000)
+      t.same([after.byStatus, after.byAgent], [[], []])
+      t.equal(after.active, 2, 'active runs are not part of the epoch')
+    }
+  )
 }
 
-t.test('a request joining, through its Idempotency-Key, a run whose replica went away gets it marked interrupted', async t => {
-  const app = await build(t, { env: { ...COORDINATOR_ENV, COORDINATOR_STALE_MS: '1000' } })
-  const body = { tasks: [{ agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Kenya', nationality: 'Dutch' } }] }
-  const first = await post(app, 'parallel', body, as('alice', { 'idempotency-key': 'crash-1' }))
-  const runId = first.headers['x-run-id'] as string
-  // Pretend the replica running it died mid-run.
-  await app.db.query('UPDATE workflow_runs SET status = \'running\', finished_at = NULL, heartbeat_at = now() - interval \'1 hour\' WHERE id = $1', [runId])
-  const joined = await post(app, 'parallel', body, as('alice', { 'idempotency-key': 'crash-1' }))
-  t.equal(joined.statusCode, 200)
-  t.equal(joined.headers['x-run-id'], runId)
-  t.match(joined.json(), { status: 'failed', success: false, error: { code: 'AMK_INTERRUPTED' } })
-})
+t.test(
+  'a request joining, through its Idempotency-Key, a run whose replica went away gets it marked interrupted',
+  async t => {
+    const app = await build(t, { env: { ...COORDINATOR_ENV, COORDINATOR_STALE_MS: '1000' } })
+    const body = {
+      tasks: [{ agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Kenya', nationality: 'Dutch' } }]
+    }
+    const first = await post(app, 'parallel', body, as('alice', { 'idempotency-key': 'crash-1' }))
+    const runId = first.headers['x-run-id'] as string
+    // Pretend the replica running it died mid-run.
+    await app.db.query(
+      "UPDATE workflow_runs SET status = 'running', finished_at = NULL, heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+      [runId]
+    )
+    const joined = await post(app, 'parallel', body, as('alice', { 'idempotency-key': 'crash-1' }))
+    t.equal(joined.statusCode, 200)
+    t.equal(joined.headers['x-run-id'], runId)
+    t.match(joined.json(), { status: 'failed', success: false, error: { code: 'AMK_INTERRUPTED' } })
+  }
+)
 
 t.test('the periodic sweep marks a crashed replica\'s runs interrupted without anyone reading them', async t => {
   const app = await build(t, { env: { ...COORDINATOR_ENV, COORDINATOR_STALE_MS: '200' } })
-  const body = { tasks: [{ agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Kenya', nationality: 'Dutch' } }] }
+  const body = {
+    tasks: [{ agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Kenya', nationality: 'Dutch' } }]
+  }
   const runId = (await post(app, 'parallel', body, as('alice'))).headers['x-run-id'] as string
   // Pretend the replica running it died mid-run; nobody reads the run afterwards.
-  await app.db.query('UPDATE workflow_runs SET status = \'running\', finished_at = NULL, heartbeat_at = now() - interval \'1 hour\' WHERE id = $1', [runId])
-  const read = async () => (await app.db.query<{ status: string, error: { code: string } | null }>('SELECT status, error FROM workflow_runs WHERE id = $1', [runId]))[0]
+  await app.db.query(
+    "UPDATE workflow_runs SET status = 'running', finished_at = NULL, heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+    [runId]
+  )
+  const read = async () =>
+    (
+      await app.db.query<{ status: string; error: { code: string } | null }>(
+        'SELECT status, error FROM workflow_runs WHERE id = $1',
+        [runId]
+      )
+    )[0]
   let row = await read()
   const deadline = Date.now() + 10_000 // the sweep runs every COORDINATOR_STALE_MS (200 ms here)
   while (row.status === 'running' && Date.now() < deadline) {

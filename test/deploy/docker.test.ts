@@ -22,23 +22,30 @@ const NAME = `amk-docker-test-${process.pid}`
 const ci = process.env.CI === 'true'
 
 function skipReason (): string | false {
-  if (process.env.AMK_DOCKER_TEST === 'off') return 'SKIPPED: AMK_DOCKER_TEST=off (CI runs this file on its own after the suite)'
+  if (process.env.AMK_DOCKER_TEST === 'off') { return 'SKIPPED: AMK_DOCKER_TEST=off (CI runs this file on its own after the suite)' }
   if (ci) return false
   // Minutes of vfs building are more than tap's per-file timeout in a plain `npm test`: opt in by hand.
-  if (process.env.AMK_DOCKER_TEST !== 'on') return 'SKIPPED: the container test builds the image for minutes; run it with AMK_DOCKER_TEST=on npx tap --timeout=1500 test/deploy/docker.test.ts (CI runs it after the suite)'
-  if (process.env.AMK_DOCKER_HOST === undefined && process.getuid?.() !== 0) return 'SKIPPED: starting a Docker engine needs root'
+  if (process.env.AMK_DOCKER_TEST !== 'on') { return 'SKIPPED: the container test builds the image for minutes; run it with AMK_DOCKER_TEST=on npx tap --timeout=1500 test/deploy/docker.test.ts (CI runs it after the suite)' }
+  if (process.env.AMK_DOCKER_HOST === undefined && process.getuid?.() !== 0) { return 'SKIPPED: starting a Docker engine needs root' }
   const missing = ['dockerd', 'docker', 'debootstrap'].filter(tool => !which(tool))
-  return missing.length > 0 ? `SKIPPED: no Docker engine can be started here (missing ${missing.join(', ')}; apt-get install docker.io debootstrap)` : false
+  return missing.length > 0
+    ? `SKIPPED: no Docker engine can be started here (missing ${missing.join(', ')}; apt-get install docker.io debootstrap)`
+    : false
 }
 
 interface HealthBody { components?: Record<string, { status: string, message: string } | undefined> }
 interface Run { code: number, stdout: string, stderr: string }
 function run (file: string, args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<Run> {
   return new Promise(resolve => {
-    execFile(file, args, { cwd: ROOT, env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() })
-    })
+    execFile(
+      file,
+      args,
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+        resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() })
+      }
+    )
   })
 }
 
@@ -46,7 +53,9 @@ function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')))
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))
+      )
     })
   })
 }
@@ -78,7 +87,11 @@ t.test('the image builds on a real Docker engine and runs as documented', { skip
   const docker = (args: string[], timeout?: number) => run('docker', args, env, timeout)
 
   const [build, start] = commandsOf('README.md', '### Docker')
-  t.match(build, /^docker build .*--network=host .*-t amrikyy-agent-api \.$/, 'README: the build command (host network: no bridge here)')
+  t.match(
+    build,
+    /^docker build .*--network=host .*-t amrikyy-agent-api \.$/,
+    'README: the build command (host network: no bridge here)'
+  )
   t.match(start, /^docker run .*--network=host .*amrikyy-agent-api$/, 'README: the run command')
   let started = Date.now()
   const built = await run('bash', ['-c', build], env, 1_200_000)
@@ -86,24 +99,38 @@ t.test('the image builds on a real Docker engine and runs as documented', { skip
   t.equal(built.code, 0, `docker build ${built.code === 0 ? '' : (built.stdout + built.stderr).slice(-3000)}`)
   if (built.code !== 0) return
 
-  const inImage = (command: string) => docker(['run', '--rm', '--network=host', '--entrypoint', 'sh', 'amrikyy-agent-api', '-c', command])
+  const inImage = (command: string) =>
+    docker(['run', '--rm', '--network=host', '--entrypoint', 'sh', 'amrikyy-agent-api', '-c', command])
   const nodeVersion = (await inImage('node --version')).stdout
-  t.equal(nodeVersion.split('.')[0], process.version.split('.')[0], `the image runs the Node major CI tests on (${nodeVersion})`)
-  const devTools = await inImage('ls -d node_modules/tsx node_modules/esbuild node_modules/@esbuild node_modules/typescript node_modules/tap 2>/dev/null; ls node_modules | wc -l')
+  t.equal(
+    nodeVersion.split('.')[0],
+    process.version.split('.')[0],
+    `the image runs the Node major CI tests on (${nodeVersion})`
+  )
+  const devTools = await inImage(
+    'ls -d node_modules/tsx node_modules/esbuild node_modules/@esbuild node_modules/typescript node_modules/tap 2>/dev/null; ls node_modules | wc -l'
+  )
   t.same(devTools.stdout.split('\n').slice(0, -1), [], 'no tsx, esbuild, TypeScript or tap in the runtime image')
   const size = (await docker(['image', 'inspect', '-f', '{{.Size}}', 'amrikyy-agent-api'])).stdout
 
   const port = await freePort()
   const prefix = `amk-docker-${process.pid}:`
-  const runCommand = start.replace(/^docker run /, `docker run --name ${NAME} -e PORT=${port} -e REDIS_KEY_PREFIX=${prefix} `)
-    .replace('redis://127.0.0.1:6379', REDIS_URL).replace('postgres://postgres@127.0.0.1:5432/postgres', DATABASE_URL)
+  const runCommand = start
+    .replace(/^docker run /, `docker run --name ${NAME} -e PORT=${port} -e REDIS_KEY_PREFIX=${prefix} `)
+    .replace('redis://127.0.0.1:6379', REDIS_URL)
+    .replace('postgres://postgres@127.0.0.1:5432/postgres', DATABASE_URL)
   started = Date.now()
   const ran = await run('bash', ['-c', runCommand], env)
   t.equal(ran.code, 0, `docker run ${ran.stderr}`)
   t.teardown(() => docker(['rm', '-f', NAME]).then(() => {}))
   const base = `http://127.0.0.1:${port}`
-  await until('readiness 200', async () => (await fetch(`${base}/api/health/ready`)).status === 200 ? true : undefined, 60_000)
-    .catch(async error => { t.fail(`${error.message}\n${(await docker(['logs', NAME])).stderr.slice(-3000)}`) })
+  await until(
+    'readiness 200',
+    async () => ((await fetch(`${base}/api/health/ready`)).status === 200 ? true : undefined),
+    60_000
+  ).catch(async error => {
+    t.fail(`${error.message}\n${(await docker(['logs', NAME])).stderr.slice(-3000)}`)
+  })
   const readySeconds = (Date.now() - started) / 1000
 
   const health = await fetch(`${base}/api/health`)
@@ -114,7 +141,11 @@ t.test('the image builds on a real Docker engine and runs as documented', { skip
   t.match(body.components?.database?.message, /postgres/i, '… which is PostgreSQL, not the embedded PGlite')
 
   t.equal((await docker(['exec', NAME, 'id', '-u'])).stdout, '1000', 'runs as uid 1000')
-  t.equal((await docker(['exec', NAME, 'stat', '-c', '%u', '/proc/1'])).stdout, '1000', 'the server process (PID 1) too')
+  t.equal(
+    (await docker(['exec', NAME, 'stat', '-c', '%u', '/proc/1'])).stdout,
+    '1000',
+    'the server process (PID 1) too'
+  )
   t.not((await docker(['exec', NAME, 'touch', '/app/dist/server.js'])).code, 0, 'the code is read-only')
   t.not((await docker(['exec', NAME, 'touch', '/app/node_modules/probe'])).code, 0, 'the dependencies are read-only')
   t.equal((await docker(['exec', NAME, 'touch', '/app/data/probe'])).code, 0, 'the data directory is writable')
@@ -134,5 +165,7 @@ t.test('the image builds on a real Docker engine and runs as documented', { skip
   t.equal(exit.stdout, '0', 'SIGTERM → exit 0')
   t.ok(stopSeconds < 20, `stopped within 20 s (${stopSeconds} s)`)
 
-  console.log(`# docker: build ${buildSeconds.toFixed(0)} s, image ${(Number(size) / 1e6).toFixed(0)} MB, ${nodeVersion}, ${devTools.stdout.split('\n').at(-1)} production packages, ready ${readySeconds.toFixed(1)} s after run, healthy ${healthySeconds.toFixed(1)} s later, SIGTERM → exit ${exit.stdout} in ${stopSeconds.toFixed(1)} s`)
+  console.log(
+    `# docker: build ${buildSeconds.toFixed(0)} s, image ${(Number(size) / 1e6).toFixed(0)} MB, ${nodeVersion}, ${devTools.stdout.split('\n').at(-1)} production packages, ready ${readySeconds.toFixed(1)} s after run, healthy ${healthySeconds.toFixed(1)} s later, SIGTERM → exit ${exit.stdout} in ${stopSeconds.toFixed(1)} s`
+  )
 })

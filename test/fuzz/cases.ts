@@ -28,34 +28,135 @@ type Variant = typeof VARIANTS[number][0]
 
 const TOTAL_WEIGHT = VARIANTS.reduce((sum, [, weight]) => sum + weight, 0)
 
-const INVALID_JSON = ['{', '{"a":', '{"a":1,}', "{'a':1}", '{"a":NaN}', '{"a":undefined}', '[1,2', '\ufeff{}', '{"a":1}garbage',
-  '{"a":"\u0000"}', '{"a":"\\u0000\\u001f"}', '{"a":"\\ud800"}', 'null', '', ' ', '{"__proto__":{"x":1}}', '"\\x41"', '{"a":01}', '{"a":1e}',
-  '{"a":"unterminated}', '{"a":1} {"b":2}', '\u0000', '{"a":[' + ']'.repeat(3) + '}']
+const INVALID_JSON = [
+  '{',
+  '{"a":',
+  '{"a":1,}',
+  "{'a':1}",
+  '{"a":NaN}',
+  '{"a":undefined}',
+  '[1,2',
+  '\ufeff{}',
+  '{"a":1}garbage',
+  '{"a":"\u0000"}',
+  '{"a":"\\u0000\\u001f"}',
+  '{"a":"\\ud800"}',
+  'null',
+  '',
+  ' ',
+  '{"__proto__":{"x":1}}',
+  '"\\x41"',
+  '{"a":01}',
+  '{"a":1e}',
+  '{"a":"unterminated}',
+  '{"a":1} {"b":2}',
+  '\u0000',
+  '{"a":[' + ']'.repeat(3) + '}'
+]
 
-const CONTENT_TYPES = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml',
-  'application/json; charset=utf-16', 'application/json; charset=latin1', 'application/jsonx', 'application/vnd.api+json',
-  'APPLICATION/JSON', 'application/json; charset="utf-8"; x=y', 'application/json ;', 'text/event-stream', '*/*', 'application/octet-stream', ';;;']
+const CONTENT_TYPES = [
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'application/json; charset=utf-16',
+  'application/json; charset=latin1',
+  'application/jsonx',
+  'application/vnd.api+json',
+  'APPLICATION/JSON',
+  'application/json; charset="utf-8"; x=y',
+  'application/json ;',
+  'text/event-stream',
+  '*/*',
+  'application/octet-stream',
+  ';;;'
+]
 
-const SEGMENTS = [...PROTO_NAMES, '%00', 'a%00b', '%E0%A4%A', '%', '%ZZ', '..', '.', '%2e%2e', '..%2F..%2Fetc', '%2F', 'a'.repeat(300),
-  '%F0%9F%92%A9', '%ED%A0%80', '%EF%BB%BF', '%20', '%0D%0AX-Injected:%201', '*', '[]', 'TRAVEL', 'travel%00', '0', '-1', 'null']
+const SEGMENTS = [
+  ...PROTO_NAMES,
+  '%00',
+  'a%00b',
+  '%E0%A4%A',
+  '%',
+  '%ZZ',
+  '..',
+  '.',
+  '%2e%2e',
+  '..%2F..%2Fetc',
+  '%2F',
+  'a'.repeat(300),
+  '%F0%9F%92%A9',
+  '%ED%A0%80',
+  '%EF%BB%BF',
+  '%20',
+  '%0D%0AX-Injected:%201',
+  '*',
+  '[]',
+  'TRAVEL',
+  'travel%00',
+  '0',
+  '-1',
+  'null'
+]
 
-const QUERY_VALUES = ['', 'abc', '-1', '0', '1e9', '999999999999999999999', '1.5', 'NaN', 'true', 'null', '%00', '%E0%A4%A', 'a'.repeat(5000),
-  '%F0%9F%92%A9', '__proto__', '[object Object]', '2027-13-45', '%ED%A0%80']
+const QUERY_VALUES = [
+  '',
+  'abc',
+  '-1',
+  '0',
+  '1e9',
+  '999999999999999999999',
+  '1.5',
+  'NaN',
+  'true',
+  'null',
+  '%00',
+  '%E0%A4%A',
+  'a'.repeat(5000),
+  '%F0%9F%92%A9',
+  '__proto__',
+  '[object Object]',
+  '2027-13-45',
+  '%ED%A0%80'
+]
 
 const HEADER_CASES: Array<Record<string, string>> = [
-  { 'x-request-id': 'x'.repeat(500) }, { 'x-request-id': 'has space' }, { 'x-request-id': '../../x' }, { 'x-request-id': '' },
-  { accept: 'text/event-stream' }, { accept: 'application/xml' }, { accept: '*/*;q=foo, text/event-stream;q=2' }, { accept: '' },
-  { 'idempotency-key': 'k'.repeat(5000) }, { 'idempotency-key': '' }, { 'idempotency-key': '__proto__' },
-  { 'last-event-id': 'not-a-sequence' }, { 'last-event-id': '-1' }, { 'last-event-id': 'x'.repeat(5000) },
-  { 'cache-control': 'no-cache, no-store, max-age=-1' }, { 'accept-encoding': 'gzip;q=0, br, deflate, identity;q=0, *;q=0' },
-  { 'content-length': '99999999999999999999' }, { 'transfer-encoding': 'chunked' }, { 'x-forwarded-for': '999.999.999.999, ::ffff:1.2.3.4' },
-  { origin: 'null' }, { 'content-encoding': 'gzip' }, { 'content-encoding': 'br, gzip' }, { expect: '100-continue' }
+  { 'x-request-id': 'x'.repeat(500) },
+  { 'x-request-id': 'has space' },
+  { 'x-request-id': '../../x' },
+  { 'x-request-id': '' },
+  { accept: 'text/event-stream' },
+  { accept: 'application/xml' },
+  { accept: '*/*;q=foo, text/event-stream;q=2' },
+  { accept: '' },
+  { 'idempotency-key': 'k'.repeat(5000) },
+  { 'idempotency-key': '' },
+  { 'idempotency-key': '__proto__' },
+  { 'last-event-id': 'not-a-sequence' },
+  { 'last-event-id': '-1' },
+  { 'last-event-id': 'x'.repeat(5000) },
+  { 'cache-control': 'no-cache, no-store, max-age=-1' },
+  { 'accept-encoding': 'gzip;q=0, br, deflate, identity;q=0, *;q=0' },
+  { 'content-length': '99999999999999999999' },
+  { 'transfer-encoding': 'chunked' },
+  { 'x-forwarded-for': '999.999.999.999, ::ffff:1.2.3.4' },
+  { origin: 'null' },
+  { 'content-encoding': 'gzip' },
+  { 'content-encoding': 'br, gzip' },
+  { expect: '100-continue' }
 ]
 
 const BAD_CREDENTIALS: Array<Record<string, string>> = [
-  {}, { 'x-api-key': 'amk_bogus' }, { 'x-api-key': 'amk_' + 'z'.repeat(4000) }, { 'x-api-key': '' }, { authorization: 'Bearer' },
-  { authorization: 'Bearer a.b.c' }, { authorization: 'Bearer ' + 'e30.e30.' }, { authorization: 'Basic dXNlcjpwYXNz' },
-  { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiIsInJvbGUiOiJhZG1pbiJ9.' }, { authorization: 'Bearer ' + 'x'.repeat(9000) },
+  {},
+  { 'x-api-key': 'amk_bogus' },
+  { 'x-api-key': 'amk_' + 'z'.repeat(4000) },
+  { 'x-api-key': '' },
+  { authorization: 'Bearer' },
+  { authorization: 'Bearer a.b.c' },
+  { authorization: 'Bearer ' + 'e30.e30.' },
+  { authorization: 'Basic dXNlcjpwYXNz' },
+  { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiIsInJvbGUiOiJhZG1pbiJ9.' },
+  { authorization: 'Bearer ' + 'x'.repeat(9000) },
   { authorization: 'Bearer __proto__' }
 ]
 
@@ -78,33 +179,60 @@ export class CaseGenerator {
     let payload: string | undefined
     const wantsBody = operation.body !== undefined || operation.method === 'POST'
     if (wantsBody) headers['content-type'] = 'application/json'
-    if (wantsBody) payload = toJson(variant === 'mutated-body' ? this.values.mutated(operation.body) : this.values.valid(operation.body))
+    if (wantsBody) {
+      payload = toJson(
+        variant === 'mutated-body' ? this.values.mutated(operation.body) : this.values.valid(operation.body)
+      )
+    }
 
     switch (variant) {
-      case 'hostile-body': payload = toJson(rng.chance(0.3) ? wrongTypeArray(rng.pick([100, 5000, 50_000])) : hostileValue(rng)); break
-      case 'proto-body': payload = rng.pick([
-        '{"__proto__":{"polluted":true},"topic":"x"}', '{"constructor":{"prototype":{"polluted":true}}}',
-        '{"a":{"__proto__":{"admin":true}}}', '{"prototype":1,"hasOwnProperty":"x","toString":null}',
-        '{"steps":[{"agent":"__proto__","method":"constructor"}]}', '{"workflowName":"__proto__","input":{}}',
-        '{"pattern":"__proto__*","requests":[{"method":"__proto__","input":{}}]}', '{"email":"__proto__","password":"constructor"}']); break
-      case 'invalid-json': payload = rng.pick(INVALID_JSON); headers['content-type'] = 'application/json'; break
+      case 'hostile-body':
+        payload = toJson(rng.chance(0.3) ? wrongTypeArray(rng.pick([100, 5000, 50_000])) : hostileValue(rng))
+        break
+      case 'proto-body':
+        payload = rng.pick([
+          '{"__proto__":{"polluted":true},"topic":"x"}',
+          '{"constructor":{"prototype":{"polluted":true}}}',
+          '{"a":{"__proto__":{"admin":true}}}',
+          '{"prototype":1,"hasOwnProperty":"x","toString":null}',
+          '{"steps":[{"agent":"__proto__","method":"constructor"}]}',
+          '{"workflowName":"__proto__","input":{}}',
+          '{"pattern":"__proto__*","requests":[{"method":"__proto__","input":{}}]}',
+          '{"email":"__proto__","password":"constructor"}'
+        ])
+        break
+      case 'invalid-json':
+        payload = rng.pick(INVALID_JSON)
+        headers['content-type'] = 'application/json'
+        break
       case 'content-type':
         payload ??= '{}'
         if (rng.chance(0.15)) delete headers['content-type']
         else headers['content-type'] = rng.pick(CONTENT_TYPES)
         break
-      case 'over-limit': payload = this.overLimit(); headers['content-type'] = 'application/json'; break
-      case 'headers': Object.assign(headers, rng.pick(HEADER_CASES)); break
-      case 'method': method = rng.pick(METHODS.filter(m => m !== method)); break
+      case 'over-limit':
+        payload = this.overLimit()
+        headers['content-type'] = 'application/json'
+        break
+      case 'headers':
+        Object.assign(headers, rng.pick(HEADER_CASES))
+        break
+      case 'method':
+        method = rng.pick(METHODS.filter(m => m !== method))
+        break
       case 'auth':
         delete headers['x-api-key']
         delete headers.authorization
         Object.assign(headers, rng.pick(BAD_CREDENTIALS))
         break
-      case 'valid': case 'mutated-body': case 'path': case 'query': break
+      case 'valid':
+      case 'mutated-body':
+      case 'path':
+      case 'query':
+        break
     }
-    if (rng.chance(0.02)) path = rng.pick([path + '/', path + '//', path.toUpperCase(), path + '/extra', path.replace('/api/', '/api//')])
-    if (rng.chance(0.02)) query += (query ? '&' : '?') + rng.pick(['__proto__[x]=1', 'constructor[prototype][x]=1', '&&&', '=', '%'])
+    if (rng.chance(0.02)) { path = rng.pick([path + '/', path + '//', path.toUpperCase(), path + '/extra', path.replace('/api/', '/api//')]) }
+    if (rng.chance(0.02)) { query += (query ? '&' : '?') + rng.pick(['__proto__[x]=1', 'constructor[prototype][x]=1', '&&&', '=', '%']) }
     return { operation: operation.id, caller: caller.name, variant, method, url: path + query, headers, payload }
   }
 
@@ -122,11 +250,17 @@ export class CaseGenerator {
     for (const parameter of parameters) {
       if (!hostile && !parameter.required && this.rng.chance(0.5)) continue
       if (parameter.name === 'ticket' && !hostile) continue
-      const value = hostile ? this.rng.pick(QUERY_VALUES) : encodeURIComponent(String(this.values.valid(parameter.schema)))
+      const value = hostile
+        ? this.rng.pick(QUERY_VALUES)
+        : encodeURIComponent(String(this.values.valid(parameter.schema)))
       pairs.push(`${parameter.name}=${value}`)
       if (hostile && this.rng.chance(0.3)) pairs.push(`${parameter.name}=${this.rng.pick(QUERY_VALUES)}`)
     }
-    if (hostile) pairs.push(`${this.rng.pick([...PROTO_NAMES, 'unknown', ''])}=${encodeURIComponent(this.rng.pick(NASTY_STRINGS.filter(s => !/[\ud800-\udfff]/.test(s))))}`)
+    if (hostile) {
+      pairs.push(
+        `${this.rng.pick([...PROTO_NAMES, 'unknown', ''])}=${encodeURIComponent(this.rng.pick(NASTY_STRINGS.filter(s => !/[\ud800-\udfff]/.test(s))))}`
+      )
+    }
     return pairs.length > 0 ? `?${pairs.join('&')}` : ''
   }
 

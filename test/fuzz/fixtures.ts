@@ -21,10 +21,20 @@ export async function seedFixtures (app: FastifyInstance, admin: Caller, values:
   })
   if (run.statusCode === 200) values.hints.runId = [run.json().runId]
 
-  const stream = await app.inject({ method: 'POST', url: '/api/stream/blog', headers, payload: { topic: 'Fuzzing fixtures' } })
+  const stream = await app.inject({
+    method: 'POST',
+    url: '/api/stream/blog',
+    headers,
+    payload: { topic: 'Fuzzing fixtures' }
+  })
   const streamId = /"streamId":"([^"]+)"/.exec(stream.body)?.[1]
   if (stream.statusCode === 200 && streamId) values.hints.streamId = [streamId]
 
-  const key = await app.inject({ method: 'POST', url: '/api/auth/keys', headers, payload: { name: 'fuzz fixture', role: 'user' } })
+  const key = await app.inject({
+    method: 'POST',
+    url: '/api/auth/keys',
+    headers,
+    payload: { name: 'fuzz fixture', role: 'user' }
+  })
   if (key.statusCode === 201) values.hints.id = [key.json().id]
 }

@@ -60,7 +60,10 @@ export async function openApiOf (server: FastifyInstance): Promise<OpenApiDocume
 export function formatReport (report: FuzzReport, maxClasses = 40): string {
   const lines = [
     `fuzz seed ${report.seed}: ${report.requests} requests in ${(report.elapsedMs / 1000).toFixed(1)} s`,
-    `by status: ${Object.entries(report.byStatus).sort().map(([s, n]) => `${s}=${n}`).join(' ')}`,
+    `by status: ${Object.entries(report.byStatus)
+      .sort()
+      .map(([s, n]) => `${s}=${n}`)
+      .join(' ')}`,
     `>= 500: ${report.serverErrors} (+ ${report.documented5xx} documented probe 503s)   shape violations: ${report.shapeViolations}   timeouts: ${report.timeouts}   largest error body: ${report.largestErrorBody} bytes`,
     'by operation:'
   ]
@@ -69,8 +72,13 @@ export function formatReport (report: FuzzReport, maxClasses = 40): string {
     const statuses = Object.entries(figures.byStatus).sort().map(([s, n]) => `${s}=${n}`).join(' ')
     lines.push(`  ${id.padEnd(40)} ${String(figures.requests).padStart(6)}  [${callers}]  ${statuses}`)
   }
-  lines.push('slowest requests:', ...report.slowest.map(({ ms, fuzzCase: c, status }) =>
-    `  ${ms} ms ${c.operation} (${c.caller}, ${c.variant}) → ${status}: ${c.method} ${c.url.slice(0, 120)} body ${(c.payload ?? '').length} bytes ${(c.payload ?? '').slice(0, 60)}`))
+  lines.push(
+    'slowest requests:',
+    ...report.slowest.map(
+      ({ ms, fuzzCase: c, status }) =>
+        `  ${ms} ms ${c.operation} (${c.caller}, ${c.variant}) → ${status}: ${c.method} ${c.url.slice(0, 120)} body ${(c.payload ?? '').length} bytes ${(c.payload ?? '').slice(0, 60)}`
+    )
+  )
   if (report.classes.size > 0) {
     lines.push(`${report.failures.length} failures in ${report.classes.size} classes (kind operation status code):`)
     for (const [key, { count, first }] of [...report.classes.entries()].slice(0, maxClasses)) {

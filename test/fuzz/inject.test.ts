@@ -18,7 +18,14 @@ t.test(`fuzzing every operation with ${count} requests (seed ${seed})`, async t 
   const operations = operationsOf(doc)
   t.ok(operations.length >= 60, `the document lists every operation (${operations.length})`)
 
-  const report = await fuzz(app, doc, { seed, count, callers: CALLERS, bodyLimit: app.config.BODY_LIMIT, concurrency: 8, timeoutMs: 20_000 })
+  const report = await fuzz(app, doc, {
+    seed,
+    count,
+    callers: CALLERS,
+    bodyLimit: app.config.BODY_LIMIT,
+    concurrency: 8,
+    timeoutMs: 20_000
+  })
   t.comment(formatReport(report))
 
   t.equal(report.requests, count, 'every request was sent')
@@ -31,5 +38,8 @@ t.test(`fuzzing every operation with ${count} requests (seed ${seed})`, async t 
   t.equal(report.timeouts, 0, 'no request hung')
   t.equal(report.byStatus['inject-error'] ?? 0, 0, 'no request broke the server')
   // DESIGN §15: error lists are bounded, so hostile input cannot make an error answer (and its log line) huge.
-  t.ok(report.largestErrorBody <= MAX_ERROR_BODY, `every error body is at most 64 KB (largest ${report.largestErrorBody} bytes)`)
+  t.ok(
+    report.largestErrorBody <= MAX_ERROR_BODY,
+    `every error body is at most 64 KB (largest ${report.largestErrorBody} bytes)`
+  )
 })

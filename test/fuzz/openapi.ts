@@ -28,7 +28,12 @@ export interface JsonSchema {
   examples?: unknown[]
 }
 
-export interface Parameter { name: string, in: 'path' | 'query' | 'header' | 'cookie', required?: boolean, schema?: JsonSchema }
+export interface Parameter {
+  name: string
+  in: 'path' | 'query' | 'header' | 'cookie'
+  required?: boolean
+  schema?: JsonSchema
+}
 
 export interface Operation {
   id: string
@@ -59,7 +64,8 @@ export function operationsOf (doc: OpenApiDocument): Operation[] {
     for (const [name, op] of Object.entries(item)) {
       const method = name.toUpperCase()
       if (!isMethod(method)) continue
-      const streams = Object.values(op.responses ?? {}).some(r => Object.keys(r.content ?? {}).includes('text/event-stream')) ||
+      const streams =
+        Object.values(op.responses ?? {}).some(r => Object.keys(r.content ?? {}).includes('text/event-stream')) ||
         (op.parameters ?? []).some(p => p.in === 'header' && p.name === 'accept')
       operations.push({
         id: op.operationId ?? `${method} ${path}`,

@@ -52,33 +52,94 @@ export function toJson (value: FuzzValue): string {
   return JSON.stringify(value)
 }
 
-export const PROTO_NAMES = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf', '__defineGetter__', 'isPrototypeOf'] as const
+export const PROTO_NAMES = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'hasOwnProperty',
+  'toString',
+  'valueOf',
+  '__defineGetter__',
+  'isPrototypeOf'
+] as const
 
 export const NASTY_STRINGS: readonly string[] = [
-  '', ' ', '\u0000', 'a\u0000b', '\u0001\u0002\u001b[31m\u007f', '\r\n\r\nX-Injected: 1', '\t\v\f',
-  '𝕳𝖊𝖑𝖑𝖔 🌍👩‍👩‍👧', '\u202egnp.exe', '\u200b\u200c\u200d\ufeff', 'ﷺ'.repeat(50), 'e\u0301'.repeat(200),
-  '\ud800', '\udfff\ud800', '%00', '%', '../../etc/passwd', '$' + '{7*7}{{7*7}}', '<script>alert(1)</script>',
-  "' OR 1=1 --", '*', '[', '(a+)+$', 'a'.repeat(257), '__proto__', 'constructor', 'NaN', '-0', '1e309',
-  'null', 'true', '{"$ref":"#"}', '\\', '"', '*a'.repeat(40) + 'b', '['.repeat(100), '?'.repeat(200) + '*'.repeat(200), 'a]b[c', '[z-a]'
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\u0001\u0002\u001b[31m\u007f',
+  '\r\n\r\nX-Injected: 1',
+  '\t\v\f',
+  '𝕳𝖊𝖑𝖑𝖔 🌍👩‍👩‍👧',
+  '\u202egnp.exe',
+  '\u200b\u200c\u200d\ufeff',
+  'ﷺ'.repeat(50),
+  'e\u0301'.repeat(200),
+  '\ud800',
+  '\udfff\ud800',
+  '%00',
+  '%',
+  '../../etc/passwd',
+  '$' + '{7*7}{{7*7}}',
+  '<script>alert(1)</script>',
+  "' OR 1=1 --",
+  '*',
+  '[',
+  '(a+)+$',
+  'a'.repeat(257),
+  '__proto__',
+  'constructor',
+  'NaN',
+  '-0',
+  '1e309',
+  'null',
+  'true',
+  '{"$ref":"#"}',
+  '\\',
+  '"',
+  '*a'.repeat(40) + 'b',
+  '['.repeat(100),
+  '?'.repeat(200) + '*'.repeat(200),
+  'a]b[c',
+  '[z-a]'
 ]
 
 /** One hostile value: wrong types, nulls, huge, deep, unicode, control characters, prototype names. */
 export function hostileValue (rng: Rng): FuzzValue {
   switch (rng.int(0, 13)) {
-    case 0: return null
-    case 1: return rng.pick([true, false, 0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 2, -(2 ** 31)])
-    case 2: return rng.pick(NASTY_STRINGS)
-    case 3: return 'x'.repeat(rng.pick([1000, 10_000, 100_000]))
-    case 4: return []
-    case 5: return record([])
-    case 6: return deepArray(rng.pick([64, 500, 5000, 20_000]))
-    case 7: return deepObject(rng.pick([64, 500, 5000]))
-    case 8: return wrongTypeArray(rng.pick([10, 1000, 20_000]))
-    case 9: return record([[rng.pick(PROTO_NAMES), record([['polluted', true]])]])
-    case 10: return rng.pick(PROTO_NAMES)
-    case 11: return record([['$ref', rng.pick(['#', 'steps.0.data', 'input.__proto__', 'constructor.prototype', '__proto__.polluted'])]])
-    case 12: return new Raw(rng.pick(['1e999', '-1e999', '123456789012345678901234567890', '0.0000000000000000000000001', '-0']))
-    default: return Array.from({ length: rng.int(1, 5) }, () => rng.pick(NASTY_STRINGS))
+    case 0:
+      return null
+    case 1:
+      return rng.pick([true, false, 0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 2, -(2 ** 31)])
+    case 2:
+      return rng.pick(NASTY_STRINGS)
+    case 3:
+      return 'x'.repeat(rng.pick([1000, 10_000, 100_000]))
+    case 4:
+      return []
+    case 5:
+      return record([])
+    case 6:
+      return deepArray(rng.pick([64, 500, 5000, 20_000]))
+    case 7:
+      return deepObject(rng.pick([64, 500, 5000]))
+    case 8:
+      return wrongTypeArray(rng.pick([10, 1000, 20_000]))
+    case 9:
+      return record([[rng.pick(PROTO_NAMES), record([['polluted', true]])]])
+    case 10:
+      return rng.pick(PROTO_NAMES)
+    case 11:
+      return record([
+        ['$ref', rng.pick(['#', 'steps.0.data', 'input.__proto__', 'constructor.prototype', '__proto__.polluted'])]
+      ])
+    case 12:
+      return new Raw(
+        rng.pick(['1e999', '-1e999', '123456789012345678901234567890', '0.0000000000000000000000001', '-0'])
+      )
+    default:
+      return Array.from({ length: rng.int(1, 5) }, () => rng.pick(NASTY_STRINGS))
   }
 }
 

@@ -30,9 +30,9 @@ t.test(`${COUNT} malformed HTTP requests over a socket (seed ${seed})`, async t 
   for (const outcome of outcomes) {
     const figures = byCategory[outcome.rawCase.name] ??= {}
     const statuses = outcome.answers.map(a => String(a.status))
-    for (const key of statuses.length ? statuses : [outcome.timedOut ? 'hung' : 'closed-without-answer']) figures[key] = (figures[key] ?? 0) + 1
+    for (const key of statuses.length ? statuses : [outcome.timedOut ? 'hung' : 'closed-without-answer']) { figures[key] = (figures[key] ?? 0) + 1 }
     const where = `${outcome.rawCase.name}: ${JSON.stringify(outcome.rawCase.bytes.toString('latin1').slice(0, 160))}`
-    if (outcome.timedOut) problems.push(`${where} → no answer and not closed within 10 s (got ${JSON.stringify(outcome.raw)})`)
+    if (outcome.timedOut) { problems.push(`${where} → no answer and not closed within 10 s (got ${JSON.stringify(outcome.raw)})`) }
     for (const answer of outcome.answers) {
       if (answer.status >= 500) problems.push(`${where} → ${answer.status}: ${answer.body}`)
       if (answer.status >= 400) {
@@ -44,5 +44,9 @@ t.test(`${COUNT} malformed HTTP requests over a socket (seed ${seed})`, async t 
   t.comment(`raw requests by category and answer: ${JSON.stringify(byCategory)}`)
   t.equal(outcomes.length, COUNT, 'every case was sent')
   t.ok(outcomes.filter(o => o.answers.length > 0).length > COUNT / 2, 'the server answered most of them')
-  t.same(problems.slice(0, 30), [], `every answer is below 500, in the error shape, and nothing hangs (${problems.length} problems)`)
+  t.same(
+    problems.slice(0, 30),
+    [],
+    `every answer is below 500, in the error shape, and nothing hangs (${problems.length} problems)`
+  )
 })

@@ -54,7 +54,7 @@ export function shapeProblem (status: number, headers: Record<string, unknown>, 
   const extra = Object.keys(fields).filter(key => !ERROR_KEYS.has(key))
   if (extra.length > 0) return `unexpected fields ${extra.join(', ')}`
   if (fields.statusCode !== status) return `statusCode ${String(fields.statusCode)} != HTTP ${status}`
-  if (typeof fields.code !== 'string' || !fields.code.startsWith('AMK_')) return `code ${String(fields.code)} is not AMK_*`
+  if (typeof fields.code !== 'string' || !fields.code.startsWith('AMK_')) { return `code ${String(fields.code)} is not AMK_*` }
   if (typeof fields.error !== 'string') return 'error is not a string'
   if (typeof fields.message !== 'string') return 'message is not a string'
   if (typeof fields.requestId !== 'string' || fields.requestId !== headers['x-request-id']) {
@@ -80,14 +80,25 @@ async function send (app: FastifyInstance, fuzzCase: FuzzCase, timeoutMs: number
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
   const request = (async (): Promise<Outcome> => {
-    const res = await app.inject({ method: fuzzCase.method, url: fuzzCase.url, headers: fuzzCase.headers, payload: fuzzCase.payload, payloadAsStream: true })
+    const res = await app.inject({
+      method: fuzzCase.method,
+      url: fuzzCase.url,
+      headers: fuzzCase.headers,
+      payload: fuzzCase.payload,
+      payloadAsStream: true
+    })
     const stream = res.stream()
     const streaming = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
     if (streaming && res.statusCode === 200) {
       // An SSE 200 is a success. Reading it lets the stream finish (a destroyed inject stream stops reading
       // and holds the server's stream open); one that does not end within a few seconds is closed.
       let sseTimer: NodeJS.Timeout | undefined
-      await Promise.race([readAll(stream, 0), new Promise(resolve => { sseTimer = setTimeout(resolve, Math.min(5000, timeoutMs / 2)) })])
+      await Promise.race([
+        readAll(stream, 0),
+        new Promise(resolve => {
+          sseTimer = setTimeout(resolve, Math.min(5000, timeoutMs / 2))
+        })
+      ])
       clearTimeout(sseTimer)
       stream.destroy()
       return { status: res.statusCode, headers: res.headers, body: '' }
@@ -102,7 +113,9 @@ async function send (app: FastifyInstance, fuzzCase: FuzzCase, timeoutMs: number
 }
 
 const excerpt = (text: string | undefined, max = 300) =>
-  text === undefined ? '(none)' : JSON.stringify(text.length > max ? `${text.slice(0, max)}… (${text.length} bytes)` : text)
+  text === undefined
+    ? '(none)'
+    : JSON.stringify(text.length > max ? `${text.slice(0, max)}… (${text.length} bytes)` : text)
 
 export function describeFailure (failure: Failure): string {
   const c = failure.fuzzCase
@@ -161,7 +174,11 @@ export async function fuzz (app: FastifyInstance, doc: OpenApiDocument, options:
       const outcome = await send(app, fuzzCase, options.timeoutMs ?? 15_000).catch((error: Error) => error)
       const ms = Math.round(performance.now() - sentAt)
       if (report.slowest.length < 5 || ms > report.slowest[4].ms) {
-        report.slowest.push({ ms, fuzzCase, status: typeof outcome === 'object' && !(outcome instanceof Error) ? outcome.status : 0 })
+        report.slowest.push({
+          ms,
+          fuzzCase,
+          status: typeof outcome === 'object' && !(outcome instanceof Error) ? outcome.status : 0
+        })
         report.slowest.sort((a, b) => b.ms - a.ms).splice(5)
       }
       report.requests++
@@ -191,7 +208,10 @@ export async function fuzz (app: FastifyInstance, doc: OpenApiDocument, options:
         const problem = shapeProblem(outcome.status, outcome.headers, outcome.body)
         if (problem) {
           report.shapeViolations++
-          fail({ kind: 'shape', fuzzCase, status: outcome.status, response: `${problem}: ${outcome.body}` }, problem.replace(/[0-9a-f-]{36}|\d+/g, '#'))
+          fail(
+            { kind: 'shape', fuzzCase, status: outcome.status, response: `${problem}: ${outcome.body}` },
+            problem.replace(/[0-9a-f-]{36}|\d+/g, '#')
+          )
         }
       }
     }

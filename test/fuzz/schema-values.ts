@@ -5,8 +5,17 @@ import { hostileValue, PROTO_NAMES, Raw, record, type FuzzValue, type Rng } from
 import type { JsonSchema, OpenApiDocument } from './openapi.js'
 
 /** Plausible workflow input: fields most agent methods take. */
-const WORKFLOW_INPUT: Array<[string, FuzzValue]> = [['destination', 'Paris'], ['topic', 'Travel tips'], ['duration', 3], ['industry', 'travel'],
-  ['idea', 'A trip planner'], ['from', 'London'], ['to', 'Rome'], ['date', '2027-05-01'], ['budget', 'medium']]
+const WORKFLOW_INPUT: Array<[string, FuzzValue]> = [
+  ['destination', 'Paris'],
+  ['topic', 'Travel tips'],
+  ['duration', 3],
+  ['industry', 'travel'],
+  ['idea', 'A trip planner'],
+  ['from', 'London'],
+  ['to', 'Rome'],
+  ['date', '2027-05-01'],
+  ['budget', 'medium']
+]
 
 export class SchemaValues {
   /** Real names for fields the schemas leave as free strings, so requests get past the lookups. */
@@ -17,9 +26,15 @@ export class SchemaValues {
   workflows: Array<{ name: string, inputSchema?: JsonSchema }> = []
 
   constructor (private readonly doc: OpenApiDocument, private readonly rng: Rng) {
-    const invoke = Object.keys(doc.paths).map(path => /^\/api\/agents\/(\w+)\/(\w+)$/.exec(path)).filter(match => match !== null)
+    const invoke = Object.keys(doc.paths)
+      .map(path => /^\/api\/agents\/(\w+)\/(\w+)$/.exec(path))
+      .filter(match => match !== null)
     this.hints = { agent: [...new Set(invoke.map(match => match[1]))], method: invoke.map(match => match[2]) }
-    this.methods = invoke.map(([path, agent, method]) => ({ agent, method, input: doc.paths[path].post?.requestBody?.content?.['application/json']?.schema }))
+    this.methods = invoke.map(([path, agent, method]) => ({
+      agent,
+      method,
+      input: doc.paths[path].post?.requestBody?.content?.['application/json']?.schema
+    }))
   }
 
   resolve (schema: JsonSchema | undefined, depth = 0): JsonSchema {
@@ -45,7 +60,11 @@ export class SchemaValues {
     const rng = this.rng
     if (this.hints[name] && !schema.enum && rng.chance(0.9)) return rng.pick(this.hints[name])
     if (name === 'input' && !schema.properties && rng.chance(0.8)) {
-      return record(WORKFLOW_INPUT.filter(() => rng.chance(0.6)).concat(rng.chance(0.2) ? [['context', record([['$ref', 'steps.0.data']])]] : []))
+      return record(
+        WORKFLOW_INPUT.filter(() => rng.chance(0.6)).concat(
+          rng.chance(0.2) ? [['context', record([['$ref', 'steps.0.data']])]] : []
+        )
+      )
     }
     if (schema.const !== undefined) return plain(schema.const)
     if (schema.enum) return plain(rng.pick(schema.enum))
@@ -71,7 +90,7 @@ export class SchemaValues {
       }
       case 'object':
       case undefined: {
-        if (!schema.properties) return type === 'object' ? record([]) : rng.pick([null, 'text', 1, record([['note', 'context']])])
+        if (!schema.properties) { return type === 'object' ? record([]) : rng.pick([null, 'text', 1, record([['note', 'context']])]) }
         if (depth > 4) return record([])
         const required = new Set(schema.required ?? [])
         const entries = Object.entries(schema.properties)
@@ -112,7 +131,7 @@ export class SchemaValues {
   mutated (input: JsonSchema | undefined): FuzzValue {
     const rng = this.rng
     const value = this.valid(input)
-    if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Raw) return hostileValue(rng)
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Raw) { return hostileValue(rng) }
     const keys = Object.keys(value)
     const action = rng.int(0, 5)
     if (action <= 2 && keys.length > 0) value[rng.pick(keys)] = hostileValue(rng)
@@ -125,8 +144,8 @@ export class SchemaValues {
 
 /** A JSON value from a schema (enum, const, examples) as a FuzzValue, objects null-prototyped. */
 function plain (value: unknown): FuzzValue {
-  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') return value
+  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') { return value }
   if (Array.isArray(value)) return value.map(plain)
-  if (typeof value === 'object') return record(Object.entries(value).map(([k, v]): [string, FuzzValue] => [k, plain(v)]))
+  if (typeof value === 'object') { return record(Object.entries(value).map(([k, v]): [string, FuzzValue] => [k, plain(v)])) }
   return null
 }

@@ -12,11 +12,25 @@ import { prepareWorkflow } from '../../src/coordinator/workflows.js'
 import { build } from '../support.js'
 import { ADMIN_KEY, MANAGEMENT_ENV } from '../routes/support.js'
 
-const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'propertyIsEnumerable']
+const PROTOTYPE_NAMES = [
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'isPrototypeOf',
+  '__defineGetter__',
+  'propertyIsEnumerable'
+]
 const UNKNOWN = 'nosuchname'
 const FLIGHT = { from: 'Cairo', to: 'Paris', date: '2030-06-01', passengers: 1 }
 
-function call (app: FastifyInstance, method: 'GET' | 'POST', url: string, payload?: object): Promise<LightMyRequestResponse> {
+function call (
+  app: FastifyInstance,
+  method: 'GET' | 'POST',
+  url: string,
+  payload?: object
+): Promise<LightMyRequestResponse> {
   return app.inject({ method, url, headers: { 'x-api-key': ADMIN_KEY }, ...(payload ? { payload } : {}) })
 }
 
@@ -32,7 +46,12 @@ const agentRoutes: Array<[string, 'GET' | 'POST', (name: string) => string, obje
   ['metrics', 'GET', n => `/api/agents/${n}/metrics`],
   ['traces', 'GET', n => `/api/agents/${n}/traces?limit=5`],
   ['cache clear', 'POST', n => `/api/agents/${n}/cache/clear`, { pattern: '*' }],
-  ['cache warm', 'POST', n => `/api/agents/${n}/cache/warm`, { requests: [{ method: 'searchFlights', input: FLIGHT }] }],
+  [
+    'cache warm',
+    'POST',
+    n => `/api/agents/${n}/cache/warm`,
+    { requests: [{ method: 'searchFlights', input: FLIGHT }] }
+  ],
   ['stats reset', 'POST', n => `/api/agents/${n}/stats/reset`],
   ['invoke', 'POST', n => `/api/agents/${n}/searchFlights`, FLIGHT],
   ['stream stats', 'GET', n => `/api/stream/stats/${n}`]
@@ -43,48 +62,85 @@ t.test('agent names: 404 listing the agents on every route family, exactly as fo
   for (const [family, method, url, payload] of agentRoutes) {
     const unknown = await call(app, method, url(UNKNOWN), payload)
     t.equal(unknown.statusCode, 404, `${family}: an unknown agent is 404`)
-    t.match(JSON.stringify(unknown.json().details), /"travel","content","innovation"/, `${family}: the agents are listed`)
+    t.match(
+      JSON.stringify(unknown.json().details),
+      /"travel","content","innovation"/,
+      `${family}: the agents are listed`
+    )
     for (const name of PROTOTYPE_NAMES) {
       const reply = await call(app, method, url(name), payload)
       t.same(shape(reply, name), shape(unknown, UNKNOWN), `${family} of "${name}"`)
     }
   }
   const overview = (await call(app, 'GET', '/api/agents/overview')).json()
-  t.same(overview.agents.map((a: { agent: string }) => a.agent), ['travel', 'content', 'innovation'], 'no statistics entry was created for a prototype name')
+  t.same(
+    overview.agents.map((a: { agent: string }) => a.agent),
+    ['travel', 'content', 'innovation'],
+    'no statistics entry was created for a prototype name'
+  )
 })
 
 t.test('method names: 404 listing the methods, on invoke and in cache warm', async t => {
   const app = await build(t, { env: MANAGEMENT_ENV })
   const unknownInvoke = await call(app, 'POST', `/api/agents/travel/${UNKNOWN}`, {})
-  const unknownWarm = await call(app, 'POST', '/api/agents/travel/cache/warm', { requests: [{ method: UNKNOWN, input: {} }] })
+  const unknownWarm = await call(app, 'POST', '/api/agents/travel/cache/warm', {
+    requests: [{ method: UNKNOWN, input: {} }]
+  })
   t.equal(unknownInvoke.statusCode, 404)
-  t.match(unknownWarm.json().results[0], { status: 'failed', error: { statusCode: 404, details: { availableMethods: ['searchFlights'] } } })
+  t.match(unknownWarm.json().results[0], {
+    status: 'failed',
+    error: { statusCode: 404, details: { availableMethods: ['searchFlights'] } }
+  })
   for (const name of PROTOTYPE_NAMES) {
-    t.same(shape(await call(app, 'POST', `/api/agents/travel/${name}`, {}), name), shape(unknownInvoke, UNKNOWN), `invoke travel.${name}`)
+    t.same(
+      shape(await call(app, 'POST', `/api/agents/travel/${name}`, {}), name),
+      shape(unknownInvoke, UNKNOWN),
+      `invoke travel.${name}`
+    )
     const warm = await call(app, 'POST', '/api/agents/travel/cache/warm', { requests: [{ method: name, input: {} }] })
     t.same(shape(warm, name), shape(unknownWarm, UNKNOWN), `warm travel.${name}`)
   }
 })
 
-t.test('coordinator: prototype-named workflows, step agents, step methods and aggregators are unknown names', async t => {
-  const app = await build(t, { env: MANAGEMENT_ENV })
-  const bodies: Array<[string, (name: string) => object]> = [
-    ['workflow', name => ({ workflowName: name, input: {} })],
-    ['sequential', name => ({ steps: [{ agent: name, method: 'searchFlights', input: FLIGHT }] })],
-    ['parallel', name => ({ tasks: [{ agent: 'travel', method: name, input: FLIGHT }] })],
-    ['hierarchical', name => ({ master: { agent: name, method: 'searchFlights', input: FLIGHT }, subAgents: [{ agent: 'content', method: name }] })],
-    ['hierarchical', name => ({ master: { agent: 'travel', method: 'searchFlights', input: FLIGHT }, subAgents: [{ agent: 'travel', method: 'searchFlights', input: FLIGHT }], aggregator: name })]
-  ]
-  for (const [strategy, body] of bodies) {
-    const unknown = await call(app, 'POST', `/api/coordinator/${strategy}`, body(UNKNOWN))
-    t.equal(unknown.statusCode, 400, `${strategy}: an unknown name is refused`)
-    t.match(unknown.body, /travel|trip-package|collect/, `${strategy}: the valid names are listed`)
-    for (const name of PROTOTYPE_NAMES) {
-      t.same(shape(await call(app, 'POST', `/api/coordinator/${strategy}`, body(name)), name), shape(unknown, UNKNOWN), `${strategy} with "${name}"`)
+t.test(
+  'coordinator: prototype-named workflows, step agents, step methods and aggregators are unknown names',
+  async t => {
+    const app = await build(t, { env: MANAGEMENT_ENV })
+    const bodies: Array<[string, (name: string) => object]> = [
+      ['workflow', name => ({ workflowName: name, input: {} })],
+      ['sequential', name => ({ steps: [{ agent: name, method: 'searchFlights', input: FLIGHT }] })],
+      ['parallel', name => ({ tasks: [{ agent: 'travel', method: name, input: FLIGHT }] })],
+      [
+        'hierarchical',
+        name => ({
+          master: { agent: name, method: 'searchFlights', input: FLIGHT },
+          subAgents: [{ agent: 'content', method: name }]
+        })
+      ],
+      [
+        'hierarchical',
+        name => ({
+          master: { agent: 'travel', method: 'searchFlights', input: FLIGHT },
+          subAgents: [{ agent: 'travel', method: 'searchFlights', input: FLIGHT }],
+          aggregator: name
+        })
+      ]
+    ]
+    for (const [strategy, body] of bodies) {
+      const unknown = await call(app, 'POST', `/api/coordinator/${strategy}`, body(UNKNOWN))
+      t.equal(unknown.statusCode, 400, `${strategy}: an unknown name is refused`)
+      t.match(unknown.body, /travel|trip-package|collect/, `${strategy}: the valid names are listed`)
+      for (const name of PROTOTYPE_NAMES) {
+        t.same(
+          shape(await call(app, 'POST', `/api/coordinator/${strategy}`, body(name)), name),
+          shape(unknown, UNKNOWN),
+          `${strategy} with "${name}"`
+        )
+      }
     }
+    t.equal((await call(app, 'GET', '/api/coordinator/stats')).json().total, 0, 'nothing ran')
   }
-  t.equal((await call(app, 'GET', '/api/coordinator/stats')).json().total, 0, 'nothing ran')
-})
+)
 
 t.test('the lookups themselves: own entries only', async t => {
   const definitions = createAgentDefinitions()

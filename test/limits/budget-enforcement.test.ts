@@ -55,7 +55,12 @@ async function rejections (app: FastifyInstance, dimension: string): Promise<num
 }
 
 t.test('a 1,000-token budget across two instances on one Redis', { skip: needs('redis') }, async t => {
-  const env = { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix(), VALID_API_KEYS: `${KEY}:user`, BUDGETS: '{"user":{"tokens":1000}}' }
+  const env = {
+    REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix(),
+    VALID_API_KEYS: `${KEY}:user`,
+    BUDGETS: '{"user":{"tokens":1000}}'
+  }
   const { provider, calls } = countedProvider()
   const a = await build(t, { env, appOptions: { llmProvider: provider } })
   const b = await build(t, { env, db: null, appOptions: { llmProvider: provider, db: a.db } })
@@ -77,7 +82,10 @@ t.test('a 1,000-token budget across two instances on one Redis', { skip: needs('
   const used = await ledger(a, me)
   t.equal(used.calls, admitted, 'one ledger row per admitted call')
   const oneEstimate = used.max_input + EXPECTED_OUTPUT_TOKENS
-  t.ok(used.tokens >= 1000 && used.tokens <= 1000 + oneEstimate, `ledger holds ${used.tokens} tokens: spent, and within 1,000 + one estimate (${oneEstimate})`)
+  t.ok(
+    used.tokens >= 1000 && used.tokens <= 1000 + oneEstimate,
+    `ledger holds ${used.tokens} tokens: spent, and within 1,000 + one estimate (${oneEstimate})`
+  )
 
   const last = refused.at(-1)!
   const body = last.json()
@@ -88,11 +96,22 @@ t.test('a 1,000-token budget across two instances on one Redis', { skip: needs('
   t.match(body.details, { scope: 'budget', dimension: 'tokens', limit: 1000, resetsAt: midnight.toISOString() })
   t.ok(body.details.used >= 1000)
   t.equal(last.headers['retry-after'], String(body.details.retryAfterSeconds))
-  t.ok(Math.abs(refusedAt + body.details.retryAfterSeconds * 1000 - midnight.getTime()) <= 1000, 'Retry-After is the time to the next UTC midnight')
-  t.equal(await rejections(a, 'tokens') + await rejections(b, 'tokens'), refused.length, 'budget_rejections_total counts every refusal')
+  t.ok(
+    Math.abs(refusedAt + body.details.retryAfterSeconds * 1000 - midnight.getTime()) <= 1000,
+    'Retry-After is the time to the next UTC midnight'
+  )
+  t.equal(
+    (await rejections(a, 'tokens')) + (await rejections(b, 'tokens')),
+    refused.length,
+    'budget_rejections_total counts every refusal'
+  )
 
   const usage = (await b.inject({ url: '/api/usage/me', headers: { 'x-api-key': KEY } })).json()
-  t.same({ calls: usage.totals.calls, tokens: usage.totals.totalTokens }, { calls: used.calls, tokens: used.tokens }, 'usage/me equals the ledger')
+  t.same(
+    { calls: usage.totals.calls, tokens: usage.totals.totalTokens },
+    { calls: used.calls, tokens: used.tokens },
+    'usage/me equals the ledger'
+  )
   t.equal(usage.today.totalTokens, used.tokens)
   t.same(usage.budget.tokens, { limit: 1000, used: used.tokens, remaining: 0 })
   t.equal(usage.budget.usd, null)
@@ -128,7 +147,11 @@ t.test('dollar budgets, per-key budgets, and counters seeded from the ledger (me
   t.match(refusal.details, { scope: 'budget', dimension: 'usd', limit: 0.001 })
   t.match(refusal.message, /Daily dollar budget spent: \$0\.\d{4} of \$0\.0010 used today/)
 
-  t.same([(await visa(app, OTHER)).statusCode, (await visa(app, OTHER)).statusCode], [200, 429], 'the key\'s own 1-token budget wins over the role budget')
+  t.same(
+    [(await visa(app, OTHER)).statusCode, (await visa(app, OTHER)).statusCode],
+    [200, 429],
+    "the key's own 1-token budget wins over the role budget"
+  )
   t.match((await visa(app, OTHER)).json().details, { dimension: 'tokens', limit: 1 })
   const providerCalls = calls()
 

@@ -39,18 +39,21 @@ t.test('limits: role budgets, overridden per dimension by the key\'s own columns
   t.equal(await b.limitsFor({ id: 'p', kind: 'user', role: 'premium' }), null, 'no budget configured for the role')
 })
 
-t.test('calls are admitted while under the limit, each reserving its estimate; settling uses the real usage', async t => {
-  const b = budgets()
-  const first = await b.reserve(user, { tokens: 600, costUsd: 0.01 })
-  t.ok(first.ok, '0 committed < 1000')
-  t.ok((await b.reserve(user, { tokens: 600, costUsd: 0.01 })).ok, '600 committed < 1000: admitted, 1200 committed')
-  t.notOk((await b.reserve(user, { tokens: 1, costUsd: 0 })).ok, '1200 committed ≥ 1000')
-  if (!first.ok) return
-  await first.settle({ tokens: 300, costUsd: 0.005 })
-  t.ok((await b.reserve(user, { tokens: 100, costUsd: 0 })).ok, '900 committed once the first call used 300')
-  await first.settle({ tokens: 0, costUsd: 0 })
-  t.notOk((await b.reserve(user, { tokens: 1, costUsd: 0 })).ok, 'settling twice has no effect')
-})
+t.test(
+  'calls are admitted while under the limit, each reserving its estimate; settling uses the real usage',
+  async t => {
+    const b = budgets()
+    const first = await b.reserve(user, { tokens: 600, costUsd: 0.01 })
+    t.ok(first.ok, '0 committed < 1000')
+    t.ok((await b.reserve(user, { tokens: 600, costUsd: 0.01 })).ok, '600 committed < 1000: admitted, 1200 committed')
+    t.notOk((await b.reserve(user, { tokens: 1, costUsd: 0 })).ok, '1200 committed ≥ 1000')
+    if (!first.ok) return
+    await first.settle({ tokens: 300, costUsd: 0.005 })
+    t.ok((await b.reserve(user, { tokens: 100, costUsd: 0 })).ok, '900 committed once the first call used 300')
+    await first.settle({ tokens: 0, costUsd: 0 })
+    t.notOk((await b.reserve(user, { tokens: 1, costUsd: 0 })).ok, 'settling twice has no effect')
+  }
+)
 
 t.test('a rejection names the dimension, the usage and the next UTC midnight', async t => {
   const now = Date.parse('2025-03-10T22:00:00.000Z')
@@ -60,12 +63,23 @@ t.test('a rejection names the dimension, the usage and the next UTC midnight', a
   const rejected = await b.reserve(user, { tokens: 100, costUsd: 0.1 })
   t.notOk(rejected.ok)
   if (rejected.ok) return
-  t.same(rejected.rejection, { scope: 'budget', dimension: 'usd', limit: 0.5, used: 0.5, requested: 0.1, resetsAt: '2025-03-11T00:00:00.000Z', retryAfterSeconds: 7200 })
+  t.same(rejected.rejection, {
+    scope: 'budget',
+    dimension: 'usd',
+    limit: 0.5,
+    used: 0.5,
+    requested: 0.1,
+    resetsAt: '2025-03-11T00:00:00.000Z',
+    retryAfterSeconds: 7200
+  })
   t.same(utcDay(now).day, '2025-03-10')
 })
 
 t.test('a new counter is seeded from the ledger (new day, restarted Redis or process)', async t => {
-  const b = budgets({ ledgerTotals: async (callerId, since) => (callerId === 'user-1' && since.getUTCHours() === 0 ? { tokens: 950, usd: 0.1 } : { tokens: 0, usd: 0 }) })
+  const b = budgets({
+    ledgerTotals: async (callerId, since) =>
+      callerId === 'user-1' && since.getUTCHours() === 0 ? { tokens: 950, usd: 0.1 } : { tokens: 0, usd: 0 }
+  })
   t.ok((await b.reserve(user, { tokens: 100, costUsd: 0 })).ok, '950 in the ledger today < 1000')
   t.notOk((await b.reserve(user, { tokens: 100, costUsd: 0 })).ok, '950 + the 100 reserved ≥ 1000')
 })
@@ -94,11 +108,19 @@ t.test('Redis counters: shared by two replicas, exact under concurrency', { skip
   t.ok(admitted.length >= 10, `${admitted.length} calls admitted`)
   const [tokens] = await clients[0].hmget(`${prefix}budget:user-1:${utcDay(Date.now()).day}`, 'tokens')
   t.equal(Number(tokens), total, 'the shared counter equals the settled usage')
-  t.ok(Number(await clients[0].ttl(`${prefix}budget:user-1:${utcDay(Date.now()).day}`)) > 3600, 'the counter expires after the day')
+  t.ok(
+    Number(await clients[0].ttl(`${prefix}budget:user-1:${utcDay(Date.now()).day}`)) > 3600,
+    'the counter expires after the day'
+  )
 })
 
 t.test('Redis down: budgets fall back to this process\'s memory', { skip: needs('redis') }, async t => {
-  const redis = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  const redis = new Redis('redis://127.0.0.1:1', {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null
+  })
   t.teardown(() => redis.disconnect())
   const switches: string[] = []
   const b = budgets({

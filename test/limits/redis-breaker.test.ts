@@ -34,41 +34,76 @@ async function client (t: Test, commandTimeoutMs: number): Promise<Redis> {
   return redis
 }
 
-t.test('reply errors leave it closed; a frozen Redis opens it for every use; one probe closes it after the thaw', async t => {
-  const redis = await client(t, 200)
-  const switches: Backend[] = []
-  const breaker = new RedisBreaker(redis, 300)
-  t.teardown(() => breaker.close())
-  breaker.onSwitch(to => switches.push(to))
+t.test(
+  'reply errors leave it closed; a frozen Redis opens it for every use; one probe closes it after the thaw',
+  async t => {
+    const redis = await client(t, 200)
+    const switches: Backend[] = []
+    const breaker = new RedisBreaker(redis, 300)
+    t.teardown(() => breaker.close())
+    breaker.onSwitch(to => switches.push(to))
 
-  t.equal(await breaker.run(r => r.call('NO_SUCH_COMMAND'), () => 'memory'), 'memory', 'the failed call falls back')
-  t.equal(breaker.state().backend, 'redis', 'a reply error means Redis answered: still closed')
+    t.equal(
+      await breaker.run(
+        r => r.call('NO_SUCH_COMMAND'),
+        () => 'memory'
+      ),
+      'memory',
+      'the failed call falls back'
+    )
+    t.equal(breaker.state().backend, 'redis', 'a reply error means Redis answered: still closed')
 
-  server.freeze()
-  t.teardown(() => server.thaw())
-  const started = performance.now()
-  t.equal(await breaker.run(r => r.get('k'), () => 'memory', 'cache'), 'memory')
-  t.ok(performance.now() - started < 1500, 'the first call waited one command timeout at most')
-  t.equal(breaker.state().backend, 'memory', 'open')
-  t.match(breaker.state().reason, /cache: Command timed out/)
+    server.freeze()
+    t.teardown(() => server.thaw())
+    const started = performance.now()
+    t.equal(
+      await breaker.run(
+        r => r.get('k'),
+        () => 'memory',
+        'cache'
+      ),
+      'memory'
+    )
+    t.ok(performance.now() - started < 1500, 'the first call waited one command timeout at most')
+    t.equal(breaker.state().backend, 'memory', 'open')
+    t.match(breaker.state().reason, /cache: Command timed out/)
 
-  // While open nothing is sent to Redis, whichever component asks.
-  let sent = 0
-  const quick = performance.now()
-  for (const component of ['limits', 'budgets', 'cache', 'event log', 'slots']) {
-    t.equal(await breaker.run(async r => { sent++; return r.get('k') }, () => 'memory', component), 'memory')
-    breaker.fire(component, async () => { sent++ })
+    // While open nothing is sent to Redis, whichever component asks.
+    let sent = 0
+    const quick = performance.now()
+    for (const component of ['limits', 'budgets', 'cache', 'event log', 'slots']) {
+      t.equal(
+        await breaker.run(
+          async r => {
+            sent++
+            return r.get('k')
+          },
+          () => 'memory',
+          component
+        ),
+        'memory'
+      )
+      breaker.fire(component, async () => {
+        sent++
+      })
+    }
+    t.equal(sent, 0, 'no component reached Redis while open')
+    t.ok(performance.now() - quick < 100, 'fallbacks answer at once')
+    t.equal(breaker.usable(), false)
+
+    server.thaw()
+    t.ok(await until(() => breaker.state().backend === 'redis', 5000), 'closed by the probe, with no traffic at all')
+    t.same(switches, ['memory', 'redis'])
+    t.equal(breaker.state().opens, 1)
+    t.equal(
+      await breaker.run(
+        r => r.ping(),
+        () => 'memory'
+      ),
+      'PONG'
+    )
   }
-  t.equal(sent, 0, 'no component reached Redis while open')
-  t.ok(performance.now() - quick < 100, 'fallbacks answer at once')
-  t.equal(breaker.usable(), false)
-
-  server.thaw()
-  t.ok(await until(() => breaker.state().backend === 'redis', 5000), 'closed by the probe, with no traffic at all')
-  t.same(switches, ['memory', 'redis'])
-  t.equal(breaker.state().opens, 1)
-  t.equal(await breaker.run(r => r.ping(), () => 'memory'), 'PONG')
-})
+)
 
 t.test('warnings: one line per component per period, then the count suppressed', async t => {
   const redis = await client(t, 500)
@@ -95,7 +130,14 @@ t.test('an event-loop stall with a healthy Redis does not open it', async t => {
   const breaker = new RedisBreaker(redis, 60_000)
   t.teardown(() => breaker.close())
   let timedOut = false
-  const pending = breaker.run(r => r.get('k').catch((error: Error) => { timedOut = /timed out/.test(error.message); throw error }), () => 'memory')
+  const pending = breaker.run(
+    r =>
+      r.get('k').catch((error: Error) => {
+        timedOut = /timed out/.test(error.message)
+        throw error
+      }),
+    () => 'memory'
+  )
   const stallEnds = Date.now() + 1500
   while (Date.now() < stallEnds) { /* the process is blocked; Redis answered long ago */ }
   t.equal(await pending, 'memory')

@@ -13,7 +13,9 @@ const COMMAND_TIMEOUT_MS = 300
 const ANSWER_BOUND_MS = COMMAND_TIMEOUT_MS + 700
 
 const routes: FastifyPluginAsync = async (app) => {
-  app.get('/test/limited', { config: { public: true, rateLimits: [{ scope: 'outage', max: LIMIT }] } }, async () => ({ ok: true }))
+  app.get('/test/limited', { config: { public: true, rateLimits: [{ scope: 'outage', max: LIMIT }] } }, async () => ({
+    ok: true
+  }))
 }
 
 async function statuses (t: Test, app: FastifyInstance, count: number): Promise<number[]> {
@@ -38,47 +40,81 @@ async function until (check: () => boolean | Promise<boolean>, timeoutMs = 10_00
 
 const passed = (codes: number[]) => codes.filter(c => c === 200).length
 
-t.test('Redis killed and restarted: per-process limits meanwhile, shared counts again after', { skip: needs('redis') }, async t => {
-  const redis = await ownRedis(t)
-  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redisPrefix(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), RATE_LIMIT_REDIS_RETRY_MS: '200' }
-  const logs: string[] = []
-  const a = await buildWithRoutes(t, { env, routes, logs })
-  const b = await buildWithRoutes(t, { env, routes })
-  t.equal(a.redisBreaker.retryMs, 200, 'the old name RATE_LIMIT_REDIS_RETRY_MS still sets the Redis breaker\'s retry period')
-  const key = `${env.REDIS_KEY_PREFIX}rl:outage:ip:192.0.2.77`
+t.test(
+  'Redis killed and restarted: per-process limits meanwhile, shared counts again after',
+  { skip: needs('redis') },
+  async t => {
+    const redis = await ownRedis(t)
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: redisPrefix(),
+      REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+      RATE_LIMIT_REDIS_RETRY_MS: '200'
+    }
+    const logs: string[] = []
+    const a = await buildWithRoutes(t, { env, routes, logs })
+    const b = await buildWithRoutes(t, { env, routes })
+    t.equal(
+      a.redisBreaker.retryMs,
+      200,
+      "the old name RATE_LIMIT_REDIS_RETRY_MS still sets the Redis breaker's retry period"
+    )
+    const key = `${env.REDIS_KEY_PREFIX}rl:outage:ip:192.0.2.77`
 
-  // Shared: both instances together admit LIMIT.
-  const shared = [...await statuses(t, a, LIMIT / 2), ...await statuses(t, b, LIMIT / 2), ...await statuses(t, a, 1), ...await statuses(t, b, 1)]
-  t.same(shared, [...Array(LIMIT).fill(200), 429, 429])
-  t.equal((await a.inject('/api/health')).json().components.rateLimit.status, 'healthy')
+    // Shared: both instances together admit LIMIT.
+    const shared = [
+      ...(await statuses(t, a, LIMIT / 2)),
+      ...(await statuses(t, b, LIMIT / 2)),
+      ...(await statuses(t, a, 1)),
+      ...(await statuses(t, b, 1))
+    ]
+    t.same(shared, [...Array(LIMIT).fill(200), 429, 429])
+    t.equal((await a.inject('/api/health')).json().components.rateLimit.status, 'healthy')
 
-  await redis.kill()
-  // Every request answers at once from the in-memory limiter, which counts per process.
-  const duringA = await statuses(t, a, LIMIT + 2)
-  const duringB = await statuses(t, b, LIMIT + 2)
-  t.same(duringA, [...Array(LIMIT).fill(200), 429, 429], 'instance A enforces the limit on its own')
-  t.same(duringB, [...Array(LIMIT).fill(200), 429, 429], 'instance B enforces the limit on its own')
-  const health = await a.inject('/api/health')
-  t.equal(health.statusCode, 200)
-  t.equal(health.json().components.rateLimit.status, 'degraded')
-  t.match(health.json().components.rateLimit.message, /per-process in-memory limits/)
-  t.ok(logs.some(line => line.includes('switched to per-process in-memory counters')), 'the switch is logged')
+    await redis.kill()
+    // Every request answers at once from the in-memory limiter, which counts per process.
+    const duringA = await statuses(t, a, LIMIT + 2)
+    const duringB = await statuses(t, b, LIMIT + 2)
+    t.same(duringA, [...Array(LIMIT).fill(200), 429, 429], 'instance A enforces the limit on its own')
+    t.same(duringB, [...Array(LIMIT).fill(200), 429, 429], 'instance B enforces the limit on its own')
+    const health = await a.inject('/api/health')
+    t.equal(health.statusCode, 200)
+    t.equal(health.json().components.rateLimit.status, 'degraded')
+    t.match(health.json().components.rateLimit.message, /per-process in-memory limits/)
+    t.ok(
+      logs.some(line => line.includes('switched to per-process in-memory counters')),
+      'the switch is logged'
+    )
 
-  await redis.start()
-  await until(() => a.redis!.status === 'ready' && b.redis!.status === 'ready')
-  await new Promise(resolve => setTimeout(resolve, 250)) // past RATE_LIMIT_REDIS_RETRY_MS
-  const after = [...await statuses(t, a, LIMIT / 2), ...await statuses(t, b, LIMIT / 2), ...await statuses(t, a, 1), ...await statuses(t, b, 1)]
-  t.same(after, [...Array(LIMIT).fill(200), 429, 429], 'shared counts again: both instances together admit LIMIT')
-  const client = new Redis(redis.url)
-  t.teardown(() => client.quit())
-  t.equal(Number(await client.get(key)), LIMIT + 2, 'the restarted Redis holds the shared count')
-  t.equal((await a.inject('/api/health')).json().components.rateLimit.status, 'healthy')
-  t.ok(logs.some(line => line.includes('shared counters resumed')), 'the return is logged')
-})
+    await redis.start()
+    await until(() => a.redis!.status === 'ready' && b.redis!.status === 'ready')
+    await new Promise(resolve => setTimeout(resolve, 250)) // past RATE_LIMIT_REDIS_RETRY_MS
+    const after = [
+      ...(await statuses(t, a, LIMIT / 2)),
+      ...(await statuses(t, b, LIMIT / 2)),
+      ...(await statuses(t, a, 1)),
+      ...(await statuses(t, b, 1))
+    ]
+    t.same(after, [...Array(LIMIT).fill(200), 429, 429], 'shared counts again: both instances together admit LIMIT')
+    const client = new Redis(redis.url)
+    t.teardown(() => client.quit())
+    t.equal(Number(await client.get(key)), LIMIT + 2, 'the restarted Redis holds the shared count')
+    t.equal((await a.inject('/api/health')).json().components.rateLimit.status, 'healthy')
+    t.ok(
+      logs.some(line => line.includes('shared counters resumed')),
+      'the return is logged'
+    )
+  }
+)
 
 t.test('Redis paused (not answering): requests wait at most one command timeout', { skip: needs('redis') }, async t => {
   const redis = await ownRedis(t)
-  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redisPrefix(), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), RATE_LIMIT_REDIS_RETRY_MS: '60000' }
+  const env = {
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: redisPrefix(),
+    REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+    RATE_LIMIT_REDIS_RETRY_MS: '60000'
+  }
   const app = await buildWithRoutes(t, { env, routes })
   t.equal(passed(await statuses(t, app, 2)), 2)
   redis.signal('SIGSTOP')

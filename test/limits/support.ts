@@ -23,7 +23,12 @@ export async function buildWithRoutes (t: Test, options: LimitAppOptions = {}): 
   let logger = serverOptions(config).logger
   if (options.logs) {
     const lines = options.logs
-    const stream = new Writable({ write (chunk, _enc, cb) { for (const line of String(chunk).split('\n')) if (line) lines.push(line); cb() } })
+    const stream = new Writable({
+      write (chunk, _enc, cb) {
+        for (const line of String(chunk).split('\n')) if (line) lines.push(line)
+        cb()
+      }
+    })
     logger = { ...(loggerOptions({ ...config, LOG_LEVEL: 'info' as Config['LOG_LEVEL'] }) as object), stream }
   }
   const server = Fastify(serverOptions(config, logger))
@@ -54,14 +59,26 @@ function answers (port: number): Promise<boolean> {
 }
 
 /** A redis-server of our own (nothing persisted) that can be killed and restarted on the same port. */
-export async function ownRedis (t: Test): Promise<{ url: string, port: number, start(): Promise<void>, kill(): Promise<void>, signal(name: NodeJS.Signals): void }> {
+export async function ownRedis (
+  t: Test
+): Promise<{
+  url: string
+  port: number
+  start(): Promise<void>
+  kill(): Promise<void>
+  signal(name: NodeJS.Signals): void
+}> {
   const port = await freePort()
   let child: ChildProcess | null = null
   const handle = {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start () {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' }
+      )
       await waitFor(() => answers(port), `redis-server on ${port}`)
     },
     /** SIGSTOP pauses it (connections stay open, nothing answers); SIGCONT resumes it. */

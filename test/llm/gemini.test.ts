@@ -6,7 +6,12 @@ import { createGeminiProvider, type GeminiOptions } from '../../src/llm/gemini.j
 import { startGeminiServer } from '../fixtures/gemini-server.js'
 import type { GenerateRequest, StreamChunk } from '../../src/llm/types.js'
 
-const SCHEMA = { type: 'object', properties: { answer: { type: 'string', maxLength: 20 } }, required: ['answer'], additionalProperties: false }
+const SCHEMA = {
+  type: 'object',
+  properties: { answer: { type: 'string', maxLength: 20 } },
+  required: ['answer'],
+  additionalProperties: false
+}
 
 async function setup (t: Test, overrides: Partial<GeminiOptions> = {}) {
   const server = await startGeminiServer(() => ({ json: { answer: 'fine' }, usage: { input: 11, output: 7 } }))
@@ -25,8 +30,13 @@ async function setup (t: Test, overrides: Partial<GeminiOptions> = {}) {
   return { server, provider, events }
 }
 
-const ask = (extra: Partial<GenerateRequest> = {}): GenerateRequest =>
-  ({ model: 'gemini-2.5-flash', system: 'You answer briefly.', prompt: 'Say fine about Paris', responseSchema: SCHEMA, ...extra })
+const ask = (extra: Partial<GenerateRequest> = {}): GenerateRequest => ({
+  model: 'gemini-2.5-flash',
+  system: 'You answer briefly.',
+  prompt: 'Say fine about Paris',
+  responseSchema: SCHEMA,
+  ...extra
+})
 
 async function collect (stream: AsyncIterable<StreamChunk>) {
   const chunks: StreamChunk[] = []
@@ -35,7 +45,11 @@ async function collect (stream: AsyncIterable<StreamChunk>) {
 }
 
 async function rejection (promise: Promise<unknown>) {
-  try { await promise } catch (error) { return error as Error & { code: string, statusCode: number, details?: Record<string, unknown> } }
+  try {
+    await promise
+  } catch (error) {
+    return error as Error & { code: string; statusCode: number; details?: Record<string, unknown> }
+  }
   throw new Error('expected a rejection')
 }
 
@@ -51,12 +65,24 @@ t.test('generate: structured output request and usage from usageMetadata (thinki
   t.equal(request.stream, false)
   t.equal(request.prompt, 'Say fine about Paris')
   t.equal(request.system, 'You answer briefly.')
-  t.same(request.body.generationConfig, { responseMimeType: 'application/json', responseJsonSchema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false }, temperature: 0.3 })
+  t.same(request.body.generationConfig, {
+    responseMimeType: 'application/json',
+    responseJsonSchema: {
+      type: 'object',
+      properties: { answer: { type: 'string' } },
+      required: ['answer'],
+      additionalProperties: false
+    },
+    temperature: 0.3
+  })
 })
 
 t.test('429 with Retry-After: waits as asked, then succeeds', async t => {
   const { server, provider, events } = await setup(t)
-  server.script.push({ status: 429, retryAfter: '1' }, { json: { answer: 'after wait' }, usage: { input: 5, output: 3 } })
+  server.script.push(
+    { status: 429, retryAfter: '1' },
+    { json: { answer: 'after wait' }, usage: { input: 5, output: 3 } }
+  )
   const started = Date.now()
   const result = await provider.generate(ask())
   t.same(result.json, { answer: 'after wait' })
@@ -167,7 +193,11 @@ t.test('stream: deltas in order, then usage from the last frame', async t => {
 
 t.test('stream: errors before the first chunk are retried; pro falls back', async t => {
   const { server, provider } = await setup(t)
-  server.script.push({ status: 503 }, { status: 429, retryAfter: '0' }, { json: { answer: 'ok' }, usage: { input: 1, output: 1 } })
+  server.script.push(
+    { status: 503 },
+    { status: 429, retryAfter: '0' },
+    { json: { answer: 'ok' }, usage: { input: 1, output: 1 } }
+  )
   const chunks = await collect(provider.stream(ask({ model: 'gemini-2.5-pro' })))
   t.same(server.requests.map(r => r.model), ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash'])
   t.match(chunks.at(-1), { type: 'done', model: 'gemini-2.5-flash' })

@@ -24,16 +24,36 @@ t.test('every method builder produces schema-valid output from the input (no sam
 })
 
 t.test('builders stay schema-valid whatever the subject (seeded numbers never go negative)', async t => {
-  const subjects = ['Athens', 'Lisbon', 'Paris', 'Cairo', 'Tokyo', 'Reykjavik', 'São Paulo', 'Zanzibar', 'Ulaanbaatar', 'Quebec City',
-    'fintech', 'agritech', 'climate', 'healthcare', 'edtech', 'logistics']
+  const subjects = [
+    'Athens',
+    'Lisbon',
+    'Paris',
+    'Cairo',
+    'Tokyo',
+    'Reykjavik',
+    'São Paulo',
+    'Zanzibar',
+    'Ulaanbaatar',
+    'Quebec City',
+    'fintech',
+    'agritech',
+    'climate',
+    'healthcare',
+    'edtech',
+    'logistics'
+  ]
   for (const { agent, method, input } of CASES) {
     const definition = definitions[agent].methods[method]
     if (!definition.offline) continue
     for (const subject of subjects) {
       const varied = structuredClone(input) as Record<string, unknown>
-      for (const field of ['destination', 'to', 'topic', 'industry', 'idea']) if (typeof varied[field] === 'string') varied[field] = subject
+      for (const field of ['destination', 'to', 'topic', 'industry', 'idea']) { if (typeof varied[field] === 'string') varied[field] = subject }
       const built = definition.offline(Value.Default(definition.input, varied) as Record<string, unknown>)
-      if (!Value.Check(definition.output, built)) t.fail(`${agent}.${method} for ${subject}: ${[...Value.Errors(definition.output, built)].map(e => `${e.instancePath} ${e.message}`).join('; ')}`)
+      if (!Value.Check(definition.output, built)) {
+        t.fail(
+          `${agent}.${method} for ${subject}: ${[...Value.Errors(definition.output, built)].map(e => `${e.instancePath} ${e.message}`).join('; ')}`
+        )
+      }
     }
   }
   t.pass(`every builder validated for ${subjects.length} subjects`)
@@ -45,7 +65,11 @@ t.test('generate: deterministic JSON, honest usage, model offline', async t => {
     system: 'system text',
     prompt: 'Flights from Cairo to Paris please',
     responseSchema: definitions.travel.methods.searchFlights.output,
-    task: { agent: 'travel', method: 'searchFlights', input: { from: 'Cairo', to: 'Paris', date: '2030-01-02', passengers: 1, class: 'business' } }
+    task: {
+      agent: 'travel',
+      method: 'searchFlights',
+      input: { from: 'Cairo', to: 'Paris', date: '2030-01-02', passengers: 1, class: 'business' }
+    }
   }
   const a = await provider.generate(request)
   const b = await provider.generate(request)
@@ -54,11 +78,20 @@ t.test('generate: deterministic JSON, honest usage, model offline', async t => {
   t.same(a.json, JSON.parse(a.text))
   t.match(a.text, /Paris/)
   t.match(a.text, /business/)
-  t.same(a.usage, { inputTokens: Math.ceil((request.system + request.prompt).length / 4), outputTokens: Math.ceil(a.text.length / 4) })
+  t.same(a.usage, {
+    inputTokens: Math.ceil((request.system + request.prompt).length / 4),
+    outputTokens: Math.ceil(a.text.length / 4)
+  })
 })
 
 t.test('stream: chunks that add up to the generate() text, then usage', async t => {
-  const request = { model: 'offline', system: 's', prompt: 'p', responseSchema: definitions.content.methods.researchTopic.output, task: { agent: 'content', method: 'researchTopic', input: { topic: 'Nubian villages', depth: 'quick' } } }
+  const request = {
+    model: 'offline',
+    system: 's',
+    prompt: 'p',
+    responseSchema: definitions.content.methods.researchTopic.output,
+    task: { agent: 'content', method: 'researchTopic', input: { topic: 'Nubian villages', depth: 'quick' } }
+  }
   const deltas: string[] = []
   let done: unknown
   for await (const chunk of provider.stream(request)) {
@@ -73,7 +106,25 @@ t.test('stream: chunks that add up to the generate() text, then usage', async t 
 
 t.test('stream: aborting stops it with AMK_CANCELLED', async t => {
   const controller = new AbortController()
-  const request = { model: 'offline', system: 's', prompt: 'p', responseSchema: definitions.content.methods.generateBlogPost.output, task: { agent: 'content', method: 'generateBlogPost', input: { topic: 'A long post', type: 'guide', tone: 'casual', length: 2000, keywords: [], targetAudience: 'everyone' } }, signal: controller.signal }
+  const request = {
+    model: 'offline',
+    system: 's',
+    prompt: 'p',
+    responseSchema: definitions.content.methods.generateBlogPost.output,
+    task: {
+      agent: 'content',
+      method: 'generateBlogPost',
+      input: {
+        topic: 'A long post',
+        type: 'guide',
+        tone: 'casual',
+        length: 2000,
+        keywords: [],
+        targetAudience: 'everyone'
+      }
+    },
+    signal: controller.signal
+  }
   let seen = 0
   await t.rejects((async () => {
     for await (const chunk of provider.stream(request)) {
@@ -92,7 +143,13 @@ t.test('without a builder the schema sampler answers, valid and labelled with th
     when: Type.String({ format: 'date' }),
     nested: Type.Object({ ok: Type.Boolean(), note: Type.Optional(Type.String({ minLength: 5 })) })
   })
-  const result = await createOfflineProvider().generate({ model: 'offline', system: '', prompt: '', responseSchema: schema, task: { agent: 'x', method: 'y', input: { topic: 'Aswan' } } })
+  const result = await createOfflineProvider().generate({
+    model: 'offline',
+    system: '',
+    prompt: '',
+    responseSchema: schema,
+    task: { agent: 'x', method: 'y', input: { topic: 'Aswan' } }
+  })
   t.ok(Value.Check(schema, result.json))
   t.match(result.text, /Aswan/)
   t.ok(Value.Check(schema, sampleFromSchema(schema)))
@@ -107,19 +164,88 @@ t.test('plain text requests (no schema) get a labelled placeholder', async t => 
 t.test('builders stay schema-valid at the input limits (longest strings, most items)', async t => {
   const long = (n: number, word = 'Alexandria') => word.repeat(Math.ceil(n / word.length)).slice(0, n)
   const extremes: Array<[string, string, Record<string, unknown>]> = [
-    ['travel', 'searchFlights', { from: long(100), to: long(100, 'Ouagadougou '), date: '2030-01-01', passengers: 9, class: 'first' }],
-    ['travel', 'searchHotels', { destination: long(100), checkin: '2030-01-01', checkout: '2031-01-01', guests: 20, rooms: 10 }],
-    ['travel', 'generateItinerary', { destination: long(100), duration: 21, interests: Array.from({ length: 10 }, (_, i) => long(50, `i${i}`)), budget: 1_000_000, travelers: 20 }],
-    ['travel', 'getDestinationRecommendations', { budget: 0, interests: Array.from({ length: 10 }, () => long(50)), duration: 90, season: 'winter', travelers: 20 }],
-    ['travel', 'getVisaRequirements', { destination: long(100), nationality: long(100), purpose: 'transit', duration: 365 }],
-    ['content', 'generateBlogPost', { topic: long(200), type: 'listicle', tone: 'humorous', length: 4000, keywords: Array.from({ length: 10 }, () => long(50)), targetAudience: long(200) }],
-    ['content', 'generateSocialPosts', { topic: long(200), platforms: ['twitter', 'instagram', 'linkedin', 'facebook', 'tiktok', 'threads'], tone: 'casual', count: 20 }],
+    [
+      'travel',
+      'searchFlights',
+      { from: long(100), to: long(100, 'Ouagadougou '), date: '2030-01-01', passengers: 9, class: 'first' }
+    ],
+    [
+      'travel',
+      'searchHotels',
+      { destination: long(100), checkin: '2030-01-01', checkout: '2031-01-01', guests: 20, rooms: 10 }
+    ],
+    [
+      'travel',
+      'generateItinerary',
+      {
+        destination: long(100),
+        duration: 21,
+        interests: Array.from({ length: 10 }, (_, i) => long(50, `i${i}`)),
+        budget: 1_000_000,
+        travelers: 20
+      }
+    ],
+    [
+      'travel',
+      'getDestinationRecommendations',
+      {
+        budget: 0,
+        interests: Array.from({ length: 10 }, () => long(50)),
+        duration: 90,
+        season: 'winter',
+        travelers: 20
+      }
+    ],
+    [
+      'travel',
+      'getVisaRequirements',
+      { destination: long(100), nationality: long(100), purpose: 'transit', duration: 365 }
+    ],
+    [
+      'content',
+      'generateBlogPost',
+      {
+        topic: long(200),
+        type: 'listicle',
+        tone: 'humorous',
+        length: 4000,
+        keywords: Array.from({ length: 10 }, () => long(50)),
+        targetAudience: long(200)
+      }
+    ],
+    [
+      'content',
+      'generateSocialPosts',
+      {
+        topic: long(200),
+        platforms: ['twitter', 'instagram', 'linkedin', 'facebook', 'tiktok', 'threads'],
+        tone: 'casual',
+        count: 20
+      }
+    ],
     ['content', 'generateVideoScript', { topic: long(200), duration: 1800, style: 'vlog', platform: 'linkedin' }],
     ['content', 'researchTopic', { topic: long(200), depth: 'deep' }],
-    ['content', 'generateContentCalendar', { duration: 90, platforms: ['twitter', 'instagram', 'linkedin', 'facebook', 'tiktok', 'threads'], topics: Array.from({ length: 15 }, () => long(100)), frequency: 'daily' }],
-    ['innovation', 'generateIdeas', { industry: long(100), problem: long(500), target: long(200), count: 15, budget: 'high' }],
+    [
+      'content',
+      'generateContentCalendar',
+      {
+        duration: 90,
+        platforms: ['twitter', 'instagram', 'linkedin', 'facebook', 'tiktok', 'threads'],
+        topics: Array.from({ length: 15 }, () => long(100)),
+        frequency: 'daily'
+      }
+    ],
+    [
+      'innovation',
+      'generateIdeas',
+      { industry: long(100), problem: long(500), target: long(200), count: 15, budget: 'high' }
+    ],
     ['innovation', 'analyzeTrends', { industry: long(100), timeframe: '5-years', depth: 'deep' }],
-    ['innovation', 'analyzeCompetitors', { idea: long(2000), competitors: Array.from({ length: 10 }, () => long(100)) }],
+    [
+      'innovation',
+      'analyzeCompetitors',
+      { idea: long(2000), competitors: Array.from({ length: 10 }, () => long(100)) }
+    ],
     ['innovation', 'validateIdea', { idea: long(2000), targetMarket: long(300), budget: 100_000_000, timeline: 60 }],
     ['innovation', 'createBusinessModelCanvas', { idea: long(2000), industry: long(100) }]
   ]

@@ -22,10 +22,15 @@ async function openAiServer (t: Test, answer: () => string) {
     const content = answer()
     if (!body.stream) {
       res.writeHead(200, { 'content-type': 'application/json' })
-      return res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content } }], usage: { prompt_tokens: 17, completion_tokens: 23 } }))
+      return res.end(
+        JSON.stringify({
+          choices: [{ message: { role: 'assistant', content } }],
+          usage: { prompt_tokens: 17, completion_tokens: 23 }
+        })
+      )
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' })
-    for (let i = 0; i < content.length; i += 10) res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: content.slice(i, i + 10) } }] })}\n\n`)
+    for (let i = 0; i < content.length; i += 10) { res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: content.slice(i, i + 10) } }] })}\n\n`) }
     res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 17, completion_tokens: 23 } })}\n\n`)
     res.end('data: [DONE]\n\n')
   })
@@ -38,13 +43,33 @@ const SCHEMA = { type: 'object', properties: { city: { type: 'string' } }, requi
 
 t.test('generate and stream with json_schema output and reported usage; 429 retried', async t => {
   const server = await openAiServer(t, () => '{"city":"Alexandria"}')
-  const provider = createOpenAiProvider({ baseUrl: server.url, apiKey: 'sk-local', timeoutMs: 2000, retry: { maxRetries: 2, baseMs: 1, maxDelayMs: 10 } })
+  const provider = createOpenAiProvider({
+    baseUrl: server.url,
+    apiKey: 'sk-local',
+    timeoutMs: 2000,
+    retry: { maxRetries: 2, baseMs: 1, maxDelayMs: 10 }
+  })
   server.failures.push(429)
-  const result = await provider.generate({ model: 'llama-3', system: 'sys', prompt: 'Which city?', responseSchema: SCHEMA })
+  const result = await provider.generate({
+    model: 'llama-3',
+    system: 'sys',
+    prompt: 'Which city?',
+    responseSchema: SCHEMA
+  })
   t.same(result.json, { city: 'Alexandria' })
   t.same(result.usage, { inputTokens: 17, outputTokens: 23 })
   t.equal(server.seen.length, 2, 'the 429 was retried')
-  t.match(server.seen[1], { authorization: 'Bearer sk-local', body: { model: 'llama-3', messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'Which city?' }], response_format: { type: 'json_schema', json_schema: { name: 'output', schema: SCHEMA } } } })
+  t.match(server.seen[1], {
+    authorization: 'Bearer sk-local',
+    body: {
+      model: 'llama-3',
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'Which city?' }
+      ],
+      response_format: { type: 'json_schema', json_schema: { name: 'output', schema: SCHEMA } }
+    }
+  })
 
   const deltas: string[] = []
   let done: unknown
@@ -58,10 +83,26 @@ t.test('generate and stream with json_schema output and reported usage; 429 retr
 })
 
 t.test('through the app: LLM_PROVIDER=openai serves a method and prices it from LLM_PRICING', async t => {
-  const server = await openAiServer(t, () => JSON.stringify({
-    topic: 'Dahab', summary: 'A Red Sea town.', keyPoints: ['Diving'], subtopics: [], openQuestions: [], suggestedSources: ['Tourism board'], confidence: 'medium', source: 'llm-estimate'
-  }))
-  const app = await buildApp(t, { env: { LLM_PROVIDER: 'openai', OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_MODEL: 'qwen2.5', LLM_PRICING: '{"qwen2.5":{"input":1,"output":1}}' } })
+  const server = await openAiServer(t, () =>
+    JSON.stringify({
+      topic: 'Dahab',
+      summary: 'A Red Sea town.',
+      keyPoints: ['Diving'],
+      subtopics: [],
+      openQuestions: [],
+      suggestedSources: ['Tourism board'],
+      confidence: 'medium',
+      source: 'llm-estimate'
+    })
+  )
+  const app = await buildApp(t, {
+    env: {
+      LLM_PROVIDER: 'openai',
+      OPENAI_BASE_URL: `${server.url}/v1`,
+      OPENAI_MODEL: 'qwen2.5',
+      LLM_PRICING: '{"qwen2.5":{"input":1,"output":1}}'
+    }
+  })
   t.equal(app.features.llmProvider, `openai-compatible (qwen2.5 at ${new URL(server.url).host})`)
   const res = await invoke(app, 'content', 'researchTopic', { topic: 'Dahab' })
   t.equal(res.statusCode, 200)

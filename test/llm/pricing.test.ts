@@ -6,7 +6,10 @@ import { estimateTokens } from '../../src/llm/tokens.js'
 
 t.test('cost per call from the per-1M table; offline is free', async t => {
   const pricing = createPricing()
-  t.equal(pricing.cost('gemini-2.5-flash', { inputTokens: 1_000_000, outputTokens: 0 }), DEFAULT_PRICES['gemini-2.5-flash'].input)
+  t.equal(
+    pricing.cost('gemini-2.5-flash', { inputTokens: 1_000_000, outputTokens: 0 }),
+    DEFAULT_PRICES['gemini-2.5-flash'].input
+  )
   t.equal(pricing.cost('gemini-2.5-pro', { inputTokens: 1000, outputTokens: 2000 }), (1000 * 1.25 + 2000 * 10) / 1e6)
   t.equal(pricing.cost('offline', { inputTokens: 5000, outputTokens: 5000 }), 0)
 })

@@ -43,35 +43,53 @@ t.test('the guide\'s example requests get their documented answers', async t => 
 
   t.test('parallel: tasks without inputs are refused naming each missing input field', async t => {
     const old = await send(app, '/api/coordinator/parallel', {
-      tasks: [{ agent: 'travel', method: 'searchFlights' }, { agent: 'travel', method: 'searchHotels' }, { agent: 'content', method: 'generateSocialPosts' }],
+      tasks: [
+        { agent: 'travel', method: 'searchFlights' },
+        { agent: 'travel', method: 'searchHotels' },
+        { agent: 'content', method: 'generateSocialPosts' }
+      ],
       input: { destination: 'Tokyo' }
     })
     t.equal(old.status, 400)
     t.match(old.body.message, 'input.from is required')
   })
 
-  t.test('hierarchical: a string master and sub-agents are refused naming the step object; code aggregators are refused', async t => {
-    const old = await send(app, '/api/coordinator/hierarchical', {
-      master: 'innovation',
-      subAgents: ['travel', 'content'],
-      input: { campaign: 'Summer Travel 2025' },
-      aggregator: 'function(results) { return combine(results); }'
-    })
-    t.equal(old.status, 400)
-    for (const field of ['body.master', 'body.subAgents.0']) {
-      t.match(problem(old.body, field), 'must be object: a step object { "agent": "<agent>", "method": "<method>", "input": { … } }', field)
+  t.test(
+    'hierarchical: a string master and sub-agents are refused naming the step object; code aggregators are refused',
+    async t => {
+      const old = await send(app, '/api/coordinator/hierarchical', {
+        master: 'innovation',
+        subAgents: ['travel', 'content'],
+        input: { campaign: 'Summer Travel 2025' },
+        aggregator: 'function(results) { return combine(results); }'
+      })
+      t.equal(old.status, 400)
+      for (const field of ['body.master', 'body.subAgents.0']) {
+        t.match(
+          problem(old.body, field),
+          'must be object: a step object { "agent": "<agent>", "method": "<method>", "input": { … } }',
+          field
+        )
+      }
+      t.match(problem(old.body, 'body.aggregator'), 'must be one of: collect, merge, master-summary')
+      const joi = await send(app, '/api/coordinator/hierarchical', {
+        master: { name: 'innovation', method: 'generateIdeas' },
+        subAgents: [{ name: 'content', method: 'generateSocialPosts' }]
+      })
+      t.equal(
+        problem(joi.body, 'body.master.name'),
+        "is not allowed: the Express service's step `name` is `agent` here",
+        'its Joi form'
+      )
     }
-    t.match(problem(old.body, 'body.aggregator'), 'must be one of: collect, merge, master-summary')
-    const joi = await send(app, '/api/coordinator/hierarchical', {
-      master: { name: 'innovation', method: 'generateIdeas' },
-      subAgents: [{ name: 'content', method: 'generateSocialPosts' }]
-    })
-    t.equal(problem(joi.body, 'body.master.name'), 'is not allowed: the Express service\'s step `name` is `agent` here', 'its Joi form')
-  })
+  )
 
   t.test('cache clear: `travel:*` is translated to `*` and deletes the agent\'s entries', async t => {
     await send(app, '/api/agents/travel/cache/clear', { pattern: '*' })
-    const invoke = await send(app, '/api/agents/travel/getVisaRequirements', { destination: 'Japan', nationality: 'Egyptian' })
+    const invoke = await send(app, '/api/agents/travel/getVisaRequirements', {
+      destination: 'Japan',
+      nationality: 'Egyptian'
+    })
     t.equal(invoke.status, 200, invoke.raw)
     const cleared = await send(app, '/api/agents/travel/cache/clear', { pattern: 'travel:*' })
     t.equal(cleared.status, 200)
@@ -86,10 +104,14 @@ t.test('the guide\'s example requests get their documented answers', async t => 
   })
 
   t.test('cache warm: `queries` is refused naming `requests`', async t => {
-    const old = await send(app, '/api/agents/travel/cache/warm', { queries: ['flights from NYC to LAX', 'hotels in Paris'] })
+    const old = await send(app, '/api/agents/travel/cache/warm', {
+      queries: ['flights from NYC to LAX', 'hotels in Paris']
+    })
     t.equal(old.status, 400)
     t.match(problem(old.body, 'body.queries'), 'the Express service\'s `queries` is `requests` here')
-    const now = await send(app, '/api/agents/travel/cache/warm', { requests: [{ method: 'getVisaRequirements', input: { destination: 'Peru', nationality: 'Egyptian' } }] })
+    const now = await send(app, '/api/agents/travel/cache/warm', {
+      requests: [{ method: 'getVisaRequirements', input: { destination: 'Peru', nationality: 'Egyptian' } }]
+    })
     t.equal(now.status, 200, now.raw)
     t.equal(now.body.warmed, 1)
   })
@@ -104,7 +126,15 @@ t.test('the guide\'s example requests get their documented answers', async t => 
   })
 
   t.test('routes the guide lists without a body answer as before', async t => {
-    for (const url of ['/api/agents/list', '/api/agents/overview', '/api/agents/travel/health', '/api/metrics/json', '/api/coordinator/workflows', '/api/coordinator/stats', '/api/status']) {
+    for (const url of [
+      '/api/agents/list',
+      '/api/agents/overview',
+      '/api/agents/travel/health',
+      '/api/metrics/json',
+      '/api/coordinator/workflows',
+      '/api/coordinator/stats',
+      '/api/status'
+    ]) {
       const res = await app.inject({ url, headers: { 'x-api-key': ADMIN_KEY } })
       t.equal(res.statusCode, 200, url)
     }

@@ -14,7 +14,9 @@ const KEY = 'amk_labels_test_user_key_0001'
 async function value (app: FastifyInstance, name: string, labels: Record<string, string>): Promise<number> {
   const metric = app.meters.registry.getSingleMetric(name)
   if (!metric) return 0
-  const found = (await metric.get()).values.find(v => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+  const found = (await metric.get()).values.find(v =>
+    Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)
+  )
   return found?.value ?? 0
 }
 
@@ -42,13 +44,18 @@ t.test('login throttling counts as auth_attempts_total{method="password",result=
   const app = await buildOn(t, backends[0], { env: { LOGIN_RATE_LIMIT: '1' } })
   t.equal((await login(app, ADMIN.email, 'wrong-password', '10.9.0.1')).statusCode, 401)
   for (let i = 0; i < 2; i++) t.equal((await login(app, ADMIN.email, 'wrong-password', '10.9.0.1')).statusCode, 429)
-  t.equal(await value(app, 'auth_attempts_total', { method: 'password', result: 'failure' }), 1, 'one failure (the password was checked once)')
+  t.equal(
+    await value(app, 'auth_attempts_total', { method: 'password', result: 'failure' }),
+    1,
+    'one failure (the password was checked once)'
+  )
   t.equal(await value(app, 'auth_attempts_total', { method: 'password', result: 'throttled' }), 2, 'two throttled')
 })
 
 t.test('API-key throttling counts as auth_attempts_total{method="api_key",result="throttled"}', async t => {
   const app = await buildOn(t, backends[0], { env: { API_KEY_FAILURE_LIMIT: '1' } })
-  const me = (key: string) => app.inject({ url: '/api/auth/me', headers: { 'x-api-key': key }, remoteAddress: '10.9.0.2' })
+  const me = (key: string) =>
+    app.inject({ url: '/api/auth/me', headers: { 'x-api-key': key }, remoteAddress: '10.9.0.2' })
   t.equal((await me('amk_bogus_key_for_labels_test_000')).statusCode, 401)
   for (let i = 1; i <= 2; i++) t.equal((await me(`amk_bogus_key_for_labels_test_00${i}`)).statusCode, 429)
   t.equal(await value(app, 'auth_attempts_total', { method: 'api_key', result: 'failure' }), 1)
@@ -58,5 +65,5 @@ t.test('API-key throttling counts as auth_attempts_total{method="api_key",result
 t.test('throttled series exist from the start (at zero), so rate() works before the first one', async t => {
   const app = await build(t, { env: { METRICS_PUBLIC: 'true' } })
   const body = (await app.inject('/api/metrics')).body
-  for (const method of ['password', 'api_key']) t.match(body, `auth_attempts_total{method="${method}",result="throttled"} 0`)
+  for (const method of ['password', 'api_key']) { t.match(body, `auth_attempts_total{method="${method}",result="throttled"} 0`) }
 })

@@ -10,11 +10,21 @@ import { render, ROOT, schemaErrors } from '../deploy/helm-tool.js'
 
 const RULES_FILE = 'helm/amrikyy-agent/files/alerts.yml'
 const UNIT_TESTS = 'test/monitoring/alerts.test.yml'
-const SECRETS = ['--set', `secretEnv.JWT_SECRET=${'j'.repeat(40)}`, '--set', 'secretEnv.DATABASE_URL=postgres://db:5432/amk',
-  '--set', 'secretEnv.GEMINI_API_KEY=a-gemini-key', '--set', `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`]
+const SECRETS = [
+  '--set',
+  `secretEnv.JWT_SECRET=${'j'.repeat(40)}`,
+  '--set',
+  'secretEnv.DATABASE_URL=postgres://db:5432/amk',
+  '--set',
+  'secretEnv.GEMINI_API_KEY=a-gemini-key',
+  '--set',
+  `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`
+]
 
 interface Rule { alert?: string, record?: string, expr: string }
-const groups = (parse(readFileSync(`${ROOT}/${RULES_FILE}`, 'utf8')) as { groups: Array<{ name: string, rules: Rule[] }> }).groups
+const groups = (
+  parse(readFileSync(`${ROOT}/${RULES_FILE}`, 'utf8')) as { groups: Array<{ name: string; rules: Rule[] }> }
+).groups
 
 function promtool (args: string[]) {
   const run = spawnSync('promtool', args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
@@ -28,12 +38,18 @@ t.test('promtool check rules passes', { skip: needs('promtool') }, async t => {
   t.notMatch(output, /WARNING/i)
 })
 
-t.test('promtool test rules passes (each alert fires on its case, not on the calm one)', { skip: needs('promtool') }, async t => {
-  const { status, output } = promtool(['test', 'rules', UNIT_TESTS])
-  t.equal(status, 0, output)
-  const tested = new Set([...readFileSync(`${ROOT}/${UNIT_TESTS}`, 'utf8').matchAll(/alertname: (\w+)/g)].map(m => m[1]))
-  for (const rule of groups.flatMap(g => g.rules)) if (rule.alert) t.ok(tested.has(rule.alert), `${rule.alert} has a unit test`)
-})
+t.test(
+  'promtool test rules passes (each alert fires on its case, not on the calm one)',
+  { skip: needs('promtool') },
+  async t => {
+    const { status, output } = promtool(['test', 'rules', UNIT_TESTS])
+    t.equal(status, 0, output)
+    const tested = new Set(
+      [...readFileSync(`${ROOT}/${UNIT_TESTS}`, 'utf8').matchAll(/alertname: (\w+)/g)].map(m => m[1])
+    )
+    for (const rule of groups.flatMap(g => g.rules)) { if (rule.alert) t.ok(tested.has(rule.alert), `${rule.alert} has a unit test`) }
+  }
+)
 
 t.test('the alerts the issue lists are all there, on metrics the app exports', async t => {
   const exprs = Object.fromEntries(groups.flatMap(g => g.rules).map(r => [r.alert, r.expr]))
@@ -53,7 +69,13 @@ t.test('the alerts the issue lists are all there, on metrics the app exports', a
 
 t.test('the chart: PrometheusRule off by default; when enabled, the rules file verbatim and schema-valid', async t => {
   t.notOk(render(SECRETS).some(o => o.kind === 'PrometheusRule'), 'off by default')
-  const rendered = render([...SECRETS, '--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.labels.release=kps'])
+  const rendered = render([
+    ...SECRETS,
+    '--set',
+    'prometheusRule.enabled=true',
+    '--set',
+    'prometheusRule.labels.release=kps'
+  ])
   const rule = rendered.find(o => o.kind === 'PrometheusRule')
   if (!rule) return t.fail('no PrometheusRule rendered')
   t.equal(rule.apiVersion, 'monitoring.coreos.com/v1')

@@ -81,12 +81,26 @@ t.test('every operation has operationId, tags, summary and response schemas', as
         const error = responses[code]
         t.ok(error?.description, `${where} documents ${code}`)
         const schema = JSON.stringify(error?.content?.['application/json']?.schema)
-        t.ok(['ErrorResponse', 'HealthReportUnavailable', 'ProbeFailure', 'AgentHealthUnavailable'].some(name => schema === JSON.stringify({ $ref: `#/components/schemas/${name}` })), `${where} ${code} has the error shape (${schema})`)
+        t.ok(
+          ['ErrorResponse', 'HealthReportUnavailable', 'ProbeFailure', 'AgentHealthUnavailable'].some(
+            name => schema === JSON.stringify({ $ref: `#/components/schemas/${name}` })
+          ),
+          `${where} ${code} has the error shape (${schema})`
+        )
       }
     }
   }
   t.ok(operations >= 8, `${operations} operations`)
-  for (const id of ['getServiceInfo', 'getServiceStatus', 'getHealth', 'getLiveness', 'getReadiness', 'getMetrics', 'getMetricsJson', 'resetMetrics']) {
+  for (const id of [
+    'getServiceInfo',
+    'getServiceStatus',
+    'getHealth',
+    'getLiveness',
+    'getReadiness',
+    'getMetrics',
+    'getMetricsJson',
+    'resetMetrics'
+  ]) {
     t.ok(operationIds.has(id), `${id} is documented`)
   }
 })
@@ -95,7 +109,15 @@ t.test('shared components appear under their $id names and every $ref resolves',
   const app = await build(t)
   const doc = (await app.inject('/openapi.json')).json() as OpenApi
   const names = Object.keys(doc.components.schemas)
-  for (const name of ['ErrorResponse', 'HealthStatus', 'ComponentHealth', 'HealthReport', 'ProbeResult', 'ServiceInfo', 'ServiceStatus']) {
+  for (const name of [
+    'ErrorResponse',
+    'HealthStatus',
+    'ComponentHealth',
+    'HealthReport',
+    'ProbeResult',
+    'ServiceInfo',
+    'ServiceStatus'
+  ]) {
     t.ok(names.includes(name), `components.schemas.${name}`)
   }
   t.same(names.filter(name => /^def-\d+$/.test(name)), [], 'no generated def-N names')
@@ -111,8 +133,12 @@ t.test('shared components appear under their $id names and every $ref resolves',
   t.ok(doc.components.securitySchemes.apiKey)
 })
 
-const operationsOf = (doc: OpenApi) => Object.entries(doc.paths).flatMap(([path, item]) =>
-  Object.entries(item).filter(([m]) => METHODS.includes(m)).map(([method, operation]) => ({ where: `${method.toUpperCase()} ${path}`, path, operation })))
+const operationsOf = (doc: OpenApi) =>
+  Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([m]) => METHODS.includes(m))
+      .map(([method, operation]) => ({ where: `${method.toUpperCase()} ${path}`, path, operation }))
+  )
 
 t.test('every JSON request body and response is a named component', async t => {
   const app = await build(t)
@@ -136,7 +162,11 @@ t.test('public routes declare security: []; the others offer bearer and API key 
   for (const id of ['getServiceInfo', 'getServiceStatus', 'getHealth', 'getLiveness', 'getReadiness', 'login']) {
     t.same(byId.get(id)?.security, [], `${id} is public`)
   }
-  t.same(byId.get('travel_searchFlights')?.security, [{ bearerAuth: [] }, { apiKey: [] }], 'two requirements: one or the other')
+  t.same(
+    byId.get('travel_searchFlights')?.security,
+    [{ bearerAuth: [] }, { apiKey: [] }],
+    'two requirements: one or the other'
+  )
   t.equal(doc.info.license?.name, 'MIT')
 })
 
@@ -149,16 +179,28 @@ t.test('health 503 bodies are their own components and keep the error fields', a
   t.same(ref('getReadiness'), { $ref: '#/components/schemas/ProbeFailure' })
   for (const name of ['HealthReportUnavailable', 'ProbeFailure']) {
     const required = (doc.components.schemas[name] as { required: string[] }).required
-    for (const field of ['statusCode', 'code', 'error', 'message', 'requestId']) t.ok(required.includes(field), `${name} requires ${field}`)
+    for (const field of ['statusCode', 'code', 'error', 'message', 'requestId']) { t.ok(required.includes(field), `${name} requires ${field}`) }
   }
 })
 
 t.test('health 503 bodies carry the error fields at run time', async t => {
-  const app = await build(t, { env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_KEY_PREFIX: redisPrefix(), REDIS_REQUIRED: 'true' } })
+  const app = await build(t, {
+    env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_KEY_PREFIX: redisPrefix(), REDIS_REQUIRED: 'true' }
+  })
   for (const url of ['/api/health', '/api/health/ready']) {
     const res = await app.inject(url)
     t.equal(res.statusCode, 503, url)
-    t.match(res.json(), { statusCode: 503, code: 'AMK_SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: String, requestId: res.headers['x-request-id'] }, `${url}: error fields`)
+    t.match(
+      res.json(),
+      {
+        statusCode: 503,
+        code: 'AMK_SERVICE_UNAVAILABLE',
+        error: 'Service Unavailable',
+        message: String,
+        requestId: res.headers['x-request-id']
+      },
+      `${url}: error fields`
+    )
     t.match(res.json(), { status: url === '/api/health' ? 'unhealthy' : 'not_ready' }, `${url}: and the report`)
   }
 })

@@ -1,10 +1,11 @@
 // Third-party SDK generators on the served /openapi.json: @hey-api/openapi-ts, swagger-typescript-api and
-// openapi-typescript-codegen generate clients into a temporary directory, and a small program using them compiles with tsc --strict.
-// The program relies on what the spec promises: named request and response types, `.code` on every error
-// type (health 503 bodies included), named enums (openapi-typescript-codegen names an inline enum after its
-// property, and `export enum class` is not TypeScript, so the cabin class is the CabinClass component), and per-scheme auth (a JWT goes to Authorization only). The hey-api
-// client then runs against a listening server with plain-string auth, which sends the one string to every
-// scheme (Bearer and x-api-key): a JWT and an API key are both accepted that way.
+// openapi-typescript-codegen generate clients into a temporary directory, and a small program using them compiles
+// with tsc --strict. The program relies on what the spec promises: named request and response types, `.code` on
+// every error type (health 503 bodies included), named enums (openapi-typescript-codegen names an inline enum after
+// its property, and `export enum class` is not TypeScript, so the cabin class is the CabinClass component), and
+// per-scheme auth (a JWT goes to Authorization only). The hey-api client then runs against a listening server with
+// plain-string auth, which sends the one string to every scheme (Bearer and x-api-key): a JWT and an API key are
+// both accepted that way.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -76,41 +77,53 @@ export async function otcUsage (): Promise<string> {
 }
 `
 
-t.test('hey-api, swagger-typescript-api and openapi-typescript-codegen clients of the served spec compile with --strict', async t => {
-  const app = await build(t)
-  const dir = await mkdtemp(join(tmpdir(), 'amk-openapi-sdk-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const spec = join(dir, 'openapi.json')
-  await writeFile(spec, (await app.inject('/openapi.json')).body)
+t.test(
+  'hey-api, swagger-typescript-api and openapi-typescript-codegen clients of the served spec compile with --strict',
+  async t => {
+    const app = await build(t)
+    const dir = await mkdtemp(join(tmpdir(), 'amk-openapi-sdk-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const spec = join(dir, 'openapi.json')
+    await writeFile(spec, (await app.inject('/openapi.json')).body)
 
-  const options = { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 * 1024 * 1024 }
-  await Promise.all([
-    run(bin('openapi-ts'), ['-i', spec, '-o', join(dir, 'hey')], options),
-    run(bin('swagger-typescript-api'), ['generate', '--path', spec, '--output', join(dir, 'sta'), '--name', 'api.ts'], options),
-    run(bin('openapi'), ['--input', spec, '--output', join(dir, 'otc'), '--client', 'fetch'], options)
-  ])
-  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2))
-  await writeFile(join(dir, 'hey-usage.ts'), HEY_USAGE)
-  await writeFile(join(dir, 'sta-usage.ts'), STA_USAGE)
-  await writeFile(join(dir, 'otc-usage.ts'), OTC_USAGE)
+    const options = { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 * 1024 * 1024 }
+    await Promise.all([
+      run(bin('openapi-ts'), ['-i', spec, '-o', join(dir, 'hey')], options),
+      run(
+        bin('swagger-typescript-api'),
+        ['generate', '--path', spec, '--output', join(dir, 'sta'), '--name', 'api.ts'],
+        options
+      ),
+      run(bin('openapi'), ['--input', spec, '--output', join(dir, 'otc'), '--client', 'fetch'], options)
+    ])
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2))
+    await writeFile(join(dir, 'hey-usage.ts'), HEY_USAGE)
+    await writeFile(join(dir, 'sta-usage.ts'), STA_USAGE)
+    await writeFile(join(dir, 'otc-usage.ts'), OTC_USAGE)
 
-  const compiled = await run(bin('tsc'), ['-p', join(dir, 'tsconfig.json')], options).then(() => '', (error: { stdout?: string }) => error.stdout ?? String(error))
-  t.equal(compiled, '', 'tsc --strict reports no errors')
+    const compiled = await run(bin('tsc'), ['-p', join(dir, 'tsconfig.json')], options).then(
+      () => '',
+      (error: { stdout?: string }) => error.stdout ?? String(error)
+    )
+    t.equal(compiled, '', 'tsc --strict reports no errors')
 
-  t.test('the generated hey-api client runs with plain-string auth (one string for every scheme)', async t => {
-    const KEY = 'generator-test-key-0123456789:user'
-    const server = await build(t, { env: { JWT_SECRET, VALID_API_KEYS: KEY } })
-    const baseUrl = await server.listen({ port: 0, host: '127.0.0.1' })
-    await writeFile(join(dir, 'hey-run.ts'), HEY_RUN)
-    const { searchWith } = await import(join(dir, 'hey-run.ts')) as { searchWith(baseUrl: string, auth: string): Promise<Sent> }
-    const jwt = server.auth.issueToken({ sub: 'u-1', email: 'u@example.com', role: 'user' })
-    const withJwt = await searchWith(baseUrl, jwt)
-    t.same(withJwt.sent, { bearer: true, apiKey: true }, 'hey-api sends the JWT as Bearer and as x-api-key')
-    t.equal(withJwt.status, 200, 'the JWT is accepted, not looked up as an API key')
-    t.equal((await searchWith(baseUrl, KEY.split(':')[0])).status, 200, 'an API key sent the same way is accepted')
-    t.equal((await searchWith(baseUrl, 'not-a-key-and-not-a-jwt')).status, 401, 'a wrong string is refused')
-  })
-})
+    t.test('the generated hey-api client runs with plain-string auth (one string for every scheme)', async t => {
+      const KEY = 'generator-test-key-0123456789:user'
+      const server = await build(t, { env: { JWT_SECRET, VALID_API_KEYS: KEY } })
+      const baseUrl = await server.listen({ port: 0, host: '127.0.0.1' })
+      await writeFile(join(dir, 'hey-run.ts'), HEY_RUN)
+      const { searchWith } = (await import(join(dir, 'hey-run.ts'))) as {
+        searchWith(baseUrl: string, auth: string): Promise<Sent>
+      }
+      const jwt = server.auth.issueToken({ sub: 'u-1', email: 'u@example.com', role: 'user' })
+      const withJwt = await searchWith(baseUrl, jwt)
+      t.same(withJwt.sent, { bearer: true, apiKey: true }, 'hey-api sends the JWT as Bearer and as x-api-key')
+      t.equal(withJwt.status, 200, 'the JWT is accepted, not looked up as an API key')
+      t.equal((await searchWith(baseUrl, KEY.split(':')[0])).status, 200, 'an API key sent the same way is accepted')
+      t.equal((await searchWith(baseUrl, 'not-a-key-and-not-a-jwt')).status, 401, 'a wrong string is refused')
+    })
+  }
+)
 
 interface Sent { status: number, sent: { bearer: boolean, apiKey: boolean } }
 

@@ -17,7 +17,10 @@ const ENV = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_
 /** Warnings redocly.yaml explains, by rule. */
 const JUSTIFIED_REDOCLY = new Set(['no-ambiguous-paths'])
 
-interface RedoclyReport { totals: { errors: number, warnings: number }, problems: Array<{ ruleId: string, severity: string, message: string }> }
+interface RedoclyReport {
+  totals: { errors: number; warnings: number }
+  problems: Array<{ ruleId: string; severity: string; message: string }>
+}
 interface SpectralResult { code: string, severity: number, message: string, path: string[] }
 
 async function servedDocument (t: Test): Promise<string> {
@@ -42,7 +45,9 @@ async function output (command: string, args: string[]): Promise<string> {
 
 t.test('Redocly (recommended): 0 errors, only justified warnings', async t => {
   const file = await servedDocument(t)
-  const report: RedoclyReport = JSON.parse(await output(bin('redocly'), ['lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format=json']))
+  const report: RedoclyReport = JSON.parse(
+    await output(bin('redocly'), ['lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format=json'])
+  )
   t.comment(`redocly: ${report.totals.errors} errors, ${report.totals.warnings} warnings`)
   for (const problem of report.problems) t.comment(`  ${problem.severity} ${problem.ruleId}: ${problem.message}`)
   t.equal(report.totals.errors, 0, 'no errors')
@@ -53,11 +58,23 @@ t.test('Redocly (recommended): 0 errors, only justified warnings', async t => {
 t.test('Spectral (oas): 0 errors, 0 unjustified warnings', async t => {
   const file = await servedDocument(t)
   const out = join(file, '..', 'spectral.json')
-  await output(bin('spectral'), ['lint', file, '--ruleset', join(ROOT, '.spectral.yaml'), '-f', 'json', '-o', out, '--quiet'])
+  await output(bin('spectral'), [
+    'lint',
+    file,
+    '--ruleset',
+    join(ROOT, '.spectral.yaml'),
+    '-f',
+    'json',
+    '-o',
+    out,
+    '--quiet'
+  ])
   const results: SpectralResult[] = JSON.parse(await readFile(out, 'utf8'))
   const errors = results.filter(r => r.severity === 0)
   const warnings = results.filter(r => r.severity === 1)
-  t.comment(`spectral: ${errors.length} errors, ${warnings.length} warnings, ${results.length - errors.length - warnings.length} info/hints`)
+  t.comment(
+    `spectral: ${errors.length} errors, ${warnings.length} warnings, ${results.length - errors.length - warnings.length} info/hints`
+  )
   for (const r of results) t.comment(`  ${r.severity} ${r.code} at ${r.path.join('.')}: ${r.message}`)
   t.same(errors.map(r => `${r.code} at ${r.path.join('.')}`), [], 'no errors')
   // Rules whose warnings are acceptable are turned off in .spectral.yaml, with the reason next to them.

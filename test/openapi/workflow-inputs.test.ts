@@ -12,7 +12,11 @@ t.test('no published input schema requires a field that has a default', async t 
     const schema = published(name)
     const defaulted = Object.entries(schema.properties).filter(([, p]) => 'default' in p).map(([key]) => key)
     t.ok(defaulted.length > 0, `${name} has defaulted fields`)
-    t.same((schema.required ?? []).filter(key => defaulted.includes(key)), [], `${name}: ${defaulted.join(', ')} are optional`)
+    t.same(
+      (schema.required ?? []).filter(key => defaulted.includes(key)),
+      [],
+      `${name}: ${defaulted.join(', ')} are optional`
+    )
   }
   t.same(published('trip-package').required, ['from', 'destination', 'date', 'returnDate'])
   t.same(published('launch-plan').required, ['industry'])
@@ -24,11 +28,31 @@ t.test('launch-plan runs without target, with the method\'s default', async t =>
 })
 
 t.test('trip-package takes from/date, and still the former origin/departureDate', async t => {
-  const current = prepareWorkflow('trip-package', { from: 'Cairo', destination: 'Paris', date: '2030-05-01', returnDate: '2030-05-04' })
-  const former = prepareWorkflow('trip-package', { origin: 'Cairo', destination: 'Paris', departureDate: '2030-05-01', returnDate: '2030-05-04' })
+  const current = prepareWorkflow('trip-package', {
+    from: 'Cairo',
+    destination: 'Paris',
+    date: '2030-05-01',
+    returnDate: '2030-05-04'
+  })
+  const former = prepareWorkflow('trip-package', {
+    origin: 'Cairo',
+    destination: 'Paris',
+    departureDate: '2030-05-01',
+    returnDate: '2030-05-04'
+  })
   const flights = { id: 'flights', input: { from: 'Cairo', to: 'Paris', date: '2030-05-01' } }
-  t.match(current, { strategy: 'parallel', tasks: [flights, { id: 'hotels', input: { checkin: '2030-05-01' } }, { id: 'itinerary', input: { duration: 3 } }] })
+  t.match(current, {
+    strategy: 'parallel',
+    tasks: [flights, { id: 'hotels', input: { checkin: '2030-05-01' } }, { id: 'itinerary', input: { duration: 3 } }]
+  })
   t.same(former, current, 'the former names give the same workflow')
-  const tooLong = t.throws(() => prepareWorkflow('trip-package', { from: 'Cairo', destination: 'Paris', date: '2030-05-01', returnDate: '2030-06-30' }))
+  const tooLong = t.throws(() =>
+    prepareWorkflow('trip-package', {
+      from: 'Cairo',
+      destination: 'Paris',
+      date: '2030-05-01',
+      returnDate: '2030-06-30'
+    })
+  )
   t.match(tooLong, { details: [{ field: 'input.returnDate', message: 'must be 1 to 21 days after date' }] })
 })

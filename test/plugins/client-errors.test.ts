@@ -14,7 +14,11 @@ import { PREMIUM_KEY, ROUTES, STREAM_ENV } from '../streams/support.js'
 interface RawResponse { status: number, headers: Record<string, string>, body: string, elapsedMs: number }
 
 /** Sends raw bytes (optionally a trickle of more) and reads until the server closes the connection. */
-function raw (port: number, head: string, trickle: { bytes: number, everyMs: number } | null = null): Promise<RawResponse> {
+function raw (
+  port: number,
+  head: string,
+  trickle: { bytes: number; everyMs: number } | null = null
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const socket = net.connect(port, '127.0.0.1', () => socket.write(head))
@@ -22,16 +26,22 @@ function raw (port: number, head: string, trickle: { bytes: number, everyMs: num
     let timer: NodeJS.Timeout | undefined
     if (trickle) {
       let sent = 0
-      timer = setInterval(() => { if (sent++ < trickle.bytes && socket.writable) socket.write('a') }, trickle.everyMs)
+      timer = setInterval(() => {
+        if (sent++ < trickle.bytes && socket.writable) socket.write('a')
+      }, trickle.everyMs)
     }
     socket.setEncoding('utf8')
-    socket.on('data', chunk => { data += chunk })
+    socket.on('data', chunk => {
+      data += chunk
+    })
     socket.on('error', () => {})
     socket.on('close', () => {
       clearInterval(timer)
       const [headText, body = ''] = data.split('\r\n\r\n')
       const [statusLine, ...lines] = headText.split('\r\n')
-      const headers = Object.fromEntries(lines.map(line => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
+      const headers = Object.fromEntries(
+        lines.map(line => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()])
+      )
       if (!statusLine) return reject(new Error('no response'))
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body, elapsedMs: performance.now() - started })
     })
@@ -48,7 +58,11 @@ function assertShape (t: Test, status: number, headers: Record<string, unknown>,
   t.match(headers['content-type'], /^application\/json/)
 }
 
-async function listening (t: Test, env: Record<string, string> = {}, llmProvider?: LlmProvider): Promise<[FastifyInstance, number]> {
+async function listening (
+  t: Test,
+  env: Record<string, string> = {},
+  llmProvider?: LlmProvider
+): Promise<[FastifyInstance, number]> {
   const app = await build(t, { env: { ...STREAM_ENV, ...env }, appOptions: llmProvider ? { llmProvider } : {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return [app, (app.server.address() as net.AddressInfo).port]
@@ -62,7 +76,11 @@ t.test('malformed HTTP, oversized headers, bad URLs and long parameters get the 
     ['POST /api/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, 'AMK_BAD_REQUEST'],
     [`GET /api/status HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'AMK_HEADERS_TOO_LARGE'],
     ['GET /api/agents/%E0%A4%A/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'AMK_BAD_REQUEST'],
-    [`GET /api/agents/${'a'.repeat(300)}/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'AMK_URI_TOO_LONG']
+    [
+      `GET /api/agents/${'a'.repeat(300)}/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      414,
+      'AMK_URI_TOO_LONG'
+    ]
   ]
   for (const [head, status, code] of cases) {
     const res = await raw(port, head)
@@ -89,7 +107,8 @@ t.test('a slow upload is cut with 408; an SSE response longer than the request t
     }
   }
   const [, port] = await listening(t, { REQUEST_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '1000' }, slow)
-  const head = 'POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{'
+  const head =
+    'POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{'
   const res = await raw(port, head, { bytes: 100, everyMs: 200 })
   t.equal(res.status, 408)
   assertShape(t, 408, res.headers, res.body, 'AMK_REQUEST_TIMEOUT')
@@ -110,13 +129,25 @@ t.test('a slow upload is cut with 408; an SSE response longer than the request t
 
 t.test('CORS refusals and requests during shutdown use the error shape', async t => {
   const app = await build(t, { env: { ALLOWED_ORIGINS: 'https://app.example' } })
-  const malformed = await app.inject({ method: 'OPTIONS', url: '/api/agents/list', headers: { origin: 'https://app.example' } })
+  const malformed = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/agents/list',
+    headers: { origin: 'https://app.example' }
+  })
   t.equal(malformed.statusCode, 400)
   assertShape(t, 400, malformed.headers, malformed.body, 'AMK_BAD_REQUEST')
-  const foreign = await app.inject({ method: 'OPTIONS', url: '/api/agents/list', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } })
+  const foreign = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/agents/list',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' }
+  })
   t.equal(foreign.statusCode, 403)
   assertShape(t, 403, foreign.headers, foreign.body, 'AMK_CORS_ORIGIN_REFUSED')
-  const allowed = await app.inject({ method: 'OPTIONS', url: '/api/agents/list', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } })
+  const allowed = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/agents/list',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' }
+  })
   t.equal(allowed.statusCode, 204)
   t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example')
 

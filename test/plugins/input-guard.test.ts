@@ -10,7 +10,11 @@ import { findInputProblem } from '../../src/plugins/input-guard.js'
 async function longestStall<T> (work: () => Promise<T>): Promise<[T, number]> {
   let last = performance.now()
   let longest = 0
-  const timer = setInterval(() => { const now = performance.now(); longest = Math.max(longest, now - last); last = now }, 2)
+  const timer = setInterval(() => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+  }, 2)
   const result = await work()
   await new Promise(resolve => setTimeout(resolve, 10)) // let the interval see the last stall
   clearInterval(timer)
@@ -22,7 +26,10 @@ const ENV = { ...KEYS_ENV, RATE_LIMIT_GLOBAL_MAX: '0' }
 
 t.test('the walker finds depth and control characters, naming the field', async t => {
   t.equal(findInputProblem({ a: [1, 'x', { b: 'ok\ttab\nline' }] }, 'body', 32), null)
-  t.match(findInputProblem({ a: [1, { b: 'bad\u0000' }] }, 'body', 32), { field: 'body.a.1.b', message: /control characters/ })
+  t.match(findInputProblem({ a: [1, { b: 'bad\u0000' }] }, 'body', 32), {
+    field: 'body.a.1.b',
+    message: /control characters/
+  })
   t.match(findInputProblem({ 'k\u0001': 1 }, 'body', 32), { field: 'body.k\u0001', message: /key with control/ })
   let deep: unknown = 'leaf'
   for (let i = 0; i < 100_000; i++) deep = { a: deep }
@@ -34,9 +41,22 @@ t.test('a 586 KB body of wrong types: a few KB back, one log line, a short pause
   const app = await build(t, { env: ENV, logs })
   // Two shapes that made ajv (allErrors) report one error per element: an array of wrong types, and
   // an object of thousands of unknown keys.
-  const wrongTypes = JSON.stringify({ destination: 'Paris', duration: 3, interests: Array.from({ length: 73_000 }, () => ({ n: 1 })) })
-  const unknownKeys = JSON.stringify({ destination: 'Paris', duration: 3, ...Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, 1])) })
-  const anonymous = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: unknownKeys })
+  const wrongTypes = JSON.stringify({
+    destination: 'Paris',
+    duration: 3,
+    interests: Array.from({ length: 73_000 }, () => ({ n: 1 }))
+  })
+  const unknownKeys = JSON.stringify({
+    destination: 'Paris',
+    duration: 3,
+    ...Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, 1]))
+  })
+  const anonymous = await app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    headers: { 'content-type': 'application/json' },
+    payload: unknownKeys
+  })
   t.equal(anonymous.statusCode, 413, 'routes open to anonymous callers take small bodies only')
   t.equal(anonymous.json().code, 'AMK_PAYLOAD_TOO_LARGE')
   for (const body of [wrongTypes, unknownKeys]) {
@@ -62,11 +82,21 @@ t.test('a 586 KB body of wrong types: a few KB back, one log line, a short pause
 
 t.test('a small invalid body still lists every bad field (up to 20)', async t => {
   const app = await build(t, { env: ENV })
-  const res = await app.inject({ method: 'POST', url: '/api/agents/travel/searchFlights', headers: user, payload: { from: 1, to: 2, date: 3, passengers: 'x', extra: true } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/agents/travel/searchFlights',
+    headers: user,
+    payload: { from: 1, to: 2, date: 3, passengers: 'x', extra: true }
+  })
   t.equal(res.statusCode, 400)
   t.ok(res.json().details.length >= 4, JSON.stringify(res.json().details))
   const many = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`extra${i}`, i]))
-  const more = await app.inject({ method: 'POST', url: '/api/agents/travel/searchFlights', headers: user, payload: many })
+  const more = await app.inject({
+    method: 'POST',
+    url: '/api/agents/travel/searchFlights',
+    headers: user,
+    payload: many
+  })
   t.equal(more.json().details.length, 20)
   t.match(more.json().message, /and 15 more in details/)
 })
@@ -82,7 +112,12 @@ t.test('deep nesting and control characters are refused where they enter', async
     t.equal(res.statusCode, 400, `${url} deep: ${res.payload.slice(0, 200)}`)
     t.equal(res.json().details[0].field, `body.context${'.a'.repeat(31)}`)
   }
-  const nul = await app.inject({ method: 'POST', url: '/api/agents/content/researchTopic', headers: user, payload: { topic: 'a\u0000b' } })
+  const nul = await app.inject({
+    method: 'POST',
+    url: '/api/agents/content/researchTopic',
+    headers: user,
+    payload: { topic: 'a\u0000b' }
+  })
   t.equal(nul.statusCode, 400)
   t.same(nul.json().details[0].field, 'body.topic')
   const query = await app.inject({ method: 'GET', url: '/api/usage/me?caller=%00x', headers: user })

@@ -8,7 +8,12 @@ const TOKEN = 'metrics-token-for-tests-0123456789'
 
 /** The series (name and labels, without the value) of an exposition. */
 function series (exposition: string): Set<string> {
-  return new Set(exposition.split('\n').filter(line => line && !line.startsWith('#')).map(line => line.replace(/ [^ ]+$/, '')))
+  return new Set(
+    exposition
+      .split('\n')
+      .filter(line => line && !line.startsWith('#'))
+      .map(line => line.replace(/ [^ ]+$/, ''))
+  )
 }
 
 async function promtool (exposition: string): Promise<{ code: number | null, output: string }> {
@@ -44,7 +49,11 @@ t.test('METRICS_PUBLIC=true opens the read endpoints, never the reset', async t 
   t.equal((await app.inject('/api/metrics/json')).statusCode, 200)
   const reset = await app.inject({ method: 'POST', url: '/api/metrics/reset' })
   t.equal(reset.statusCode, 401)
-  const withToken = await app.inject({ method: 'POST', url: '/api/metrics/reset', headers: { authorization: `Bearer ${TOKEN}` } })
+  const withToken = await app.inject({
+    method: 'POST',
+    url: '/api/metrics/reset',
+    headers: { authorization: `Bearer ${TOKEN}` }
+  })
   t.ok([401, 403].includes(withToken.statusCode), `the metrics token cannot reset (${withToken.statusCode})`)
 })
 
@@ -54,7 +63,10 @@ t.test('request metrics use route templates', async t => {
   await app.inject('/api/health/live')
   const body = (await app.inject('/api/metrics')).body
   t.match(body, 'http_requests_total{method="GET",route="/api/status",status_code="200"} 1')
-  t.match(body, /http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/health\/live",status_code="200"\}/)
+  t.match(
+    body,
+    /http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/health\/live",status_code="200"\}/
+  )
   t.notMatch(body, /route="\/api\/metrics"/, 'the scrape itself is not timed')
 })
 
@@ -78,7 +90,11 @@ t.test('1,000 distinct unknown URLs add no label values', async t => {
   await app.inject('/api/metrics') // the scrape counts itself from the next one on
   const before = series((await app.inject('/api/metrics')).body)
   for (let i = 0; i < 1000; i++) {
-    const res = await app.inject({ method: i % 2 ? 'GET' : 'POST', url: `/unknown/${i}/path-${Math.random().toString(36).slice(2)}?q=${i}`, payload: i % 2 ? undefined : {} })
+    const res = await app.inject({
+      method: i % 2 ? 'GET' : 'POST',
+      url: `/unknown/${i}/path-${Math.random().toString(36).slice(2)}?q=${i}`,
+      payload: i % 2 ? undefined : {}
+    })
     if (res.statusCode !== 404) t.fail(`unexpected ${res.statusCode}`)
   }
   const afterBody = (await app.inject('/api/metrics')).body

@@ -29,27 +29,57 @@ t.test('healthy → not judged → degraded → unhealthy as the error rate cros
   const sw = switchableProvider()
   const app = await build(t, { env: MANAGEMENT_ENV, appOptions: { llmProvider: sw.provider } })
 
-  t.match(await health(app), { code: 200, body: { agent: 'travel', status: 'healthy', calls: 0, minCalls: 5, thresholds: { degraded: 0.2, unhealthy: 0.5 }, provider: { ok: true } } })
+  t.match(await health(app), {
+    code: 200,
+    body: {
+      agent: 'travel',
+      status: 'healthy',
+      calls: 0,
+      minCalls: 5,
+      thresholds: { degraded: 0.2, unhealthy: 0.5 },
+      provider: { ok: true }
+    }
+  })
 
   await calls(app, sw, 'fail', 4)
-  t.match(await health(app), { code: 200, body: { status: 'healthy', calls: 4, errors: 4, errorRate: 1 } }, '4 failures: fewer than 5 calls, not judged')
+  t.match(
+    await health(app),
+    { code: 200, body: { status: 'healthy', calls: 4, errors: 4, errorRate: 1 } },
+    '4 failures: fewer than 5 calls, not judged'
+  )
 
   await calls(app, sw, 'ok', 16)
-  t.match(await health(app), { code: 200, body: { status: 'healthy', calls: 20, errors: 4, errorRate: 0.2 } }, 'exactly 20 %: still healthy')
+  t.match(
+    await health(app),
+    { code: 200, body: { status: 'healthy', calls: 20, errors: 4, errorRate: 0.2 } },
+    'exactly 20 %: still healthy'
+  )
   t.equal((await component(app)).status, 'healthy')
 
   await calls(app, sw, 'fail', 1)
-  t.match(await health(app), { code: 200, body: { status: 'degraded', calls: 21, errors: 5 } }, '5/21 ≈ 23.8 %: degraded')
+  t.match(
+    await health(app),
+    { code: 200, body: { status: 'degraded', calls: 21, errors: 5 } },
+    '5/21 ≈ 23.8 %: degraded'
+  )
   const degraded = await component(app)
   t.equal(degraded.status, 'degraded')
   t.match(degraded.details.travel, { status: 'degraded', errors: 5, calls: 21 })
   t.match(degraded.details.content, { status: 'healthy', calls: 0 })
 
   await calls(app, sw, 'fail', 11)
-  t.match(await health(app), { code: 200, body: { status: 'degraded', calls: 32, errors: 16, errorRate: 0.5 } }, 'exactly 50 %: degraded, not unhealthy')
+  t.match(
+    await health(app),
+    { code: 200, body: { status: 'degraded', calls: 32, errors: 16, errorRate: 0.5 } },
+    'exactly 50 %: degraded, not unhealthy'
+  )
   await calls(app, sw, 'fail', 1)
   const unhealthy = await health(app)
-  t.match(unhealthy, { code: 503, body: { status: 'unhealthy', calls: 33, errors: 17 } }, '17/33 ≈ 51.5 %: unhealthy, 503')
+  t.match(
+    unhealthy,
+    { code: 503, body: { status: 'unhealthy', calls: 33, errors: 17 } },
+    '17/33 ≈ 51.5 %: unhealthy, 503'
+  )
   t.match(unhealthy.body.message, /51\.5% errors \(17\/33\) > 50%/)
 
   const report = await app.inject('/api/health')
@@ -58,7 +88,10 @@ t.test('healthy → not judged → degraded → unhealthy as the error rate cros
   t.not(report.json().status, 'healthy', 'the overall status is degraded by it')
   t.match(await health(app, 'content'), { code: 200, body: { status: 'healthy' } }, 'other agents are unaffected')
   t.equal((await get(app, '/api/agents/travel/status', USER_KEY)).json().health, 'unhealthy')
-  t.equal((await get(app, '/api/agents/overview')).json().agents.find((a: { agent: string }) => a.agent === 'travel').health, 'unhealthy')
+  t.equal(
+    (await get(app, '/api/agents/overview')).json().agents.find((a: { agent: string }) => a.agent === 'travel').health,
+    'unhealthy'
+  )
 })
 
 t.test('cached answers count as healthy calls; rejected requests are not counted', async t => {
@@ -76,6 +109,9 @@ t.test('an unreachable provider makes the agent unhealthy (503) whatever its err
   const app = await build(t, { env: MANAGEMENT_ENV, appOptions: { llmProvider: sw.provider } })
   sw.state.checkOk = false
   const res = await health(app, 'innovation')
-  t.match(res, { code: 503, body: { status: 'unhealthy', provider: { ok: false, message: 'injected: provider unreachable' }, calls: 0 } })
+  t.match(res, {
+    code: 503,
+    body: { status: 'unhealthy', provider: { ok: false, message: 'injected: provider unreachable' }, calls: 0 }
+  })
   t.match(res.body.message, /^provider: injected: provider unreachable/)
 })

@@ -9,18 +9,26 @@ import { ownRedis } from '../limits/support.js'
 import { openDatabase } from '../../src/store/database.js'
 
 /** A TCP proxy to PostgreSQL that a test can cut (refusing and dropping connections) and restore. */
-async function cuttableProxy (t: Test, target: URL): Promise<{ url: string, cut(): Promise<void>, restore(): Promise<void> }> {
+async function cuttableProxy (
+  t: Test,
+  target: URL
+): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
   const port = await freePort()
   const sockets = new Set<net.Socket>()
   let server: net.Server | null = null
-  const listen = () => new Promise<void>(resolve => {
-    server = net.createServer(client => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname)
-      for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}) }
-      client.pipe(upstream).pipe(client)
+  const listen = () =>
+    new Promise<void>(resolve => {
+      server = net.createServer(client => {
+        const upstream = net.connect(Number(target.port || 5432), target.hostname)
+        for (const s of [client, upstream]) {
+          sockets.add(s)
+          s.on('close', () => sockets.delete(s))
+          s.on('error', () => {})
+        }
+        client.pipe(upstream).pipe(client)
+      })
+      server.listen(port, '127.0.0.1', () => resolve())
     })
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
   const handle = {
     url: Object.assign(new URL(target.toString()), { host: `127.0.0.1:${port}` }).toString(),
     async cut () {
@@ -39,7 +47,10 @@ async function cuttableProxy (t: Test, target: URL): Promise<{ url: string, cut(
 }
 
 t.test('all up (real Redis and PostgreSQL): 200 healthy', { skip: needs('redis') || needs('postgres') }, async t => {
-  const app = await build(t, { db: null, env: { DATABASE_URL: await postgresDatabase(), REDIS_URL, REDIS_KEY_PREFIX: redisPrefix() } })
+  const app = await build(t, {
+    db: null,
+    env: { DATABASE_URL: await postgresDatabase(), REDIS_URL, REDIS_KEY_PREFIX: redisPrefix() }
+  })
   t.equal(app.db.kind, 'postgres')
   const res = await app.inject('/api/health')
   t.equal(res.statusCode, 200)
@@ -48,7 +59,7 @@ t.test('all up (real Redis and PostgreSQL): 200 healthy', { skip: needs('redis')
   t.equal(body.components.redis.status, 'healthy')
   t.equal(body.components.database.status, 'healthy')
   t.match(body.components.database.message, 'postgres')
-  for (const component of Object.values(body.components) as Array<{ latencyMs: number }>) t.type(component.latencyMs, 'number')
+  for (const component of Object.values(body.components) as Array<{ latencyMs: number }>) { t.type(component.latencyMs, 'number') }
   t.equal((await app.inject('/api/health/ready')).statusCode, 200)
   t.equal((await app.inject('/api/health/live')).statusCode, 200)
 })
@@ -56,7 +67,9 @@ t.test('all up (real Redis and PostgreSQL): 200 healthy', { skip: needs('redis')
 t.test('Redis configured but stopped: redis unhealthy, overall degraded, 200, within the check timeout', async t => {
   const redis = await ownRedis(t)
   const timeoutMs = 1000
-  const app = await build(t, { env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redisPrefix(), HEALTH_CHECK_TIMEOUT_MS: String(timeoutMs) } })
+  const app = await build(t, {
+    env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redisPrefix(), HEALTH_CHECK_TIMEOUT_MS: String(timeoutMs) }
+  })
   t.equal((await app.inject('/api/health')).json().components.redis.status, 'healthy')
 
   await redis.kill()
@@ -87,26 +100,30 @@ t.test('Redis unreachable from the start: boot does not wait; REDIS_REQUIRED mak
   t.equal((await optional.inject('/api/health/ready')).statusCode, 200)
 })
 
-t.test('database unreachable: /api/health 503 and /ready 503; back when it returns', { skip: needs('postgres') }, async t => {
-  const proxy = await cuttableProxy(t, new URL(await postgresDatabase()))
-  const app = await build(t, { db: null, env: { DATABASE_URL: proxy.url } })
-  t.equal((await app.inject('/api/health')).statusCode, 200)
-  t.equal((await app.inject('/api/health/ready')).statusCode, 200)
+t.test(
+  'database unreachable: /api/health 503 and /ready 503; back when it returns',
+  { skip: needs('postgres') },
+  async t => {
+    const proxy = await cuttableProxy(t, new URL(await postgresDatabase()))
+    const app = await build(t, { db: null, env: { DATABASE_URL: proxy.url } })
+    t.equal((await app.inject('/api/health')).statusCode, 200)
+    t.equal((await app.inject('/api/health/ready')).statusCode, 200)
 
-  await proxy.cut()
-  const health = await app.inject('/api/health')
-  t.equal(health.statusCode, 503)
-  t.equal(health.json().status, 'unhealthy')
-  t.equal(health.json().components.database.status, 'unhealthy')
-  const ready = await app.inject('/api/health/ready')
-  t.equal(ready.statusCode, 503)
-  t.equal(ready.json().status, 'not_ready')
-  t.match(ready.json().reason, 'database unreachable')
+    await proxy.cut()
+    const health = await app.inject('/api/health')
+    t.equal(health.statusCode, 503)
+    t.equal(health.json().status, 'unhealthy')
+    t.equal(health.json().components.database.status, 'unhealthy')
+    const ready = await app.inject('/api/health/ready')
+    t.equal(ready.statusCode, 503)
+    t.equal(ready.json().status, 'not_ready')
+    t.match(ready.json().reason, 'database unreachable')
 
-  await proxy.restore()
-  t.equal((await app.inject('/api/health')).statusCode, 200)
-  t.equal((await app.inject('/api/health/ready')).statusCode, 200)
-})
+    await proxy.restore()
+    t.equal((await app.inject('/api/health')).statusCode, 200)
+    t.equal((await app.inject('/api/health/ready')).statusCode, 200)
+  }
+)
 
 t.test('a closed database handle is unhealthy too (PGlite)', async t => {
   const db = await openDatabase({ dataDir: 'memory://' })

@@ -54,7 +54,12 @@ export function blog (topic: string) {
 }
 
 export function invoke (app: FastifyInstance, agent: string, method: string, payload: unknown, key = USER_KEY) {
-  return app.inject({ method: 'POST', url: `/api/agents/${agent}/${method}`, headers: { 'x-api-key': key }, payload: payload as object })
+  return app.inject({
+    method: 'POST',
+    url: `/api/agents/${agent}/${method}`,
+    headers: { 'x-api-key': key },
+    payload: payload as object
+  })
 }
 
 export function get (app: FastifyInstance, url: string, key = ADMIN_KEY) {

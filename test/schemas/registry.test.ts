@@ -23,7 +23,9 @@ t.test('every registered component is in the served document, once', async t => 
 })
 
 t.test('only the registry calls addSchema', async t => {
-  const callers = sources.filter(({ file, text }) => file !== join('schemas', 'index.ts') && /\b(?!ajv\b)\w+\.addSchema\(/.test(text))
+  const callers = sources.filter(
+    ({ file, text }) => file !== join('schemas', 'index.ts') && /\b(?!ajv\b)\w+\.addSchema\(/.test(text)
+  )
   t.same(callers.map(({ file }) => file), [])
 })
 

@@ -19,7 +19,16 @@ const example = codeBlocks('README.md').find(block => block.heading === '## SDK'
 const sh = (line: string, cwd: string) => {
   const [command, ...args] = line.split(' ')
   // CI runs npm test with --ignore-scripts, which npm passes on to child npm processes: pack needs its prepack build.
-  return run(command, args, { cwd, env: { ...process.env, npm_config_ignore_scripts: 'false', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' } })
+  return run(command, args, {
+    cwd,
+    env: {
+      ...process.env,
+      npm_config_ignore_scripts: 'false',
+      npm_config_update_notifier: 'false',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false'
+    }
+  })
 }
 
 t.test('README SDK: pack, install, compile the example strictly, run it against the server', async t => {
@@ -37,14 +46,35 @@ t.test('README SDK: pack, install, compile the example strictly, run it against 
 
   const app = await buildStreams(t)
   const url = await listen(app)
-  t.ok(example.includes("baseUrl: 'http://localhost:3001', apiKey: 'amk_your_premium_key'"), 'the example names a base URL and key')
-  await writeFile(join(consumer, 'example.ts'), example.replace('http://localhost:3001', url).replace('amk_your_premium_key', PREMIUM_KEY))
-  await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2023', 'DOM'], types: [], strict: true, noEmit: false, outDir: 'out' },
-    files: ['example.ts']
-  }))
+  t.ok(
+    example.includes("baseUrl: 'http://localhost:3001', apiKey: 'amk_your_premium_key'"),
+    'the example names a base URL and key'
+  )
+  await writeFile(
+    join(consumer, 'example.ts'),
+    example.replace('http://localhost:3001', url).replace('amk_your_premium_key', PREMIUM_KEY)
+  )
+  await writeFile(
+    join(consumer, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2023', 'DOM'],
+        types: [],
+        strict: true,
+        noEmit: false,
+        outDir: 'out'
+      },
+      files: ['example.ts']
+    })
+  )
   await symlink(join(ROOT, 'node_modules/typescript'), join(consumer, 'node_modules/typescript'))
-  const compiled = await sh('node node_modules/typescript/bin/tsc -p tsconfig.json', consumer).then(() => '', (error: { stdout: string }) => error.stdout)
+  const compiled = await sh('node node_modules/typescript/bin/tsc -p tsconfig.json', consumer).then(
+    () => '',
+    (error: { stdout: string }) => error.stdout
+  )
   t.equal(compiled, '', 'the example compiles in strict mode against the package\'s types')
   const { stdout } = await sh('node out/example.js', consumer)
   t.match(stdout, /^\d+ flights\n\d+ characters, \$[\d.]+\n$/, 'the example ran: a typed JSON call and a whole stream')

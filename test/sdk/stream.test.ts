@@ -28,7 +28,11 @@ t.test('stream() resumes a dropped connection with Last-Event-ID: every event on
 
   const events: StreamEvent[] = []
   let text = ''
-  for await (const event of client.stream('blog', { topic: 'Budget travel in Vietnam', keywords: ['hanoi'], length: 600 }, { reconnectDelayMs: 50 })) {
+  for await (const event of client.stream(
+    'blog',
+    { topic: 'Budget travel in Vietnam', keywords: ['hanoi'], length: 600 },
+    { reconnectDelayMs: 50 }
+  )) {
     events.push(event)
     if (event.event === 'token') text += event.data.chunk // narrowed: data is { chunk, index }
   }
@@ -40,7 +44,11 @@ t.test('stream() resumes a dropped connection with Last-Event-ID: every event on
   const logged = await app.streams.log.read(streamId, 0)
   t.same(events.map(e => e.id), logged.map(e => `${streamId}-${e.seq}`), 'every logged event arrived once, in order')
   const result = events.find(e => e.event === 'result')
-  t.same(JSON.parse(text), result?.event === 'result' ? result.data.data : undefined, 'the tokens concatenate to the result')
+  t.same(
+    JSON.parse(text),
+    result?.event === 'result' ? result.data.data : undefined,
+    'the tokens concatenate to the result'
+  )
 })
 
 t.test('aborting the signal cancels the generation on the server', async t => {
@@ -49,16 +57,27 @@ t.test('aborting the signal cancels the generation on the server', async t => {
   const controller = new AbortController()
   let streamId = ''
   const reading = (async () => {
-    for await (const event of client.stream('blog', ROUTES.blog.input as { topic: string }, { signal: controller.signal })) {
+    for await (const event of client.stream('blog', ROUTES.blog.input as { topic: string }, {
+      signal: controller.signal
+    })) {
       if (event.event === 'connected') streamId = event.data.streamId
       if (event.event === 'token') controller.abort()
     }
   })()
   await t.rejects(reading, { name: 'AbortError' }, 'the loop ends with the abort reason')
-  t.match(await terminal(app, streamId), { event: 'error', data: { code: 'CANCELLED' } }, 'the generation was cancelled')
+  t.match(
+    await terminal(app, streamId),
+    { event: 'error', data: { code: 'CANCELLED' } },
+    'the generation was cancelled'
+  )
 
   // On the wire a server failure is `event: failure`, never `event: error` (EventSource.onerror).
-  const replay = await app.inject({ method: 'POST', url: '/api/stream/blog', headers: { ...premium, 'last-event-id': `${streamId}-1` }, payload: ROUTES.blog.input })
+  const replay = await app.inject({
+    method: 'POST',
+    url: '/api/stream/blog',
+    headers: { ...premium, 'last-event-id': `${streamId}-1` },
+    payload: ROUTES.blog.input
+  })
   t.match(replay.body, /\nevent: failure\ndata: \{"code":"CANCELLED"/, 'the failure frame')
   t.notMatch(replay.body, /event: error/)
 })
@@ -66,16 +85,26 @@ t.test('aborting the signal cancels the generation on the server', async t => {
 /** Opens a stream with node:http and drops the connection after the first event (the model has not answered yet). */
 async function dropAfterConnected (url: string, method: 'GET' | 'POST'): Promise<string> {
   // Different inputs for GET and POST: a cached answer would end the stream at once.
-  const target = new URL(method === 'GET' ? '/api/stream/blog?topic=Night+trains+in+Europe&length=600' : '/api/stream/blog', url)
+  const target = new URL(
+    method === 'GET' ? '/api/stream/blog?topic=Night+trains+in+Europe&length=600' : '/api/stream/blog',
+    url
+  )
   return new Promise((resolve, reject) => {
-    const request = http.request(target, { method, headers: { ...premium, 'content-type': 'application/json' } }, response => {
-      let text = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => {
-        text += chunk
-        if (text.includes('event: connected')) { request.destroy(); resolve(/"streamId":"(st_[0-9a-f]+)"/.exec(text)?.[1] ?? '') }
-      })
-    })
+    const request = http.request(
+      target,
+      { method, headers: { ...premium, 'content-type': 'application/json' } },
+      response => {
+        let text = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => {
+          text += chunk
+          if (text.includes('event: connected')) {
+            request.destroy()
+            resolve(/"streamId":"(st_[0-9a-f]+)"/.exec(text)?.[1] ?? '')
+          }
+        })
+      }
+    )
     request.on('error', () => {})
     request.on('close', () => reject(new Error('closed before an event')))
     request.end(method === 'POST' ? JSON.stringify({ topic: 'Slow boats in Laos', length: 600 }) : undefined)

@@ -38,7 +38,11 @@ t.test('two processes on one DATA_DIR: the second refuses; a dead owner\'s lock 
   const env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn' }
 
   const first = await startServer(t, ['--import=tsx', 'src/server.ts'], env)
-  t.equal((await readFile(join(dataDir, LOCK_FILE), 'utf8')).trim(), String(first.child.pid), 'the lock names the owner')
+  t.equal(
+    (await readFile(join(dataDir, LOCK_FILE), 'utf8')).trim(),
+    String(first.child.pid),
+    'the lock names the owner'
+  )
 
   const second = await runToExit(env)
   t.equal(second.code, 1, 'the second server exits with 1')
@@ -51,7 +55,11 @@ t.test('two processes on one DATA_DIR: the second refuses; a dead owner\'s lock 
   first.child.kill('SIGKILL')
   await new Promise(resolve => first.child.once('exit', resolve))
   const reopened = await openDatabase({ dataDir })
-  t.equal((await readFile(join(dataDir, LOCK_FILE), 'utf8')).trim(), String(process.pid), 'the dead owner\'s lock is taken over')
+  t.equal(
+    (await readFile(join(dataDir, LOCK_FILE), 'utf8')).trim(),
+    String(process.pid),
+    "the dead owner's lock is taken over"
+  )
   t.ok((await reopened.query('SELECT version FROM schema_migrations')).length > 0, 'with the data the first one wrote')
   await reopened.close()
   await t.rejects(readFile(join(dataDir, LOCK_FILE)), { code: 'ENOENT' }, 'close releases the lock')

@@ -38,12 +38,19 @@ async function migrationsApplyOnce (t: Test, db: Database) {
 }
 
 async function speaksTheDialect (t: Test, db: Database) {
-  await db.query(`INSERT INTO usage_ledger (caller_id, caller_type, agent, method, model, input_tokens, output_tokens, cost_usd, status)
-    VALUES ($1, 'api-key', 'travel', 'searchFlights', 'offline', 10, 20, 0.00012345, 'success')`, ['caller-1'])
-  const [row] = await db.query<{ id: number, cost_usd: number, input_tokens: number }>('SELECT id, cost_usd, input_tokens FROM usage_ledger')
+  await db.query(
+    `INSERT INTO usage_ledger (caller_id, caller_type, agent, method, model, input_tokens, output_tokens, cost_usd, status)
+    VALUES ($1, 'api-key', 'travel', 'searchFlights', 'offline', 10, 20, 0.00012345, 'success')`,
+    ['caller-1']
+  )
+  const [row] = await db.query<{ id: number; cost_usd: number; input_tokens: number }>(
+    'SELECT id, cost_usd, input_tokens FROM usage_ledger'
+  )
   t.type(row.id, 'number', 'bigserial comes back as a number')
   t.equal(row.cost_usd, 0.00012345, 'numeric comes back as a number')
-  const [sum] = await db.query<{ total: number }>('SELECT sum(input_tokens + output_tokens)::bigint AS total FROM usage_ledger')
+  const [sum] = await db.query<{ total: number }>(
+    'SELECT sum(input_tokens + output_tokens)::bigint AS total FROM usage_ledger'
+  )
   t.equal(sum.total, 30)
 
   await t.rejects(db.transaction(async tx => {
@@ -55,8 +62,10 @@ async function speaksTheDialect (t: Test, db: Database) {
     await tx.query('INSERT INTO users (email, password_hash, role) VALUES (\'a@example.com\', \'x\', \'user\')')
   })
   t.equal((await db.query('SELECT * FROM users')).length, 1)
-  await t.rejects(db.query('INSERT INTO users (email, password_hash, role) VALUES (\'A@example.com\', \'x\', \'user\')'),
-    'emails are unique whatever their case')
+  await t.rejects(
+    db.query("INSERT INTO users (email, password_hash, role) VALUES ('A@example.com', 'x', 'user')"),
+    'emails are unique whatever their case'
+  )
   await db.ping()
 }
 
@@ -94,11 +103,15 @@ t.test('PostgreSQL: migrations apply once; same dialect', { skip: needs('postgre
   await speaksTheDialect(t, db)
 })
 
-t.test('PostgreSQL: replicas migrating at the same time apply each migration once', { skip: needs('postgres') }, async t => {
-  const url = await postgresDatabase()
-  const replicas = await Promise.all([1, 2, 3].map(() => openDatabase({ databaseUrl: url, dataDir: 'unused' })))
-  t.teardown(() => Promise.all(replicas.map(db => db.close())))
-  const applied = await Promise.all(replicas.map(db => migrate(db)))
-  const versions = (await loadMigrations()).map(m => m.version)
-  t.same(applied.flat().sort(), versions, 'every migration applied by exactly one replica')
-})
+t.test(
+  'PostgreSQL: replicas migrating at the same time apply each migration once',
+  { skip: needs('postgres') },
+  async t => {
+    const url = await postgresDatabase()
+    const replicas = await Promise.all([1, 2, 3].map(() => openDatabase({ databaseUrl: url, dataDir: 'unused' })))
+    t.teardown(() => Promise.all(replicas.map(db => db.close())))
+    const applied = await Promise.all(replicas.map(db => migrate(db)))
+    const versions = (await loadMigrations()).map(m => m.version)
+    t.same(applied.flat().sort(), versions, 'every migration applied by exactly one replica')
+  }
+)

@@ -29,7 +29,12 @@ return {redis.call('INCRBY', KEYS[1], ARGV[1]), redis.call('INCRBY', KEYS[2], AR
 
   const wrongShape = defineScript({ name: 'wrong shape', keys: 'any', lua: "return 'text'", parse: reply.integer })
   await t.rejects(wrongShape(redis, []), /unexpected reply from the wrong shape script: expected an integer/)
-  const failing = defineScript({ name: 'failing', keys: 1, lua: "return redis.call('INCR', KEYS[1])", parse: reply.integer })
+  const failing = defineScript({
+    name: 'failing',
+    keys: 1,
+    lua: "return redis.call('INCR', KEYS[1])",
+    parse: reply.integer
+  })
   await redis.set(`${prefix}text`, 'not a number')
   await t.rejects(failing(redis, [`${prefix}text`]), { name: 'ReplyError' }, 'a Redis error passes through unchanged')
   await redis.del(`${prefix}a`, `${prefix}b`, `${prefix}text`)

@@ -27,22 +27,33 @@ function tablesIn (text: string): Set<string> {
 
 async function sourceFiles (dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true })
-  return entries.filter(e => e.isFile() && e.name.endsWith('.ts')).map(e => relative(ROOT, join(e.parentPath, e.name))).sort()
+  return entries
+    .filter(e => e.isFile() && e.name.endsWith('.ts'))
+    .map(e => relative(ROOT, join(e.parentPath, e.name)))
+    .sort()
 }
 
 t.test('the scanner finds the tables a statement names', async t => {
   t.same([...tablesIn('SELECT 1 FROM users u JOIN api_keys k ON true')], ['users', 'api_keys'])
   t.same([...tablesIn('INSERT INTO usage_ledger (a) VALUES ($1)')], ['usage_ledger'])
   t.same([...tablesIn('CREATE TABLE IF NOT EXISTS schema_migrations (')], ['schema_migrations'])
-  t.same([...tablesIn('UPDATE workflow_runs SET x = 1; DELETE FROM idempotency_keys')], ['workflow_runs', 'idempotency_keys'])
-  t.same([...tablesIn('FROM (SELECT * FROM usage_ledger) AS ledger CROSS JOIN LATERAL jsonb_array_elements(s)')], ['usage_ledger'])
+  t.same(
+    [...tablesIn('UPDATE workflow_runs SET x = 1; DELETE FROM idempotency_keys')],
+    ['workflow_runs', 'idempotency_keys']
+  )
+  t.same(
+    [...tablesIn('FROM (SELECT * FROM usage_ledger) AS ledger CROSS JOIN LATERAL jsonb_array_elements(s)')],
+    ['usage_ledger']
+  )
 })
 
 t.test('every table the migrations create has an owner', async t => {
   const dir = join(ROOT, 'src/store/migrations')
   const created = new Set<string>()
   for (const file of (await readdir(dir)).filter(f => f.endsWith('.sql'))) {
-    for (const match of (await readFile(join(dir, file), 'utf8')).matchAll(/CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)/g)) created.add(match[1])
+    for (const match of (await readFile(join(dir, file), 'utf8')).matchAll(
+      /CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)/g
+    )) { created.add(match[1]) }
   }
   t.ok(created.size >= 7, `found the migrations' tables (${[...created].join(', ')})`)
   for (const table of created) t.ok(OWNERS[table], `${table} has an owning module`)

@@ -21,7 +21,10 @@ t.test('a reader that reads nothing: the server buffers a bounded amount, then d
   const producedBytes = logged.reduce((n, e) => n + encodeEvent(connection.streamId, e).length, 0)
   t.ok(producedBytes > 5_000_000, `the generation produced ${(producedBytes / 1e6).toFixed(1)} MB of events`)
   t.ok(connection.buffered < 256 * 1024, `buffered in the process for this client: ${connection.buffered} bytes`)
-  t.ok(connection.lastEventId !== `${connection.streamId}-${logged.length}`, 'the writer waits for drain instead of queueing the rest')
+  t.ok(
+    connection.lastEventId !== `${connection.streamId}-${logged.length}`,
+    'the writer waits for drain instead of queueing the rest'
+  )
   stream.resume()
   const frames = await stream.finished()
   t.equal(frames.length, logged.length, 'every event delivered once the client reads')

@@ -9,26 +9,51 @@ import type { Session } from '../../src/streams/sessions.js'
 import { parseSse } from './sse-client.js'
 import { buildStreams, premium, ROUTES } from './support.js'
 
-t.test('a spent budget: stream routes answer 429 AMK_BUDGET_EXCEEDED with Retry-After before opening, as invoke routes do', async t => {
-  const app = await buildStreams(t, { env: { BUDGETS: '{"premium":{"tokens":1}}' } })
-  const first = await app.inject({ method: 'POST', url: '/api/stream/blog', headers: premium, payload: ROUTES.blog.input })
-  t.equal(first.statusCode, 200, 'the first stream runs (the budget was not spent yet)')
-  t.equal(parseSse(first.body).frames.at(-1)?.event, 'complete')
+t.test(
+  'a spent budget: stream routes answer 429 AMK_BUDGET_EXCEEDED with Retry-After before opening, as invoke routes do',
+  async t => {
+    const app = await buildStreams(t, { env: { BUDGETS: '{"premium":{"tokens":1}}' } })
+    const first = await app.inject({
+      method: 'POST',
+      url: '/api/stream/blog',
+      headers: premium,
+      payload: ROUTES.blog.input
+    })
+    t.equal(first.statusCode, 200, 'the first stream runs (the budget was not spent yet)')
+    t.equal(parseSse(first.body).frames.at(-1)?.event, 'complete')
 
-  const invoke = await app.inject({ method: 'POST', url: '/api/agents/content/generateBlogPost', headers: premium, payload: { ...ROUTES.blog.input, topic: 'Slow travel in Laos' } })
-  t.equal(invoke.statusCode, 429, 'the invoke route refuses')
-  const refusals = [
-    await app.inject({ method: 'POST', url: '/api/stream/blog', headers: premium, payload: { ...ROUTES.blog.input, topic: 'Slow travel in Laos' } }),
-    await app.inject({ url: `/api/stream/itinerary?${ROUTES.itinerary.query}`, headers: premium })
-  ]
-  for (const res of refusals) {
-    t.equal(res.statusCode, 429, 'the stream route refuses too')
-    t.match(res.headers['content-type'], /^application\/json/, 'a JSON error, no stream opened')
-    t.equal(res.headers['retry-after'], invoke.headers['retry-after'], 'Retry-After: until the budget resets')
-    t.match(res.json(), { statusCode: 429, code: 'AMK_BUDGET_EXCEEDED', error: 'Too Many Requests', message: /budget spent/, requestId: String, details: { scope: 'budget', dimension: 'tokens', limit: 1 } })
+    const invoke = await app.inject({
+      method: 'POST',
+      url: '/api/agents/content/generateBlogPost',
+      headers: premium,
+      payload: { ...ROUTES.blog.input, topic: 'Slow travel in Laos' }
+    })
+    t.equal(invoke.statusCode, 429, 'the invoke route refuses')
+    const refusals = [
+      await app.inject({
+        method: 'POST',
+        url: '/api/stream/blog',
+        headers: premium,
+        payload: { ...ROUTES.blog.input, topic: 'Slow travel in Laos' }
+      }),
+      await app.inject({ url: `/api/stream/itinerary?${ROUTES.itinerary.query}`, headers: premium })
+    ]
+    for (const res of refusals) {
+      t.equal(res.statusCode, 429, 'the stream route refuses too')
+      t.match(res.headers['content-type'], /^application\/json/, 'a JSON error, no stream opened')
+      t.equal(res.headers['retry-after'], invoke.headers['retry-after'], 'Retry-After: until the budget resets')
+      t.match(res.json(), {
+        statusCode: 429,
+        code: 'AMK_BUDGET_EXCEEDED',
+        error: 'Too Many Requests',
+        message: /budget spent/,
+        requestId: String,
+        details: { scope: 'budget', dimension: 'tokens', limit: 1 }
+      })
+    }
+    t.equal(app.streams.registry.active(), 0, 'nothing runs')
   }
-  t.equal(app.streams.registry.active(), 0, 'nothing runs')
-})
+)
 
 t.test('recoverable: an error that ends the log is never recoverable (a resume would get 204)', async t => {
   const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
@@ -40,14 +65,48 @@ t.test('recoverable: an error that ends the log is never recoverable (a resume w
     new Error('unexpected')
   ]
   for (const [i, failure] of failures.entries()) {
-    const session: Session = { streamId: `st_r${i}`, agent: 'content', method: 'generateBlogPost', callerId: 'c', onDisconnect: 'cancel', startedAt: Date.now(), abort: new AbortController(), status: 'running', connections: 0, done: Promise.resolve() }
-    await log.create({ streamId: session.streamId, ownerId: 'c', agent: 'content', method: 'generateBlogPost', createdAt: Date.now(), onDisconnect: 'cancel', instanceId: 'here' })
-    const outcome = await runGeneration(session, { agent: 'content', method: 'generateBlogPost', input: {}, caller: { id: 'c', kind: 'api-key', role: 'premium' } }, {
-      log,
-      invoke: async () => { throw failure }
+    const session: Session = {
+      streamId: `st_r${i}`,
+      agent: 'content',
+      method: 'generateBlogPost',
+      callerId: 'c',
+      onDisconnect: 'cancel',
+      startedAt: Date.now(),
+      abort: new AbortController(),
+      status: 'running',
+      connections: 0,
+      done: Promise.resolve()
+    }
+    await log.create({
+      streamId: session.streamId,
+      ownerId: 'c',
+      agent: 'content',
+      method: 'generateBlogPost',
+      createdAt: Date.now(),
+      onDisconnect: 'cancel',
+      instanceId: 'here'
     })
+    const outcome = await runGeneration(
+      session,
+      {
+        agent: 'content',
+        method: 'generateBlogPost',
+        input: {},
+        caller: { id: 'c', kind: 'api-key', role: 'premium' }
+      },
+      {
+        log,
+        invoke: async () => {
+          throw failure
+        }
+      }
+    )
     t.equal(outcome.status, 'error')
     const last = await log.last(session.streamId)
-    t.match(last, { event: 'error', data: { recoverable: false } }, `${(failure as { code?: string }).code ?? 'AMK_INTERNAL'}: recoverable false`)
+    t.match(
+      last,
+      { event: 'error', data: { recoverable: false } },
+      `${(failure as { code?: string }).code ?? 'AMK_INTERNAL'}: recoverable false`
+    )
   }
 })

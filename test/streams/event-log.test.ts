@@ -11,9 +11,21 @@ import type { LoggedEvent } from '../../src/streams/events.js'
 import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const CREATED = Date.now()
-const meta = (streamId: string): StreamMeta => ({ streamId, ownerId: 'u1', agent: 'content', method: 'generateBlogPost', createdAt: CREATED, onDisconnect: 'cancel', instanceId: 'test' })
+const meta = (streamId: string): StreamMeta => ({
+  streamId,
+  ownerId: 'u1',
+  agent: 'content',
+  method: 'generateBlogPost',
+  createdAt: CREATED,
+  onDisconnect: 'cancel',
+  instanceId: 'test'
+})
 const token = (seq: number): LoggedEvent => ({ seq, event: 'token', data: { chunk: `t${seq}`, index: seq } })
-const complete = (seq: number): LoggedEvent => ({ seq, event: 'complete', data: { durationMs: 1, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 } } })
+const complete = (seq: number): LoggedEvent => ({
+  seq,
+  event: 'complete',
+  data: { durationMs: 1, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 } }
+})
 
 async function collect (iterable: AsyncIterable<LoggedEvent>): Promise<number[]> {
   const seqs: number[] = []
@@ -55,9 +67,17 @@ t.test('memory log: trimming creates a gap, expiry drops the stream, abort ends 
   controller.abort()
   t.same(await follower, [], 'abort ends the follow')
 
-  await t.rejects(collect(log.follow('s2', 5, new AbortController().signal)), StreamGapError, 'a reader behind the trimmed part is told, not fed a hole')
+  await t.rejects(
+    collect(log.follow('s2', 5, new AbortController().signal)),
+    StreamGapError,
+    'a reader behind the trimmed part is told, not fed a hole'
+  )
   await log.append('s2', complete(301))
-  t.same(await collect(log.follow('s2', 301, new AbortController().signal)), [], 'a follow from the end returns at once')
+  t.same(
+    await collect(log.follow('s2', 301, new AbortController().signal)),
+    [],
+    'a follow from the end returns at once'
+  )
 
   now += 6_000
   t.equal(await log.meta('s2'), null, 'expired after the TTL since the last event')
@@ -65,71 +85,107 @@ t.test('memory log: trimming creates a gap, expiry drops the stream, abort ends 
   t.equal(log.sweep(), 0, 'already dropped on access')
 })
 
-t.test('redis log: another replica replays, follows live with XREAD BLOCK, and keys expire', { skip: needs('redis') }, async t => {
-  const prefix = redisPrefix()
-  const writerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
-  const readerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
-  const errors: Error[] = []
-  const options = { keyPrefix: prefix, ttlMs: 2_000, maxEvents: 1000, blockMs: 200, onError: (e: Error) => errors.push(e) }
-  // The writer holds the lease of the instance named in the streams' meta; the reader is another replica.
-  const writer: EventLog = new RedisEventLog({ ...options, redis: writerClient, instanceId: 'test', leaseMs: 600 })
-  const reader: EventLog = new RedisEventLog({ ...options, redis: readerClient, instanceId: 'other', leaseMs: 600 })
-  t.teardown(async () => {
-    await writer.close()
-    await reader.close()
-    writerClient.disconnect()
-    readerClient.disconnect()
-  })
+t.test(
+  'redis log: another replica replays, follows live with XREAD BLOCK, and keys expire',
+  { skip: needs('redis') },
+  async t => {
+    const prefix = redisPrefix()
+    const writerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
+    const readerClient = new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 })
+    const errors: Error[] = []
+    const options = {
+      keyPrefix: prefix,
+      ttlMs: 2_000,
+      maxEvents: 1000,
+      blockMs: 200,
+      onError: (e: Error) => errors.push(e)
+    }
+    // The writer holds the lease of the instance named in the streams' meta; the reader is another replica.
+    const writer: EventLog = new RedisEventLog({ ...options, redis: writerClient, instanceId: 'test', leaseMs: 600 })
+    const reader: EventLog = new RedisEventLog({ ...options, redis: readerClient, instanceId: 'other', leaseMs: 600 })
+    t.teardown(async () => {
+      await writer.close()
+      await reader.close()
+      writerClient.disconnect()
+      readerClient.disconnect()
+    })
 
-  await writer.create(meta('r1'))
-  for (let seq = 1; seq <= 3; seq++) await writer.append('r1', token(seq))
-  t.same(await reader.meta('r1'), meta('r1'), 'meta visible on the other instance')
-  t.same((await reader.read('r1', 1)).map(e => e.seq), [2, 3], 'XRANGE after the position')
-  t.equal(await reader.firstSeq('r1'), 1)
+    await writer.create(meta('r1'))
+    for (let seq = 1; seq <= 3; seq++) await writer.append('r1', token(seq))
+    t.same(await reader.meta('r1'), meta('r1'), 'meta visible on the other instance')
+    t.same(
+      (await reader.read('r1', 1)).map(e => e.seq),
+      [2, 3],
+      'XRANGE after the position'
+    )
+    t.equal(await reader.firstSeq('r1'), 1)
 
-  const following = collect(reader.follow('r1', 2, new AbortController().signal))
-  await new Promise(resolve => setTimeout(resolve, 900)) // the follower blocked in XREAD, timed out and re-checked (the writer's lease holds)
-  await writer.append('r1', token(4))
-  await writer.append('r1', complete(5))
-  t.same(await following, [3, 4, 5], 'replay, then live events, ending at the terminal event')
-  t.equal((await reader.last('r1'))?.event, 'complete')
+    const following = collect(reader.follow('r1', 2, new AbortController().signal))
+    // the follower blocked in XREAD, timed out and re-checked (the writer's lease holds)
+    await new Promise(resolve => setTimeout(resolve, 900))
+    await writer.append('r1', token(4))
+    await writer.append('r1', complete(5))
+    t.same(await following, [3, 4, 5], 'replay, then live events, ending at the terminal event')
+    t.equal((await reader.last('r1'))?.event, 'complete')
 
-  const controller = new AbortController()
-  const aborted = collect(reader.follow('r1', 5, controller.signal))
-  setTimeout(() => controller.abort(), 100)
-  t.same(await aborted, [], 'abort disconnects a blocked follower')
+    const controller = new AbortController()
+    const aborted = collect(reader.follow('r1', 5, controller.signal))
+    setTimeout(() => controller.abort(), 100)
+    t.same(await aborted, [], 'abort disconnects a blocked follower')
 
-  const ttl = await readerClient.pttl(`${prefix}stream:{r1}:events`)
-  t.ok(ttl > 0 && ttl <= 2_000, `events expire with the replay TTL (${ttl} ms)`)
-  t.same(errors, [])
-})
-
-t.test('redis log: a follower ends the stream of an instance whose lease lapsed (a crashed replica), once', { skip: needs('redis') }, async t => {
-  const prefix = redisPrefix()
-  const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
-  const options = { keyPrefix: prefix, ttlMs: 10_000, maxEvents: 1000, blockMs: 100, leaseMs: 300 }
-  const writer = new RedisEventLog({ ...options, redis: clients[0], instanceId: 'test' })
-  const readers = [1, 2].map(i => new RedisEventLog({ ...options, redis: clients[i], instanceId: `reader-${i}` }))
-  t.teardown(async () => {
-    for (const log of [...readers, writer]) await log.close()
-    for (const client of clients) client.disconnect()
-  })
-  await writer.create(meta('c1'))
-  for (let seq = 1; seq <= 3; seq++) await writer.append('c1', token(seq))
-
-  const follows = readers.map(reader => {
-    const events: LoggedEvent[] = []
-    const done = (async () => { for await (const event of reader.follow('c1', 1, new AbortController().signal)) events.push(event) })()
-    return { events, done }
-  })
-  await new Promise(resolve => setTimeout(resolve, 700))
-  t.same(follows.map(f => f.events.map(e => e.seq)), [[2, 3], [2, 3]], 'a live instance (lease renewed) keeps its quiet stream open')
-
-  clients[0].disconnect() // the writer's process is gone: no more renewals, no terminal event
-  await Promise.all(follows.map(f => f.done))
-  for (const { events } of follows) {
-    t.same(events.map(e => e.seq), [2, 3, 4], 'the followers end at one terminal event')
-    t.match(events.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: false } })
+    const ttl = await readerClient.pttl(`${prefix}stream:{r1}:events`)
+    t.ok(ttl > 0 && ttl <= 2_000, `events expire with the replay TTL (${ttl} ms)`)
+    t.same(errors, [])
   }
-  t.same((await readers[0].read('c1', 0)).map(e => e.seq), [1, 2, 3, 4], 'logged once, so a later resume ends there too')
-})
+)
+
+t.test(
+  'redis log: a follower ends the stream of an instance whose lease lapsed (a crashed replica), once',
+  { skip: needs('redis') },
+  async t => {
+    const prefix = redisPrefix()
+    const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
+    const options = { keyPrefix: prefix, ttlMs: 10_000, maxEvents: 1000, blockMs: 100, leaseMs: 300 }
+    const writer = new RedisEventLog({ ...options, redis: clients[0], instanceId: 'test' })
+    const readers = [1, 2].map(i => new RedisEventLog({ ...options, redis: clients[i], instanceId: `reader-${i}` }))
+    t.teardown(async () => {
+      for (const log of [...readers, writer]) await log.close()
+      for (const client of clients) client.disconnect()
+    })
+    await writer.create(meta('c1'))
+    for (let seq = 1; seq <= 3; seq++) await writer.append('c1', token(seq))
+
+    const follows = readers.map(reader => {
+      const events: LoggedEvent[] = []
+      const done = (async () => {
+        for await (const event of reader.follow('c1', 1, new AbortController().signal)) events.push(event)
+      })()
+      return { events, done }
+    })
+    await new Promise(resolve => setTimeout(resolve, 700))
+    t.same(
+      follows.map(f => f.events.map(e => e.seq)),
+      [
+        [2, 3],
+        [2, 3]
+      ],
+      'a live instance (lease renewed) keeps its quiet stream open'
+    )
+
+    clients[0].disconnect() // the writer's process is gone: no more renewals, no terminal event
+    await Promise.all(follows.map(f => f.done))
+    for (const { events } of follows) {
+      t.same(
+        events.map(e => e.seq),
+        [2, 3, 4],
+        'the followers end at one terminal event'
+      )
+      t.match(events.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: false } })
+    }
+    t.same(
+      (await readers[0].read('c1', 0)).map(e => e.seq),
+      [1, 2, 3, 4],
+      'logged once, so a later resume ends there too'
+    )
+  }
+)

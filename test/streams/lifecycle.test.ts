@@ -20,7 +20,10 @@ const activeGauge = async (app: FastifyInstance, agent: string) => {
   return Number(new RegExp(`stream_sessions_active\\{agent="${agent}"\\} (\\d+)`).exec(text)?.[1])
 }
 const ledgerRows = (app: FastifyInstance, streamId: string) =>
-  app.db.query<{ status: string, estimated: boolean, output_tokens: number }>('SELECT status, estimated, output_tokens FROM usage_ledger WHERE stream_id = $1', [streamId])
+  app.db.query<{ status: string; estimated: boolean; output_tokens: number }>(
+    'SELECT status, estimated, output_tokens FROM usage_ledger WHERE stream_id = $1',
+    [streamId]
+  )
 
 t.test('client disconnect aborts the upstream call; gauge, metrics, ledger and log record it', async t => {
   const { gemini, app, url } = await geminiApp(t)
@@ -34,8 +37,15 @@ t.test('client disconnect aborts the upstream call; gauge, metrics, ledger and l
   t.ok(aborted, 'the Gemini server saw its request aborted within one second')
   await until(() => app.streams.registry.active() === 0)
   t.equal(await activeGauge(app, 'content'), before, 'the active gauge is back')
-  t.match((await app.inject({ url: '/api/metrics', headers: admin })).body, /stream_sessions_total\{agent="content",status="cancelled"\} 1/)
-  t.match(await until(async () => (await ledgerRows(app, streamId))[0]), { status: 'cancelled', estimated: true }, 'ledger row with estimated usage')
+  t.match(
+    (await app.inject({ url: '/api/metrics', headers: admin })).body,
+    /stream_sessions_total\{agent="content",status="cancelled"\} 1/
+  )
+  t.match(
+    await until(async () => (await ledgerRows(app, streamId))[0]),
+    { status: 'cancelled', estimated: true },
+    'ledger row with estimated usage'
+  )
   const last = await app.streams.log.last(streamId)
   t.match(last, { event: 'error', data: { code: 'CANCELLED', recoverable: false } }, 'the log ends with CANCELLED')
 })
@@ -47,7 +57,11 @@ t.test('cancel: owner or agent:manage only; aborts upstream, the client gets CAN
   const streamId = stream.frames[0].data.streamId
   const refused = await app.inject({ method: 'POST', url: `/api/stream/${streamId}/cancel`, headers: other })
   t.equal(refused.statusCode, 403, 'another caller may not cancel')
-  const missing = await app.inject({ method: 'POST', url: '/api/stream/st_000000000000000000000000/cancel', headers: premium })
+  const missing = await app.inject({
+    method: 'POST',
+    url: '/api/stream/st_000000000000000000000000/cancel',
+    headers: premium
+  })
   t.equal(missing.statusCode, 404)
   const aborted = gemini.waitForAbort()
   const res = await app.inject({ method: 'POST', url: `/api/stream/${streamId}/cancel`, headers: premium })
@@ -63,14 +77,21 @@ t.test('cancel: owner or agent:manage only; aborts upstream, the client gets CAN
 
   const second = await openSse(`${url}/api/stream/blog`, { headers: premium, body: ROUTES.blog.input })
   await second.until(frames => frames.length > 0, 'connected')
-  const byAdmin = await app.inject({ method: 'POST', url: `/api/stream/${second.frames[0].data.streamId}/cancel`, headers: admin })
+  const byAdmin = await app.inject({
+    method: 'POST',
+    url: `/api/stream/${second.frames[0].data.streamId}/cancel`,
+    headers: admin
+  })
   t.equal(byAdmin.json().status, 'cancelled', 'agent:manage may cancel any stream')
   await second.finished()
 })
 
 t.test("onDisconnect 'continue': the generation outlives the client; resume replays and follows live", async t => {
   const { gemini, app, url } = await geminiApp(t)
-  const first = await openSse(`${url}/api/stream/social`, { headers: premium, body: { ...ROUTES.social.input, onDisconnect: 'continue' } })
+  const first = await openSse(`${url}/api/stream/social`, {
+    headers: premium,
+    body: { ...ROUTES.social.input, onDisconnect: 'continue' }
+  })
   await first.until(frames => frames.filter(f => f.event === 'token').length >= 2, 'two tokens')
   const streamId = first.frames[0].data.streamId
   // Pretend the client saw only the first token (the rest was in flight when it went away).
@@ -81,11 +102,18 @@ t.test("onDisconnect 'continue': the generation outlives the client; resume repl
   t.ok(app.streams.registry.get(streamId), 'still generating after the client left')
   t.equal(gemini.aborted.length, 0, 'upstream not aborted')
 
-  const resumed = await openSse(`${url}/api/stream/${streamId}/events`, { headers: { ...premium, 'last-event-id': lastSeen } })
+  const resumed = await openSse(`${url}/api/stream/${streamId}/events`, {
+    headers: { ...premium, 'last-event-id': lastSeen }
+  })
   t.equal(resumed.status, 200)
   await resumed.until(frames => frames.some(f => f.event === 'token'), 'the missed token')
   t.equal(resumed.frames[0].id, `${streamId}-${seqOf(seen.at(-1)!) + 1}`, 'resumes right after Last-Event-ID')
-  t.equal((await app.inject({ url: `/api/stream/${streamId}/events`, headers: { ...other, 'last-event-id': lastSeen } })).statusCode, 403, 'only the owner may resume')
+  t.equal(
+    (await app.inject({ url: `/api/stream/${streamId}/events`, headers: { ...other, 'last-event-id': lastSeen } }))
+      .statusCode,
+    403,
+    'only the owner may resume'
+  )
   await app.inject({ method: 'POST', url: `/api/stream/${streamId}/cancel`, headers: premium })
   const frames = await resumed.finished()
   t.match(frames.at(-1), { event: 'error', data: { code: 'CANCELLED' } }, 'the live follower sees the end')
@@ -94,7 +122,11 @@ t.test("onDisconnect 'continue': the generation outlives the client; resume repl
 })
 
 t.test('caps: the (N+1)th stream of a caller gets 429 + Retry-After, the process cap 503', async t => {
-  const { app, url } = await geminiApp(t, { MAX_CONCURRENT_STREAMS_PER_CALLER: '2', MAX_CONCURRENT_STREAMS: '3', STREAM_HEARTBEAT_MS: '50' })
+  const { app, url } = await geminiApp(t, {
+    MAX_CONCURRENT_STREAMS_PER_CALLER: '2',
+    MAX_CONCURRENT_STREAMS: '3',
+    STREAM_HEARTBEAT_MS: '50'
+  })
   const open = async (headers: Record<string, string>) => {
     const stream = await openSse(`${url}/api/stream/blog`, { headers, body: ROUTES.blog.input })
     if (stream.status === 200) await stream.until(frames => frames.length > 0, 'connected')

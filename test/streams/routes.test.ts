@@ -13,7 +13,12 @@ const names = Object.keys(ROUTES) as RouteName[]
 t.test('offline provider: each POST route streams the whole §8 sequence', async t => {
   const app = await buildStreams(t)
   for (const route of names) {
-    const res = await app.inject({ method: 'POST', url: `/api/stream/${route}`, headers: { ...premium, 'accept-encoding': 'gzip, br' }, payload: ROUTES[route].input })
+    const res = await app.inject({
+      method: 'POST',
+      url: `/api/stream/${route}`,
+      headers: { ...premium, 'accept-encoding': 'gzip, br' },
+      payload: ROUTES[route].input
+    })
     t.equal(res.statusCode, 200, route)
     t.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8')
     t.equal(res.headers['cache-control'], 'no-cache, no-transform')
@@ -44,7 +49,12 @@ t.test('real Gemini SDK against the local Gemini server: the same sequence from 
   t.teardown(() => gemini.close())
   const app = await buildStreams(t, { env: { GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: gemini.url } })
   for (const route of names) {
-    const res = await app.inject({ method: 'POST', url: `/api/stream/${route}`, headers: premium, payload: ROUTES[route].input })
+    const res = await app.inject({
+      method: 'POST',
+      url: `/api/stream/${route}`,
+      headers: premium,
+      payload: ROUTES[route].input
+    })
     t.equal(res.statusCode, 200, route)
     const { frames } = parseSse(res.body)
     checkStream(t, frames, route)
@@ -53,9 +63,14 @@ t.test('real Gemini SDK against the local Gemini server: the same sequence from 
     t.ok(frames.filter(f => f.event === 'token').length >= 20, 'tokens follow the upstream chunks')
   }
   t.equal(gemini.requests.length, 4)
-  const ledger = await app.db.query<{ stream_id: string, status: string }>('SELECT stream_id, status FROM usage_ledger ORDER BY id')
+  const ledger = await app.db.query<{ stream_id: string; status: string }>(
+    'SELECT stream_id, status FROM usage_ledger ORDER BY id'
+  )
   t.equal(ledger.length, 4)
-  t.ok(ledger.every(row => row.status === 'success' && row.stream_id?.startsWith('st_')), 'each ledger row names its stream')
+  t.ok(
+    ledger.every(row => row.status === 'success' && row.stream_id?.startsWith('st_')),
+    'each ledger row names its stream'
+  )
 })
 
 t.test('GET forms for EventSource: query parameters, arrays repeated or comma-separated', async t => {
@@ -64,7 +79,13 @@ t.test('GET forms for EventSource: query parameters, arrays repeated or comma-se
     const res = await app.inject({ url: `/api/stream/${route}?${ROUTES[route].query}`, headers: premium })
     t.equal(res.statusCode, 200, route)
     const { result } = checkStream(t, parseSse(res.body).frames, route)
-    if (route === 'social') t.same([...new Set(result.posts.map((p: any) => p.platform))].sort(), ['linkedin', 'twitter'], 'comma-separated array')
+    if (route === 'social') {
+      t.same(
+        [...new Set(result.posts.map((p: any) => p.platform))].sort(),
+        ['linkedin', 'twitter'],
+        'comma-separated array'
+      )
+    }
     if (route === 'itinerary') t.match(JSON.stringify(result), /temples/, 'repeated parameter array')
   }
   const unknown = await app.inject({ url: '/api/stream/blog?topic=Lisbon+food&bogus=1', headers: premium })
@@ -82,12 +103,28 @@ t.test('policy and validation answer as JSON before any stream opens', async t =
   const app = await buildStreams(t)
   const none = await app.inject({ method: 'POST', url: '/api/stream/blog', payload: { topic: 'Lisbon' } })
   t.equal(none.statusCode, 401)
-  const forbidden = await app.inject({ method: 'POST', url: '/api/stream/blog', headers: user, payload: { topic: 'Lisbon' } })
+  const forbidden = await app.inject({
+    method: 'POST',
+    url: '/api/stream/blog',
+    headers: user,
+    payload: { topic: 'Lisbon' }
+  })
   t.equal(forbidden.statusCode, 403)
   t.match(forbidden.json(), { code: 'AMK_FORBIDDEN', message: /agent:streaming/ })
-  const invalid = await app.inject({ method: 'POST', url: '/api/stream/blog', headers: premium, payload: { topic: 'x', bogus: true, onDisconnect: 'later' } })
+  const invalid = await app.inject({
+    method: 'POST',
+    url: '/api/stream/blog',
+    headers: premium,
+    payload: { topic: 'x', bogus: true, onDisconnect: 'later' }
+  })
   t.equal(invalid.statusCode, 400)
-  t.same(invalid.json().details.map((d: { field: string }) => d.field).sort(), ['body.bogus', 'body.onDisconnect', 'body.topic'])
+  t.same(
+    invalid
+      .json()
+      .details.map((d: { field: string }) => d.field)
+      .sort(),
+    ['body.bogus', 'body.onDisconnect', 'body.topic']
+  )
   t.equal(invalid.headers['content-type'], 'application/json; charset=utf-8')
   const stats = await app.inject({ url: '/api/stream/stats/nobody', headers: admin })
   t.equal(stats.statusCode, 404)
@@ -96,7 +133,12 @@ t.test('policy and validation answer as JSON before any stream opens', async t =
   t.equal(statsForbidden.statusCode, 403)
   const cleanup = await app.inject({ method: 'POST', url: '/api/stream/cleanup', headers: premium, payload: {} })
   t.equal(cleanup.statusCode, 403)
-  const cleaned = await app.inject({ method: 'POST', url: '/api/stream/cleanup', headers: admin, payload: { maxIdleSeconds: 0 } })
+  const cleaned = await app.inject({
+    method: 'POST',
+    url: '/api/stream/cleanup',
+    headers: admin,
+    payload: { maxIdleSeconds: 0 }
+  })
   t.same(cleaned.json(), { success: true, cancelled: 0, expiredLogs: 0, active: 0 })
 })
 

@@ -28,7 +28,13 @@ export function parseSse (text: string): { frames: Frame[], comments: string[], 
       else if (field === 'data') frame.data.push(value)
       else if (field === 'retry') retry = Number(value)
     }
-    if (frame.data.length > 0) frames.push({ id: frame.id, event: fromWireName(frame.event ?? 'message'), data: JSON.parse(frame.data.join('\n')) })
+    if (frame.data.length > 0) {
+      frames.push({
+        id: frame.id,
+        event: fromWireName(frame.event ?? 'message'),
+        data: JSON.parse(frame.data.join('\n'))
+      })
+    }
   }
   return { frames, comments, retry, rest }
 }
@@ -99,15 +105,22 @@ export class SseStream {
 }
 
 /** Opens a stream; resolves with the response (status and headers) once they arrive. */
-export async function openSse (url: string, options: { method?: string, headers?: Record<string, string>, body?: unknown } = {}): Promise<SseStream> {
+export async function openSse (
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: unknown } = {}
+): Promise<SseStream> {
   const body = options.body === undefined ? undefined : JSON.stringify(options.body)
   const req = http.request(url, {
     method: options.method ?? (body ? 'POST' : 'GET'),
     agent: false,
-    headers: { accept: 'text/event-stream', ...(body ? { 'content-type': 'application/json' } : {}), ...options.headers }
+    headers: {
+      accept: 'text/event-stream',
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...options.headers
+    }
   })
   req.end(body)
-  const [res] = await once(req, 'response') as [http.IncomingMessage]
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage]
   return new SseStream(req, res)
 }
 

@@ -26,11 +26,34 @@ export const STREAM_ENV: Record<string, string> = {
 }
 
 export type RouteName = 'blog' | 'itinerary' | 'recommendations' | 'social'
-export const ROUTES: Record<RouteName, { agent: string, method: string, input: Record<string, unknown>, query: string }> = {
-  blog: { agent: 'content', method: 'generateBlogPost', input: { topic: 'Budget travel in Vietnam', keywords: ['hanoi', 'street food'], length: 600 }, query: 'topic=Budget+travel+in+Vietnam&keywords=hanoi,street+food&length=600' },
-  itinerary: { agent: 'travel', method: 'generateItinerary', input: { destination: 'Kyoto', duration: 3, interests: ['temples', 'food'], budget: 1500 }, query: 'destination=Kyoto&duration=3&interests=temples&interests=food&budget=1500' },
-  recommendations: { agent: 'travel', method: 'getDestinationRecommendations', input: { budget: 3000, interests: ['food', 'history'], duration: 7, season: 'spring' }, query: 'budget=3000&interests=food,history&duration=7&season=spring' },
-  social: { agent: 'content', method: 'generateSocialPosts', input: { topic: 'Our new Nile cruise', platforms: ['twitter', 'linkedin'], count: 3 }, query: 'topic=Our+new+Nile+cruise&platforms=twitter,linkedin&count=3' }
+export const ROUTES: Record<
+  RouteName,
+  { agent: string; method: string; input: Record<string, unknown>; query: string }
+> = {
+  blog: {
+    agent: 'content',
+    method: 'generateBlogPost',
+    input: { topic: 'Budget travel in Vietnam', keywords: ['hanoi', 'street food'], length: 600 },
+    query: 'topic=Budget+travel+in+Vietnam&keywords=hanoi,street+food&length=600'
+  },
+  itinerary: {
+    agent: 'travel',
+    method: 'generateItinerary',
+    input: { destination: 'Kyoto', duration: 3, interests: ['temples', 'food'], budget: 1500 },
+    query: 'destination=Kyoto&duration=3&interests=temples&interests=food&budget=1500'
+  },
+  recommendations: {
+    agent: 'travel',
+    method: 'getDestinationRecommendations',
+    input: { budget: 3000, interests: ['food', 'history'], duration: 7, season: 'spring' },
+    query: 'budget=3000&interests=food,history&duration=7&season=spring'
+  },
+  social: {
+    agent: 'content',
+    method: 'generateSocialPosts',
+    input: { topic: 'Our new Nile cruise', platforms: ['twitter', 'linkedin'], count: 3 },
+    query: 'topic=Our+new+Nile+cruise&platforms=twitter,linkedin&count=3'
+  }
 }
 
 /** A Gemini answer that streams its first 3 chunks of a valid answer, then stalls until the client goes away. */
@@ -57,7 +80,11 @@ export function checkStream (t: Test, frames: Frame[], route: RouteName): { stre
   t.equal(frames[0]?.event, 'connected', 'connected first')
   const streamId = frames[0].data.streamId
   t.match(frames[0].data, { streamId: /^st_[0-9a-f]{24}$/, agent: ROUTES[route].agent, method: ROUTES[route].method })
-  t.same(frames.map(f => f.id), frames.map((_f, i) => `${streamId}-${i + 1}`), 'ids <streamId>-<seq>, strictly increasing from 1 without gaps')
+  t.same(
+    frames.map(f => f.id),
+    frames.map((_f, i) => `${streamId}-${i + 1}`),
+    'ids <streamId>-<seq>, strictly increasing from 1 without gaps'
+  )
   t.equal(frames.at(-1)?.event, 'complete', 'complete last')
   const events = frames.map(f => f.event)
   t.ok(events.includes('progress'), 'progress events')
@@ -80,14 +107,21 @@ export function checkStream (t: Test, frames: Frame[], route: RouteName): { stre
     t.ok(events.indexOf('partial') < events.lastIndexOf('token'), 'the first partial arrives while tokens still stream')
   } else t.equal(partials.length, 0)
   if (route === 'social') {
-    t.same(posts, result.posts.map((p: any, index: number) => ({ platform: p.platform, content: p.content, index })), 'one post event per post')
+    t.same(
+      posts,
+      result.posts.map((p: any, index: number) => ({ platform: p.platform, content: p.content, index })),
+      'one post event per post'
+    )
     t.ok(events.indexOf('post') < events.lastIndexOf('token'), 'the first post arrives while tokens still stream')
   } else t.equal(posts.length, 0)
   return { streamId, result }
 }
 
 /** Polls until `probe` returns something truthy. */
-export async function until<T> (probe: () => T | undefined | false | Promise<T | undefined | false>, intervalMs = 10): Promise<T> {
+export async function until<T> (
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  intervalMs = 10
+): Promise<T> {
   for (;;) {
     const value = await probe()
     if (value) return value
@@ -98,7 +132,12 @@ export async function until<T> (probe: () => T | undefined | false | Promise<T |
 /** Resolves with the promise's value, or with `fallback` after `ms` (for "within one second" checks). */
 export function within<T, F> (promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
   let timer: NodeJS.Timeout
-  return Promise.race([promise, new Promise<F>(resolve => { timer = setTimeout(() => resolve(fallback), ms) })]).finally(() => clearTimeout(timer))
+  return Promise.race([
+    promise,
+    new Promise<F>(resolve => {
+      timer = setTimeout(() => resolve(fallback), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
 }
 
 /** A blog post of `sections` × `chars` characters: a large, schema-valid answer. */
@@ -108,10 +147,13 @@ export function bigBlogPost (sections = 15, chars = 9000) {
     headline: 'A very long guide to budget travel in Vietnam',
     metaDescription: 'Everything about budget travel in Vietnam.',
     slug: 'budget-travel-in-vietnam',
-    sections: Array.from({ length: sections }, (_v, i) => ({ heading: `Part ${i + 1}`, content: paragraph.repeat(Math.ceil(chars / paragraph.length)).slice(0, chars) })),
+    sections: Array.from({ length: sections }, (_v, i) => ({
+      heading: `Part ${i + 1}`,
+      content: paragraph.repeat(Math.ceil(chars / paragraph.length)).slice(0, chars)
+    })),
     faq: [{ question: 'Is it cheap?', answer: 'Yes.' }],
     seo: { keywords: ['vietnam', 'budget'], readingTimeMinutes: 60 },
     socialSnippets: { twitter: 'Vietnam on a budget', linkedin: 'Vietnam on a budget' },
-    wordCount: Math.round(sections * chars / 6)
+    wordCount: Math.round((sections * chars) / 6)
   }
 }

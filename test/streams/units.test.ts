@@ -12,16 +12,25 @@ import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 t.test('encoder: one frame per event, ids name the stream and position', async t => {
   const frame = encodeEvent('st_ab', { seq: 7, event: 'token', data: { chunk: 'a\nb "c"', index: 3 } })
-  t.equal(frame, 'id: st_ab-7\nevent: token\ndata: {"chunk":"a\\nb \\"c\\"","index":3}\n\n', 'newlines stay escaped inside one data line')
+  t.equal(
+    frame,
+    'id: st_ab-7\nevent: token\ndata: {"chunk":"a\\nb \\"c\\"","index":3}\n\n',
+    'newlines stay escaped inside one data line'
+  )
   t.equal(encodeComment('heart\nbeat'), ': heart beat\n\n')
   t.equal(encodeRetry(1500), 'retry: 1500\n\n')
   t.same(parseEventId('st_ab-7'), { streamId: 'st_ab', seq: 7 })
   t.same(parseEventId('with-dash-12'), { streamId: 'with-dash', seq: 12 })
   t.equal(parseEventId('st_ab'), null)
   t.equal(parseEventId('st_ab-x'), null)
-  t.ok(isTerminal({ event: 'complete', data: { durationMs: 1, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } } }))
+  t.ok(
+    isTerminal({ event: 'complete', data: { durationMs: 1, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } } })
+  )
   t.ok(isTerminal({ event: 'error', data: { code: 'CANCELLED', message: '', recoverable: false } }))
-  t.notOk(isTerminal({ event: 'error', data: { code: 'SHUTTING_DOWN', message: '', recoverable: true } }), 'shutdown notice does not end the stream')
+  t.notOk(
+    isTerminal({ event: 'error', data: { code: 'SHUTTING_DOWN', message: '', recoverable: true } }),
+    'shutdown notice does not end the stream'
+  )
 })
 
 t.test('array scanner: reports each element object as soon as it closes, across any chunking', async t => {
@@ -37,7 +46,11 @@ t.test('array scanner: reports each element object as soon as it closes, across 
     for (let i = 0; i < text.length; i += size) {
       for (const item of scanner.push(text.slice(i, i + size))) { seen.push(item); at.push(i) }
     }
-    t.same(seen, [{ name: 'Kyoto', note: 'brace } in "string"', tags: ['a', { b: 1 }] }, { name: 'Lisbon' }], `chunk size ${size}`)
+    t.same(
+      seen,
+      [{ name: 'Kyoto', note: 'brace } in "string"', tags: ['a', { b: 1 }] }, { name: 'Lisbon' }],
+      `chunk size ${size}`
+    )
     if (size === 1) t.ok(at[0] < text.indexOf('Lisbon'), 'the first item is reported before the second arrives')
   }
   const top = new ArrayItemScanner()
@@ -60,20 +73,23 @@ t.test('session registry: per-process and per-caller caps, release frees the slo
   t.ok(registry.acquire('c').ok)
 })
 
-t.test('session registry: holders of one stream (its generation, a resume) count once against the caller cap', async t => {
-  const registry = new SessionRegistry({ maxStreams: 10, maxPerCaller: 2 })
-  const s1 = registry.acquire('a', 'st_1')
-  t.ok(s1.ok && registry.acquire('a', 'st_2').ok)
-  t.same(registry.acquire('a', 'st_3'), { ok: false, scope: 'caller', limit: 2 }, 'a third stream is refused')
-  const resumed = registry.acquire('a', 'st_1')
-  t.ok(resumed.ok, 'a resume of a stream the caller holds needs no new slot')
-  t.equal(registry.callerSlots('a'), 2)
-  t.equal(registry.openSlots, 3, 'the process cap still counts every holder')
-  if (s1.ok) s1.release()
-  t.same(registry.acquire('a', 'st_3'), { ok: false, scope: 'caller', limit: 2 }, 'st_1 is still held by the resume')
-  if (resumed.ok) resumed.release()
-  t.ok(registry.acquire('a', 'st_3').ok, 'released by its last holder: the slot is free')
-})
+t.test(
+  'session registry: holders of one stream (its generation, a resume) count once against the caller cap',
+  async t => {
+    const registry = new SessionRegistry({ maxStreams: 10, maxPerCaller: 2 })
+    const s1 = registry.acquire('a', 'st_1')
+    t.ok(s1.ok && registry.acquire('a', 'st_2').ok)
+    t.same(registry.acquire('a', 'st_3'), { ok: false, scope: 'caller', limit: 2 }, 'a third stream is refused')
+    const resumed = registry.acquire('a', 'st_1')
+    t.ok(resumed.ok, 'a resume of a stream the caller holds needs no new slot')
+    t.equal(registry.callerSlots('a'), 2)
+    t.equal(registry.openSlots, 3, 'the process cap still counts every holder')
+    if (s1.ok) s1.release()
+    t.same(registry.acquire('a', 'st_3'), { ok: false, scope: 'caller', limit: 2 }, 'st_1 is still held by the resume')
+    if (resumed.ok) resumed.release()
+    t.ok(registry.acquire('a', 'st_3').ok, 'released by its last holder: the slot is free')
+  }
+)
 
 const caller: Caller = { id: 'user-1', kind: 'api-key', role: 'premium', keyId: 'k1' }
 

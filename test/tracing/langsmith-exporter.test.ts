@@ -11,7 +11,12 @@ async function setup (t: Test, server: StandInOptions = {}, over: Partial<Export
   t.teardown(() => langsmith.close())
   const warnings: string[] = []
   const exporter = new LangSmithExporter({
-    apiUrl: langsmith.url, apiKey: API_KEY, projectName: 'amk-test', sampleRate: 1, log: { warn: (_o, msg) => warnings.push(msg) }, ...over
+    apiUrl: langsmith.url,
+    apiKey: API_KEY,
+    projectName: 'amk-test',
+    sampleRate: 1,
+    log: { warn: (_o, msg) => warnings.push(msg) },
+    ...over
   })
   t.teardown(() => exporter.close(1000))
   return { langsmith, exporter, warnings }
@@ -42,11 +47,15 @@ const llmRun = (id: string, parentId: string, over: Partial<RunRecord> = {}): Ru
   ...over
 })
 
-for (const mode of [{ name: 'multipart', server: {} }, { name: 'multipart+gzip', server: { gzip: true } }, { name: 'batch JSON', server: { multipart: false } }]) {
+for (const mode of [
+  { name: 'multipart', server: {} },
+  { name: 'multipart+gzip', server: { gzip: true } },
+  { name: 'batch JSON', server: { multipart: false } }
+]) {
   t.test(`a child recorded before its parent is exported as a run tree (${mode.name})`, async t => {
     const { langsmith, exporter } = await setup(t, mode.server)
     exporter.export(llmRun('llm-1', 'call-1'))
-    t.equal(exporter.waiting, 1, 'queued: nothing is built on the caller\'s turn')
+    t.equal(exporter.waiting, 1, "queued: nothing is built on the caller's turn")
     await new Promise(resolve => setImmediate(resolve))
     t.equal(exporter.waiting, 1, 'the LLM run waits for its agent run')
     t.equal(exporter.counts.exported, 0)
@@ -59,17 +68,35 @@ for (const mode of [{ name: 'multipart', server: {} }, { name: 'multipart+gzip',
     t.equal(runs.length, 2)
     const parent = runs.find(r => r.run_type === 'chain')!
     const child = runs.find(r => r.run_type === 'llm')!
-    t.match(parent, { name: 'travel.searchFlights', session_name: 'amk-test', trace_id: parent.id, extra: { metadata: { trace_id: 'call-1', agent: 'travel', status: 'success' } } })
+    t.match(parent, {
+      name: 'travel.searchFlights',
+      session_name: 'amk-test',
+      trace_id: parent.id,
+      extra: { metadata: { trace_id: 'call-1', agent: 'travel', status: 'success' } }
+    })
     t.equal(parent.parent_run_id, undefined)
-    t.match(child, { name: 'gemini-2.5-flash', parent_run_id: parent.id, trace_id: parent.id, extra: { metadata: { ls_model_name: 'gemini-2.5-flash' } } })
+    t.match(child, {
+      name: 'gemini-2.5-flash',
+      parent_run_id: parent.id,
+      trace_id: parent.id,
+      extra: { metadata: { ls_model_name: 'gemini-2.5-flash' } }
+    })
     t.ok(child.dotted_order?.startsWith(`${parent.dotted_order}.`), 'dotted order nests the child')
-    t.same(child.outputs?.usage_metadata, { input_tokens: 120, output_tokens: 45, total_tokens: 165, total_cost: 0.0001485 })
+    t.same(child.outputs?.usage_metadata, {
+      input_tokens: 120,
+      output_tokens: 45,
+      total_tokens: 165,
+      total_cost: 0.0001485
+    })
     const exported = JSON.stringify(runs.map(r => [r.inputs, r.outputs]))
     t.notMatch(exported, /jane@example\.com/, 'email redacted')
     t.notMatch(exported, /4111 1111 1111 1111/, 'card redacted')
     t.match(exported, /\[EMAIL\]/)
     t.match(exported, /\[CARD\]/)
-    t.ok(langsmith.requests.every(r => r.apiKey === API_KEY), 'the API key is sent')
+    t.ok(
+      langsmith.requests.every(r => r.apiKey === API_KEY),
+      'the API key is sent'
+    )
     const paths = new Set(langsmith.requests.map(r => r.path))
     t.ok(paths.has(mode.name === 'batch JSON' ? '/runs/batch' : '/runs/multipart'), [...paths].join(','))
   })
@@ -77,8 +104,20 @@ for (const mode of [{ name: 'multipart', server: {} }, { name: 'multipart+gzip',
 
 t.test('errors, nesting under a workflow run, and a child arriving after its parent', async t => {
   const { langsmith, exporter } = await setup(t)
-  exporter.export(agentRun('call-2', { parentId: 'wf-1', error: { code: 'AMK_LLM_UNAVAILABLE', message: 'provider down' }, status: 'error' }))
-  exporter.export({ id: 'wf-1', name: 'workflow.trip-package', runType: 'chain', startTime: 1_760_000_000_000, endTime: 1_760_000_000_500 })
+  exporter.export(
+    agentRun('call-2', {
+      parentId: 'wf-1',
+      error: { code: 'AMK_LLM_UNAVAILABLE', message: 'provider down' },
+      status: 'error'
+    })
+  )
+  exporter.export({
+    id: 'wf-1',
+    name: 'workflow.trip-package',
+    runType: 'chain',
+    startTime: 1_760_000_000_000,
+    endTime: 1_760_000_000_500
+  })
   exporter.export(llmRun('llm-late', 'wf-1'))
   await exporter.flush(5000)
   const runs = [...langsmith.runs.values()]
@@ -125,7 +164,13 @@ t.test('sampling is decided per tree', async t => {
 
 t.test('with the endpoint down, export returns at once and close gives up after its timeout', async t => {
   const port = await freePort()
-  const exporter = new LangSmithExporter({ apiUrl: `http://127.0.0.1:${port}`, apiKey: API_KEY, projectName: 'p', sampleRate: 1, log: { warn () {} } })
+  const exporter = new LangSmithExporter({
+    apiUrl: `http://127.0.0.1:${port}`,
+    apiKey: API_KEY,
+    projectName: 'p',
+    sampleRate: 1,
+    log: { warn () {} }
+  })
   for (let i = 0; i < 20; i++) exporter.export(agentRun(`down-${i}`))
   t.equal(exporter.counts.exported, 0, 'export only queued')
   t.equal(await exporter.close(300), false, 'flush timed out instead of hanging')

@@ -10,7 +10,8 @@ t.test('emails, phone numbers and Luhn-valid card numbers are replaced', async t
 })
 
 t.test('dates, prices, counts and ids that only look numeric survive', async t => {
-  const text = 'from CAI to JFK on 2025-06-01 (20250601), 2 passengers, budget 1500, order 4111111111111112, id 0191f6b2-7c1e-7d2a-8f3b-1234567890ab'
+  const text =
+    'from CAI to JFK on 2025-06-01 (20250601), 2 passengers, budget 1500, order 4111111111111112, id 0191f6b2-7c1e-7d2a-8f3b-1234567890ab'
   t.equal(redactText(text), text)
 })
 
@@ -24,10 +25,19 @@ t.test('API keys and long secrets are replaced', async t => {
 })
 
 t.test('redact walks nested values, redacts credential-named keys and leaves the input untouched', async t => {
-  const input = { traveler: { email: 'a@b.io', notes: ['call +33 1 23 45 67 89'], password: 'hunter22', apiKey: 'short' }, passengers: 2, tokens: 'fine' }
+  const input = {
+    traveler: { email: 'a@b.io', notes: ['call +33 1 23 45 67 89'], password: 'hunter22', apiKey: 'short' },
+    passengers: 2,
+    tokens: 'fine'
+  }
   const out = redact(input)
   t.same(out, {
-    traveler: { email: PLACEHOLDER.email, notes: [`call ${PLACEHOLDER.phone}`], password: '[REDACTED]', apiKey: '[REDACTED]' },
+    traveler: {
+      email: PLACEHOLDER.email,
+      notes: [`call ${PLACEHOLDER.phone}`],
+      password: '[REDACTED]',
+      apiKey: '[REDACTED]'
+    },
     passengers: 2,
     tokens: 'fine'
   })

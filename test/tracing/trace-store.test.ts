@@ -84,9 +84,17 @@ t.test('the tracer folds LLM calls into the agent call summary', async t => {
   t.equal(tracer.exporting, false)
   tracer.onLlmCall(llm('a'))
   tracer.onLlmCall(llm('a', { startedAt: 1_040, timeToFirstTokenMs: 20 }))
-  tracer.onInvocation(invocation('a', { usage: { inputTokens: 200, outputTokens: 80, costUsd: 0.004, model: 'offline' } }))
+  tracer.onInvocation(
+    invocation('a', { usage: { inputTokens: 200, outputTokens: 80, costUsd: 0.004, model: 'offline' } })
+  )
   tracer.onInvocation(invocation('b', { cached: true, durationMs: 1 }))
-  tracer.onInvocation(invocation('c', { status: 'error', error: { code: 'AMK_LLM_UNAVAILABLE', message: 'provider down' }, output: undefined }))
+  tracer.onInvocation(
+    invocation('c', {
+      status: 'error',
+      error: { code: 'AMK_LLM_UNAVAILABLE', message: 'provider down' },
+      output: undefined
+    })
+  )
   const [c, b, a] = tracer.recent('travel', 10)
   t.match(a, {
     id: 'a',
@@ -113,10 +121,30 @@ t.test('runs from streams and workflows are kept under their agent, or the first
   const tracer = new Tracer({ store: new TraceStore(10), log: silent })
   const id = tracer.newId()
   t.match(id, /^[0-9a-f-]{36}$/)
-  tracer.recordRun({ id, name: 'stream.itinerary', runType: 'chain', agent: 'travel', operation: 'stream:itinerary', startTime: 0, endTime: 500, status: 'cancelled' })
-  tracer.recordRun({ id: 'w1', name: 'workflow.trip-package', runType: 'chain', startTime: 0, endTime: 900, error: 'step 2 failed' })
+  tracer.recordRun({
+    id,
+    name: 'stream.itinerary',
+    runType: 'chain',
+    agent: 'travel',
+    operation: 'stream:itinerary',
+    startTime: 0,
+    endTime: 500,
+    status: 'cancelled'
+  })
+  tracer.recordRun({
+    id: 'w1',
+    name: 'workflow.trip-package',
+    runType: 'chain',
+    startTime: 0,
+    endTime: 900,
+    error: 'step 2 failed'
+  })
   t.match(tracer.recent('travel')[0], { id, operation: 'stream:itinerary', status: 'cancelled', durationMs: 500 })
-  t.match(tracer.recent('workflow')[0], { id: 'w1', status: 'error', error: { code: 'ERROR', message: 'step 2 failed' } })
+  t.match(tracer.recent('workflow')[0], {
+    id: 'w1',
+    status: 'error',
+    error: { code: 'ERROR', message: 'step 2 failed' }
+  })
   t.equal(await tracer.flush(10), true)
   t.equal(await tracer.close(10), true)
 })

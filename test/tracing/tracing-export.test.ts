@@ -13,7 +13,12 @@ const PRIVATE = { contact: 'jane.doe@example.com', card: '4111 1111 1111 1111', 
 async function withLangSmith (t: Test) {
   const langsmith = await startLangSmithServer({ apiKey: LS_KEY })
   t.teardown(() => langsmith.close())
-  const env = { ...MANAGEMENT_ENV, LANGSMITH_API_KEY: LS_KEY, LANGSMITH_ENDPOINT: langsmith.url, LANGSMITH_PROJECT: 'amk-acceptance' }
+  const env = {
+    ...MANAGEMENT_ENV,
+    LANGSMITH_API_KEY: LS_KEY,
+    LANGSMITH_ENDPOINT: langsmith.url,
+    LANGSMITH_PROJECT: 'amk-acceptance'
+  }
   return { langsmith, env }
 }
 
@@ -32,7 +37,19 @@ t.test('an agent call becomes a run tree with its LLM run, tokens, and no person
   t.equal(runs.length, 2)
   const [agentRun] = byName(runs, 'travel.searchFlights')
   const llmRun = runs.find(r => r.run_type === 'llm')!
-  t.match(agentRun, { run_type: 'chain', session_name: 'amk-acceptance', extra: { metadata: { trace_id: reply.traceId, agent: 'travel', operation: 'searchFlights', cached: false, status: 'success' } } })
+  t.match(agentRun, {
+    run_type: 'chain',
+    session_name: 'amk-acceptance',
+    extra: {
+      metadata: {
+        trace_id: reply.traceId,
+        agent: 'travel',
+        operation: 'searchFlights',
+        cached: false,
+        status: 'success'
+      }
+    }
+  })
   t.equal(agentRun.parent_run_id, undefined, 'the agent run is the root')
   t.equal(llmRun.parent_run_id, agentRun.id, 'the LLM run is its child')
   t.equal(llmRun.trace_id, agentRun.id)
@@ -56,11 +73,35 @@ t.test('an agent call becomes a run tree with its LLM run, tokens, and no person
 t.test('composite calls and runs recorded by other plugins nest as trees', async t => {
   const { langsmith, env } = await withLangSmith(t)
   const app = await build(t, { env })
-  const pkg = await invoke(app, 'travel', 'createCompletePackage', { destination: 'Lisbon', from: 'Cairo', date: '2027-06-01', duration: 4, travelers: 2, budget: 3000, interests: ['food'], nationality: 'Egyptian' })
+  const pkg = await invoke(app, 'travel', 'createCompletePackage', {
+    destination: 'Lisbon',
+    from: 'Cairo',
+    date: '2027-06-01',
+    duration: 4,
+    travelers: 2,
+    budget: 3000,
+    interests: ['food'],
+    nationality: 'Egyptian'
+  })
   const runId = app.tracer.newId()
   const startTime = Date.now()
-  const result = await app.agents.invoke({ agent: 'travel', method: 'getVisaRequirements', input: visa('Japan'), caller: null, parentTraceId: runId })
-  app.tracer.recordRun({ id: runId, name: 'workflow.visa-check', runType: 'chain', operation: 'sequential', startTime, endTime: Date.now(), inputs: { steps: 1 }, outputs: { ok: true } })
+  const result = await app.agents.invoke({
+    agent: 'travel',
+    method: 'getVisaRequirements',
+    input: visa('Japan'),
+    caller: null,
+    parentTraceId: runId
+  })
+  app.tracer.recordRun({
+    id: runId,
+    name: 'workflow.visa-check',
+    runType: 'chain',
+    operation: 'sequential',
+    startTime,
+    endTime: Date.now(),
+    inputs: { steps: 1 },
+    outputs: { ok: true }
+  })
   await app.tracer.flush(5000)
   const runs = [...langsmith.runs.values()]
 
@@ -85,7 +126,7 @@ t.test('composite calls and runs recorded by other plugins nest as trees', async
 t.test('runs still buffered at shutdown are flushed by app.close()', async t => {
   const { langsmith, env } = await withLangSmith(t)
   const app: FastifyInstance = await build(t, { env })
-  for (const to of ['Paris', 'Rome', 'Madrid']) t.equal((await invoke(app, 'travel', 'searchFlights', flight(to))).statusCode, 200)
+  for (const to of ['Paris', 'Rome', 'Madrid']) { t.equal((await invoke(app, 'travel', 'searchFlights', flight(to))).statusCode, 200) }
   t.equal(langsmith.runs.size, 0, 'nothing sent yet: the client batches in the background')
   await app.close()
   t.equal(langsmith.runs.size, 6, 'three agent runs and three LLM runs arrived during close')
@@ -94,7 +135,12 @@ t.test('runs still buffered at shutdown are flushed by app.close()', async t => 
 t.test('with the LangSmith endpoint down, calls succeed and shutdown gives up after its timeout', async t => {
   const port = await freePort()
   const logs: string[] = []
-  const env = { ...MANAGEMENT_ENV, LANGSMITH_API_KEY: LS_KEY, LANGSMITH_ENDPOINT: `http://127.0.0.1:${port}`, LANGSMITH_FLUSH_TIMEOUT_MS: '300' }
+  const env = {
+    ...MANAGEMENT_ENV,
+    LANGSMITH_API_KEY: LS_KEY,
+    LANGSMITH_ENDPOINT: `http://127.0.0.1:${port}`,
+    LANGSMITH_FLUSH_TIMEOUT_MS: '300'
+  }
   const app = await build(t, { env, logs })
   for (let i = 0; i < 5; i++) {
     const res = await invoke(app, 'travel', 'getVisaRequirements', visa(`Country${'ABCDE'[i]}`))

@@ -9,7 +9,8 @@ export function createContentAgent (): AgentDefinition {
   const methods = [generateBlogPost, generateSocialPosts, generateVideoScript, researchTopic, generateContentCalendar]
   return defineAgent({
     name: 'content',
-    description: 'Content creation: blog posts, social media posts, video scripts, topic research and content calendars',
+    description:
+      'Content creation: blog posts, social media posts, video scripts, topic research and content calendars',
     defaultModel: 'pro',
     rateLimit: 30,
     capabilities: ['blog-posts', 'social-posts', 'video-scripts', 'topic-research', 'content-calendars'],

@@ -13,27 +13,55 @@ export const ResearchInput = Input({
   depth: Choice(DEPTHS, 'How thorough', 'standard')
 }, 'Research request')
 
-export const ResearchOutput = Output({
-  topic: Type.String(),
-  summary: Type.String({ maxLength: 3000 }),
-  keyPoints: Strings(15, 'Main findings'),
-  subtopics: Type.Array(Type.Object({ name: Type.String({ maxLength: 150 }), summary: Type.String({ maxLength: 1000 }) }, { additionalProperties: false }), { maxItems: 10 }),
-  openQuestions: Strings(10, 'What remains uncertain'),
-  suggestedSources: Strings(10, 'Kinds of sources to consult (no invented citations)'),
-  confidence: Type.Enum(['low', 'medium', 'high']),
-  source: Estimate
-}, 'A research brief from the model\'s knowledge; verify facts before publishing')
+export const ResearchOutput = Output(
+  {
+    topic: Type.String(),
+    summary: Type.String({ maxLength: 3000 }),
+    keyPoints: Strings(15, 'Main findings'),
+    subtopics: Type.Array(
+      Type.Object(
+        { name: Type.String({ maxLength: 150 }), summary: Type.String({ maxLength: 1000 }) },
+        { additionalProperties: false }
+      ),
+      { maxItems: 10 }
+    ),
+    openQuestions: Strings(10, 'What remains uncertain'),
+    suggestedSources: Strings(10, 'Kinds of sources to consult (no invented citations)'),
+    confidence: Type.Enum(['low', 'medium', 'high']),
+    source: Estimate
+  },
+  "A research brief from the model's knowledge; verify facts before publishing"
+)
 
 function researchOffline (input: Static<typeof ResearchInput>): Static<typeof ResearchOutput> {
-  const angles = ['Background and definitions', 'Current state', 'Key players', 'Challenges', 'Opportunities', 'Outlook']
+  const angles = [
+    'Background and definitions',
+    'Current state',
+    'Key players',
+    'Challenges',
+    'Opportunities',
+    'Outlook'
+  ]
   const count = input.depth === 'quick' ? 3 : input.depth === 'standard' ? 4 : 6
   return {
     topic: input.topic,
-    summary: `Offline brief on ${input.topic}: an outline of what to research, not findings. Connect a model for substance.`,
+    summary:
+      `Offline brief on ${input.topic}: an outline of what to research, not findings. ` +
+      'Connect a model for substance.',
     keyPoints: angles.slice(0, count).map(a => `${a} of ${input.topic}`),
-    subtopics: angles.slice(0, count).map(name => ({ name, summary: `What to establish about ${input.topic}: ${name.toLowerCase()}.` })),
-    openQuestions: [`What recent data exists on ${input.topic}?`, `Who are the most credible experts on ${input.topic}?`],
-    suggestedSources: ['Peer-reviewed journals', 'Official statistics offices', 'Industry association reports', 'Reputable news outlets'],
+    subtopics: angles
+      .slice(0, count)
+      .map(name => ({ name, summary: `What to establish about ${input.topic}: ${name.toLowerCase()}.` })),
+    openQuestions: [
+      `What recent data exists on ${input.topic}?`,
+      `Who are the most credible experts on ${input.topic}?`
+    ],
+    suggestedSources: [
+      'Peer-reviewed journals',
+      'Official statistics offices',
+      'Industry association reports',
+      'Reputable news outlets'
+    ],
     confidence: 'low',
     source: 'llm-estimate'
   }
@@ -61,12 +89,20 @@ export const researchTopic = defineMethod({
 const FREQUENCIES = ['daily', 'every-other-day', 'twice-weekly', 'weekly'] as const
 const STEP: Record<string, number> = { daily: 1, 'every-other-day': 2, 'twice-weekly': 3, weekly: 7 }
 
-export const CalendarInput = Input({
-  duration: Type.Integer({ minimum: 7, maximum: 90, default: 30, description: 'Days covered' }),
-  platforms: Type.Array(Type.Enum([...PLATFORMS]), { minItems: 1, maxItems: 6, uniqueItems: true, default: ['twitter', 'instagram', 'linkedin'] }),
-  topics: TextList(15, 100, 'Themes to rotate', { minItems: 1 }),
-  frequency: Choice(FREQUENCIES, 'How often to post', 'twice-weekly')
-}, 'Content calendar request')
+export const CalendarInput = Input(
+  {
+    duration: Type.Integer({ minimum: 7, maximum: 90, default: 30, description: 'Days covered' }),
+    platforms: Type.Array(Type.Enum([...PLATFORMS]), {
+      minItems: 1,
+      maxItems: 6,
+      uniqueItems: true,
+      default: ['twitter', 'instagram', 'linkedin']
+    }),
+    topics: TextList(15, 100, 'Themes to rotate', { minItems: 1 }),
+    frequency: Choice(FREQUENCIES, 'How often to post', 'twice-weekly')
+  },
+  'Content calendar request'
+)
 
 export const CalendarOutput = Output({
   duration: Type.Integer({ minimum: 1 }),
@@ -98,7 +134,10 @@ function calendarOffline (input: Static<typeof CalendarInput>): Static<typeof Ca
     duration: input.duration,
     frequency: input.frequency,
     entries,
-    weeklyThemes: Array.from({ length: Math.min(13, weeks) }, (_, w) => `Week ${w + 1}: ${input.topics[w % input.topics.length]}`),
+    weeklyThemes: Array.from(
+      { length: Math.min(13, weeks) },
+      (_, w) => `Week ${w + 1}: ${input.topics[w % input.topics.length]}`
+    ),
     tips: ['Batch-produce a week of posts at once.', 'Reuse each long piece as several short posts.']
   }
 }

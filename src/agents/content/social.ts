@@ -7,14 +7,34 @@ import { defineMethod } from '../types.js'
 import { TONES } from './blog.js'
 
 export const PLATFORMS = ['twitter', 'instagram', 'linkedin', 'facebook', 'tiktok', 'threads'] as const
-const LIMITS: Record<string, number> = { twitter: 280, threads: 500, instagram: 2200, linkedin: 3000, facebook: 5000, tiktok: 2200 }
+const LIMITS: Record<string, number> = {
+  twitter: 280,
+  threads: 500,
+  instagram: 2200,
+  linkedin: 3000,
+  facebook: 5000,
+  tiktok: 2200
+}
 
-export const SocialPostsInput = Input({
-  topic: Text(3, 200, 'What the posts promote or discuss', { examples: ['Our new Nile cruise itinerary'] }),
-  platforms: Type.Array(Type.Enum([...PLATFORMS]), { minItems: 1, maxItems: 6, uniqueItems: true, default: ['twitter', 'instagram', 'linkedin'] }),
-  tone: Choice(TONES, 'Voice', 'engaging'),
-  count: Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'Posts in total, spread over the platforms' })
-}, 'Social posts request')
+export const SocialPostsInput = Input(
+  {
+    topic: Text(3, 200, 'What the posts promote or discuss', { examples: ['Our new Nile cruise itinerary'] }),
+    platforms: Type.Array(Type.Enum([...PLATFORMS]), {
+      minItems: 1,
+      maxItems: 6,
+      uniqueItems: true,
+      default: ['twitter', 'instagram', 'linkedin']
+    }),
+    tone: Choice(TONES, 'Voice', 'engaging'),
+    count: Type.Integer({
+      minimum: 1,
+      maximum: 20,
+      default: 5,
+      description: 'Posts in total, spread over the platforms'
+    })
+  },
+  'Social posts request'
+)
 
 export const SocialPostsOutput = Output({
   topic: Type.String(),
@@ -31,19 +51,45 @@ export const SocialPostsOutput = Output({
 type In = Static<typeof SocialPostsInput>
 type Out = Static<typeof SocialPostsOutput>
 
-const OPENERS = ['Here is the thing about', 'Quick thought on', 'Did you know this about', 'Three reasons to care about', 'Behind the scenes of', 'What we learned from']
-const TIMES: Record<string, string> = { twitter: 'Weekdays 9–11am', instagram: 'Evenings 7–9pm', linkedin: 'Tue–Thu 8–10am', facebook: 'Weekdays 1–3pm', tiktok: 'Evenings 6–10pm', threads: 'Weekdays 11am–1pm' }
+const OPENERS = [
+  'Here is the thing about',
+  'Quick thought on',
+  'Did you know this about',
+  'Three reasons to care about',
+  'Behind the scenes of',
+  'What we learned from'
+]
+const TIMES: Record<string, string> = {
+  twitter: 'Weekdays 9–11am',
+  instagram: 'Evenings 7–9pm',
+  linkedin: 'Tue–Thu 8–10am',
+  facebook: 'Weekdays 1–3pm',
+  tiktok: 'Evenings 6–10pm',
+  threads: 'Weekdays 11am–1pm'
+}
 
 function offline (input: In): Out {
   const seed = seedOf(input.topic.toLowerCase())
-  const tags = input.topic.split(/\s+/).filter(w => w.length > 3).slice(0, 3).map(w => `#${w.replace(/\W+/g, '').toLowerCase()}`)
+  const tags = input.topic
+    .split(/\s+/)
+    .filter(w => w.length > 3)
+    .slice(0, 3)
+    .map(w => `#${w.replace(/\W+/g, '').toLowerCase()}`)
   const posts = Array.from({ length: input.count }, (_, i) => {
     const platform = input.platforms[i % input.platforms.length]
-    const body = `${pick(OPENERS, seed, i)} ${input.topic}: ${platform === 'linkedin' ? 'what it means for your team and the results to expect.' : 'worth a look, and here is why.'}`
+    const pitch = platform === 'linkedin'
+      ? 'what it means for your team and the results to expect.'
+      : 'worth a look, and here is why.'
+    const body = `${pick(OPENERS, seed, i)} ${input.topic}: ${pitch}`
     const content = clip(`${body} ${tags.join(' ')}`, LIMITS[platform])
     return { platform, content, hashtags: tags, characterCount: content.length, bestTimeToPost: TIMES[platform] }
   })
-  return { topic: input.topic, posts, strategy: `Offline draft: ${input.count} ${input.tone} post(s) about ${input.topic}, rotated across ${input.platforms.join(', ')}.` }
+  return {
+    topic: input.topic,
+    posts,
+    strategy: `Offline draft: ${input.count} ${input.tone} post(s) about ${input.topic}, ` +
+      `rotated across ${input.platforms.join(', ')}.`
+  }
 }
 
 export const generateSocialPosts = defineMethod({
@@ -54,10 +100,11 @@ export const generateSocialPosts = defineMethod({
   cacheTtl: 1800,
   rateLimit: 10,
   temperature: 0.9,
-  prompt: (input) => ({
+  prompt: input => ({
     system: SYSTEM.content,
     prompt: buildPrompt(`Write ${input.count} social media posts about "${input.topic}".`, input, [
-      'Spread the posts over the requested platforms and respect each platform\'s length and style (Twitter/X ≤ 280 characters).',
+      'Spread the posts over the requested platforms and respect ' +
+        "each platform's length and style (Twitter/X ≤ 280 characters).",
       'characterCount is the length of content.'
     ])
   }),

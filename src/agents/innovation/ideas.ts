@@ -7,7 +7,11 @@ import { defineMethod } from '../types.js'
 
 export const BUDGET_LEVELS = ['low', 'medium', 'high'] as const
 const LEVEL = Type.Enum(['low', 'medium', 'high'])
-const START_COST: Record<string, [number, number]> = { low: [2_000, 25_000], medium: [25_000, 250_000], high: [250_000, 2_000_000] }
+const START_COST: Record<string, [number, number]> = {
+  low: [2_000, 25_000],
+  medium: [25_000, 250_000],
+  high: [250_000, 2_000_000]
+}
 
 export const IdeasInput = Input({
   industry: Text(2, 100, 'Industry or market', { examples: ['travel'] }),
@@ -17,21 +21,37 @@ export const IdeasInput = Input({
   budget: Choice(BUDGET_LEVELS, 'Available starting budget', 'low')
 }, 'Idea generation request')
 
-export const IdeasOutput = Output({
-  ideas: Type.Array(Type.Object({
-    title: Type.String({ maxLength: 150 }),
-    description: Type.String({ maxLength: 1500 }),
-    targetCustomer: Type.String({ maxLength: 300 }),
-    problemSolved: Type.String({ maxLength: 600 }),
-    revenueModel: Type.String({ maxLength: 300 }),
-    estimatedStartupCost: Type.Object({ min: Type.Number({ minimum: 0 }), max: Type.Number({ minimum: 0 }), currency: Type.String({ minLength: 3, maxLength: 3 }) }, { additionalProperties: false }),
-    difficulty: LEVEL,
-    innovationScore: Type.Integer({ minimum: 1, maximum: 10 })
-  }, { additionalProperties: false }), { minItems: 1, maxItems: 15 }),
-  insights: Strings(8, 'Observations about the market'),
-  recommendations: Strings(8, 'What to do next'),
-  source: Estimate
-}, 'Business ideas; costs and scores are estimates')
+export const IdeasOutput = Output(
+  {
+    ideas: Type.Array(
+      Type.Object(
+        {
+          title: Type.String({ maxLength: 150 }),
+          description: Type.String({ maxLength: 1500 }),
+          targetCustomer: Type.String({ maxLength: 300 }),
+          problemSolved: Type.String({ maxLength: 600 }),
+          revenueModel: Type.String({ maxLength: 300 }),
+          estimatedStartupCost: Type.Object(
+            {
+              min: Type.Number({ minimum: 0 }),
+              max: Type.Number({ minimum: 0 }),
+              currency: Type.String({ minLength: 3, maxLength: 3 })
+            },
+            { additionalProperties: false }
+          ),
+          difficulty: LEVEL,
+          innovationScore: Type.Integer({ minimum: 1, maximum: 10 })
+        },
+        { additionalProperties: false }
+      ),
+      { minItems: 1, maxItems: 15 }
+    ),
+    insights: Strings(8, 'Observations about the market'),
+    recommendations: Strings(8, 'What to do next'),
+    source: Estimate
+  },
+  'Business ideas; costs and scores are estimates'
+)
 
 type In = Static<typeof IdeasInput>
 
@@ -50,8 +70,9 @@ function offline (input: In): Static<typeof IdeasOutput> {
   const [min, max] = START_COST[input.budget]
   const ideas = Array.from({ length: input.count }, (_, i) => {
     const pattern = pick(PATTERNS, seed, i)
+    const repeatSuffix = i >= PATTERNS.length ? ` ${Math.floor(i / PATTERNS.length) + 1}` : ''
     return {
-      title: `${titleCase(input.industry)} ${titleCase(pattern.name)}${i >= PATTERNS.length ? ` ${Math.floor(i / PATTERNS.length) + 1}` : ''}`,
+      title: `${titleCase(input.industry)} ${titleCase(pattern.name)}${repeatSuffix}`,
       description: `${pattern.text} ${input.target} in ${input.industry}, addressing ${problem}.`,
       targetCustomer: input.target,
       problemSolved: problem,
@@ -64,7 +85,10 @@ function offline (input: In): Static<typeof IdeasOutput> {
   return {
     ideas,
     insights: [`Offline ideas are patterns applied to ${input.industry}; connect a model for market-specific insight.`],
-    recommendations: [`Interview ten ${input.target} about ${problem} before building anything.`, 'Pick the idea with the shortest path to a paying customer.'],
+    recommendations: [
+      `Interview ten ${input.target} about ${problem} before building anything.`,
+      'Pick the idea with the shortest path to a paying customer.'
+    ],
     source: 'llm-estimate'
   }
 }
@@ -77,12 +101,16 @@ export const generateIdeas = defineMethod({
   cacheTtl: 7200,
   rateLimit: 10,
   temperature: 1,
-  prompt: (input) => ({
+  prompt: input => ({
     system: SYSTEM.innovation,
-    prompt: buildPrompt(`Generate ${input.count} distinct business ideas in ${input.industry} for ${input.target}.`, input, [
-      'Each idea must be concrete enough to test within a month.',
-      `estimatedStartupCost is a USD range fitting a ${input.budget} budget; source is "llm-estimate".`
-    ])
+    prompt: buildPrompt(
+      `Generate ${input.count} distinct business ideas in ${input.industry} for ${input.target}.`,
+      input,
+      [
+        'Each idea must be concrete enough to test within a month.',
+        `estimatedStartupCost is a USD range fitting a ${input.budget} budget; source is "llm-estimate".`
+      ]
+    )
   }),
   offline
 })

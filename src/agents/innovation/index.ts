@@ -8,10 +8,17 @@ export function createInnovationAgent (): AgentDefinition {
   const methods = [generateIdeas, analyzeTrends, analyzeCompetitors, validateIdea, createBusinessModelCanvas]
   return defineAgent({
     name: 'innovation',
-    description: 'Innovation: business ideas, trend analysis, competitive analysis, idea validation and business model canvases',
+    description:
+      'Innovation: business ideas, trend analysis, competitive analysis, idea validation and business model canvases',
     defaultModel: 'pro',
     rateLimit: 30,
-    capabilities: ['idea-generation', 'trend-analysis', 'competitive-analysis', 'idea-validation', 'business-model-canvas'],
+    capabilities: [
+      'idea-generation',
+      'trend-analysis',
+      'competitive-analysis',
+      'idea-validation',
+      'business-model-canvas'
+    ],
     methods
   })
 }

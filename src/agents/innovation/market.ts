@@ -31,7 +31,16 @@ export const TrendsOutput = Output({
   source: Estimate
 }, 'Trends from the model\'s knowledge; verify with current data')
 
-const DRIVERS = ['AI-assisted workflows', 'Personalisation at scale', 'Sustainability requirements', 'Embedded payments', 'Remote and hybrid work', 'Regulation and data privacy', 'Creator-led distribution', 'Vertical SaaS']
+const DRIVERS = [
+  'AI-assisted workflows',
+  'Personalisation at scale',
+  'Sustainability requirements',
+  'Embedded payments',
+  'Remote and hybrid work',
+  'Regulation and data privacy',
+  'Creator-led distribution',
+  'Vertical SaaS'
+]
 
 function trendsOffline (input: Static<typeof TrendsInput>): Static<typeof TrendsOutput> {
   const seed = seedOf(input.industry.toLowerCase())
@@ -40,7 +49,8 @@ function trendsOffline (input: Static<typeof TrendsInput>): Static<typeof Trends
   return {
     industry: input.industry,
     timeframe: input.timeframe,
-    summary: `Offline outline: general forces likely to shape ${input.industry} over ${input.timeframe}; connect a model for specific analysis.`,
+    summary: `Offline outline: general forces likely to shape ${input.industry} over ${input.timeframe}; ` +
+      'connect a model for specific analysis.',
     trends: names.map((name, i) => ({
       name: `${name} in ${input.industry}`,
       description: `How ${name.toLowerCase()} could change ${input.industry} over ${input.timeframe}.`,
@@ -93,7 +103,10 @@ export const CompetitorsOutput = Output({
 }, 'A competitive landscape; verify with current market data')
 
 function competitorsOffline (input: Static<typeof CompetitorsInput>): Static<typeof CompetitorsOutput> {
-  const names = input.competitors.length > 0 ? input.competitors : ['Established incumbent', 'Low-cost alternative', 'Status quo (spreadsheets and manual work)']
+  const names =
+    input.competitors.length > 0
+      ? input.competitors
+      : ['Established incumbent', 'Low-cost alternative', 'Status quo (spreadsheets and manual work)']
   const short = input.idea.length > 80 ? `${input.idea.slice(0, 79)}…` : input.idea
   return {
     idea: input.idea,
@@ -102,11 +115,12 @@ function competitorsOffline (input: Static<typeof CompetitorsInput>): Static<typ
       positioning: `${name} as an alternative to "${short}"`,
       strengths: [i === 0 ? 'Brand recognition and distribution' : 'Price or convenience'],
       weaknesses: ['Not built specifically for this need'],
-      threatLevel: i === 0 ? 'high' as const : 'medium' as const
+      threatLevel: i === 0 ? ('high' as const) : ('medium' as const)
     })),
     marketGaps: [`Customers underserved by ${names[0]}`],
     differentiation: ['Focus on one narrow customer segment first', 'Faster onboarding than the incumbents'],
-    positioningStatement: `For customers who need ${short}, unlike ${names[0]}, this focuses on their specific workflow.`,
+    positioningStatement:
+      `For customers who need ${short}, unlike ${names[0]}, this focuses on their specific workflow.`,
     source: 'llm-estimate'
   }
 }

@@ -15,22 +15,39 @@ export const ValidateIdeaInput = Input({
   timeline: Type.Integer({ minimum: 1, maximum: 60, default: 6, description: 'Months until launch' })
 }, 'Idea validation request')
 
-export const ValidateIdeaOutput = Output({
-  idea: Type.String(),
-  verdict: Type.Enum(['promising', 'needs-work', 'high-risk']),
-  score: Type.Integer({ minimum: 0, maximum: 100 }),
-  scores: Type.Object({ marketDemand: Score, feasibility: Score, competition: Score, profitability: Score }, { additionalProperties: false }),
-  strengths: Strings(8, ''),
-  risks: Strings(8, ''),
-  assumptionsToTest: Type.Array(Type.Object({ assumption: Type.String({ maxLength: 300 }), experiment: Type.String({ maxLength: 500 }) }, { additionalProperties: false }), { maxItems: 8 }),
-  budgetAssessment: Type.String({ maxLength: 800 }),
-  nextSteps: Strings(8, ''),
-  source: Estimate
-}, 'An assessment of the idea; scores are judgements, not measurements')
+export const ValidateIdeaOutput = Output(
+  {
+    idea: Type.String(),
+    verdict: Type.Enum(['promising', 'needs-work', 'high-risk']),
+    score: Type.Integer({ minimum: 0, maximum: 100 }),
+    scores: Type.Object(
+      { marketDemand: Score, feasibility: Score, competition: Score, profitability: Score },
+      { additionalProperties: false }
+    ),
+    strengths: Strings(8, ''),
+    risks: Strings(8, ''),
+    assumptionsToTest: Type.Array(
+      Type.Object(
+        { assumption: Type.String({ maxLength: 300 }), experiment: Type.String({ maxLength: 500 }) },
+        { additionalProperties: false }
+      ),
+      { maxItems: 8 }
+    ),
+    budgetAssessment: Type.String({ maxLength: 800 }),
+    nextSteps: Strings(8, ''),
+    source: Estimate
+  },
+  'An assessment of the idea; scores are judgements, not measurements'
+)
 
 function validateOffline (input: Static<typeof ValidateIdeaInput>): Static<typeof ValidateIdeaOutput> {
   const seed = seedOf(input.idea.toLowerCase())
-  const scores = { marketDemand: 4 + (seed % 4), feasibility: input.timeline >= 6 ? 6 : 4, competition: 3 + ((seed >> 3) % 4), profitability: 4 + ((seed >> 5) % 4) }
+  const scores = {
+    marketDemand: 4 + (seed % 4),
+    feasibility: input.timeline >= 6 ? 6 : 4,
+    competition: 3 + ((seed >> 3) % 4),
+    profitability: 4 + ((seed >> 5) % 4)
+  }
   const score = Math.round((scores.marketDemand + scores.feasibility + scores.competition + scores.profitability) * 2.5)
   return {
     idea: input.idea,
@@ -38,12 +55,21 @@ function validateOffline (input: Static<typeof ValidateIdeaInput>): Static<typeo
     score,
     scores,
     strengths: [`A clearly named market: ${input.targetMarket}`],
-    risks: ['Demand is unproven until customers pay', `A ${input.timeline}-month timeline leaves little room for iteration`],
+    risks: [
+      'Demand is unproven until customers pay',
+      `A ${input.timeline}-month timeline leaves little room for iteration`
+    ],
     assumptionsToTest: [
-      { assumption: clip(`${input.targetMarket} have this problem often`, 300), experiment: 'Ten customer interviews this month' },
+      {
+        assumption: clip(`${input.targetMarket} have this problem often`, 300),
+        experiment: 'Ten customer interviews this month'
+      },
       { assumption: 'They will pay for a solution', experiment: 'A landing page with a pre-order button' }
     ],
-    budgetAssessment: input.budget !== undefined ? `With USD ${input.budget}, fund validation first and keep most of it for after the first paying customers.` : 'No budget given: start with experiments that cost under USD 500.',
+    budgetAssessment:
+      input.budget !== undefined
+        ? `With USD ${input.budget}, fund validation first and keep most of it for after the first paying customers.`
+        : 'No budget given: start with experiments that cost under USD 500.',
     nextSteps: ['Write down the riskiest assumption', 'Run the cheapest experiment that tests it'],
     source: 'llm-estimate'
   }

@@ -16,34 +16,106 @@ export const RecommendationsInput = Input({
   travelers: Type.Integer({ minimum: 1, maximum: 20, default: 1 })
 }, 'Destination recommendation request')
 
-export const RecommendationsOutput = Output({
-  recommendations: Type.Array(Type.Object({
-    destination: Type.String({ maxLength: 100 }),
-    country: Type.String({ maxLength: 100 }),
-    why: Type.String({ maxLength: 600 }),
-    bestFor: Strings(6, 'Interests it suits'),
-    estimatedCost: Money,
-    bestTimeToVisit: Type.String({ maxLength: 200 }),
-    matchScore: Type.Integer({ minimum: 0, maximum: 100 })
-  }, { additionalProperties: false }), { minItems: 1, maxItems: 8 }),
-  insights: Type.Object({ trending: Strings(5, ''), offSeason: Strings(5, ''), bestValue: Strings(5, '') }, { additionalProperties: false }),
-  source: Estimate
-}, 'Recommended destinations; costs are estimates')
+export const RecommendationsOutput = Output(
+  {
+    recommendations: Type.Array(
+      Type.Object(
+        {
+          destination: Type.String({ maxLength: 100 }),
+          country: Type.String({ maxLength: 100 }),
+          why: Type.String({ maxLength: 600 }),
+          bestFor: Strings(6, 'Interests it suits'),
+          estimatedCost: Money,
+          bestTimeToVisit: Type.String({ maxLength: 200 }),
+          matchScore: Type.Integer({ minimum: 0, maximum: 100 })
+        },
+        { additionalProperties: false }
+      ),
+      { minItems: 1, maxItems: 8 }
+    ),
+    insights: Type.Object(
+      { trending: Strings(5, ''), offSeason: Strings(5, ''), bestValue: Strings(5, '') },
+      { additionalProperties: false }
+    ),
+    source: Estimate
+  },
+  'Recommended destinations; costs are estimates'
+)
 
 type RecIn = Static<typeof RecommendationsInput>
 
 // A small built-in catalogue so offline answers are real places that fit the request.
 const CATALOGUE = [
-  { destination: 'Lisbon', country: 'Portugal', tags: ['food', 'culture', 'history', 'nightlife', 'beaches'], seasons: ['spring', 'autumn'], daily: 140 },
-  { destination: 'Kyoto', country: 'Japan', tags: ['culture', 'history', 'food', 'temples', 'gardens'], seasons: ['spring', 'autumn'], daily: 190 },
-  { destination: 'Cape Town', country: 'South Africa', tags: ['nature', 'hiking', 'beaches', 'wine', 'adventure'], seasons: ['summer', 'spring'], daily: 120 },
-  { destination: 'Mexico City', country: 'Mexico', tags: ['food', 'art', 'culture', 'history', 'nightlife'], seasons: ['spring', 'winter'], daily: 100 },
-  { destination: 'Reykjavik', country: 'Iceland', tags: ['nature', 'adventure', 'hiking', 'northern lights'], seasons: ['winter', 'summer'], daily: 260 },
-  { destination: 'Marrakech', country: 'Morocco', tags: ['culture', 'markets', 'food', 'history', 'desert'], seasons: ['spring', 'autumn', 'winter'], daily: 90 },
-  { destination: 'Bali', country: 'Indonesia', tags: ['beaches', 'wellness', 'nature', 'surfing', 'culture'], seasons: ['summer', 'spring'], daily: 80 },
-  { destination: 'Vienna', country: 'Austria', tags: ['music', 'art', 'history', 'culture', 'christmas markets'], seasons: ['winter', 'spring', 'autumn'], daily: 170 },
-  { destination: 'Queenstown', country: 'New Zealand', tags: ['adventure', 'hiking', 'nature', 'skiing'], seasons: ['winter', 'summer'], daily: 200 },
-  { destination: 'Istanbul', country: 'Turkey', tags: ['history', 'food', 'culture', 'markets', 'architecture'], seasons: ['spring', 'autumn'], daily: 110 }
+  {
+    destination: 'Lisbon',
+    country: 'Portugal',
+    tags: ['food', 'culture', 'history', 'nightlife', 'beaches'],
+    seasons: ['spring', 'autumn'],
+    daily: 140
+  },
+  {
+    destination: 'Kyoto',
+    country: 'Japan',
+    tags: ['culture', 'history', 'food', 'temples', 'gardens'],
+    seasons: ['spring', 'autumn'],
+    daily: 190
+  },
+  {
+    destination: 'Cape Town',
+    country: 'South Africa',
+    tags: ['nature', 'hiking', 'beaches', 'wine', 'adventure'],
+    seasons: ['summer', 'spring'],
+    daily: 120
+  },
+  {
+    destination: 'Mexico City',
+    country: 'Mexico',
+    tags: ['food', 'art', 'culture', 'history', 'nightlife'],
+    seasons: ['spring', 'winter'],
+    daily: 100
+  },
+  {
+    destination: 'Reykjavik',
+    country: 'Iceland',
+    tags: ['nature', 'adventure', 'hiking', 'northern lights'],
+    seasons: ['winter', 'summer'],
+    daily: 260
+  },
+  {
+    destination: 'Marrakech',
+    country: 'Morocco',
+    tags: ['culture', 'markets', 'food', 'history', 'desert'],
+    seasons: ['spring', 'autumn', 'winter'],
+    daily: 90
+  },
+  {
+    destination: 'Bali',
+    country: 'Indonesia',
+    tags: ['beaches', 'wellness', 'nature', 'surfing', 'culture'],
+    seasons: ['summer', 'spring'],
+    daily: 80
+  },
+  {
+    destination: 'Vienna',
+    country: 'Austria',
+    tags: ['music', 'art', 'history', 'culture', 'christmas markets'],
+    seasons: ['winter', 'spring', 'autumn'],
+    daily: 170
+  },
+  {
+    destination: 'Queenstown',
+    country: 'New Zealand',
+    tags: ['adventure', 'hiking', 'nature', 'skiing'],
+    seasons: ['winter', 'summer'],
+    daily: 200
+  },
+  {
+    destination: 'Istanbul',
+    country: 'Turkey',
+    tags: ['history', 'food', 'culture', 'markets', 'architecture'],
+    seasons: ['spring', 'autumn'],
+    daily: 110
+  }
 ]
 
 function recommendOffline (input: RecIn): Static<typeof RecommendationsOutput> {
@@ -53,7 +125,10 @@ function recommendOffline (input: RecIn): Static<typeof RecommendationsOutput> {
     const seasonFit = input.season === 'any' || place.seasons.includes(input.season)
     const cost = place.daily * input.duration * input.travelers
     const affordable = !input.budget || cost <= input.budget
-    const score = Math.min(100, 40 + matches.length * 15 + (seasonFit ? 15 : 0) + (affordable ? 10 : -20) + (seedOf(place.destination) % 5))
+    const score = Math.min(
+      100,
+      40 + matches.length * 15 + (seasonFit ? 15 : 0) + (affordable ? 10 : -20) + (seedOf(place.destination) % 5)
+    )
     return { place, matches, score: Math.max(0, score), cost }
   }).sort((a, b) => b.score - a.score || a.place.destination.localeCompare(b.place.destination))
   const top = scored.slice(0, 5)
@@ -61,7 +136,8 @@ function recommendOffline (input: RecIn): Static<typeof RecommendationsOutput> {
     recommendations: top.map(({ place, matches, score, cost }) => ({
       destination: place.destination,
       country: place.country,
-      why: `${place.destination} suits ${matches.length > 0 ? matches.join(', ') : 'a first visit'}${input.season !== 'any' ? ` in ${input.season}` : ''}; about ${input.duration} day(s) fit well.`,
+      why: `${place.destination} suits ${matches.length > 0 ? matches.join(', ') : 'a first visit'}` +
+        `${input.season !== 'any' ? ` in ${input.season}` : ''}; about ${input.duration} day(s) fit well.`,
       bestFor: place.tags.slice(0, 4),
       estimatedCost: { amount: roundTo(cost, 10), currency: 'USD' },
       bestTimeToVisit: place.seasons.join(' or '),
@@ -69,8 +145,14 @@ function recommendOffline (input: RecIn): Static<typeof RecommendationsOutput> {
     })),
     insights: {
       trending: [top[0].place.destination],
-      offSeason: scored.filter(s => input.season !== 'any' && !s.place.seasons.includes(input.season)).slice(0, 2).map(s => s.place.destination),
-      bestValue: [...scored].sort((a, b) => a.place.daily - b.place.daily).slice(0, 2).map(s => s.place.destination)
+      offSeason: scored
+        .filter(s => input.season !== 'any' && !s.place.seasons.includes(input.season))
+        .slice(0, 2)
+        .map(s => s.place.destination),
+      bestValue: [...scored]
+        .sort((a, b) => a.place.daily - b.place.daily)
+        .slice(0, 2)
+        .map(s => s.place.destination)
     },
     source: 'llm-estimate'
   }
@@ -84,11 +166,12 @@ export const getDestinationRecommendations = defineMethod({
   cacheTtl: 86400,
   rateLimit: 60,
   temperature: 0.8,
-  prompt: (input) => ({
+  prompt: input => ({
     system: SYSTEM.travel,
     prompt: buildPrompt('Recommend 3 to 6 travel destinations for this traveller.', input, [
       'Rank by fit (matchScore 0–100) to the interests, season and budget.',
-      'estimatedCost is the USD total for all travellers for the whole trip, excluding flights; source is "llm-estimate".'
+      'estimatedCost is the USD total for all travellers for the whole trip, excluding flights; ' +
+        'source is "llm-estimate".'
     ])
   }),
   offline: recommendOffline,
@@ -120,7 +203,9 @@ export const VisaOutput = Output({
   disclaimer: Type.String({ maxLength: 300 })
 }, 'Likely entry requirements; rules change, confirm with official sources')
 
-const VISA_DISCLAIMER = 'Entry rules change often: this is a model estimate, confirm with the destination\'s embassy or official immigration portal before travelling.'
+const VISA_DISCLAIMER =
+  "Entry rules change often: this is a model estimate, confirm with the destination's embassy " +
+  'or official immigration portal before travelling.'
 
 function visaOffline (input: Static<typeof VisaInput>): Static<typeof VisaOutput> {
   return {
@@ -132,10 +217,17 @@ function visaOffline (input: Static<typeof VisaInput>): Static<typeof VisaOutput
     processingTime: 'Unknown offline; allow several weeks if a visa is needed',
     requiredDocuments: [
       `Passport (${input.nationality}) valid at least 6 months beyond a ${input.duration}-day stay`,
-      'Return or onward ticket', 'Proof of accommodation', 'Proof of sufficient funds'
+      'Return or onward ticket',
+      'Proof of accommodation',
+      'Proof of sufficient funds'
     ],
-    notes: [`Offline mode cannot know the current rules for ${input.nationality} citizens visiting ${input.destination}.`],
-    officialSources: [`Embassy or consulate of ${input.destination}`, `${input.destination} official immigration website`],
+    notes: [
+      `Offline mode cannot know the current rules for ${input.nationality} citizens visiting ${input.destination}.`
+    ],
+    officialSources: [
+      `Embassy or consulate of ${input.destination}`,
+      `${input.destination} official immigration website`
+    ],
     source: 'llm-estimate',
     disclaimer: VISA_DISCLAIMER
   }
@@ -149,13 +241,17 @@ export const getVisaRequirements = defineMethod({
   cacheTtl: 604800,
   rateLimit: 60,
   temperature: 0.1,
-  prompt: (input) => ({
+  prompt: input => ({
     system: SYSTEM.travel,
-    prompt: buildPrompt(`What does a ${input.nationality} citizen need to enter ${input.destination} for ${input.purpose}?`, input, [
-      'Say "unknown" for visaRequired rather than guessing when unsure.',
-      'List official places to confirm; do not invent URLs.',
-      `source is "llm-estimate"; set disclaimer to: "${VISA_DISCLAIMER}"`
-    ])
+    prompt: buildPrompt(
+      `What does a ${input.nationality} citizen need to enter ${input.destination} for ${input.purpose}?`,
+      input,
+      [
+        'Say "unknown" for visaRequired rather than guessing when unsure.',
+        'List official places to confirm; do not invent URLs.',
+        `source is "llm-estimate"; set disclaimer to: "${VISA_DISCLAIMER}"`
+      ]
+    )
   }),
   offline: visaOffline
 })

@@ -52,8 +52,24 @@ function placesOf (input: In): Place[] | undefined {
   return Array.isArray(context.places) ? context.places : undefined
 }
 
-const STYLES = ['Grand Hotel', 'Boutique Inn', 'Riverside Suites', 'Old Town Residence', 'Central Apartments', 'Garden Hotel']
-const AMENITIES = ['Free Wi-Fi', 'Breakfast available', '24-hour front desk', 'Air conditioning', 'Fitness room', 'Airport shuttle', 'Bar', 'Family rooms']
+const STYLES = [
+  'Grand Hotel',
+  'Boutique Inn',
+  'Riverside Suites',
+  'Old Town Residence',
+  'Central Apartments',
+  'Garden Hotel'
+]
+const AMENITIES = [
+  'Free Wi-Fi',
+  'Breakfast available',
+  '24-hour front desk',
+  'Air conditioning',
+  'Fitness room',
+  'Airport shuttle',
+  'Bar',
+  'Family rooms'
+]
 
 function offline (input: In): Out {
   const nights = Math.max(1, daysBetween(input.checkin, input.checkout))
@@ -65,13 +81,16 @@ function offline (input: In): Out {
     const place = places?.[i]
     return {
       name,
-      address: place?.address ?? `${pick(['Central', 'Old Town', 'Riverside', 'Station'], seed, i)} district, ${input.destination}`,
+      address:
+        place?.address ??
+        `${pick(['Central', 'Old Town', 'Riverside', 'Station'], seed, i)} district, ${input.destination}`,
       rating: place?.rating ?? Math.round((3.8 + ((seed >> i) % 12) / 10) * 10) / 10,
       pricePerNight: { amount: perNight, currency: 'USD' },
       totalPrice: { amount: perNight * nights, currency: 'USD' },
       amenities: [0, 1, 2, 3].map(k => pick(AMENITIES, seed, i + k * 2)).filter((a, k, all) => all.indexOf(a) === k),
-      highlights: `${name}: a ${i % 2 ? 'quiet' : 'well-connected'} base in ${input.destination} for ${input.guests} guest(s).`,
-      source: place ? 'google_places' as const : 'llm-estimate' as const,
+      highlights:
+        `${name}: a ${i % 2 ? 'quiet' : 'well-connected'} base in ${input.destination} for ${input.guests} guest(s).`,
+      source: place ? ('google_places' as const) : ('llm-estimate' as const),
       priceSource: 'llm-estimate' as const
     }
   })
@@ -85,7 +104,8 @@ function offline (input: In): Out {
       `Book refundable rates in ${input.destination} until your plans are fixed.`,
       `For ${nights} night(s), compare the total price including taxes and city fees.`
     ],
-    areaInsights: `Offline mode: staying central in ${input.destination} keeps most sights walkable; prices are estimates.`,
+    areaInsights:
+      `Offline mode: staying central in ${input.destination} keeps most sights walkable; prices are estimates.`,
     source: places ? 'google_places' : 'llm-estimate'
   }
 }
@@ -108,7 +128,8 @@ export function createSearchHotels (places?: PlacesClient, onPlacesError?: (erro
         system: SYSTEM.travel,
         prompt: buildPrompt(`Find hotels in ${input.destination} from ${input.checkin} to ${input.checkout}.`, input, [
           known
-            ? 'The context lists real hotels from Google Places: return exactly those hotels, same names and order, with source "google_places".'
+            ? 'The context lists real hotels from Google Places: ' +
+              'return exactly those hotels, same names and order, with source "google_places".'
             : 'Suggest 4 to 6 well-known, plausible hotels across price ranges, with source "llm-estimate".',
           'pricePerNight and totalPrice are USD estimates for all rooms; priceSource is always "llm-estimate".',
           'nights is the number of nights between checkin and checkout.'
@@ -128,7 +149,10 @@ export function createSearchHotels (places?: PlacesClient, onPlacesError?: (erro
           onPlacesError?.(error instanceof Error ? error : new Error(String(error))) // fall back to estimates
         }
         if (found.length === 0) return ctx.generate(input)
-        const estimated = await ctx.generate({ ...input, context: { places: found, ...(input.context !== undefined ? { previous: input.context } : {}) } })
+        const estimated = await ctx.generate({
+          ...input,
+          context: { places: found, ...(input.context !== undefined ? { previous: input.context } : {}) }
+        })
         const byName = new Map(estimated.hotels.map(h => [h.name.toLowerCase(), h]))
         const hotels = found.map((place, i) => {
           const guess = byName.get(place.name.toLowerCase()) ?? estimated.hotels[i] ?? estimated.hotels[0]

@@ -7,7 +7,9 @@ import { getDestinationRecommendations, getVisaRequirements } from './destinatio
 import { createCompletePackage } from './package.js'
 import type { PlacesClient } from './places.js'
 
-export function createTravelAgent (options: { places?: PlacesClient, onPlacesError?: (error: Error) => void } = {}): AgentDefinition {
+export function createTravelAgent (
+  options: { places?: PlacesClient; onPlacesError?: (error: Error) => void } = {}
+): AgentDefinition {
   const methods = [
     searchFlights,
     createSearchHotels(options.places, options.onPlacesError),
@@ -18,10 +20,20 @@ export function createTravelAgent (options: { places?: PlacesClient, onPlacesErr
   ]
   return defineAgent({
     name: 'travel',
-    description: 'Travel planning: flight and hotel options, itineraries, destination ideas, visa requirements and complete packages',
+    description:
+      'Travel planning: flight and hotel options, itineraries, destination ideas, ' +
+      'visa requirements and complete packages',
     defaultModel: 'flash',
     rateLimit: 60,
-    capabilities: ['flight-search', 'hotel-search', 'itinerary-planning', 'destination-recommendations', 'visa-requirements', 'trip-packages', ...(options.places ? ['google-places'] : [])],
+    capabilities: [
+      'flight-search',
+      'hotel-search',
+      'itinerary-planning',
+      'destination-recommendations',
+      'visa-requirements',
+      'trip-packages',
+      ...(options.places ? ['google-places'] : [])
+    ],
     methods
   })
 }

@@ -46,7 +46,15 @@ export const GenerateItineraryOutput = Output({
 type In = Static<typeof GenerateItineraryInput>
 type Out = Static<typeof GenerateItineraryOutput>
 
-const THEMES = ['Old town walk', 'Markets and local food', 'Museums and history', 'Parks and viewpoints', 'Neighbourhoods off the beaten path', 'Day trip nearby', 'Art and architecture']
+const THEMES = [
+  'Old town walk',
+  'Markets and local food',
+  'Museums and history',
+  'Parks and viewpoints',
+  'Neighbourhoods off the beaten path',
+  'Day trip nearby',
+  'Art and architecture'
+]
 
 function offline (input: In): Out {
   const seed = seedOf(input.destination.toLowerCase())
@@ -58,25 +66,55 @@ function offline (input: In): Out {
       day: i + 1,
       title: `Day ${i + 1} in ${input.destination}: ${theme}`,
       activities: [
-        { time: 'Morning', activity: `${theme} in ${input.destination}`, location: `${input.destination} centre`, estimatedCostUsd: 0 },
-        { time: 'Afternoon', activity: `Time for ${interest}: the best-rated spots in ${input.destination}`, location: input.destination, estimatedCostUsd: 25 * input.travelers },
-        { time: 'Evening', activity: `Dinner and an evening stroll in ${input.destination}`, location: `${input.destination} old quarter`, estimatedCostUsd: 35 * input.travelers }
+        {
+          time: 'Morning',
+          activity: `${theme} in ${input.destination}`,
+          location: `${input.destination} centre`,
+          estimatedCostUsd: 0
+        },
+        {
+          time: 'Afternoon',
+          activity: `Time for ${interest}: the best-rated spots in ${input.destination}`,
+          location: input.destination,
+          estimatedCostUsd: 25 * input.travelers
+        },
+        {
+          time: 'Evening',
+          activity: `Dinner and an evening stroll in ${input.destination}`,
+          location: `${input.destination} old quarter`,
+          estimatedCostUsd: 35 * input.travelers
+        }
       ],
       meals: ['Breakfast near your hotel', `Local specialities of ${input.destination} for dinner`]
     }
   })
   const perDay = input.budget ? input.budget / input.duration : 180 * input.travelers
   const part = (share: number) => roundTo(perDay * input.duration * share, 1)
-  const budgetBreakdown = { accommodation: part(0.4), food: part(0.25), activities: part(0.2), transport: part(0.15), total: 0, currency: 'USD', source: 'llm-estimate' as const }
-  budgetBreakdown.total = roundTo(budgetBreakdown.accommodation + budgetBreakdown.food + budgetBreakdown.activities + budgetBreakdown.transport, 1)
+  const budgetBreakdown = {
+    accommodation: part(0.4),
+    food: part(0.25),
+    activities: part(0.2),
+    transport: part(0.15),
+    total: 0,
+    currency: 'USD',
+    source: 'llm-estimate' as const
+  }
+  budgetBreakdown.total = roundTo(
+    budgetBreakdown.accommodation + budgetBreakdown.food + budgetBreakdown.activities + budgetBreakdown.transport,
+    1
+  )
   return {
     destination: input.destination,
     duration: input.duration,
-    overview: `Offline plan: ${input.duration} day(s) in ${input.destination} for ${input.travelers} traveller(s), built around ${interests.join(', ')}.`,
+    overview: `Offline plan: ${input.duration} day(s) in ${input.destination} for ${input.travelers} traveller(s), ` +
+      `built around ${interests.join(', ')}.`,
     days,
     budgetBreakdown,
     packingList: ['Comfortable walking shoes', 'Travel adapter', 'Reusable water bottle', 'Copies of travel documents'],
-    travelTips: [`Buy a public transport pass in ${input.destination} if you will ride more than twice a day.`, 'Book popular sights online ahead of time.']
+    travelTips: [
+      `Buy a public transport pass in ${input.destination} if you will ride more than twice a day.`,
+      'Book popular sights online ahead of time.'
+    ]
   }
 }
 
@@ -88,12 +126,13 @@ export const generateItinerary = defineMethod({
   cacheTtl: 1800,
   rateLimit: 10,
   temperature: 0.7,
-  prompt: (input) => ({
+  prompt: input => ({
     system: SYSTEM.travel,
     prompt: buildPrompt(`Plan a ${input.duration}-day trip to ${input.destination}.`, input, [
       'Return exactly one entry in days per trip day, numbered from 1.',
       'Tailor activities to the interests; group nearby places on the same day.',
-      'Costs are USD estimates; budgetBreakdown.total is the sum of its parts and stays within the budget when one is given.',
+      'Costs are USD estimates; budgetBreakdown.total is the sum of its parts ' +
+        'and stays within the budget when one is given.',
       'budgetBreakdown.source is "llm-estimate".'
     ])
   }),

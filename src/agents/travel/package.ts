@@ -48,31 +48,67 @@ export const createCompletePackage = defineMethod({
   cacheTtl: 1800,
   rateLimit: 10,
   // Not sent to a model: run() composes the four methods. Kept so the method documents itself.
-  prompt: (input) => ({ system: SYSTEM.travel, prompt: buildPrompt(`Assemble a trip package to ${input.destination}.`, input) }),
+  prompt: input => ({
+    system: SYSTEM.travel,
+    prompt: buildPrompt(`Assemble a trip package to ${input.destination}.`, input)
+  }),
   async run (input, ctx) {
     const returnDate = addDays(input.date, input.duration)
     const [flights, hotels, itinerary, visa] = await Promise.all([
-      ctx.invoke('travel', 'searchFlights', { from: input.from, to: input.destination, date: input.date, passengers: input.travelers }, SearchFlightsOutput),
-      ctx.invoke('travel', 'searchHotels', {
-        destination: input.destination, checkin: input.date, checkout: returnDate, guests: input.travelers, rooms: Math.ceil(input.travelers / 2)
-      }, SearchHotelsOutput),
-      ctx.invoke('travel', 'generateItinerary', {
-        destination: input.destination,
-        duration: input.duration,
-        interests: input.interests,
-        travelers: input.travelers,
-        ...(input.budget !== undefined ? { budget: input.budget } : {})
-      }, GenerateItineraryOutput),
-      ctx.invoke('travel', 'getVisaRequirements', {
-        destination: input.destination, nationality: input.nationality, purpose: 'tourism', duration: input.duration
-      }, VisaOutput)
+      ctx.invoke(
+        'travel',
+        'searchFlights',
+        { from: input.from, to: input.destination, date: input.date, passengers: input.travelers },
+        SearchFlightsOutput
+      ),
+      ctx.invoke(
+        'travel',
+        'searchHotels',
+        {
+          destination: input.destination,
+          checkin: input.date,
+          checkout: returnDate,
+          guests: input.travelers,
+          rooms: Math.ceil(input.travelers / 2)
+        },
+        SearchHotelsOutput
+      ),
+      ctx.invoke(
+        'travel',
+        'generateItinerary',
+        {
+          destination: input.destination,
+          duration: input.duration,
+          interests: input.interests,
+          travelers: input.travelers,
+          ...(input.budget !== undefined ? { budget: input.budget } : {})
+        },
+        GenerateItineraryOutput
+      ),
+      ctx.invoke(
+        'travel',
+        'getVisaRequirements',
+        {
+          destination: input.destination,
+          nationality: input.nationality,
+          purpose: 'tourism',
+          duration: input.duration
+        },
+        VisaOutput
+      )
     ])
     const topFlights = [...flights.flights].sort((a, b) => a.price.amount - b.price.amount).slice(0, 3)
     const topHotels = [...hotels.hotels].sort((a, b) => b.rating - a.rating).slice(0, 3)
     const cheapestFlight = topFlights[0]?.price.amount ?? 0
     const cheapestHotel = Math.min(...topHotels.map(h => h.totalPrice.amount))
-    const onTheGround = itinerary.budgetBreakdown.food + itinerary.budgetBreakdown.activities + itinerary.budgetBreakdown.transport
-    const min = roundTo(cheapestFlight * 2 + (Number.isFinite(cheapestHotel) ? cheapestHotel : itinerary.budgetBreakdown.accommodation) + onTheGround, 1)
+    const onTheGround =
+      itinerary.budgetBreakdown.food + itinerary.budgetBreakdown.activities + itinerary.budgetBreakdown.transport
+    const min = roundTo(
+      cheapestFlight * 2 +
+        (Number.isFinite(cheapestHotel) ? cheapestHotel : itinerary.budgetBreakdown.accommodation) +
+        onTheGround,
+      1
+    )
     return {
       destination: input.destination,
       from: input.from,
@@ -85,7 +121,8 @@ export const createCompletePackage = defineMethod({
       visa,
       totalEstimatedCost: { min, max: roundTo(min * 1.3, 1), currency: 'USD', source: 'llm-estimate' as const },
       bookingSteps: [
-        `Check entry requirements for ${input.nationality} citizens visiting ${input.destination} (visa: ${visa.visaRequired}).`,
+        `Check entry requirements for ${input.nationality} citizens visiting ${input.destination} ` +
+          `(visa: ${visa.visaRequired}).`,
         `Book the outbound flight from ${input.from} on ${input.date} and the return on ${returnDate}.`,
         `Reserve the hotel in ${input.destination} for ${input.duration} night(s) with free cancellation.`,
         'Book timed-entry sights from the itinerary.',

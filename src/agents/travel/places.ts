@@ -47,7 +47,11 @@ export function createPlacesClient (options: PlacesOptions): PlacesClient {
       const res = await fetch(url, {
         method: 'POST',
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        headers: { 'content-type': 'application/json', 'x-goog-api-key': options.apiKey, 'x-goog-fieldmask': FIELD_MASK },
+        headers: {
+          'content-type': 'application/json',
+          'x-goog-api-key': options.apiKey,
+          'x-goog-fieldmask': FIELD_MASK
+        },
         body: JSON.stringify({ textQuery: `hotels in ${destination}`, includedType: 'lodging', maxResultCount: 10 })
       })
       if (!res.ok) throw new Error(`Places API answered HTTP ${res.status}`)
