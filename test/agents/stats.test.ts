@@ -1,3 +1,6 @@
+// Per-agent statistics (src/agents/stats.ts): exact counts, tokens, costs and percentiles, per-agent reset,
+// health from the recent error rate, and counters shared across replicas through Redis with a per-replica
+// fallback while Redis is down.
 import t, { type Test } from 'tap'
 import { AgentStats, type AgentStatsOptions } from '../../src/agents/stats.js'
 import type { InvocationRecord, LlmCallRecord } from '../../src/agents/types.js'

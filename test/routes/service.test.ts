@@ -1,3 +1,5 @@
+// The service routes (src/routes/service.ts): GET /api describes the service and links the docs; GET /api/status
+// stays cheap and reports readiness and memory.
 import t from 'tap'
 import { build } from '../support.js'
 

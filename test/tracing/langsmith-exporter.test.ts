@@ -1,3 +1,6 @@
+// The LangSmith exporter against a local server speaking LangSmith's HTTP protocol (through the langsmith
+// client): run trees whatever order children arrive in, errors and workflow nesting, flushing on close,
+// per-tree sampling, and an endpoint that is down costing callers nothing.
 import t, { type Test } from 'tap'
 import { LangSmithExporter, type ExporterOptions } from '../../src/tracing/langsmith-exporter.js'
 import type { RunRecord } from '../../src/tracing/types.js'

@@ -1,3 +1,5 @@
+// Redaction of traces before export: emails, phone numbers, card numbers, API keys and secrets are replaced;
+// dates, prices and ids survive; nested values are walked and the input is left untouched.
 import t from 'tap'
 import { redact, redactText, PLACEHOLDER } from '../../src/tracing/redact.js'
 

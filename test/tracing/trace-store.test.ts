@@ -1,3 +1,5 @@
+// The in-process trace store: a bounded ring per key (newest first), LLM calls folded into their agent call,
+// and stream and workflow runs kept under their agent.
 import t from 'tap'
 import { TraceStore, type TraceSummary } from '../../src/tracing/trace-store.js'
 import { Tracer } from '../../src/tracing/tracer.js'
