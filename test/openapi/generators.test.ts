@@ -18,6 +18,7 @@ import { JWT_SECRET } from '../auth/support.js'
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname
 const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name)
+const OTC_BIN = join(ROOT, 'node_modules', 'openapi-typescript-codegen', 'bin', 'index.js')
 
 const TSCONFIG = {
   compilerOptions: {
@@ -94,7 +95,8 @@ t.test(
         ['generate', '--path', spec, '--output', join(dir, 'sta'), '--name', 'api.ts'],
         options
       ),
-      run(bin('openapi'), ['--input', spec, '--output', join(dir, 'otc'), '--client', 'fetch'], options)
+      // Its bin is named `openapi`, as is @redocly/cli's: which one npm links there is not defined, so run it by path.
+      run(process.execPath, [OTC_BIN, '--input', spec, '--output', join(dir, 'otc'), '--client', 'fetch'], options)
     ])
     await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2))
     await writeFile(join(dir, 'hey-usage.ts'), HEY_USAGE)
