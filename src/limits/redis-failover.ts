@@ -90,11 +90,14 @@ export class RedisBreaker {
     }
   }
 
-  /** Starts `onRedis` without waiting for it (skipped while open); a failure is reported. */
-  fire (component: string, onRedis: (redis: Redis) => Promise<unknown>): void {
-    if (!this.usable() || !this.redis) return
+  /**
+   * Runs `onRedis` (skipped while open); a failure is reported. The promise settles when the call does and
+   * never rejects, so a caller may wait for it (a slot given back) or not (a lease refreshed).
+   */
+  fire (component: string, onRedis: (redis: Redis) => Promise<unknown>): Promise<void> {
+    if (!this.usable() || !this.redis) return Promise.resolve()
     const started = performance.now()
-    onRedis(this.redis).catch(error => this.failure(component, error, started))
+    return onRedis(this.redis).then(() => {}, error => { this.failure(component, error, started) })
   }
 
   /**

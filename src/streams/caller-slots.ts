@@ -138,7 +138,7 @@ export class SharedCallerSlots {
       released = true
       if (--slot.holders > 0) return
       this.held.delete(member)
-      breakerFor(this.options.redis).fire(COMPONENT, redis => redis.zrem(key, member))
+      await breakerFor(this.options.redis).fire(COMPONENT, redis => redis.zrem(key, member))
     }
   }
 
