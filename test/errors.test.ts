@@ -11,7 +11,7 @@ import { INTERNAL_MESSAGE, NotFoundError, ServiceUnavailableError, toPublicError
 import { toStepError } from '../src/coordinator/engine.js'
 import { runGeneration } from '../src/streams/generation.js'
 import { MemoryEventLog } from '../src/streams/memory-event-log.js'
-import type { Session } from '../src/streams/sessions.js'
+import { blogSession } from './streams/support.js'
 
 const BodySchema = Type.Object({
   name: Type.String({ minLength: 1 }),
@@ -259,27 +259,7 @@ t.test('a driver error reads the same in an HTTP response, a stream error event 
   t.same(step, { code: 'AMK_INTERNAL', message: INTERNAL_MESSAGE })
 
   const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
-  const session: Session = {
-    streamId: 'st_masked',
-    agent: 'content',
-    method: 'generateBlogPost',
-    callerId: 'c',
-    onDisconnect: 'cancel',
-    startedAt: Date.now(),
-    abort: new AbortController(),
-    status: 'running',
-    connections: 0,
-    done: Promise.resolve()
-  }
-  await log.create({
-    streamId: session.streamId,
-    ownerId: 'c',
-    agent: 'content',
-    method: 'generateBlogPost',
-    createdAt: Date.now(),
-    onDisconnect: 'cancel',
-    instanceId: 'here'
-  })
+  const session = await blogSession(log, 'st_masked')
   await runGeneration(
     session,
     { agent: 'content', method: 'generateBlogPost', input: {}, caller: { id: 'c', kind: 'api-key', role: 'premium' } },

@@ -7,18 +7,14 @@
 // itself runs on compose's own network, as compose.yaml has it. Always runs under CI=true; elsewhere only with
 // AMK_DOCKER_TEST=on and an engine. Prints its figures as "# compose: …".
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { commandsOf } from '../docs-commands.js'
-import { which } from '../support.js'
+import { freePort, which } from '../support.js'
+import { run, until } from './support.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const ci = process.env.CI === 'true'
 const compose = which('docker-compose') ? 'docker-compose' : 'docker compose'
 const STANDINS = { redis: 'amk-standin/redis:7', postgres: 'amk-standin/postgres:15' }
@@ -36,42 +32,6 @@ function skipReason (): string | false {
 
 interface Component { status: string, message: string }
 interface HealthBody { components?: Record<string, Component | undefined> }
-interface Run { code: number, stdout: string, stderr: string }
-function run (file: string, args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<Run> {
-  return new Promise(resolve => {
-    execFile(
-      file,
-      args,
-      { cwd: ROOT, env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-        resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() })
-      }
-    )
-  })
-}
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))
-      )
-    })
-  })
-}
-
-async function until<T> (what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    await sleep(1000)
-  }
-  throw new Error(`${what}: not within ${ms} ms`)
-}
-
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1)
 const skip = skipReason()
 if (skip) console.log(`# ${skip}`)

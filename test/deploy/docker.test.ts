@@ -5,17 +5,13 @@
 // Uses the engine AMK_DOCKER_HOST names when set (.ci/run shares one with compose.test.ts), else starts its own.
 // Always runs under CI=true; elsewhere only with AMK_DOCKER_TEST=on and an engine. Prints its figures.
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { commandsOf } from '../docs-commands.js'
-import { which } from '../support.js'
+import { freePort, which } from '../support.js'
+import { run, until } from './support.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const NAME = `amk-docker-test-${process.pid}`
@@ -34,42 +30,6 @@ function skipReason (): string | false {
 }
 
 interface HealthBody { components?: Record<string, { status: string, message: string } | undefined> }
-interface Run { code: number, stdout: string, stderr: string }
-function run (file: string, args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<Run> {
-  return new Promise(resolve => {
-    execFile(
-      file,
-      args,
-      { cwd: ROOT, env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-        resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() })
-      }
-    )
-  })
-}
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))
-      )
-    })
-  })
-}
-
-async function until<T> (what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    await sleep(500)
-  }
-  throw new Error(`${what}: not within ${ms} ms`)
-}
-
 const skip = skipReason()
 if (skip) console.log(`# ${skip}`)
 

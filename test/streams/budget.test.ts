@@ -5,9 +5,8 @@ import t from 'tap'
 import { BudgetExceededError, LlmUnavailableError, ValidationError, withDetails } from '../../src/errors.js'
 import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
 import { runGeneration } from '../../src/streams/generation.js'
-import type { Session } from '../../src/streams/sessions.js'
 import { parseSse } from './sse-client.js'
-import { buildStreams, premium, ROUTES } from './support.js'
+import { blogSession, buildStreams, premium, ROUTES } from './support.js'
 
 t.test(
   'a spent budget: stream routes answer 429 AMK_BUDGET_EXCEEDED with Retry-After before opening, as invoke routes do',
@@ -65,27 +64,7 @@ t.test('recoverable: an error that ends the log is never recoverable (a resume w
     new Error('unexpected')
   ]
   for (const [i, failure] of failures.entries()) {
-    const session: Session = {
-      streamId: `st_r${i}`,
-      agent: 'content',
-      method: 'generateBlogPost',
-      callerId: 'c',
-      onDisconnect: 'cancel',
-      startedAt: Date.now(),
-      abort: new AbortController(),
-      status: 'running',
-      connections: 0,
-      done: Promise.resolve()
-    }
-    await log.create({
-      streamId: session.streamId,
-      ownerId: 'c',
-      agent: 'content',
-      method: 'generateBlogPost',
-      createdAt: Date.now(),
-      onDisconnect: 'cancel',
-      instanceId: 'here'
-    })
+    const session = await blogSession(log, `st_r${i}`)
     const outcome = await runGeneration(
       session,
       {

@@ -8,6 +8,8 @@ import { build, type BuildOptions } from '../support.js'
 import type { Frame } from './sse-client.js'
 import type { GeminiRequest } from '../fixtures/gemini-server.js'
 import { modelAnswer } from '../agents/support.js'
+import type { MemoryEventLog } from '../../src/streams/memory-event-log.js'
+import type { Session } from '../../src/streams/sessions.js'
 
 export const PREMIUM_KEY = 'amk_stream_premium_key_0123456789abc'
 export const OTHER_KEY = 'amk_stream_other_premium_key_0123456'
@@ -156,4 +158,30 @@ export function bigBlogPost (sections = 15, chars = 9000) {
     socialSnippets: { twitter: 'Vietnam on a budget', linkedin: 'Vietnam on a budget' },
     wordCount: Math.round((sections * chars) / 6)
   }
+}
+
+/** A running content.generateBlogPost session of caller `c`, its stream created in `log` (for runGeneration). */
+export async function blogSession (log: MemoryEventLog, streamId: string): Promise<Session> {
+  const session: Session = {
+    streamId,
+    agent: 'content',
+    method: 'generateBlogPost',
+    callerId: 'c',
+    onDisconnect: 'cancel',
+    startedAt: Date.now(),
+    abort: new AbortController(),
+    status: 'running',
+    connections: 0,
+    done: Promise.resolve()
+  }
+  await log.create({
+    streamId,
+    ownerId: 'c',
+    agent: 'content',
+    method: 'generateBlogPost',
+    createdAt: Date.now(),
+    onDisconnect: 'cancel',
+    instanceId: 'here'
+  })
+  return session
 }
