@@ -10,18 +10,8 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { loadConfig } from '../../src/config.js'
 import { commandsOf } from '../docs-commands.js'
-import { CHART, helm, helmBinary, render, schemaErrors, type K8sObject } from './helm-tool.js'
+import { CHART, helm, helmBinary, render, schemaErrors, SECRETS, type K8sObject } from './helm-tool.js'
 
-const SECRETS = [
-  '--set',
-  `secretEnv.JWT_SECRET=${'j'.repeat(40)}`,
-  '--set',
-  'secretEnv.DATABASE_URL=postgres://db:5432/amk',
-  '--set',
-  'secretEnv.GEMINI_API_KEY=a-gemini-key',
-  '--set',
-  `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`
-]
 const PRODUCTION = ['-f', `${CHART}/values-production.yaml`]
 
 const find = (objects: K8sObject[], kind: string) => objects.filter(o => o.kind === kind)

