@@ -2,7 +2,7 @@
 // client that does not read holds at most one socket buffer of ours), heartbeats only when idle, and
 // notices the client going away. Works on a raw node:http ServerResponse; no Fastify here.
 import type { ServerResponse } from 'node:http'
-import { encodeComment, encodeFrame, encodeRetry, StreamErrorCode, type StreamEvent } from './events.js'
+import { encodeComment, encodeRetry, nativeWire, StreamErrorCode, type StreamEvent, type StreamWire } from './events.js'
 
 export type EndReason = 'finished' | 'client-closed' | 'shutdown' | 'error'
 
@@ -16,7 +16,13 @@ export class SseConnection {
   private waitingDrain = false
   private readonly closed: Promise<void>
 
-  constructor (readonly res: ServerResponse, readonly streamId: string, startSeq: number) {
+  constructor (
+    readonly res: ServerResponse,
+    readonly streamId: string,
+    startSeq: number,
+    /** How events are framed on this connection (native §8 events unless a protocol route chose another). */
+    readonly wire: StreamWire = nativeWire
+  ) {
     this.signal = this.controller.signal
     this.lastEventId = `${streamId}-${startSeq}`
     this.closed = new Promise(resolve => {
@@ -30,7 +36,7 @@ export class SseConnection {
 
   /** Sends the status line and headers, and the reconnection hint. */
   open (headers: Record<string, string | string[] | number>, retryMs: number): void {
-    this.res.writeHead(200, headers)
+    this.res.writeHead(200, { ...headers, ...this.wire.headers })
     this.res.write(encodeRetry(retryMs))
     // Headers go out now, not with the first event, so EventSource opens at once.
     this.res.flushHeaders()
@@ -102,7 +108,7 @@ export class SseConnection {
         lastEventId: this.lastEventId
       }
     }
-    this.res.write(encodeFrame(this.lastEventId, event))
+    this.res.write(this.wire.notice(this.lastEventId, event))
     this.res.end()
     this.controller.abort()
     const timer = setTimeout(() => this.res.destroy(), flushMs)

@@ -110,6 +110,24 @@ export function encodeFrame (id: string, event: StreamEvent): string {
   return `id: ${id}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`
 }
 
+/**
+ * How one connection writes a stream: the native §8 events, or another protocol's frames for the same log
+ * (AG-UI, the AI SDK UI message stream: src/protocols). A wire may keep state per connection (a text message
+ * opened, a run started), so each connection gets its own. Every frame it writes for a logged event carries
+ * that event's id, so Last-Event-ID resumes work the same in every format.
+ */
+export interface StreamWire {
+  /** Response headers this format adds (a protocol's version header). */
+  readonly headers: Readonly<Record<string, string>>
+  /** The frames for one logged event; '' writes nothing (the position still advances). */
+  event(streamId: string, event: LoggedEvent): string
+  /** A connection-only notice (SHUTTING_DOWN, STREAM_GAP) that repeats the last delivered id; it is not logged. */
+  notice(id: string, event: StreamEvent): string
+}
+
+/** The native wire: §8 events as they are logged. */
+export const nativeWire: StreamWire = { headers: {}, event: encodeEvent, notice: encodeFrame }
+
 /** A comment line (heartbeat); EventSource ignores it, proxies see traffic. */
 export function encodeComment (text: string): string {
   return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`

@@ -4,7 +4,7 @@
 // another replica) is read through EventLog.follow (XRANGE, then XREAD BLOCK). Both stop at the
 // terminal event, a disconnect or shutdown, and wait for 'drain' whenever the client is behind.
 import type { SseConnection } from './connection.js'
-import { encodeEvent, eventId, isTerminal } from './events.js'
+import { eventId, isTerminal } from './events.js'
 import { assertContiguous, type EventLog } from './event-log.js'
 import type { MemoryEventLog } from './memory-event-log.js'
 
@@ -41,7 +41,7 @@ export async function pumpLocal (
       let frames = ''
       let ended = false
       for (const event of events) {
-        frames += encodeEvent(streamId, event)
+        frames += connection.wire.event(streamId, event)
         cursor = event.seq
         ended = isTerminal(event)
         if (ended || frames.length >= BATCH_BYTES) break
@@ -62,9 +62,8 @@ export async function pumpFollow (
   afterSeq: number
 ): Promise<void> {
   for await (const event of log.follow(streamId, afterSeq, connection.signal)) {
-    if (!connection.send(encodeEvent(streamId, event), eventId(streamId, event.seq)) && !(await connection.drained())) {
-      return
-    }
+    const sent = connection.send(connection.wire.event(streamId, event), eventId(streamId, event.seq))
+    if (!sent && !(await connection.drained())) return
     if (isTerminal(event)) return
   }
 }

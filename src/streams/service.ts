@@ -18,7 +18,7 @@ import {
   withDetails
 } from '../errors.js'
 import { SseConnection } from './connection.js'
-import { encodeFrame, eventId, isTerminal, parseEventId } from './events.js'
+import { eventId, isTerminal, parseEventId, type StreamWire } from './events.js'
 import { pumpFollow, pumpLocal } from './pump.js'
 import { StreamGapError, type EventLog, type StreamMeta } from './event-log.js'
 import { runGeneration, type GenerationOutcome, type ItemEvents } from './generation.js'
@@ -45,7 +45,12 @@ export interface StreamServiceOptions {
 }
 
 /** Opens the HTTP response (the route hijacks the reply) and returns it with the headers to send. */
-export type Opener = () => { res: ServerResponse, headers: Record<string, string | string[] | number> }
+export type Opener = () => {
+  res: ServerResponse
+  headers: Record<string, string | string[] | number>
+  /** The connection's format (native §8 events when absent). */
+  wire?: StreamWire
+}
 
 export interface StartParams {
   agent: AgentName
@@ -232,8 +237,8 @@ export class StreamService {
 
   /** Writes the stream from the log to one response until its terminal event, a disconnect or shutdown. */
   private async serve (open: Opener, streamId: string, afterSeq: number, session: Session | undefined): Promise<void> {
-    const { res, headers } = open()
-    const connection = new SseConnection(res, streamId, afterSeq)
+    const { res, headers, wire } = open()
+    const connection = new SseConnection(res, streamId, afterSeq, wire)
     this.connections.add(connection)
     if (session) session.connections++
     connection.open(headers, this.options.retryMs)
@@ -245,7 +250,7 @@ export class StreamService {
       if (error instanceof StreamGapError) {
         // Fell behind past STREAM_LOG_MAX_EVENTS: say so (a resume from here would get 410 gap too).
         await connection.write(
-          encodeFrame(connection.lastEventId, {
+          connection.wire.notice(connection.lastEventId, {
             event: 'error',
             data: {
               code: 'STREAM_GAP',
