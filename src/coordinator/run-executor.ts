@@ -34,13 +34,15 @@ export async function executeRun (
   const createdAt = new Date().toISOString()
   const steps = initialSteps(plan)
   // Progress is stored at most once per progressIntervalMs, always the latest snapshot, never after the
-  // end: a run shorter than the interval writes only its row and its outcome.
+  // end: a run shorter than the interval writes only its row and its outcome. A step that starts is
+  // stored at once (so a run whose replica dies shows it interrupted, not "not started").
   // A failed write (database away) leaves the snapshot stale, so it is tried again an interval later.
   const progress = {
     timer: null as NodeJS.Timeout | null,
     writing: null as Promise<void> | null,
     lastWrite: Date.now(),
     stale: false,
+    urgent: false,
     ended: false,
     failures: 0
   }
@@ -48,6 +50,7 @@ export async function executeRun (
     progress.timer = null
     if (progress.ended) return
     progress.stale = false
+    progress.urgent = false
     progress.writing = deps.store
       .progress(runId, steps)
       .then(
@@ -65,16 +68,19 @@ export async function executeRun (
         if (progress.stale) saveProgress()
       })
   }
-  const saveProgress = () => {
+  const saveProgress = (now = false) => {
     progress.stale = true
-    if (progress.timer || progress.writing || progress.ended) return
-    progress.timer = setTimeout(write, Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now()))
+    if (now) progress.urgent = true
+    if (progress.writing || progress.ended || (progress.timer && !now)) return
+    if (progress.timer) clearTimeout(progress.timer)
+    const wait = progress.urgent ? 0 : Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now())
+    progress.timer = setTimeout(write, wait)
   }
   const onEvent = (event: EngineEvent) => {
     run.publish(event)
     if (event.event === 'step-started') {
       steps[event.data.index] = { ...steps[event.data.index], status: 'running', startedAt: event.data.startedAt }
-      saveProgress()
+      saveProgress(true)
     } else if (event.event === 'step-completed' || event.event === 'step-failed') {
       steps[event.data.index] = event.data
       saveProgress()

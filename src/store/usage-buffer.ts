@@ -105,10 +105,11 @@ const UNLOCK = defineScript({
 
 /**
  * The app's Redis circuit breaker (src/limits/redis-failover.ts): while it is open pushes go to the fallback
- * at once.
+ * at once and drains skip the Redis list (only the ticker drains; no request waits on it either way).
  */
 export interface RedisGate {
   run<T>(onRedis: (redis: Redis) => Promise<T>, onFallback: () => T | Promise<T>): Promise<T>
+  usable(): boolean
 }
 
 export interface RedisBufferOptions {
@@ -142,6 +143,7 @@ export function createRedisBuffer (options: RedisBufferOptions): UsageBuffer {
     async drain (write, max) {
       let written = await fallback.drain(write, max)
       const quietly = <T>(promise: Promise<T>) => within(promise).catch(() => undefined)
+      if (options.breaker && !options.breaker.usable()) return written
       if (await quietly(redis.set(lockKey, token, 'PX', 60_000, 'NX')) !== 'OK') return written
       try {
         for (;;) {

@@ -70,13 +70,18 @@ t.test('an unpriced model is named in health and notices, and refused under a do
 t.test('calls the provider rejected without output are recorded but not charged', async t => {
   const server = await gemini(t)
   const app = await buildApp(t, {
-    env: { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: server.url, BUDGETS: '{"user":{"tokens":1000000}}' }
+    // No retries: a retried 500 that then succeeds is a charged success, not this case.
+    env: { GEMINI_API_KEY: 'k', GEMINI_BASE_URL: server.url, BUDGETS: '{"user":{"tokens":1000000}}', LLM_MAX_RETRIES: '0' }
   })
-  server.script.push({ status: 400, message: 'bad request' })
-  const res = await invoke(app, 'travel', 'searchFlights', FLIGHTS, { 'x-api-key': USER_KEY })
-  t.equal(res.statusCode, 502)
+  for (const status of [400, 500]) {
+    server.script.push({ status, message: `rejected with ${status}` })
+    const res = await invoke(app, 'travel', 'searchFlights', { ...FLIGHTS, passengers: status / 100 }, {
+      'x-api-key': USER_KEY
+    })
+    t.equal(res.statusCode, 502, `provider ${status}: 502`)
+  }
   const rows = await app.db.query('SELECT status, input_tokens, output_tokens, cost_usd, estimated FROM usage_ledger')
-  t.same(rows, [{ status: 'error', input_tokens: 0, output_tokens: 0, cost_usd: 0, estimated: false }])
+  t.same(rows, Array(2).fill({ status: 'error', input_tokens: 0, output_tokens: 0, cost_usd: 0, estimated: false }))
   const me = (await app.inject({ method: 'GET', url: '/api/usage/me', headers: { 'x-api-key': USER_KEY } })).json()
   t.equal(me.totals.totalTokens, 0, 'nothing counted against the budget')
 })

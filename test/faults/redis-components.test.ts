@@ -1,8 +1,9 @@
 // Each Redis user behind the one circuit breaker, against a private redis-server frozen with SIGSTOP:
 // cache writes never wait; the stream event log keeps appending at memory speed and writes its backlog,
 // in order, once the breaker closes; tickets and remote cancels are refused at once with 503; stream
-// slots are granted at once (the process cap applies) and count in Redis again after the thaw. Nothing
-// waits longer than one command timeout.
+// slots are granted at once (the process cap applies) and count in Redis again after the thaw; the usage
+// buffer takes rows into its fallback at once and its drain skips the frozen Redis list, which is replayed
+// after the thaw. Nothing waits longer than one command timeout.
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { createRedis } from '../../src/plugins/redis.js'
@@ -13,6 +14,7 @@ import { RedisEventLog } from '../../src/streams/redis-event-log.js'
 import { createTicketStore } from '../../src/streams/tickets.js'
 import { createCancelBus } from '../../src/streams/cancel-bus.js'
 import { SharedCallerSlots } from '../../src/streams/caller-slots.js'
+import { createMemoryBuffer, createRedisBuffer } from '../../src/store/usage-buffer.js'
 import type { LoggedEvent } from '../../src/streams/events.js'
 import { redisPrefix } from '../support.js'
 import { startRedis } from './support.js'
@@ -75,6 +77,16 @@ t.test(
     }
     await log.create(meta)
     for (let seq = 1; seq <= 3; seq++) await log.append('s1', token(seq))
+    const usageBuffer = createRedisBuffer({
+      redis,
+      breaker,
+      key: `${prefix}usage-buffer`,
+      fallback: createMemoryBuffer(),
+      timeoutMs: COMMAND_TIMEOUT_MS,
+      token: 'here'
+    })
+    const row = (n: number) => ({ call_id: `c${n}` })
+    await usageBuffer.push([row(1), row(2)])
 
     server.freeze()
     t.teardown(() => server.thaw())
@@ -111,6 +123,15 @@ t.test(
     t.ok(slot.value, 'a stream slot is granted (the process cap applies)')
     const reads = await timed(() => cache.get('k1'))
     t.equal(reads.value, null, 'cache reads skip Redis')
+    const pushed = await timed(() => usageBuffer.push([row(3)]))
+    const replayed: unknown[] = []
+    const drained = await timed(() => usageBuffer.drain(async entries => { replayed.push(...entries) }, 100))
+    t.same(replayed, [row(3)], 'the usage buffer drains its fallback and leaves the frozen Redis list alone')
+    t.equal(usageBuffer.depth(), 2, 'the rows in Redis still count as waiting')
+    t.ok(
+      pushed.ms + drained.ms < 200,
+      `usage buffer push and drain did not wait for Redis (${Math.round(pushed.ms + drained.ms)} ms)`
+    )
     t.ok(
       refusals.ms + slot.ms + reads.ms < 200,
       `none of them waited (${Math.round(refusals.ms + slot.ms + reads.ms)} ms)`
@@ -129,6 +150,10 @@ t.test(
       'the shared log is complete and in order'
     )
     t.same(JSON.parse((await reader.get(`${prefix}stream:{s1}:meta`)) ?? 'null'), meta)
+    replayed.length = 0
+    await usageBuffer.drain(async entries => { replayed.push(...entries) }, 100)
+    t.same(replayed, [row(1), row(2)], 'after the thaw the Redis list is replayed, in order')
+    t.equal(usageBuffer.depth(), 0)
 
     // The slot granted while Redis was frozen counts across replicas again: the caller is at the cap of 1.
     const slotKey = `${prefix}stream-slots:u1`

@@ -3,17 +3,29 @@
 // SIGCONT of every server process, i.e. a hung server whose sockets stay open) and close (stop and delete).
 // PostgreSQL refuses to run as root, so as root its binaries run as the `postgres` user via runuser.
 // Servers left running when the test process exits are killed (thawed first), so none is orphaned.
+// Missing server binaries skip a fault test with the reason, except under CI=true, where they fail it.
+import { randomBytes } from 'node:crypto'
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, chownSync, rmSync, readFileSync, readdirSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import net from 'node:net'
 import { promisify } from 'node:util'
-import { freePort } from '../support.js'
+import pg from 'pg'
+import { freePort, which } from '../support.js'
 
 const run = promisify(execFile)
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
 const isRoot = process.getuid?.() === 0
+
+/** `false` when PostgreSQL's server binaries and redis-server are installed, else the skip reason (CI: fails). */
+export function needsServers (): false | string {
+  const missing = [join(PG_BIN, 'initdb'), join(PG_BIN, 'pg_ctl'), 'redis-server'].filter(bin => !which(bin))
+  if (missing.length === 0) return false
+  const reason = `fault servers not installed: ${missing.join(', ')} (set PG_BIN)`
+  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true requires them)`)
+  return `SKIPPED: ${reason}`
+}
 
 export interface FaultServer {
   url: string
@@ -114,6 +126,19 @@ export async function startPostgres (): Promise<FaultServer> {
   const forget = killOnExit(() => (running ? postmasterPid() : null))
   await server.start()
   return server
+}
+
+/** A new database on a private PostgreSQL (one per test, so row counts are the test's own); its URL. */
+export async function createDatabase (server: FaultServer): Promise<string> {
+  const name = `amk_fault_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: server.url })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  return server.url.replace(/\/postgres$/, `/${name}`)
 }
 
 async function redisAnswers (port: number): Promise<boolean> {

@@ -10,11 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { FastifyInstance } from 'fastify'
-import { which } from '../support.js'
 import { startServer } from '../child-server.js'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { ADMIN_KEY, buildApp, invoke, KEYS_ENV, modelAnswer } from '../agents/support.js'
-import { PG_BIN, startPostgres } from './support.js'
+import { needsServers, startPostgres } from './support.js'
 
 const BURST = 60
 const CONCURRENCY = 6
@@ -60,7 +59,7 @@ async function until (what: string, probe: () => Promise<boolean>, timeoutMs = 6
   }
 }
 
-const skip = which(join(PG_BIN, 'initdb')) ? false : `SKIPPED: PostgreSQL binaries not found in ${PG_BIN}`
+const skip = needsServers()
 
 t.test(
   'database stopped, then frozen, during bursts of invokes: every answered call has one settled row',
@@ -201,5 +200,10 @@ t.test(
       rows: [run]
     } = await client.query('SELECT status, error, steps FROM workflow_runs')
     t.match(run, { status: 'failed', error: { code: 'AMK_INTERRUPTED' } }, 'the workflow run ends interrupted')
+    t.same(
+      run.steps.map((step: { status: string, error?: { code: string } }) => [step.status, step.error?.code]),
+      [['interrupted', 'AMK_INTERRUPTED']],
+      'its step shows its real state (it was running), not pending'
+    )
   }
 )

@@ -35,8 +35,11 @@ t.test(
         headers: premium,
         payload: { ...ROUTES.blog.input, topic: 'Slow travel in Laos' }
       }),
-      await app.inject({ url: `/api/stream/itinerary?${ROUTES.itinerary.query}`, headers: premium })
+      await app.inject({ url: `/api/stream/itinerary?${ROUTES.itinerary.query}`, headers: premium }),
+      await app.inject({ method: 'POST', url: '/api/stream/recommendations', headers: premium, payload: ROUTES.recommendations.input }),
+      await app.inject({ url: `/api/stream/social?${ROUTES.social.query}`, headers: premium })
     ]
+    t.equal(refusals.length, Object.keys(ROUTES).length, 'all four stream routes')
     for (const res of refusals) {
       t.equal(res.statusCode, 429, 'the stream route refuses too')
       t.match(res.headers['content-type'], /^application\/json/, 'a JSON error, no stream opened')
