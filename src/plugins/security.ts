@@ -56,7 +56,10 @@ export default fp(async function security (app) {
       'last-event-id',
       'idempotency-key',
       'cache-control',
-      'accept'
+      'accept',
+      // the AI SDK UI message stream's format header, and MCP's protocol version (src/protocols)
+      'x-stream-format',
+      'mcp-protocol-version'
     ],
     exposedHeaders: [
       'x-request-id',

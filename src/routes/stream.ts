@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type TProperties, type TSchema } from 'typebox'
 import type { AgentName } from '../agents/types.js'
 import { UnauthorizedError } from '../errors.js'
-import { unknownAgent } from '../agents/request-rules.js'
+import { cacheBypass, unknownAgent } from '../agents/request-rules.js'
 import { isRecord, stringFieldOf } from '../agents/unknown-values.js'
 import type { Caller } from '../auth/roles.js'
 import type { Opener } from '../streams/service.js'
@@ -15,12 +15,13 @@ import {
   CancelResultSchema,
   CleanupBodySchema,
   CleanupResultSchema,
-  sseResponse,
+  streamFormatsResponse,
   StreamStatsSchema,
   TicketSchema
 } from '../schemas/streams.js'
 import { ref } from '../schemas/common.js'
 import { callerOf, callerSecurity as security, openSse } from './toolkit.js'
+import { FormatHeaders, FormatQuery, stripChatEnvelope, wireFor } from '../protocols/ui-message-negotiation.js'
 
 /** Stream routes and the method each streams; items events come from the method's `streamItems`. */
 const ROUTES: Record<string, { agent: AgentName, method: string }> = {
@@ -66,7 +67,11 @@ function queryable (schema: TSchema): boolean {
   return Type.IsString(schema) || Type.IsNumber(schema) || Type.IsInteger(schema) || Type.IsBoolean(schema)
 }
 
-const opener = (reply: FastifyReply): Opener => () => openSse(reply)
+/** Opens the response in the request's format (native §8 events, or the AI SDK UI message stream). */
+const opener = (request: FastifyRequest, reply: FastifyReply): Opener => () => ({
+  ...openSse(reply),
+  wire: wireFor(request)
+})
 
 function lastEventIdOf (request: FastifyRequest): string | undefined {
   const header = request.headers['last-event-id']
@@ -98,14 +103,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const streamId = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const served = await service.resume(
         { streamId, lastEventId, caller, ticketStreamId: ticket ? ticket.streamId : undefined },
-        opener(reply)
+        opener(request, reply)
       )
       if (served === 'finished') return reply.code(204).send()
       return
     }
     const fallback = request.method === 'GET' ? 'continue' : 'cancel'
     const sent = request.method === 'GET' ? request.query : request.body
-    const { onDisconnect, ticket: _t, lastEventId: _l, ...input } = isRecord(sent) ? sent : {}
+    const { onDisconnect, ticket: _t, lastEventId: _l, format: _f, ...input } = isRecord(sent) ? sent : {}
     const { streamItems } = app.agents.definitions[agent].methods[method]
     await service.start({
       agent,
@@ -114,8 +119,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       caller,
       onDisconnect: onDisconnect === 'cancel' || onDisconnect === 'continue' ? onDisconnect : fallback,
       items: streamItems,
-      ticket: ticket?.ticket
-    }, opener(reply))
+      ticket: ticket?.ticket,
+      noCache: cacheBypass(request.headers)
+    }, opener(request, reply))
   }
 
   for (const [path, route] of Object.entries(ROUTES)) {
@@ -138,16 +144,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       `/${path}`,
       {
         config: { permission: 'agent:streaming', rateLimits },
+        preValidation: stripChatEnvelope,
         schema: {
           operationId: `stream_${path}`,
           tags: ['stream'],
           summary,
           description:
             `Body: the input of ${route.agent}.${route.method} plus onDisconnect. ` +
-            'A Last-Event-ID header resumes the stream it names instead.',
+            'A Last-Event-ID header resumes the stream it names instead. With format=ui-message-stream the ' +
+            'AI SDK chat envelope (id, messages, trigger, messageId) is accepted and ignored: the input is ' +
+            "the transport's `body` option. An answer may come from the response cache (its text then arrives " +
+            'in chunks); `Cache-Control: no-cache` or `no-store` bypasses it.',
           security,
+          querystring: Type.Object({ format: FormatQuery, lastEventId: LastEventId }),
+          headers: FormatHeaders,
           body: Type.Object({ ...props, onDisconnect: onDisconnect('cancel') }, { additionalProperties: false }),
-          response: { 200: sseResponse, 204: noMore }
+          response: { 200: streamFormatsResponse, 204: noMore }
         }
       },
       startOrResume(path)
@@ -183,10 +195,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             'Authenticate with a header or `ticket`. A browser reconnect (Last-Event-ID) resumes the same stream.',
           security: [...security, {}],
           querystring: Type.Object(
-            { ...queryProps, onDisconnect: onDisconnect('continue'), ticket: Ticket, lastEventId: LastEventId },
+            {
+              ...queryProps,
+              onDisconnect: onDisconnect('continue'),
+              ticket: Ticket,
+              lastEventId: LastEventId,
+              format: FormatQuery
+            },
             { additionalProperties: false }
           ),
-          response: { 200: sseResponse, 204: noMore }
+          headers: FormatHeaders,
+          response: { 200: streamFormatsResponse, 204: noMore }
         }
       },
       startOrResume(path)
@@ -214,8 +233,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
               'never "stats", so /api/stream/stats/{agent} is a different route'
           })
         }),
-        querystring: Type.Object({ lastEventId: LastEventId, ticket: Ticket }, { additionalProperties: false }),
-        response: { 200: sseResponse, 204: noMore }
+        querystring: Type.Object(
+          { lastEventId: LastEventId, ticket: Ticket, format: FormatQuery },
+          { additionalProperties: false }
+        ),
+        headers: FormatHeaders,
+        response: { 200: streamFormatsResponse, 204: noMore }
       }
     },
     async (request, reply) => {
@@ -227,7 +250,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           caller: await streamCaller(request),
           ticketStreamId: ticket ? ticket.streamId : undefined
         },
-        opener(reply)
+        opener(request, reply)
       )
       if (served === 'finished') return reply.code(204).send()
     }

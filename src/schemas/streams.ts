@@ -107,6 +107,67 @@ export const sseResponse = {
   content: { 'text/event-stream': { schema: ref(StreamEventSchema) } }
 }
 
+const chunk = <P extends Record<string, TSchema>>(type: string, props: P, description: string) =>
+  Type.Object({ type: Type.Literal(type), ...props }, { description })
+/**
+ * One frame of the Vercel AI SDK UI message stream (`format=ui-message-stream`): `data: <chunk JSON>`, ids
+ * `<streamId>-<seq>` on the last frame of each event's group, `data: [DONE]` after `finish`. The chunk types
+ * are the `ai` package's (6.x) UIMessageChunk. Documentation only, like StreamEvent.
+ */
+export const UiMessageChunkSchema = Type.Union([
+  chunk('start', {
+    messageId: Type.String({ description: 'The stream id (st_…)' }),
+    messageMetadata: Type.Optional(Type.Object({
+      streamId: Type.String(),
+      agent: Type.Optional(Type.String()),
+      method: Type.Optional(Type.String())
+    }))
+  }, 'First chunk of every response (a resumed one too)'),
+  chunk('start-step', {}, 'After start'),
+  chunk('text-start', { id: Type.Literal('text') }, 'Before the first token of this response'),
+  chunk('text-delta', { id: Type.Literal('text'), delta: Type.String() }, 'One token event'),
+  chunk('text-end', { id: Type.Literal('text') }, 'Before the result (or the error)'),
+  chunk('data-progress', {
+    data: Type.Object({ progress: Type.Integer(), message: Type.String() }),
+    transient: Type.Literal(true)
+  }, 'Progress, 0–100: transient (useChat onData only, not kept in the message)'),
+  chunk('data-partial', { id: Type.String(), data: Type.Unknown() }, 'recommendations: one finished recommendation'),
+  chunk('data-post', {
+    id: Type.String({ description: 'post-<index>' }),
+    data: Type.Object({ platform: Type.String(), content: Type.String(), index: Type.Integer() })
+  }, 'social: one finished post'),
+  chunk('data-result', { id: Type.Literal('result'), data: Type.Unknown() }, 'The validated output'),
+  chunk('data-usage', { id: Type.Literal('usage'), data: Usage }, 'Tokens and cost'),
+  chunk('error', {
+    errorText: Type.String({ description: '`<CODE>: message`, CODE as in the native failure event' })
+  }, 'A failure: then finish (finishReason error). SHUTTING_DOWN / STREAM_GAP end the response with no finish'),
+  chunk('finish-step', {}, 'Before finish'),
+  chunk('finish', {
+    finishReason: Type.Union([Type.Literal('stop'), Type.Literal('error')]),
+    messageMetadata: Type.Optional(Type.Object({ durationMs: Type.Number(), usage: Usage }))
+  }, 'Last chunk (then `data: [DONE]`)')
+], { $id: 'UiMessageChunk' })
+
+/** The 200 response of the four stream routes and the resume route: either format. */
+export const streamFormatsResponse = {
+  description:
+    'Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat ' +
+    'comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header ' +
+    'x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]`',
+  headers: {
+    'x-vercel-ai-ui-message-stream': {
+      type: 'string',
+      enum: ['v1'],
+      description: '`v1` when the format is ui-message-stream'
+    }
+  },
+  content: {
+    'text/event-stream': {
+      schema: { oneOf: [ref(StreamEventSchema), ref(UiMessageChunkSchema)] }
+    }
+  }
+}
+
 export const TicketSchema = Type.Object({
   ticket: Type.String({ description: 'One-time ticket for `?ticket=` on GET stream routes (EventSource)' }),
   expiresAt: Type.String({ format: 'date-time' }),
@@ -162,6 +223,7 @@ export const CleanupResultSchema = Type.Object({
 export const streamSchemas = [
   ...streamEventFrames,
   StreamEventSchema,
+  UiMessageChunkSchema,
   TicketSchema,
   CancelResultSchema,
   StreamStatsSchema,

@@ -18,6 +18,8 @@ export interface GenerationRequest {
   input: Record<string, unknown>
   caller: Caller
   items?: ItemEvents
+  /** Skip the response cache (Cache-Control: no-cache or no-store, as on invoke routes). */
+  noCache?: boolean
 }
 
 /** Why a generation was aborted (the AbortSignal's reason). */
@@ -141,7 +143,8 @@ export async function runGeneration (
       caller: request.caller,
       signal: session.abort.signal,
       onDelta,
-      streamId: session.streamId
+      streamId: session.streamId,
+      noCache: request.noCache
     })
     if (session.abort.signal.aborted) throw session.abort.signal.reason
     if (tokens === 0) {

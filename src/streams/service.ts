@@ -61,6 +61,8 @@ export interface StartParams {
   items?: ItemEvents
   /** The one-time ticket that authenticated this request, claimed by the new stream. */
   ticket?: string
+  /** Skip the response cache (Cache-Control: no-cache or no-store). */
+  noCache?: boolean
 }
 
 export interface ResumeParams {

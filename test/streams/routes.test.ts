@@ -152,3 +152,20 @@ t.test('OpenAPI: stream routes declare text/event-stream for 200', async t => {
   t.ok(doc.components.schemas.StreamEvent, 'the event union is a named component')
   t.equal(doc.paths['/api/stream/blog'].post.operationId, 'stream_blog')
 })
+
+t.test('Cache-Control: no-cache bypasses the response cache on a stream route, as on invoke routes', async t => {
+  const app = await buildStreams(t)
+  const usageOf = async (headers: Record<string, string>) => {
+    const res = await app.inject({
+      method: 'POST', url: '/api/stream/blog', headers: { ...premium, ...headers }, payload: ROUTES.blog.input
+    })
+    t.equal(res.statusCode, 200)
+    return parseSse(res.body).frames.find(f => f.event === 'usage')?.data
+  }
+  const first = await usageOf({})
+  t.ok(first.inputTokens > 0, 'the first stream calls the provider')
+  t.equal((await usageOf({})).inputTokens, 0, 'the same input again is served from the cache')
+  const bypassed = await usageOf({ 'cache-control': 'no-cache' })
+  t.equal(bypassed.inputTokens, first.inputTokens, 'no-cache calls the provider again')
+  t.equal((await usageOf({ 'cache-control': 'no-store' })).inputTokens, first.inputTokens, 'so does no-store')
+})
