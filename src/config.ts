@@ -229,6 +229,12 @@ export const ConfigSchema = Type.Object({
     "Window of recent calls from which an agent's error rate (health) is computed",
     1000
   ),
+  AGENT_STATS_FLUSH_MS: Int(
+    1000,
+    "Period at which each replica sends its agents' statistics to Redis (cluster totals lag by up to this)",
+    10,
+    60_000
+  ),
   AGENT_HEALTH_MIN_CALLS: Int(5, 'Calls needed in the window before an agent can be judged degraded or unhealthy', 1),
   AGENT_HEALTH_DEGRADED_RATE: Type.Number({
     default: 0.2,

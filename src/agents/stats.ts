@@ -3,29 +3,25 @@
 // recent-error-rate health verdict. Framework-free; the agent-stats plugin feeds it from the agent
 // service's hooks.
 //
-// Across replicas (decision): the counters are shared. Each agent has one Redis hash; every record is
-// one pipelined, fire-and-forget batch of HINCRBY/HINCRBYFLOAT (never awaited on the request path),
-// and reads take HGETALL, so any replica reports cluster totals (`scope: 'cluster'`). Three figures
-// stay per replica, honestly labelled: latency percentiles (percentiles cannot be summed, and a
-// shared sketch would cost a round trip per call — the cluster-wide average is exact), the health
-// window (health is this replica's view of its provider path) and active streams (a gauge a crashed
-// replica would leave stale). Every replica also keeps all counters locally; when Redis is absent or
-// unreadable the local figures are served with `scope: 'replica'`. Writes made while Redis is down
-// are missing from the cluster totals. A reset deletes the hash and stamps `meta|resetAt`; other
-// replicas drop their local figures when they next read a newer stamp. Every Redis call goes through
-// the Redis circuit breaker: while it is open nothing is sent (the local figures are served).
+// Across replicas (decision): the counters are shared. Each agent has one Redis hash. A record only
+// updates this replica's counters and its pending deltas; stats-flush.ts sends the pending deltas of
+// every agent in one pipeline per AGENT_STATS_FLUSH_MS (about once a second), never on the request
+// path. Reads take HGETALL plus this replica's deltas not yet in Redis, so any replica reports cluster
+// totals (`scope: 'cluster'`) — exact for its own calls at once, other replicas' calls within one
+// period. Three figures stay per replica, honestly labelled: latency percentiles (percentiles cannot be
+// summed, and a shared sketch would cost a round trip per call — the cluster-wide average is exact), the
+// health window (health is this replica's view of its provider path) and active streams (a gauge a
+// crashed replica would leave stale). Every replica also keeps all counters locally; when Redis is
+// absent or unreadable the local figures are served with `scope: 'replica'`. Deltas recorded while Redis
+// is down stay pending and reach the cluster totals when it answers again (stats-flush.ts says what a
+// crash loses). A reset deletes the hash and stamps `meta|resetAt`; other replicas drop their local
+// figures, and their pending deltas from before the stamp, when they next read it. Every Redis call
+// goes through the Redis circuit breaker: while it is open nothing is sent (the local figures are served).
 import type { Redis } from 'ioredis'
 import { breakerFor } from '../limits/redis-failover.js'
 import type { InvocationRecord, LlmCallRecord } from './types.js'
-import {
-  FLOAT_FIELDS,
-  TOTAL,
-  invocationIncrements,
-  isCounterField,
-  llmIncrements,
-  outcomeOf,
-  type Increment
-} from './stats-counters.js'
+import { TOTAL, invocationIncrements, llmIncrements, outcomeOf, type Increment } from './stats-counters.js'
+import { StatsFlush, type LastError } from './stats-flush.js'
 import {
   detailOf,
   summaryOf,
@@ -47,6 +43,8 @@ export interface AgentStatsOptions {
   unhealthyRate: number
   /** Latency samples kept per agent (and a fifth of that per method) for percentiles. */
   latencySamples?: number
+  /** Period of the flush of pending deltas to Redis (default 1000 ms). */
+  flushMs?: number
   log?: { warn(obj: object, msg: string): void }
 }
 
@@ -59,7 +57,7 @@ interface LocalAgent {
   createdAt: number
   resetAt: number
   lastCallAt: number | null
-  lastError: { code: string, message: string, at: string } | null
+  lastError: LastError | null
 }
 
 const COMPONENT = 'agent stats'
@@ -72,10 +70,16 @@ function pushBounded (list: number[], value: number, max: number): void {
 export class AgentStats {
   private readonly local = new Map<string, LocalAgent>()
   private readonly samples: number
+  /** Pending deltas and their periodic flush; null without Redis. */
+  private readonly shared: StatsFlush | null
 
   constructor (private readonly options: AgentStatsOptions) {
     this.samples = options.latencySamples ?? 1000
     for (const agent of options.agents) this.local.set(agent, this.fresh(Date.now()))
+    const { redis, keyPrefix, log } = options
+    this.shared = redis
+      ? new StatsFlush({ redis, keyPrefix, log, flushMs: options.flushMs ?? 1000, keyOf: agent => this.key(agent) })
+      : null
   }
 
   get agents (): readonly string[] { return this.options.agents }
@@ -95,12 +99,12 @@ export class AgentStats {
       agent.window.push({ at: now, error: outcome === 'error' })
       if (agent.window.length > 10_000) agent.window.shift()
     }
-    const meta: Record<string, string> = { 'meta|lastCallAt': String(now) }
+    let error: LastError | null = null
     if (outcome === 'error' && record.error) {
-      agent.lastError = { ...record.error, at: new Date(now).toISOString() }
-      meta['meta|lastError'] = JSON.stringify(agent.lastError)
+      error = { code: record.error.code, message: record.error.message, at: new Date(now).toISOString() }
+      agent.lastError = error
     }
-    this.apply(record.agent, invocationIncrements(record), meta)
+    this.apply(record.agent, invocationIncrements(record), { error })
   }
 
   recordLlmCall (record: LlmCallRecord): void {
@@ -155,10 +159,26 @@ export class AgentStats {
     return { ...base, status: 'healthy', message: pct }
   }
 
-  /** Zeroes one agent's statistics (locally, and the shared counters). */
+  /** Sends the pending deltas to Redis now (also done every period); never rejects. */
+  async flush (): Promise<void> {
+    await this.shared?.flush()
+  }
+
+  /** Stops the periodic flush after a last one (graceful stop). */
+  async close (): Promise<void> {
+    await this.shared?.close()
+  }
+
+  /** Pipelines sent to Redis so far, and increments left out of them because the pending buffer was full. */
+  flushStats (): { flushes: number, dropped: number } {
+    return { flushes: this.shared?.flushes ?? 0, dropped: this.shared?.dropped ?? 0 }
+  }
+
+  /** Zeroes one agent's statistics (locally, its pending deltas, and the shared counters). */
   async reset (agentName: string): Promise<void> {
     const now = Date.now()
     this.local.set(agentName, this.fresh(now))
+    this.shared?.drop(agentName)
     const redis = this.usableRedis()
     if (!redis) return
     await redis
@@ -206,35 +226,17 @@ export class AgentStats {
     return `${this.options.keyPrefix}agent-stats:${agent}`
   }
 
-  private apply (agentName: string, increments: Increment[], meta: Record<string, string> = {}): void {
+  private apply (agentName: string, increments: Increment[], call?: { error: LastError | null }): void {
     const agent = this.agent(agentName)
     for (const [key, delta] of increments) agent.counters.set(key, (agent.counters.get(key) ?? 0) + delta)
-    const redis = this.usableRedis()
-    if (!redis) return
-    const key = this.key(agentName)
-    const pipeline = redis.pipeline()
-    for (const [field, delta] of increments) {
-      const name = field.slice(field.lastIndexOf('|') + 1)
-      if (isCounterField(name) && FLOAT_FIELDS.has(name)) pipeline.hincrbyfloat(key, field, delta)
-      else pipeline.hincrby(key, field, delta)
-    }
-    pipeline.hsetnx(key, 'meta|createdAt', String(agent.createdAt))
-    if (Object.keys(meta).length > 0) pipeline.hset(key, meta)
-    const started = performance.now()
-    pipeline
-      .exec()
-      .then(
-        results => results?.find(([error]) => error)?.[0],
-        error => (error instanceof Error ? error : new Error(String(error)))
-      )
-      .then(error => {
-        if (error && !breakerFor(redis).failure(COMPONENT, error, started)) {
-          this.options.log?.warn({ err: error.message }, 'agent stats: shared counters not updated')
-        }
-      })
+    this.shared?.add(agentName, increments, Date.now(), agent.createdAt, call)
   }
 
-  /** Cluster counters from Redis when it answers, else this replica's; percentiles and gauges are local. */
+  /**
+   * Cluster counters from Redis when it answers, plus this replica's deltas that the read cannot include
+   * (taken when the HGETALL is sent: a flush sent before it is applied first, one sent after is not);
+   * else this replica's counters. Percentiles and gauges are local.
+   */
   private async source (agentName: string): Promise<StatsSource> {
     const agent = this.agent(agentName)
     const local: StatsSource = {
@@ -252,8 +254,10 @@ export class AgentStats {
     if (!redis) return local
     let hash: Record<string, string>
     const started = performance.now()
+    const read = redis.hgetall(this.key(agentName))
+    const unsent = this.shared?.unsent(agentName) ?? []
     try {
-      hash = await redis.hgetall(this.key(agentName))
+      hash = await read
     } catch (error) {
       breakerFor(redis).failure(COMPONENT, error, started)
       return local
@@ -263,14 +267,20 @@ export class AgentStats {
       const fresh = this.fresh(resetAt)
       fresh.activeStreams = agent.activeStreams
       this.local.set(agentName, fresh)
+      this.shared?.drop(agentName, resetAt)
       return this.source(agentName)
     }
     const counters = Object.entries(hash)
       .filter(([k]) => !k.startsWith('meta|'))
       .map(([k, v]): [string, number] => [k, Number(v)])
-    const lastCallAt = hash['meta|lastCallAt'] ? Number(hash['meta|lastCallAt']) : null
+    counters.push(...unsent) // unflatten sums repeated keys
+    const shared = hash['meta|lastCallAt'] ? Number(hash['meta|lastCallAt']) : null
+    const lastCallAt = Math.max(shared ?? 0, agent.lastCallAt ?? 0) || null
     let lastError = local.lastError
-    try { lastError = hash['meta|lastError'] ? JSON.parse(hash['meta|lastError']) : lastError } catch {}
+    try {
+      const other: LastError | null = hash['meta|lastError'] ? JSON.parse(hash['meta|lastError']) : null
+      if (other && (!lastError || other.at > lastError.at)) lastError = other
+    } catch {}
     const since = Number(hash['meta|resetAt'] ?? hash['meta|createdAt'] ?? agent.resetAt)
     return { ...local, scope: 'cluster', counters, since, lastCallAt, lastError }
   }

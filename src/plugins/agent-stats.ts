@@ -7,6 +7,10 @@
 // AGENT_HEALTH_UNHEALTHY_RATE (50 %) unhealthy, never judged on fewer than AGENT_HEALTH_MIN_CALLS (5)
 // calls. The component reports the worst agent. It is not critical: a failing agent degrades
 // /api/health without making the whole service 503, since the other agents and cached answers work.
+//
+// With Redis, the shared counters are flushed every AGENT_STATS_FLUSH_MS and once more in onClose (after
+// the last request; it runs before the redis plugin's, which was registered earlier), so a graceful stop
+// loses nothing.
 import fp from 'fastify-plugin'
 import { AgentStats } from '../agents/stats.js'
 import type { HealthStatus } from '../schemas/common.js'
@@ -29,9 +33,11 @@ export default fp(async function agentStats (app) {
     minCalls: config.AGENT_HEALTH_MIN_CALLS,
     degradedRate: config.AGENT_HEALTH_DEGRADED_RATE,
     unhealthyRate: config.AGENT_HEALTH_UNHEALTHY_RATE,
+    flushMs: config.AGENT_STATS_FLUSH_MS,
     log: app.log.child({ component: 'agent-stats' })
   })
   app.decorate('agentStats', stats)
+  app.addHook('onClose', async () => { await stats.close() })
 
   app.agents.addHooks({
     onLlmCall: record => stats.recordLlmCall(record),

@@ -1,11 +1,17 @@
 // Per-agent statistics (src/agents/stats.ts): exact counts, tokens, costs and percentiles, per-agent reset,
 // health from the recent error rate, and counters shared across replicas through Redis with a per-replica
-// fallback while Redis is down.
+// fallback while Redis is down. The shared counters are flushed once per period (src/agents/stats-flush.ts):
+// pipelines per period, exact totals after a flush, reads that include this replica's pending deltas, the
+// flush at shutdown, and deltas kept through a Redis outage (and not counted twice after a lost reply).
 import t, { type Test } from 'tap'
+import type { Redis } from 'ioredis'
 import { AgentStats, type AgentStatsOptions } from '../../src/agents/stats.js'
 import type { InvocationRecord, LlmCallRecord } from '../../src/agents/types.js'
+import { breakerFor } from '../../src/limits/redis-failover.js'
 import { createRedis } from '../../src/plugins/redis.js'
-import { needs, REDIS_URL, redisPrefix } from '../support.js'
+import { ownRedis } from '../limits/support.js'
+import { MANAGEMENT_ENV, flight, invoke } from '../routes/support.js'
+import { build, needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const caller = { id: 'u1', kind: 'api-key' as const, role: 'user' as const }
 const options = (over: Partial<AgentStatsOptions> = {}): AgentStatsOptions => ({
@@ -160,26 +166,54 @@ t.test('health window forgets old calls', async t => {
   t.match(stats.health('travel'), { status: 'healthy', calls: 0 })
 })
 
+/** A connected client on `url` for one test (its keys under `keyPrefix` are deleted afterwards). */
+async function client (t: Test, keyPrefix: string, url = REDIS_URL): Promise<Redis> {
+  const redis = createRedis(url, { connectTimeoutMs: 1000, commandTimeoutMs: 1000 })
+  redis.on('error', () => {})
+  await redis.connect()
+  t.teardown(async () => {
+    if (redis.status === 'ready') {
+      const keys = await redis.keys(`${keyPrefix}*`)
+      if (keys.length) await redis.del(...keys)
+    }
+    redis.disconnect()
+  })
+  return redis
+}
+
+async function until (check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  throw new Error(`gave up waiting for ${what}`)
+}
+
+/** A replica whose pending deltas are flushed only when the test says so (or at close). */
+function replica (t: Test, redis: Redis, keyPrefix: string, over: Partial<AgentStatsOptions> = {}): AgentStats {
+  const stats = new AgentStats(options({ redis, keyPrefix, flushMs: 60_000, ...over }))
+  t.teardown(() => stats.close())
+  return stats
+}
+
 t.test('counters are shared across replicas through Redis', { skip: needs('redis') }, async t => {
   const keyPrefix = redisPrefix()
-  const a = createRedis(REDIS_URL, { connectTimeoutMs: 1000, commandTimeoutMs: 1000 })
-  const b = createRedis(REDIS_URL, { connectTimeoutMs: 1000, commandTimeoutMs: 1000 })
-  await Promise.all([a.connect(), b.connect()])
-  t.teardown(async () => {
-    const keys = await a.keys(`${keyPrefix}*`)
-    if (keys.length) await a.del(...keys)
-    a.disconnect(); b.disconnect()
-  })
-  const replicaA = new AgentStats(options({ redis: a, keyPrefix }))
-  const replicaB = new AgentStats(options({ redis: b, keyPrefix }))
+  const [a, b] = [await client(t, keyPrefix), await client(t, keyPrefix)]
+  const replicaA = replica(t, a, keyPrefix)
+  const replicaB = replica(t, b, keyPrefix)
   script(replicaA)
   replicaB.recordInvocation(call({ agent: 'content', method: 'generateBlogPost' }))
-  await a.ping(); await b.ping() // pipelines written before these replies
+  t.same(await a.hgetall(`${keyPrefix}agent-stats:travel`), {}, 'nothing is written on the request path')
+  await replicaA.flush()
+  await replicaB.flush()
+  t.equal(await a.hget(`${keyPrefix}agent-stats:travel`, 't|calls'), '7', 'one flush carries the 7 calls')
   const seenByB = await replicaB.detail('travel')
   t.equal(seenByB.scope, 'cluster')
   checkScript(t, seenByB)
   t.equal(seenByB.latencyMs.samples, 0, 'percentiles are per replica')
   t.equal((await replicaA.summary('content')).calls, 1)
+  await replicaA.flush()
+  checkScript(t, await replicaB.detail('travel')) // a flush with nothing pending sends nothing twice
 
   await replicaB.reset('travel')
   t.match(
@@ -188,6 +222,133 @@ t.test('counters are shared across replicas through Redis', { skip: needs('redis
     'a reset on B also clears A'
   )
   t.equal((await replicaA.summary('content')).calls, 1, 'only that agent')
+
+  replicaA.recordInvocation(call())
+  await new Promise(resolve => setTimeout(resolve, 5)) // the reset is stamped after A's pending call
+  await replicaB.reset('travel')
+  replicaA.recordInvocation(call({ agent: 'content', method: 'generateBlogPost' }))
+  await replicaA.flush()
+  t.equal(await a.hget(`${keyPrefix}agent-stats:travel`, 't|calls'), null, "A's delta from before B's reset is dropped")
+  t.equal((await replicaB.summary('content')).calls, 2, 'the other agent is flushed as usual')
+})
+
+t.test('N calls cost at most one pipeline per period, and no command on the request path', {
+  skip: needs('redis')
+}, async t => {
+  const keyPrefix = redisPrefix()
+  const redis = await client(t, keyPrefix)
+  const monitor = await redis.monitor()
+  t.teardown(() => monitor.disconnect())
+  const seen: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua') && args.some(arg => String(arg).startsWith(keyPrefix))) seen.push(args)
+  })
+  const periodMs = 100
+  const started = performance.now()
+  const stats = new AgentStats(options({ redis, keyPrefix, flushMs: periodMs }))
+  const calls = 300
+  for (let tick = 0; tick < 15; tick++) {
+    for (let i = 0; i < calls / 15; i++) {
+      stats.recordLlmCall(llm())
+      stats.recordInvocation(call({ cached: i % 2 === 0 }))
+    }
+    await new Promise(resolve => setTimeout(resolve, 40))
+  }
+  await stats.close()
+  const durationMs = performance.now() - started
+  const { flushes, dropped } = stats.flushStats()
+  await until(() => seen.length >= flushes, 'MONITOR to show every flush')
+  const bound = Math.ceil(durationMs / periodMs) + 1
+  t.ok(flushes >= 1 && flushes <= bound, `${flushes} pipelines for ${calls} calls in ${Math.round(durationMs)} ms`)
+  t.same(
+    [...new Set(seen.map(args => String(args[0]).toLowerCase()))],
+    ['eval'],
+    'every command is the flush script (one per agent with deltas, per pipeline)'
+  )
+  t.equal(seen.length, flushes, 'one agent with deltas: one command per pipeline')
+  t.equal(dropped, 0)
+  const hash = await redis.hgetall(`${keyPrefix}agent-stats:travel`)
+  t.match(hash, { 't|calls': String(calls), 't|cacheHits': String(calls / 2), 't|llmCalls': String(calls) })
+  t.equal(Number(hash['t|inputTokens']), calls * 100, 'totals are exact after the last flush')
+  t.ok(Math.abs(Number(hash['t|costUsd']) - calls * 0.0002) < 1e-9)
+})
+
+t.test("a read includes this replica's pending deltas; a reset drops them", { skip: needs('redis') }, async t => {
+  const keyPrefix = redisPrefix()
+  const redis = await client(t, keyPrefix)
+  const stats = replica(t, redis, keyPrefix)
+  script(stats)
+  stats.streamStarted('travel')
+  t.same(await redis.hgetall(`${keyPrefix}agent-stats:travel`), {}, 'nothing flushed yet')
+  const detail = await stats.detail('travel')
+  t.equal(detail.scope, 'cluster')
+  checkScript(t, detail)
+  t.equal(detail.streams.started, 1)
+  t.ok(detail.lastCallAt, 'the last call time is this replica\'s')
+
+  const other = replica(t, await client(t, keyPrefix), keyPrefix)
+  other.recordInvocation(call())
+  await other.flush()
+  t.equal((await stats.summary('travel')).calls, 8, 'Redis (1 from the other replica) plus 7 pending here')
+
+  await stats.reset('travel')
+  await stats.flush()
+  t.equal((await stats.summary('travel')).calls, 0)
+  t.equal(await redis.hget(`${keyPrefix}agent-stats:travel`, 't|calls'), null, 'the pending deltas were dropped')
+})
+
+t.test('a graceful stop flushes the pending statistics', { skip: needs('redis') }, async t => {
+  const keyPrefix = redisPrefix()
+  const redis = await client(t, keyPrefix)
+  const env = { ...MANAGEMENT_ENV, REDIS_URL, REDIS_KEY_PREFIX: keyPrefix, AGENT_STATS_FLUSH_MS: '60000' }
+  await t.test('two calls, then the app closes', async t => {
+    const app = await build(t, { env })
+    t.equal((await invoke(app, 'travel', 'searchFlights', flight('Paris'))).statusCode, 200)
+    t.equal((await invoke(app, 'travel', 'searchFlights', flight('Paris'))).json().cached, true)
+    t.equal(await redis.hget(`${keyPrefix}agent-stats:travel`, 't|calls'), null, 'not flushed yet (60 s period)')
+  })
+  t.match(await redis.hgetall(`${keyPrefix}agent-stats:travel`), {
+    't|calls': '2',
+    't|cacheHits': '1',
+    't|llmCalls': '1',
+    'm|searchFlights|calls': '2'
+  })
+})
+
+t.test('Redis down, then up: the deltas kept meanwhile arrive, once', { skip: needs('redis') }, async t => {
+  const server = await ownRedis(t)
+  const keyPrefix = redisPrefix()
+  const redis = createRedis(server.url, { connectTimeoutMs: 300, commandTimeoutMs: 300 })
+  redis.on('error', () => {})
+  t.teardown(() => redis.disconnect())
+  await redis.connect()
+  const stats = replica(t, redis, keyPrefix, { log: { warn () {} } })
+  const breaker = breakerFor(redis)
+  const key = (agent: string) => `${keyPrefix}agent-stats:${agent}`
+
+  for (let i = 0; i < 3; i++) stats.recordInvocation(call())
+  await server.kill()
+  await stats.flush() // not sent (breaker open) or failed: either way the deltas are kept
+  for (let i = 0; i < 4; i++) stats.recordInvocation(call())
+  t.match(await stats.summary('travel'), { scope: 'replica', calls: 7 }, 'local figures while Redis is down')
+  await server.start()
+  await until(() => breaker.usable(), 'the breaker to close')
+  await stats.flush() // everything pending, or a batch that failed first…
+  await stats.flush() // …then what was recorded after it
+  t.equal(await redis.hget(key('travel'), 't|calls'), '7', 'every call recorded while Redis was down arrived')
+  t.match(await stats.summary('travel'), { scope: 'cluster', calls: 7 })
+
+  // A paused Redis: the flush times out, yet Redis applies it when it resumes; the retry is not counted again.
+  for (let i = 0; i < 2; i++) stats.recordInvocation(call({ agent: 'content', method: 'generateBlogPost' }))
+  server.signal('SIGSTOP')
+  await stats.flush() // times out (the breaker opens, or on a stalled loop confirms with a PING first)
+  t.equal((await stats.summary('content')).calls, 2, 'the unconfirmed batch still counts in the reads')
+  server.signal('SIGCONT')
+  await until(async () => (await redis.hget(key('content'), 't|calls').catch(() => null)) === '2', 'the late apply')
+  await until(() => breaker.usable(), 'the breaker to close')
+  await stats.flush()
+  t.equal(await redis.hget(key('content'), 't|calls'), '2', 'the resent batch was recognised and not applied twice')
+  t.equal((await stats.summary('content')).calls, 2)
 })
 
 t.test('Redis down: records never throw and reads fall back to the replica figures', async t => {

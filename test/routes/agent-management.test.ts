@@ -337,6 +337,8 @@ t.test('two replicas sharing Redis report cluster-wide counters', { skip: needs(
   await invoke(a, 'travel', 'searchFlights', flight('Paris'))
   await invoke(b, 'travel', 'searchFlights', flight('Paris')) // a hit: the response cache is shared too
   await invoke(b, 'travel', 'getVisaRequirements', visa('Chile'))
+  // Each replica sends its counters once per AGENT_STATS_FLUSH_MS; flush now rather than wait a period.
+  await Promise.all([a.agentStats.flush(), b.agentStats.flush()])
   for (const replica of [a, b]) {
     const stats = (await get(replica, '/api/agents/travel/metrics')).json()
     t.match(stats, { scope: 'cluster', calls: 3, cache: { hits: 1, misses: 2 }, llm: { calls: 2 } })
