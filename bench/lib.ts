@@ -2,6 +2,7 @@
 // into rows with a ratio to a baseline, and print them as a Markdown table. A scenario module in bench/
 // exports `run()` returning rows (or { title, rows, notes }); bench/run.ts finds and runs every one.
 import autocannon from 'autocannon'
+import net from 'node:net'
 import type { FastifyInstance } from 'fastify'
 
 export interface Measurement {
@@ -188,4 +189,15 @@ export async function loadInProcess (
     non2xx: 0,
     errors
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server a scenario starts in a child process). */
+export async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
 }

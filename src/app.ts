@@ -43,6 +43,8 @@ import agentRoutes from './routes/agents.js'
 import agentManagementRoutes from './routes/agent-management.js'
 import streamRoutes from './routes/stream.js'
 import coordinatorRoutes from './routes/coordinator.js'
+import mcpRoutes from './routes/mcp.js'
+import agUiRoutes from './routes/ag-ui.js'
 import type { LlmProvider } from './llm/types.js'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -97,7 +99,9 @@ export function serverOptions (
     http: {
       headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
       requestTimeout: config.REQUEST_TIMEOUT_MS,
-      connectionsCheckingInterval: 1000
+      connectionsCheckingInterval: 1000,
+      // Node would answer an HTTP/1.1 request without Host with a bare 400; the error handler answers it.
+      requireHostHeader: false
     },
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     connectionTimeout: 0,
@@ -179,6 +183,8 @@ async function application (app: FastifyInstance<RawServerDefault>, opts: AppOpt
   await app.register(agentManagementRoutes, { prefix: '/api/agents' })
   await app.register(streamRoutes, { prefix: '/api/stream' })
   await app.register(coordinatorRoutes, { prefix: '/api/coordinator' })
+  await app.register(agUiRoutes, { prefix: '/api/ag-ui' })
+  await app.register(mcpRoutes, { version: VERSION })
 }
 
 export default fp(application, { name: 'app' })

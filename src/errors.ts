@@ -21,6 +21,8 @@ export const ForbiddenError = define('AMK_FORBIDDEN', 403, 'Missing permission: 
 export const CorsOriginError = define('AMK_CORS_ORIGIN_REFUSED', 403, '%s')
 export const NotFoundError = define('AMK_NOT_FOUND', 404, '%s')
 export const RouteNotFoundError = define('AMK_ROUTE_NOT_FOUND', 404, 'Route %s %s not found')
+export const MethodNotAllowedError = define('AMK_METHOD_NOT_ALLOWED', 405, 'Method %s is not allowed on %s')
+export const NotAcceptableError = define('AMK_NOT_ACCEPTABLE', 406, '%s')
 export const ConflictError = define('AMK_CONFLICT', 409, '%s')
 export const GoneError = define('AMK_GONE', 410, '%s')
 export const UnprocessableError = define('AMK_UNPROCESSABLE', 422, '%s')
@@ -65,6 +67,7 @@ const codeForStatus: Record<number, string> = {
   413: 'AMK_PAYLOAD_TOO_LARGE',
   414: 'AMK_URI_TOO_LONG',
   415: 'AMK_UNSUPPORTED_MEDIA_TYPE',
+  417: 'AMK_EXPECTATION_FAILED',
   422: 'AMK_UNPROCESSABLE',
   429: 'AMK_RATE_LIMITED',
   431: 'AMK_HEADERS_TOO_LARGE',

@@ -28,6 +28,11 @@ declare module 'fastify' {
       settings: LimitSettings
       /** Redis or the in-memory fallback; shared with budgets (src/plugins/budgets.ts). */
       failover: RedisFailover
+      /**
+       * Counts one operation of an admitted request under `rules` (plus nothing else: not `global`), as a route's
+       * hook would, for protocol calls that are no route of their own (MCP tools/call); throws the same 429.
+       */
+      enforce(request: FastifyRequest, rules: RateLimitRule[]): Promise<void>
     }
   }
 }
@@ -50,7 +55,12 @@ export default fp(async function rateLimitPlugin (app) {
       app.log.info('rate limits and budgets: Redis answers again, shared counters resumed')
     }
   })
-  app.decorate('limiter', { settings, failover })
+  app.decorate('limiter', {
+    settings,
+    failover,
+    enforce: (request: FastifyRequest, rules: RateLimitRule[]) =>
+      hookFor(routeScopes({ public: true, rateLimits: rules }, settings))(request)
+  })
   app.features.rateLimits = app.redis
     ? 'Redis (shared by every replica; in-memory while Redis is down)'
     : 'in-memory (per process)'
@@ -92,7 +102,7 @@ export default fp(async function rateLimitPlugin (app) {
 
   function hookFor (scopes: ScopeLimit[]) {
     const route = scopes.map(limiterFor)
-    return async function rateLimitHook (request: FastifyRequest, reply: FastifyReply) {
+    return async function rateLimitHook (request: FastifyRequest, reply?: FastifyReply) {
       // Prometheus (the METRICS_TOKEN bearer, only accepted on metricsToken routes) is never limited and
       // counts nothing, however many replicas and scrapers share the Redis counters.
       if (request.caller?.kind === 'metrics-token') return
@@ -110,10 +120,10 @@ export default fp(async function rateLimitPlugin (app) {
       if (exceeded >= 0) shown = exceeded
       const outcome = outcomes[shown]
       const resetSeconds = Math.max(1, Math.ceil((outcome.ttl > 0 ? outcome.ttl : outcome.timeWindow) / 1000))
-      reply.header('ratelimit-limit', outcome.max)
-      reply.header('ratelimit-remaining', outcome.remaining)
-      reply.header('ratelimit-reset', resetSeconds)
-      reply.header(
+      reply?.header('ratelimit-limit', outcome.max)
+      reply?.header('ratelimit-remaining', outcome.remaining)
+      reply?.header('ratelimit-reset', resetSeconds)
+      reply?.header(
         'ratelimit-policy',
         outcomes.map(o => `${o.max};w=${Math.max(1, Math.round(o.timeWindow / 1000))}`).join(', ')
       )

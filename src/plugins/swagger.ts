@@ -25,7 +25,9 @@ export default fp(async function openapi (app, opts: { version: string }) {
         { name: 'auth', description: 'Login, tokens, API keys and users' },
         { name: 'agents', description: 'Agent invocation and management' },
         { name: 'stream', description: 'Server-Sent-Events streaming' },
-        { name: 'coordinator', description: 'Multi-agent workflows' }
+        { name: 'coordinator', description: 'Multi-agent workflows' },
+        { name: 'ag-ui', description: 'AG-UI (Agent–User Interaction protocol) runs of agent methods and workflows' },
+        { name: 'mcp', description: 'MCP (Model Context Protocol): the agents and workflows as tools' }
       ],
       components: {
         securitySchemes: {

@@ -2,6 +2,7 @@
 // each route (and its validator and serializer) resolves them, and OpenAPI shows them under their names.
 // Routes point at a component with ref(Schema) (src/schemas/common.ts), never with a hand-written id.
 import type { FastifyInstance } from 'fastify'
+import { agUiSchemas } from './ag-ui.js'
 import { managementSchemas } from './agent-management.js'
 import { agentSchemas } from './agents.js'
 import { authSchemas } from './auth.js'
@@ -20,7 +21,8 @@ export const componentSchemas: readonly Component[] = [
   ...authSchemas,
   ...usageSchemas,
   ...managementSchemas,
-  ...coordinatorSchemas
+  ...coordinatorSchemas,
+  ...agUiSchemas
 ]
 
 /** Registers every component on the app (once, from app.ts, before any plugin or route). */
