@@ -5,12 +5,14 @@
 // is the body). Measured with and without the attack, in the same run: liveness (GET /api/health/live
 // every 100 ms: 200 vs anything else), the server's event-loop delay p99 and max (its own metrics,
 // nodejs_eventloop_lag_*_seconds, read with METRICS_TOKEN; prom-client resets them at each read, so each
-// read covers one phase) and the bytes the server logged (its stdout).
+// read covers one phase) and the bytes the server logged (its stdout). The attack runs twice: as is (the
+// user's rate limit stops most requests with 429 before their body is parsed) and against a second server
+// whose rate limits are lifted, so that every body is parsed and validated: the cost of a rejection itself.
 // `npm run bench:amplification` (BENCH_AMP_SECONDS per phase, default 30; BENCH_AMP_CONNECTIONS, default 4);
 // also part of `npm run bench`.
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import net from 'node:net'
+import { freePort } from './lib.js'
 import { pathToFileURL } from 'node:url'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -49,16 +51,6 @@ interface Phase {
 
 interface Server { port: number, child: ChildProcess, logBytes: () => number, stop: () => Promise<void> }
 
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
-
 /** Sends one request; resolves with the status, or 0 on an error or after `timeoutMs`. */
 function send (
   port: number,
@@ -84,7 +76,13 @@ function send (
   })
 }
 
-async function startServer (): Promise<Server> {
+/** Rate limits out of the way of the attack: every request of the user key reaches validation. */
+const LIFTED_LIMITS = {
+  RATE_LIMIT_GLOBAL_MAX: '0',
+  RATE_LIMIT_OVERRIDES: JSON.stringify({ global: 1e9, travel: 1e9, 'travel.generateItinerary': 1e9 })
+}
+
+async function startServer (extraEnv: Record<string, string> = {}): Promise<Server> {
   const port = await freePort()
   const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
     cwd: ROOT,
@@ -99,7 +97,8 @@ async function startServer (): Promise<Server> {
       DATA_DIR: 'memory://',
       JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
       VALID_API_KEYS: `${USER_KEY}:user`,
-      METRICS_TOKEN
+      METRICS_TOKEN,
+      ...extraEnv
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -245,23 +244,33 @@ export async function run (): Promise<{ title: string, table: string, notes: str
   const seconds = Number(process.env.BENCH_AMP_SECONDS ?? 30)
   const connections = Number(process.env.BENCH_AMP_CONNECTIONS ?? 4)
   const { invoke, login } = wrongTypeBody()
+  const phases: Phase[] = []
   const server = await startServer()
   try {
-    const baseline = await phase(server, 'no attack (baseline)', seconds, connections, false)
-    const attacked = await phase(server, 'amplification attack', seconds, connections, true)
+    phases.push(await phase(server, 'no attack (baseline)', seconds, connections, false))
+    phases.push(await phase(server, 'amplification attack', seconds, connections, true))
+  } finally {
+    await server.stop()
+  }
+  const lifted = await startServer(LIFTED_LIMITS)
+  try {
+    phases.push(await phase(lifted, 'attack, rate limits lifted', seconds, connections, true))
     return {
       title: `Amplification attack (${seconds} s per phase, ${connections} connections, one user API key)`,
-      table: formatPhases([baseline, attacked]),
+      table: formatPhases(phases),
       notes: [
         `Bodies: invoke ${invoke.length} bytes (interests: an array of wrong types where at most 10 strings are ` +
           `allowed), login ${login.length} bytes (the array itself); alternated.`,
         'Liveness: GET /api/health/live every 100 ms (2 s timeout; a timeout counts as non-200). ' +
           "ELD: the server's nodejs_eventloop_lag p99/max over the phase. " +
-          "Log bytes: the server's stdout (LOG_LEVEL=info, production)."
+          "Log bytes: the server's stdout (LOG_LEVEL=info, production).",
+        'Rate limits lifted: a second server (RATE_LIMIT_GLOBAL_MAX=0, travel scopes raised), so every invoke body ' +
+          'is parsed and validated rather than refused with 429; compared with the first server\'s baseline. ' +
+          'Status 0: the server closed the connection before reading the whole body (413).'
       ]
     }
   } finally {
-    await server.stop()
+    await lifted.stop()
   }
 }
 

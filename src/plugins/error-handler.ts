@@ -1,14 +1,24 @@
 // One error shape everywhere: { statusCode, code, error, message, requestId, details? }.
 // Shapes thrown errors, library errors and validation errors; internal errors are masked by toPublicError;
-// answers unknown routes; documents the error responses of every route. Errors raised before routing
-// get the same shape: the router's (frameworkErrors: bad URL, 414) and Node's own on the raw socket
-// (clientErrorHandler: 408 slow request, 431 headers too large, 400 malformed HTTP).
+// answers unknown routes (404, or 405 with Allow when the path exists for other methods); documents the error
+// responses of every route. Errors raised before routing get the same shape: the router's (frameworkErrors:
+// bad URL, 414), Node's own on the raw socket (clientErrorHandler: 408 slow request, 431 headers too large,
+// 400 malformed HTTP), and the answers Node would otherwise write itself: 417 for an Expect other than
+// 100-continue, CONNECT (405), and HTTP/1.1 without Host (400; Node's own check is off in serverOptions).
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import { ServerResponse, STATUS_CODES } from 'node:http'
-import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { RouteNotFoundError, ShuttingDownError, toPublicError, withDetails, type DetailedError } from '../errors.js'
+import {
+  BadRequestError,
+  MethodNotAllowedError,
+  RouteNotFoundError,
+  ShuttingDownError,
+  toPublicError,
+  withDetails,
+  type DetailedError
+} from '../errors.js'
 import { ErrorResponseSchema, ref, type ErrorResponse } from '../schemas/common.js'
 import { MAX_VALIDATION_DETAILS } from '../validation.js'
 import { withLegacyHint } from '../legacy-fields.js'
@@ -114,11 +124,28 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'AMK_HEADERS_TOO_LARGE', 'Request headers are larger than allowed']
 }
 
+/** An error body for an answer written before Fastify has a request (a fresh request id). */
+function bareError (statusCode: number, code: string, message: string): { requestId: string, body: string } {
+  const requestId = randomUUID()
+  return {
+    requestId,
+    body: JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId })
+  }
+}
+
+/** A whole HTTP/1.1 response in the error shape, for answers written on a raw socket. */
+function rawErrorResponse (statusCode: number, code: string, message: string, headers = ''): string {
+  const { requestId, body } = bareError(statusCode, code, message)
+  return `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${headers}` +
+    `Connection: close\r\n\r\n${body}`
+}
+
 /**
  * Fastify's `clientErrorHandler`: Node reports malformed or too slow requests on the socket, before there
  * is a request object. Answers in the error shape (unless a response has begun), then closes the socket.
  */
-export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
+export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Duplex) {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const [statusCode, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [
     400,
@@ -128,20 +155,43 @@ export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoEx
   // Node keeps the response being written on the socket (`_httpMessage`); once its headers are out, no answer.
   const inFlight: unknown = Reflect.get(socket, '_httpMessage')
   if (socket.writable && !(inFlight instanceof ServerResponse && inFlight.headersSent)) {
-    const requestId = randomUUID()
-    const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId })
-    socket.write(
-      `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`
-    )
+    socket.write(rawErrorResponse(statusCode, code, message))
   }
   this.log.debug({ code: error.code, statusCode }, 'client error')
   socket.destroy()
 }
 
+/** A route pattern (`/api/agents/:agent/status`, `/docs/static/*`) as an anchored RegExp over a raw path. */
+function patternOf (url: string): RegExp {
+  const source = url
+    .split(/(:\w+|\*)/)
+    .map(part => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('')
+  return new RegExp(`^${source}/?$`)
+}
+
 export default fp(async function errorHandler (app) {
+  // Node answers these itself, with an empty text body, unless the server listens for them.
+  app.server.on('checkExpectation', (_req, res: ServerResponse) => {
+    const { requestId, body } = bareError(417, 'AMK_EXPECTATION_FAILED', 'Only "Expect: 100-continue" is supported')
+    res.writeHead(417, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': requestId,
+      connection: 'close'
+    }).end(body)
+  })
+  app.server.on('connect', (_req, socket: Duplex) => {
+    const allow = 'Allow: GET, HEAD, POST, DELETE\r\n'
+    socket.end(rawErrorResponse(405, 'AMK_METHOD_NOT_ALLOWED', 'CONNECT is not supported', allow))
+  })
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    const raw = request.raw
+    if (raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1 && request.headers.host === undefined) {
+      throw new BadRequestError('An HTTP/1.1 request needs a Host header')
+    }
     // Once shutdown has begun, new work goes to another replica; probes and /api/status still answer.
     if (
       app.lifecycle.state === 'shutting-down' &&
@@ -175,12 +225,26 @@ export default fp(async function errorHandler (app) {
     return send(error, request, reply)
   })
 
+  // A path that exists for other methods answers 405 with Allow (HEAD where a GET route exposes it; OPTIONS is
+  // CORS's). A route that found nothing itself (static files) calls this handler too: its method is allowed, 404.
+  const routes: Array<{ method: string, pattern: RegExp }> = []
   app.setNotFoundHandler(async (request) => {
-    throw new RouteNotFoundError(request.method, request.url.split('?')[0])
+    const path = request.url.split('?')[0]
+    const allowed = request.method === 'OPTIONS'
+      ? []
+      : [...new Set(routes.filter(route => route.pattern.test(path)).map(route => route.method))]
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      const allow = allowed.join(', ')
+      throw withDetails(new MethodNotAllowedError(request.method, path), { allowed }, { allow })
+    }
+    throw new RouteNotFoundError(request.method, path)
   })
 
   // Every route documents the error shape for 4xx and 5xx unless it declares its own.
   app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'OPTIONS') routes.push({ method, pattern: patternOf(route.url) })
+    }
     if (!route.schema || route.schema.hide) return
     const declared = route.schema.response
     const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}

@@ -1,14 +1,17 @@
-// Checks every request's input where it enters, before schema validation: JSON nesting depth and control
-// characters in strings and keys (body, query string, path parameters). Deeply nested values would
-// overflow recursive code further in (hashing, validation, serialisation) and NUL bytes fail in
-// PostgreSQL, so both are refused with a 400 naming the field. The walk is iterative and stops at the
-// first problem, so its cost is one pass over what JSON.parse already built. Routes open to anonymous
-// callers accept small bodies only (PUBLIC_BODY_LIMIT).
+// Checks every request's input where it enters, before schema validation: JSON nesting depth, and control
+// characters and unpaired surrogates in strings and keys (body, query string, path parameters). Deeply nested
+// values would overflow recursive code further in (hashing, validation, serialisation), and NUL bytes and
+// unpaired surrogates fail in PostgreSQL, so both are refused with a 400 naming the field. The walk is
+// iterative and stops at the first problem, so its cost is one pass over what JSON.parse already built.
+// Routes open to anonymous callers accept small bodies only (PUBLIC_BODY_LIMIT).
 import fp from 'fastify-plugin'
 import { ValidationError, withDetails } from '../errors.js'
 
-/** C0 control characters other than tab, line feed and carriage return (NUL included). */
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/ // eslint-disable-line no-control-regex
+/**
+ * C0 control characters other than tab, line feed and carriage return (NUL included), and unpaired UTF-16
+ * surrogates (`"\ud800"` in JSON): PostgreSQL refuses both in text and jsonb.
+ */
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]|\p{Cs}/u // eslint-disable-line no-control-regex
 
 export interface InputProblem { field: string, message: string }
 
@@ -24,7 +27,8 @@ function describe (frame: Frame): string {
   return parts.reverse().join('.')
 }
 
-const controlMessage = 'must not contain control characters (NUL, U+0001–U+001F other than tab and newlines)'
+const controlMessage =
+  'must not contain control characters (NUL, U+0001–U+001F other than tab and newlines) or unpaired surrogates'
 
 /** Checks a string in place, or queues an object or array; other scalars need nothing. */
 function visit (
@@ -66,7 +70,7 @@ export function findInputProblem (value: unknown, root: string, maxDepth: number
       if (CONTROL.test(key)) {
         return {
           field: describe({ value: null, key, parent: frame, depth }),
-          message: 'has a key with control characters'
+          message: 'has a key with control characters or unpaired surrogates'
         }
       }
       const problem = visit(child, key, frame, depth, stack)

@@ -32,6 +32,9 @@ t.test(`${COUNT} malformed HTTP requests over a socket (seed ${seed})`, async t 
     const statuses = outcome.answers.map(a => String(a.status))
     for (const key of statuses.length ? statuses : [outcome.timedOut ? 'hung' : 'closed-without-answer']) { figures[key] = (figures[key] ?? 0) + 1 }
     const where = `${outcome.rawCase.name}: ${JSON.stringify(outcome.rawCase.bytes.toString('latin1').slice(0, 160))}`
+    if (outcome.rawCase.name === 'node answers' && outcome.answers.length === 0) {
+      problems.push(`${where} → no answer (Node's own bare answer or a dropped connection)`)
+    }
     if (outcome.timedOut) { problems.push(`${where} → no answer and not closed within 10 s (got ${JSON.stringify(outcome.raw)})`) }
     for (const answer of outcome.answers) {
       if (answer.status >= 500) problems.push(`${where} → ${answer.status}: ${answer.body}`)

@@ -165,6 +165,16 @@ export function rawCases (seed: number, count: number, apiKey: string): RawCase[
         r.pick(['{"a":\u0000}', '[[[[[[[[[', '{"__proto', '\u00ff\u00fe{}    '])
       )
     ],
+    // Requests Node would answer itself with a bare text body: each must get an answer in the error shape.
+    r => [
+      'node answers',
+      r.pick([
+        `GET ${r.pick(PATHS)} HTTP/1.1\r\nConnection: close\r\n\r\n`,
+        request(`POST ${r.pick(PATHS)} HTTP/1.1`, ['Host: x', 'Content-Type: application/json', 'Expect: foo'], '{}'),
+        'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n',
+        `DELETE ${r.pick(PATHS)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`
+      ])
+    ],
     r => [
       'pipelined garbage',
       `GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n${r.pick(['GARBAGE\r\n\r\n', 'GET / HTTP/1.1\r\nX Bad: y\r\n\r\n', '\u0000\r\n\r\n'])}`

@@ -1,7 +1,8 @@
 // Values generated from the JSON schemas of the served OpenAPI document: a valid value (so requests reach
 // the handlers, with real agent, method and workflow names) and a mutation of it (one field made hostile,
-// dropped, or an unknown or prototype-named key added).
-import { hostileValue, PROTO_NAMES, Raw, record, type FuzzValue, type Rng } from './random.js'
+// dropped, or an unknown or prototype-named key added — at the top, or deep inside, where free-form objects
+// such as a workflow's `input` carry it past the schema to the handlers and the database).
+import { hostileValue, NASTY_STRINGS, PROTO_NAMES, Raw, record, type FuzzValue, type Rng } from './random.js'
 import type { JsonSchema, OpenApiDocument } from './openapi.js'
 
 /** Plausible workflow input: fields most agent methods take. */
@@ -133,12 +134,51 @@ export class SchemaValues {
     const value = this.valid(input)
     if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Raw) { return hostileValue(rng) }
     const keys = Object.keys(value)
-    const action = rng.int(0, 5)
+    const action = rng.int(0, 7)
+    if (action >= 6) {
+      this.deepMutation(value)
+      return value
+    }
     if (action <= 2 && keys.length > 0) value[rng.pick(keys)] = hostileValue(rng)
     else if (action === 3 && keys.length > 0) delete value[rng.pick(keys)]
     else if (action === 4) value[rng.pick(PROTO_NAMES)] = hostileValue(rng)
     else value[rng.pick(['unknownField', 'context', 'input', '$ref'])] = hostileValue(rng)
     return value
+  }
+
+  /**
+   * A hostile change below the top, where free-form objects (a workflow's `input`, a step's `input`, `context`)
+   * carry it past the schema: one string anywhere in the body gets control characters, an unpaired surrogate
+   * or other hostile text appended (so its length and the rest of the body stay valid), or a nested object gets
+   * a hostile key.
+   */
+  private deepMutation (value: { [key: string]: FuzzValue }): void {
+    const rng = this.rng
+    const strings: Array<{ parent: { [key: string]: FuzzValue } | FuzzValue[], key: string | number }> = []
+    const objects: Array<{ [key: string]: FuzzValue }> = [value]
+    const walk = (node: FuzzValue, depth: number) => {
+      if (depth > 8 || node === null || typeof node !== 'object' || node instanceof Raw) return
+      const entries: Array<[string | number, FuzzValue]> =
+        Array.isArray(node) ? [...node.entries()] : Object.entries(node)
+      if (!Array.isArray(node) && node !== value) objects.push(node)
+      for (const [key, child] of entries) {
+        if (typeof child === 'string') strings.push({ parent: node, key })
+        else walk(child, depth + 1)
+      }
+    }
+    walk(value, 0)
+    const taint = rng.pick(['\u0000', '\ud800', '\udfff', '\u0001\u001b[0m', '\u007f', '\u202e', '\ufeff', '%00', '\\'])
+    if (strings.length > 0 && rng.chance(0.8)) {
+      const { parent, key } = rng.pick(strings)
+      const current = Array.isArray(parent) ? parent[Number(key)] : parent[String(key)]
+      const tainted = rng.chance(0.5) ? `${String(current)}${taint}` : `${taint}${String(current)}`
+      if (Array.isArray(parent)) parent[Number(key)] = tainted
+      else parent[String(key)] = tainted
+      return
+    }
+    rng.pick(objects)[rng.pick([...PROTO_NAMES, `k${taint}`, 'a'.repeat(300)])] = rng.chance(0.5)
+      ? rng.pick(NASTY_STRINGS)
+      : hostileValue(rng)
   }
 }
 
