@@ -767,7 +767,7 @@ export interface paths {
         put?: never;
         /**
          * Stream content.generateBlogPost: connected, progress, tokens, result, usage, complete
-         * @description Body: the input of content.generateBlogPost plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.
+         * @description Body: the input of content.generateBlogPost plus onDisconnect. A Last-Event-ID header resumes the stream it names instead. With format=ui-message-stream the AI SDK chat envelope (id, messages, trigger, messageId) is accepted and ignored: the input is the transport's `body` option. An answer may come from the response cache (its text then arrives in chunks); `Cache-Control: no-cache` or `no-store` bypasses it.
          */
         post: operations["stream_blog"];
         delete?: never;
@@ -791,7 +791,7 @@ export interface paths {
         put?: never;
         /**
          * Stream travel.generateItinerary: connected, progress, tokens, result, usage, complete
-         * @description Body: the input of travel.generateItinerary plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.
+         * @description Body: the input of travel.generateItinerary plus onDisconnect. A Last-Event-ID header resumes the stream it names instead. With format=ui-message-stream the AI SDK chat envelope (id, messages, trigger, messageId) is accepted and ignored: the input is the transport's `body` option. An answer may come from the response cache (its text then arrives in chunks); `Cache-Control: no-cache` or `no-store` bypasses it.
          */
         post: operations["stream_itinerary"];
         delete?: never;
@@ -815,7 +815,7 @@ export interface paths {
         put?: never;
         /**
          * Stream travel.getDestinationRecommendations: connected, progress, tokens, a `partial` event per finished item of `recommendations`, then result, usage, complete
-         * @description Body: the input of travel.getDestinationRecommendations plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.
+         * @description Body: the input of travel.getDestinationRecommendations plus onDisconnect. A Last-Event-ID header resumes the stream it names instead. With format=ui-message-stream the AI SDK chat envelope (id, messages, trigger, messageId) is accepted and ignored: the input is the transport's `body` option. An answer may come from the response cache (its text then arrives in chunks); `Cache-Control: no-cache` or `no-store` bypasses it.
          */
         post: operations["stream_recommendations"];
         delete?: never;
@@ -839,7 +839,7 @@ export interface paths {
         put?: never;
         /**
          * Stream content.generateSocialPosts: connected, progress, tokens, a `post` event per finished item of `posts`, then result, usage, complete
-         * @description Body: the input of content.generateSocialPosts plus onDisconnect. A Last-Event-ID header resumes the stream it names instead.
+         * @description Body: the input of content.generateSocialPosts plus onDisconnect. A Last-Event-ID header resumes the stream it names instead. With format=ui-message-stream the AI SDK chat envelope (id, messages, trigger, messageId) is accepted and ignored: the input is the transport's `body` option. An answer may come from the response cache (its text then arrives in chunks); `Cache-Control: no-cache` or `no-store` bypasses it.
          */
         post: operations["stream_social"];
         delete?: never;
@@ -1100,6 +1100,406 @@ export interface paths {
         put?: never;
         /** Cancel a running run: in-flight provider calls are aborted; partial results are kept (its owner, or agent:manage) */
         post: operations["cancelWorkflowRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/travel/searchFlights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of travel.searchFlights: Estimated flight options, prices and booking advice between two places
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_travel_searchFlights"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/travel/searchHotels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of travel.searchHotels: Hotels for a stay (Google Places when configured) with estimated prices
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_travel_searchHotels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/travel/generateItinerary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of travel.generateItinerary: Day-by-day itinerary with activities, meals and an estimated budget
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_travel_generateItinerary"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/travel/getDestinationRecommendations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of travel.getDestinationRecommendations: Destinations that fit a budget, interests, trip length and season
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_travel_getDestinationRecommendations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/travel/getVisaRequirements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of travel.getVisaRequirements: Likely visa and entry requirements (an estimate to confirm officially)
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_travel_getVisaRequirements"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/travel/createCompletePackage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of travel.createCompletePackage: Flights, hotels, itinerary and visa requirements in one package (four methods run in parallel)
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_travel_createCompletePackage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/content/generateBlogPost": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of content.generateBlogPost: A structured blog post with SEO metadata, FAQ and social snippets
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_content_generateBlogPost"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/content/generateSocialPosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of content.generateSocialPosts: Platform-specific social media posts with hashtags and posting times
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_content_generateSocialPosts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/content/generateVideoScript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of content.generateVideoScript: A timed video script with scenes, narration, visuals, thumbnail and SEO
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_content_generateVideoScript"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/content/researchTopic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of content.researchTopic: A research brief: summary, key points, subtopics and open questions
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_content_researchTopic"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/content/generateContentCalendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of content.generateContentCalendar: A content calendar: what to post where, day by day
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_content_generateContentCalendar"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/innovation/generateIdeas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of innovation.generateIdeas: Business ideas with revenue model, startup cost and difficulty
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_innovation_generateIdeas"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/innovation/analyzeTrends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of innovation.analyzeTrends: Trends in an industry with momentum, impact, opportunities and threats
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_innovation_analyzeTrends"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/innovation/analyzeCompetitors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of innovation.analyzeCompetitors: Competitors of an idea, market gaps and how to differentiate
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_innovation_analyzeCompetitors"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/innovation/validateIdea": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of innovation.validateIdea: Scores an idea on demand, feasibility, competition and profitability, with experiments to run
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_innovation_validateIdea"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/innovation/createBusinessModelCanvas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of innovation.createBusinessModelCanvas: A business model canvas (nine blocks) for an idea
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Tokens come as TEXT_MESSAGE_*, the result as STATE_SNAPSHOT and RUN_FINISHED.result, a failure as RUN_ERROR with this API's code. The same request with a Last-Event-ID header resumes the stream it names; POST /api/stream/{streamId}/cancel cancels it (streamId: RUN_STARTED.metadata).
+         */
+        post: operations["agui_innovation_createBusinessModelCanvas"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/workflows/trip-package": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of the trip-package workflow: Flights, hotels and a day-by-day itinerary for one trip, searched in parallel
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Steps come as STEP_STARTED / STEP_FINISHED, each step's tokens as one text message, its output as a STATE_DELTA, the run as the last STATE_SNAPSHOT. The runId is the Idempotency-Key (per caller, 24 h): the same RunAgentInput again joins the same run (with Last-Event-ID: from there); POST /api/coordinator/runs/{runId}/cancel cancels it (runId: RUN_STARTED.metadata.coordinatorRunId).
+         */
+        post: operations["agui_workflow_trip_package"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/workflows/trip-campaign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of the trip-campaign workflow: An itinerary, then a blog post written from it, then social posts promoting the post
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Steps come as STEP_STARTED / STEP_FINISHED, each step's tokens as one text message, its output as a STATE_DELTA, the run as the last STATE_SNAPSHOT. The runId is the Idempotency-Key (per caller, 24 h): the same RunAgentInput again joins the same run (with Last-Event-ID: from there); POST /api/coordinator/runs/{runId}/cancel cancels it (runId: RUN_STARTED.metadata.coordinatorRunId).
+         */
+        post: operations["agui_workflow_trip_campaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ag-ui/workflows/launch-plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AG-UI run of the launch-plan workflow: Business ideas first; then, in parallel, a validation of the top idea, a launch blog post and social posts about it
+         * @description The input is `forwardedProps.input`, else the last user message's content parsed as a JSON object; a missing or invalid input is a 400 before the stream opens. Steps come as STEP_STARTED / STEP_FINISHED, each step's tokens as one text message, its output as a STATE_DELTA, the run as the last STATE_SNAPSHOT. The runId is the Idempotency-Key (per caller, 24 h): the same RunAgentInput again joins the same run (with Last-Event-ID: from there); POST /api/coordinator/runs/{runId}/cancel cancels it (runId: RUN_STARTED.metadata.coordinatorRunId).
+         */
+        post: operations["agui_workflow_launch_plan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * MCP (Model Context Protocol) over Streamable HTTP: list and call the agents as tools
+         * @description Model Context Protocol server (Streamable HTTP, stateless: no Mcp-Session-Id). Send JSON-RPC with `Accept: application/json, text/event-stream`; requests are answered as a `text/event-stream` carrying progress notifications and then the response, notifications and responses with 202. Tools: every agent method (`<agent>_<method>`), every predefined workflow (`workflow_<name>`), `agents_stats` (agent:stats) and `cache_clear` (cache:manage); tools/list shows only those the caller may use. A failed call is a tool result with `isError: true`, text `<AMK_CODE>: <message>` and `_meta["amk/error"]` = { code, message, details }. Tool calls count the rate limits of the REST route they mirror. See docs/protocols.md.
+         */
+        post: operations["mcp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2251,6 +2651,102 @@ export interface components {
         };
         /** @description One Server-Sent Event (`id:`, `event:`, `data:` JSON). Comment lines (`: heartbeat`) keep idle connections open. */
         StreamEvent: components["schemas"]["StreamEventConnected"] | components["schemas"]["StreamEventProgress"] | components["schemas"]["StreamEventToken"] | components["schemas"]["StreamEventPartial"] | components["schemas"]["StreamEventPost"] | components["schemas"]["StreamEventResult"] | components["schemas"]["StreamEventUsage"] | components["schemas"]["StreamEventFailure"] | components["schemas"]["StreamEventComplete"];
+        UiMessageChunk: {
+            /** @enum {string} */
+            type: "start";
+            /** @description The stream id (st_…) */
+            messageId: string;
+            messageMetadata?: {
+                streamId: string;
+                agent?: string;
+                method?: string;
+            };
+        } | {
+            /** @enum {string} */
+            type: "start-step";
+        } | {
+            /** @enum {string} */
+            type: "text-start";
+            /** @enum {string} */
+            id: "text";
+        } | {
+            /** @enum {string} */
+            type: "text-delta";
+            /** @enum {string} */
+            id: "text";
+            delta: string;
+        } | {
+            /** @enum {string} */
+            type: "text-end";
+            /** @enum {string} */
+            id: "text";
+        } | {
+            /** @enum {string} */
+            type: "data-progress";
+            data: {
+                progress: number;
+                message: string;
+            };
+            /** @enum {boolean} */
+            transient: true;
+        } | {
+            /** @enum {string} */
+            type: "data-partial";
+            id: string;
+            data: unknown;
+        } | {
+            /** @enum {string} */
+            type: "data-post";
+            /** @description post-<index> */
+            id: string;
+            data: {
+                platform: string;
+                content: string;
+                index: number;
+            };
+        } | {
+            /** @enum {string} */
+            type: "data-result";
+            /** @enum {string} */
+            id: "result";
+            data: unknown;
+        } | {
+            /** @enum {string} */
+            type: "data-usage";
+            /** @enum {string} */
+            id: "usage";
+            data: {
+                inputTokens: number;
+                outputTokens: number;
+                costUsd: number;
+                model?: string;
+                /** @description Counted from the text when the provider sent no usage */
+                estimated?: boolean;
+            };
+        } | {
+            /** @enum {string} */
+            type: "error";
+            /** @description `<CODE>: message`, CODE as in the native failure event */
+            errorText: string;
+        } | {
+            /** @enum {string} */
+            type: "finish-step";
+        } | {
+            /** @enum {string} */
+            type: "finish";
+            finishReason: "stop" | "error";
+            messageMetadata?: {
+                durationMs: number;
+                usage: {
+                    inputTokens: number;
+                    outputTokens: number;
+                    costUsd: number;
+                    model?: string;
+                    /** @description Counted from the text when the provider sent no usage */
+                    estimated?: boolean;
+                };
+            };
+        };
         StreamTicket: {
             /** @description One-time ticket for `?ticket=` on GET stream routes (EventSource) */
             ticket: string;
@@ -3261,6 +3757,68 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description AG-UI RunAgentInput (@ag-ui/core 1.0); fields a newer protocol version adds are accepted */
+        AgUiRunAgentInput: {
+            /** @description The conversation thread (echoed in RUN_STARTED / RUN_FINISHED) */
+            threadId: string;
+            /** @description This run (echoed back). On a workflow it is also the Idempotency-Key (per caller): re-posting the same RunAgentInput joins the same run */
+            runId: string;
+            protocolVersion?: string;
+            parentRunId?: string;
+            /** @description Not used: the run state comes back as STATE_SNAPSHOT */
+            state?: unknown;
+            /** @description When forwardedProps.input is absent, the last user message's content is the input (a JSON object) */
+            messages: ({
+                id: string;
+                /** @description user, assistant, system, developer, tool, activity or reasoning */
+                role: string;
+                /** @description A string, or content parts ({ type: "text", text } …) */
+                content?: unknown;
+            } & {
+                [key: string]: unknown;
+            })[];
+            /** @description Not used (no client tools) */
+            tools?: unknown[];
+            /** @description Not used */
+            context?: unknown[];
+            forwardedProps?: {
+                /** @description The method (or workflow) input, checked against its schema before the stream opens */
+                input?: {
+                    [key: string]: unknown;
+                };
+                /**
+                 * @description continue: the run goes on when the client goes away, so a resume (Last-Event-ID) finds it
+                 * @default cancel
+                 */
+                onDisconnect?: "cancel" | "continue";
+            } & {
+                [key: string]: unknown;
+            };
+            /** @description Not used (no interrupts) */
+            resume?: unknown[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description One AG-UI event: a `data:` line of JSON (no `event:` name, as AG-UI clients read it), with `id: <streamId>-<seq>` (workflows: `<coordinator runId>-<seq>`) on the last frame of each logged event */
+        AgUiEvent: {
+            type: "RUN_STARTED" | "TEXT_MESSAGE_START" | "TEXT_MESSAGE_CONTENT" | "TEXT_MESSAGE_END" | "STEP_STARTED" | "STEP_FINISHED" | "STATE_SNAPSHOT" | "STATE_DELTA" | "CUSTOM" | "RUN_FINISHED" | "RUN_ERROR";
+            threadId?: string;
+            runId?: string;
+            messageId?: string;
+            /** @description TEXT_MESSAGE_CONTENT: text; STATE_DELTA: JSON Patch */
+            delta?: unknown;
+            stepName?: string;
+            snapshot?: unknown;
+            result?: unknown;
+            /** @description RUN_ERROR: this API's error code (AMK_…, CANCELLED…) */
+            code?: string;
+            message?: string;
+            /** @description CUSTOM: amk.progress, amk.partial, amk.post, amk.usage… */
+            name?: string;
+            value?: unknown;
+        } & {
+            [key: string]: unknown;
+        };
         GetMetricsJsonResponse: {
             /** Format: date-time */
             timestamp: string;
@@ -3675,6 +4233,41 @@ export interface components {
              * @default 300
              */
             maxIdleSeconds?: number;
+        };
+        /** @description One JSON-RPC message or a batch (tools/list, tools/call, initialize, notifications/cancelled…) */
+        McpRequest: {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            id?: string | number;
+            method?: string;
+            params?: {
+                [key: string]: unknown;
+            };
+            result?: unknown;
+            error?: unknown;
+        } | {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            id?: string | number;
+            method?: string;
+            params?: {
+                [key: string]: unknown;
+            };
+            result?: unknown;
+            error?: unknown;
+        }[];
+        /** @description The JSON-RPC response */
+        McpResponse: {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            id: (string | number) | null;
+            /** @description e.g. { tools } or a CallToolResult */
+            result?: unknown;
+            error?: {
+                code: number;
+                message: string;
+                data?: unknown;
+            };
         };
         /** @enum {unknown} */
         CabinClass: "economy" | "premium_economy" | "business" | "first";
@@ -7243,20 +7836,27 @@ export interface operations {
                 ticket?: string;
                 /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
                 lastEventId?: string;
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
             };
-            header?: never;
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7333,8 +7933,16 @@ export interface operations {
     };
     stream_blog: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
+                /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
@@ -7344,13 +7952,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7446,20 +8056,27 @@ export interface operations {
                 ticket?: string;
                 /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
                 lastEventId?: string;
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
             };
-            header?: never;
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7536,8 +8153,16 @@ export interface operations {
     };
     stream_itinerary: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
+                /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
@@ -7547,13 +8172,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7646,20 +8273,27 @@ export interface operations {
                 ticket?: string;
                 /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
                 lastEventId?: string;
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
             };
-            header?: never;
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7736,8 +8370,16 @@ export interface operations {
     };
     stream_recommendations: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
+                /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
@@ -7747,13 +8389,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7847,20 +8491,27 @@ export interface operations {
                 ticket?: string;
                 /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
                 lastEventId?: string;
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
             };
-            header?: never;
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -7937,8 +8588,16 @@ export interface operations {
     };
     stream_social: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
+                /** @description Resume position (same as the Last-Event-ID header, for clients that cannot send it) */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path?: never;
             cookie?: never;
         };
@@ -7948,13 +8607,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -8036,8 +8697,13 @@ export interface operations {
                 lastEventId?: string;
                 /** @description One-time ticket from POST /api/stream/tickets (EventSource cannot send headers) */
                 ticket?: string;
+                /** @description native (default): the §8 events. ui-message-stream: the Vercel AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1), as useChat / DefaultChatTransport read it. Wins over x-stream-format */
+                format?: "native" | "ui-message-stream";
             };
-            header?: never;
+            header?: {
+                /** @description Same as the `format` query parameter, for clients that cannot change the URL */
+                "x-stream-format"?: "native" | "ui-message-stream";
+            };
             path: {
                 /** @description Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route */
                 streamId: string;
@@ -8046,13 +8712,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments */
+            /** @description Server-Sent Events (`text/event-stream`): `retry:` hint, then events with ids `<streamId>-<seq>`, heartbeat comments. With format=ui-message-stream: AI SDK UI message chunks (`data:` only, header x-vercel-ai-ui-message-stream: v1), ending with `data: [DONE]` */
             200: {
                 headers: {
+                    /** @description `v1` when the format is ui-message-stream */
+                    "x-vercel-ai-ui-message-stream"?: "v1";
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["StreamEvent"];
+                    "text/event-stream": components["schemas"]["StreamEvent"] | components["schemas"]["UiMessageChunk"];
                 };
             };
             /** @description Resumed at the end of the stream: nothing follows (EventSource stops reconnecting on 204) */
@@ -9284,6 +9952,1865 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WorkflowRun"];
+                };
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_travel_searchFlights: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_travel_searchHotels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_travel_generateItinerary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_travel_getDestinationRecommendations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_travel_getVisaRequirements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_travel_createCompletePackage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_content_generateBlogPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_content_generateSocialPosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_content_generateVideoScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_content_researchTopic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_content_generateContentCalendar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_innovation_generateIdeas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_innovation_analyzeTrends: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_innovation_analyzeCompetitors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_innovation_validateIdea: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_innovation_createBusinessModelCanvas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description Resumed at the end of the stream: nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_workflow_trip_package: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_workflow_trip_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agui_workflow_launch_plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgUiRunAgentInput"];
+            };
+        };
+        responses: {
+            /** @description AG-UI events as Server-Sent Events (`text/event-stream`): RUN_STARTED first, RUN_FINISHED or RUN_ERROR last */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["AgUiEvent"];
+                };
+            };
+            /** @description The request is invalid (`details` lists each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller lacks the permission the route needs (named in the message) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown route, agent, method, stream or run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit, stream cap or budget was reached (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected failure (message masked in every environment; the cause is logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable or the replica is shutting down (`Retry-After` says when to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mcp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must list application/json and text/event-stream */
+                accept?: string;
+                /** @description The negotiated MCP version */
+                "mcp-protocol-version"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One JSON-RPC message or a batch (tools/list, tools/call, initialize, notifications/cancelled…) */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpRequest"];
+            };
+        };
+        responses: {
+            /** @description The JSON-RPC response, as JSON or as Server-Sent Events (progress notifications first) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpResponse"];
+                    "text/event-stream": string;
                 };
             };
             /** @description The request is invalid (`details` lists each field) */
