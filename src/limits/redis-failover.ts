@@ -4,8 +4,10 @@
 // `breakerFor(redis)`. Closed: operations go to Redis (each bounded by the client's command timeout).
 // A failure that says Redis is unreachable or too slow opens it: every component uses its fallback at
 // once, nothing waits on Redis, and after `retryMs` one PING probes (again every `retryMs` until one
-// answers), which closes it. A command that timed out while this process's event loop was blocked says
-// nothing about Redis: it is confirmed with a PING first (the breaker judges Redis, not the loop).
+// answers), which closes it. A command timeout blames Redis only if this process was reading its socket for
+// at least half the command timeout after sending it (LoopWatch): one that timed out because the event loop
+// was blocked (a long synchronous task, a GC pause) is confirmed with a PING first, judged the same way, so
+// the breaker judges Redis, not the loop, and a frozen Redis still opens it while the loop keeps stalling.
 // Warnings are rate-limited: one line per component per `warnIntervalMs`, with the count suppressed.
 import type { Redis } from 'ioredis'
 import { LoopWatch } from './loop-watch.js'
@@ -19,8 +21,6 @@ export interface BreakerOptions {
   log?: Log
   /** At most one warning line per component per this period (default 10 s). */
   warnIntervalMs?: number
-  /** A gap between event-loop ticks longer than this counts as a stall (default 100 ms). */
-  stallMs?: number
 }
 
 /** Errors that prove Redis answered (or that the caller's own code failed): they never open the breaker. */
@@ -36,6 +36,7 @@ export class RedisBreaker {
   private confirming = false
   private probeTimer: NodeJS.Timeout | null = null
   private readonly watch: LoopWatch
+  private readonly commandTimeoutMs: number | undefined
   private readonly warned = new Map<string, { at: number; suppressed: number }>()
   private readonly listeners: Array<(to: Backend, reason: string) => void> = []
 
@@ -45,7 +46,9 @@ export class RedisBreaker {
     private readonly options: BreakerOptions = {}
   ) {
     this.opened = redis === null
-    this.watch = new LoopWatch(options.stallMs ?? 100)
+    // Ticks fine enough to tell a timeout's window apart from a stall (the timeout can be as low as 20 ms).
+    this.commandTimeoutMs = redis?.options.commandTimeout
+    this.watch = new LoopWatch(Math.max(5, Math.min(20, Math.floor((this.commandTimeoutMs ?? 80) / 4))))
     if (options.onSwitch) this.listeners.push(options.onSwitch.bind(options))
     // A reconnected client is probed at once rather than at the next retry.
     redis?.on('ready', () => {
@@ -101,15 +104,16 @@ export class RedisBreaker {
   }
 
   /**
-   * Reports a failed Redis call started at `started` (performance.now()). Opens the breaker unless Redis
-   * answered (a reply error) or the loop was blocked meanwhile (then a PING decides). Returns whether
-   * the error was about Redis' availability; the component's warning is logged, rate-limited.
+   * Reports a failed Redis call started at `started` (performance.now(); without it, a timeout is always
+   * confirmed). Opens the breaker unless Redis answered (a reply error) or it timed out without Redis having
+   * had the time to answer (then a PING decides). Returns whether the error was about Redis' availability;
+   * the component's warning is logged, rate-limited.
    */
   failure (component: string, error: unknown, started = performance.now()): boolean {
     const err = error instanceof Error ? error : new Error(String(error))
     if (ANSWERED.has(err.name)) return false
-    // A timeout across a loop stall is not logged unless a PING confirms it (then the breaker opens, and says so).
-    if (this.redis && !this.opened && isTimeout(err) && this.watch.stalledSince(started)) {
+    // A timeout the loop caused is not logged unless a PING confirms it (then the breaker opens, and says so).
+    if (this.redis && !this.opened && isTimeout(err) && !this.redisHadTime(started)) {
       this.confirm(component, err)
       return true
     }
@@ -158,7 +162,15 @@ export class RedisBreaker {
     this.probeTimer = null
   }
 
-  /** A timeout seen across an event-loop stall: open only if a PING, unhindered by a stall, fails too. */
+  /**
+   * Whether a command sent at `started` that timed out was given its chance: this process read the socket
+   * for at least half the command timeout after sending it (a blocked loop reads nothing).
+   */
+  private redisHadTime (started: number): boolean {
+    return this.watch.listenedSince(started) >= (this.commandTimeoutMs ?? 0) / 2
+  }
+
+  /** A timeout the loop may have caused: open only if a PING, given its chance, fails too. */
   private confirm (component: string, error: Error): void {
     if (this.confirming || !this.redis) return
     this.confirming = true
@@ -170,7 +182,7 @@ export class RedisBreaker {
           this.stallsIgnored++
         },
         (pingError: Error) => {
-          if (isTimeout(pingError) && this.watch.stalledSince(started)) this.stallsIgnored++
+          if (isTimeout(pingError) && !this.redisHadTime(started)) this.stallsIgnored++
           else this.trip(`${component}: ${error.message} (confirmed by PING: ${pingError.message})`)
         }
       )

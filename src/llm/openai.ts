@@ -1,8 +1,12 @@
-// Optional OpenAI-compatible provider (OPENAI_BASE_URL: vLLM, llama.cpp, Ollama, LiteLLM…) over plain
-// fetch to /v1/chat/completions, with json_schema structured output, the same retry policy and timeout
-// as Gemini, and SSE streaming with usage (stream_options.include_usage).
+// Optional OpenAI-compatible provider (OPENAI_BASE_URL: vLLM, llama.cpp, Ollama, LiteLLM…) on /v1/chat/completions
+// over undici's request() on one keep-alive Pool per origin (fetch's Request/Response/AbortSignal machinery cost
+// about 18% of an uncached call), with json_schema structured output, the same retry policy and timeout as Gemini,
+// and SSE streaming with usage (stream_options.include_usage). Timeouts are undici's own headers and body timers
+// (cleared when a call completes); the caller's signal aborts the upstream request, and so does a stream whose
+// consumer stops reading.
 import { Type, type Static } from 'typebox'
-import { Value } from 'typebox/value'
+import { Compile } from 'typebox/compile'
+import { Pool, type Dispatcher } from 'undici'
 import { CancelledError, LlmTimeoutError, LlmUnavailableError, withDetails } from '../errors.js'
 import { parseModelJson } from './json.js'
 import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js'
@@ -12,6 +16,7 @@ import type { GenerateRequest, LlmProvider, StreamChunk, Usage } from './types.j
 export interface OpenAiOptions {
   baseUrl: string
   apiKey?: string
+  /** Bounds the connect, the wait for the answer's headers, and each wait between body chunks. */
   timeoutMs: number
   retry: RetryPolicy
   onEvent?(event: 'retry' | 'fallback', details: Record<string, unknown>): void
@@ -26,16 +31,31 @@ const OpenAiUsageSchema = Type.Object({
 type OpenAiUsage = Static<typeof OpenAiUsageSchema>
 const MaybeContent = Type.Optional(Type.Union([Type.String(), Type.Null()]))
 const MaybeUsage = Type.Optional(Type.Union([OpenAiUsageSchema, Type.Null()]))
-const Completion = Type.Object({
+const Completion = Compile(Type.Object({
   choices: Type.Optional(Type.Array(Type.Object({ message: Type.Optional(Type.Object({ content: MaybeContent })) }))),
   usage: MaybeUsage
-})
-const Chunk = Type.Object({
+}))
+const Chunk = Compile(Type.Object({
   choices: Type.Optional(Type.Array(Type.Object({ delta: Type.Optional(Type.Object({ content: MaybeContent })) }))),
   usage: MaybeUsage
-})
+}))
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504])
+/** undici's timeouts: the connect, the answer's headers, a pause between body chunks. */
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+const isTimeout = (error: unknown) => TIMEOUTS.has((error as { code?: string } | null)?.code ?? '')
+
+/** One keep-alive pool per origin and connect timeout, shared by every provider (and app) in the process. */
+const pools = new Map<string, Pool>()
+function poolFor (origin: string, connectTimeoutMs: number): Pool {
+  const key = `${origin} ${connectTimeoutMs}`
+  let pool = pools.get(key)
+  if (!pool) {
+    pool = new Pool(origin, { connectTimeout: connectTimeoutMs })
+    pools.set(key, pool)
+  }
+  return pool
+}
 
 function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, text: string): Usage {
   if (!usage) {
@@ -48,12 +68,20 @@ function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, text
   return { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 }
 }
 
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
 export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
   const base = options.baseUrl.replace(/\/+$/, '')
-  const url = base.endsWith('/v1') ? `${base}/chat/completions` : `${base}/v1/chat/completions`
+  const url = new URL(base.endsWith('/v1') ? `${base}/chat/completions` : `${base}/v1/chat/completions`)
+  const path = url.pathname + url.search
+  const pool = poolFor(url.origin, options.timeoutMs)
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {})
+  }
 
-  /** POSTs with retries; resolves with an ok Response whose body is still unread, and the attempt's timer. */
-  async function post (request: GenerateRequest, stream: boolean) {
+  /** POSTs with retries; resolves with a 2xx answer whose body is still unread. */
+  async function post (request: GenerateRequest, stream: boolean): Promise<Dispatcher.ResponseData> {
     const body = JSON.stringify({
       model: request.model,
       messages: [
@@ -68,32 +96,27 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
     })
     for (let retry = 0; ; retry++) {
-      const timeout = new AbortController()
-      let timer = setTimeout(() => timeout.abort(), options.timeoutMs)
-      const signal = request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal
-      const touch = () => { clearTimeout(timer); timer = setTimeout(() => timeout.abort(), options.timeoutMs) }
-      const done = () => { clearTimeout(timer); if (!timeout.signal.aborted) timeout.abort() }
       let status: number | undefined
       let retryAfterMs: number | undefined
       try {
-        const res = await fetch(url, {
+        const res = await pool.request({
+          path,
           method: 'POST',
+          headers,
           body,
-          signal,
-          headers: {
-            'content-type': 'application/json',
-            ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {})
-          }
+          signal: request.signal,
+          headersTimeout: options.timeoutMs,
+          bodyTimeout: options.timeoutMs
         })
-        if (res.ok) return { res, touch, done, timedOut: () => timeout.signal.aborted && !request.signal?.aborted }
-        status = res.status
-        retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
-        await res.body?.cancel()
-        done()
+        if (res.statusCode >= 200 && res.statusCode < 300) return res
+        status = res.statusCode
+        const retryAfter = res.headers['retry-after']
+        retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)
+        // Read (a little of) the error body so the connection can be reused; its failure changes nothing.
+        await res.body.dump().catch(() => {})
       } catch (error) {
-        done()
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
-        if (timeout.signal.aborted && !(error instanceof Error && error.message.includes('fetch failed'))) {
+        if (isTimeout(error)) {
           throw withDetails(new LlmTimeoutError(`${request.model} did not answer within ${options.timeoutMs} ms`), {
             model: request.model
           })
@@ -118,70 +141,88 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
   return {
     name: 'openai',
     async generate (request) {
-      const { res, done } = await post(request, false)
+      const res = await post(request, false)
+      let payload: unknown
       try {
-        const payload = Value.Parse(Completion, await res.json())
-        const text = payload.choices?.[0]?.message?.content ?? ''
-        return {
-          text,
-          json: request.responseSchema ? parseModelJson(text) : undefined,
-          usage: toUsage(payload.usage ?? undefined, request, text),
-          model: request.model
-        }
+        payload = await res.body.json()
+        if (!Completion.Check(payload)) throw new Error('the answer does not have the shape of a chat completion')
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
+        if (isTimeout(error)) {
+          throw withDetails(new LlmTimeoutError(`${request.model} did not answer within ${options.timeoutMs} ms`), {
+            model: request.model
+          })
+        }
         throw withDetails(new LlmUnavailableError(`Unreadable answer from ${request.model}`), {
           model: request.model,
-          reason: error instanceof Error ? error.message : String(error)
+          reason: reason(error)
         })
-      } finally {
-        done()
+      }
+      const text = payload.choices?.[0]?.message?.content ?? ''
+      return {
+        text,
+        json: request.responseSchema ? parseModelJson(text) : undefined,
+        usage: toUsage(payload.usage ?? undefined, request, text),
+        model: request.model
       }
     },
     async * stream (request): AsyncIterable<StreamChunk> {
-      const { res, touch, done, timedOut } = await post(request, true)
+      const res = await post(request, true)
       let text = ''
       let usage: OpenAiUsage | undefined
-      let buffer = ''
+      // SSE, line by line: `data:` lines gather into one event, which a blank line dispatches. Only the
+      // unfinished last line of a chunk is carried over to the next.
+      let pending = ''
+      let data = ''
       try {
-        const decoder = new TextDecoder()
-        if (!res.body) throw new Error('the answer has no body')
-        for await (const bytes of res.body) {
-          touch()
-          buffer += decoder.decode(bytes, { stream: true })
-          let end: number
-          while ((end = buffer.indexOf('\n\n')) !== -1) {
-            const frame = buffer.slice(0, end).trim()
-            buffer = buffer.slice(end + 2)
-            if (!frame.startsWith('data:')) continue
-            const data = frame.slice(5).trim()
-            if (data === '[DONE]') continue
-            const event = Value.Parse(Chunk, JSON.parse(data))
-            usage = event.usage ?? usage
-            const delta = event.choices?.[0]?.delta?.content
-            if (delta) { text += delta; yield { type: 'delta', delta } }
+        res.body.setEncoding('utf8')
+        for await (const chunk of res.body as AsyncIterable<string>) {
+          const lines = pending ? pending + chunk : chunk
+          let start = 0
+          let newline: number
+          while ((newline = lines.indexOf('\n', start)) !== -1) {
+            const end = newline > start && lines.charCodeAt(newline - 1) === 13 ? newline - 1 : newline
+            if (end === start) {
+              if (data && data !== '[DONE]') {
+                const event: unknown = JSON.parse(data)
+                if (!Chunk.Check(event)) throw new Error('a stream event does not have the shape of a chunk')
+                usage = event.usage ?? usage
+                const delta = event.choices?.[0]?.delta?.content
+                if (delta) {
+                  text += delta
+                  yield { type: 'delta', delta }
+                }
+              }
+              data = ''
+            } else if (lines.startsWith('data:', start)) {
+              const value = lines.slice(lines.charCodeAt(start + 5) === 32 ? start + 6 : start + 5, end)
+              data = data ? `${data}\n${value}` : value
+            }
+            start = newline + 1
           }
+          pending = start < lines.length ? lines.slice(start) : ''
         }
       } catch (error) {
         if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
-        if (timedOut()) {
+        if (isTimeout(error)) {
           throw withDetails(new LlmTimeoutError(`${request.model} stopped streaming for ${options.timeoutMs} ms`), {
             model: request.model
           })
         }
         throw withDetails(new LlmUnavailableError(`The stream from ${request.model} failed`), {
           model: request.model,
-          reason: error instanceof Error ? error.message : String(error)
+          reason: reason(error)
         })
       } finally {
-        done()
+        // A consumer that stopped early (or a failure above) leaves the body unread: end the upstream request.
+        if (!res.body.readableEnded) res.body.destroy()
       }
       yield { type: 'done', usage: toUsage(usage, request, text), model: request.model }
     },
     async check () {
       return {
         ok: true,
-        message: `openai-compatible provider configured at ${new URL(url).host}; no request is made by this check`
+        message: `openai-compatible provider configured at ${url.host}; no request is made by this check`
       }
     }
   }
