@@ -1,6 +1,6 @@
 // Rate-limit overhead, in one run: bare Fastify vs the full stack (auth by API key, three limit scopes,
-// metrics, error handler…) with the in-memory limiter vs the Redis limiter (one Lua call per scope,
-// issued together on one connection) vs the full stack with an exempt caller (limiter skipped). Limits
+// metrics, error handler…) with the in-memory limiter vs the Redis limiter (one Lua call for the three
+// scopes) vs the full stack with an exempt caller (limiter skipped). Limits
 // are set high so every request is admitted. Run alone: `node --import=tsx bench/rate-limit.ts`
 // (BENCH_DURATION=s, BENCH_CONNECTIONS=n, BENCH_REDIS_URL to override redis://127.0.0.1:6379).
 import Fastify, { type FastifyInstance } from 'fastify'

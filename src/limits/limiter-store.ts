@@ -1,10 +1,10 @@
-// The store behind @fastify/rate-limit, written to the plugin's documented store interface (`incr`,
-// `child`): fixed windows counted in Redis (one Lua call per request, shared by every replica), or in this
-// process's memory while the Redis circuit breaker is open (see redis-failover.ts). Keys carry the scope,
-// so one store serves every scope and every route: `child()` returns the same counters.
-import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+// The rate-limit counters: fixed windows, one per key (a scope and a client), counted in Redis (shared by
+// every replica) or in this process's memory while the Redis circuit breaker is open (see redis-failover.ts).
+// A request counts every scope it is limited under at once: in Redis, one Lua call over all of its keys
+// (one round trip however many scopes), atomic, so limits stay exact across replicas. (The app talks to one
+// Redis server, not a Cluster, so the keys of a request need not share a hash slot.)
 import type { Redis } from 'ioredis'
-import { defineScript, reply } from '../store/redis-script.js'
+import { defineScript } from '../store/redis-script.js'
 import type { RedisFailover } from './redis-failover.js'
 
 export interface WindowCount {
@@ -13,32 +13,74 @@ export interface WindowCount {
   /** Milliseconds until the window ends. */
   ttl: number
 }
-type IncrCallback = (error: Error | null, result?: WindowCount) => void
+
+/** One window to count a request in: its key and its length (ms). */
+export interface WindowRequest {
+  key: string
+  timeWindow: number
+}
 
 /** Windows the in-memory fallback keeps (the least recently counted are dropped first). */
 export const LOCAL_CACHE_SIZE = 50_000
 
-// KEYS[1] the counter; ARGV[1] the window (ms). Counts the request; the first one of a window starts its
-// expiry. Returns {current, ttl}.
-const INCR = defineScript({
+/** An even-length list of integers: (current, ttl) per key. */
+function countPairs (value: unknown): number[] {
+  if (!Array.isArray(value) || value.length % 2 !== 0 || !value.every(item => typeof item === 'number')) {
+    throw new Error('expected (current, ttl) integer pairs')
+  }
+  return value
+}
+
+// KEYS: the counters; ARGV[i]: the window (ms) of KEYS[i]. Counts the request in each; the first one of a
+// window starts its expiry (so does a counter found without one, which would otherwise never reset).
+// Returns {current1, ttl1, current2, ttl2, …}.
+const INCR_ALL = defineScript({
   name: 'rate limit',
-  keys: 1,
-  parse: reply.pair,
-  lua: `local current = redis.call('INCR', KEYS[1])
-if current == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  return {current, tonumber(ARGV[1])}
+  keys: 'any',
+  parse: countPairs,
+  lua: `local out = {}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[i])
+  local current = redis.call('INCR', key)
+  local ttl = -1
+  if current > 1 then ttl = redis.call('PTTL', key) end
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, window)
+    ttl = window
+  end
+  out[2 * i - 1] = current
+  out[2 * i] = ttl
 end
-return {current, redis.call('PTTL', KEYS[1])}`
+return out`
 })
+
+function pairsToCounts (flat: number[], expected: number): WindowCount[] {
+  if (flat.length !== expected * 2) {
+    throw new Error(`unexpected reply from the rate limit script: ${flat.length / 2} counts for ${expected} keys`)
+  }
+  const counts: WindowCount[] = new Array(expected)
+  for (let i = 0; i < expected; i++) counts[i] = { current: flat[2 * i], ttl: flat[2 * i + 1] }
+  return counts
+}
 
 /** Windows in Redis under `keyPrefix`. */
 export class RedisWindows {
   constructor (private readonly redis: Redis, private readonly keyPrefix: string) {}
 
+  /** Counts a request in every window of `requests`, in one round trip; the counts are in the same order. */
+  async incrAll (requests: readonly WindowRequest[]): Promise<WindowCount[]> {
+    const keys = new Array<string>(requests.length)
+    const windows = new Array<number>(requests.length)
+    for (let i = 0; i < requests.length; i++) {
+      keys[i] = this.keyPrefix + requests[i].key
+      windows[i] = requests[i].timeWindow
+    }
+    return pairsToCounts(await INCR_ALL(this.redis, keys, windows), requests.length)
+  }
+
   async incr (key: string, timeWindow: number): Promise<WindowCount> {
-    const [current, ttl] = await INCR(this.redis, [this.keyPrefix + key], [timeWindow])
-    return { current, ttl }
+    const [count] = await this.incrAll([{ key, timeWindow }])
+    return count
   }
 }
 
@@ -61,41 +103,32 @@ export class LocalWindows {
     return { current: window.current, ttl: timeWindow - (now - window.startedAt) }
   }
 
+  incrAll (requests: readonly WindowRequest[], now = Date.now()): WindowCount[] {
+    return requests.map(({ key, timeWindow }) => this.incr(key, timeWindow, now))
+  }
+
   get size (): number {
     return this.windows.size
   }
 }
 
-export class FailoverLimiterStore implements FastifyRateLimitStore {
-  private readonly local = new LocalWindows()
+/**
+ * Every window of a request counted together: in Redis through the app's circuit breaker (one script call),
+ * or in memory when Redis is not configured, the breaker is open, or the call fails.
+ */
+export class FailoverWindows {
+  private readonly local: LocalWindows
   private readonly shared: RedisWindows | null
 
-  constructor (private readonly failover: RedisFailover, keyPrefix: string) {
+  constructor (private readonly failover: RedisFailover, keyPrefix: string, capacity = LOCAL_CACHE_SIZE) {
+    this.local = new LocalWindows(capacity)
     this.shared = failover.redis ? new RedisWindows(failover.redis, keyPrefix) : null
   }
 
-  /** Counts a request in its window (the plugin also passes the max, which a fixed window does not need). */
-  incr (key: string, callback: IncrCallback, timeWindow: number): void {
+  /** Counts a request in every window of `requests`; the counts are in the same order. */
+  count (requests: readonly WindowRequest[]): Promise<WindowCount[]> | WindowCount[] {
     const { shared, local } = this
-    const counted = shared
-      ? this.failover.run(() => shared.incr(key, timeWindow), () => local.incr(key, timeWindow), 'rate limits')
-      : Promise.resolve(local.incr(key, timeWindow))
-    counted.then(
-      result => callback(null, result),
-      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)))
-    )
-  }
-
-  child (): FastifyRateLimitStore {
-    return this
-  }
-
-  /** A constructor bound to this app's failover and key prefix, as the plugin's `store` option expects. */
-  static bound (failover: RedisFailover, keyPrefix: string): FastifyRateLimitStoreCtor {
-    return class BoundFailoverStore extends FailoverLimiterStore {
-      constructor () {
-        super(failover, keyPrefix)
-      }
-    }
+    if (!shared) return local.incrAll(requests)
+    return this.failover.run(() => shared.incrAll(requests), () => local.incrAll(requests), 'rate limits')
   }
 }

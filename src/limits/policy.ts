@@ -74,6 +74,44 @@ export function ipAllowList (entries: string[]): (ip: string) => boolean {
   }
 }
 
+/** The 16-bit groups of an IPv6 address (a zone id dropped, an embedded IPv4 tail read), or null. */
+function ipv6Groups (ip: string): number[] | null {
+  let text = ip.split('%')[0]
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text)
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number)
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const halves = text.split('::')
+  if (halves.length > 2) return null
+  const group = (g: string) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN)
+  const parse = (part: string) => (part ? part.split(':').map(group) : [])
+  const left = parse(halves[0])
+  const right = halves.length === 2 ? parse(halves[1]) : []
+  const missing = 8 - left.length - right.length
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return null
+  const groups = [...left, ...new Array<number>(missing).fill(0), ...right]
+  return groups.every(g => !Number.isNaN(g)) ? groups : null
+}
+
+/**
+ * How a client without credentials is keyed: an IPv4 address as is; an IPv4-mapped IPv6 address as its IPv4
+ * address; any other IPv6 address by its /64 network (one host usually holds a whole /64), in RFC 5952 form.
+ * The same keys @fastify/rate-limit's normalizeIP gave, so counters carry over.
+ */
+export function clientAddress (ip: string): string {
+  if (!isIPv6(ip)) return ip.toLowerCase()
+  const groups = ipv6Groups(ip)
+  if (!groups) return ip.toLowerCase()
+  if (groups.slice(0, 5).every(g => g === 0) && groups[5] === 0xffff) {
+    return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.')
+  }
+  // The /64 network: the last four groups are zero, so the compressed run is always at the end (or everywhere).
+  const network = groups.slice(0, 4)
+  while (network.length > 0 && network[network.length - 1] === 0) network.pop()
+  return `${network.map(g => g.toString(16)).join(':')}::`
+}
+
 /** Validates whitelist entries; returns the bad ones. */
 export function invalidAllowListEntries (entries: string[]): string[] {
   return entries.filter(entry => {

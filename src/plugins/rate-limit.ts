@@ -1,14 +1,17 @@
-// Rate limits (DESIGN §12). @fastify/rate-limit counts, in Redis when configured (shared by every
-// replica) with an in-memory fallback while Redis is down. Each route is counted under several scopes,
-// independently: `global` (every non-public route), `admin` (agent:manage / cache:manage routes) and the
-// route's own `config.rateLimits` (agent, method, coordinator, login…). The plugin's own per-route hook
-// runs one limit per request, so this plugin builds one onRequest hook per route, after the auth guard,
-// that checks every scope with `app.createRateLimit` and answers 429 naming the scope that was exceeded.
+// Rate limits (DESIGN §12, issue 16). Each route is counted under several scopes, independently: `global`
+// (every non-public route), `admin` (agent:manage / cache:manage routes) and the route's own
+// `config.rateLimits` (agent, method, coordinator, login…), each a fixed window per caller (API key or user
+// id, else client IP). One onRequest hook per route, after the auth guard, counts every scope of the request
+// at once — in Redis one Lua call over all the scope keys (one round trip, atomic: exact across replicas),
+// through the app's Redis circuit breaker, in this process's memory while Redis is down
+// (src/limits/limiter-store.ts) — and answers 429 naming the scope that was exceeded.
+// @fastify/rate-limit is no longer used: it counts one scope per call (a round trip each). The Redis keys
+// are unchanged (`rl:<scope>:c:<caller>` / `rl:<scope>:ip:<address>`), so counts carry over an upgrade.
 import fp from 'fastify-plugin'
-import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { RateLimitedError, withDetails } from '../errors.js'
 import {
+  clientAddress,
   effectiveMax,
   ipAllowList,
   isExempt,
@@ -18,7 +21,7 @@ import {
 } from '../limits/policy.js'
 import { allowListEntries, limitSettings } from '../limits/settings.js'
 import type { RedisFailover } from '../limits/redis-failover.js'
-import { FailoverLimiterStore } from '../limits/limiter-store.js'
+import { FailoverWindows, type WindowCount, type WindowRequest } from '../limits/limiter-store.js'
 import type { Permission } from '../auth/roles.js'
 import type { RateLimitRule } from '../route-policy.js'
 
@@ -40,8 +43,7 @@ declare module 'fastify' {
 /** Swagger UI assets are public documentation (as in the auth plugin). */
 const DOCS_PREFIX = '/docs'
 
-type Check = ReturnType<FastifyRequest['server']['createRateLimit']>
-type Outcome = Exclude<Awaited<ReturnType<Check>>, { isAllowed: true }>
+const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000))
 
 export default fp(async function rateLimitPlugin (app) {
   const settings = limitSettings(app.config)
@@ -55,6 +57,7 @@ export default fp(async function rateLimitPlugin (app) {
       app.log.info('rate limits and budgets: Redis answers again, shared counters resumed')
     }
   })
+  const windows = new FailoverWindows(failover, `${app.config.REDIS_KEY_PREFIX}rl:`)
   app.decorate('limiter', {
     settings,
     failover,
@@ -64,78 +67,62 @@ export default fp(async function rateLimitPlugin (app) {
   app.features.rateLimits = app.redis
     ? 'Redis (shared by every replica; in-memory while Redis is down)'
     : 'in-memory (per process)'
-
-  await app.register(rateLimit, {
-    global: false,
-    enableDraftSpec: true,
-    store: FailoverLimiterStore.bound(failover, `${app.config.REDIS_KEY_PREFIX}rl:`),
-    errorResponseBuilder: (_request, context) =>
-      withDetails(new RateLimitedError(`Rate limit exceeded, retry in ${context.after}`), {
-        scope: 'route',
-        limit: context.max,
-        retryAfterSeconds: Math.ceil(context.ttl / 1000)
-      })
-  })
   const hits = app.meters.counter('rate_limit_hits_total', 'Requests rejected by a rate limit, by scope', ['scope'])
 
   const clientKey = (request: FastifyRequest) =>
-    request.caller ? `c:${request.caller.id}` : `ip:${normalizeIP(request.ip)}`
+    request.caller ? `c:${request.caller.id}` : `ip:${clientAddress(request.ip)}`
 
-  // One limiter per distinct (scope, max, window): routes sharing a scope share its counter.
-  const limiters = new Map<string, { limit: ScopeLimit, check: Check }>()
-  function limiterFor (limit: ScopeLimit) {
-    const id = `${limit.scope}|${limit.max}|${limit.timeWindowMs}`
-    let limiter = limiters.get(id)
-    if (!limiter) {
-      limiter = {
-        limit,
-        check: app.createRateLimit({
-          timeWindow: limit.timeWindowMs,
-          max: (request) => effectiveMax(limit, request.caller?.role, settings),
-          keyGenerator: (request) => `${limit.scope}:${clientKey(request)}`
-        })
-      }
-      limiters.set(id, limiter)
-    }
-    return limiter
-  }
-
+  /** The check of one route: every scope counted in one call; RateLimit-* headers from the tightest scope. */
   function hookFor (scopes: ScopeLimit[]) {
-    const route = scopes.map(limiterFor)
+    const limits = scopes.map(limit => ({ ...limit, timeWindowMs: Math.trunc(limit.timeWindowMs) }))
+    // RateLimit-Policy for a plain and for a premium caller, computed once.
+    const policyFor = (role: 'premium' | undefined) => limits
+      .map(limit => `${effectiveMax(limit, role, settings)};w=${seconds(limit.timeWindowMs)}`)
+      .join(', ')
+    const policy = { plain: policyFor(undefined), premium: policyFor('premium') }
     return async function rateLimitHook (request: FastifyRequest, reply?: FastifyReply) {
       // Prometheus (the METRICS_TOKEN bearer, only accepted on metricsToken routes) is never limited and
       // counts nothing, however many replicas and scrapers share the Redis counters.
       if (request.caller?.kind === 'metrics-token') return
       if (isExempt(request.caller, request.ip, settings, allowed)) return
-      const outcomes = await Promise.all(route.map(limiter => limiter.check(request))) as Outcome[]
+      const client = clientKey(request)
+      const requests = new Array<WindowRequest>(limits.length)
+      for (let i = 0; i < limits.length; i++) {
+        requests[i] = { key: `${limits[i].scope}:${client}`, timeWindow: limits[i].timeWindowMs }
+      }
+      const counts: WindowCount[] = await windows.count(requests)
+      const role = request.caller?.role
+      const maxes = limits.map(limit => effectiveMax(limit, role, settings))
+      const remaining = (i: number) => Math.max(0, maxes[i] - counts[i].current)
+      // Shown: the exceeded scope with the longest wait; else the one with the fewest requests left (the
+      // later reset on a tie).
       let shown = 0
       let exceeded = -1
-      outcomes.forEach((outcome, i) => {
-        if (outcome.isExceeded && (exceeded < 0 || outcome.ttl > outcomes[exceeded].ttl)) exceeded = i
-        const best = outcomes[shown]
-        if (outcome.remaining < best.remaining || (outcome.remaining === best.remaining && outcome.ttl > best.ttl)) {
-          shown = i
-        }
-      })
+      for (let i = 0; i < limits.length; i++) {
+        const { current, ttl } = counts[i]
+        if (current > maxes[i] && (exceeded < 0 || ttl > counts[exceeded].ttl)) exceeded = i
+        if (remaining(i) < remaining(shown) || (remaining(i) === remaining(shown) && ttl > counts[shown].ttl)) shown = i
+      }
       if (exceeded >= 0) shown = exceeded
-      const outcome = outcomes[shown]
-      const resetSeconds = Math.max(1, Math.ceil((outcome.ttl > 0 ? outcome.ttl : outcome.timeWindow) / 1000))
-      reply?.header('ratelimit-limit', outcome.max)
-      reply?.header('ratelimit-remaining', outcome.remaining)
-      reply?.header('ratelimit-reset', resetSeconds)
-      reply?.header(
-        'ratelimit-policy',
-        outcomes.map(o => `${o.max};w=${Math.max(1, Math.round(o.timeWindow / 1000))}`).join(', ')
-      )
+      const limit = limits[shown]
+      const max = maxes[shown]
+      const { ttl } = counts[shown]
+      const resetSeconds = Math.max(1, Math.ceil((ttl > 0 ? ttl : limit.timeWindowMs) / 1000))
+      if (reply) {
+        reply.header('ratelimit-limit', max)
+        reply.header('ratelimit-remaining', remaining(shown))
+        reply.header('ratelimit-reset', resetSeconds)
+        reply.header('ratelimit-policy', role === 'premium' ? policy.premium : policy.plain)
+      }
       if (exceeded < 0) return
-      const { scope } = route[exceeded].limit
+      const { scope } = limit
       hits.inc({ scope })
       throw withDetails(
         new RateLimitedError(
           `Rate limit exceeded for scope '${scope}': ` +
-            `at most ${outcome.max} requests per ${outcome.timeWindow / 1000} s; retry in ${resetSeconds} s`
+            `at most ${max} requests per ${limit.timeWindowMs / 1000} s; retry in ${resetSeconds} s`
         ),
-        { scope, limit: outcome.max, windowMs: outcome.timeWindow, retryAfterSeconds: resetSeconds },
+        { scope, limit: max, windowMs: limit.timeWindowMs, retryAfterSeconds: resetSeconds },
         { 'retry-after': String(resetSeconds) }
       )
     }

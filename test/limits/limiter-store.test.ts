@@ -1,9 +1,11 @@
-// The rate-limit store (src/limits/limiter-store.ts): fixed windows in memory (counted, reset when the
+// The rate-limit counters (src/limits/limiter-store.ts): fixed windows in memory (counted, reset when the
 // window ends, bounded by dropping the least recently counted) and in Redis (the first request of a window
-// sets its expiry, later ones report the time left), behind the plugin's store interface.
+// sets its expiry, later ones report the time left; every window of a request in one script call), and
+// how a client without credentials is keyed (src/limits/policy.ts).
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { FailoverLimiterStore, LocalWindows, RedisWindows, type WindowCount } from '../../src/limits/limiter-store.js'
+import { FailoverWindows, LocalWindows, RedisWindows } from '../../src/limits/limiter-store.js'
+import { clientAddress } from '../../src/limits/policy.js'
 import { RedisBreaker } from '../../src/limits/redis-failover.js'
 import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
@@ -35,16 +37,69 @@ t.test('Redis windows: the first request starts the expiry', { skip: needs('redi
   await redis.del(`${prefix}k`)
 })
 
-t.test('the store counts in memory while Redis is not configured; child() shares its counters', async t => {
+t.test('Redis windows: every window of a request counted in one call, each with its own expiry', {
+  skip: needs('redis')
+}, async t => {
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const prefix = redisPrefix()
+  const windows = new RedisWindows(redis, prefix)
+  const requests = [
+    { key: 'global:c:1', timeWindow: 60_000 },
+    { key: 'travel:c:1', timeWindow: 5000 },
+    { key: 'travel.searchFlights:c:1', timeWindow: 2000 }
+  ]
+  t.same(await windows.incrAll(requests), [
+    { current: 1, ttl: 60_000 },
+    { current: 1, ttl: 5000 },
+    { current: 1, ttl: 2000 }
+  ])
+  await windows.incr('travel:c:1', 5000) // counted on its own too: the same counter
+  const again = await windows.incrAll(requests)
+  t.same(again.map(c => c.current), [2, 3, 2])
+  again.forEach((count, i) => {
+    t.ok(count.ttl > 0 && count.ttl <= requests[i].timeWindow, `${requests[i].key}: ${count.ttl} ms left`)
+  })
+  const pttls = await Promise.all(requests.map(r => redis.pttl(prefix + r.key)))
+  t.ok(pttls.every((pttl, i) => pttl > 0 && pttl <= requests[i].timeWindow), 'each key expires with its window')
+  // A counter found without an expiry (written by something else) is given one rather than never resetting.
+  await redis.set(`${prefix}stale`, '7')
+  const [stale] = await windows.incrAll([{ key: 'stale', timeWindow: 3000 }])
+  t.same(stale, { current: 8, ttl: 3000 })
+  t.ok((await redis.pttl(`${prefix}stale`)) > 0)
+  await redis.del(...requests.map(r => prefix + r.key), `${prefix}stale`)
+})
+
+t.test('without Redis the windows are counted in memory, all of a request together', async t => {
   const breaker = new RedisBreaker(null, 1000)
   t.teardown(() => breaker.close())
-  const Store = FailoverLimiterStore.bound(breaker, 'rl:')
-  const store = new Store({})
-  if (!(store instanceof FailoverLimiterStore)) throw new Error('bound() builds a FailoverLimiterStore')
-  const incr = (key: string) => new Promise<WindowCount | undefined>((resolve, reject) => {
-    store.incr(key, (error, result) => { error ? reject(error) : resolve(result) }, 60_000)
-  })
-  t.equal((await incr('global:ip:1'))?.current, 1)
-  t.equal((await incr('global:ip:1'))?.current, 2)
-  t.equal(store.child(), store, 'one store serves every route')
+  const windows = new FailoverWindows(breaker, 'rl:')
+  const requests = [{ key: 'global:ip:1', timeWindow: 60_000 }, { key: 'demo:ip:1', timeWindow: 1000 }]
+  t.same((await windows.count(requests)).map(c => c.current), [1, 1])
+  t.same((await windows.count(requests)).map(c => c.current), [2, 2])
+  t.same((await windows.count([requests[1]])).map(c => c.current), [3], 'one counter per key, whatever the request')
+})
+
+t.test('clients without credentials: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', async t => {
+  // The keys @fastify/rate-limit's normalizeIP gave (checked against it when it was replaced).
+  const cases: Array<[string, string]> = [
+    ['192.0.2.10', '192.0.2.10'],
+    ['::ffff:192.0.2.10', '192.0.2.10'],
+    ['::ffff:c000:20a', '192.0.2.10'],
+    ['::1', '::'],
+    ['::', '::'],
+    ['2001:db8::1', '2001:db8::'],
+    ['2001:DB8:0:0:1::5', '2001:db8::'],
+    ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::'],
+    ['2001:db8:0:1:2:3:4:5', '2001:db8:0:1::'],
+    ['1:2:3:4:5:6:7:8', '1:2:3:4::'],
+    ['0:0:1:0::', '0:0:1::'],
+    ['0:0:0:1::', '0:0:0:1::'],
+    ['fe80::1%eth0', 'fe80::'],
+    ['::1.2.3.4', '::'],
+    ['2001:db8:1:2:3:4:1.2.3.4', '2001:db8:1:2::']
+  ]
+  for (const [ip, key] of cases) t.equal(clientAddress(ip), key, ip)
+  t.equal(clientAddress('2001:db8::1'), clientAddress('2001:db8::ffff:1'), 'one /64, one counter')
+  t.not(clientAddress('2001:db8:0:1::1'), clientAddress('2001:db8:0:2::1'), 'another /64, another counter')
 })
