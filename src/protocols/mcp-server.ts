@@ -1,7 +1,7 @@
 // One MCP server (the SDK's low-level Server) for one HTTP request of one caller, as stateless
 // Streamable HTTP wants: tools/list answers the tools the caller's role may use; tools/call runs a tool
 // and answers its output as structuredContent plus a text copy, or a tool error (`isError`) carrying this
-// API's error code; notifications/cancelled aborts the caller's matching call, wherever it runs.
+// API's error code; notifications/cancelled aborts the caller's matching call running in this process.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import {
   CallToolRequestSchema,
