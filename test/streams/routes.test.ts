@@ -94,7 +94,7 @@ t.test('GET forms for EventSource: query parameters, arrays repeated or comma-se
   const objectField = await app.inject({ url: '/api/stream/blog?topic=Lisbon+food&context=x', headers: premium })
   t.equal(objectField.statusCode, 400, 'object-valued inputs (context) need POST')
   const head = await app.inject({ method: 'HEAD', url: `/api/stream/blog?${ROUTES.blog.query}`, headers: premium })
-  t.equal(head.statusCode, 404, 'HEAD never starts a generation')
+  t.equal(head.statusCode, 405, 'HEAD never starts a generation: 405, GET and POST only')
   const badType = await app.inject({ url: '/api/stream/recommendations?interests=food&budget=cheap', headers: premium })
   t.match(badType.json(), { statusCode: 400, details: [{ field: 'query.budget' }] })
 })
