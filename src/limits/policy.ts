@@ -5,7 +5,6 @@ import type { RateLimitRule } from '../route-policy.js'
 import type { Caller, Permission, Role } from '../auth/roles.js'
 import { parseOverrides, type Overrides } from '../config/limits.js'
 
-export const DEFAULT_WINDOW_MS = 60_000
 /** Permissions that make a route an admin route (DESIGN §5: admin routes 10/min). */
 export const ADMIN_PERMISSIONS: ReadonlySet<Permission> = new Set(['agent:manage', 'cache:manage'])
 
@@ -110,13 +109,6 @@ export function clientAddress (ip: string): string {
   const network = groups.slice(0, 4)
   while (network.length > 0 && network[network.length - 1] === 0) network.pop()
   return `${network.map(g => g.toString(16)).join(':')}::`
-}
-
-/** Validates whitelist entries; returns the bad ones. */
-export function invalidAllowListEntries (entries: string[]): string[] {
-  return entries.filter(entry => {
-    try { ipAllowList([entry]); return false } catch { return true }
-  })
 }
 
 /** Admin, internal (RATE_LIMIT_EXEMPT_ROLES) callers and allow-listed IPs are never limited. */

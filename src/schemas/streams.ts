@@ -99,14 +99,6 @@ export const StreamEventSchema = Type.Unsafe<Static<(typeof streamEventFrames)[n
 })
 export type StreamEventFrame = Static<typeof StreamEventSchema>
 
-/** The 200 response of every route that streams. */
-export const sseResponse = {
-  description:
-    'Server-Sent Events (`text/event-stream`): `retry:` hint, ' +
-    'then events with ids `<streamId>-<seq>`, heartbeat comments',
-  content: { 'text/event-stream': { schema: ref(StreamEventSchema) } }
-}
-
 const chunk = <P extends Record<string, TSchema>>(type: string, props: P, description: string) =>
   Type.Object({ type: Type.Literal(type), ...props }, { description })
 /**
