@@ -10,12 +10,10 @@
 // whose rate limits are lifted, so that every body is parsed and validated: the cost of a rejection itself.
 // `npm run bench:amplification` (BENCH_AMP_SECONDS per phase, default 30; BENCH_AMP_CONNECTIONS, default 4);
 // also part of `npm run bench`.
-import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { freePort } from './lib.js'
+import { startServerProcess, type ServerProcess } from './lib.js'
 import { pathToFileURL } from 'node:url'
 
-const ROOT = new URL('..', import.meta.url).pathname
 const USER_KEY = 'amk_bench_amplification_user_0123456789'
 const METRICS_TOKEN = 'bench-metrics-token-0123456789'
 
@@ -49,8 +47,6 @@ interface Phase {
   seconds: number
 }
 
-interface Server { port: number, child: ChildProcess, logBytes: () => number, stop: () => Promise<void> }
-
 /** Sends one request; resolves with the status, or 0 on an error or after `timeoutMs`. */
 function send (
   port: number,
@@ -82,52 +78,8 @@ const LIFTED_LIMITS = {
   RATE_LIMIT_OVERRIDES: JSON.stringify({ global: 1e9, travel: 1e9, 'travel.generateItinerary': 1e9 })
 }
 
-async function startServer (extraEnv: Record<string, string> = {}): Promise<Server> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
-      LLM_PROVIDER: 'offline',
-      LOG_LEVEL: 'info',
-      DATA_DIR: 'memory://',
-      JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
-      VALID_API_KEYS: `${USER_KEY}:user`,
-      METRICS_TOKEN,
-      ...extraEnv
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let bytes = 0
-  let errors = ''
-  child.stdout?.on('data', (chunk: Buffer) => { bytes += chunk.length })
-  child.stderr?.on('data', (chunk: Buffer) => { errors = (errors + chunk.toString()).slice(-4000) })
-  const deadline = Date.now() + 120_000
-  while (await send(port, 'GET', '/api/health/ready', {}, null, 1000) !== 200) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`the server did not start:\n${errors}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  return {
-    port,
-    child,
-    logBytes: () => bytes,
-    stop: async () => {
-      if (child.exitCode !== null) return
-      const exited = new Promise(resolve => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-      await exited
-      clearTimeout(timer)
-    }
-  }
-}
+const startServer = (extraEnv: Record<string, string> = {}): Promise<ServerProcess> =>
+  startServerProcess({ LOG_LEVEL: 'info', VALID_API_KEYS: `${USER_KEY}:user`, METRICS_TOKEN, ...extraEnv })
 
 /** The server's event-loop delay since the last read, from its Prometheus metrics. */
 async function eventLoopDelay (port: number): Promise<{ p99Ms: number, maxMs: number }> {
@@ -139,7 +91,7 @@ async function eventLoopDelay (port: number): Promise<{ p99Ms: number, maxMs: nu
 }
 
 async function phase (
-  server: Server,
+  server: ServerProcess,
   scenario: string,
   seconds: number,
   connections: number,

@@ -3,6 +3,7 @@
 // exports `run()` returning rows (or { title, rows, notes }); bench/run.ts finds and runs every one.
 import autocannon from 'autocannon'
 import net from 'node:net'
+import { spawn, type ChildProcess } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
 
 export interface Measurement {
@@ -200,4 +201,63 @@ export async function freePort (): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
     })
   })
+}
+
+export interface ServerProcess {
+  port: number
+  child: ChildProcess
+  /** Bytes the server wrote to stdout (its log) so far. */
+  logBytes(): number
+  /** SIGTERM, then SIGKILL after 15 s; resolves when the process has exited. */
+  stop(): Promise<void>
+}
+
+/**
+ * Runs `src/server.ts` in a child process (production mode, offline provider, embedded in-memory database)
+ * with `env` on top, and resolves once /api/health/ready answers 200, so its CPU and log are its own.
+ */
+export async function startServerProcess (env: Record<string, string>): Promise<ServerProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+    cwd: new URL('../', import.meta.url),
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NODE_ENV: 'production',
+      LLM_PROVIDER: 'offline',
+      DATA_DIR: 'memory://',
+      JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
+      ...env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let bytes = 0
+  let errors = ''
+  child.stdout?.on('data', (chunk: Buffer) => { bytes += chunk.length })
+  child.stderr?.on('data', (chunk: Buffer) => { errors = (errors + chunk.toString()).slice(-4000) })
+  const deadline = Date.now() + 120_000
+  const ready = () => fetch(`http://127.0.0.1:${port}/api/health/ready`, { signal: AbortSignal.timeout(1000) })
+    .then(res => res.status === 200, () => false)
+  while (!(await ready())) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`the server did not start:\n${errors}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  return {
+    port,
+    child,
+    logBytes: () => bytes,
+    stop: async () => {
+      if (child.exitCode !== null) return
+      const exited = new Promise(resolve => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
 }

@@ -4,13 +4,11 @@
 // its CPU is its own: read from /proc/<pid>/stat around each batch. Every call uses a fresh input, so
 // none is served from the response cache. Bytes per event = response bytes / frames (SSE events or
 // JSON-RPC messages) the client received.
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { pathToFileURL } from 'node:url'
-import { freePort } from './lib.js'
+import { startServerProcess } from './lib.js'
 
-const ROOT = new URL('../', import.meta.url)
 const KEY = 'amk_bench_protocols_internal_key_0123456789'
 const TICKS_PER_SECOND = 100
 
@@ -71,46 +69,14 @@ async function measureCall (port: number, pid: number, scenario: string, call: C
   return { cpuMs: cpuMs(pid) - before, frames, bytes }
 }
 
-async function startServer () {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
-      LLM_PROVIDER: 'offline',
-      LOG_LEVEL: 'warn',
-      DATA_DIR: 'memory://',
-      JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
-      VALID_API_KEYS: `${KEY}:internal`
-    },
-    stdio: ['ignore', 'ignore', 'pipe']
-  })
-  let errors = ''
-  child.stderr?.on('data', (chunk: Buffer) => { errors = (errors + chunk.toString()).slice(-4000) })
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${port}/api/health/ready`).then(r => r.ok, () => false)
-    if (ready) break
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`the server did not start:\n${errors}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  return { port, pid: child.pid ?? 0, stop: () => { child.kill('SIGKILL') } }
-}
-
 const mcpHeaders = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
 
 export async function run () {
   const calls = Number(process.env.BENCH_PROTOCOL_CALLS ?? 300)
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
-  const server = await startServer()
-  const { port, pid } = server
+  const server = await startServerProcess({ LOG_LEVEL: 'warn', VALID_API_KEYS: `${KEY}:internal` })
+  const { port } = server
+  const pid = server.child.pid ?? 0
   const scenarios: Array<[string, Call]> = [
     ['native invoke (POST /api/agents/content/generateBlogPost)', {
       method: 'POST', path: '/api/agents/content/generateBlogPost', headers: {}, body: blogInput
@@ -200,7 +166,7 @@ export async function run () {
       ]
     }
   } finally {
-    server.stop()
+    await server.stop()
   }
 }
 

@@ -2,22 +2,13 @@
 // lists the operations. Skipped with a reason when Chromium is absent (a failure under CI=true).
 import t from 'tap'
 import { chromium, type Browser } from 'playwright-core'
-import { build, CHROMIUM_PATH, needs } from './support.js'
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run'
-]
+import { build, CHROMIUM_ARGS, CHROMIUM_PATH, needs } from './support.js'
 
 t.test('/docs lists the operations in headless Chromium', { skip: needs('chromium') }, async t => {
   const app = await build(t)
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
   t.teardown(() => browser.close())
   const page = await browser.newPage()
   const problems: string[] = []

@@ -29,6 +29,15 @@ async function reachable (url: string): Promise<boolean> {
 }
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+/** Headless Chromium as root on a closed network: no sandbox, no GPU, no background connections. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run'
+]
 
 /** The path of an executable found on PATH (or the path itself when it is executable), else null. */
 export function which (command: string): string | null {

@@ -8,19 +8,12 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../support.js'
-import { needsServers, startPostgres } from './support.js'
+import { needsServers, startPostgres, TRIP } from './support.js'
 import { createOfflineProvider } from '../../src/llm/offline.js'
 import type { LlmProvider } from '../../src/llm/types.js'
 import type { RunView, StepResult } from '../../src/coordinator/types.js'
 
 const KEY = 'amk_faults_database_key_000000001'
-const TRIP = {
-  origin: 'New York',
-  destination: 'Lisbon',
-  departureDate: '2030-05-01',
-  returnDate: '2030-05-05',
-  travelers: 2
-}
 const skip = needsServers()
 
 /** The offline provider; while `hold` is set, calls wait for `release()`. */

@@ -6,7 +6,7 @@
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../support.js'
-import { needsServers, startPostgres } from './support.js'
+import { needsServers, startPostgres, TRIP } from './support.js'
 
 const ADMIN_KEY = 'amk_fault_routes_admin_0123456789abcdef'
 const EMAIL = 'ops@example.com'
@@ -14,13 +14,6 @@ const PASSWORD = 'correct horse battery staple'
 const CREDENTIALS = { email: EMAIL, password: PASSWORD }
 const BLOG = { topic: 'Budget travel in Vietnam', length: 600 }
 const FLIGHTS = { from: 'Cairo', to: 'Paris', date: '2030-05-01' }
-const TRIP = {
-  origin: 'New York',
-  destination: 'Lisbon',
-  departureDate: '2030-05-01',
-  returnDate: '2030-05-05',
-  travelers: 2
-}
 
 interface Call {
   label: string

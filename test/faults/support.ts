@@ -191,3 +191,12 @@ export async function startRedis (): Promise<FaultServer> {
   await server.start()
   return server
 }
+
+/** A trip-package workflow input (three agent steps). */
+export const TRIP = {
+  origin: 'New York',
+  destination: 'Lisbon',
+  departureDate: '2030-05-01',
+  returnDate: '2030-05-05',
+  travelers: 2
+}

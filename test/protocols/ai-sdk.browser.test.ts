@@ -8,19 +8,10 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { build as bundle } from 'esbuild'
 import { chromium, type Page } from 'playwright-core'
-import { CHROMIUM_PATH, needs } from '../support.js'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, needs } from '../support.js'
 import { buildStreams, listen, PREMIUM_KEY, ROUTES, type RouteName } from '../streams/support.js'
 import { nativeStream, UI_FORMAT } from './ai-sdk-support.js'
 import type { ChatOutcome } from './fixtures/ai-sdk-page.js'
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run'
-]
 
 /** The page's own origin: an HTML page and the bundled script. */
 async function pageServer (script: string): Promise<{ url: string, close(): Promise<void> }> {
@@ -51,7 +42,7 @@ async function openPage (t: Test, env: Record<string, string> = {}) {
   // The API on another origin (another port), which allows the page's.
   const app = await buildStreams(t, { env: { ALLOWED_ORIGINS: site.url, ...env } })
   const api = await listen(app)
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
   t.teardown(() => browser.close())
   const page = await (await browser.newContext()).newPage()
   await page.goto(site.url)

@@ -4,18 +4,9 @@
 import t from 'tap'
 import { build as bundle } from 'esbuild'
 import { chromium } from 'playwright-core'
-import { CHROMIUM_PATH, needs } from '../support.js'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, needs } from '../support.js'
 import { buildStreams, listen, PREMIUM_KEY, ROUTES } from '../streams/support.js'
 import { cuttingProxy } from './proxy.js'
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run'
-]
 
 interface Received { id: string, event: string, data: any }
 
@@ -36,7 +27,7 @@ t.test(
     })
     const script = built.outputFiles[0].text
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
     t.teardown(() => browser.close())
     const page = await (await browser.newContext({ bypassCSP: true })).newPage()
     await page.goto(`${proxy.url}/api`)

@@ -7,19 +7,10 @@
 // Skipped with a reason when Chromium is absent (a failure with CI=true).
 import t from 'tap'
 import { chromium } from 'playwright-core'
-import { CHROMIUM_PATH, needs } from '../support.js'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, needs } from '../support.js'
 import { buildStreams, listen, premium, PREMIUM_KEY, ROUTES, stalling } from './support.js'
 import { cuttingProxy } from '../sdk/proxy.js'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run'
-]
 
 interface Received { event: string, id: string, data: any }
 
@@ -33,7 +24,7 @@ t.test(
     t.teardown(proxy.close)
     const { ticket } = (await app.inject({ method: 'POST', url: '/api/stream/tickets', headers: premium })).json()
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
     t.teardown(() => browser.close())
     const page = await (await browser.newContext({ bypassCSP: true })).newPage()
     await page.goto(`${proxy.url}/api`)
@@ -110,7 +101,7 @@ t.test(
     const app = await buildStreams(t, { env: { GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: gemini.url } })
     const appUrl = await listen(app)
     const { ticket } = (await app.inject({ method: 'POST', url: '/api/stream/tickets', headers: premium })).json()
-    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true })
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
     t.teardown(() => browser.close())
     const page = await (await browser.newContext({ bypassCSP: true })).newPage()
     await page.goto(`${appUrl}/api`)
