@@ -21,7 +21,32 @@ export interface BenchRow extends Measurement {
   ratio: number
 }
 
-export interface BenchResult { title?: string, rows: BenchRow[], notes?: string[] }
+export interface BenchResult { title?: string, rows: BenchRow[], notes?: string[], targets?: TargetRow[] }
+
+/**
+ * One performance target (issue 16's acceptance) as a module measured it in this run: bench/run.ts gathers the
+ * rows of every module into one closing table, so a whole run ends with every target, its figure and its peer.
+ */
+export interface TargetRow {
+  /** What is measured, e.g. "request path, API key + Redis limiter: CPU per request". */
+  what: string
+  /** This service's figure, with its unit ("58 µs"). */
+  measured: string
+  /** The peer and its figure ("minimal equivalent 41 µs"), or "—" for an absolute target. */
+  peer: string
+  /** The ratio to the peer ("1.41×"), or "—". */
+  ratio: string
+  /** The target as the issue states it ("≤ 1.5× minimal"). */
+  target: string
+  met: boolean
+}
+
+/** The closing table of a run: every module's targets. */
+export function formatTargets (rows: Array<TargetRow & { module: string }>): string {
+  const header = ['module', 'what', 'this service', 'peer', 'ratio', 'target', 'met']
+  const lines = rows.map(r => [r.module, r.what, r.measured, r.peer, r.ratio, r.target, r.met ? 'yes' : '**no**'])
+  return [header, header.map(() => '---'), ...lines].map(cells => `| ${cells.join(' | ')} |`).join('\n')
+}
 
 export interface MeasureOptions {
   path?: string

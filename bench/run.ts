@@ -4,13 +4,13 @@
 // of compare(), default 1) tune the load; amplification runs BENCH_AMP_SECONDS per phase (default 30).
 import { readdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { formatTable, settings, type BenchResult, type BenchRow } from './lib.js'
+import { formatTable, formatTargets, settings, type BenchResult, type BenchRow, type TargetRow } from './lib.js'
 
 const HERE = new URL('./', import.meta.url)
 const NOT_SCENARIOS = new Set(['lib', 'run'])
 
 /** A scenario whose figures are not throughput rows prints its own table (e.g. amplification). */
-type OwnTable = { title?: string, table: string, notes?: string[] }
+type OwnTable = { title?: string, table: string, notes?: string[], targets?: TargetRow[] }
 type Scenario = { run?: () => Promise<BenchResult | BenchRow[] | OwnTable> }
 
 async function scenarioNames (): Promise<string[]> {
@@ -39,6 +39,7 @@ async function main () {
   )
 
   let failed = 0
+  const targets: Array<TargetRow & { module: string }> = []
   for (const name of chosen) {
     const module = await import(new URL(`${name}.ts`, HERE).href) as Scenario
     if (typeof module.run !== 'function') continue
@@ -48,10 +49,16 @@ async function main () {
         ? { title: name, table: formatTable(result) }
         : 'table' in result ? result : { ...result, table: formatTable(result.rows) }
       process.stdout.write(`\n## ${title ?? name}\n\n${table}\n${notes.map(note => `\n${note}\n`).join('')}`)
+      if (!Array.isArray(result)) targets.push(...(result.targets ?? []).map(row => ({ module: name, ...row })))
     } catch (error) {
       failed++
       process.stderr.write(`\n## ${name} failed: ${(error as Error).stack ?? error}\n`)
     }
+  }
+  if (targets.length > 0) {
+    const missed = targets.filter(row => !row.met).length
+    process.stdout.write(`\n## Targets (issue 16), this run\n\n${formatTargets(targets)}\n\n` +
+      `${targets.length - missed} of ${targets.length} targets met.\n`)
   }
   // Some scenarios leave pools or timers behind (PGlite, Redis reconnects); the run is over.
   process.exit(failed > 0 ? 1 : 0)
