@@ -65,6 +65,19 @@ export const ConfigSchema = Type.Object({
     default: './data',
     description: 'PGlite data directory when DATABASE_URL is unset (`memory://` keeps it in memory)'
   }),
+  // A new PGlite database is unpacked from this cache instead of running initdb (seconds, and twice the memory).
+  PGLITE_SNAPSHOT_DIR: Type.String({
+    default: 'node_modules/.cache/amrikyy-agent-api/pglite',
+    description: 'PGlite: where a pre-initialised data directory (initdb output) is cached and reused for every ' +
+      'new database; the first start writes it; empty = run initdb for each new database'
+  }),
+  // PGlite touches all of shared_buffers at start, so Postgres's default (128MB) costs 128 MB of RSS at rest.
+  PGLITE_SHARED_BUFFERS: Type.String({
+    default: '16MB',
+    pattern: '^[1-9]\\d*(kB|MB|GB)$',
+    description: 'PGlite: Postgres shared_buffers (page cache inside the process; resident from the start). ' +
+      'Larger helps a database much bigger than it'
+  }),
   DATABASE_URL: Str('PostgreSQL connection string (postgres://…); unset = embedded PGlite', {
     pattern: '^postgres(ql)?://.+'
   }),
@@ -116,6 +129,13 @@ export const ConfigSchema = Type.Object({
     default: 'amrikyy-agent-clients',
     description: 'aud claim set and required on issued tokens'
   }),
+  // Issue 16: verifying an HS256 token (decode, HMAC, claim checks) was a real share of a cheap request's CPU.
+  JWT_VERIFY_CACHE_SIZE: Int(
+    1000,
+    'Verified tokens remembered per process (by a hash of the token, each only until its exp), so a client ' +
+      'reusing its token skips re-verification; 0 verifies every request',
+    0
+  ),
   ADMIN_EMAIL: Str('Creates (idempotently) the first admin user at start, with ADMIN_PASSWORD', { format: 'email' }),
   ADMIN_PASSWORD: Str('Password of the first admin user (at least 12 characters)', { minLength: 12 }),
   VALID_API_KEYS: Str('Comma-separated `key:role` API keys seeded at start (stored hashed)'),
@@ -181,6 +201,15 @@ export const ConfigSchema = Type.Object({
       'after it the row goes to the durable buffer (Redis, else a file under DATA_DIR) and the response proceeds',
     10
   ),
+  // issue 16: the ledger's write mode; 'durable' keeps "a row before the call, its settlement before the reply".
+  USAGE_WRITE_MODE: Enum(
+    ['durable', 'behind'] as const,
+    'durable',
+    "'durable': a call's usage row is stored (or buffered) before the provider call and settled before the " +
+      "reply; 'behind': rows are written in one INSERT every USAGE_WRITE_BEHIND_MS without making requests " +
+      'wait (much less CPU per call; a crash loses the rows of the last window)'
+  ),
+  USAGE_WRITE_BEHIND_MS: Int(10, "How long 'behind' mode gathers usage rows into one INSERT", 1, 1000),
   USAGE_FLUSH_INTERVAL_MS: Int(
     1000,
     'How often the usage buffer is replayed into the database and this replica heartbeats its pending calls',
@@ -288,6 +317,12 @@ export const ConfigSchema = Type.Object({
   ),
   MAX_CONCURRENT_STREAMS: Int(1000, 'Open SSE streams per process', 1),
   STREAM_REPLAY_TTL: Int(300, "Seconds a stream's events stay available for resume", 1),
+  // Shorter retention once a stream has ended (its clients are done; a late resume still gets 204 or its tail).
+  STREAM_ENDED_REPLAY_TTL: Int(
+    60,
+    "Seconds an ended stream's events stay available for resume (at most STREAM_REPLAY_TTL)",
+    1
+  ),
 
   // streaming
   MAX_CONCURRENT_STREAMS_PER_CALLER: Int(

@@ -19,7 +19,9 @@ export default fp(async function store (app, opts: { db?: Database }) {
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
     acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
-    poolMax: config.DATABASE_POOL_MAX
+    poolMax: config.DATABASE_POOL_MAX,
+    pgliteSnapshotDir: config.PGLITE_SNAPSHOT_DIR,
+    pgliteSharedBuffers: config.PGLITE_SHARED_BUFFERS
   })
   let applied: string[]
   try {

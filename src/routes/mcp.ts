@@ -4,14 +4,11 @@
 // permission and the `global` rate limit are the auth and rate-limit plugins' (route config); each tool
 // call adds the scopes of the REST route it mirrors. The reply is taken over and handed to the transport.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import { Type } from 'typebox'
 import {
   BadRequestError, INTERNAL_MESSAGE, MethodNotAllowedError, NotAcceptableError, withDetails
 } from '../errors.js'
 import { createCallRegistry } from '../protocols/mcp-calls.js'
-import { createMcpServer } from '../protocols/mcp-server.js'
 import { buildTools } from '../protocols/mcp-tools.js'
 import { callerOf, callerSecurity as security } from './toolkit.js'
 
@@ -45,6 +42,18 @@ const DESCRIPTION =
   'and `cache_clear` (cache:manage); tools/list shows only those the caller may use. A failed call is a tool ' +
   'result with `isError: true`, text `<AMK_CODE>: <message>` and `_meta["amk/error"]` = { code, message, details }. ' +
   'Tool calls count the rate limits of the REST route they mirror. See docs/protocols.md.'
+
+// The MCP SDK (with zod under it: about 19 MB of heap and 240 ms) is loaded by the first /mcp request, not at
+// start: most deployments never receive one (issue 16, memory at rest).
+let sdk: ReturnType<typeof loadSdk> | undefined
+async function loadSdk () {
+  const [{ StreamableHTTPServerTransport }, { SUPPORTED_PROTOCOL_VERSIONS }, { createMcpServer }] = await Promise.all([
+    import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+    import('../protocols/mcp-server.js')
+  ])
+  return { StreamableHTTPServerTransport, SUPPORTED_PROTOCOL_VERSIONS, createMcpServer }
+}
 
 export default (async (app, opts: { version: string }) => {
   const tools = buildTools(app)
@@ -83,6 +92,7 @@ export default (async (app, opts: { version: string }) => {
         accept
       })
     }
+    const { StreamableHTTPServerTransport, SUPPORTED_PROTOCOL_VERSIONS, createMcpServer } = await (sdk ??= loadSdk())
     const version = request.headers['mcp-protocol-version']
     if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       throw withDetails(new BadRequestError(`Unsupported MCP-Protocol-Version ${version}`), {

@@ -1,8 +1,7 @@
 // The database handle: one Postgres SQL dialect over either PGlite (in-process, the default) or a real
 // PostgreSQL server (DATABASE_URL). int8 and numeric columns come back as numbers from both drivers.
 // A PostgreSQL that cannot be reached surfaces as 503 AMK_DATABASE_UNAVAILABLE (src/store/postgres.ts).
-import { openPglite } from './pglite.js'
-import { openPostgres } from './postgres.js'
+// Each driver is imported only when used: PGlite's module alone is about 30 MB of a process on PostgreSQL.
 
 export type Row = Record<string, unknown>
 
@@ -31,10 +30,21 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number
   /** PostgreSQL: most connections (DATABASE_POOL_MAX). */
   poolMax?: number
+  /** PGlite: where the initdb snapshot is cached, '' for none (PGLITE_SNAPSHOT_DIR). */
+  pgliteSnapshotDir?: string
+  /** PGlite: Postgres's shared_buffers (PGLITE_SHARED_BUFFERS). */
+  pgliteSharedBuffers?: string
 }
 
 export async function openDatabase (options: DatabaseOptions): Promise<Database> {
-  if (!options.databaseUrl) return openPglite(options.dataDir)
+  if (!options.databaseUrl) {
+    const { openPglite } = await import('./pglite.js')
+    return openPglite(options.dataDir, {
+      snapshotDir: options.pgliteSnapshotDir,
+      sharedBuffers: options.pgliteSharedBuffers
+    })
+  }
+  const { openPostgres } = await import('./postgres.js')
   return openPostgres(options.databaseUrl, {
     connectTimeoutMs: options.connectTimeoutMs ?? 1000,
     acquireTimeoutMs: options.acquireTimeoutMs ?? 1000,

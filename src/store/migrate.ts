@@ -18,6 +18,12 @@ export async function loadMigrations (dir: URL = MIGRATIONS_DIR): Promise<Migrat
 /** Applies the pending migrations; returns the versions applied now (empty when up to date). */
 export async function migrate (db: Database, migrations?: Migration[]): Promise<string[]> {
   const all = migrations ?? await loadMigrations()
+  // A restart on a current schema (the usual case) costs one query instead of a locked transaction per file.
+  const recorded = await db.query<{ version: string }>('SELECT version FROM schema_migrations').catch(() => null)
+  if (recorded) {
+    const done = new Set(recorded.map(row => row.version))
+    if (all.every(migration => done.has(migration.version))) return []
+  }
   // Under the lock too: two replicas running CREATE TABLE IF NOT EXISTS at once collide in pg_type.
   await db.transaction(async tx => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_ID])

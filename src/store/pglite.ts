@@ -1,13 +1,60 @@
-// The embedded database: PGlite in-process, in DATA_DIR (locked to this process) or in memory.
-import { mkdir } from 'node:fs/promises'
-import { PGlite } from '@electric-sql/pglite'
+// The embedded database: PGlite in-process, in DATA_DIR (locked to this process) or in memory. A new database
+// is unpacked from a cached initdb snapshot when there is one (src/store/pglite-snapshot.ts); shared_buffers
+// is kept small (PGLITE_SHARED_BUFFERS), since PGlite touches every buffer page at start: 128 MB of RSS at
+// Postgres's default.
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 import type { Database, Queryable, Row } from './database.js'
-import { lockDataDir } from './data-dir-lock.js'
+import { LOCK_FILE, lockDataDir } from './data-dir-lock.js'
+import {
+  DEFAULT_SNAPSHOT_DIR, discardSnapshot, readSnapshot, unpackSnapshot, writeSnapshot
+} from './pglite-snapshot.js'
 
 const INT8 = 20
 const NUMERIC = 1700
 
-export async function openPglite (dataDir: string): Promise<Database> {
+export interface PgliteOptions {
+  /** Where the initdb snapshot is cached ('' = no snapshot: initdb for every new database). */
+  snapshotDir?: string
+  /** Postgres's shared_buffers ('16MB'). */
+  sharedBuffers?: string
+}
+
+/** Removes what a failed unpack left in a new data dir (the lock stays). */
+async function clearDataDir (dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir)) {
+    if (!name.startsWith(LOCK_FILE)) await rm(join(dataDir, name), { recursive: true, force: true })
+  }
+}
+
+async function create (dataDir: string | undefined, options: PgliteOptions): Promise<PGlite> {
+  const base: PGliteOptions = {
+    parsers: { [INT8]: Number, [NUMERIC]: Number },
+    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${options.sharedBuffers ?? '16MB'}`]
+  }
+  const snapshotDir = options.snapshotDir ?? DEFAULT_SNAPSHOT_DIR
+  const fresh = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
+  if (!fresh || !snapshotDir) return PGlite.create(dataDir, base)
+  const snapshot = await readSnapshot(snapshotDir)
+  if (snapshot) {
+    try {
+      if (dataDir === undefined) return await PGlite.create(dataDir, { ...base, loadDataDir: snapshot })
+      await unpackSnapshot(snapshot, dataDir)
+      return await PGlite.create(dataDir, base)
+    } catch {
+      await discardSnapshot(snapshotDir)
+      if (dataDir !== undefined) await clearDataDir(dataDir)
+    }
+  }
+  const db = await PGlite.create(dataDir, base)
+  const tar = await db.dumpDataDir('none')
+  await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()))
+  return db
+}
+
+export async function openPglite (dataDir: string, options: PgliteOptions = {}): Promise<Database> {
   const inMemory = dataDir === 'memory://' || dataDir === ''
   let unlock = async () => {}
   if (!inMemory) {
@@ -16,7 +63,7 @@ export async function openPglite (dataDir: string): Promise<Database> {
   }
   let db: PGlite
   try {
-    db = await PGlite.create(inMemory ? undefined : dataDir, { parsers: { [INT8]: Number, [NUMERIC]: Number } })
+    db = await create(inMemory ? undefined : dataDir, options)
   } catch (error) {
     await unlock()
     throw error
