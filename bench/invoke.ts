@@ -10,14 +10,18 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import net from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import pg from 'pg'
 import { Pool } from 'undici'
 import app, { serverOptions } from '../src/app.js'
 import type { Caller } from '../src/auth/roles.js'
 import { loadConfig } from '../src/config.js'
 import type { GenerateRequest } from '../src/llm/types.js'
-import { closeAll, formatTable, loadInProcess, measure, settings, withRatios, type BenchRow } from './lib.js'
+import {
+  closeAll, formatTable, loadInProcess, measure, settings, withRatios, type BenchRow, type TargetRow
+} from './lib.js'
 
 const KEY = 'amk_bench_invoke_user_key_0123456789'
 const CALLER: Caller = { id: 'bench-invoke', kind: 'api-key', role: 'user' }
@@ -67,6 +71,7 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port +
  * then a JSON line with the count and latency percentiles (ms, from performance.now()).
  */
 const CLIENT = `
+import pg from 'pg'
 import { Pool } from 'undici'
 const { TARGET, TARGET_PATH, HEADERS, BODY, SECONDS, WARMUP } = process.env
 const pool = new Pool(TARGET, { connections: 1 })
@@ -203,31 +208,92 @@ function cpuTable (rows: CpuRow[]): string {
   return [format(header), rule, ...lines.map(format)].join('\n')
 }
 
+/** A store and write mode the provider section runs the service on. */
+interface Setup { store: 'PGlite' | 'PostgreSQL', mode: 'durable' | 'behind', env: Record<string, string> }
+
+async function reachable (url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url)
+  return new Promise(resolve => {
+    const socket = net.connect({ host: hostname, port: Number(port || 5432) }, () => { socket.end(); resolve(true) })
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
+    socket.on('error', () => resolve(false))
+  })
+}
+
+/** A database of its own on the PostgreSQL server (dropped by the returned function), or null when unreachable. */
+async function scratchDatabase (): Promise<{ url: string, drop(): Promise<void> } | null> {
+  const admin = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+  if (!await reachable(admin)) return null
+  const database = `amk_bench_invoke_${process.pid}`
+  const run = async (sql: string) => {
+    const client = new pg.Client({ connectionString: admin })
+    await client.connect()
+    try { await client.query(sql) } finally { await client.end() }
+  }
+  await run(`CREATE DATABASE ${database}`)
+  const url = new URL(admin)
+  url.pathname = `/${database}`
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`) }
+}
+
+const ms = (value: number) => `${value.toFixed(2)} ms`
+
+/** Acceptance 2 (uncached half), per store and write mode: added p50 ≤ 1 ms, added p99 ≤ 5 ms, CPU ≤ 0.5 ms. */
+function targetsOf (direct: CpuRow, measured: Array<{ setup: Setup, row: CpuRow }>): TargetRow[] {
+  return measured.flatMap(({ setup, row }) => {
+    const what = `uncached invoke, 0 ms provider, 1 connection, ${setup.store}, ` +
+      `USAGE_WRITE_MODE=${setup.mode}${setup.mode === 'durable' ? ' (default)' : ''}`
+    const addedP50 = row.p50Ms - direct.p50Ms
+    const addedP99 = row.p99Ms - direct.p99Ms
+    const cpuMs = row.cpuUsPerCall / 1000
+    return [
+      {
+        what: `${what}: added p50`,
+        measured: ms(addedP50),
+        peer: `direct p50 ${ms(direct.p50Ms)}`,
+        ratio: '—',
+        target: '≤ 1 ms',
+        met: addedP50 <= 1
+      },
+      {
+        what: `${what}: added p99`,
+        measured: ms(addedP99),
+        peer: `direct p99 ${ms(direct.p99Ms)}`,
+        ratio: '—',
+        target: '≤ 5 ms',
+        met: addedP99 <= 5
+      },
+      {
+        what: `${what}: CPU per call`,
+        measured: ms(cpuMs),
+        peer: `direct ${ms(direct.cpuUsPerCall / 1000)}`,
+        ratio: `${round(row.cpuUsPerCall / direct.cpuUsPerCall, 1)}×`,
+        target: '≤ 0.5 ms',
+        met: cpuMs <= 0.5
+      }
+    ]
+  })
+}
+
 /**
- * Uncached invoke through a 0 ms fake OpenAI-compatible provider at one connection. The baseline is the
- * provider called directly: its latency from the same child client as the HTTP row, its CPU per call from
- * this process calling it (what any caller pays).
+ * Uncached invoke through a 0 ms fake OpenAI-compatible provider at one connection, on PGlite and on
+ * PostgreSQL, in each usage-ledger write mode. The baseline is the provider called directly: its latency
+ * from the same child client as the HTTP rows, its CPU per call from this process calling it (what any
+ * caller pays).
  */
 async function providerSection (
   request: GenerateRequest,
   seconds: number
-): Promise<{ table: string, notes: string[] }> {
+): Promise<{ table: string, notes: string[], targets: TargetRow[] }> {
   const offline = await instance()
   const { text } = await offline.llm.provider.generate(request).finally(() => closeAll(offline))
   const fake = child(FAKE_PROVIDER, { FAKE_CONTENT: text })
   const redisUrl = process.env.BENCH_REDIS_URL
-  let server: FastifyInstance | null = null
   let direct: Pool | null = null
+  const scratch = await scratchDatabase()
   try {
     const providerUrl = `http://127.0.0.1:${await fake.next()}`
     const pool = (direct = new Pool(providerUrl, { connections: 1 }))
-    const app = (server = await instance({
-      LLM_PROVIDER: 'openai',
-      OPENAI_BASE_URL: `${providerUrl}/v1`,
-      OPENAI_MODEL: 'bench-model',
-      ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `amkbench:${process.pid}:` } : {})
-    }))
-    const appUrl = await app.listen({ port: 0, host: '127.0.0.1' })
     const json = { 'content-type': 'application/json' }
     const chat = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: request.prompt }] })
     const callDirect = async () => {
@@ -236,43 +302,69 @@ async function providerSection (
     }
     const directLatency = await fromChild('direct', providerUrl, '/v1/chat/completions', json, chat, seconds)
     const directCpu = await inProcess('direct', callDirect, seconds)
-    const openAiRequest = { ...request, model: 'bench-model' }
-    const rows = [
-      {
-        ...directLatency,
-        scenario: 'direct provider call (baseline; CPU: this process calling it)',
-        cpuUsPerCall: directCpu.cpuUsPerCall
-      },
-      await inProcess('provider.generate(), openai-compatible client', () =>
-        app.llm.provider.generate(openAiRequest), seconds),
-      await inProcess('agents.invoke() in-process, cache off', () =>
-        app.agents.invoke({ agent: 'travel', method: 'searchFlights', input: INPUT, caller: CALLER, noCache: true }),
-      seconds),
-      await fromChild(
-        'POST /api/agents/travel/searchFlights, no-cache (CPU: the server)',
-        appUrl,
-        '/api/agents/travel/searchFlights',
-        { ...json, 'x-api-key': KEY, 'cache-control': 'no-cache' },
-        JSON.stringify(INPUT),
-        seconds
-      )
-    ]
+    const baseline = {
+      ...directLatency,
+      scenario: 'direct provider call (baseline; CPU: this process calling it)',
+      cpuUsPerCall: directCpu.cpuUsPerCall
+    }
+    const setups = (['durable', 'behind'] as const).flatMap((mode): Setup[] => [
+      { store: 'PGlite', mode, env: { USAGE_WRITE_MODE: mode } },
+      ...(scratch
+        ? [{ store: 'PostgreSQL' as const, mode, env: { USAGE_WRITE_MODE: mode, DATABASE_URL: scratch.url } }]
+        : [])
+    ])
+    const rows: CpuRow[] = [baseline]
+    const measured: Array<{ setup: Setup, row: CpuRow }> = []
+    for (const setup of setups) {
+      let server: FastifyInstance | null = null
+      try {
+        const app = (server = await instance({
+          LLM_PROVIDER: 'openai',
+          OPENAI_BASE_URL: `${providerUrl}/v1`,
+          OPENAI_MODEL: 'bench-model',
+          ...setup.env,
+          ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `amkbench:${process.pid}:` } : {})
+        }))
+        if (measured.length === 0) {
+          rows.push(await inProcess('provider.generate(), openai-compatible client', () =>
+            app.llm.provider.generate({ ...request, model: 'bench-model' }), seconds))
+        }
+        const row = await fromChild(
+          `POST /api/agents/travel/searchFlights, no-cache: ${setup.store}, USAGE_WRITE_MODE=${setup.mode} ` +
+            '(CPU: the server)',
+          await app.listen({ port: 0, host: '127.0.0.1' }),
+          '/api/agents/travel/searchFlights',
+          { ...json, 'x-api-key': KEY, 'cache-control': 'no-cache' },
+          JSON.stringify(INPUT),
+          seconds
+        )
+        rows.push(row)
+        measured.push({ setup, row })
+      } finally {
+        await closeAll(server)
+      }
+    }
     return {
       table: cpuTable(rows),
       notes: [
         'Provider rows: one connection, calls back to back; the fake provider and the HTTP client run in child ' +
-          'processes, so CPU per call is this process\'s own (process.cpuUsage() over the measured calls). ' +
-          `Added latency is over the direct call. ${redisUrl ? `Redis at ${redisUrl}.` : 'No Redis (memory stores).'}`
-      ]
+          'processes, so CPU per call is this process\'s own (process.cpuUsage() over the measured calls; ' +
+          'PGlite runs in it, PostgreSQL\'s own CPU is not counted). Added latency is over the direct call. ' +
+          `${redisUrl ? `Redis at ${redisUrl}.` : 'No Redis (memory stores).'} ` +
+          (scratch
+            ? 'PostgreSQL: a scratch database on BENCH_POSTGRES_URL\'s server.'
+            : 'PostgreSQL not reachable: its rows were skipped.')
+      ],
+      targets: targetsOf(baseline, measured)
     }
   } finally {
     await direct?.close()
-    await closeAll(server)
     await fake.stop()
+    await scratch?.drop()
   }
 }
 
-export async function run (): Promise<{ title: string, table: string, notes: string[] }> {
+export async function run (): Promise<{ title: string, table: string, notes: string[], targets: TargetRow[] }> {
   const { duration, connections } = settings()
   const server = await instance()
   let rows: BenchRow[]
@@ -337,7 +429,8 @@ export async function run (): Promise<{ title: string, table: string, notes: str
       'Load generators share the process (and, here, the machine) with the server: ' +
         'compare ratios, not absolute numbers, across machines.',
       ...provider.notes
-    ]
+    ],
+    targets: provider.targets
   }
 }
 

@@ -35,6 +35,8 @@ export default fp(async function usageLedger (app) {
     instanceId,
     buffer,
     writeTimeoutMs: config.USAGE_WRITE_TIMEOUT_MS,
+    mode: config.USAGE_WRITE_MODE,
+    behindMs: config.USAGE_WRITE_BEHIND_MS,
     staleMs: config.USAGE_STALE_MS,
     log
   })

@@ -46,6 +46,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const caller = callerOf(request)
     const { from, to } = period(request.query.from, request.query.to)
     const today = utcDay(Date.now())
+    await app.usageLedger.settled() // USAGE_WRITE_MODE=behind: this replica's rows are in first
     const [report, todayReport, limits] = await Promise.all([
       usageReport(app.db, { from, to, callerId: caller.id, limit: 0 }),
       usageReport(app.db, { from: today.start, to: today.resetsAt, callerId: caller.id, limit: 0 }),
@@ -105,6 +106,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async request => {
       const { from, to } = period(request.query.from, request.query.to)
+      await app.usageLedger.settled() // USAGE_WRITE_MODE=behind: this replica's rows are in first
       const report = await usageReport(app.db, { from, to, callerId: request.query.caller, limit: request.query.limit })
       return { period: { from: from.toISOString(), to: to.toISOString() }, ...report }
     }

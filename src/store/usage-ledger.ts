@@ -4,6 +4,10 @@
 // write is an upsert keyed by call_id, so replays never double count. A write that fails, or that the
 // database does not confirm within writeTimeoutMs, goes to the durable buffer and the caller moves on;
 // the ticker replays the buffer. Its SQL is in usage-sql.ts.
+// Two write modes (USAGE_WRITE_MODE): 'durable' (the default) resolves record() once the row is stored or
+// buffered, so a reservation exists before the provider call and a settlement before the reply; 'behind'
+// resolves at once and writes the rows of the next behindMs in one INSERT (a reservation and settlement of
+// the same call become one row), trading the rows of the last window on a crash for much less CPU per call.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
 import { createMemoryBuffer, type UsageBuffer } from './usage-buffer.js'
@@ -36,6 +40,8 @@ export interface UsageLedger {
   readonly instanceId: string
   /** Writes the row (a reservation when status is 'pending'); resolves once it is stored or buffered. */
   record(row: UsageRow): Promise<void>
+  /** Resolves once the rows recorded so far were written (or buffered): read-your-writes in 'behind' mode. */
+  settled(): Promise<void>
   /** Totals of one caller since a time (budgets, /api/usage/me). */
   totals(callerId: string, since: Date): Promise<UsageTotals>
   /** Replays the buffer into the database; resolves with the number of entries written. */
@@ -52,8 +58,13 @@ export interface UsageLedger {
   close(timeoutMs?: number): Promise<void>
 }
 
+export type UsageWriteMode = 'durable' | 'behind'
+
 export interface LedgerOptions {
   instanceId?: string
+  /** 'durable' (default): record() waits for the database or the buffer; 'behind': group commit every behindMs. */
+  mode?: UsageWriteMode
+  behindMs?: number
   buffer?: UsageBuffer
   writeTimeoutMs?: number
   staleMs?: number
@@ -66,28 +77,60 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   const lastResort = createMemoryBuffer() // when the buffer itself fails (disk full); never expected
   const writeTimeoutMs = options.writeTimeoutMs ?? 250
   const staleMs = options.staleMs ?? 30_000
-  let queue: Array<{ row: Stored, abandoned: boolean, resolve(): void, reject(error: unknown): void }> = []
-  let writing = false
+  const mode = options.mode ?? 'durable'
+  const behindMs = options.behindMs ?? 10
+  type Item = { row: Stored, abandoned: boolean, resolve(): void, reject(error: unknown): void }
+  let queue: Item[] = []
+  let draining: Promise<void> | null = null
+  /** Ends the wait of a drain that waits for more rows (a full batch, or settled()). */
+  let wake: (() => void) | undefined
   let suspectUntil = 0
+  /** Buffer pushes of 'behind' mode nobody awaits (close() does). */
+  const background = new Set<Promise<void>>()
 
-  async function drain () {
-    writing = true
-    // Wait one turn of the event loop first: PGlite runs a query synchronously, so without it the rows
-    // of requests still in flight never get to join and every call pays for its own INSERT.
-    await new Promise(resolve => setImmediate(resolve))
-    while (queue.length > 0) {
-      const batch = queue.slice(0, BATCH).filter(item => !item.abandoned)
-      queue = queue.slice(BATCH)
-      if (batch.length === 0) continue
-      const bad = new Map<Stored, unknown>()
-      try {
-        await upsertTolerant(db, batch.map(item => item.row), (row, error) => bad.set(row, error))
-        for (const item of batch) bad.has(item.row) ? item.reject(bad.get(item.row)) : item.resolve()
-      } catch (error) {
-        for (const item of batch) item.reject(error)
+  /** Writes the queue in batches, after `delayMs` (or one turn of the event loop) so more rows can join. */
+  function startDrain (delayMs?: number) {
+    draining ??= drainQueue(delayMs)
+  }
+
+  async function drainQueue (delayMs?: number) {
+    try {
+      // PGlite runs a query synchronously, so without the wait the rows of requests still in flight never
+      // get to join and every call pays for its own INSERT.
+      await new Promise<void>(resolve => {
+        if (delayMs === undefined) return setImmediate(resolve)
+        const timer = setTimeout(resolve, delayMs)
+        wake = () => { clearTimeout(timer); resolve() }
+      })
+      wake = undefined
+      while (queue.length > 0) {
+        const batch = queue.slice(0, BATCH).filter(item => !item.abandoned)
+        queue = queue.slice(BATCH)
+        if (batch.length === 0) continue
+        const bad = new Map<Stored, unknown>()
+        // 'behind': nobody waits on these rows, so while the database does not answer, this batch and the rows
+        // queued behind it go to the buffer, and so do new rows (suspect). A late success makes the copies no-ops.
+        let buffered = false
+        const late = () => {
+          suspectUntil = Date.now() + SUSPECT_MS
+          if (!buffered) inBackground(batch.map(item => item.row))
+          buffered = true
+          const waiting = queue.splice(0).filter(item => !item.abandoned)
+          if (waiting.length > 0) inBackground(waiting.map(item => item.row))
+        }
+        const guard = mode === 'behind' ? setInterval(late, writeTimeoutMs) : undefined
+        try {
+          await upsertTolerant(db, batch.map(item => item.row), (row, error) => bad.set(row, error))
+          for (const item of batch) bad.has(item.row) ? item.reject(bad.get(item.row)) : item.resolve()
+        } catch (error) {
+          for (const item of batch) item.reject(error)
+        } finally {
+          clearInterval(guard)
+        }
       }
+    } finally {
+      draining = null // in the same turn as the last check of the queue, so no row is left behind
     }
-    writing = false
   }
 
   async function toBuffer (rows: Stored[]) {
@@ -97,13 +140,39 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     })
   }
 
+  function inBackground (rows: Stored[]) {
+    const pushed = toBuffer(rows).catch(() => {}).finally(() => background.delete(pushed))
+    background.add(pushed)
+  }
+
+  /** 'behind': queued for the next group commit; a refused row goes to the buffer, a data error is logged. */
+  function writeBehind (row: Stored) {
+    if (Date.now() < suspectUntil) return inBackground([row])
+    queue.push({
+      row,
+      abandoned: false,
+      resolve: () => {},
+      reject (error) {
+        if (isDataError(error)) {
+          return options.log?.error({ err: error, row }, 'usage row dropped: the database refuses it')
+        }
+        suspectUntil = Date.now() + SUSPECT_MS
+        options.log?.warn({ callId: row.call_id, reason: String(error) }, 'usage ledger write deferred to the buffer')
+        inBackground([row])
+      }
+    })
+    startDrain(behindMs)
+    if (queue.length >= BATCH) wake?.() // a full batch goes now
+  }
+
   async function write (row: Stored): Promise<void> {
+    if (mode === 'behind') return writeBehind(row)
     if (Date.now() < suspectUntil) return toBuffer([row])
     let timer: NodeJS.Timeout | undefined
-    const item = { row, abandoned: false, resolve: () => {}, reject: (_error: unknown) => {} }
+    const item: Item = { row, abandoned: false, resolve: () => {}, reject: (_error: unknown) => {} }
     const stored = new Promise<void>((resolve, reject) => { item.resolve = resolve; item.reject = reject })
     queue.push(item)
-    if (!writing) drain().catch(() => {}) // drain settles every item itself
+    startDrain() // drain settles every item itself
     const outcome = await Promise.race([
       stored.then(() => 'stored' as const, (error: unknown) => ({ error })),
       new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), writeTimeoutMs) })
@@ -123,6 +192,16 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
       'usage ledger write deferred to the buffer'
     )
     await toBuffer([row])
+  }
+
+  /** Drains what is queued now (at once, not after the window) and the background buffer pushes. */
+  async function settled () {
+    while (draining || queue.length > 0) {
+      startDrain()
+      wake?.()
+      await draining
+    }
+    await Promise.all(background)
   }
 
   let flushing: Promise<number> | null = null
@@ -159,7 +238,9 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     sweep: () => settleStale(db, staleMs, instanceId),
     heartbeat: () => heartbeat(db, instanceId),
     depth: () => buffer.depth() + lastResort.depth(),
+    settled,
     async totals (callerId, since) {
+      await settled()
       const row = await callerTotals(db, callerId, since)
       return { calls: row.calls, inputTokens: row.input_tokens, outputTokens: row.output_tokens, costUsd: row.cost_usd }
     },
@@ -193,6 +274,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     async close (timeoutMs = 5000) {
       clearInterval(ticker)
       const work = (async () => {
+        await settled()
         await ledger.flush()
         await retire(db, instanceId)
       })()
@@ -204,6 +286,9 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
         )
       })
       clearTimeout(timer)
+      // 'behind' rows the database did not take in time: the buffer keeps them for the next start.
+      const unwritten = queue.splice(0).filter(item => !item.abandoned).map(item => item.row)
+      if (unwritten.length > 0) await toBuffer(unwritten)
     }
   }
   return ledger
