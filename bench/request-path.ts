@@ -10,29 +10,65 @@
 // Run alone: `node --import=tsx bench/request-path.ts` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_ROUNDS —
 // default 3 here —, BENCH_REDIS_URL to override redis://127.0.0.1:6379, BENCH_DATABASE_URL for PostgreSQL
 // instead of an in-memory PGlite).
+// The request path (issue 16), three scenarios through the full app, each next to two peers sending the
+// same bytes:
+//   - `key`: GET /api/agents/list with an API key (auth, Redis limiter, metrics, helmet, error handler…);
+//   - `jwt`: the same with a Bearer JWT (our HS256 token);
+//   - `cached`: POST /api/agents/travel/searchFlights answered from the Redis response cache (+ limiter).
+// The peers:
+//   - bare Fastify: one route per scenario replying with the full app's body, nothing else;
+//   - a minimal equivalent: a Fastify app that does what the route must — API-key auth by looking up the
+//     key's SHA-256 in a Map, or the JWT verified with fast-jwt (the same HS256/iss/aud/claims checks, per
+//     request); one Redis round trip for the rate limit (INCR and expiry in one script); on the cached path
+//     one more for the cache read (GET, JSON.parse); and the same reply (serialised per request).
+// Each server runs in a child process, which reports its own process.cpuUsage() over IPC, so the CPU per
+// request is the server's alone (autocannon runs in this process). The contenders are measured in
+// alternating rounds (the order rotates each round); each figure is the median of its rounds.
+// Run alone: `node --import=tsx bench/request-path.ts` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_ROUNDS —
+// default 3 here —, BENCH_REDIS_URL to override redis://127.0.0.1:6379, BENCH_DATABASE_URL for PostgreSQL
+// instead of an in-memory PGlite, REQUEST_PATH_SCENARIOS=key,jwt,cached to pick scenarios,
+// REQUEST_PATH_PROFILE=<dir> to write a V8 CPU profile of the full app's process there).
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
-import { settings } from './lib.js'
+import { createSigner } from 'fast-jwt'
+import { settings, type TargetRow } from './lib.js'
 
 const KEY = 'amk_bench_request_path_user_key_0123456789'
-const PATH = '/api/agents/list'
+const JWT_SECRET = 'request-path-bench-secret-0123456789abcdef'
+const JWT_ISSUER = 'amrikyy-agent-api'
+const JWT_AUDIENCE = 'amrikyy-agent-clients'
+const LIST_PATH = '/api/agents/list'
+const INVOKE_PATH = '/api/agents/travel/searchFlights'
+const INVOKE_INPUT = { from: 'Cairo', to: 'Paris', date: '2030-05-01', passengers: 2 }
+const HUGE = 1_000_000_000
 const SELF = fileURLToPath(import.meta.url)
 const SERVER_FLAG = '--request-path-server'
 
 type Kind = 'app' | 'bare' | 'minimal'
+type ScenarioName = 'key' | 'jwt' | 'cached'
 interface Cpu { user: number, system: number }
 interface Sample { requestsPerSec: number, cpuUsPerRequest: number, p50Ms: number, p99Ms: number, bad: number }
+interface Scenario {
+  name: ScenarioName
+  title: string
+  method: 'GET' | 'POST'
+  path: string
+  headers: Record<string, string>
+  body?: string
+  /** What the minimal equivalent does on this path. */
+  minimal: string
+}
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 interface Child { kind: Kind, port: number, child: ChildProcess, cpu: () => Promise<Cpu> }
 
-async function startChild (kind: Kind, env: Record<string, string>): Promise<Child> {
+async function startChild (kind: Kind, env: Record<string, string>, profileDir?: string): Promise<Child> {
   const child = fork(SELF, [SERVER_FLAG, kind], {
-    execArgv: ['--import=tsx'],
+    execArgv: ['--import=tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
@@ -48,19 +84,21 @@ async function startChild (kind: Kind, env: Record<string, string>): Promise<Chi
   return { kind, port: message.port, child, cpu }
 }
 
-async function load (port: number, duration: number, connections: number) {
+async function load (port: number, scenario: Scenario, duration: number, connections: number) {
   return autocannon({
-    url: `http://127.0.0.1:${port}${PATH}`,
-    headers: { 'x-api-key': KEY },
+    url: `http://127.0.0.1:${port}${scenario.path}`,
+    method: scenario.method,
+    headers: scenario.headers,
+    body: scenario.body,
     connections,
     duration
   })
 }
 
 /** One measured pass: autocannon for `duration` s, the server's CPU over exactly that time. */
-async function sample (server: Child, duration: number, connections: number): Promise<Sample> {
+async function sample (server: Child, scenario: Scenario, duration: number, connections: number): Promise<Sample> {
   const before = await server.cpu()
-  const result = await load(server.port, duration, connections)
+  const result = await load(server.port, scenario, duration, connections)
   const after = await server.cpu()
   const cpuUs = after.user - before.user + after.system - before.system
   const answered = result['2xx']
@@ -74,71 +112,169 @@ async function sample (server: Child, duration: number, connections: number): Pr
 }
 
 const LABELS: Record<Kind, string> = {
-  app: 'full app: API key + Redis limiter, metrics, helmet',
-  minimal: 'minimal equivalent: hashed-key Map, 1 Redis call, same reply',
+  app: 'full app',
+  minimal: 'minimal equivalent',
   bare: 'bare Fastify, same bytes'
 }
 
-export async function run (): Promise<{ title: string, table: string, notes: string[] }> {
+function scenarios (token: string): Scenario[] {
+  const all: Scenario[] = [
+    {
+      name: 'key',
+      title: 'GET /api/agents/list, API key + Redis limiter',
+      method: 'GET',
+      path: LIST_PATH,
+      headers: { 'x-api-key': KEY },
+      minimal: 'hashed-key Map, 1 Redis call, same reply'
+    },
+    {
+      name: 'jwt',
+      title: 'GET /api/agents/list, JWT + Redis limiter',
+      method: 'GET',
+      path: LIST_PATH,
+      headers: { authorization: `Bearer ${token}` },
+      minimal: 'fast-jwt HS256 verify per request, 1 Redis call, same reply'
+    },
+    {
+      name: 'cached',
+      title: 'cached POST /api/agents/travel/searchFlights, API key + Redis limiter + Redis cache',
+      method: 'POST',
+      path: INVOKE_PATH,
+      headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+      body: JSON.stringify(INVOKE_INPUT),
+      minimal: 'hashed-key Map, 1 Redis call for the limit + 1 cache GET, same reply'
+    }
+  ]
+  const chosen = (process.env.REQUEST_PATH_SCENARIOS ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  return chosen.length > 0 ? chosen.flatMap(name => all.filter(s => s.name === name)) : all
+}
+
+async function reference (port: number, scenario: Scenario): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}${scenario.path}`, {
+    method: scenario.method,
+    headers: scenario.headers,
+    body: scenario.body
+  })
+  const body = await response.text()
+  if (response.status !== 200) {
+    throw new Error(`the full app answered ${scenario.name} with ${response.status}: ${body}`)
+  }
+  return body
+}
+
+export async function run (): Promise<{ title: string, table: string, notes: string[], targets: TargetRow[] }> {
   const { duration, connections } = settings()
   const rounds = process.env.BENCH_ROUNDS ? settings().rounds : 3
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const profileDir = process.env.REQUEST_PATH_PROFILE
   const env = {
     REQUEST_PATH_REDIS_URL: redisUrl,
     REQUEST_PATH_PREFIX: `amkbench:${randomBytes(3).toString('hex')}:`
   }
+  const sign = createSigner({
+    key: JWT_SECRET, algorithm: 'HS256', iss: JWT_ISSUER, aud: JWT_AUDIENCE, expiresIn: 3_600_000
+  })
+  const token = sign({ sub: 'bench-user', email: 'bench@example.com', role: 'user' })
+  const chosen = scenarios(token)
   const children: Child[] = []
   try {
-    const app = await startChild('app', env)
+    const app = await startChild('app', env, profileDir)
     children.push(app)
-    const reference = await fetch(`http://127.0.0.1:${app.port}${PATH}`, { headers: { 'x-api-key': KEY } })
-    const body = await reference.text()
-    if (reference.status !== 200) throw new Error(`the full app answered ${reference.status}: ${body}`)
-    const peerEnv = { ...env, REQUEST_PATH_BODY: body }
+    // The cached scenario's first call fills the cache (offline provider); the reference is a hit.
+    const bodies: Record<string, string> = {}
+    for (const scenario of chosen) {
+      if (scenario.name === 'cached') await reference(app.port, scenario)
+      bodies[scenario.name] = await reference(app.port, scenario)
+    }
+    const peerEnv = {
+      ...env,
+      REQUEST_PATH_LIST_BODY: bodies.key ?? bodies.jwt ?? '',
+      REQUEST_PATH_INVOKE_BODY: bodies.cached ?? ''
+    }
     children.push(await startChild('minimal', peerEnv), await startChild('bare', peerEnv))
-    // Unmeasured: warm every server's JIT.
-    for (const server of children) await load(server.port, 2, connections)
-    const samples = new Map<Kind, Sample[]>(children.map(c => [c.kind, []]))
-    for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < children.length; i++) {
-        const server = children[(i + round) % children.length]
-        samples.get(server.kind)!.push(await sample(server, duration, connections))
+    // Unmeasured: every path of the full app once more than the peers (its first seconds after start carry
+    // compilation and start-up work that would land on the first scenario).
+    for (const scenario of chosen) await load(app.port, scenario, 2, connections)
+    const rows: string[][] = []
+    const targets: TargetRow[] = []
+    for (const scenario of chosen) {
+      // Unmeasured: warm every server's JIT on this path.
+      for (const server of children) await load(server.port, scenario, 2, connections)
+      const samples = new Map<Kind, Sample[]>(children.map(c => [c.kind, []]))
+      for (let round = 0; round < rounds; round++) {
+        for (let i = 0; i < children.length; i++) {
+          const server = children[(i + round) % children.length]
+          samples.get(server.kind)!.push(await sample(server, scenario, duration, connections))
+        }
+      }
+      const figure = (kind: Kind, field: keyof Sample) => median(samples.get(kind)!.map(s => s[field]))
+      const cpu = (kind: Kind) => figure(kind, 'cpuUsPerRequest')
+      const rps = (kind: Kind) => figure(kind, 'requestsPerSec')
+      for (const kind of ['app', 'minimal', 'bare'] as Kind[]) {
+        rows.push([
+          `${scenario.name}: ${LABELS[kind]}${kind === 'minimal' ? ` (${scenario.minimal})` : ''}`,
+          String(Math.round(rps(kind))),
+          cpu(kind).toFixed(1),
+          String(figure(kind, 'p50Ms')),
+          String(figure(kind, 'p99Ms')),
+          String(samples.get(kind)!.reduce((sum, s) => sum + s.bad, 0)),
+          `${(cpu(kind) / cpu('minimal')).toFixed(2)}×`,
+          `${(cpu(kind) / cpu('bare')).toFixed(2)}×`,
+          `${(rps(kind) / rps('bare')).toFixed(2)}×`
+        ])
+      }
+      const cpuRatio = cpu('app') / cpu('minimal')
+      const cpuLimit = scenario.name === 'cached' ? 2 : 1.5
+      targets.push({
+        what: `${scenario.title}: CPU per request`,
+        measured: `${cpu('app').toFixed(1)} µs`,
+        peer: `minimal equivalent ${cpu('minimal').toFixed(1)} µs`,
+        ratio: `${cpuRatio.toFixed(2)}×`,
+        target: `≤ ${cpuLimit}× minimal`,
+        met: cpuRatio <= cpuLimit
+      })
+      if (scenario.name === 'key') {
+        const rpsRatio = rps('app') / rps('bare')
+        targets.push({
+          what: `${scenario.title}: throughput`,
+          measured: `${Math.round(rps('app'))} req/s`,
+          peer: `bare Fastify ${Math.round(rps('bare'))} req/s`,
+          ratio: `${rpsRatio.toFixed(2)}×`,
+          target: '≥ 0.5× bare',
+          met: rpsRatio >= 0.5
+        })
       }
     }
-    const figure = (kind: Kind, field: keyof Sample) => median(samples.get(kind)!.map(s => s[field]))
-    const cpu = (kind: Kind) => figure(kind, 'cpuUsPerRequest')
-    const rps = (kind: Kind) => figure(kind, 'requestsPerSec')
-    const kinds: Kind[] = ['app', 'minimal', 'bare']
-    const header = ['server', 'req/s', 'CPU µs/req', 'p50 ms', 'p99 ms', 'non-2xx', 'CPU vs minimal', 'CPU vs bare',
-      'req/s vs bare']
-    const lines = kinds.map(kind => [
-      LABELS[kind],
-      String(Math.round(rps(kind))),
-      cpu(kind).toFixed(1),
-      String(figure(kind, 'p50Ms')),
-      String(figure(kind, 'p99Ms')),
-      String(samples.get(kind)!.reduce((sum, s) => sum + s.bad, 0)),
-      `${(cpu(kind) / cpu('minimal')).toFixed(2)}×`,
-      `${(cpu(kind) / cpu('bare')).toFixed(2)}×`,
-      `${(rps(kind) / rps('bare')).toFixed(2)}×`
-    ])
-    const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)))
+    const header = ['scenario: server', 'req/s', 'CPU µs/req', 'p50 ms', 'p99 ms', 'non-2xx', 'CPU vs minimal',
+      'CPU vs bare', 'req/s vs bare']
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map(l => l[i].length)))
     const format = (cells: string[]) =>
       `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`
     const rule = `|${widths.map((w, i) => '-'.repeat(w + 1) + (i === 0 ? '-' : ':')).join('|')}|`
     return {
-      title: 'Request path: GET /api/agents/list, API key + Redis limiter, vs the minimal equivalent and bare Fastify',
-      table: [format(header), rule, ...lines.map(format)].join('\n'),
+      title: 'Request path: API key, JWT and a cached invoke through the full app, vs the minimal equivalent and ' +
+        'bare Fastify',
+      table: [format(header), rule, ...rows.map(format)].join('\n'),
       notes: [
-        `${rounds} alternating rounds of ${duration} s at ${connections} connections; medians. CPU per request is ` +
-          "the server process's own process.cpuUsage() over a round divided by its 2xx responses (the load " +
-          'generator runs in another process).',
-        `Every server answers the same ${Buffer.byteLength(body)}-byte body. Acceptance (issue 16): CPU ≤ 1.5× the ` +
-          'minimal equivalent, req/s ≥ 0.5× bare Fastify.'
-      ]
+        `${rounds} alternating rounds of ${duration} s at ${connections} connections per scenario; medians. CPU per ` +
+          "request is the server process's own process.cpuUsage() over a round divided by its 2xx responses (the " +
+          'load generator runs in another process).',
+        `Every server answers the same bytes per scenario (list ${Buffer.byteLength(peerEnv.REQUEST_PATH_LIST_BODY)} ` +
+          `bytes; cached invoke ${Buffer.byteLength(peerEnv.REQUEST_PATH_INVOKE_BODY)} bytes, its traceId and ` +
+          'durationMs fresh per request in the app and the minimal app). Acceptance (issue 16): request path CPU ≤ ' +
+          '1.5× the minimal equivalent (API key and JWT), req/s ≥ 0.5× bare Fastify; cached invoke CPU ≤ 2× minimal.'
+      ],
+      targets
     }
   } finally {
-    for (const { child } of children) child.kill()
+    for (const { kind, child } of children) {
+      if (kind === 'app' && profileDir) {
+        child.disconnect() // exits through process.exit, which writes the profile
+        await once(child, 'exit')
+      } else {
+        child.kill()
+      }
+    }
   }
 }
 
@@ -147,7 +283,8 @@ async function serve (kind: Kind): Promise<void> {
   const { default: Fastify } = await import('fastify')
   const redisUrl = process.env.REQUEST_PATH_REDIS_URL ?? 'redis://127.0.0.1:6379'
   const prefix = process.env.REQUEST_PATH_PREFIX ?? 'amkbench:'
-  const body = process.env.REQUEST_PATH_BODY ?? ''
+  const listBody = process.env.REQUEST_PATH_LIST_BODY ?? ''
+  const invokeBody = process.env.REQUEST_PATH_INVOKE_BODY ?? ''
   let server
   if (kind === 'app') {
     const { default: app, serverOptions } = await import('../src/app.js')
@@ -159,7 +296,12 @@ async function serve (kind: Kind): Promise<void> {
       DATA_DIR: 'memory://',
       ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
       VALID_API_KEYS: `${KEY}:user`,
-      RATE_LIMIT_GLOBAL_MAX: '1000000000',
+      JWT_SECRET,
+      JWT_ISSUER,
+      JWT_AUDIENCE,
+      LLM_PROVIDER: 'offline',
+      RATE_LIMIT_GLOBAL_MAX: String(HUGE),
+      RATE_LIMIT_OVERRIDES: JSON.stringify({ travel: HUGE, 'travel.searchFlights': HUGE }),
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: prefix
     })
@@ -168,9 +310,11 @@ async function serve (kind: Kind): Promise<void> {
     await server.register(app, { config, db })
   } else if (kind === 'bare') {
     server = Fastify()
-    server.get(PATH, (_request, reply) => { reply.type('application/json; charset=utf-8').send(body) })
+    server.get(LIST_PATH, (_request, reply) => { reply.type('application/json; charset=utf-8').send(listBody) })
+    server.post(INVOKE_PATH, (_request, reply) => { reply.type('application/json; charset=utf-8').send(invokeBody) })
   } else {
-    const { createHash } = await import('node:crypto')
+    const { createHash, randomUUID } = await import('node:crypto')
+    const { createVerifier } = await import('fast-jwt')
     const { Redis } = await import('ioredis')
     const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     await once(redis, 'ready')
@@ -181,16 +325,65 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`
     })
     const hit = (redis as unknown as { hit(key: string, windowMs: number): Promise<number> }).hit.bind(redis)
+    const verify = createVerifier({
+      key: JWT_SECRET,
+      algorithms: ['HS256'],
+      allowedIss: JWT_ISSUER,
+      allowedAud: JWT_AUDIENCE,
+      requiredClaims: ['sub', 'iat', 'exp', 'iss', 'aud']
+    })
     const keys = new Map([[createHash('sha256').update(KEY).digest('hex'), { id: 'bench', role: 'user' }]])
-    const list: unknown = JSON.parse(body)
+    const list: unknown = listBody ? JSON.parse(listBody) : null
+    // The cached reply's data, stored once under a key derived from the input, as a cache would.
+    const cacheKey = (input: unknown) =>
+      `${prefix}min:cache:${createHash('sha256').update(JSON.stringify(input)).digest('hex')}`
+    if (invokeBody) {
+      const { data, usage } = JSON.parse(invokeBody) as { data: unknown, usage: { model: string } }
+      await redis.set(cacheKey(INVOKE_INPUT), JSON.stringify({ data, model: usage.model, createdAt: Date.now() }))
+    }
+    type Caller = { id: string, role: string } | undefined
+    const authenticate = (headers: Record<string, string | string[] | undefined>): Caller => {
+      const key = headers['x-api-key']
+      if (typeof key === 'string') return keys.get(createHash('sha256').update(key).digest('hex'))
+      const authorization = headers.authorization
+      if (typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) return undefined
+      try {
+        const claims = verify(authorization.slice(7)) as { sub?: unknown, role?: unknown }
+        return typeof claims.sub === 'string' && typeof claims.role === 'string'
+          ? { id: `user:${claims.sub}`, role: claims.role }
+          : undefined
+      } catch {
+        return undefined
+      }
+    }
     server = Fastify()
-    server.get(PATH, async (request, reply) => {
-      const key = request.headers['x-api-key']
-      const caller = typeof key === 'string' ? keys.get(createHash('sha256').update(key).digest('hex')) : undefined
+    server.get(LIST_PATH, async (request, reply) => {
+      const caller = authenticate(request.headers)
       if (!caller) return reply.code(401).send({ code: 'AMK_UNAUTHORIZED' })
       const count = await hit(`${prefix}min:global:c:${caller.id}`, 60_000)
-      if (count > 1_000_000_000) return reply.code(429).send({ code: 'AMK_RATE_LIMITED' })
+      if (count > HUGE) return reply.code(429).send({ code: 'AMK_RATE_LIMITED' })
       return list
+    })
+    server.post(INVOKE_PATH, async (request, reply) => {
+      const started = performance.now()
+      const caller = authenticate(request.headers)
+      if (!caller) return reply.code(401).send({ code: 'AMK_UNAUTHORIZED' })
+      const count = await hit(`${prefix}min:global:c:${caller.id}`, 60_000)
+      if (count > HUGE) return reply.code(429).send({ code: 'AMK_RATE_LIMITED' })
+      const raw = await redis.get(cacheKey(request.body))
+      if (!raw) return reply.code(500).send({ code: 'AMK_CACHE_MISS' })
+      const cached = JSON.parse(raw) as { data: unknown, model: string }
+      reply.header('x-cache', 'hit')
+      return {
+        success: true,
+        agent: 'travel',
+        method: 'searchFlights',
+        data: cached.data,
+        usage: { inputTokens: 0, outputTokens: 0, costUsd: 0, model: cached.model },
+        cached: true,
+        durationMs: Math.round(performance.now() - started),
+        traceId: randomUUID()
+      }
     })
   }
   await server.listen({ port: 0, host: '127.0.0.1' })

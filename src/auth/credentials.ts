@@ -164,8 +164,10 @@ export function createCredentialVerifier (
 
   return async (credential, context) => {
     if (credential.type === 'api-key') return viaApiKey(credential.value, context.ip)
-    const issuer = unverifiedIssuer(credential.value)
-    if (deps.supabase && issuer === deps.supabase.issuer) return viaSupabase(deps.supabase, credential.value)
+    // The unverified issuer only picks a verifier: without Supabase there is one, and no need to decode twice.
+    if (deps.supabase && unverifiedIssuer(credential.value) === deps.supabase.issuer) {
+      return viaSupabase(deps.supabase, credential.value)
+    }
     return viaJwt(credential.value)
   }
 }

@@ -3,8 +3,10 @@
 // A request counts every scope it is limited under at once: in Redis, one Lua call over all of its keys
 // (one round trip however many scopes), atomic, so limits stay exact across replicas. (The app talks to one
 // Redis server, not a Cluster, so the keys of a request need not share a hash slot.)
+import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { defineScript } from '../store/redis-script.js'
+import { tickPipelineFor, type TickPipeline } from './tick-pipeline.js'
 import type { RedisFailover } from './redis-failover.js'
 
 export interface WindowCount {
@@ -34,11 +36,7 @@ function countPairs (value: unknown): number[] {
 // KEYS: the counters; ARGV[i]: the window (ms) of KEYS[i]. Counts the request in each; the first one of a
 // window starts its expiry (so does a counter found without one, which would otherwise never reset).
 // Returns {current1, ttl1, current2, ttl2, …}.
-const INCR_ALL = defineScript({
-  name: 'rate limit',
-  keys: 'any',
-  parse: countPairs,
-  lua: `local out = {}
+const INCR_ALL_LUA = `local out = {}
 for i, key in ipairs(KEYS) do
   local window = tonumber(ARGV[i])
   local current = redis.call('INCR', key)
@@ -52,7 +50,9 @@ for i, key in ipairs(KEYS) do
   out[2 * i] = ttl
 end
 return out`
-})
+const INCR_ALL = defineScript({ name: 'rate limit', keys: 'any', parse: countPairs, lua: INCR_ALL_LUA })
+const INCR_ALL_SHA = createHash('sha1').update(INCR_ALL_LUA).digest('hex')
+const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith('NOSCRIPT')
 
 function pairsToCounts (flat: number[], expected: number): WindowCount[] {
   if (flat.length !== expected * 2) {
@@ -63,19 +63,37 @@ function pairsToCounts (flat: number[], expected: number): WindowCount[] {
   return counts
 }
 
-/** Windows in Redis under `keyPrefix`. */
+/**
+ * Windows in Redis under `keyPrefix`. The script goes out with the other request-path commands of the same turn
+ * of the event loop, in one write (tick-pipeline.ts); it stays one atomic script call per request.
+ */
 export class RedisWindows {
-  constructor (private readonly redis: Redis, private readonly keyPrefix: string) {}
+  private readonly pipeline: TickPipeline
+
+  constructor (private readonly redis: Redis, private readonly keyPrefix: string) {
+    this.pipeline = tickPipelineFor(redis)
+  }
 
   /** Counts a request in every window of `requests`, in one round trip; the counts are in the same order. */
   async incrAll (requests: readonly WindowRequest[]): Promise<WindowCount[]> {
-    const keys = new Array<string>(requests.length)
-    const windows = new Array<number>(requests.length)
-    for (let i = 0; i < requests.length; i++) {
-      keys[i] = this.keyPrefix + requests[i].key
-      windows[i] = requests[i].timeWindow
+    const n = requests.length
+    const args = new Array<string | number>(2 + 2 * n)
+    args[0] = INCR_ALL_SHA
+    args[1] = n
+    for (let i = 0; i < n; i++) {
+      args[2 + i] = this.keyPrefix + requests[i].key
+      args[2 + n + i] = requests[i].timeWindow
     }
-    return pairsToCounts(await INCR_ALL(this.redis, keys, windows), requests.length)
+    let reply: unknown
+    try {
+      reply = await this.pipeline.call('evalsha', args)
+    } catch (error) {
+      if (!isNoScript(error)) throw error
+      // A new, restarted or flushed server: send the script itself (ioredis keeps it cached from then on).
+      const keys = args.slice(2, 2 + n) as string[]
+      return pairsToCounts(await INCR_ALL(this.redis, keys, args.slice(2 + n)), n)
+    }
+    return pairsToCounts(INCR_ALL.parse(reply), n)
   }
 
   async incr (key: string, timeWindow: number): Promise<WindowCount> {

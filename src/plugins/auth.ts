@@ -93,7 +93,10 @@ export default fp(async function auth (app) {
       algorithms: ['HS256'],
       allowedIss: config.JWT_ISSUER,
       allowedAud: config.JWT_AUDIENCE,
-      requiredClaims: ['sub', 'iat', 'exp', 'iss', 'aud']
+      requiredClaims: ['sub', 'iat', 'exp', 'iss', 'aud'],
+      // fast-jwt's LRU of verified tokens: an entry is used only between the token's nbf and exp (failures are
+      // not remembered), so a cached answer is the one verification would give.
+      cache: config.JWT_VERIFY_CACHE_SIZE > 0 ? config.JWT_VERIFY_CACHE_SIZE : false
     }
   })
 

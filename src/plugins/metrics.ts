@@ -1,7 +1,8 @@
 // Prometheus metrics: one registry per app (so several apps can live in one process), fastify-metrics
-// for default process metrics and the request-duration histogram, and app.meters for the metrics other
-// plugins add. Labels use route templates only, so cardinality stays bounded. `startMetricsListener` serves
-// the registry on a separate port (METRICS_PORT) with neither auth nor rate limits, for Prometheus.
+// for default process metrics, one onResponse hook for the request counter and duration histogram, and
+// app.meters for the metrics other plugins add. Labels use route templates only, so cardinality stays
+// bounded. `startMetricsListener` serves the registry on a separate port (METRICS_PORT) with neither auth nor
+// rate limits, for Prometheus.
 import { createServer, type Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -23,6 +24,13 @@ declare module 'fastify' {
 }
 
 const NOT_FOUND_ROUTE = '__not_found__'
+const UNTIMED_METHODS = new Set(['HEAD', 'OPTIONS', 'TRACE', 'CONNECT'])
+/** Label sets kept for reuse (routes × methods × status codes stays far below this). */
+const MAX_SERIES = 10_000
+interface Series {
+  counted: { method: string, route: string, status_code: string }
+  timed: { method: string, route: string, status_code: number } | null
+}
 /** prom-client's unlabelled duplicates of nodejs_active_{handles,requests,resources}: gauges named like
  * counters, which promtool rejects. The labelled gauges of the same name without `_total` remain (sum them). */
 const MISNAMED_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
@@ -33,25 +41,15 @@ export default fp(async function metrics (app) {
   const prefix = app.config.METRICS_PREFIX
   const registry = new Registry()
 
+  // fastify-metrics gives the default process metrics only: its per-route histogram took an onRequest and an
+  // onResponse hook, a WeakMap entry, a timer closure and label objects per request. The request metrics are
+  // one onResponse hook below (issue 16), with the same names, labels and buckets.
   await app.register(fastifyMetrics, {
     name: 'fastifyMetrics',
     endpoint: null,
     promClient: { ...promClient, register: registry } as unknown as typeof promClient,
     defaultMetrics: { enabled: true, register: registry, prefix },
-    routeMetrics: {
-      enabled: { histogram: true, summary: false },
-      registeredRoutesOnly: true,
-      overrides: {
-        histogram: {
-          name: `${prefix}http_request_duration_seconds`,
-          help: 'HTTP request duration in seconds, by route template',
-          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-          registers: [registry]
-        },
-        // fastify-metrics creates the summary even when disabled: register it nowhere so it is not exposed.
-        summary: { name: `${prefix}http_request_summary_seconds`, registers: [] }
-      }
-    }
+    routeMetrics: { enabled: false }
   })
 
   for (const name of MISNAMED_GAUGES) registry.removeSingleMetric(prefix + name)
@@ -94,10 +92,49 @@ export default fp(async function metrics (app) {
     'route',
     'status_code'
   ])
-  app.addHook('onResponse', async (request, reply) => {
-    // Unknown URLs share one label value so they cannot grow the series count.
-    const route = request.routeOptions.url ?? NOT_FOUND_ROUTE
-    requests.inc({ method: request.method, route, status_code: String(reply.statusCode) })
+  const durations = app.meters.histogram(
+    'http_request_duration_seconds',
+    'HTTP request duration in seconds, by route template',
+    ['method', 'route', 'status_code'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+  )
+  // The duration histogram covers registered routes (as fastify-metrics' registeredRoutesOnly did), not HEAD,
+  // OPTIONS, TRACE or CONNECT, nor routes with config.disableMetrics (the metrics endpoint).
+  const timed = new Set<string>()
+  app.addHook('onRoute', (route) => {
+    if ((route.config as { disableMetrics?: boolean } | undefined)?.disableMetrics === true) return
+    for (const method of [route.method].flat()) {
+      if (!UNTIMED_METHODS.has(method)) timed.add(`${method} ${route.url}`)
+    }
+  })
+  const seriesOf = (method: string, route: string | undefined, url: string, statusCode: number): Series => {
+    const time = timed.has(`${method} ${route ?? url}`)
+    return {
+      // Unknown URLs share one label value so they cannot grow the series count.
+      counted: { method, route: route ?? NOT_FOUND_ROUTE, status_code: String(statusCode) },
+      timed: time ? { method, route: route ?? url, status_code: statusCode } : null
+    }
+  }
+  // Label sets of the requests seen, by method, route template and status: built once, then reused.
+  const seen = new Map<string, Series>()
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url
+    const { method } = request
+    const statusCode = reply.statusCode
+    let series: Series | undefined
+    if (route === undefined) {
+      series = seriesOf(method, route, request.url, statusCode) // 404: keyed by nothing the client controls
+    } else {
+      const key = `${method} ${statusCode} ${route}`
+      series = seen.get(key)
+      if (!series) {
+        series = seriesOf(method, route, request.url, statusCode)
+        if (seen.size < MAX_SERIES) seen.set(key, series)
+      }
+    }
+    requests.inc(series.counted)
+    if (series.timed) durations.observe(series.timed, reply.elapsedTime / 1000)
+    done()
   })
 }, { name: 'metrics', dependencies: ['config'] })
 
