@@ -1,33 +1,28 @@
-// Coordinator overhead, in one run: ten agent methods called directly with Promise.all (the baseline)
-// vs the same ten as one parallel workflow through the coordinator (plan checks, the run stored,
-// coalesced progress writes, the outcome), on PGlite and — when reachable — on PostgreSQL, each against
-// the baseline on the same database; plus the PGlite workflow over HTTP (auth, rate limits, JSON).
-// Offline provider, response cache bypassed (noCache) on every row, so each row makes the same ten
-// provider calls. Rows are workflows per second (each = ten calls).
-// Run alone: `node --import=tsx bench/coordinator.ts` (BENCH_DURATION=s, BENCH_WORKFLOW_CONCURRENCY=n,
-// BENCH_POSTGRES_URL to override postgres://postgres@127.0.0.1:5432/postgres).
+// Coordinator overhead (issue 16, acceptance 4): a 10-task parallel workflow against the same ten agent calls
+// with Promise.all, and a 5-step sequential workflow against a plain loop over the same five calls (each call
+// given the previous call's data as `context`, as the workflow does), over a provider that answers after 20 ms
+// (the offline provider behind a 20 ms timer: BENCH_PROVIDER_MS). Both sides go through agents.invoke with the
+// cache bypassed, so both write the usage ledger; the workflow adds the plan checks, the run row, its progress
+// and its outcome. On PGlite and on PostgreSQL (a scratch database created on BENCH_POSTGRES_URL and dropped
+// after), at 1 and 5 concurrent workflows. Contenders alternate in rounds (BENCH_COORDINATOR_ROUNDS, default
+// 5) of BENCH_COORDINATOR_OPS workflows each (default 20); wall time is the p50 over every round, CPU per
+// workflow (this process's process.cpuUsage(), PGlite included) the median of the rounds.
+// Run alone: `node --import=tsx bench/coordinator.ts`.
 import Fastify, { type FastifyInstance } from 'fastify'
 import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
+import { offlineBuilder } from '../src/agents/index.js'
+import type { AgentName } from '../src/agents/types.js'
 import app, { serverOptions } from '../src/app.js'
 import type { Caller } from '../src/auth/roles.js'
-import type { AgentName } from '../src/agents/types.js'
 import { loadConfig } from '../src/config.js'
 import type { StepSpec } from '../src/coordinator/types.js'
-import { openDatabase, type Database } from '../src/store/database.js'
-import {
-  closeAll,
-  loadInProcess,
-  measure,
-  printTable,
-  settings,
-  withRatios,
-  type BenchResult,
-  type BenchRow
-} from './lib.js'
+import { createOfflineProvider } from '../src/llm/offline.js'
+import type { LlmProvider } from '../src/llm/types.js'
+import { closeAll, type TargetRow } from './lib.js'
 
-const KEY = 'amk_bench_coordinator_user_key_01'
 const CALLER: Caller = { id: 'bench-coordinator', kind: 'api-key', role: 'user' }
 
 export const TASKS: StepSpec[] = [
@@ -54,6 +49,25 @@ export const TASKS: StepSpec[] = [
     input: { idea: 'Subscription boxes of Egyptian spices', targetMarket: 'home cooks' }
   }
 ]
+/** The sequential workflow: five of the tasks, one after the other. */
+export const STEPS: StepSpec[] = [TASKS[2], TASKS[5], TASKS[6], TASKS[8], TASKS[9]]
+
+/** The offline provider answering after `ms` (a timer, like a network wait: no CPU while it waits). */
+export function delayedProvider (ms: number): LlmProvider {
+  const inner = createOfflineProvider({ build: offlineBuilder() })
+  return {
+    name: inner.name,
+    check: () => inner.check(),
+    async generate (request) {
+      await sleep(ms, undefined, { signal: request.signal })
+      return inner.generate(request)
+    },
+    async * stream (request) {
+      await sleep(ms, undefined, { signal: request.signal })
+      yield * inner.stream(request)
+    }
+  }
+}
 
 async function reachable (url: string): Promise<boolean> {
   const { hostname, port } = new URL(url)
@@ -64,128 +78,240 @@ async function reachable (url: string): Promise<boolean> {
   })
 }
 
-async function instance (db: Database | undefined, databaseUrl?: string): Promise<FastifyInstance> {
+async function instance (providerMs: number, databaseUrl?: string): Promise<FastifyInstance> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATA_DIR: 'memory://',
-    VALID_API_KEYS: `${KEY}:user`,
     RATE_LIMIT_GLOBAL_MAX: '100000000',
     RATE_LIMIT_OVERRIDES: JSON.stringify({ coordinator: 100_000_000 }),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {})
   })
   const server = Fastify(serverOptions(config, false))
-  await server.register(app, { config, db })
+  await server.register(app, { config, llmProvider: delayedProvider(providerMs) })
   await server.ready()
   return server
 }
 
-const direct = (server: FastifyInstance) => async () => {
-  await Promise.all(
-    TASKS.map(task =>
-      server.agents.invoke({
-        agent: task.agent as AgentName,
-        method: task.method,
-        input: task.input!,
-        caller: CALLER,
-        noCache: true
-      })
-    )
-  )
-}
-
-const workflow = (server: FastifyInstance) => async () => {
-  const handle = await server.coordinator.start({
+const invoke = (server: FastifyInstance, task: StepSpec, context?: unknown) =>
+  server.agents.invoke({
+    agent: task.agent as AgentName,
+    method: task.method,
+    input: context === undefined ? task.input! : { ...task.input!, context },
     caller: CALLER,
-    kind: 'parallel',
-    body: { tasks: TASKS },
-    spec: { strategy: 'parallel', tasks: TASKS },
     noCache: true
   })
-  const run = await handle.done
-  if (!run.success) throw new Error(`workflow ${run.status}`)
+
+/** What one workflow does, called directly: Promise.all over the tasks, or a loop passing each result on. */
+const direct = {
+  parallel: (server: FastifyInstance) => async () => {
+    await Promise.all(TASKS.map(task => invoke(server, task)))
+  },
+  sequential: (server: FastifyInstance) => async () => {
+    let previous: unknown
+    for (const step of STEPS) previous = (await invoke(server, step, previous)).data
+  }
 }
 
-export async function run (): Promise<BenchResult> {
-  const { duration } = settings()
-  const concurrency = Number(process.env.BENCH_WORKFLOW_CONCURRENCY ?? 10)
+const workflow = {
+  parallel: (server: FastifyInstance) => async () => {
+    const handle = await server.coordinator.start({
+      caller: CALLER,
+      kind: 'parallel',
+      body: { tasks: TASKS },
+      spec: { strategy: 'parallel', tasks: TASKS },
+      noCache: true
+    })
+    const run = await handle.done
+    if (!run.success) throw new Error(`workflow ${run.status}: ${run.error?.message}`)
+  },
+  sequential: (server: FastifyInstance) => async () => {
+    const handle = await server.coordinator.start({
+      caller: CALLER,
+      kind: 'sequential',
+      body: { steps: STEPS },
+      spec: { strategy: 'sequential', steps: STEPS },
+      noCache: true
+    })
+    const run = await handle.done
+    if (!run.success) throw new Error(`workflow ${run.status}: ${run.error?.message}`)
+  }
+}
+
+interface Pass { latencies: number[], cpuUs: number, ops: number }
+
+/** `ops` workflows from `concurrency` workers: each one's wall time, and this process's CPU over the pass. */
+async function pass (once: () => Promise<void>, ops: number, concurrency: number): Promise<Pass> {
+  const latencies: number[] = []
+  let left = ops
+  const cpu = process.cpuUsage()
+  const worker = async () => {
+    while (left-- > 0) {
+      const started = performance.now()
+      await once()
+      latencies.push(performance.now() - started)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const used = process.cpuUsage(cpu)
+  return { latencies, cpuUs: used.user + used.system, ops }
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+interface Cell {
+  store: string
+  shape: 'parallel' | 'sequential'
+  concurrency: number
+  directMs: number
+  workflowMs: number
+  directCpuMs: number
+  workflowCpuMs: number
+}
+
+/** Alternating rounds of the direct calls and the workflow, one shape and concurrency on one server. */
+async function cell (
+  server: FastifyInstance,
+  store: string,
+  shape: 'parallel' | 'sequential',
+  concurrency: number,
+  rounds: number,
+  ops: number
+): Promise<Cell> {
+  const contenders = [direct[shape](server), workflow[shape](server)]
+  for (const once of contenders) await pass(once, Math.max(concurrency, 5), concurrency) // warm-up
+  const passes: Pass[][] = [[], []]
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which goes first, so a neighbour's burst does not always land on the same one.
+    const order = round % 2 === 0 ? [0, 1] : [1, 0]
+    for (const i of order) passes[i].push(await pass(contenders[i], ops, concurrency))
+  }
+  const p50 = (i: number) => median(passes[i].flatMap(p => p.latencies))
+  const cpu = (i: number) => median(passes[i].map(p => p.cpuUs / p.ops)) / 1000
+  return {
+    store,
+    shape,
+    concurrency,
+    directMs: p50(0),
+    workflowMs: p50(1),
+    directCpuMs: cpu(0),
+    workflowCpuMs: cpu(1)
+  }
+}
+
+const fixed = (value: number, digits = 1) => value.toFixed(digits)
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100
+
+function table (cells: Cell[]): string {
+  const header = [
+    'store', 'workflow', 'concurrent', 'direct p50 ms', 'workflow p50 ms', 'time ×',
+    'direct CPU ms', 'workflow CPU ms', 'CPU ×'
+  ]
+  const lines = cells.map(c => [
+    c.store,
+    c.shape === 'parallel' ? '10-task parallel vs Promise.all' : '5-step sequential vs loop',
+    String(c.concurrency),
+    fixed(c.directMs),
+    fixed(c.workflowMs),
+    `${ratio(c.workflowMs, c.directMs).toFixed(2)}×`,
+    fixed(c.directCpuMs, 2),
+    fixed(c.workflowCpuMs, 2),
+    `${ratio(c.workflowCpuMs, c.directCpuMs).toFixed(2)}×`
+  ])
+  const rule = header.map((_, i) => (i < 2 ? '---' : '---:'))
+  return [header, rule, ...lines].map(cells => `| ${cells.join(' | ')} |`).join('\n')
+}
+
+function targetsOf (cells: Cell[]): TargetRow[] {
+  const rows: TargetRow[] = []
+  for (const c of cells) {
+    const peer = c.shape === 'parallel' ? 'Promise.all' : 'plain loop'
+    const what = `${c.store}: ${c.shape === 'parallel' ? '10-task parallel' : '5-step sequential'} workflow, ` +
+      `20 ms provider, ${c.concurrency} at a time`
+    const time = ratio(c.workflowMs, c.directMs)
+    rows.push({
+      what: `${what}: wall time p50`,
+      measured: `${fixed(c.workflowMs)} ms`,
+      peer: `${peer} ${fixed(c.directMs)} ms`,
+      ratio: `${time.toFixed(2)}×`,
+      target: `≤ 1.1× ${peer}`,
+      met: c.workflowMs <= c.directMs * 1.1
+    })
+    rows.push({
+      what: `${what}: CPU per workflow`,
+      measured: `${fixed(c.workflowCpuMs, 2)} ms`,
+      peer: `direct calls ${fixed(c.directCpuMs, 2)} ms`,
+      ratio: `${ratio(c.workflowCpuMs, c.directCpuMs).toFixed(2)}×`,
+      target: '≤ 3× direct',
+      met: c.workflowCpuMs <= c.directCpuMs * 3
+    })
+  }
+  return rows
+}
+
+export async function run (): Promise<{ title: string, table: string, notes: string[], targets: TargetRow[] }> {
+  const providerMs = Number(process.env.BENCH_PROVIDER_MS ?? 20)
+  const rounds = Math.max(1, Number(process.env.BENCH_COORDINATOR_ROUNDS ?? 5))
+  const ops = Math.max(1, Number(process.env.BENCH_COORDINATOR_OPS ?? 20))
+  const levels = (process.env.BENCH_COORDINATOR_CONCURRENCY ?? '1,5').split(',').map(Number).filter(n => n > 0)
   const postgresAdmin = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
   const withPostgres = await reachable(postgresAdmin)
-  const rows: BenchRow[] = []
-  const db = await openDatabase({ dataDir: 'memory://' })
-  const pglite = await instance(db)
-  let postgres: FastifyInstance | null = null
-  const database = `amk_bench_${process.pid}`
-  try {
-    const local = [
-      {
-        scenario: 'PGlite: ten agents.invoke calls, Promise.all (baseline)',
-        ...(await loadInProcess(direct(pglite), duration, concurrency))
-      },
-      {
-        scenario: 'PGlite: the ten as one parallel workflow (coordinator)',
-        ...(await loadInProcess(workflow(pglite), duration, concurrency))
-      },
-      {
-        scenario: 'PGlite: the same workflow over HTTP (POST /api/coordinator/parallel)',
-        ...(await measure(pglite, {
-          path: '/api/coordinator/parallel',
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'cache-control': 'no-cache' },
-          body: JSON.stringify({ tasks: TASKS }),
-          connections: concurrency
-        }))
+  const database = `amk_bench_coordinator_${process.pid}`
+  const cells: Cell[] = []
+  const measureStore = async (store: string, server: FastifyInstance) => {
+    for (const concurrency of levels) {
+      for (const shape of ['parallel', 'sequential'] as const) {
+        cells.push(await cell(server, store, shape, concurrency, rounds, ops))
       }
-    ]
-    rows.push(...withRatios(local))
-    if (withPostgres) {
-      const admin = new pg.Client({ connectionString: postgresAdmin })
-      await admin.connect()
-      await admin.query(`CREATE DATABASE ${database}`)
-      await admin.end()
-      const url = new URL(postgresAdmin)
-      url.pathname = `/${database}`
-      postgres = await instance(undefined, url.toString())
-      rows.push(
-        ...withRatios([
-          {
-            scenario: 'PostgreSQL: ten agents.invoke calls, Promise.all (baseline)',
-            ...(await loadInProcess(direct(postgres), duration, concurrency))
-          },
-          {
-            scenario: 'PostgreSQL: the ten as one parallel workflow (coordinator)',
-            ...(await loadInProcess(workflow(postgres), duration, concurrency))
-          }
-        ])
-      )
     }
+  }
+
+  const pglite = await instance(providerMs)
+  try {
+    await measureStore('PGlite', pglite)
   } finally {
-    await closeAll(pglite, postgres)
-    await db.close()
-    if (withPostgres) {
-      const admin = new pg.Client({ connectionString: postgresAdmin })
-      await admin.connect()
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-      await admin.end()
+    await closeAll(pglite)
+  }
+  if (withPostgres) {
+    const admin = new pg.Client({ connectionString: postgresAdmin })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${database}`)
+    await admin.end()
+    const url = new URL(postgresAdmin)
+    url.pathname = `/${database}`
+    let postgres: FastifyInstance | null = null
+    try {
+      postgres = await instance(providerMs, url.toString())
+      await measureStore('PostgreSQL', postgres)
+    } finally {
+      await closeAll(postgres)
+      const drop = new pg.Client({ connectionString: postgresAdmin })
+      await drop.connect()
+      await drop.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+      await drop.end()
     }
   }
   return {
-    title:
-      'Coordinator overhead: a 10-task parallel workflow vs the same ten calls with Promise.all (offline provider)',
-    rows,
+    title: `Coordinator overhead: workflows vs the same agent calls made directly (${providerMs} ms provider)`,
+    table: table(cells),
     notes: [
-      `Rows are workflows per second (each one = ten offline provider calls, cache bypassed), ${concurrency} ` +
-        'at a time; p50/p99 are per workflow. Ratios are to the baseline on the same database ' +
-        '(each call also writes its usage-ledger row there).',
-      'The coordinator rows add the plan checks, the run row, progress writes (at most one per COORDINATOR_POLL_MS, ' +
-        '1 s: none for runs this short) and the outcome write — the ratio is the price of durable runs.',
-      ...(withPostgres ? [] : [`PostgreSQL not reachable at ${postgresAdmin}: its row was skipped.`])
-    ]
+      `Provider: the offline provider answering after ${providerMs} ms. Direct = the same agents.invoke calls ` +
+        '(cache bypassed, usage-ledger row per call) with Promise.all, or a loop passing each result on as ' +
+        '`context`; workflow = coordinator.start() … done (plan checks, run row, progress, outcome). ' +
+        `${rounds} alternating rounds of ${ops} workflows per contender; time is the p50 of every workflow, CPU the ` +
+        "median per round of this process's process.cpuUsage() per workflow (PGlite runs in-process; PostgreSQL's " +
+        'own CPU is not counted).',
+      ...(withPostgres ? [] : [`PostgreSQL not reachable at ${postgresAdmin}: its rows were skipped.`])
+    ],
+    targets: targetsOf(cells)
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { title, rows, notes } = await run()
-  printTable(rows, title, notes)
+  const result = await run()
+  process.stdout.write(`\n## ${result.title}\n\n${result.table}\n${result.notes.map(n => `\n${n}\n`).join('')}`)
   process.exit(0)
 }

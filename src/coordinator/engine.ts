@@ -35,6 +35,25 @@ export function initialSteps (plan: Plan): StepResult[] {
   return plan.steps.map(pending)
 }
 
+/**
+ * Indices of the steps the engine starts the moment the run begins: the first `concurrency` tasks of a parallel
+ * run, else step 0 (the first sequential step, the master).
+ */
+export function firstSteps (plan: Plan): number[] {
+  if (plan.strategy === 'parallel') return plan.steps.slice(0, plan.concurrency).map(s => s.index)
+  return plan.steps.length > 0 ? [0] : []
+}
+
+/**
+ * What a new run stores: its steps, those that start at once (firstSteps) already `running`. Storing them with
+ * the run row saves a write per run and means a step is stored as started before it starts.
+ */
+export function stepsAtStart (plan: Plan, startedAt: string): StepResult[] {
+  const first = new Set(firstSteps(plan))
+  return plan.steps.map(step =>
+    first.has(step.index) ? { ...pending(step), status: 'running', startedAt } : pending(step))
+}
+
 function pending (step: PlannedStep): StepResult {
   const { path: _path, ...ref } = refOf(step)
   return { ...ref, status: 'pending', usage: { ...ZERO }, cached: false, durationMs: 0 }
@@ -154,6 +173,7 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
         : step.role === 'step' && step.index > 0
           ? results[step.index - 1]
           : undefined
+    let withContext = false
     if (
       contextFrom?.status === 'completed' &&
       typeof input === 'object' &&
@@ -162,8 +182,11 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
       !Object.hasOwn(input, 'context')
     ) {
       input.context = structuredClone(contextFrom.data)
+      withContext = true
     }
-    const problems = deps.catalog.validate(step.agent, step.method, input) ?? []
+    // An input resolved at plan time was validated there (the catalog is fixed); anything resolved now, or
+    // given a context, is checked before the call.
+    const problems = step.resolved && !withContext ? [] : deps.catalog.validate(step.agent, step.method, input) ?? []
     if (problems.length > 0) {
       const details = problems.map(p => ({
         field: [`${step.field}.input`, p.field].filter(Boolean).join('.'),
@@ -267,6 +290,16 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
   return outcome(plan, results, options.signal, cancelError, Math.round(performance.now() - started))
 }
 
+/**
+ * The result of a sequential run (the last completed step's data, else null) or of a parallel one (each completed
+ * step's data under its id, else its index): made of its steps, so the run store rebuilds it from them.
+ */
+export function resultOfSteps (strategy: 'sequential' | 'parallel', steps: StepResult[]): unknown {
+  const done = steps.filter(s => s.status === 'completed')
+  if (strategy === 'sequential') return done.length ? done[done.length - 1].data : null
+  return Object.fromEntries(done.map(s => [s.id ?? String(s.index), s.data]))
+}
+
 function outcome (
   plan: Plan,
   steps: StepResult[],
@@ -281,10 +314,8 @@ function outcome (
     usage.costUsd += step.usage.costUsd
   }
   const status = steps.every(s => s.status === 'completed') ? 'completed' : signal.aborted ? 'cancelled' : 'failed'
-  const done = steps.filter(s => s.status === 'completed')
   let result: unknown = null
-  if (plan.strategy === 'sequential') result = done.length ? done[done.length - 1].data : null
-  else if (plan.strategy === 'parallel') result = Object.fromEntries(done.map(s => [s.id ?? String(s.index), s.data]))
+  if (plan.strategy !== 'hierarchical') result = resultOfSteps(plan.strategy, steps)
   else if (steps[0].status === 'completed') result = AGGREGATORS[plan.aggregator].aggregate(steps[0], steps.slice(1))
   let error: StepError | undefined
   if (status === 'cancelled') error = cancelError()

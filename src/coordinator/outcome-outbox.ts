@@ -20,8 +20,8 @@ export function createOutcomeOutbox (store: RunStore, log?: OutboxLog, max = MAX
   let flushing: Promise<void> | null = null
 
   async function writeAll (): Promise<void> {
-    for (const [runId, { outcome }] of unsaved) {
-      await store.finish(runId, outcome) // throws while the database is still away: the rest wait too
+    for (const [runId, { outcome, view }] of unsaved) {
+      await store.finish(runId, outcome, view.strategy) // throws while the database is still away: the rest wait too
       unsaved.delete(runId)
       log?.warn({ runId }, 'workflow outcome stored after the database came back')
     }
@@ -31,7 +31,7 @@ export function createOutcomeOutbox (store: RunStore, log?: OutboxLog, max = MAX
     /** Stores the outcome now, or keeps it for later when the database cannot take it. */
     async finish (runId: string, outcome: RunOutcome, view: RunView): Promise<void> {
       try {
-        await store.finish(runId, outcome)
+        await store.finish(runId, outcome, view.strategy)
       } catch (err) {
         log?.warn({ err, runId }, 'could not store the workflow outcome; kept and retried until the database is back')
         unsaved.set(runId, { outcome, view })

@@ -1,10 +1,11 @@
 // Executes one started run in the background: the engine over the agent service (each call carrying the
 // run id as runId and trace parent), events published to the live run's followers, progress stored as
-// steps start and finish (throttled, latest snapshot, written again while the database is away), then
+// steps start and finish (a start at once, finishes throttled; only the changed steps; written again while
+// the database is away), then
 // the outcome stored (kept by the outbox until the database takes it) and observers told (metrics,
 // tracing); the caller settles the live run with the returned view.
 import type { InvokeRequest, InvokeResult } from '../agents/types.js'
-import { executePlan, initialSteps, toStepError } from './engine.js'
+import { executePlan, firstSteps, initialSteps, toStepError } from './engine.js'
 import { ZERO_TOTALS, type LiveRun } from './live-run.js'
 import type { Plan } from './plan.js'
 import type { OutcomeOutbox } from './outcome-outbox.js'
@@ -33,58 +34,98 @@ export async function executeRun (
   const { runId } = run
   const createdAt = new Date().toISOString()
   const steps = initialSteps(plan)
-  // Progress is stored at most once per progressIntervalMs, always the latest snapshot, never after the
-  // end: a run shorter than the interval writes only its row and its outcome. A step that starts is
-  // stored at once (so a run whose replica dies shows it interrupted, not "not started").
-  // A failed write (database away) leaves the snapshot stale, so it is tried again an interval later.
+  // The steps that start at once were stored as running with the run row (stepsAtStart). Any later step's
+  // start is written at once (steps starting in the same turn share the write), and that step's events are
+  // published only once the write has settled, so a step is stored as started before a client can see it.
+  // Finished steps are stored at most once per progressIntervalMs, never after the end: a run shorter than
+  // the interval writes only its row and its outcome. Each write carries only the steps changed since the
+  // last one. A failed write (database away) keeps them dirty, so they are tried again an interval later;
+  // a step's events then wait only for that attempt.
+  const storedWithRun = new Set(firstSteps(plan))
   const progress = {
+    dirty: new Set<number>(),
     timer: null as NodeJS.Timeout | null,
+    immediate: null as NodeJS.Immediate | null,
     writing: null as Promise<void> | null,
+    /** Settles when the write after the current one (which will take what is dirty now) settles. */
+    next: deferred(),
     lastWrite: Date.now(),
-    stale: false,
     urgent: false,
     ended: false,
     failures: 0
   }
   const write = () => {
     progress.timer = null
-    if (progress.ended) return
-    progress.stale = false
+    progress.immediate = null
+    const settled = progress.next
+    progress.next = deferred()
+    if (progress.ended || progress.dirty.size === 0) {
+      settled.resolve()
+      return
+    }
+    const changed = [...progress.dirty].sort((a, b) => a - b)
+    progress.dirty.clear()
     progress.urgent = false
     progress.writing = deps.store
-      .progress(runId, steps)
+      .progress(runId, changed.map(index => steps[index]))
       .then(
         () => {
           progress.failures = 0
         },
         err => {
           if (progress.failures++ === 0) deps.log?.warn({ err, runId }, 'could not store workflow progress; retrying')
-          progress.stale = true
+          for (const index of changed) progress.dirty.add(index)
         }
       )
       .then(() => {
         progress.writing = null
         progress.lastWrite = Date.now()
-        if (progress.stale) saveProgress()
+        settled.resolve()
+        if (progress.dirty.size > 0) saveProgress()
       })
   }
   const saveProgress = (now = false) => {
-    progress.stale = true
     if (now) progress.urgent = true
-    if (progress.writing || progress.ended || (progress.timer && !now)) return
-    if (progress.timer) clearTimeout(progress.timer)
-    const wait = progress.urgent ? 0 : Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now())
-    progress.timer = setTimeout(write, wait)
+    if (progress.writing || progress.ended || progress.immediate) return
+    if (progress.urgent) {
+      if (progress.timer) clearTimeout(progress.timer)
+      progress.timer = null
+      progress.immediate = setImmediate(write)
+    } else if (!progress.timer) {
+      progress.timer = setTimeout(write, Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now()))
+    }
+  }
+  // Events go out in order; those of a step whose start is being written wait for that write.
+  const gates = new Map<number, Promise<void>>()
+  let publishing: Promise<void> | null = null
+  const publish = (event: EngineEvent, gate?: Promise<void>) => {
+    if (!gate && !publishing) {
+      run.publish(event)
+      return
+    }
+    const queued: Promise<void> = (publishing ?? Promise.resolve())
+      .then(() => gate)
+      .then(() => {
+        run.publish(event)
+        if (publishing === queued) publishing = null
+      })
+    publishing = queued
   }
   const onEvent = (event: EngineEvent) => {
-    run.publish(event)
+    const index = event.data.index
     if (event.event === 'step-started') {
-      steps[event.data.index] = { ...steps[event.data.index], status: 'running', startedAt: event.data.startedAt }
-      saveProgress(true)
+      steps[index] = { ...steps[index], status: 'running', startedAt: event.data.startedAt }
+      if (!storedWithRun.has(index)) {
+        progress.dirty.add(index)
+        gates.set(index, progress.next.promise)
+        saveProgress(true)
+      }
     } else if (event.event === 'step-completed' || event.event === 'step-failed') {
-      steps[event.data.index] = event.data
+      steps[index] = event.data
+      progress.dirty.add(index)
       saveProgress()
     }
+    publish(event, gates.get(index))
   }
 
   deps.observer?.started?.(plan.strategy)
@@ -126,6 +167,7 @@ export async function executeRun (
   }
   progress.ended = true
   if (progress.timer) clearTimeout(progress.timer)
+  if (progress.immediate) clearImmediate(progress.immediate)
   await progress.writing
   const view: RunView = {
     runId,
@@ -145,6 +187,9 @@ export async function executeRun (
     cancelRequested: run.cancelRequested
   }
   await deps.outbox.finish(runId, outcome, view)
+  // A start not written before the end is stored by the outcome: its events wait no longer.
+  progress.next.resolve()
+  await publishing
   try {
     deps.observer?.finished?.({
       view,
@@ -157,4 +202,10 @@ export async function executeRun (
     deps.log?.warn({ err, runId }, 'workflow observer failed')
   }
   return view
+}
+
+function deferred (): { promise: Promise<void>, resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>(_resolve => { resolve = _resolve })
+  return { promise, resolve }
 }

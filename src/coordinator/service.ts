@@ -14,7 +14,7 @@ import {
   UnprocessableError,
   withDetails
 } from '../errors.js'
-import { initialSteps, refOf } from './engine.js'
+import { refOf, stepsAtStart } from './engine.js'
 import { LiveRun, recordOf, refsOf, viewOf } from './live-run.js'
 import { createOutcomeOutbox } from './outcome-outbox.js'
 import { planWorkflow } from './plan.js'
@@ -163,7 +163,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
             strategy: plan.strategy,
             workflowName: request.workflowName,
             input: request.body,
-            steps: initialSteps(plan)
+            steps: stepsAtStart(plan, new Date().toISOString())
           },
           request.idempotencyKey
             ? { key: request.idempotencyKey, requestHash: hash, ttlSeconds: settings.idempotencyTtlSeconds }

@@ -3,7 +3,7 @@
 // request joins one through its Idempotency-Key, and by the periodic sweep), expired keys, and the statistics epoch.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { createRunStore } from '../../src/coordinator/run-store.js'
+import { createRunStore, dollarQuoted, inlined } from '../../src/coordinator/run-store.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
 import { migrate } from '../../src/store/migrate.js'
 import { build, needs, pglite, postgresDatabase } from '../support.js'
@@ -208,4 +208,88 @@ t.test('the periodic sweep marks a crashed replica\'s runs interrupted without a
     row = await read()
   }
   t.match(row, { status: 'failed', error: { code: 'AMK_INTERRUPTED' } })
+})
+
+for (const backend of backends) {
+  t.test(
+    `${backend.name}: progress stores only the steps given; a parallel or sequential result is rebuilt from its steps`,
+    { skip: backend.skip },
+    async t => {
+      const db = await backend.open()
+      const store = createRunStore(db)
+      const at = (index: number, status: StepResult['status'], extra: Partial<StepResult> = {}): StepResult =>
+        ({ ...step(status), index, role: 'task', ...extra })
+      const usage = { inputTokens: 0, outputTokens: 0, costUsd: 0 }
+      const cases: Array<{ strategy: 'parallel' | 'sequential', steps: StepResult[], result: unknown }> = [
+        {
+          strategy: 'parallel',
+          steps: [
+            at(0, 'completed', { id: 'flights', data: { n: 1 } }),
+            at(1, 'failed', { data: { n: 2 } }),
+            at(2, 'completed', { data: { n: 3 } }),
+            at(3, 'completed', { id: 'hotels', data: null })
+          ],
+          result: { flights: { n: 1 }, 2: { n: 3 }, hotels: null }
+        },
+        { strategy: 'parallel', steps: [at(0, 'failed'), at(1, 'skipped')], result: {} },
+        {
+          strategy: 'sequential',
+          steps: [at(0, 'completed', { data: { a: 1 } }), at(1, 'completed', { data: [1, 2] }), at(2, 'failed')],
+          result: [1, 2]
+        },
+        { strategy: 'sequential', steps: [at(0, 'failed'), at(1, 'skipped')], result: null }
+      ]
+      const reaped = randomUUID()
+      await store.start({ id: reaped, callerId: 'alice', strategy: 'parallel', input: {}, steps: [at(0, 'pending')] })
+      await store.progress(reaped, [at(0, 'completed', { id: 'flights', data: { n: 1 } })])
+      await db.query("UPDATE workflow_runs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1", [reaped])
+      t.same(await store.reapStale(1000, reaped), [reaped])
+      t.equal((await store.get(reaped))!.result, null, 'a run marked interrupted has no result')
+      for (const { strategy, steps, result } of cases) {
+        const id = randomUUID()
+        await store.start({ id, callerId: 'alice', strategy, input: {}, steps: steps.map(s => at(s.index, 'pending')) })
+        await store.progress(id, [at(1, 'running', { startedAt: '2030-01-01T00:00:00.000Z' })])
+        t.same(
+          (await store.get(id))!.steps.map(s => s.status),
+          steps.map((s, i) => (i === 1 ? 'running' : 'pending')),
+          `${strategy}: progress changed only the step it was given`
+        )
+        await store.finish(id, { status: 'failed', steps, result, usage, durationMs: 1 }, strategy)
+        const record = (await store.get(id))!
+        t.same(record.result, result, `${strategy}: the result read is the engine's`)
+        const [stored] = await db.query('SELECT result IS NULL AS rebuilt FROM workflow_runs WHERE id = $1', [id])
+        t.equal(stored.rebuilt, true, `${strategy}: rebuilt from the steps, not stored twice`)
+        t.same(record.steps, JSON.parse(JSON.stringify(steps)), `${strategy}: the steps as given`)
+      }
+    }
+  )
+}
+
+t.test('large JSON values written into the statement (PGlite) round-trip whatever they hold', async t => {
+  t.same(inlined('SELECT $1, $2::jsonb, $3', ['a', '{"x":1}', 3], [2]), [
+    'SELECT $1, $amk$' + '{"x":1}$amk$::jsonb, $2',
+    ['a', 3]
+  ])
+  t.equal(dollarQuoted('ends with $amk'), '$amkx$ends with $amk$amkx$')
+  for (const backend of backends) {
+    if (backend.skip) continue
+    const db = await backend.open()
+    const store = createRunStore(db)
+    const tricky = { text: "it's $amk$ and $amkx$ \\ $1 $2::jsonb '; DROP TABLE workflow_runs; -- \u00e9\u{1F600}", tail: '$amk' }
+    const id = randomUUID()
+    await store.start({ id, callerId: 'alice', strategy: 'sequential', input: tricky, steps: [step('pending')] })
+    await store.progress(id, [step('completed', tricky)])
+    t.same((await store.get(id))!.steps[0].data, tricky, `${backend.name}: progress`)
+    await store.finish(id, {
+      status: 'completed',
+      steps: [step('completed', tricky)],
+      result: tricky,
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      durationMs: 1
+    })
+    const record = (await store.get(id))!
+    t.same([record.steps[0].data, record.result], [tricky, tricky], `${backend.name}: outcome`)
+    const [row] = await db.query('SELECT input FROM workflow_runs WHERE id = $1', [id])
+    t.same(typeof row.input === 'string' ? JSON.parse(row.input) : row.input, tricky, `${backend.name}: input`)
+  }
 })
