@@ -1,40 +1,36 @@
-// The server side of bench/streams.ts, run in a child process: either a bare Fastify SSE endpoint that
-// writes a blog post's tokens at a fixed rate, or the full app with the offline provider paced to the
-// same rate. Reports memory and event-loop delay over IPC ('stats').
+// The server side of bench/streams.ts, run in a child process: a bare `node:http` SSE server (no
+// framework) that writes a blog post's token frames at a fixed rate, or the full app (memory event log,
+// or the Redis event log with REDIS_URL) whose upstream replays the same post at the same rate. Rate 0 is the
+// CPU mode: no pacing, and the answer in 20 deltas. Reports memory, CPU and event-loop delay over IPC.
+import http from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { offlineBuilder } from '../src/agents/index.js'
-import { createOfflineProvider } from '../src/llm/offline.js'
+import { createOfflineProvider, OFFLINE_MODEL } from '../src/llm/offline.js'
+import { CancelledError } from '../src/errors.js'
 import type { LlmProvider } from '../src/llm/types.js'
 import { openDatabase } from '../src/store/database.js'
 import { migrate } from '../src/store/migrate.js'
 import { encodeEvent, encodeRetry, SSE_HEADERS } from '../src/streams/events.js'
 
+export type ServerKind = 'bare' | 'app' | 'app-redis'
+
+/** Deltas per streamed call in CPU mode (rate 0): issue 16's "streamed call (20 deltas)". */
+export const CPU_DELTAS = 20
+
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
-/** The offline provider, with a pause between deltas: a model producing `rate` tokens per second. */
-function paced (inner: LlmProvider, rate: number): LlmProvider {
-  return {
-    ...inner,
-    async * stream (request) {
-      for await (const chunk of inner.stream(request)) {
-        if (chunk.type === 'delta') await sleep(1000 / rate)
-        yield chunk
-      }
-    }
-  }
-}
-
-async function bare (rate: number): Promise<FastifyInstance> {
-  const text = JSON.stringify(
+/** The blog post the offline provider writes for a bench topic (same length as the app's answers). */
+function blogText (): string {
+  return JSON.stringify(
     offlineBuilder()({
       agent: 'content',
       method: 'generateBlogPost',
       input: {
-        topic: 'Benchmark topic',
+        topic: 'Benchmark topic number 1000',
         type: 'how-to',
         tone: 'professional',
         length: 1200,
@@ -43,11 +39,54 @@ async function bare (rate: number): Promise<FastifyInstance> {
       }
     })
   )
-  const chunks = text.match(/[\s\S]{1,48}/g) ?? []
-  const server = Fastify()
-  server.get('/sse', async (_request, reply) => {
-    reply.hijack()
-    const res = reply.raw
+}
+
+/**
+ * Characters per chunk: what cuts the post into `chunks` deltas (BENCH_STREAM_CHUNKS: 154 makes the 48
+ * characters, about 12 model tokens, of a real delta); in CPU mode (rate 0), 20 deltas.
+ */
+const chunkSizeFor = (rate: number, chunks: number) => Math.ceil(blogText().length / (rate > 0 ? chunks : CPU_DELTAS))
+
+/**
+ * The upstream: the offline provider's blog post, built once and replayed to every stream in chunks, one
+ * macrotask apart (as socket reads would be), with a pause between deltas when paced (`rate` chunks per
+ * second). A real upstream sends its answer over the wire; the offline provider would build a whole answer
+ * per stream (CPU and memory that are the model's, not the gateway's), so the bench replays one instead.
+ */
+function upstream (rate: number, count: number): LlmProvider {
+  const offline = createOfflineProvider({ build: offlineBuilder() })
+  const text = blogText()
+  const size = chunkSizeFor(rate, count)
+  const chunks = text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? []
+  const usage = { inputTokens: 400, outputTokens: Math.ceil(text.length / 4) }
+  const pause = (ms: number) => new Promise(resolve => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)))
+  return {
+    ...offline,
+    async * stream (request) {
+      for (const delta of chunks) {
+        await pause(rate > 0 ? 1000 / rate : 0)
+        if (request.signal?.aborted) throw new CancelledError('The request was cancelled')
+        yield { type: 'delta', delta }
+      }
+      yield { type: 'done', usage, model: OFFLINE_MODEL }
+    }
+  }
+}
+
+/** The peer: plain node:http, the same frames (retry, connected, tokens, complete) at the same rate. */
+let bareOpen = 0
+
+function bare (rate: number, count: number): http.Server {
+  const text = blogText()
+  const size = chunkSizeFor(rate, count)
+  const chunks = text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? []
+  return http.createServer((req, res) => {
+    if (req.url !== '/sse') {
+      res.writeHead(404).end()
+      return
+    }
+    bareOpen++
+    res.once('close', () => { bareOpen-- })
     res.writeHead(200, SSE_HEADERS)
     res.write(encodeRetry(1000))
     let seq = 0
@@ -58,30 +97,38 @@ async function bare (rate: number): Promise<FastifyInstance> {
         data: { streamId: 'bare', agent: 'content', method: 'generateBlogPost' }
       })
     )
-    for (const [index, chunk] of chunks.entries()) {
-      await sleep(1000 / rate)
-      if (res.destroyed) return
-      res.write(encodeEvent('bare', { seq: ++seq, event: 'token', data: { chunk, index } }))
+    const send = async () => {
+      for (const [index, chunk] of chunks.entries()) {
+        if (rate > 0) await sleep(1000 / rate)
+        if (res.destroyed) return
+        res.write(encodeEvent('bare', { seq: ++seq, event: 'token', data: { chunk, index } }))
+      }
+      res.end(
+        encodeEvent('bare', {
+          seq: ++seq,
+          event: 'complete',
+          data: { durationMs: 0, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } }
+        })
+      )
     }
-    res.end(
-      encodeEvent('bare', {
-        seq: ++seq,
-        event: 'complete',
-        data: { durationMs: 0, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } }
-      })
-    )
+    send().catch(() => res.destroy())
   })
-  return server
 }
 
-async function full (rate: number, key: string): Promise<FastifyInstance> {
+async function full (kind: ServerKind, rate: number, chunks: number, key: string): Promise<FastifyInstance> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATA_DIR: 'memory://',
     VALID_API_KEYS: `${key}:admin`,
     MAX_CONCURRENT_STREAMS: '100000',
-    MAX_CONCURRENT_STREAMS_PER_CALLER: '100000'
+    MAX_CONCURRENT_STREAMS_PER_CALLER: '100000',
+    ...(kind === 'app-redis'
+      ? {
+          REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+          REDIS_KEY_PREFIX: `bench-streams-${process.pid}:`
+        }
+      : {})
   })
   // BENCH_DATABASE_URL: a real PostgreSQL for the usage ledger (PGlite runs its queries on the event loop).
   const databaseUrl = process.env.BENCH_DATABASE_URL
@@ -91,26 +138,39 @@ async function full (rate: number, key: string): Promise<FastifyInstance> {
   await server.register(app, {
     config,
     db,
-    llmProvider: paced(createOfflineProvider({ build: offlineBuilder() }), rate)
+    llmProvider: upstream(rate, chunks)
   })
   server.addHook('onClose', () => db.close())
   return server
 }
 
-export async function serve (kind: 'bare' | 'app', rate: number, key: string): Promise<void> {
-  const server = kind === 'bare' ? await bare(rate) : await full(rate, key)
-  await server.listen({ port: 0, host: '127.0.0.1' })
+export async function serve (kind: ServerKind, rate: number, chunks: number, key: string): Promise<void> {
+  let port: number
+  let open = () => bareOpen
+  if (kind === 'bare') {
+    const server = bare(rate, chunks)
+    server.listen(0, '127.0.0.1', 4096)
+    await new Promise(resolve => server.once('listening', resolve))
+    port = (server.address() as AddressInfo).port
+  } else {
+    const server = await full(kind, rate, chunks, key)
+    open = () => server.streams.service.connections.size
+    await server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 })
+    port = (server.server.address() as AddressInfo).port
+  }
   const delay = monitorEventLoopDelay({ resolution: 10 })
   delay.enable()
   const gc = (globalThis as { gc?: () => void }).gc
   let calls = 0
   process.on('message', () => {
+    const cpu = process.cpuUsage()
     gc?.()
     const memory = process.memoryUsage()
     process.send!({
       heapUsed: memory.heapUsed,
       rss: memory.rss,
-      external: memory.external,
+      cpuMicros: cpu.user + cpu.system,
+      open: open(),
       eldP99Ms: Math.round(delay.percentile(99) / 1e4) / 100,
       eldMaxMs: Math.round(delay.max / 1e4) / 100
     })
@@ -118,5 +178,5 @@ export async function serve (kind: 'bare' | 'app', rate: number, key: string): P
     if (calls++ === 0) delay.reset()
   })
   process.on('disconnect', () => process.exit(0))
-  process.send!({ port: (server.server.address() as AddressInfo).port })
+  process.send!({ port })
 }

@@ -43,6 +43,7 @@ declare module 'fastify' {
 export default fp(async function streams (app) {
   const config = app.config
   const ttlMs = config.STREAM_REPLAY_TTL * 1000
+  const endedTtlMs = Math.min(config.STREAM_ENDED_REPLAY_TTL * 1000, ttlMs)
   // With Redis a replica's leases (its streams, its callers' stream slots) lapse after three silent heartbeats.
   const leaseMs = 3 * config.STREAM_HEARTBEAT_MS
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
@@ -53,13 +54,14 @@ export default fp(async function streams (app) {
       redis: app.redis,
       keyPrefix: config.REDIS_KEY_PREFIX,
       ttlMs,
+      endedTtlMs,
       maxEvents: config.STREAM_LOG_MAX_EVENTS,
       instanceId,
       leaseMs,
       blockMs: Math.min(5000, config.STREAM_HEARTBEAT_MS),
       onError: (e, what) => warn(`event log ${what} failed`)(e)
     })
-    : new MemoryEventLog({ ttlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS })
+    : new MemoryEventLog({ ttlMs, endedTtlMs, maxEvents: config.STREAM_LOG_MAX_EVENTS })
   const tickets = createTicketStore({
     redis: app.redis,
     keyPrefix: config.REDIS_KEY_PREFIX,

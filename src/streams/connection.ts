@@ -7,7 +7,10 @@ import { encodeComment, encodeRetry, nativeWire, StreamErrorCode, type StreamEve
 export type EndReason = 'finished' | 'client-closed' | 'shutdown' | 'error'
 
 export class SseConnection {
-  /** Aborts when the client goes away or the server ends this connection. */
+  /**
+   * Aborts when the client goes away or the server ends this connection; its reason is the EndReason (a
+   * plain string: abort() without a reason builds a DOMException with a stack, per connection).
+   */
   readonly signal: AbortSignal
   /** Id of the last event written (Last-Event-ID a reconnect will send). */
   lastEventId: string
@@ -28,7 +31,7 @@ export class SseConnection {
     this.closed = new Promise(resolve => {
       res.once('close', () => {
         this.endReason ??= 'client-closed'
-        this.controller.abort()
+        this.controller.abort(this.endReason)
         resolve()
       })
     })
@@ -88,7 +91,7 @@ export class SseConnection {
     if (this.res.writableEnded) return
     this.endReason ??= reason
     this.res.end()
-    this.controller.abort()
+    this.controller.abort(this.endReason)
   }
 
   /**
@@ -110,7 +113,7 @@ export class SseConnection {
     }
     this.res.write(this.wire.notice(this.lastEventId, event))
     this.res.end()
-    this.controller.abort()
+    this.controller.abort(this.endReason)
     const timer = setTimeout(() => this.res.destroy(), flushMs)
     await this.closed
     clearTimeout(timer)

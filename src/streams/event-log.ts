@@ -46,8 +46,11 @@ export interface EventLog {
    * StreamGapError when events the reader had not reached were trimmed.
    */
   follow(streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LoggedEvent>
-  /** The in-process log holding this stream, when it is generated here (connections read it directly). */
-  localFor(streamId: string): MemoryEventLog | null
+  /**
+   * The in-process log holding this stream's events after `afterSeq`, when it is generated here
+   * (connections read it directly); null when they must be read from the shared log.
+   */
+  localFor(streamId: string, afterSeq?: number): MemoryEventLog | null
   /** Waits until every appended event is stored (Redis writes are batched). */
   drain(): Promise<void>
   /** Streams held (memory) — for stats. */

@@ -105,6 +105,24 @@ export function encodeEvent (streamId: string, event: LoggedEvent): string {
   return `id: ${eventId(streamId, event.seq)}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`
 }
 
+/**
+ * Reads back a native frame written by encodeEvent (the memory log keeps frames, not event objects): the
+ * event as logged, for a connection whose wire is not the native one or a reader of LoggedEvents.
+ */
+export function decodeFrame (frame: string): LoggedEvent {
+  const nameAt = frame.indexOf('\nevent: ')
+  const dataAt = frame.indexOf('\ndata: ', nameAt)
+  const seq = Number(frame.slice(frame.lastIndexOf('-', nameAt) + 1, nameAt))
+  const event = fromWireName(frame.slice(nameAt + 8, dataAt)) as StreamEventName
+  const data: unknown = JSON.parse(frame.slice(dataAt + 7, frame.length - 2)) // our own JSON, from encodeEvent
+  return { seq, event, data } as LoggedEvent
+}
+
+/** The `data:` JSON of a native frame (what the Redis log stores, without encoding the event again). */
+export function frameData (frame: string): string {
+  return frame.slice(frame.indexOf('\ndata: ') + 7, frame.length - 2)
+}
+
 /** The same frame with an explicit id (the connection-only SHUTTING_DOWN event repeats the last id). */
 export function encodeFrame (id: string, event: StreamEvent): string {
   return `id: ${id}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`

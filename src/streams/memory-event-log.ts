@@ -1,24 +1,50 @@
 // The in-memory event log: the only one without Redis, and the local tier of the Redis one (streams
-// generated in this process are read from here by their connections). Events expire STREAM_REPLAY_TTL
-// after the last one; at most STREAM_LOG_MAX_EVENTS are kept per stream.
-import { isTerminal, type LoggedEvent } from './events.js'
+// generated in this process are read from here by their connections). Each event is kept as its encoded
+// native SSE frame only (encoded once at append; every native connection writes that same string), with
+// its seq in a parallel array: no event objects per stream. Events expire STREAM_REPLAY_TTL after the
+// last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at most STREAM_LOG_MAX_EVENTS are kept per
+// stream. As the Redis log's local tier, events already stored in Redis are released (dropped here) once
+// every local reader has passed them; the newest event always stays, so the end of a stream is known here.
+import { decodeFrame, encodeEvent, isTerminal, type LoggedEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
+
+/** A local reader (a connection's pump, or a wake-up subscriber at Infinity): holds events after `cursor`. */
+export interface LogReader {
+  cursor: number
+  wake: () => void
+}
 
 interface Entry {
   meta: StreamMeta | null
-  events: LoggedEvent[]
+  /** seq of each held event, increasing; frames[i] is its native frame. */
+  seqs: number[]
+  frames: string[]
+  /** seq of the terminal event (0 while the stream runs). */
+  endSeq: number
   expiresAt: number
-  /** Called on every append and when the stream is dropped. */
-  subscribers: Set<() => void>
+  /** Woken on every append and when the stream is dropped; their cursors hold back releases. */
+  readers: Set<LogReader>
+  /** Events up to this seq are stored elsewhere (Redis) and may go once every reader has passed them. */
+  releasable: number
 }
 
 const DONE = Promise.resolve()
 
 export interface MemoryLogOptions {
   ttlMs: number
+  /** How long an ended stream stays (for a resume that gets its last events or 204); default ttlMs. */
+  endedTtlMs?: number
   /** Most events kept per stream; older ones are trimmed (a resume from them reports a gap). */
   maxEvents: number
   now?: () => number
+}
+
+/** The held events after a position, as the pump reads them (no copies). */
+export interface HeldFrames {
+  seqs: readonly number[]
+  frames: readonly string[]
+  /** Index in seqs/frames of the first event after the position. */
+  from: number
 }
 
 export class MemoryEventLog implements EventLog {
@@ -26,10 +52,13 @@ export class MemoryEventLog implements EventLog {
   private readonly entries = new Map<string, Entry>()
   private readonly timer: NodeJS.Timeout
   private readonly now: () => number
+  private readonly endedTtlMs: number
 
   constructor (private readonly options: MemoryLogOptions) {
     this.now = options.now ?? Date.now
-    this.timer = setInterval(() => this.sweep(), Math.min(options.ttlMs, 30_000))
+    this.endedTtlMs = Math.min(options.endedTtlMs ?? options.ttlMs, options.ttlMs)
+    // One shared timer sweeps every stream (no timer per stream).
+    this.timer = setInterval(() => this.sweep(), Math.min(this.endedTtlMs, 30_000))
     this.timer.unref()
   }
 
@@ -47,16 +76,16 @@ export class MemoryEventLog implements EventLog {
   private written (streamId: string): Entry {
     let entry = this.entry(streamId)
     if (!entry) {
-      entry = { meta: null, events: [], expiresAt: 0, subscribers: new Set() }
+      entry = { meta: null, seqs: [], frames: [], endSeq: 0, expiresAt: 0, readers: new Set(), releasable: 0 }
       this.entries.set(streamId, entry)
     }
-    entry.expiresAt = this.now() + this.options.ttlMs
+    entry.expiresAt = this.now() + (entry.endSeq ? this.endedTtlMs : this.options.ttlMs)
     return entry
   }
 
   private drop (streamId: string, entry: Entry): void {
     this.entries.delete(streamId)
-    for (const wake of [...entry.subscribers]) wake()
+    for (const reader of [...entry.readers]) reader.wake()
   }
 
   async create (meta: StreamMeta): Promise<void> {
@@ -76,39 +105,84 @@ export class MemoryEventLog implements EventLog {
     }
   }
 
-  /** Synchronous append (no promise per event on the hot path); throws when seq does not increase. */
-  appendNow (streamId: string, event: LoggedEvent): void {
+  /**
+   * Synchronous append (no promise per event on the hot path); throws when seq does not increase. Returns
+   * the event's native frame (the Redis log stores its data without encoding it again).
+   */
+  appendNow (streamId: string, event: LoggedEvent): string {
     const entry = this.written(streamId)
-    const last = entry.events.at(-1)
-    if (last && event.seq <= last.seq) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last.seq}`)
-    entry.events.push(event)
-    // Trim in slices so a long stream does not shift the array on every event.
-    const excess = entry.events.length - this.options.maxEvents
-    if (excess > 0 && (excess >= 64 || excess >= this.options.maxEvents / 10)) entry.events.splice(0, excess)
-    for (const wake of entry.subscribers) wake()
+    const { seqs, frames } = entry
+    const last = seqs.length > 0 ? seqs[seqs.length - 1] : 0
+    if (event.seq <= last) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last}`)
+    const frame = flat(encodeEvent(streamId, event))
+    seqs.push(event.seq)
+    frames.push(frame)
+    if (!entry.endSeq && isTerminal(event)) {
+      entry.endSeq = event.seq
+      entry.expiresAt = this.now() + this.endedTtlMs
+    }
+    // Trim in slices so a long stream does not shift the arrays on every event.
+    const excess = seqs.length - this.options.maxEvents
+    if (excess > 0 && (excess >= 64 || excess >= this.options.maxEvents / 10)) {
+      seqs.splice(0, excess)
+      frames.splice(0, excess)
+    }
+    for (const reader of entry.readers) reader.wake()
+    return frame
+  }
+
+  /**
+   * Events up to `seq` are stored elsewhere (Redis): drop them here once every local reader has passed
+   * them (the newest event stays).
+   */
+  release (streamId: string, seq: number): void {
+    const entry = this.entries.get(streamId)
+    if (!entry) return
+    if (seq > entry.releasable) entry.releasable = seq
+    this.trimReleased(entry)
+  }
+
+  private trimReleased (entry: Entry): void {
+    const { seqs } = entry
+    if (entry.releasable === 0 || seqs.length <= 1) return
+    let limit = Math.min(entry.releasable, seqs[seqs.length - 2]) // keep the newest
+    for (const reader of entry.readers) if (reader.cursor < limit) limit = reader.cursor
+    const count = indexAfter(seqs, limit)
+    if (count === 0) return
+    if (count === seqs.length - 1 && count < 8) {
+      // The common case (readers keep up): a short array, rebuilt rather than spliced.
+      entry.seqs = [seqs[count]]
+      entry.frames = [entry.frames[count]]
+    } else {
+      seqs.splice(0, count)
+      entry.frames.splice(0, count)
+    }
   }
 
   async read (streamId: string, afterSeq: number): Promise<LoggedEvent[]> {
     return this.readNow(streamId, afterSeq)
   }
 
-  /** Synchronous read: the local connection writer uses it on every wake-up. */
+  /** Synchronous read, decoded from the held frames. */
   readNow (streamId: string, afterSeq: number): LoggedEvent[] {
-    const events = this.entry(streamId)?.events
-    if (!events || events.length === 0) return []
-    // seqs are increasing but may have been trimmed: binary search the first one after afterSeq.
-    let lo = 0
-    let hi = events.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (events[mid].seq <= afterSeq) lo = mid + 1
-      else hi = mid
-    }
-    return events.slice(lo)
+    const held = this.framesAfter(streamId, afterSeq)
+    if (!held) return []
+    return held.frames.slice(held.from).map(decodeFrame)
+  }
+
+  /** The held frames after a position (null when the stream is not held): the pump's read, without copies. */
+  framesAfter (streamId: string, afterSeq: number): HeldFrames | null {
+    const entry = this.entry(streamId)
+    if (!entry) return null
+    return { seqs: entry.seqs, frames: entry.frames, from: indexAfter(entry.seqs, afterSeq) }
   }
 
   async firstSeq (streamId: string): Promise<number> {
-    return this.entry(streamId)?.events[0]?.seq ?? 0
+    return this.firstSeqNow(streamId)
+  }
+
+  firstSeqNow (streamId: string): number {
+    return this.entry(streamId)?.seqs[0] ?? 0
   }
 
   async last (streamId: string): Promise<LoggedEvent | null> {
@@ -116,19 +190,47 @@ export class MemoryEventLog implements EventLog {
   }
 
   lastNow (streamId: string): LoggedEvent | null {
-    return this.entry(streamId)?.events.at(-1) ?? null
+    const frame = this.entry(streamId)?.frames.at(-1)
+    return frame === undefined ? null : decodeFrame(frame)
   }
 
-  localFor (streamId: string): MemoryEventLog | null {
+  /** seq of the stream's terminal event (0 while it runs or when not held). */
+  endSeqNow (streamId: string): number {
+    return this.entry(streamId)?.endSeq ?? 0
+  }
+
+  localFor (streamId: string, _afterSeq?: number): MemoryEventLog | null {
     return this.has(streamId) ? this : null
   }
 
   /** Calls `wake` on every append to the stream (and when it is dropped) until unsubscribed. */
   subscribe (streamId: string, wake: () => void): () => void {
+    const reader = this.attach(streamId, Infinity, wake)
+    return reader ? () => this.detach(streamId, reader) : () => {}
+  }
+
+  /**
+   * A local reader at `cursor`: woken on every append (and when the stream is dropped); events after its
+   * cursor are not released until it moves on (advance) or detaches. Null when the stream is not held.
+   */
+  attach (streamId: string, cursor: number, wake: () => void): LogReader | null {
     const entry = this.entry(streamId)
-    if (!entry) return () => {}
-    entry.subscribers.add(wake)
-    return () => { entry.subscribers.delete(wake) }
+    if (!entry) return null
+    const reader = { cursor, wake }
+    entry.readers.add(reader)
+    return reader
+  }
+
+  advance (streamId: string, reader: LogReader, cursor: number): void {
+    reader.cursor = cursor
+    const entry = this.entries.get(streamId)
+    if (entry && entry.releasable > 0) this.trimReleased(entry)
+  }
+
+  detach (streamId: string, reader: LogReader): void {
+    const entry = this.entries.get(streamId)
+    if (!entry?.readers.delete(reader)) return
+    if (entry.releasable > 0) this.trimReleased(entry)
   }
 
   async drain (): Promise<void> {}
@@ -149,20 +251,36 @@ export class MemoryEventLog implements EventLog {
 
   async * follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LoggedEvent> {
     let cursor = afterSeq
-    while (!signal.aborted) {
-      const events = this.readNow(streamId, cursor)
-      assertContiguous(streamId, cursor, events)
-      for (const event of events) {
-        yield event
-        cursor = event.seq
-        if (isTerminal(event)) return
+    let wake: (() => void) | null = null
+    const notify = () => {
+      const resolve = wake
+      wake = null
+      resolve?.()
+    }
+    // A reader, so events after the cursor are not released (Redis tier) while the consumer is busy.
+    const reader = this.attach(streamId, cursor, notify)
+    if (!reader) return
+    signal.addEventListener('abort', notify, { once: true })
+    try {
+      while (!signal.aborted) {
+        const events = this.readNow(streamId, cursor)
+        assertContiguous(streamId, cursor, events)
+        for (const event of events) {
+          yield event
+          cursor = event.seq
+          this.advance(streamId, reader, cursor)
+          if (isTerminal(event)) return
+        }
+        if (!this.has(streamId)) return
+        if (events.length === 0) {
+          const end = this.endSeqNow(streamId)
+          if (end && end <= cursor) return // resumed at or after the end
+          await new Promise<void>(resolve => { wake = resolve })
+        }
       }
-      if (!this.has(streamId)) return
-      if (events.length === 0) {
-        const last = this.lastNow(streamId)
-        if (last && isTerminal(last)) return // resumed at or after the end
-        await this.waitForEvent(streamId, signal)
-      }
+    } finally {
+      this.detach(streamId, reader)
+      signal.removeEventListener('abort', notify)
     }
   }
 
@@ -183,4 +301,24 @@ export class MemoryEventLog implements EventLog {
     clearInterval(this.timer)
     for (const [streamId, entry] of this.entries) this.drop(streamId, entry)
   }
+}
+
+/**
+ * The frame as one flat string: a template literal is a tree of string pieces (about 360 bytes of heap for a
+ * 120-character token frame); the copy is about 160, and it is what the socket writes anyway.
+ */
+function flat (frame: string): string {
+  return Buffer.from(frame).toString()
+}
+
+/** Index of the first seq above `afterSeq` (seqs are increasing). */
+function indexAfter (seqs: readonly number[], afterSeq: number): number {
+  let lo = 0
+  let hi = seqs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (seqs[mid] <= afterSeq) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }

@@ -1,11 +1,12 @@
 // Copies a stream from the event log to one connection. A stream generated in this process is read
-// straight from the memory log: what is available goes out in one write (up to a batch size), then the
-// pump sleeps until the next append — no promise or listener per event. Any other stream (generated on
+// straight from the memory log: what is available goes out in one write (up to a batch size) of the
+// frames the log encoded once at append, then the pump sleeps until the next append — no promise,
+// listener or encode per event. Any other stream (generated on
 // another replica) is read through EventLog.follow (XRANGE, then XREAD BLOCK). Both stop at the
 // terminal event, a disconnect or shutdown, and wait for 'drain' whenever the client is behind.
 import type { SseConnection } from './connection.js'
-import { eventId, isTerminal } from './events.js'
-import { assertContiguous, type EventLog } from './event-log.js'
+import { decodeFrame, eventId, isTerminal, nativeWire } from './events.js'
+import { StreamGapError, type EventLog } from './event-log.js'
 import type { MemoryEventLog } from './memory-event-log.js'
 
 /** Largest write while catching up; bigger backlogs go out in several writes, each waiting for drain. */
@@ -24,33 +25,42 @@ export async function pumpLocal (
     wake = null
     resolve?.()
   }
-  const unsubscribe = log.subscribe(streamId, notify)
+  // Attached before the first read, so nothing after the cursor is released (Redis tier) under this reader.
+  const reader = log.attach(streamId, cursor, notify)
+  if (!reader) return
+  // The native wire writes the log's own frames (encoded once, at append); another wire decodes them.
+  const native = connection.wire === nativeWire
   connection.signal.addEventListener('abort', notify, { once: true })
   try {
     while (connection.isOpen) {
-      const events = log.readNow(streamId, cursor)
-      if (events.length === 0) {
-        const last = log.lastNow(streamId)
-        if (!log.has(streamId) || (last && isTerminal(last))) return
+      const held = log.framesAfter(streamId, cursor)
+      if (!held) return
+      const { seqs, frames, from } = held
+      if (from >= seqs.length) {
+        const end = log.endSeqNow(streamId)
+        if (end && end <= cursor) return
         await new Promise<void>(resolve => {
           wake = resolve
         })
         continue
       }
-      assertContiguous(streamId, cursor, events)
-      let frames = ''
+      if (seqs[from] > cursor + 1) throw new StreamGapError(streamId, cursor, seqs[from])
+      const end = log.endSeqNow(streamId)
+      let out = ''
       let ended = false
-      for (const event of events) {
-        frames += connection.wire.event(streamId, event)
-        cursor = event.seq
-        ended = isTerminal(event)
-        if (ended || frames.length >= BATCH_BYTES) break
+      for (let i = from; i < seqs.length; i++) {
+        out += native ? frames[i] : connection.wire.event(streamId, decodeFrame(frames[i]))
+        cursor = seqs[i]
+        ended = cursor === end
+        if (ended || out.length >= BATCH_BYTES) break
       }
-      if (!connection.send(frames, eventId(streamId, cursor)) && !(await connection.drained())) return
+      const sent = connection.send(out, eventId(streamId, cursor))
+      log.advance(streamId, reader, cursor)
+      if (!sent && !(await connection.drained())) return
       if (ended) return
     }
   } finally {
-    unsubscribe()
+    log.detach(streamId, reader)
     connection.signal.removeEventListener('abort', notify)
   }
 }

@@ -1,9 +1,13 @@
-// The event log on Redis Streams, so any replica can serve a resume. Streams generated here are also
-// kept in a local memory tier (the live connections read that, no Redis round trip per token); every
-// event is XADDed (batched per tick, explicit id 0-<seq>, MAXLEN ~ cap) and the keys expire
-// STREAM_REPLAY_TTL after the last event. A resume of a stream generated elsewhere replays with
-// XRANGE and follows with XREAD BLOCK on a dedicated duplicate connection (blocking commands must not
-// share the main client, whose short command timeout would cut them off).
+// The event log on Redis Streams, so any replica can serve a resume. Streams generated here also pass
+// through a local memory tier (the live connections of this process read that, no Redis round trip per
+// token); every event is XADDed (batched per tick in one pipeline, explicit id 0-<seq>, MAXLEN ~ cap)
+// and, once written, is released from the local tier as soon as every local reader has passed it (the
+// newest event stays), so the process does not hold a second copy of the log. A resume from a position
+// the local tier no longer holds reads Redis, like a resume on another replica. The keys expire
+// STREAM_REPLAY_TTL after the last event (STREAM_ENDED_REPLAY_TTL once the stream has ended). A resume
+// of a stream generated elsewhere replays with XRANGE and follows with XREAD BLOCK on a dedicated
+// duplicate connection (blocking commands must not share the main client, whose short command timeout
+// would cut them off).
 //
 // A replica that dies without shutting down leaves its streams without a terminal event. Each replica
 // holds a lease in Redis (refreshed every leaseMs / 3); a follower on another replica that has waited
@@ -16,7 +20,7 @@
 // the shared log stays contiguous; leases are neither renewed nor judged; remote reads fail at once.
 import type { Redis } from 'ioredis'
 import { breakerFor, type RedisBreaker } from '../limits/redis-failover.js'
-import { interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
+import { frameData, interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 import { MemoryEventLog } from './memory-event-log.js'
 
@@ -24,6 +28,8 @@ export interface RedisLogOptions {
   redis: Redis
   keyPrefix: string
   ttlMs: number
+  /** Time to live of an ended stream's keys (default ttlMs). */
+  endedTtlMs?: number
   maxEvents: number
   /** How long one XREAD blocks before checking that the stream and its instance still exist. */
   blockMs?: number
@@ -34,6 +40,9 @@ export interface RedisLogOptions {
 }
 
 type Entries = Array<[string, string[]]>
+
+/** An event waiting for its XADD: its seq and the stored value (`{"event":…,"data":…}` JSON). */
+interface PendingEvent { seq: number, value: string, terminal: boolean }
 
 const COMPONENT = 'stream event log'
 /** Streams whose unwritten events the backlog keeps while Redis is unreachable (each at most maxEvents). */
@@ -51,14 +60,17 @@ export class RedisEventLog implements EventLog {
   readonly kind = 'redis' as const
   readonly local: MemoryEventLog
   /** Writes not yet in Redis, per stream: the meta (on create) and events in order. */
-  private pending = new Map<string, { meta?: StreamMeta; events: LoggedEvent[] }>()
+  private pending = new Map<string, { meta?: StreamMeta; events: PendingEvent[] }>()
   private flushing: Promise<void> | null = null
+  /** When the keys' expiry of each running stream written here was last set (Date.now()). */
+  private readonly expirySetAt = new Map<string, number>()
   private readonly followers = new Set<Redis>()
   private readonly lease: NodeJS.Timeout
   private readonly breaker: RedisBreaker
 
   constructor (private readonly options: RedisLogOptions) {
-    this.local = new MemoryEventLog({ ttlMs: options.ttlMs, maxEvents: options.maxEvents })
+    const { ttlMs, endedTtlMs, maxEvents } = options
+    this.local = new MemoryEventLog({ ttlMs, endedTtlMs, maxEvents })
     this.breaker = breakerFor(options.redis)
     // The backlog is written as soon as Redis answers again.
     this.breaker.onSwitch(to => {
@@ -100,6 +112,11 @@ export class RedisEventLog implements EventLog {
     return Math.max(1, Math.ceil(this.options.ttlMs / 1000))
   }
 
+  private get endedTtlSeconds (): number {
+    const ms = this.options.endedTtlMs ?? this.options.ttlMs
+    return Math.min(this.ttlSeconds, Math.max(1, Math.ceil(ms / 1000)))
+  }
+
   /** A read of the shared log: fails at once while the breaker is open; a failure is reported to it. */
   private async remote<T>(read: (redis: Redis) => Promise<T>): Promise<T> {
     if (!this.breaker.usable()) throw new Error('redis unavailable (circuit open)')
@@ -135,18 +152,22 @@ export class RedisEventLog implements EventLog {
    * for later).
    */
   append (streamId: string, event: LoggedEvent): Promise<void> {
+    let frame: string
     try {
-      this.local.appendNow(streamId, event)
+      frame = this.local.appendNow(streamId, event)
     } catch (error) {
       return Promise.reject(error)
     }
+    // The stored value is the frame's data JSON wrapped (no second encode of the event).
+    const value = `{"event":${JSON.stringify(event.event)},"data":${frameData(frame)}}`
+    const pendingEvent: PendingEvent = { seq: event.seq, value, terminal: isTerminal(event) }
     const queued = this.pending.get(streamId)
     if (queued) {
-      queued.events.push(event)
+      queued.events.push(pendingEvent)
       if (queued.events.length > this.options.maxEvents) queued.events.shift() // trimmed, as MAXLEN would
     } else {
       if (this.pending.size >= BACKLOG_STREAMS) this.pending.delete(this.pending.keys().next().value ?? '')
-      this.pending.set(streamId, { events: [event] })
+      this.pending.set(streamId, { events: [pendingEvent] })
     }
     return this.schedule()
   }
@@ -162,33 +183,56 @@ export class RedisEventLog implements EventLog {
     const batch = this.pending
     this.pending = new Map()
     const pipeline = this.options.redis.pipeline()
+    const maxLen = String(this.options.maxEvents)
+    const now = Date.now()
+    // The keys' expiry is set again at most every tenth of the TTL while a stream runs (not per event), so
+    // they live at least 0.9 × STREAM_REPLAY_TTL after the last event; the terminal event sets the ended TTL.
+    const refreshMs = this.options.ttlMs / 10
     for (const [streamId, { meta, events }] of batch) {
       const key = this.key(streamId, 'events')
-      if (meta) pipeline.set(this.key(streamId, 'meta'), JSON.stringify(meta), 'EX', this.ttlSeconds)
-      for (const { seq, ...event } of events) {
-        pipeline.xadd(key, 'MAXLEN', '~', String(this.options.maxEvents), `0-${seq}`, 'e', JSON.stringify(event))
+      const ended = events.some(e => e.terminal)
+      const ttl = ended ? this.endedTtlSeconds : this.ttlSeconds
+      if (meta) pipeline.set(this.key(streamId, 'meta'), JSON.stringify(meta), 'EX', ttl)
+      for (const { seq, value } of events) pipeline.xadd(key, 'MAXLEN', '~', maxLen, `0-${seq}`, 'e', value)
+      const refreshed = this.expirySetAt.get(streamId)
+      if (ended || meta || refreshed === undefined || now - refreshed >= refreshMs) {
+        if (events.length > 0) pipeline.expire(key, ttl)
+        if (!meta) pipeline.expire(this.key(streamId, 'meta'), ttl)
+        // The events key exists once an event is written: until then its expiry is set with every batch.
+        if (ended) this.expirySetAt.delete(streamId)
+        else if (events.length > 0) this.expirySetAt.set(streamId, now)
       }
-      if (events.length > 0) pipeline.expire(key, this.ttlSeconds)
-      pipeline.expire(this.key(streamId, 'meta'), this.ttlSeconds)
     }
     const started = performance.now()
     let unavailable = false
+    let failed = false
     try {
       const results = await pipeline.exec()
       for (const [error] of results ?? []) {
         // A reply error (an XADD already applied before a timeout, retried from the backlog) is not an outage.
         if (error && this.breaker.failure(COMPONENT, error, started)) unavailable = true
-        else if (error && !/equal or smaller/.test(error.message)) this.options.onError?.(error, 'append')
+        else if (error && !/equal or smaller/.test(error.message)) {
+          failed = true
+          this.options.onError?.(error, 'append')
+        }
       }
     } catch (error) {
       unavailable = this.breaker.failure(COMPONENT, error, started)
       if (!unavailable) this.options.onError?.(error instanceof Error ? error : new Error(String(error)), 'append')
+      failed = true
     }
     if (unavailable) this.requeue(batch)
+    else if (!failed) {
+      // Stored in Redis: the local tier may let these events go once its readers have passed them.
+      for (const [streamId, { events }] of batch) {
+        if (events.length > 0) this.local.release(streamId, events[events.length - 1].seq)
+      }
+    }
   }
 
   /** Puts a batch that did not reach Redis back in front of what was queued since (order is kept). */
-  private requeue (batch: Map<string, { meta?: StreamMeta; events: LoggedEvent[] }>): void {
+  private requeue (batch: Map<string, { meta?: StreamMeta; events: PendingEvent[] }>): void {
+    for (const streamId of batch.keys()) this.expirySetAt.delete(streamId) // not written: set it with the retry
     for (const [streamId, later] of this.pending) {
       const earlier = batch.get(streamId)
       if (!earlier) batch.set(streamId, later)
@@ -203,19 +247,27 @@ export class RedisEventLog implements EventLog {
     if (this.breaker.usable()) this.schedule().catch(() => {})
   }
 
+  /** The local tier still holds every event after `afterSeq` (none of them released yet). */
+  private holds (streamId: string, afterSeq: number): boolean {
+    const first = this.local.firstSeqNow(streamId)
+    return this.local.has(streamId) && (first === 0 || first <= afterSeq + 1)
+  }
+
   async read (streamId: string, afterSeq: number): Promise<LoggedEvent[]> {
-    if (this.local.has(streamId)) return this.local.read(streamId, afterSeq)
+    if (this.holds(streamId, afterSeq)) return this.local.read(streamId, afterSeq)
     return parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), `(0-${afterSeq}`, '+')))
   }
 
   async firstSeq (streamId: string): Promise<number> {
-    if (this.local.has(streamId)) return this.local.firstSeq(streamId)
+    const local = this.local.firstSeqNow(streamId)
+    if (this.local.has(streamId) && local <= 1) return local
+    // Released here (or never held): Redis has the older events.
     const [first] = parse(await this.remote(redis => redis.xrange(this.key(streamId, 'events'), '-', '+', 'COUNT', 1)))
-    return first?.seq ?? 0
+    return first?.seq ?? local
   }
 
-  localFor (streamId: string): MemoryEventLog | null {
-    return this.local.localFor(streamId)
+  localFor (streamId: string, afterSeq = 0): MemoryEventLog | null {
+    return this.holds(streamId, afterSeq) ? this.local : null
   }
 
   async last (streamId: string): Promise<LoggedEvent | null> {
@@ -227,7 +279,7 @@ export class RedisEventLog implements EventLog {
   }
 
   follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LoggedEvent> {
-    if (this.local.has(streamId)) return this.local.follow(streamId, afterSeq, signal)
+    if (this.holds(streamId, afterSeq)) return this.local.follow(streamId, afterSeq, signal)
     return this.followRemote(streamId, afterSeq, signal)
   }
 

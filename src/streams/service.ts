@@ -245,7 +245,7 @@ export class StreamService {
     if (session) session.connections++
     connection.open(headers, this.options.retryMs)
     try {
-      const local = this.options.log.localFor(streamId)
+      const local = this.options.log.localFor(streamId, afterSeq)
       if (local) await pumpLocal(connection, local, streamId, afterSeq)
       else await pumpFollow(connection, this.options.log, streamId, afterSeq)
     } catch (error) {
