@@ -305,16 +305,20 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   /** A top-level invocation, tracked so shutdown can abort it (its signal also follows the caller's). */
   async function track (req: InvokeRequest): Promise<InvokeResult> {
     if (stopping) throw shuttingDown()
+    // One controller per call, aborted by shutdown or (forwarding its reason) by the caller's signal, whose
+    // listener goes when the call ends: AbortSignal.any costs a composite signal and weak refs per call.
     const shutdown = new AbortController()
+    const caller = req.signal
+    const follow = () => shutdown.abort(caller?.reason)
+    if (caller?.aborted) follow()
+    else caller?.addEventListener('abort', follow, { once: true })
     running.add(shutdown)
     try {
-      return await execute({
-        ...req,
-        signal: req.signal ? AbortSignal.any([req.signal, shutdown.signal]) : shutdown.signal
-      })
+      return await execute({ ...req, signal: shutdown.signal })
     } catch (error) {
-      throw shutdown.signal.aborted && !req.signal?.aborted ? shuttingDown() : error
+      throw shutdown.signal.aborted && !caller?.aborted ? shuttingDown() : error
     } finally {
+      caller?.removeEventListener('abort', follow)
       running.delete(shutdown)
     }
   }

@@ -1,0 +1,93 @@
+// The one abort signal per call (issue 16): invoke gives the call its own signal, which follows the
+// caller's (with its reason) and shutdown, and leaves no listener on the caller's signal once the call
+// ended. An SSE connection's signal carries its end reason, not a DOMException.
+import { getEventListeners } from 'node:events'
+import { PassThrough } from 'node:stream'
+import type { ServerResponse } from 'node:http'
+import t from 'tap'
+import { createAgentDefinitions, offlineBuilder } from '../../src/agents/index.js'
+import { createAgentService } from '../../src/agents/service.js'
+import { createMemoryCache } from '../../src/cache/memory-cache.js'
+import { CancelledError } from '../../src/errors.js'
+import { createOfflineProvider } from '../../src/llm/offline.js'
+import type { LlmProvider } from '../../src/llm/types.js'
+import { SseConnection } from '../../src/streams/connection.js'
+
+const caller = { id: 'user:1', kind: 'user' as const, role: 'user' as const }
+const input = { topic: 'Karnak' }
+
+/** A provider that waits until its signal aborts, noting the signal it was given. */
+function hangingProvider () {
+  const seen: AbortSignal[] = []
+  const inner = createOfflineProvider({ build: offlineBuilder() })
+  const provider: LlmProvider = {
+    ...inner,
+    async generate (request) {
+      const signal = request.signal!
+      seen.push(signal)
+      await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
+      throw new CancelledError('The request was cancelled')
+    }
+  }
+  return { provider, seen }
+}
+
+function service (provider: LlmProvider = createOfflineProvider({ build: offlineBuilder() })) {
+  return createAgentService({
+    definitions: createAgentDefinitions(),
+    llm: { provider, modelFor: () => 'offline', price: () => 0 },
+    cache: createMemoryCache({ maxEntries: 10 }),
+    keyPrefix: 'test:'
+  })
+}
+
+t.test('a finished call leaves no listener on the caller signal', async t => {
+  const agents = service()
+  const controller = new AbortController()
+  for (let i = 0; i < 3; i++) {
+    await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, signal: controller.signal, noCache: true })
+  }
+  t.equal(getEventListeners(controller.signal, 'abort').length, 0)
+})
+
+t.test("the caller's abort reaches the provider with its reason, and stays a cancel", async t => {
+  const { provider, seen } = hangingProvider()
+  const agents = service(provider)
+  const controller = new AbortController()
+  const call = agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, signal: controller.signal })
+  while (seen.length === 0) await new Promise(resolve => setImmediate(resolve))
+  t.not(seen[0], controller.signal, 'the call has its own signal')
+  controller.abort('disconnect')
+  await t.rejects(call, { code: 'AMK_CANCELLED' })
+  t.equal(seen[0].reason, 'disconnect')
+  t.equal(getEventListeners(controller.signal, 'abort').length, 0)
+})
+
+t.test('shutdown aborts a call whose caller is still there: 503 AMK_SHUTTING_DOWN', async t => {
+  const { provider, seen } = hangingProvider()
+  const agents = service(provider)
+  const controller = new AbortController()
+  const call = agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, signal: controller.signal })
+  while (seen.length === 0) await new Promise(resolve => setImmediate(resolve))
+  t.equal(agents.abortInFlight(), 1)
+  await t.rejects(call, { code: 'AMK_SHUTTING_DOWN' })
+  t.equal(seen[0].reason, 'shutdown')
+  t.equal(controller.signal.aborted, false)
+  t.equal(getEventListeners(controller.signal, 'abort').length, 0)
+})
+
+t.test('an SSE connection aborts with its end reason', async t => {
+  const fake = (): ServerResponse => {
+    const res = new PassThrough() as unknown as ServerResponse
+    return res
+  }
+  const ended = new SseConnection(fake(), 's1', 0)
+  ended.end('finished')
+  t.equal(ended.signal.aborted, true)
+  t.equal(ended.signal.reason, 'finished')
+
+  const res = fake()
+  const closed = new SseConnection(res, 's2', 0)
+  res.emit('close')
+  t.equal(closed.signal.reason, 'client-closed')
+})
