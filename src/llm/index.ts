@@ -1,6 +1,5 @@
 // Chooses and builds the LLM provider from the configuration, and maps model tiers to model names.
 import type { Config } from '../config.js'
-import { createGeminiProvider } from './gemini.js'
 import { createOfflineProvider, OFFLINE_MODEL, type OfflineBuilder } from './offline.js'
 import { createOpenAiProvider } from './openai.js'
 import type { LlmProvider } from './types.js'
@@ -27,17 +26,19 @@ export function createProvider (
     maxDelayMs: config.LLM_RETRY_MAX_DELAY_MS
   }
   switch (providerKind(config)) {
-    case 'gemini':
-      if (!config.GEMINI_API_KEY) throw new Error('LLM_PROVIDER=gemini needs GEMINI_API_KEY')
-      return createGeminiProvider({
-        apiKey: config.GEMINI_API_KEY,
+    case 'gemini': {
+      const apiKey = config.GEMINI_API_KEY
+      if (!apiKey) throw new Error('LLM_PROVIDER=gemini needs GEMINI_API_KEY')
+      return deferred('gemini', async () => (await import('./gemini.js')).createGeminiProvider({
+        apiKey,
         baseUrl: config.GEMINI_BASE_URL,
         flashModel: config.GEMINI_MODEL,
         proModel: config.GEMINI_PRO_MODEL,
         timeoutMs: config.LLM_TIMEOUT_MS,
         retry,
         onEvent: options.onEvent
-      })
+      }))
+    }
     case 'openai':
       if (!config.OPENAI_BASE_URL) throw new Error('LLM_PROVIDER=openai needs OPENAI_BASE_URL')
       return createOpenAiProvider({
@@ -49,6 +50,21 @@ export function createProvider (
       })
     default:
       return createOfflineProvider({ build: options.offlineBuilder })
+  }
+}
+
+/**
+ * A provider whose module is loaded by its first use: `@google/genai` (about 12 MB of heap and 110 ms) is
+ * imported only by a process whose provider is Gemini, not by every process at start (issue 16).
+ */
+function deferred (name: LlmProvider['name'], load: () => Promise<LlmProvider>): LlmProvider {
+  let loaded: Promise<LlmProvider> | undefined
+  const provider = () => (loaded ??= load())
+  return {
+    name,
+    generate: async request => (await provider()).generate(request),
+    async * stream (request) { yield * (await provider()).stream(request) },
+    check: async () => (await provider()).check()
   }
 }
 
