@@ -9,19 +9,17 @@
 // workflow (this process's process.cpuUsage(), PGlite included) the median of the rounds.
 // Run alone: `node --import=tsx bench/coordinator.ts`.
 import Fastify, { type FastifyInstance } from 'fastify'
-import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import pg from 'pg'
 import { offlineBuilder } from '../src/agents/index.js'
 import type { AgentName } from '../src/agents/types.js'
 import app, { serverOptions } from '../src/app.js'
 import type { Caller } from '../src/auth/roles.js'
 import { loadConfig } from '../src/config.js'
-import type { StepSpec } from '../src/coordinator/types.js'
+import type { StepSpec, WorkflowSpec } from '../src/coordinator/types.js'
 import { createOfflineProvider } from '../src/llm/offline.js'
 import type { LlmProvider } from '../src/llm/types.js'
-import { closeAll, type TargetRow } from './lib.js'
+import { closeAll, scratchDatabase, type TargetRow } from './lib.js'
 
 const CALLER: Caller = { id: 'bench-coordinator', kind: 'api-key', role: 'user' }
 
@@ -69,15 +67,6 @@ export function delayedProvider (ms: number): LlmProvider {
   }
 }
 
-async function reachable (url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url)
-  return new Promise(resolve => {
-    const socket = net.connect({ host: hostname, port: Number(port || 5432) }, () => { socket.end(); resolve(true) })
-    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
-    socket.on('error', () => resolve(false))
-  })
-}
-
 async function instance (providerMs: number, databaseUrl?: string): Promise<FastifyInstance> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -113,29 +102,20 @@ const direct = {
   }
 }
 
+/** One workflow through the coordinator, start to outcome; the spec is the same calls as the direct side's. */
+const runWorkflow = (server: FastifyInstance, kind: 'parallel' | 'sequential') => async () => {
+  const spec: WorkflowSpec = kind === 'parallel'
+    ? { strategy: 'parallel', tasks: TASKS }
+    : { strategy: 'sequential', steps: STEPS }
+  const body = kind === 'parallel' ? { tasks: TASKS } : { steps: STEPS }
+  const handle = await server.coordinator.start({ caller: CALLER, kind, body, spec, noCache: true })
+  const run = await handle.done
+  if (!run.success) throw new Error(`workflow ${run.status}: ${run.error?.message}`)
+}
+
 const workflow = {
-  parallel: (server: FastifyInstance) => async () => {
-    const handle = await server.coordinator.start({
-      caller: CALLER,
-      kind: 'parallel',
-      body: { tasks: TASKS },
-      spec: { strategy: 'parallel', tasks: TASKS },
-      noCache: true
-    })
-    const run = await handle.done
-    if (!run.success) throw new Error(`workflow ${run.status}: ${run.error?.message}`)
-  },
-  sequential: (server: FastifyInstance) => async () => {
-    const handle = await server.coordinator.start({
-      caller: CALLER,
-      kind: 'sequential',
-      body: { steps: STEPS },
-      spec: { strategy: 'sequential', steps: STEPS },
-      noCache: true
-    })
-    const run = await handle.done
-    if (!run.success) throw new Error(`workflow ${run.status}: ${run.error?.message}`)
-  }
+  parallel: (server: FastifyInstance) => runWorkflow(server, 'parallel'),
+  sequential: (server: FastifyInstance) => runWorkflow(server, 'sequential')
 }
 
 interface Pass { latencies: number[], cpuUs: number, ops: number }
@@ -257,9 +237,6 @@ export async function run (): Promise<{ title: string, table: string, notes: str
   const rounds = Math.max(1, Number(process.env.BENCH_COORDINATOR_ROUNDS ?? 5))
   const ops = Math.max(1, Number(process.env.BENCH_COORDINATOR_OPS ?? 20))
   const levels = (process.env.BENCH_COORDINATOR_CONCURRENCY ?? '1,5').split(',').map(Number).filter(n => n > 0)
-  const postgresAdmin = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-  const withPostgres = await reachable(postgresAdmin)
-  const database = `amk_bench_coordinator_${process.pid}`
   const cells: Cell[] = []
   const measureStore = async (store: string, server: FastifyInstance) => {
     for (const concurrency of levels) {
@@ -275,23 +252,15 @@ export async function run (): Promise<{ title: string, table: string, notes: str
   } finally {
     await closeAll(pglite)
   }
-  if (withPostgres) {
-    const admin = new pg.Client({ connectionString: postgresAdmin })
-    await admin.connect()
-    await admin.query(`CREATE DATABASE ${database}`)
-    await admin.end()
-    const url = new URL(postgresAdmin)
-    url.pathname = `/${database}`
+  const scratch = await scratchDatabase(`amk_bench_coordinator_${process.pid}`)
+  if (scratch) {
     let postgres: FastifyInstance | null = null
     try {
-      postgres = await instance(providerMs, url.toString())
+      postgres = await instance(providerMs, scratch.url)
       await measureStore('PostgreSQL', postgres)
     } finally {
       await closeAll(postgres)
-      const drop = new pg.Client({ connectionString: postgresAdmin })
-      await drop.connect()
-      await drop.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-      await drop.end()
+      await scratch.drop()
     }
   }
   return {
@@ -304,7 +273,7 @@ export async function run (): Promise<{ title: string, table: string, notes: str
         `${rounds} alternating rounds of ${ops} workflows per contender; time is the p50 of every workflow, CPU the ` +
         "median per round of this process's process.cpuUsage() per workflow (PGlite runs in-process; PostgreSQL's " +
         'own CPU is not counted).',
-      ...(withPostgres ? [] : [`PostgreSQL not reachable at ${postgresAdmin}: its rows were skipped.`])
+      ...(scratch ? [] : ['PostgreSQL (BENCH_POSTGRES_URL) not reachable: its rows were skipped.'])
     ],
     targets: targetsOf(cells)
   }

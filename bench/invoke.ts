@@ -10,17 +10,15 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import net from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import pg from 'pg'
 import { Pool } from 'undici'
 import app, { serverOptions } from '../src/app.js'
 import type { Caller } from '../src/auth/roles.js'
 import { loadConfig } from '../src/config.js'
 import type { GenerateRequest } from '../src/llm/types.js'
 import {
-  closeAll, formatTable, loadInProcess, measure, settings, withRatios, type BenchRow, type TargetRow
+  closeAll, formatTable, loadInProcess, measure, scratchDatabase, settings, withRatios, type BenchRow, type TargetRow
 } from './lib.js'
 
 const KEY = 'amk_bench_invoke_user_key_0123456789'
@@ -71,7 +69,6 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port +
  * then a JSON line with the count and latency percentiles (ms, from performance.now()).
  */
 const CLIENT = `
-import pg from 'pg'
 import { Pool } from 'undici'
 const { TARGET, TARGET_PATH, HEADERS, BODY, SECONDS, WARMUP } = process.env
 const pool = new Pool(TARGET, { connections: 1 })
@@ -211,31 +208,6 @@ function cpuTable (rows: CpuRow[]): string {
 /** A store and write mode the provider section runs the service on. */
 interface Setup { store: 'PGlite' | 'PostgreSQL', mode: 'durable' | 'behind', env: Record<string, string> }
 
-async function reachable (url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url)
-  return new Promise(resolve => {
-    const socket = net.connect({ host: hostname, port: Number(port || 5432) }, () => { socket.end(); resolve(true) })
-    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
-    socket.on('error', () => resolve(false))
-  })
-}
-
-/** A database of its own on the PostgreSQL server (dropped by the returned function), or null when unreachable. */
-async function scratchDatabase (): Promise<{ url: string, drop(): Promise<void> } | null> {
-  const admin = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-  if (!await reachable(admin)) return null
-  const database = `amk_bench_invoke_${process.pid}`
-  const run = async (sql: string) => {
-    const client = new pg.Client({ connectionString: admin })
-    await client.connect()
-    try { await client.query(sql) } finally { await client.end() }
-  }
-  await run(`CREATE DATABASE ${database}`)
-  const url = new URL(admin)
-  url.pathname = `/${database}`
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`) }
-}
-
 const ms = (value: number) => `${value.toFixed(2)} ms`
 
 /** Acceptance 2 (uncached half), per store and write mode: added p50 ≤ 1 ms, added p99 ≤ 5 ms, CPU ≤ 0.5 ms. */
@@ -290,7 +262,7 @@ async function providerSection (
   const fake = child(FAKE_PROVIDER, { FAKE_CONTENT: text })
   const redisUrl = process.env.BENCH_REDIS_URL
   let direct: Pool | null = null
-  const scratch = await scratchDatabase()
+  const scratch = await scratchDatabase(`amk_bench_invoke_${process.pid}`)
   try {
     const providerUrl = `http://127.0.0.1:${await fake.next()}`
     const pool = (direct = new Pool(providerUrl, { connections: 1 }))

@@ -5,6 +5,7 @@ import autocannon from 'autocannon'
 import net from 'node:net'
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
+import pg from 'pg'
 
 export interface Measurement {
   requestsPerSec: number
@@ -237,6 +238,21 @@ export interface ServerProcess {
   stop(): Promise<void>
 }
 
+/** The environment of a benchmark's server process: production, offline provider, on `port`; `env` on top. */
+export function serverEnv (port: number, env: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    NODE_ENV: 'production',
+    LLM_PROVIDER: 'offline',
+    DATA_DIR: 'memory://',
+    JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
+    ...env
+  }
+}
+
 /**
  * Runs `src/server.ts` in a child process (production mode, offline provider, embedded in-memory database)
  * with `env` on top, and resolves once /api/health/ready answers 200, so its CPU and log are its own.
@@ -245,17 +261,7 @@ export async function startServerProcess (env: Record<string, string>): Promise<
   const port = await freePort()
   const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
     cwd: new URL('../', import.meta.url),
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
-      LLM_PROVIDER: 'offline',
-      DATA_DIR: 'memory://',
-      JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
-      ...env
-    },
+    env: serverEnv(port, env),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let bytes = 0
@@ -285,4 +291,37 @@ export async function startServerProcess (env: Record<string, string>): Promise<
       clearTimeout(timer)
     }
   }
+}
+
+/** Whether a TCP server (Redis, PostgreSQL) answers at `url` within half a second. */
+export async function reachable (url: string, defaultPort: number): Promise<boolean> {
+  const { hostname, port } = new URL(url)
+  return new Promise(resolve => {
+    const socket = net.connect({ host: hostname, port: Number(port || defaultPort) }, () => {
+      socket.end()
+      resolve(true)
+    })
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
+    socket.on('error', () => resolve(false))
+  })
+}
+
+/**
+ * A database of its own, `name`, on the PostgreSQL server of `admin` (BENCH_POSTGRES_URL by default), with the
+ * function that drops it; null when the server is unreachable. Benchmarks write rows other tests would count.
+ */
+export async function scratchDatabase (
+  name: string,
+  admin = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+): Promise<{ url: string, drop(): Promise<void> } | null> {
+  if (!await reachable(admin, 5432)) return null
+  const run = async (sql: string) => {
+    const client = new pg.Client({ connectionString: admin })
+    await client.connect()
+    try { await client.query(sql) } finally { await client.end() }
+  }
+  await run(`CREATE DATABASE ${name}`)
+  const url = new URL(admin)
+  url.pathname = `/${name}`
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }

@@ -5,25 +5,15 @@
 // (BENCH_DURATION=s, BENCH_CONNECTIONS=n, BENCH_REDIS_URL to override redis://127.0.0.1:6379).
 import Fastify, { type FastifyInstance } from 'fastify'
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import { pathToFileURL } from 'node:url'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { openDatabase, type Database } from '../src/store/database.js'
-import { closeAll, measure, printTable, withRatios, type BenchResult, type Measurement } from './lib.js'
+import { closeAll, measure, printTable, reachable, withRatios, type BenchResult, type Measurement } from './lib.js'
 
 const USER_KEY = 'amk_bench_rate_limit_user_key'
 const ADMIN_KEY = 'amk_bench_rate_limit_admin_key'
 const PATH = '/bench/travel/searchFlights'
-
-async function reachable (url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url)
-  return new Promise(resolve => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) }, () => { socket.end(); resolve(true) })
-    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
-    socket.on('error', () => resolve(false))
-  })
-}
 
 async function bare (): Promise<FastifyInstance> {
   const server = Fastify()
@@ -64,7 +54,7 @@ async function fullStack (db: Database, redisUrl: string | undefined): Promise<F
 
 export async function run (): Promise<BenchResult> {
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
-  const withRedis = await reachable(redisUrl)
+  const withRedis = await reachable(redisUrl, 6379)
   const db = await openDatabase({ dataDir: 'memory://' })
   const scenarios: Array<{ scenario: string; make: () => Promise<FastifyInstance>; key?: string }> = [
     { scenario: 'bare Fastify (same route, no plugins)', make: bare },

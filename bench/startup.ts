@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { freePort, settings, type TargetRow } from './lib.js'
+import { freePort, serverEnv, settings, type TargetRow } from './lib.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const KEY = 'amk_bench_startup_user_key_0123456789abcdef'
@@ -134,23 +134,16 @@ async function launch (config: Config, dataDir: string, extraEnv: Record<string,
   const started = performance.now()
   const child = spawn(process.execPath, config.args, {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
+    env: serverEnv(port, {
       LOG_LEVEL: 'warn',
-      LLM_PROVIDER: 'offline',
       DATA_DIR: dataDir,
-      JWT_SECRET: 'bench-jwt-secret-0123456789abcdefghijklmn',
       VALID_API_KEYS: `${KEY}:user`,
       RATE_LIMIT_GLOBAL_MAX: String(HUGE),
       REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
       REDIS_KEY_PREFIX: 'amkbench-startup:',
       ...config.env,
       ...extraEnv
-    },
+    }),
     stdio: ['ignore', 'ignore', 'pipe']
   })
   let errors = ''

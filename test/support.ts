@@ -14,6 +14,7 @@ import app, { loggerOptions, serverOptions, type AppOptions } from '../src/app.j
 import { loadConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/store/database.js'
 import { migrate } from '../src/store/migrate.js'
+import type { UsageRow } from '../src/store/usage-ledger.js'
 
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -89,6 +90,26 @@ let sharedPglite: Promise<Database> | null = null
 const TABLES = ['usage_ledger', 'api_keys', 'users', 'workflow_runs', 'idempotency_keys', 'coordinator_stats_resets']
 
 /** One in-memory PGlite per test file, migrated once, emptied before each use. */
+/** A usage-ledger row of caller-a's travel.searchFlights call (a reservation when status is 'pending'). */
+export function usageRow (callId: string, status: UsageRow['status'] = 'success', traceId = 't'): UsageRow {
+  return {
+    callId,
+    callerId: 'caller-a',
+    callerType: 'api-key',
+    role: 'user',
+    agent: 'travel',
+    method: 'searchFlights',
+    model: 'gemini-2.5-flash',
+    inputTokens: 10,
+    outputTokens: status === 'pending' ? 0 : 20,
+    costUsd: 0.001,
+    status,
+    durationMs: 5,
+    estimated: status === 'pending',
+    traceId
+  }
+}
+
 export async function pglite (): Promise<Database> {
   sharedPglite ??= (async () => {
     const db = await openDatabase({ dataDir: 'memory://' })

@@ -7,25 +7,10 @@ import type { Queryable } from '../../src/store/database.js'
 import { createMemoryBuffer } from '../../src/store/usage-buffer.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
 import { loadConfig } from '../../src/config.js'
-import { build, pglite } from '../support.js'
+import { build, pglite, usageRow } from '../support.js'
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
-const row = (n: number, status: UsageRow['status'] = 'success'): UsageRow => ({
-  callId: id(n),
-  callerId: 'caller-a',
-  callerType: 'api-key',
-  role: 'user',
-  agent: 'travel',
-  method: 'searchFlights',
-  model: 'gemini-2.5-flash',
-  inputTokens: 10,
-  outputTokens: status === 'pending' ? 0 : 20,
-  costUsd: 0.001,
-  status,
-  durationMs: 5,
-  estimated: status === 'pending',
-  traceId: `t${n}`
-})
+const row = (n: number, status: UsageRow['status'] = 'success') => usageRow(id(n), status, `t${n}`)
 
 /** The shared PGlite counting INSERTs; `down` refuses every query like a lost connection. */
 async function counted () {

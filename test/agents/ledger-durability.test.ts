@@ -9,25 +9,9 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Queryable } from '../../src/store/database.js'
 import { createFileBuffer, createMemoryBuffer, createRedisBuffer } from '../../src/store/usage-buffer.js'
-import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
-import { needs, pglite, redisPrefix, REDIS_URL } from '../support.js'
+import { createUsageLedger } from '../../src/store/usage-ledger.js'
+import { needs, pglite, redisPrefix, REDIS_URL, usageRow } from '../support.js'
 
-const row = (callId: string, status: UsageRow['status'] = 'success'): UsageRow => ({
-  callId,
-  callerId: 'caller-a',
-  callerType: 'api-key',
-  role: 'user',
-  agent: 'travel',
-  method: 'searchFlights',
-  model: 'gemini-2.5-flash',
-  inputTokens: 10,
-  outputTokens: status === 'pending' ? 0 : 20,
-  costUsd: 0.001,
-  status,
-  durationMs: 5,
-  estimated: status === 'pending',
-  traceId: 't'
-})
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
 
 /**
@@ -62,9 +46,9 @@ t.test(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const ledger = createUsageLedger(faulty, { buffer: await createFileBuffer(dir), writeTimeoutMs: 100 })
     set('down')
-    await ledger.record(row(id(1), 'pending'))
-    await ledger.record(row(id(1)))
-    await ledger.record(row(id(2)))
+    await ledger.record(usageRow(id(1), 'pending'))
+    await ledger.record(usageRow(id(1)))
+    await ledger.record(usageRow(id(2)))
     t.equal(ledger.depth(), 3, 'three writes wait in the buffer')
     t.equal(
       readFileSync(join(dir, 'pending.jsonl'), 'utf8').trim().split('\n').length,
@@ -91,8 +75,8 @@ t.test(
     // Replaying the same entries again (the first process flushing its copy) changes nothing.
     t.equal(await ledger.flush(), 0, 'the first process finds nothing left')
     const again = createUsageLedger(faulty, { buffer: createMemoryBuffer() })
-    await again.record(row(id(1), 'pending'))
-    await again.record(row(id(2)))
+    await again.record(usageRow(id(1), 'pending'))
+    await again.record(usageRow(id(2)))
     t.equal((await rows()).length, 2, 'replayed rows are idempotent: no double count')
     t.same(
       (await rows()).map(r => r.status),
@@ -111,7 +95,7 @@ t.test(
     const waits: number[] = []
     for (let i = 1; i <= 5; i++) {
       const started = performance.now()
-      await ledger.record(row(id(i)))
+      await ledger.record(usageRow(id(i)))
       waits.push(performance.now() - started)
     }
     t.ok(waits[0] >= 140, `the first write waited for the timeout (${Math.round(waits[0])} ms)`)
@@ -143,8 +127,8 @@ t.test(
       createRedisBuffer({ redis, key, fallback: createMemoryBuffer(), timeoutMs: 1000, token: String(Math.random()) })
     const ledger = createUsageLedger(faulty, { buffer: buffer(), writeTimeoutMs: 100 })
     set('down')
-    await ledger.record(row(id(7), 'pending'))
-    await ledger.record(row(id(7)))
+    await ledger.record(usageRow(id(7), 'pending'))
+    await ledger.record(usageRow(id(7)))
     t.equal(await redis.llen(key), 2, 'both writes are in the Redis list')
     t.equal(ledger.depth(), 2, 'depth reports them')
     set('up')
@@ -168,9 +152,9 @@ t.test(
     const alive = createUsageLedger(faulty, { instanceId: 'replica-alive', staleMs: 200 })
     const sweeper = createUsageLedger(faulty, { instanceId: 'replica-sweeper', staleMs: 200 })
     await dead.heartbeat()
-    await dead.record(row(id(1), 'pending'))
-    await dead.record(row(id(2), 'pending'))
-    await alive.record(row(id(3), 'pending'))
+    await dead.record(usageRow(id(1), 'pending'))
+    await dead.record(usageRow(id(2), 'pending'))
+    await alive.record(usageRow(id(3), 'pending'))
     await db.query("UPDATE usage_ledger SET created_at = now() - interval '1 minute'")
     await db.query(
       "UPDATE usage_instances SET heartbeat_at = now() - interval '1 minute' WHERE instance_id = 'replica-dead'"
@@ -182,7 +166,7 @@ t.test(
       ['interrupted', 'interrupted', 'pending']
     )
     // The dead replica's buffered settlement of call 2 arrives later: it replaces 'interrupted'.
-    await dead.record(row(id(2)))
+    await dead.record(usageRow(id(2)))
     t.same(
       (await rows()).map(r => r.status),
       ['interrupted', 'success', 'pending']
@@ -194,10 +178,10 @@ t.test(
 t.test('close() flushes the buffer and settles its own unfinished calls interrupted', async t => {
   const { faulty, set, rows } = await faultyDb()
   const ledger = createUsageLedger(faulty, { buffer: createMemoryBuffer(), writeTimeoutMs: 100 })
-  await ledger.record(row(id(1), 'pending'))
+  await ledger.record(usageRow(id(1), 'pending'))
   set('down')
-  await ledger.record(row(id(2), 'pending'))
-  await ledger.record(row(id(3)))
+  await ledger.record(usageRow(id(2), 'pending'))
+  await ledger.record(usageRow(id(3)))
   set('up')
   await ledger.close()
   t.same(
