@@ -2,7 +2,9 @@
 // memory, CPU and event-loop delay are its own:
 // 1. CPU per streamed call: POST /api/stream/blog with the offline provider unpaced and its answer in 20
 //    deltas, one connection, BENCH_CPU_STREAMS streams one after the other; the server's own
-//    process.cpuUsage() over them / streams. Peer: a bare node:http server writing the same frames.
+//    process.cpuUsage() over them / streams, after BENCH_CPU_WARMUP streams (default 50; the app's JIT is
+//    still compiling then, about 0.8 ms a stream more than after 600). Peer: a bare node:http server
+//    writing the same frames.
 // 2. Time to first byte with BENCH_TTFB_STREAMS (default 2,000) streams open at once (memory event log,
 //    offline provider paced to 10 chunks/s).
 // 3. BENCH_STREAMS (default 10,000) concurrent streams at BENCH_TOKEN_RATE chunks of 48 characters per
@@ -171,10 +173,14 @@ async function load (
 }
 
 /** Server CPU per stream: `count` streams one after the other on one connection at a time, after a warm-up. */
-async function cpuPerStream (kind: ServerKind, count: number): Promise<{ micros: number, tokens: number }> {
+async function cpuPerStream (
+  kind: ServerKind,
+  count: number,
+  warmup: number
+): Promise<{ micros: number, tokens: number }> {
   const { port, child, stats } = await startChild(kind, 0)
   try {
-    for (let i = 0; i < Math.min(50, count); i++) await openStream(port, kind, 1_000_000 + i, () => {})
+    for (let i = 0; i < warmup; i++) await openStream(port, kind, 1_000_000 + i, () => {})
     const before = await stats()
     let tokens = 0
     for (let i = 0; i < count; i++) tokens += (await openStream(port, kind, i, () => {})).tokens
@@ -193,8 +199,9 @@ export async function run (): Promise<BenchResult> {
   const ttfbStreams = Number(process.env.BENCH_TTFB_STREAMS ?? 2000)
   const cpuStreams = Number(process.env.BENCH_CPU_STREAMS ?? 300)
 
-  const cpuBare = await cpuPerStream('bare', cpuStreams)
-  const cpuApp = await cpuPerStream('app', cpuStreams)
+  const cpuWarmup = Number(process.env.BENCH_CPU_WARMUP ?? Math.min(50, cpuStreams))
+  const cpuBare = await cpuPerStream('bare', cpuStreams, cpuWarmup)
+  const cpuApp = await cpuPerStream('app', cpuStreams, cpuWarmup)
   const ttfbScenario = `POST /api/stream/blog, ${ttfbStreams} streams, memory log, 10 chunks/s`
   const ttfb = await load('app', ttfbStreams, 10, 154, ttfbScenario)
   const bare = await load('bare', streams, rate, chunks, `bare node:http SSE, ${streams} streams`)
@@ -227,7 +234,7 @@ export async function run (): Promise<BenchResult> {
   ].join('\n')
   const cpuNote =
     `CPU per streamed call (${cpuApp.tokens.toFixed(0)} token events, unpaced, one connection, ` +
-    `${cpuStreams} streams): ` +
+    `${cpuStreams} streams after ${cpuWarmup} to warm up, BENCH_CPU_WARMUP): ` +
     `app ${ms(cpuApp.micros)}, bare node:http writing the same frames ${ms(cpuBare.micros)}.`
   const notes = [
     table,
@@ -260,7 +267,9 @@ export async function run (): Promise<BenchResult> {
   })
   const targets: TargetRow[] = [
     {
-      what: `streamed call (${cpuApp.tokens.toFixed(0)} deltas), 1 connection: server CPU per stream`,
+      what:
+        `streamed call (${cpuApp.tokens.toFixed(0)} deltas), 1 connection, ` +
+        `${process.env.BENCH_DATABASE_URL ? 'PostgreSQL' : 'PGlite'} usage ledger: server CPU per stream`,
       measured: ms(cpuApp.micros),
       peer: `bare node:http ${ms(cpuBare.micros)}`,
       ratio: ratio(cpuApp.micros, cpuBare.micros),

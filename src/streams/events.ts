@@ -151,6 +151,14 @@ export function encodeComment (text: string): string {
   return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`
 }
 
+/**
+ * A string held for a long time, as one flat copy: a string built by concatenation (a template literal, a
+ * header block) is a tree of pieces, two or three times the size of its text.
+ */
+export function flatString (text: string): string {
+  return Buffer.from(text).toString()
+}
+
 /** Reconnection delay hint for EventSource. */
 export function encodeRetry (ms: number): string {
   return `retry: ${Math.max(0, Math.floor(ms))}\n\n`

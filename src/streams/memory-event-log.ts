@@ -5,7 +5,7 @@
 // last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at most STREAM_LOG_MAX_EVENTS are kept per
 // stream. As the Redis log's local tier, events already stored in Redis are released (dropped here) once
 // every local reader has passed them; the newest event always stays, so the end of a stream is known here.
-import { decodeFrame, encodeEvent, isTerminal, type LoggedEvent } from './events.js'
+import { decodeFrame, encodeEvent, flatString, isTerminal, type LoggedEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 
 /** A local reader (a connection's pump, or a wake-up subscriber at Infinity): holds events after `cursor`. */
@@ -22,8 +22,12 @@ interface Entry {
   /** seq of the terminal event (0 while the stream runs). */
   endSeq: number
   expiresAt: number
-  /** Woken on every append and when the stream is dropped; their cursors hold back releases. */
-  readers: Set<LogReader>
+  /**
+   * Woken on every append and when the stream is dropped; their cursors hold back releases. An exact-size
+   * array (concat), replaced on attach and detach: a stream has one reader or a few, and a Set or an array
+   * grown by push or spread holds room for 16 or more (about 150 bytes per open stream).
+   */
+  readers: readonly LogReader[]
   /** Events up to this seq are stored elsewhere (Redis) and may go once every reader has passed them. */
   releasable: number
 }
@@ -76,7 +80,7 @@ export class MemoryEventLog implements EventLog {
   private written (streamId: string): Entry {
     let entry = this.entry(streamId)
     if (!entry) {
-      entry = { meta: null, seqs: [], frames: [], endSeq: 0, expiresAt: 0, readers: new Set(), releasable: 0 }
+      entry = { meta: null, seqs: [], frames: [], endSeq: 0, expiresAt: 0, readers: [], releasable: 0 }
       this.entries.set(streamId, entry)
     }
     entry.expiresAt = this.now() + (entry.endSeq ? this.endedTtlMs : this.options.ttlMs)
@@ -85,7 +89,7 @@ export class MemoryEventLog implements EventLog {
 
   private drop (streamId: string, entry: Entry): void {
     this.entries.delete(streamId)
-    for (const reader of [...entry.readers]) reader.wake()
+    for (const reader of entry.readers) reader.wake()
   }
 
   async create (meta: StreamMeta): Promise<void> {
@@ -114,7 +118,8 @@ export class MemoryEventLog implements EventLog {
     const { seqs, frames } = entry
     const last = seqs.length > 0 ? seqs[seqs.length - 1] : 0
     if (event.seq <= last) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last}`)
-    const frame = flat(encodeEvent(streamId, event))
+    // Flat: a 120-character token frame as a template literal's tree is about 360 bytes; the copy about 160.
+    const frame = flatString(encodeEvent(streamId, event))
     seqs.push(event.seq)
     frames.push(frame)
     if (!entry.endSeq && isTerminal(event)) {
@@ -217,7 +222,7 @@ export class MemoryEventLog implements EventLog {
     const entry = this.entry(streamId)
     if (!entry) return null
     const reader = { cursor, wake }
-    entry.readers.add(reader)
+    entry.readers = entry.readers.concat(reader)
     return reader
   }
 
@@ -229,7 +234,8 @@ export class MemoryEventLog implements EventLog {
 
   detach (streamId: string, reader: LogReader): void {
     const entry = this.entries.get(streamId)
-    if (!entry?.readers.delete(reader)) return
+    if (!entry?.readers.includes(reader)) return
+    entry.readers = entry.readers.filter(r => r !== reader)
     if (entry.releasable > 0) this.trimReleased(entry)
   }
 
@@ -301,14 +307,6 @@ export class MemoryEventLog implements EventLog {
     clearInterval(this.timer)
     for (const [streamId, entry] of this.entries) this.drop(streamId, entry)
   }
-}
-
-/**
- * The frame as one flat string: a template literal is a tree of string pieces (about 360 bytes of heap for a
- * 120-character token frame); the copy is about 160, and it is what the socket writes anyway.
- */
-function flat (frame: string): string {
-  return Buffer.from(frame).toString()
 }
 
 /** Index of the first seq above `afterSeq` (seqs are increasing). */

@@ -30,7 +30,7 @@ export async function pumpLocal (
   if (!reader) return
   // The native wire writes the log's own frames (encoded once, at append); another wire decodes them.
   const native = connection.wire === nativeWire
-  connection.signal.addEventListener('abort', notify, { once: true })
+  connection.onEnd(notify)
   try {
     while (connection.isOpen) {
       const held = log.framesAfter(streamId, cursor)
@@ -61,7 +61,7 @@ export async function pumpLocal (
     }
   } finally {
     log.detach(streamId, reader)
-    connection.signal.removeEventListener('abort', notify)
+    connection.offEnd(notify)
   }
 }
 

@@ -162,7 +162,7 @@ export class StreamService {
       this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
       this.options.metrics.finished(params.agent, outcome, (Date.now() - session.startedAt) / 1000)
     }).finally(letGo)
-    await this.serve(open, streamId, 0, session).finally(letGo)
+    this.serve(open, streamId, 0, session, letGo)
   }
 
   /** Serves the stream after the position; 'finished' (nothing opened) when the position is its end. */
@@ -201,7 +201,7 @@ export class StreamService {
     // Nothing follows the end: 204 tells EventSource to stop reconnecting.
     if (last && isTerminal(last) && last.seq <= position.seq) return 'finished'
     const release = await this.acquire(params.caller, streamId, true)
-    await this.serve(open, streamId, position.seq, this.options.registry.get(streamId)).finally(release)
+    this.serve(open, streamId, position.seq, this.options.registry.get(streamId), release)
     return 'served'
   }
 
@@ -237,13 +237,37 @@ export class StreamService {
     }
   }
 
-  /** Writes the stream from the log to one response until its terminal event, a disconnect or shutdown. */
-  private async serve (open: Opener, streamId: string, afterSeq: number, session: Session | undefined): Promise<void> {
-    const { res, headers, wire } = open()
-    const connection = new SseConnection(res, streamId, afterSeq, wire)
+  /**
+   * Opens the response (a failure here is still a JSON error) and writes the stream to it in the background;
+   * `done` runs when that ends. Not awaited by the route: neither its frame nor the request's objects stay
+   * held for the stream's life (about a kilobyte per open stream).
+   */
+  private serve (open: Opener, streamId: string, afterSeq: number, session: Session | undefined, done: () => void) {
+    let connection: SseConnection
+    try {
+      const { res, headers, wire } = open()
+      connection = new SseConnection(res, streamId, afterSeq, wire)
+      connection.open(headers, this.options.retryMs)
+    } catch (error) {
+      done()
+      throw error
+    }
     this.connections.add(connection)
     if (session) session.connections++
-    connection.open(headers, this.options.retryMs)
+    this.write(connection, streamId, afterSeq, session, done)
+  }
+
+  /**
+   * Writes the stream from the log to one connection until its terminal event, a disconnect or shutdown,
+   * then calls `done`. Never rejects: a failure after the response opened travels as an event or a warning.
+   */
+  private async write (
+    connection: SseConnection,
+    streamId: string,
+    afterSeq: number,
+    session: Session | undefined,
+    done: () => void
+  ): Promise<void> {
     try {
       const local = this.options.log.localFor(streamId, afterSeq)
       if (local) await pumpLocal(connection, local, streamId, afterSeq)
@@ -280,6 +304,7 @@ export class StreamService {
         }
         if (session.connections === 0) session.detachedAt = Date.now()
       }
+      done()
     }
   }
 

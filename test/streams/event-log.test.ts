@@ -85,6 +85,27 @@ t.test('memory log: trimming creates a gap, expiry drops the stream, abort ends 
   t.equal(log.sweep(), 0, 'already dropped on access')
 })
 
+t.test('memory log: every local reader is woken, also when one of them detaches while woken', async t => {
+  const log = new MemoryEventLog({ ttlMs: 5_000, maxEvents: 100 })
+  t.teardown(() => log.close())
+  await log.create(meta('s3'))
+  const woken: string[] = []
+  const gone = new AbortController()
+  // waitForEvent's reader detaches itself inside its wake-up; the readers after it must still be woken.
+  const waits = [log.waitForEvent('s3', gone.signal), log.waitForEvent('s3', gone.signal)]
+  const unsubscribe = log.subscribe('s3', () => woken.push('subscriber'))
+  const followed = collect(log.follow('s3', 0, gone.signal))
+  await log.append('s3', token(1))
+  await Promise.all(waits)
+  t.same(woken, ['subscriber'], 'a reader attached after the self-detaching ones was woken')
+  await log.append('s3', complete(2))
+  t.same(await followed, [1, 2], 'the follower read every event to the end')
+  unsubscribe()
+  unsubscribe()
+  await log.append('s3', token(3)).catch(() => {})
+  t.same(woken, ['subscriber', 'subscriber'], 'detached once; a second unsubscribe changes nothing')
+})
+
 t.test(
   'redis log: another replica replays, follows live with XREAD BLOCK, and keys expire',
   { skip: needs('redis') },

@@ -1,10 +1,14 @@
 // Framework-free pieces of streaming: the SSE encoder and id parsing, the incremental array scanner
 // behind `partial` and `post` events, the session registry's caps (per stream), and one-time tickets (memory and
 // real Redis, where two instances share them).
+import http from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { encodeComment, encodeEvent, encodeRetry, isTerminal, parseEventId } from '../../src/streams/events.js'
 import { ArrayItemScanner } from '../../src/streams/array-scanner.js'
+import { SseConnection } from '../../src/streams/connection.js'
 import { SessionRegistry } from '../../src/streams/sessions.js'
 import { createTicketStore, type TicketStore } from '../../src/streams/tickets.js'
 import type { Caller } from '../../src/auth/roles.js'
@@ -56,6 +60,42 @@ t.test('array scanner: reports each element object as soon as it closes, across 
   const top = new ArrayItemScanner()
   t.same(top.push('[{"a":1},{"a"'), [{ a: 1 }])
   t.same(top.push(':2}]'), [{ a: 2 }], 'a top-level array works too')
+})
+
+t.test('connection: the client going away ends it once, for end listeners and a signal asked for later', async t => {
+  const connections: SseConnection[] = []
+  const server = http.createServer((_req, res) => {
+    const connection = new SseConnection(res, 'st_conn', 0)
+    connection.open({}, 1000)
+    connections.push(connection)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const request = http.get({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: '/' })
+  const [response] = (await once(request, 'response')) as [http.IncomingMessage]
+  response.resume()
+  const [connection] = connections
+  t.ok(connection.isOpen)
+  const ends: string[] = []
+  const removed = () => ends.push('removed')
+  connection.onEnd(() => ends.push('first'))
+  connection.onEnd(removed)
+  connection.offEnd(removed)
+  connection.onEnd(() => ends.push('second'))
+  const early = connection.signal
+  t.notOk(early.aborted)
+  request.destroy()
+  await once(early, 'abort')
+  t.same(ends, ['first', 'second'], 'each listener once, in order; a removed one not at all')
+  t.equal(early.reason, 'client-closed')
+  t.notOk(connection.isOpen)
+  connection.end()
+  t.same(ends, ['first', 'second'], 'ending again changes nothing')
+  t.equal(connection.endReason, 'client-closed', 'the first reason stays')
+  connection.onEnd(() => ends.push('late'))
+  t.same(ends, ['first', 'second', 'late'], 'a listener added after the end runs at once')
+  t.ok(connection.signal.aborted, 'a signal asked for after the end is already aborted')
 })
 
 t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
