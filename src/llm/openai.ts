@@ -57,6 +57,20 @@ function poolFor (origin: string, connectTimeoutMs: number): Pool {
   return pool
 }
 
+/**
+ * The response_format member per schema object, serialised once: a method's schema is the same on every
+ * call, and stringifying it was half the CPU of building a request.
+ */
+const formats = new WeakMap<object, string>()
+function responseFormat (schema: object): string {
+  let format = formats.get(schema)
+  if (format === undefined) {
+    format = JSON.stringify({ type: 'json_schema', json_schema: { name: 'output', schema } })
+    formats.set(schema, format)
+  }
+  return format
+}
+
 function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, text: string): Usage {
   if (!usage) {
     return {
@@ -82,7 +96,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
 
   /** POSTs with retries; resolves with a 2xx answer whose body is still unread. */
   async function post (request: GenerateRequest, stream: boolean): Promise<Dispatcher.ResponseData> {
-    const body = JSON.stringify({
+    const fields = JSON.stringify({
       model: request.model,
       messages: [
         { role: 'system', content: request.system },
@@ -90,11 +104,11 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       ],
       temperature: request.temperature,
       max_tokens: request.maxOutputTokens,
-      ...(request.responseSchema
-        ? { response_format: { type: 'json_schema', json_schema: { name: 'output', schema: request.responseSchema } } }
-        : {}),
       ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
     })
+    const body = request.responseSchema
+      ? `${fields.slice(0, -1)},"response_format":${responseFormat(request.responseSchema)}}`
+      : fields
     for (let retry = 0; ; retry++) {
       let status: number | undefined
       let retryAfterMs: number | undefined

@@ -38,7 +38,9 @@ export default fp(async function usageLedger (app) {
     mode: config.USAGE_WRITE_MODE,
     behindMs: config.USAGE_WRITE_BEHIND_MS,
     staleMs: config.USAGE_STALE_MS,
-    log
+    log,
+    // PGlite runs each bound statement as six protocol messages through its WASM; one exec() is cheaper.
+    ...(app.db.kind === 'pglite' ? { exec: (sql: string) => app.db.exec(sql) } : {})
   })
   app.decorate('usageLedger', ledger)
 

@@ -19,7 +19,9 @@ import {
   retire,
   settleStale,
   stored,
+  upsertInline,
   upsertTolerant,
+  upsertWith,
   type Stored,
   type UsageRow
 } from './usage-sql.js'
@@ -69,6 +71,11 @@ export interface LedgerOptions {
   writeTimeoutMs?: number
   staleMs?: number
   log?: { warn(details: object, message: string): void, error(details: object, message: string): void }
+  /**
+   * Runs a statement by the simple query protocol (PGlite's exec()); given, rows are written with their
+   * values inlined instead of bound (usage-sql.ts upsertInline: about half the CPU of a one-row write on PGlite).
+   */
+  exec?: (sql: string) => Promise<unknown>
 }
 
 export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): UsageLedger {
@@ -79,6 +86,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   const staleMs = options.staleMs ?? 30_000
   const mode = options.mode ?? 'durable'
   const behindMs = options.behindMs ?? 10
+  const upsert = options.exec ? upsertInline(options.exec) : upsertWith(db)
   type Item = { row: Stored, abandoned: boolean, resolve(): void, reject(error: unknown): void }
   let queue: Item[] = []
   let draining: Promise<void> | null = null
@@ -120,7 +128,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
         }
         const guard = mode === 'behind' ? setInterval(late, writeTimeoutMs) : undefined
         try {
-          await upsertTolerant(db, batch.map(item => item.row), (row, error) => bad.set(row, error))
+          await upsertTolerant(upsert, batch.map(item => item.row), (row, error) => bad.set(row, error))
           for (const item of batch) bad.has(item.row) ? item.reject(bad.get(item.row)) : item.resolve()
         } catch (error) {
           for (const item of batch) item.reject(error)
@@ -207,7 +215,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   let flushing: Promise<number> | null = null
   async function replay (entries: unknown[]) {
     const rows = entries.filter(isStored)
-    await upsertTolerant(db, rows, (row, err) =>
+    await upsertTolerant(upsert, rows, (row, err) =>
       options.log?.error({ err, row }, 'usage row dropped: the database refuses it')
     )
   }

@@ -130,11 +130,19 @@ for (const buffer of ['memory', 'redis'] as const) {
       const db = await pglite()
       const parked: Array<() => void> = []
       let hang = false
+      // Ledger writes arrive as bound INSERTs, or on PGlite through exec() (EXECUTE of the prepared upsert).
+      const stall = async (sql: string) => {
+        if (hang && /^(INSERT INTO usage_ledger|EXECUTE usage_upsert)/.test(sql)) await new Promise<void>(resolve => parked.push(resolve))
+      }
       const hanging: Database = {
         ...db,
         async query (sql, params) {
-          if (hang && sql.startsWith('INSERT INTO usage_ledger')) { await new Promise<void>(resolve => parked.push(resolve)) }
+          await stall(sql)
           return db.query(sql, params)
+        },
+        async exec (sql) {
+          await stall(sql)
+          return db.exec(sql)
         }
       }
       const prefix = redisPrefix()
