@@ -1,7 +1,7 @@
 // API keys: `amk_<40 base62 chars>` (≈238 random bits). Only the SHA-256 hash and a short display prefix
 // are stored. Lookups are cached briefly per process (revoking on this instance drops the entry at once;
 // other replicas notice within the cache TTL); last_used_at is written at most once a minute per key.
-import { createHash, randomBytes } from 'node:crypto'
+import { hash as digest, randomBytes } from 'node:crypto'
 import type { Queryable, Row } from '../store/database.js'
 import { isRole, type Role } from './roles.js'
 import { isoOf, roleOf, timeOf } from './rows.js'
@@ -26,7 +26,8 @@ export function generateApiKey (): string {
   return KEY_PREFIX + out
 }
 
-export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex')
+// One-shot: no Hash object per request.
+export const hashApiKey = (key: string): string => digest('sha256', key)
 const displayPrefix = (key: string): string => key.slice(0, DISPLAY_LENGTH)
 
 export { parseSeedKeys, type SeedKey }
@@ -65,6 +66,8 @@ function toRecord (row: Row): ApiKeyRecord {
 }
 
 interface AuthenticateOptions { now?: number, beforeLookup?: (known: boolean) => Promise<void> }
+/** What a valid key authenticates as. */
+export interface KeyIdentity { id: string; role: Role; expiresAt: number | null }
 interface CachedKey {
   id: string
   role: Role
@@ -140,10 +143,7 @@ export class ApiKeyStore {
    * which). `beforeLookup` runs before a database lookup (not on a fresh cache hit) and may throw to refuse
    * it (the failed-attempt throttle); `known`: this replica has seen the key valid before.
    */
-  async authenticate (
-    key: string,
-    options: AuthenticateOptions = {}
-  ): Promise<{ id: string; role: Role; expiresAt: number | null } | null> {
+  async authenticate (key: string, options: AuthenticateOptions = {}): Promise<KeyIdentity | null> {
     if (key.length < 20 || key.length > 256) return null
     const now = options.now ?? Date.now()
     const hash = hashApiKey(key)
@@ -157,6 +157,20 @@ export class ApiKeyStore {
       entry = await lookup
       if (!entry) return null
     }
+    return this.verdict(entry, now)
+  }
+
+  /**
+   * What `authenticate` would answer, when this replica's cache holds the key fresh (no database, no throttle,
+   * no promise: the request path's usual case); undefined when only `authenticate` can tell.
+   */
+  cached (key: string, now = Date.now()): KeyIdentity | null | undefined {
+    if (key.length < 20 || key.length > 256) return null
+    const entry = this.cache.get(hashApiKey(key))
+    return entry && now - entry.cachedAt < this.options.cacheTtlMs ? this.verdict(entry, now) : undefined
+  }
+
+  private verdict (entry: CachedKey, now: number): KeyIdentity | null {
     if (entry.revoked || (entry.expiresAt !== null && entry.expiresAt <= now) || !isRole(entry.role)) return null
     if (now - entry.touchedAt >= TOUCH_INTERVAL_MS) {
       entry.touchedAt = now

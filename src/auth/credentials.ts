@@ -13,7 +13,7 @@ import {
   UnauthorizedError,
   withDetails
 } from '../errors.js'
-import type { ApiKeyStore } from './api-keys.js'
+import type { ApiKeyStore, KeyIdentity } from './api-keys.js'
 import type { Attempt, AttemptThrottle } from './attempt-throttle.js'
 import { callerFromClaims, unverifiedIssuer } from './jwt.js'
 import type { Caller } from './roles.js'
@@ -126,16 +126,18 @@ export function createCredentialVerifier (
       await counted.attempt?.release() // the database failed, not the client: count nothing
       throw storeUnavailable(err, 'API keys')
     }
+    const caller = keyCaller(found)
+    await counted.attempt?.release()
+    return caller
+  }
+
+  /** The caller of a key's answer (recorded), or 401. */
+  function keyCaller (found: KeyIdentity | null): Caller {
     deps.record('api_key', found ? 'success' : 'failure')
     if (!found) throw new UnauthorizedError(INVALID_KEY)
-    await counted.attempt?.release()
-    return {
-      id: `key:${found.id}`,
-      kind: 'api-key',
-      role: found.role,
-      keyId: found.id,
-      ...(found.expiresAt !== null ? { expiresAt: found.expiresAt } : {})
-    }
+    const caller: Caller = { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id }
+    if (found.expiresAt !== null) caller.expiresAt = found.expiresAt
+    return caller
   }
 
   function viaJwt (token: string): Caller {
@@ -163,7 +165,10 @@ export function createCredentialVerifier (
   }
 
   return async (credential, context) => {
-    if (credential.type === 'api-key') return viaApiKey(credential.value, context.ip)
+    if (credential.type === 'api-key') {
+      const cached = deps.apiKeys.cached(credential.value)
+      return cached === undefined ? viaApiKey(credential.value, context.ip) : keyCaller(cached)
+    }
     // The unverified issuer only picks a verifier: without Supabase there is one, and no need to decode twice.
     if (deps.supabase && unverifiedIssuer(credential.value) === deps.supabase.issuer) {
       return viaSupabase(deps.supabase, credential.value)

@@ -75,7 +75,7 @@ export class RedisWindows {
   }
 
   /** Counts a request in every window of `requests`, in one round trip; the counts are in the same order. */
-  async incrAll (requests: readonly WindowRequest[]): Promise<WindowCount[]> {
+  incrAll (requests: readonly WindowRequest[]): Promise<WindowCount[]> {
     const n = requests.length
     const args = new Array<string | number>(2 + 2 * n)
     args[0] = INCR_ALL_SHA
@@ -84,16 +84,16 @@ export class RedisWindows {
       args[2 + i] = this.keyPrefix + requests[i].key
       args[2 + n + i] = requests[i].timeWindow
     }
-    let reply: unknown
-    try {
-      reply = await this.pipeline.call('evalsha', args)
-    } catch (error) {
-      if (!isNoScript(error)) throw error
-      // A new, restarted or flushed server: send the script itself (ioredis keeps it cached from then on).
-      const keys = args.slice(2, 2 + n) as string[]
-      return pairsToCounts(await INCR_ALL(this.redis, keys, args.slice(2 + n)), n)
-    }
-    return pairsToCounts(INCR_ALL.parse(reply), n)
+    // Callbacks rather than an async function: one promise less per request.
+    return this.pipeline.call('evalsha', args).then(
+      reply => pairsToCounts(INCR_ALL.parse(reply), n),
+      async (error: unknown) => {
+        if (!isNoScript(error)) throw error
+        // A new, restarted or flushed server: send the script itself (ioredis keeps it cached from then on).
+        const keys = args.slice(2, 2 + n) as string[]
+        return pairsToCounts(await INCR_ALL(this.redis, keys, args.slice(2 + n)), n)
+      }
+    )
   }
 
   async incr (key: string, timeWindow: number): Promise<WindowCount> {

@@ -1,54 +1,44 @@
 // Redis commands of the request path sent together (issue 16). Each command written on its own costs a socket
 // write (a system call) and ioredis's per-command bookkeeping; under load that was the largest share of a cheap
 // request's CPU. The rate-limit script and the response-cache read go through here instead: the commands issued
-// during one turn of the event loop leave in one write (a pipeline) once the turn ends (setImmediate), and each
-// caller gets its own reply or error, as if it had sent its command alone. Only commands whose caller awaits the
+// during one turn of the event loop leave in one write (the socket corked) once the turn ends (setImmediate), and
+// each caller gets its own reply or error, as if it had sent its command alone. Only commands whose caller awaits the
 // reply use it, so nothing becomes visible later than the caller already waited for. ioredis's global
 // auto-pipelining is not used: it would also defer fire-and-forget writes, which other replicas (and tests) expect
 // to see as soon as the response that caused them.
-import type { Redis } from 'ioredis'
+import { Command, type Redis } from 'ioredis'
 
 type Arg = string | number
-interface Queued { command: string, args: Arg[], resolve(value: unknown): void, reject(error: unknown): void }
 
 export class TickPipeline {
-  private queue: Queued[] = []
+  private queue: Command[] = []
   private scheduled = false
 
   constructor (private readonly redis: Redis) {}
 
   /** Sends `command` with the others of this turn of the event loop; resolves with its own reply. */
   call (command: string, args: Arg[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ command, args, resolve, reject })
-      if (!this.scheduled) {
-        this.scheduled = true
-        setImmediate(this.flush)
-      }
-    })
+    // The command `redis.call` would build (its reply as a string), sent later: its own promise is the answer.
+    const queued = new Command(command, args, { keyPrefix: this.redis.options.keyPrefix, replyEncoding: 'utf8' })
+    this.queue.push(queued)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.flush)
+    }
+    return queued.promise
   }
 
   private readonly flush = (): void => {
     const batch = this.queue
     this.queue = []
     this.scheduled = false
-    if (batch.length === 1) {
-      const [only] = batch
-      this.redis.call(only.command, ...only.args).then(only.resolve, only.reject)
-      return
-    }
-    const pipeline = this.redis.pipeline()
-    for (const { command, args } of batch) pipeline.call(command, ...args)
-    pipeline.exec().then(
-      results => {
-        for (let i = 0; i < batch.length; i++) {
-          const [error, value] = results?.[i] ?? [new Error('no reply in the pipeline'), null]
-          if (error) batch[i].reject(error)
-          else batch[i].resolve(value)
-        }
-      },
-      (error: unknown) => { for (const queued of batch) queued.reject(error) }
-    )
+    // Corked, the socket keeps the commands' writes and sends them in one system call on uncork. An ioredis
+    // pipeline would do the same with more bookkeeping per batch; each command stays a plain one here, with its
+    // own timeout and reply. (Before the connection exists there is no socket: the client queues them.)
+    const socket = this.redis.stream as Redis['stream'] | undefined
+    socket?.cork()
+    for (let i = 0; i < batch.length; i++) this.redis.sendCommand(batch[i])
+    socket?.uncork()
   }
 }
 

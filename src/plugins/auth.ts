@@ -197,7 +197,12 @@ export default fp(async function auth (app) {
       throw new Error(`Route ${String(route.method)} ${route.url} declares neither config.permission nor config.public`)
     }
     const guard = async (request: FastifyRequest) => {
-      const caller = await app.authenticate(request).catch((err: unknown) => { throw challenged(err) })
+      let caller: Caller | null
+      try {
+        caller = await app.authenticate(request)
+      } catch (err) {
+        throw challenged(err)
+      }
       if (!caller) {
         throw withDetails(
           new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or x-api-key'),

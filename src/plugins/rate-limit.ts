@@ -75,11 +75,14 @@ export default fp(async function rateLimitPlugin (app) {
   /** The check of one route: every scope counted in one call; RateLimit-* headers from the tightest scope. */
   function hookFor (scopes: ScopeLimit[]) {
     const limits = scopes.map(limit => ({ ...limit, timeWindowMs: Math.trunc(limit.timeWindowMs) }))
-    // RateLimit-Policy for a plain and for a premium caller, computed once.
-    const policyFor = (role: 'premium' | undefined) => limits
-      .map(limit => `${effectiveMax(limit, role, settings)};w=${seconds(limit.timeWindowMs)}`)
-      .join(', ')
-    const policy = { plain: policyFor(undefined), premium: policyFor('premium') }
+    // Each scope's maximum and the RateLimit-Policy, for a plain and for a premium caller, computed once.
+    const maxes = {
+      plain: limits.map(limit => effectiveMax(limit, undefined, settings)),
+      premium: limits.map(limit => effectiveMax(limit, 'premium', settings))
+    }
+    const policyOf = (max: number[]) =>
+      limits.map((limit, i) => `${max[i]};w=${seconds(limit.timeWindowMs)}`).join(', ')
+    const policy = { plain: policyOf(maxes.plain), premium: policyOf(maxes.premium) }
     return async function rateLimitHook (request: FastifyRequest, reply?: FastifyReply) {
       // Prometheus (the METRICS_TOKEN bearer, only accepted on metricsToken routes) is never limited and
       // counts nothing, however many replicas and scrapers share the Redis counters.
@@ -91,28 +94,32 @@ export default fp(async function rateLimitPlugin (app) {
         requests[i] = { key: `${limits[i].scope}:${client}`, timeWindow: limits[i].timeWindowMs }
       }
       const counts: WindowCount[] = await windows.count(requests)
-      const role = request.caller?.role
-      const maxes = limits.map(limit => effectiveMax(limit, role, settings))
-      const remaining = (i: number) => Math.max(0, maxes[i] - counts[i].current)
+      const premium = request.caller?.role === 'premium'
       // Shown: the exceeded scope with the longest wait; else the one with the fewest requests left (the
       // later reset on a tie).
       let shown = 0
+      let shownRemaining = Infinity
       let exceeded = -1
       for (let i = 0; i < limits.length; i++) {
         const { current, ttl } = counts[i]
-        if (current > maxes[i] && (exceeded < 0 || ttl > counts[exceeded].ttl)) exceeded = i
-        if (remaining(i) < remaining(shown) || (remaining(i) === remaining(shown) && ttl > counts[shown].ttl)) shown = i
+        const max = premium ? maxes.premium[i] : maxes.plain[i]
+        if (current > max && (exceeded < 0 || ttl > counts[exceeded].ttl)) exceeded = i
+        const remaining = Math.max(0, max - current)
+        if (remaining < shownRemaining || (remaining === shownRemaining && ttl > counts[shown].ttl)) {
+          shown = i
+          shownRemaining = remaining
+        }
       }
       if (exceeded >= 0) shown = exceeded
       const limit = limits[shown]
-      const max = maxes[shown]
+      const max = premium ? maxes.premium[shown] : maxes.plain[shown]
       const { ttl } = counts[shown]
       const resetSeconds = Math.max(1, Math.ceil((ttl > 0 ? ttl : limit.timeWindowMs) / 1000))
       if (reply) {
         reply.header('ratelimit-limit', max)
-        reply.header('ratelimit-remaining', remaining(shown))
+        reply.header('ratelimit-remaining', Math.max(0, max - counts[shown].current))
         reply.header('ratelimit-reset', resetSeconds)
-        reply.header('ratelimit-policy', role === 'premium' ? policy.premium : policy.plain)
+        reply.header('ratelimit-policy', premium ? policy.premium : policy.plain)
       }
       if (exceeded < 0) return
       const { scope } = limit
@@ -138,8 +145,10 @@ export default fp(async function rateLimitPlugin (app) {
 
   // Unknown URLs are limited too, by client IP, under the global scope.
   const notFoundHook = hookFor(routeScopes({}, settings).filter(s => s.scope === 'global'))
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) await notFoundHook(request, reply)
+  // Callback-style: it runs on every request, and an async hook costs a promise and a microtask each time.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.is404) notFoundHook(request, reply).then(() => done(), done)
+    else done()
   })
 
   app.health.register('rateLimit', async () => {

@@ -1,7 +1,8 @@
 // API keys: the key format, create once / list / revoke, expiry, last-used, and revocation seen by
 // another replica. Runs on PGlite and on PostgreSQL.
 import t from 'tap'
-import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js'
+import { ApiKeyStore, generateApiKey, hashApiKey } from '../../src/auth/api-keys.js'
+import type { Queryable } from '../../src/store/database.js'
 import { build, pglite } from '../support.js'
 import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from './support.js'
 
@@ -10,6 +11,38 @@ t.test('generated keys: amk_ + 40 base62 characters, all different', async t => 
   t.equal(keys.size, 200)
   for (const key of keys) t.match(key, /^amk_[0-9A-Za-z]{40}$/)
   t.equal(hashApiKey('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', 'SHA-256 hex')
+})
+
+t.test('the request path\'s cache check answers as a lookup would, and only while the entry is fresh', async t => {
+  const now = Date.now()
+  const rows = new Map<string, Record<string, unknown>>()
+  let lookups = 0
+  const db: Queryable = {
+    query: async <T>(sql: string, params?: unknown[]) => {
+      if (!sql.startsWith('SELECT')) return [] as T[]
+      lookups++
+      const row = rows.get(String(params?.[0]))
+      return (row ? [row] : []) as T[]
+    }
+  }
+  const store = new ApiKeyStore(db, { cacheTtlMs: 1000 })
+  const key = generateApiKey()
+  rows.set(hashApiKey(key), { id: 'k1', role: 'premium', expires_at: null, revoked_at: null })
+  t.equal(store.cached(key, now), undefined, 'never looked up: only authenticate can tell')
+  t.same(await store.authenticate(key, { now }), { id: 'k1', role: 'premium', expiresAt: null })
+  t.same(store.cached(key, now + 999), { id: 'k1', role: 'premium', expiresAt: null }, 'fresh: the same answer')
+  t.equal(store.cached(key, now + 1000), undefined, 'stale: the database decides again')
+  t.equal(store.cached('too-short', now), null, 'never a key')
+
+  const expiring = generateApiKey()
+  rows.set(hashApiKey(expiring), { id: 'k2', role: 'user', expires_at: new Date(now + 500), revoked_at: null })
+  t.ok(await store.authenticate(expiring, { now }))
+  t.equal(store.cached(expiring, now + 500), null, 'expired while cached: refused, without a lookup')
+  const revoked = generateApiKey()
+  rows.set(hashApiKey(revoked), { id: 'k3', role: 'user', expires_at: null, revoked_at: new Date(now - 1) })
+  t.equal(await store.authenticate(revoked, { now }), null)
+  t.equal(store.cached(revoked, now + 1), null, 'a revoked key stays refused from the cache')
+  t.equal(lookups, 3, 'one lookup per key')
 })
 
 for (const backend of backends) {
