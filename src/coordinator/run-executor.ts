@@ -25,11 +25,16 @@ export interface ExecutorDeps {
   log?: { warn(details: object, message: string): void, error(details: object, message: string): void }
 }
 
+/**
+ * `stored` settles true once the run's row is in the database (its steps may start before: no write of the run
+ * is made until then), false when it could not be stored (the caller aborts the run; nothing is written).
+ */
 export async function executeRun (
   run: LiveRun,
   plan: Plan,
   request: StartRequest,
-  deps: ExecutorDeps
+  deps: ExecutorDeps,
+  stored: Promise<boolean>
 ): Promise<RunView> {
   const { runId } = run
   const createdAt = new Date().toISOString()
@@ -66,8 +71,8 @@ export async function executeRun (
     const changed = [...progress.dirty].sort((a, b) => a - b)
     progress.dirty.clear()
     progress.urgent = false
-    progress.writing = deps.store
-      .progress(runId, changed.map(index => steps[index]))
+    progress.writing = stored
+      .then(inserted => inserted ? deps.store.progress(runId, changed.map(index => steps[index])) : undefined)
       .then(
         () => {
           progress.failures = 0
@@ -186,7 +191,7 @@ export async function executeRun (
     durationMs: outcome.durationMs,
     cancelRequested: run.cancelRequested
   }
-  await deps.outbox.finish(runId, outcome, view)
+  if (await stored) await deps.outbox.finish(runId, outcome, view)
   // A start not written before the end is stored by the outcome: its events wait no longer.
   progress.next.resolve()
   await publishing

@@ -150,25 +150,47 @@ export function createCoordinator (deps: CoordinatorDeps) {
     async start (request: StartRequest): Promise<RunHandle> {
       const plan = planWorkflow(request.spec, catalog)
       const runId = randomUUID()
-      const hash = requestHash(request.kind, request.body)
       const run = new LiveRun(runId, plan.strategy, request.workflowName, plan.steps.map(refOf))
+      const newRun = {
+        id: runId,
+        callerId: request.caller.id,
+        strategy: plan.strategy,
+        workflowName: request.workflowName,
+        input: request.body,
+        steps: stepsAtStart(plan, new Date().toISOString())
+      }
       // Registered before the claim, so a concurrent request that loses the key finds it here.
       active.set(runId, run)
+      const execute = (stored: Promise<boolean>) => {
+        executeRun(run, plan, request, executor, stored)
+          .then(view => {
+            active.delete(runId)
+            run.finish(view)
+          })
+          .catch(err => deps.log?.error({ err, runId }, 'workflow run failed'))
+      }
+      if (!request.idempotencyKey) {
+        // Nothing can make this run another's: its steps start while its row is inserted (their progress and
+        // outcome are written once it is in). The caller learns the run only once it is stored; a failed insert
+        // cancels the steps and fails the request.
+        const inserted = store.start(newRun)
+        execute(inserted.then(() => true, () => false))
+        try {
+          await inserted
+        } catch (error) {
+          run.abort(error instanceof Error ? error : new Error(String(error)))
+          throw error
+        }
+        return run.handle(false, clientGone)
+      }
+      const hash = requestHash(request.kind, request.body)
       let started
       try {
-        started = await store.start(
-          {
-            id: runId,
-            callerId: request.caller.id,
-            strategy: plan.strategy,
-            workflowName: request.workflowName,
-            input: request.body,
-            steps: stepsAtStart(plan, new Date().toISOString())
-          },
-          request.idempotencyKey
-            ? { key: request.idempotencyKey, requestHash: hash, ttlSeconds: settings.idempotencyTtlSeconds }
-            : undefined
-        )
+        started = await store.start(newRun, {
+          key: request.idempotencyKey,
+          requestHash: hash,
+          ttlSeconds: settings.idempotencyTtlSeconds
+        })
       } catch (error) {
         active.delete(runId)
         throw error
@@ -182,12 +204,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
         }
         return join(started.runId, request.signal)
       }
-      executeRun(run, plan, request, executor)
-        .then(view => {
-          active.delete(runId)
-          run.finish(view)
-        })
-        .catch(err => deps.log?.error({ err, runId }, 'workflow run failed'))
+      execute(Promise.resolve(true))
       return run.handle(false, clientGone)
     },
 

@@ -6,6 +6,7 @@
 // (upsertInline), since each bound statement costs it six protocol round trips through its WASM.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
+import { sqlLiteral } from './sql-literal.js'
 
 export type UsageStatus = 'pending' | 'success' | 'error' | 'cancelled' | 'interrupted'
 
@@ -131,19 +132,6 @@ export function upsertWith (db: Queryable): RowWriter {
 }
 
 /**
- * A value as an escaped string literal (E'…': backslashes and quotes escaped whatever
- * standard_conforming_strings says). Untyped, it takes its column's type exactly as a text-format parameter
- * does, so a bad value is the same data error. Buffered rows come from Redis or a file, so nothing here is
- * trusted; a NUL, which Postgres text cannot hold (and which would end the statement), is refused like it.
- */
-function literal (value: unknown): string {
-  if (value === null || value === undefined) return 'NULL'
-  const text = String(value)
-  if (text.includes('\0')) throw Object.assign(new Error('a usage row value contains NUL'), { code: '22021' })
-  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
-}
-
-/**
  * The upsert through `exec` (PGlite's simple query protocol), values inlined: one exchange with the database
  * instead of parse, describe, bind, describe, execute, sync. A single row (every write of 'durable' mode)
  * runs a statement prepared once for the session, which also skips parsing and planning: about 40% of the
@@ -158,7 +146,7 @@ export function upsertInline (exec: (sql: string) => Promise<unknown>): RowWrite
     prepared = undefined
     throw error
   })
-  const values = (row: Stored) => COLUMNS.map(c => literal(row[c])).join(', ')
+  const values = (row: Stored) => COLUMNS.map(c => sqlLiteral(row[c])).join(', ')
   return async rows => {
     if (rows.length > 1) return exec(`${INSERT_HEAD}${rows.map(row => `(${values(row)})`).join(', ')}${UPSERT_TAIL}`)
     const sql = `EXECUTE usage_upsert(${values(rows[0])})`

@@ -24,7 +24,8 @@ const row = (fields: Partial<UsageRow> = {}): UsageRow => ({
 })
 
 const HOSTILE = [
-  "o'brien", "'); DROP TABLE usage_ledger; --", 'back\\slash\\', "\\'", 'line\nbreak\ttab', 'ünïcödé 🚀', '$1', "E'x'"
+  "o'brien", "'); DROP TABLE usage_ledger; --", 'back\\slash\\', "\\'", 'line\nbreak\ttab', 'ünïcödé 🚀', '$1', "E'x'",
+  '$amk$); DROP TABLE usage_ledger; --', 'ends with $amk'
 ]
 
 const stored = (db: Awaited<ReturnType<typeof pglite>>, traceId: string) => db.query(
