@@ -180,3 +180,9 @@ export async function serve (kind: ServerKind, rate: number, chunks: number, key
   process.on('disconnect', () => process.exit(0))
   process.send!({ port })
 }
+
+// Forked (compiled) by bench/streams.ts: `--stream-bench-server <kind> <rate> <chunks> <admin key>`.
+if (process.argv.includes('--stream-bench-server')) {
+  const [kind, rate, chunks, key] = process.argv.slice(process.argv.indexOf('--stream-bench-server') + 1)
+  await serve(kind as ServerKind, Number(rate), Number(chunks), key)
+}

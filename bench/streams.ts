@@ -13,16 +13,21 @@
 //    server's heap after a GC once every stream is open, minus its heap before, over the streams.
 // Connections open at most 200 at a time waiting for their headers: a burst of SYNs would overflow the
 // listen backlog and measure the kernel's SYN retry (1 s) instead of the server.
+// The server children run src/ and bench/streams-server.ts compiled once per run (scripts/start.mjs's
+// transpile, into a temporary directory under node_modules/.cache), as `npm start` runs the server, not under
+// tsx: tsx transpiles with keepNames, which adds a `name` store to every closure made per stream (~3 KB each).
 // Run alone: `node --import=tsx bench/streams.ts`.
 import { fork, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { once } from 'node:events'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ROOT, SRC, sourceFiles, transpile } from '../scripts/start.mjs'
 import { printTable, withRatios, type BenchResult, type BenchRow, type TargetRow } from './lib.js'
 import type { ServerKind } from './streams-server.js'
 
 const KEY = 'amk_bench_streams_admin_key_0123456789'
-const SELF = fileURLToPath(import.meta.url)
 
 interface ServerStats {
   heapUsed: number
@@ -40,15 +45,16 @@ const quantile = (values: number[], q: number) => {
   return sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10 : NaN
 }
 
-/** A server child; answers 'stats' messages over IPC. */
+/** A server child running `server` (the compiled bench/streams-server.js); answers 'stats' messages over IPC. */
 async function startChild (
+  server: string,
   kind: ServerKind,
   rate: number,
   chunks = 154
 ): Promise<{ port: number; child: ChildProcess; stats: () => Promise<ServerStats> }> {
-  const child = fork(SELF, ['--stream-bench-server', kind, String(rate), String(chunks)], {
+  const child = fork(server, ['--stream-bench-server', kind, String(rate), String(chunks), KEY], {
     // BENCH_STREAMS_NODE_ARGS: extra node flags for the server children (--cpu-prof, --max-old-space-size).
-    execArgv: ['--import=tsx', '--expose-gc', ...(process.env.BENCH_STREAMS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
+    execArgv: ['--expose-gc', ...(process.env.BENCH_STREAMS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const [message] = (await once(child, 'message')) as [{ port: number }]
@@ -118,13 +124,14 @@ interface LoadResult extends BenchRow {
 
 /** `streams` concurrent streams against a fresh child server of `kind`. */
 async function load (
+  server: string,
   kind: ServerKind,
   streams: number,
   rate: number,
   chunks: number,
   scenario: string
 ): Promise<LoadResult> {
-  const { port, child, stats } = await startChild(kind, rate, chunks)
+  const { port, child, stats } = await startChild(server, kind, rate, chunks)
   try {
     const base = await stats()
     const startedAt = performance.now()
@@ -174,11 +181,12 @@ async function load (
 
 /** Server CPU per stream: `count` streams one after the other on one connection at a time, after a warm-up. */
 async function cpuPerStream (
+  server: string,
   kind: ServerKind,
   count: number,
   warmup: number
 ): Promise<{ micros: number, tokens: number }> {
-  const { port, child, stats } = await startChild(kind, 0)
+  const { port, child, stats } = await startChild(server, kind, 0)
   try {
     for (let i = 0; i < warmup; i++) await openStream(port, kind, 1_000_000 + i, () => {})
     const before = await stats()
@@ -193,6 +201,19 @@ async function cpuPerStream (
 }
 
 export async function run (): Promise<BenchResult> {
+  // Under node_modules, so the compiled files resolve the project's packages.
+  const cache = join(ROOT, 'node_modules', '.cache', 'amrikyy-agent-api')
+  mkdirSync(cache, { recursive: true })
+  const dir = mkdtempSync(join(cache, 'bench-streams-'))
+  try {
+    await transpile(await import('esbuild'), [...sourceFiles(SRC), join(ROOT, 'bench', 'streams-server.ts')], dir)
+    return await measure(join(dir, 'bench', 'streams-server.js'))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function measure (server: string): Promise<BenchResult> {
   const streams = Number(process.env.BENCH_STREAMS ?? 10_000)
   const rate = Number(process.env.BENCH_TOKEN_RATE ?? 1)
   const chunks = Number(process.env.BENCH_STREAM_CHUNKS ?? 60)
@@ -200,14 +221,16 @@ export async function run (): Promise<BenchResult> {
   const cpuStreams = Number(process.env.BENCH_CPU_STREAMS ?? 300)
 
   const cpuWarmup = Number(process.env.BENCH_CPU_WARMUP ?? Math.min(50, cpuStreams))
-  const cpuBare = await cpuPerStream('bare', cpuStreams, cpuWarmup)
-  const cpuApp = await cpuPerStream('app', cpuStreams, cpuWarmup)
+  const cpuBare = await cpuPerStream(server, 'bare', cpuStreams, cpuWarmup)
+  const cpuApp = await cpuPerStream(server, 'app', cpuStreams, cpuWarmup)
   const ttfbScenario = `POST /api/stream/blog, ${ttfbStreams} streams, memory log, 10 chunks/s`
-  const ttfb = await load('app', ttfbStreams, 10, 154, ttfbScenario)
-  const bare = await load('bare', streams, rate, chunks, `bare node:http SSE, ${streams} streams`)
-  const memory = await load('app', streams, rate, chunks, `POST /api/stream/blog, ${streams} streams, memory event log`)
+  const ttfb = await load(server, 'app', ttfbStreams, 10, 154, ttfbScenario)
+  const bare = await load(server, 'bare', streams, rate, chunks, `bare node:http SSE, ${streams} streams`)
+  const memory = await load(
+    server, 'app', streams, rate, chunks, `POST /api/stream/blog, ${streams} streams, memory event log`
+  )
   const redis = await load(
-    'app-redis', streams, rate, chunks, `POST /api/stream/blog, ${streams} streams, Redis event log`
+    server, 'app-redis', streams, rate, chunks, `POST /api/stream/blog, ${streams} streams, Redis event log`
   )
 
   const rows = withRatios([bare, memory, redis, ttfb])
@@ -297,11 +320,7 @@ export async function run (): Promise<BenchResult> {
   }
 }
 
-if (process.argv.includes('--stream-bench-server')) {
-  const [kind, rate, chunks] = process.argv.slice(process.argv.indexOf('--stream-bench-server') + 1)
-  const { serve } = await import('./streams-server.js')
-  await serve(kind as ServerKind, Number(rate), Number(chunks), KEY)
-} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { title, rows, notes } = await run()
   printTable(rows, title, notes)
 }

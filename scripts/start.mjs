@@ -1,5 +1,5 @@
 // `npm start`: runs the server as plain JavaScript, without a TypeScript loader in the process. src/ is
-// transpiled once by esbuild (the transpiler tsx uses, with tsx's options) into
+// transpiled once by esbuild (the transpiler tsx uses; see transpile) into
 // node_modules/.cache/amrikyy-agent-api/start-<hash>/, keyed by a hash of the sources, so an edit makes a new
 // build on the next start and an unchanged tree starts straight from the cache. A loader in the process (tsx)
 // costs about a second of start and 70–180 MB of RSS: its hooks run on a thread of their own with its own heap.
@@ -7,17 +7,17 @@
 // it falls back to tsx. `npm run dev` keeps tsx (watch mode).
 import { createHash } from 'node:crypto'
 import {
-  cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync
+  cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync
 } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url))
-const SRC = join(ROOT, 'src')
+export const ROOT = fileURLToPath(new URL('../', import.meta.url))
+export const SRC = join(ROOT, 'src')
 const CACHE = join(ROOT, 'node_modules', '.cache', 'amrikyy-agent-api')
 const KEEP = 3
 
-function sourceFiles (dir) {
+export function sourceFiles (dir) {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter(entry => entry.isFile())
     .map(entry => join(entry.parentPath ?? entry.path, entry.name))
@@ -44,6 +44,33 @@ function prune (current) {
   for (const { name } of builds.slice(KEEP - 1)) rmSync(join(CACHE, name), { recursive: true, force: true })
 }
 
+/**
+ * Transpiles the TypeScript among `files` (paths under the project root) into `outDir`, in the same layout,
+ * copies the others, and adds package.json (src/app.ts reads ../package.json; it also makes the .js files ES
+ * modules). No keepNames: without bundling or minifying every function keeps its name anyway, and keepNames
+ * would add a `name` store to every closure made (about 3 KB per open stream, issue 16).
+ */
+export async function transpile (esbuild, files, outDir) {
+  await esbuild.build({
+    entryPoints: files.filter(path => path.endsWith('.ts') && !path.endsWith('.d.ts')),
+    outdir: outDir,
+    outbase: ROOT,
+    bundle: false,
+    format: 'esm',
+    platform: 'node',
+    target: `node${process.versions.node}`,
+    sourcemap: 'linked',
+    tsconfig: join(ROOT, 'tsconfig.json'),
+    logLevel: 'error'
+  })
+  // The esbuild service process is not needed any more.
+  await esbuild.stop?.()
+  for (const path of files.filter(path => !path.endsWith('.ts'))) {
+    cpSync(path, join(outDir, relative(ROOT, path)))
+  }
+  writeFileSync(join(outDir, 'package.json'), readFileSync(join(ROOT, 'package.json')))
+}
+
 async function compiled () {
   const esbuild = await import('esbuild').catch(() => null)
   if (!esbuild) return null
@@ -54,26 +81,7 @@ async function compiled () {
   // Built aside and renamed into place, so starts racing on a fresh tree never see half a build.
   const staging = join(CACHE, `tmp-${key}-${process.pid}`)
   rmSync(staging, { recursive: true, force: true })
-  await esbuild.build({
-    entryPoints: files.filter(path => path.endsWith('.ts') && !path.endsWith('.d.ts')),
-    outdir: join(staging, 'src'),
-    outbase: SRC,
-    bundle: false,
-    format: 'esm',
-    platform: 'node',
-    target: `node${process.versions.node}`,
-    keepNames: true,
-    sourcemap: 'linked',
-    tsconfig: join(ROOT, 'tsconfig.json'),
-    logLevel: 'error'
-  })
-  // The esbuild service process is not needed any more.
-  await esbuild.stop?.()
-  for (const path of files.filter(path => !path.endsWith('.ts'))) {
-    cpSync(path, join(staging, 'src', relative(SRC, path)))
-  }
-  // src/app.ts reads ../package.json; it also makes the .js files ES modules.
-  writeFileSync(join(staging, 'package.json'), readFileSync(join(ROOT, 'package.json')))
+  await transpile(esbuild, files, staging)
   try {
     renameSync(staging, out)
   } catch (error) {
@@ -105,4 +113,5 @@ async function main () {
   await import(pathToFileURL(entry).href)
 }
 
-await main()
+// Imported (bench/streams.ts reuses transpile), it only exports.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) await main()

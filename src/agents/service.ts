@@ -305,6 +305,15 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   /** A top-level invocation, tracked so shutdown can abort it (its signal also follows the caller's). */
   async function track (req: InvokeRequest): Promise<InvokeResult> {
     if (stopping) throw shuttingDown()
+    // The caller's own controller, when it gave one: shutdown aborts the caller too, which then sees why.
+    if (req.controller) {
+      running.add(req.controller)
+      try {
+        return await execute(req)
+      } finally {
+        running.delete(req.controller)
+      }
+    }
     // One controller per call, aborted by shutdown or (forwarding its reason) by the caller's signal, whose
     // listener goes when the call ends: AbortSignal.any costs a composite signal and weak refs per call.
     const shutdown = new AbortController()

@@ -7,6 +7,13 @@ import compress from '@fastify/compress'
 import { csv } from '../config.js'
 import { BadRequestError, CorsOriginError } from '../errors.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route answers with Server-Sent Events (openSse): its security headers go on the reply. */
+    sse?: boolean
+  }
+}
+
 /** Helmet's options: the API only ever returns JSON and SSE (Swagger UI serves its own strict CSP). */
 export const HELMET_OPTIONS: Parameters<typeof helmet>[0] = {
   contentSecurityPolicy: {
@@ -46,9 +53,17 @@ export function helmetHeaders (options = HELMET_OPTIONS): Array<[string, string]
 
 export default fp(async function security (app) {
   const securityHeaders = helmetHeaders()
-  app.addHook('onRequest', (_request, reply, done) => {
-    const raw = reply.raw
-    for (let i = 0; i < securityHeaders.length; i++) raw.setHeader(securityHeaders[i][0], securityHeaders[i][1])
+  const securityHeaderObject = Object.fromEntries(securityHeaders)
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.config.sse) {
+      // On the reply, where openSse (src/routes/toolkit.ts) takes them for writeHead: raw.setHeader builds
+      // node's per-response header table, which an open stream keeps for its life (~1.3 KB; issue 16).
+      // The names go out lower-cased, as they did when writeHead merged the stream's headers into that table.
+      reply.headers(securityHeaderObject)
+    } else {
+      const raw = reply.raw
+      for (let i = 0; i < securityHeaders.length; i++) raw.setHeader(securityHeaders[i][0], securityHeaders[i][1])
+    }
     done()
   })
 

@@ -143,7 +143,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     app.post(
       `/${path}`,
       {
-        config: { permission: 'agent:streaming', rateLimits },
+        config: { permission: 'agent:streaming', rateLimits, sse: true },
         preValidation: stripChatEnvelope,
         schema: {
           operationId: `stream_${path}`,
@@ -170,7 +170,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       {
         // A HEAD must not start a paid generation.
         exposeHeadRoute: false,
-        config: { permission: 'agent:streaming', rateLimits, streamTicket: true },
+        config: { permission: 'agent:streaming', rateLimits, streamTicket: true, sse: true },
         // One parameter with commas is split into items; repeat the parameter for items that contain a comma.
         preValidation: async request => {
           const query: unknown = request.query
@@ -216,7 +216,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/:streamId/events',
     {
       exposeHeadRoute: false,
-      config: { permission: 'agent:streaming', streamTicket: true },
+      config: { permission: 'agent:streaming', streamTicket: true, sse: true },
       schema: {
         operationId: 'stream_resume',
         tags: ['stream'],

@@ -142,6 +142,8 @@ export async function runGeneration (
       input: request.input,
       caller: request.caller,
       signal: session.abort.signal,
+      // Shutdown aborts the session itself ('shutdown': GENERATION_INTERRUPTED), as the stream's preClose does.
+      controller: session.abort,
       onDelta,
       streamId: session.streamId,
       noCache: request.noCache

@@ -76,6 +76,20 @@ t.test('shutdown aborts a call whose caller is still there: 503 AMK_SHUTTING_DOW
   t.equal(getEventListeners(controller.signal, 'abort').length, 0)
 })
 
+t.test("a caller's own controller: the call runs on its signal and shutdown aborts it with 'shutdown'", async t => {
+  const { provider, seen } = hangingProvider()
+  const agents = service(provider)
+  const controller = new AbortController()
+  const call = agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, signal: controller.signal, controller })
+  while (seen.length === 0) await new Promise(resolve => setImmediate(resolve))
+  t.equal(seen[0], controller.signal, 'no controller of its own')
+  t.equal(agents.inFlight, 1, 'tracked')
+  t.equal(agents.abortInFlight(), 1)
+  await t.rejects(call, { code: 'AMK_CANCELLED' }, "the caller's abort, whose reason says why")
+  t.equal(controller.signal.reason, 'shutdown')
+  t.equal(agents.inFlight, 0)
+})
+
 t.test('an SSE connection aborts with its end reason', async t => {
   const fake = (): ServerResponse => {
     const res = new PassThrough() as unknown as ServerResponse

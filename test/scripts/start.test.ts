@@ -22,6 +22,9 @@ t.test('npm start runs the compiled sources and reuses the build', async t => {
   t.equal((await first.stop()).code, 0, 'SIGTERM exits 0')
   const made = builds()
   t.ok(made.length >= 1, 'a build is cached')
+  // No keepNames: it adds a `name` store to every closure made, ~3 KB per open stream (issue 16).
+  const newest = made.reduce((a, b) => (a.at >= b.at ? a : b))
+  t.notMatch(readFileSync(join(CACHE, newest.name, 'src/streams/service.js'), 'utf8'), /__name\(/, 'names not kept')
 
   const second = await startServer(t, ['scripts/start.mjs'], env)
   t.equal((await fetch(`http://127.0.0.1:${second.port}/api/status`)).status, 200)

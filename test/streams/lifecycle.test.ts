@@ -50,6 +50,18 @@ t.test('client disconnect aborts the upstream call; gauge, metrics, ledger and l
   t.match(last, { event: 'error', data: { code: 'CANCELLED', recoverable: false } }, 'the log ends with CANCELLED')
 })
 
+t.test('shutdown aborting the invocations interrupts a stream: GENERATION_INTERRUPTED, upstream aborted', async t => {
+  const { gemini, app, url } = await geminiApp(t)
+  const stream = await openSse(`${url}/api/stream/blog`, { headers: premium, body: ROUTES.blog.input })
+  await stream.until(frames => frames.some(f => f.event === 'token'), 'a token')
+  const aborted = gemini.waitForAbort()
+  t.equal(app.agents.abortInFlight(), 1, "the stream's call is in flight")
+  t.ok(await within(aborted, 1000, null), 'upstream aborted within one second')
+  const frames = await stream.finished()
+  t.match(frames.at(-1), { event: 'error', data: { code: 'GENERATION_INTERRUPTED', recoverable: false } })
+  t.same(frames.map(seqOf), frames.map((_f, i) => i + 1))
+})
+
 t.test('cancel: owner or agent:manage only; aborts upstream, the client gets CANCELLED and the end', async t => {
   const { gemini, app, url } = await geminiApp(t)
   const stream = await openSse(`${url}/api/stream/itinerary`, { headers: premium, body: ROUTES.itinerary.input })

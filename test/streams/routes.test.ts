@@ -7,8 +7,25 @@ import { parseSse } from './sse-client.js'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { modelAnswer } from '../agents/support.js'
 import { admin, buildStreams, checkStream, premium, ROUTES, user, type RouteName } from './support.js'
+import { helmetHeaders } from '../../src/plugins/security.js'
 
 const names = Object.keys(ROUTES) as RouteName[]
+
+t.test('stream routes send the security headers: on the stream, a resume and an error before it', async t => {
+  const app = await buildStreams(t)
+  const started = await app.inject({ method: 'POST', url: '/api/stream/blog', headers: premium, payload: ROUTES.blog.input })
+  const { streamId } = checkStream(t, parseSse(started.body).frames, 'blog')
+  const responses = {
+    'POST stream': started,
+    'GET stream': await app.inject({ url: `/api/stream/blog?${ROUTES.blog.query}`, headers: premium }),
+    resume: await app.inject({ url: `/api/stream/${streamId}/events`, headers: { ...premium, 'last-event-id': `${streamId}-0` } }),
+    unauthenticated: await app.inject({ method: 'POST', url: '/api/stream/blog', payload: ROUTES.blog.input })
+  }
+  t.equal(responses.unauthenticated.statusCode, 401)
+  for (const [what, res] of Object.entries(responses)) {
+    for (const [name, value] of helmetHeaders()) t.equal(res.headers[name.toLowerCase()], value, `${what}: ${name}`)
+  }
+})
 
 t.test('offline provider: each POST route streams the whole §8 sequence', async t => {
   const app = await buildStreams(t)
