@@ -2,23 +2,18 @@
 // (PGlite: a prepared statement per row, a multi-row INSERT per batch). Both store the same row, values
 // that could break out of a literal stay data, bad values are the same data errors, and a settlement
 // replaces a reservation exactly once.
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { createUsageLedger, isDataError, type UsageRow } from '../../src/store/usage-ledger.js'
-import { pglite } from '../support.js'
+import { pglite, usageRow } from '../support.js'
 
+// A completed call with values that exercise the literals (a fraction, a tiny cost); a fresh call id each time.
 const row = (fields: Partial<UsageRow> = {}): UsageRow => ({
-  callerId: 'caller-a',
-  callerType: 'api-key',
-  role: 'user',
-  agent: 'travel',
-  method: 'searchFlights',
-  model: 'gemini-2.5-flash',
+  ...usageRow(randomUUID()),
   inputTokens: 120,
   outputTokens: 80,
   costUsd: 0.00001234,
-  status: 'success',
   durationMs: 12.6,
-  estimated: false,
   traceId: 't1',
   ...fields
 })
