@@ -6,6 +6,7 @@
 // (upsertInline), since each bound statement costs it six protocol round trips through its WASM.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
+import { codeOf } from '../errors.js'
 import { sqlLiteral } from './sql-literal.js'
 
 export type UsageStatus = 'pending' | 'success' | 'error' | 'cancelled' | 'interrupted'
@@ -68,14 +69,9 @@ const SETTLED = [
 const UPSERT_TAIL = ` ON CONFLICT (call_id) DO UPDATE SET ${SETTLED.map(c => `${c} = EXCLUDED.${c}`).join(', ')}
   WHERE usage_ledger.status IN ('pending', 'interrupted') AND EXCLUDED.status <> 'pending'`
 
-/** A database error's SQLSTATE. */
-const codeOf = (error: unknown) =>
-  typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined
-
 /** Constraint and data errors (SQLSTATE 22…, 23…): retrying the row can never succeed. */
 export function isDataError (error: unknown): boolean {
-  const code = codeOf(error)
-  return typeof code === 'string' && /^2[23]/.test(code)
+  return /^2[23]/.test(codeOf(error) ?? '')
 }
 
 /** Whether a buffered entry has the stored shape (the buffer holds parsed JSON). */
