@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { encodeComment, encodeEvent, encodeRetry, isTerminal, parseEventId } from '../../src/streams/events.js'
+import { encodeComment, encodeEvent, encodeRetry, isTerminal, parseEventId, SSE_HEADERS } from '../../src/streams/events.js'
 import { ArrayItemScanner } from '../../src/streams/array-scanner.js'
 import { SseConnection } from '../../src/streams/connection.js'
 import { SessionRegistry } from '../../src/streams/sessions.js'
@@ -96,6 +96,32 @@ t.test('connection: the client going away ends it once, for end listeners and a 
   connection.onEnd(() => ends.push('late'))
   t.same(ends, ['first', 'second', 'late'], 'a listener added after the end runs at once')
   t.ok(connection.signal.aborted, 'a signal asked for after the end is already aborted')
+})
+
+t.test('connection: the sent header block is not kept, and headers still count as sent', async t => {
+  const seen: Array<{ kept: unknown, headersSent: boolean, setHeader: string }> = []
+  const server = http.createServer((_req, res) => {
+    const connection = new SseConnection(res, 'st_hdr', 0)
+    connection.open({ ...SSE_HEADERS, 'x-long': 'v'.repeat(2000) }, 1000)
+    let setHeader = 'allowed'
+    try { res.setHeader('x-late', '1') } catch (error) { setHeader = (error as { code: string }).code }
+    seen.push({ kept: (res as unknown as { _header: unknown })._header, headersSent: res.headersSent, setHeader })
+    connection.end()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const request = http.get({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: '/' })
+  const [response] = (await once(request, 'response')) as [http.IncomingMessage]
+  let body = ''
+  for await (const chunk of response) body += String(chunk)
+  t.equal(response.headers['x-long'], 'v'.repeat(2000), 'the client got the whole header block')
+  t.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.equal(body, 'retry: 1000\n\n')
+  const [{ kept, headersSent, setHeader }] = seen
+  t.ok(typeof kept === 'string' && kept.length < 8, 'node keeps a stand-in, not the 2 KB block it sent')
+  t.ok(headersSent, 'headersSent stays true')
+  t.equal(setHeader, 'ERR_HTTP_HEADERS_SENT', "node's guards still see the headers as sent")
 })
 
 t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
