@@ -259,20 +259,31 @@ export class StreamService {
 
   /**
    * Writes the stream from the log to one connection until its terminal event, a disconnect or shutdown,
-   * then calls `done`. Never rejects: a failure after the response opened travels as an event or a warning.
+   * then calls `done`. Nothing of it waits in an async frame while the stream is open (a stream generated
+   * here is pumped by callbacks). Never throws: a failure after the response opened travels as an event or
+   * a warning.
    */
-  private async write (
+  private write (
     connection: SseConnection,
     streamId: string,
     afterSeq: number,
     session: Session | undefined,
     done: () => void
+  ): void {
+    const ended = (error?: unknown) => { this.ended(connection, streamId, session, error).finally(done) }
+    const local = this.options.log.localFor(streamId, afterSeq)
+    if (local) pumpLocal(connection, local, streamId, afterSeq, ended)
+    else pumpFollow(connection, this.options.log, streamId, afterSeq).then(() => ended(), ended)
+  }
+
+  /** After a connection's pump: says why when it fell behind, ends it, and lets its session know. */
+  private async ended (
+    connection: SseConnection,
+    streamId: string,
+    session: Session | undefined,
+    error: unknown
   ): Promise<void> {
     try {
-      const local = this.options.log.localFor(streamId, afterSeq)
-      if (local) await pumpLocal(connection, local, streamId, afterSeq)
-      else await pumpFollow(connection, this.options.log, streamId, afterSeq)
-    } catch (error) {
       if (error instanceof StreamGapError) {
         // Fell behind past STREAM_LOG_MAX_EVENTS: say so (a resume from here would get 410 gap too).
         await connection.write(
@@ -286,7 +297,7 @@ export class StreamService {
             }
           })
         )
-      } else {
+      } else if (error !== undefined) {
         this.options.logger.warn({ err: messageOf(error), streamId }, 'stream follow failed; the client will reconnect')
       }
     } finally {
@@ -304,7 +315,6 @@ export class StreamService {
         }
         if (session.connections === 0) session.detachedAt = Date.now()
       }
-      done()
     }
   }
 
