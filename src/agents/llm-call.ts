@@ -47,11 +47,23 @@ function errorInfo (error: unknown) {
   }
 }
 
-async function reserve (deps: CallDeps, scope: CallScope, request: GenerateRequest) {
-  const inputTokens = estimateTokens(request.system + request.prompt)
+type Settle = (actual: { tokens: number, costUsd: number }) => Promise<void>
+
+const NOTHING_RESERVED: Settle = async () => {}
+
+/**
+ * Runs the budget hooks; returns what settles their reservations with the call's actual use. Held for the
+ * whole call (an open stream's life): nothing at all when no hook reserved, else an exact-size array.
+ */
+async function reserve (
+  deps: CallDeps,
+  scope: CallScope,
+  request: GenerateRequest,
+  inputTokens: number
+): Promise<Settle> {
   const estimate = { inputTokens, outputTokens: EXPECTED_OUTPUT_TOKENS }
-  const releases: Array<(actual: { tokens: number, costUsd: number }) => Promise<void>> = []
-  const settle = async (actual: { tokens: number, costUsd: number }) => {
+  let releases: readonly Settle[] = []
+  const settle: Settle = async actual => {
     for (const release of releases) await release(actual).catch(err => deps.warn({ err }, 'budget release failed'))
   }
   try {
@@ -65,13 +77,13 @@ async function reserve (deps: CallDeps, scope: CallScope, request: GenerateReque
         estimatedTokens: inputTokens + EXPECTED_OUTPUT_TOKENS,
         estimatedCostUsd: deps.price(request.model, estimate)
       })
-      if (reservation?.release) releases.push(reservation.release.bind(reservation))
+      if (reservation?.release) releases = releases.concat(reservation.release.bind(reservation))
     }
   } catch (error) {
     await settle({ tokens: 0, costUsd: 0 }) // earlier hooks reserved; a later one refused
     throw error
   }
-  return settle
+  return releases.length > 0 ? settle : NOTHING_RESERVED
 }
 
 export async function callProvider (
@@ -80,9 +92,9 @@ export async function callProvider (
   request: GenerateRequest,
   stream: boolean
 ): Promise<CallOutcome> {
-  const settle = await reserve(deps, scope, request)
-  const startedAt = Date.now()
   const promptTokens = estimateTokens(request.system + request.prompt)
+  const settle = await reserve(deps, scope, request, promptTokens)
+  const startedAt = Date.now()
   const callId = randomUUID()
   const row = (
     fields: Pick<UsageRow, 'model' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'status' | 'durationMs' | 'estimated'>

@@ -13,7 +13,7 @@ import {
   withDetails
 } from '../errors.js'
 import { parseModelJson } from '../llm/json.js'
-import type { LlmProvider, Usage } from '../llm/types.js'
+import type { GenerateRequest, LlmProvider, Usage } from '../llm/types.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
@@ -64,7 +64,8 @@ class Tally {
   outputTokens = 0
   costUsd = 0
   estimated = false
-  readonly models = new Set<string>()
+  /** Distinct, in order of use. An exact-size array: a Set's table is a few hundred bytes per open stream. */
+  models: readonly string[] = []
   add (
     usage: { inputTokens: number; outputTokens: number; costUsd: number; estimated?: boolean },
     models: Iterable<string>
@@ -73,11 +74,11 @@ class Tally {
     this.outputTokens += usage.outputTokens
     this.costUsd = Math.round((this.costUsd + usage.costUsd) * 1e8) / 1e8
     this.estimated ||= usage.estimated ?? false
-    for (const model of models) this.models.add(model)
+    for (const model of models) if (!this.models.includes(model)) this.models = this.models.concat(model)
   }
 
   get model () {
-    return [...this.models].join('+') || 'none'
+    return this.models.join('+') || 'none'
   }
 
   usage () {
@@ -88,6 +89,39 @@ class Tally {
       model: this.model,
       ...(this.estimated ? { estimated: true } : {})
     }
+  }
+}
+
+/**
+ * The provider request of a method's LLM call. Its prompt is rendered from the input whenever it is read (the
+ * provider's request body, the usage estimate, the trace) rather than held: an open stream would otherwise
+ * keep its whole prompt, about a kilobyte (issue 16). Prompts are pure functions of the validated input. A
+ * class, so the getter sits on the prototype and the request keeps V8's fast properties (an object literal
+ * with a getter is a dictionary of about 450 bytes).
+ */
+class MethodRequest implements GenerateRequest {
+  readonly system: string
+  readonly responseSchema: object
+  readonly task: { agent: AgentName, method: string, input: Record<string, unknown> }
+  readonly temperature?: number
+  readonly #method: AgentMethod
+
+  constructor (
+    readonly model: string,
+    agent: AgentName,
+    method: AgentMethod,
+    input: Record<string, unknown>,
+    readonly signal?: AbortSignal
+  ) {
+    this.#method = method
+    this.system = method.prompt(input).system
+    this.responseSchema = method.output
+    this.task = { agent, method: method.name, input }
+    this.temperature = method.temperature
+  }
+
+  get prompt (): string {
+    return this.#method.prompt(this.task.input).prompt
   }
 }
 
@@ -148,25 +182,26 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     input: Record<string, unknown>,
     tally: Tally
   ) {
-    const { system, prompt } = method.prompt(input)
-    const request = {
-      model: deps.llm.modelFor(method.model ?? definition.defaultModel),
-      system,
-      prompt,
-      responseSchema: method.output,
-      task: { agent: definition.name, method: method.name, input },
-      temperature: method.temperature,
-      signal: scope.signal
-    }
+    const request = new MethodRequest(
+      deps.llm.modelFor(method.model ?? definition.defaultModel),
+      definition.name,
+      method,
+      input,
+      scope.signal
+    )
     const first = await callProvider(callDeps, scope, request, Boolean(scope.onDelta))
     tally.add({ ...first.result.usage, costUsd: first.costUsd }, [first.result.model])
     const firstCheck = checkOutput(method.output, first.result.json ?? parseModelJson(first.result.text))
     if (firstCheck.ok) return firstCheck.value
     // One repair attempt, on the model that answered, without streaming.
-    const repair = {
-      ...request,
+    const repair: GenerateRequest = {
       model: first.result.model,
-      prompt: repairPrompt(prompt, first.result.text, firstCheck.problems)
+      system: request.system,
+      prompt: repairPrompt(request.prompt, first.result.text, firstCheck.problems),
+      responseSchema: request.responseSchema,
+      task: request.task,
+      temperature: request.temperature,
+      signal: request.signal
     }
     const second = await callProvider(callDeps, { ...scope, onDelta: undefined }, repair, false)
     tally.add({ ...second.result.usage, costUsd: second.costUsd }, [second.result.model])
@@ -180,11 +215,24 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     )
   }
 
-  async function execute (req: InvokeRequest, parent?: Tally): Promise<InvokeResult> {
+  /**
+   * One invocation. `untrack` runs once it has ended, however it ends: track() hands the caller's controller
+   * over this way instead of awaiting in a frame of its own, which would stay parked for an open stream's
+   * whole life (about half a kilobyte each).
+   */
+  async function execute (req: InvokeRequest, parent?: Tally, untrack?: () => void): Promise<InvokeResult> {
     const started = performance.now()
     const startedAt = Date.now()
-    const { definition, method } = resolve(req.agent, req.method)
-    const input = validateInput(method.input, req.input, method.refine)
+    let definition: AgentDefinition
+    let method: AgentMethod
+    let input: Record<string, unknown>
+    try {
+      ({ definition, method } = resolve(req.agent, req.method))
+      input = validateInput(method.input, req.input, method.refine)
+    } catch (error) {
+      untrack?.()
+      throw error
+    }
     const traceId = randomUUID()
     const signal = req.signal ?? neverAborted
     const tally = new Tally()
@@ -227,6 +275,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       failure = error
       throw error
     } finally {
+      untrack?.()
       parent?.add(tally.usage(), tally.models)
       const record: InvocationRecord = {
         traceId,
@@ -303,17 +352,18 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   }
 
   /** A top-level invocation, tracked so shutdown can abort it (its signal also follows the caller's). */
-  async function track (req: InvokeRequest): Promise<InvokeResult> {
-    if (stopping) throw shuttingDown()
+  function track (req: InvokeRequest): Promise<InvokeResult> {
+    if (stopping) return Promise.reject(shuttingDown())
     // The caller's own controller, when it gave one: shutdown aborts the caller too, which then sees why.
-    if (req.controller) {
-      running.add(req.controller)
-      try {
-        return await execute(req)
-      } finally {
-        running.delete(req.controller)
-      }
+    const { controller } = req
+    if (controller) {
+      running.add(controller)
+      return execute(req, undefined, () => running.delete(controller))
     }
+    return trackOwn(req)
+  }
+
+  async function trackOwn (req: InvokeRequest): Promise<InvokeResult> {
     // One controller per call, aborted by shutdown or (forwarding its reason) by the caller's signal, whose
     // listener goes when the call ends: AbortSignal.any costs a composite signal and weak refs per call.
     const shutdown = new AbortController()

@@ -90,6 +90,21 @@ t.test("a caller's own controller: the call runs on its signal and shutdown abor
   t.equal(agents.inFlight, 0)
 })
 
+t.test("a caller's own controller is untracked however the call ends: done, refused input, unknown method", async t => {
+  const agents = service()
+  const controller = new AbortController()
+  const call = (method: string, callInput: Record<string, unknown>) =>
+    agents.invoke({ agent: 'content', method, input: callInput, caller, signal: controller.signal, controller })
+  const done = call('researchTopic', input)
+  t.equal(agents.inFlight, 1, 'tracked while it runs')
+  await done
+  t.equal(agents.inFlight, 0, 'untracked once it answered')
+  await t.rejects(call('researchTopic', { topic: 42 }), { code: 'AMK_VALIDATION' })
+  t.equal(agents.inFlight, 0, 'untracked after a refused input')
+  await t.rejects(call('noSuchMethod', input), { code: 'AMK_NOT_FOUND' })
+  t.equal(agents.inFlight, 0, 'untracked after an unknown method')
+})
+
 t.test('an SSE connection aborts with its end reason', async t => {
   const fake = (): ServerResponse => {
     const res = new PassThrough() as unknown as ServerResponse

@@ -9,7 +9,7 @@ import { createMemoryCache } from '../../src/cache/memory-cache.js'
 import { BudgetExceededError } from '../../src/errors.js'
 import { createOfflineProvider } from '../../src/llm/offline.js'
 import { createPricing } from '../../src/llm/pricing.js'
-import type { LlmProvider } from '../../src/llm/types.js'
+import type { GenerateRequest, LlmProvider } from '../../src/llm/types.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
 import { pglite } from '../support.js'
 
@@ -182,4 +182,22 @@ t.test('a signal aborted before the call is a cancel, recorded as such', async t
     { code: 'AMK_CANCELLED' }
   )
   t.equal(invocations[0].status, 'cancelled')
+})
+
+t.test('the provider request renders its prompt from the input when read, and holds no copy of it', async t => {
+  const requests: GenerateRequest[] = []
+  const inner = createOfflineProvider({ build: offlineBuilder() })
+  const { agents } = await service({
+    ...inner,
+    generate: async request => { requests.push(request); return inner.generate(request) }
+  })
+  const calls: LlmCallRecord[] = []
+  agents.addHooks({ onLlmCall: record => { calls.push(record) } })
+  const input = { topic: 'Karnak by night' }
+  await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, noCache: true })
+  const [request] = requests
+  t.match(request.prompt, 'Research "Karnak by night"')
+  t.equal(request.prompt, calls[0].prompt.prompt, 'the trace gets the prompt the provider got')
+  t.equal(request.system, calls[0].prompt.system)
+  t.notOk(Object.values(request).includes(request.prompt), 'no property of the request holds the prompt text')
 })
