@@ -35,6 +35,11 @@ export interface CallDeps {
 
 export interface CallOutcome { result: GenerateResult, costUsd: number }
 
+/** A request that can let go of its prompt text once the provider has started answering a stream. */
+export interface ReleasablePrompt extends GenerateRequest {
+  releasePrompt?(): void
+}
+
 /** The provider refused the call (HTTP error or no connection) and produced nothing: nothing to charge. */
 function rejectedWithoutOutput (failure: unknown, text: string): boolean {
   return text === '' && fieldOf(failure, 'code') === 'AMK_LLM_UNAVAILABLE'
@@ -89,7 +94,7 @@ async function reserve (
 export async function callProvider (
   deps: CallDeps,
   scope: CallScope,
-  request: GenerateRequest,
+  request: ReleasablePrompt,
   stream: boolean
 ): Promise<CallOutcome> {
   const promptTokens = estimateTokens(request.system + request.prompt)
@@ -134,7 +139,10 @@ export async function callProvider (
     if (stream) {
       for await (const chunk of deps.provider.stream(request)) {
         if (chunk.type === 'delta') {
-          firstTokenMs ??= performance.now() - started
+          if (firstTokenMs === undefined) {
+            firstTokenMs = performance.now() - started
+            request.releasePrompt?.() // the provider has sent it; the stream may last minutes
+          }
           text += chunk.delta
           scope.onDelta?.(chunk.delta)
         } else {

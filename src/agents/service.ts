@@ -17,7 +17,7 @@ import type { GenerateRequest, LlmProvider, Usage } from '../llm/types.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
-import { callProvider, type CallDeps, type CallScope } from './llm-call.js'
+import { callProvider, type CallDeps, type CallScope, type ReleasablePrompt } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import { unknownAgent } from './request-rules.js'
 import type {
@@ -93,18 +93,19 @@ class Tally {
 }
 
 /**
- * The provider request of a method's LLM call. Its prompt is rendered from the input whenever it is read (the
- * provider's request body, the usage estimate, the trace) rather than held: an open stream would otherwise
- * keep its whole prompt, about a kilobyte (issue 16). Prompts are pure functions of the validated input. A
- * class, so the getter sits on the prototype and the request keeps V8's fast properties (an object literal
- * with a getter is a dictionary of about 450 bytes).
+ * The provider request of a method's LLM call. It holds its prompt until the provider has started answering
+ * (releasePrompt, at a stream's first delta), and renders it again from the input if read after that (the
+ * trace): an open stream would otherwise keep its whole prompt, about a kilobyte (issue 16). Prompts are pure
+ * functions of the validated input. A class with private fields and a getter on the prototype, so the
+ * request keeps V8's fast properties (an object literal with a getter is a dictionary of about 450 bytes).
  */
-class MethodRequest implements GenerateRequest {
+class MethodRequest implements ReleasablePrompt {
   readonly system: string
   readonly responseSchema: object
   readonly task: { agent: AgentName, method: string, input: Record<string, unknown> }
   readonly temperature?: number
   readonly #method: AgentMethod
+  #prompt: string | undefined
 
   constructor (
     readonly model: string,
@@ -113,15 +114,21 @@ class MethodRequest implements GenerateRequest {
     input: Record<string, unknown>,
     readonly signal?: AbortSignal
   ) {
+    const { system, prompt } = method.prompt(input)
+    this.system = system
+    this.#prompt = prompt
     this.#method = method
-    this.system = method.prompt(input).system
     this.responseSchema = method.output
     this.task = { agent, method: method.name, input }
     this.temperature = method.temperature
   }
 
   get prompt (): string {
-    return this.#method.prompt(this.task.input).prompt
+    return this.#prompt ?? this.#method.prompt(this.task.input).prompt
+  }
+
+  releasePrompt (): void {
+    this.#prompt = undefined
   }
 }
 

@@ -184,20 +184,52 @@ t.test('a signal aborted before the call is a cancel, recorded as such', async t
   t.equal(invocations[0].status, 'cancelled')
 })
 
-t.test('the provider request renders its prompt from the input when read, and holds no copy of it', async t => {
-  const requests: GenerateRequest[] = []
+t.test('the prompt: rendered once per call, and let go of once a stream has started answering', async t => {
+  const definitions = createAgentDefinitions()
+  const method = definitions.content.methods.researchTopic
+  const render = method.prompt.bind(method)
+  let renders = 0
+  method.prompt = input => { renders++; return render(input) }
   const inner = createOfflineProvider({ build: offlineBuilder() })
-  const { agents } = await service({
+  const seen: Array<{ request: GenerateRequest, rendersBefore: number, prompt: string, rendersAfter: number }> = []
+  const note = (request: GenerateRequest) => {
+    const rendersBefore = renders
+    const prompt = request.prompt
+    seen.push({ request, rendersBefore, prompt, rendersAfter: renders })
+  }
+  const provider: LlmProvider = {
     ...inner,
-    generate: async request => { requests.push(request); return inner.generate(request) }
+    generate: async request => { note(request); return inner.generate(request) },
+    async * stream (request) {
+      let first = true
+      for await (const chunk of inner.stream(request)) {
+        yield chunk // resumed once the caller has taken the delta
+        if (first) note(request)
+        first = false
+      }
+    }
+  }
+  const agents = createAgentService({
+    definitions,
+    llm: { provider, modelFor: () => 'offline', price: () => 0 },
+    cache: createMemoryCache({ maxEntries: 10 }),
+    keyPrefix: 'test:'
   })
   const calls: LlmCallRecord[] = []
   agents.addHooks({ onLlmCall: record => { calls.push(record) } })
   const input = { topic: 'Karnak by night' }
+
   await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, noCache: true })
-  const [request] = requests
-  t.match(request.prompt, 'Research "Karnak by night"')
-  t.equal(request.prompt, calls[0].prompt.prompt, 'the trace gets the prompt the provider got')
-  t.equal(request.system, calls[0].prompt.system)
-  t.notOk(Object.values(request).includes(request.prompt), 'no property of the request holds the prompt text')
+  t.match(seen[0].prompt, 'Research "Karnak by night"')
+  t.equal(seen[0].rendersAfter, seen[0].rendersBefore, 'the provider reads the prompt rendered for the call')
+  t.equal(calls[0].prompt.prompt, seen[0].prompt, 'the trace gets the prompt the provider got')
+  t.equal(renders, 1, 'one render for the whole call')
+
+  seen.length = 0
+  renders = 0
+  await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, noCache: true, onDelta: () => {} })
+  const [streamed] = seen
+  t.equal(streamed.rendersAfter, streamed.rendersBefore + 1, 'after the first delta the request holds no prompt text')
+  t.equal(streamed.prompt, calls[1].prompt.prompt, 'read later, it is rendered again, the same text')
+  t.match(streamed.prompt, 'Research "Karnak by night"')
 })
