@@ -18,7 +18,7 @@ import {
  * one-character stand-in keeps the flag without the kilobyte per open stream. Internal fields, so both are
  * checked: where node has neither, this does nothing.
  */
-export function dropSentHeaderBlock (res: ServerResponse): void {
+function dropSentHeaderBlock (res: ServerResponse): void {
   const sent = res as unknown as { _header?: unknown, _headerSent?: unknown }
   if (typeof sent._header === 'string' && sent._header !== '' && sent._headerSent === true) sent._header = '\n'
 }

@@ -18,8 +18,8 @@ export type PumpEnd = (error?: unknown) => void
 /**
  * Copies a stream generated in this process from the memory log to one connection, calling `end` once when
  * done. Callback-driven: between events nothing of it is parked (no async frame or promise per open stream,
- * about a kilobyte each); an append, the client catching up ('drain') and the connection ending each call
- * run(), which writes what is held after the cursor.
+ * about a kilobyte each); an append and the connection ending wake it, and the client catching up ('drain')
+ * runs it, writing what is held after the cursor.
  */
 export function pumpLocal (
   connection: SseConnection,
@@ -30,7 +30,7 @@ export function pumpLocal (
 ): void {
   let cursor = afterSeq
   let waitingDrain = false
-  let running = false
+  let scheduled = false
   // The native wire writes the log's own frames (encoded once, at append); another wire decodes them.
   const native = connection.wire === nativeWire
   let reader: LogReader | null = null
@@ -38,7 +38,7 @@ export function pumpLocal (
     if (!reader) return
     log.detach(streamId, reader)
     reader = null
-    connection.offEnd(run)
+    connection.offEnd(wake)
     end(error)
   }
   /** Writes what is held; true when the pump is done (terminal event written, stream gone, connection ended). */
@@ -73,28 +73,31 @@ export function pumpLocal (
     }
     return true
   }
+  /** Events appended in one turn go out in one write: a wake runs the pump once, after the appender's turn. */
+  const wake = () => {
+    if (scheduled) return
+    scheduled = true
+    queueMicrotask(run)
+  }
   function run (): void {
-    // A wake from inside send() needs no nested run: the loop reads the log again before it sleeps.
-    if (!reader || waitingDrain || running) return
-    running = true
+    scheduled = false
+    if (!reader || waitingDrain) return
     let done: boolean
     try {
       done = writeHeld()
     } catch (error) {
-      running = false
       finish(error)
       return
     }
-    running = false
     if (done) finish()
   }
   // Attached before the first read, so nothing after the cursor is released (Redis tier) under this reader.
-  reader = log.attach(streamId, cursor, run)
+  reader = log.attach(streamId, cursor, wake)
   if (!reader) {
     end()
     return
   }
-  connection.onEnd(run)
+  connection.onEnd(wake)
   run()
 }
 

@@ -8,7 +8,11 @@ import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { encodeComment, encodeEvent, encodeRetry, isTerminal, parseEventId, SSE_HEADERS } from '../../src/streams/events.js'
 import { ArrayItemScanner } from '../../src/streams/array-scanner.js'
+import { PassThrough } from 'node:stream'
+import type { ServerResponse } from 'node:http'
 import { SseConnection } from '../../src/streams/connection.js'
+import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
+import { pumpLocal } from '../../src/streams/pump.js'
 import { SessionRegistry } from '../../src/streams/sessions.js'
 import { createTicketStore, type TicketStore } from '../../src/streams/tickets.js'
 import type { Caller } from '../../src/auth/roles.js'
@@ -122,6 +126,40 @@ t.test('connection: the sent header block is not kept, and headers still count a
   t.ok(typeof kept === 'string' && kept.length < 8, 'node keeps a stand-in, not the 2 KB block it sent')
   t.ok(headersSent, 'headersSent stays true')
   t.equal(setHeader, 'ERR_HTTP_HEADERS_SENT', "node's guards still see the headers as sent")
+})
+
+t.test('local pump: the events appended in one turn go out in one write; it ends once, at the terminal event', async t => {
+  const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
+  t.teardown(() => log.close())
+  const res = new PassThrough()
+  const writes: string[] = []
+  res.on('data', chunk => writes.push(String(chunk)))
+  const connection = new SseConnection(res as unknown as ServerResponse, 'st_pump', 0)
+  await log.create({
+    streamId: 'st_pump',
+    ownerId: 'user-1',
+    agent: 'content',
+    method: 'generateBlogPost',
+    createdAt: Date.now(),
+    onDisconnect: 'cancel',
+    instanceId: 'test'
+  })
+  const ends: unknown[] = []
+  pumpLocal(connection, log, 'st_pump', 0, error => ends.push(error))
+  for (let seq = 1; seq <= 5; seq++) log.appendNow('st_pump', { seq, event: 'token', data: { chunk: 'x', index: seq - 1 } })
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(writes.length, 1, 'five appends in one turn, one write')
+  t.equal(writes[0].split('event: token').length - 1, 5)
+  log.appendNow('st_pump', {
+    seq: 6,
+    event: 'complete',
+    data: { durationMs: 1, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } }
+  })
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(writes.length, 2)
+  t.match(writes[1], 'event: complete')
+  t.same(ends, [undefined], 'ended once, without an error')
+  t.equal(connection.lastEventId, 'st_pump-6')
 })
 
 t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
