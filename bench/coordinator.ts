@@ -7,7 +7,9 @@
 // after), at 1 and 5 concurrent workflows. Contenders alternate in rounds (BENCH_COORDINATOR_ROUNDS, default
 // 5) of BENCH_COORDINATOR_OPS workflows each (default 20); wall time is the p50 over every round, CPU per
 // workflow (this process's process.cpuUsage(), PGlite included) the median of the rounds.
-// Run alone: `node --import=tsx bench/coordinator.ts`.
+// Run alone: `node --import=tsx bench/coordinator.ts` (it then also prints its target rows); narrow it with
+// BENCH_COORDINATOR_CONCURRENCY (default 1,5), BENCH_COORDINATOR_SHAPES (parallel,sequential) and
+// BENCH_COORDINATOR_STORES (pglite,postgres).
 import Fastify, { type FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
@@ -19,7 +21,7 @@ import { loadConfig } from '../src/config.js'
 import type { StepSpec, WorkflowSpec } from '../src/coordinator/types.js'
 import { createOfflineProvider } from '../src/llm/offline.js'
 import type { LlmProvider } from '../src/llm/types.js'
-import { closeAll, scratchDatabase, type TargetRow } from './lib.js'
+import { closeAll, formatTargets, scratchDatabase, type TargetRow } from './lib.js'
 
 const CALLER: Caller = { id: 'bench-coordinator', kind: 'api-key', role: 'user' }
 
@@ -67,7 +69,7 @@ export function delayedProvider (ms: number): LlmProvider {
   }
 }
 
-async function instance (providerMs: number, databaseUrl?: string): Promise<FastifyInstance> {
+export async function instance (providerMs: number, databaseUrl?: string): Promise<FastifyInstance> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -92,7 +94,7 @@ const invoke = (server: FastifyInstance, task: StepSpec, context?: unknown) =>
   })
 
 /** What one workflow does, called directly: Promise.all over the tasks, or a loop passing each result on. */
-const direct = {
+export const direct = {
   parallel: (server: FastifyInstance) => async () => {
     await Promise.all(TASKS.map(task => invoke(server, task)))
   },
@@ -113,7 +115,7 @@ const runWorkflow = (server: FastifyInstance, kind: 'parallel' | 'sequential') =
   if (!run.success) throw new Error(`workflow ${run.status}: ${run.error?.message}`)
 }
 
-const workflow = {
+export const workflow = {
   parallel: (server: FastifyInstance) => runWorkflow(server, 'parallel'),
   sequential: (server: FastifyInstance) => runWorkflow(server, 'sequential')
 }
@@ -121,7 +123,7 @@ const workflow = {
 interface Pass { latencies: number[], cpuUs: number, ops: number }
 
 /** `ops` workflows from `concurrency` workers: each one's wall time, and this process's CPU over the pass. */
-async function pass (once: () => Promise<void>, ops: number, concurrency: number): Promise<Pass> {
+export async function pass (once: () => Promise<void>, ops: number, concurrency: number): Promise<Pass> {
   const latencies: number[] = []
   let left = ops
   const cpu = process.cpuUsage()
@@ -237,22 +239,27 @@ export async function run (): Promise<{ title: string, table: string, notes: str
   const rounds = Math.max(1, Number(process.env.BENCH_COORDINATOR_ROUNDS ?? 5))
   const ops = Math.max(1, Number(process.env.BENCH_COORDINATOR_OPS ?? 20))
   const levels = (process.env.BENCH_COORDINATOR_CONCURRENCY ?? '1,5').split(',').map(Number).filter(n => n > 0)
+  const shapes = (['parallel', 'sequential'] as const)
+    .filter(s => (process.env.BENCH_COORDINATOR_SHAPES ?? 'parallel,sequential').split(',').includes(s))
+  const stores = (process.env.BENCH_COORDINATOR_STORES ?? 'pglite,postgres').split(',')
   const cells: Cell[] = []
   const measureStore = async (store: string, server: FastifyInstance) => {
     for (const concurrency of levels) {
-      for (const shape of ['parallel', 'sequential'] as const) {
+      for (const shape of shapes) {
         cells.push(await cell(server, store, shape, concurrency, rounds, ops))
       }
     }
   }
 
-  const pglite = await instance(providerMs)
-  try {
-    await measureStore('PGlite', pglite)
-  } finally {
-    await closeAll(pglite)
+  if (stores.includes('pglite')) {
+    const pglite = await instance(providerMs)
+    try {
+      await measureStore('PGlite', pglite)
+    } finally {
+      await closeAll(pglite)
+    }
   }
-  const scratch = await scratchDatabase(`amk_bench_coordinator_${process.pid}`)
+  const scratch = stores.includes('postgres') ? await scratchDatabase(`amk_bench_coordinator_${process.pid}`) : null
   if (scratch) {
     let postgres: FastifyInstance | null = null
     try {
@@ -273,7 +280,9 @@ export async function run (): Promise<{ title: string, table: string, notes: str
         `${rounds} alternating rounds of ${ops} workflows per contender; time is the p50 of every workflow, CPU the ` +
         "median per round of this process's process.cpuUsage() per workflow (PGlite runs in-process; PostgreSQL's " +
         'own CPU is not counted).',
-      ...(scratch ? [] : ['PostgreSQL (BENCH_POSTGRES_URL) not reachable: its rows were skipped.'])
+      ...(scratch || !stores.includes('postgres')
+        ? []
+        : ['PostgreSQL (BENCH_POSTGRES_URL) not reachable: its rows were skipped.'])
     ],
     targets: targetsOf(cells)
   }
@@ -282,5 +291,6 @@ export async function run (): Promise<{ title: string, table: string, notes: str
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const result = await run()
   process.stdout.write(`\n## ${result.title}\n\n${result.table}\n${result.notes.map(n => `\n${n}\n`).join('')}`)
+  process.stdout.write(`\n${formatTargets(result.targets.map(t => ({ module: 'coordinator', ...t })))}\n`)
   process.exit(0)
 }

@@ -54,9 +54,13 @@ export function stepsAtStart (plan: Plan, startedAt: string): StepResult[] {
     first.has(step.index) ? { ...pending(step), status: 'running', startedAt } : pending(step))
 }
 
+/** Built as literals: a rest-and-spread copy of the step's ref cost a few µs a step (30 per 10-task run). */
 function pending (step: PlannedStep): StepResult {
-  const { path: _path, ...ref } = refOf(step)
-  return { ...ref, status: 'pending', usage: { ...ZERO }, cached: false, durationMs: 0 }
+  const usage = { inputTokens: 0, outputTokens: 0, costUsd: 0 }
+  const { index, id, role, agent, method } = step
+  return id
+    ? { index, id, role, agent, method, status: 'pending', usage, cached: false, durationMs: 0 }
+    : { index, role, agent, method, status: 'pending', usage, cached: false, durationMs: 0 }
 }
 
 /**
@@ -149,13 +153,10 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
   }
 
   async function attempt (step: PlannedStep, ref: StepRef): Promise<Partial<StepResult>> {
+    // Not copied: invoke changes no input (EngineDeps), and a context is added to a shallow copy.
     let input: JsonObject
     try {
-      input = (
-        step.resolved
-          ? structuredClone(step.resolved)
-          : resolveTemplate(step.template, resolverFor(step), `${step.field}.input`)
-      ) as JsonObject
+      input = (step.resolved ?? resolveTemplate(step.template, resolverFor(step), `${step.field}.input`)) as JsonObject
     } catch (error) {
       const problem = problemOf(error)
       if (problem) {
@@ -181,7 +182,7 @@ export async function executePlan (plan: Plan, deps: EngineDeps, options: RunOpt
       !Array.isArray(input) &&
       !Object.hasOwn(input, 'context')
     ) {
-      input.context = structuredClone(contextFrom.data)
+      input = { ...input, context: contextFrom.data }
       withContext = true
     }
     // An input resolved at plan time was validated there (the catalog is fixed); anything resolved now, or

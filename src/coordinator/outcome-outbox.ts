@@ -8,7 +8,7 @@ import type { RunOutcome, RunView } from './types.js'
 
 export const MAX_UNSAVED = 1000
 
-interface Unsaved { outcome: RunOutcome, view: RunView }
+interface Unsaved { outcome: RunOutcome, view: RunView, storedSteps?: ReadonlySet<number> }
 
 export interface OutboxLog {
   warn(details: object, message: string): void
@@ -20,21 +20,25 @@ export function createOutcomeOutbox (store: RunStore, log?: OutboxLog, max = MAX
   let flushing: Promise<void> | null = null
 
   async function writeAll (): Promise<void> {
-    for (const [runId, { outcome, view }] of unsaved) {
-      await store.finish(runId, outcome, view.strategy) // throws while the database is still away: the rest wait too
+    for (const [runId, { outcome, view, storedSteps }] of unsaved) {
+      // Throws while the database is still away: the rest wait too.
+      await store.finish(runId, outcome, view.strategy, storedSteps)
       unsaved.delete(runId)
       log?.warn({ runId }, 'workflow outcome stored after the database came back')
     }
   }
 
   return {
-    /** Stores the outcome now, or keeps it for later when the database cannot take it. */
-    async finish (runId: string, outcome: RunOutcome, view: RunView): Promise<void> {
+    /**
+     * Stores the outcome now, or keeps it for later when the database cannot take it. `storedSteps`: those a
+     * progress write stored in their final state (RunStore.finish).
+     */
+    async finish (runId: string, outcome: RunOutcome, view: RunView, storedSteps?: ReadonlySet<number>): Promise<void> {
       try {
-        await store.finish(runId, outcome, view.strategy)
+        await store.finish(runId, outcome, view.strategy, storedSteps)
       } catch (err) {
         log?.warn({ err, runId }, 'could not store the workflow outcome; kept and retried until the database is back')
-        unsaved.set(runId, { outcome, view })
+        unsaved.set(runId, { outcome, view, storedSteps })
         if (unsaved.size > max) {
           const [oldest] = unsaved.keys()
           unsaved.delete(oldest)

@@ -10,7 +10,7 @@ import { ZERO_TOTALS, type LiveRun } from './live-run.js'
 import type { Plan } from './plan.js'
 import type { OutcomeOutbox } from './outcome-outbox.js'
 import type { RunStore } from './run-store.js'
-import type { Catalog, EngineEvent, FinishedRun, RunOutcome, RunView, StartRequest } from './types.js'
+import type { Catalog, EngineEvent, FinishedRun, RunOutcome, RunView, StartRequest, StepResult } from './types.js'
 
 export interface ExecutorDeps {
   invoke(request: InvokeRequest): Promise<InvokeResult>
@@ -59,6 +59,10 @@ export async function executeRun (
     ended: false,
     failures: 0
   }
+  // The step objects each write stored, by index (not when the row was no longer running: marked interrupted
+  // by another replica): a step whose final object is here is not sent again with the outcome. Steps are
+  // replaced, never changed in place, so the same object is the same content.
+  const written = new Map<number, StepResult>()
   const write = () => {
     progress.timer = null
     progress.immediate = null
@@ -69,10 +73,16 @@ export async function executeRun (
       return
     }
     const changed = [...progress.dirty].sort((a, b) => a - b)
+    const batch = changed.map(index => steps[index])
     progress.dirty.clear()
     progress.urgent = false
     progress.writing = stored
-      .then(inserted => inserted ? deps.store.progress(runId, changed.map(index => steps[index])) : undefined)
+      .then(inserted => {
+        if (!inserted) return
+        return deps.store.progress(runId, batch).then(updated => {
+          if (updated) for (const step of batch) written.set(step.index, step)
+        })
+      })
       .then(
         () => {
           progress.failures = 0
@@ -95,7 +105,9 @@ export async function executeRun (
     if (progress.urgent) {
       if (progress.timer) clearTimeout(progress.timer)
       progress.timer = null
-      progress.immediate = setImmediate(write)
+      // Two turns: the started step's usage-ledger reservation (which its provider call waits for; the ledger
+      // sends it one turn after the call begins) goes first, so on PGlite this write runs while the call waits.
+      progress.immediate = setImmediate(() => { progress.immediate = setImmediate(write) })
     } else if (!progress.timer) {
       progress.timer = setTimeout(write, Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now()))
     }
@@ -191,7 +203,8 @@ export async function executeRun (
     durationMs: outcome.durationMs,
     cancelRequested: run.cancelRequested
   }
-  if (await stored) await deps.outbox.finish(runId, outcome, view)
+  const storedSteps = new Set(outcome.steps.filter(step => written.get(step.index) === step).map(step => step.index))
+  if (await stored) await deps.outbox.finish(runId, outcome, view, storedSteps)
   // A start not written before the end is stored by the outcome: its events wait no longer.
   progress.next.resolve()
   await publishing

@@ -95,6 +95,14 @@ function toRecord (row: Row): RunRecord {
 
 export type RunStore = ReturnType<typeof createRunStore>
 
+/** `steps` with each step given set at its index, its value the parameter `$first`, `$first + 1`, … */
+function stepsSet (steps: StepResult[], first: number): string {
+  return steps.reduce((expr, step, i) => {
+    if (!Number.isInteger(step.index) || step.index < 0) throw new TypeError(`bad step index: ${step.index}`)
+    return `jsonb_set(${expr}, '{${step.index}}', $${first + i}::jsonb)`
+  }, 'steps')
+}
+
 export function createRunStore (db: Database) {
   /** A statement carrying large JSON: inlined on PGlite (store/sql-literal.ts), by exec outside a transaction. */
   const large = async (q: Queryable, sql: string, params: unknown[]): Promise<void> => {
@@ -148,16 +156,17 @@ export function createRunStore (db: Database) {
     /**
      * Stores the steps given (by their `index`) into a running run, leaving the others as stored: a write
      * carries only what changed since the last one, not the whole run. One jsonb_set per step costs PGlite a
-     * third of unnesting and re-aggregating the array.
+     * third of unnesting and re-aggregating the array. False when the run is no longer running (another
+     * replica marked it interrupted): nothing was stored.
      */
-    async progress (runId: string, steps: StepResult[]): Promise<void> {
-      if (steps.length === 0) return
-      const merged = steps.reduce((expr, step, i) => {
-        if (!Number.isInteger(step.index) || step.index < 0) throw new TypeError(`bad step index: ${step.index}`)
-        return `jsonb_set(${expr}, '{${step.index}}', $${i + 2}::jsonb)`
-      }, 'steps')
-      await large(db, `UPDATE workflow_runs SET steps = ${merged} WHERE id = $1 AND status = 'running'`,
-        [runId, ...steps.map(step => json(step))])
+    async progress (runId: string, steps: StepResult[]): Promise<boolean> {
+      if (steps.length === 0) return true
+      const sql = `UPDATE workflow_runs SET steps = ${stepsSet(steps, 2)} ` +
+        "WHERE id = $1 AND status = 'running' RETURNING id"
+      const params = [runId, ...steps.map(step => json(step))]
+      // Inlined on PGlite: without parameters, query() costs what exec() does, and it answers the row.
+      const rows = db.kind === 'pglite' ? await db.query(inlined(sql, params)) : await db.query(sql, params)
+      return rows.length > 0
     },
 
     /**
@@ -165,22 +174,33 @@ export function createRunStore (db: Database) {
      * replaces an AMK_INTERRUPTED mark another replica set while this one could not report. Given the
      * run's strategy, a parallel or sequential result (made of the steps' data) is not stored: reads
      * rebuild it from the steps (rebuiltResult), so the outcome write carries the data once, not twice.
+     * `storedSteps` names steps a progress write already stored exactly as the outcome has them (in their
+     * final state): they are not sent again, the others are set by index into the stored array. That holds
+     * for a run marked interrupted too, since the mark rewrites only steps stored as running or pending,
+     * never one in a final state.
      */
-    async finish (runId: string, outcome: RunOutcome, strategy?: string): Promise<void> {
+    async finish (
+      runId: string,
+      outcome: RunOutcome,
+      strategy?: string,
+      storedSteps?: ReadonlySet<number>
+    ): Promise<void> {
       const rebuilt = strategy === 'parallel' || strategy === 'sequential'
+      const unsent = storedSteps?.size ? outcome.steps.filter(step => !storedSteps.has(step.index)) : null
+      const head = [
+        runId,
+        outcome.status,
+        rebuilt ? null : json(outcome.result ?? null),
+        json(outcome.error ?? null),
+        json(outcome.usage),
+        outcome.durationMs
+      ]
+      const steps = unsent ? stepsSet(unsent, head.length + 1) : `$${head.length + 1}::jsonb`
       await large(db,
-        'UPDATE workflow_runs SET status = $2, steps = $3::jsonb, result = $4::jsonb, error = $5::jsonb, ' +
-        `usage = $6::jsonb, finished_at = now(), duration_ms = $7
+        `UPDATE workflow_runs SET status = $2, steps = ${steps}, result = $3::jsonb, error = $4::jsonb, ` +
+        `usage = $5::jsonb, finished_at = now(), duration_ms = $6
          WHERE id = $1 AND (status = 'running' OR (status = 'failed' AND error->>'code' = 'AMK_INTERRUPTED'))`,
-        [
-          runId,
-          outcome.status,
-          json(outcome.steps),
-          rebuilt ? null : json(outcome.result ?? null),
-          json(outcome.error ?? null),
-          json(outcome.usage),
-          outcome.durationMs
-        ]
+        [...head, ...(unsent ? unsent.map(step => json(step)) : [json(outcome.steps)])]
       )
     },
 

@@ -55,6 +55,8 @@ export interface CoordinatorDeps {
 
 export type Coordinator = ReturnType<typeof createCoordinator>
 
+const afterTwoTurns = () => new Promise<void>(resolve => setImmediate(() => setImmediate(resolve)))
+
 export function createCoordinator (deps: CoordinatorDeps) {
   const { store, catalog, settings } = deps
   const active = new Map<string, LiveRun>()
@@ -172,8 +174,11 @@ export function createCoordinator (deps: CoordinatorDeps) {
       if (!request.idempotencyKey) {
         // Nothing can make this run another's: its steps start while its row is inserted (their progress and
         // outcome are written once it is in). The caller learns the run only once it is stored; a failed insert
-        // cancels the steps and fails the request.
-        const inserted = store.start(newRun)
+        // cancels the steps and fails the request. The insert is sent two turns of the event loop after the
+        // steps start, once their usage-ledger reservations (which each provider call waits for, and which
+        // the ledger sends one turn later) are on their way: on PGlite, whose statements run one at a time on
+        // this thread, the insert then runs while the calls wait for the provider instead of before them.
+        const inserted = afterTwoTurns().then(() => store.start(newRun))
         execute(inserted.then(() => true, () => false))
         try {
           await inserted

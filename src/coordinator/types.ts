@@ -121,7 +121,11 @@ export interface Catalog {
 }
 
 export interface EngineDeps {
-  /** Runs one agent method. A thrown error may carry `usage` (tokens spent before it failed). */
+  /**
+   * Runs one agent method. A thrown error may carry `usage` (tokens spent before it failed). It must not change
+   * `call.input`, which may share objects with the plan and with an earlier step's data (the agent service
+   * validates a copy).
+   */
   invoke(call: StepCall): Promise<InvokeResult>
   catalog: Catalog
   /** Per-step timeout when the workflow sets none. */

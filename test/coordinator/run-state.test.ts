@@ -98,7 +98,11 @@ t.test('the database goes away mid-run and the runs finish meanwhile: stored as 
   const replies = [1, 2, 3].map(() =>
     post(app, 'workflow', { workflowName: 'trip-package', input: TRIP }, as('alice', { 'cache-control': 'no-cache' }))
   )
-  await until(() => gated.waiting() >= 9)
+  // Every call waits on the provider and every run row is in (on PGlite a run's row is inserted after its
+  // steps' calls started).
+  const running = async () =>
+    (await app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM workflow_runs WHERE status = 'running'"))[0].n
+  await until(async () => gated.waiting() >= 9 && (await running()) >= 3)
   flaky.state.down = true
   await sleep(STALE_MS * 3) // heartbeats fail for longer than COORDINATOR_STALE_MS
   gated.open()
@@ -128,10 +132,10 @@ t.test(
       { workflowName: 'trip-package', input: TRIP },
       as('alice', { 'cache-control': 'no-cache' })
     )
-    await until(() => gated.waiting() >= 3)
-    const [{ id: runId }] = await app.db.query<{ id: string }>(
-      'SELECT id FROM workflow_runs ORDER BY created_at DESC LIMIT 1'
-    )
+    const latest = () => app.db.query<{ id: string }>('SELECT id FROM workflow_runs ORDER BY created_at DESC LIMIT 1')
+    // The row is inserted once the calls started (service.ts), so both are waited for.
+    await until(async () => gated.waiting() >= 3 && (await latest()).length > 0)
+    const [{ id: runId }] = await latest()
     await until(async () => (await stored(runId)).steps.every(s => s.status === 'running'))
     t.pass('steps that started are stored as running')
     flaky.state.down = true

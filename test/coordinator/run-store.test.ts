@@ -266,6 +266,49 @@ for (const backend of backends) {
   )
 }
 
+for (const backend of backends) {
+  t.test(
+    `${backend.name}: an outcome sends only the steps no progress write stored in their final state`,
+    { skip: backend.skip },
+    async t => {
+      const opened = await backend.open()
+      const sent: string[] = []
+      // The same database, every statement text and parameter list kept.
+      const db: Database = {
+        ...opened,
+        query: (sql, params) => { sent.push(sql + JSON.stringify(params ?? [])); return opened.query(sql, params) },
+        exec: sql => { sent.push(sql); return opened.exec(sql) }
+      }
+      const store = createRunStore(db)
+      const at = (index: number, status: StepResult['status'], data?: unknown): StepResult =>
+        ({ ...step(status), index, role: 'task', ...(data ? { data } : {}) })
+      const usage = { inputTokens: 3, outputTokens: 6, costUsd: 0 }
+      const final = [at(0, 'completed', { marker: 'STORED-ZERO' }), at(1, 'completed', { marker: 'SENT-ONE' }),
+        at(2, 'skipped')]
+      for (const reap of [false, true]) {
+        const id = randomUUID()
+        await store.start({ id, callerId: 'alice', strategy: 'parallel', input: {}, steps: [0, 1, 2].map(i => at(i, 'pending')) })
+        t.equal(await store.progress(id, [final[0], at(1, 'running')]), true, 'progress answers that it landed')
+        if (reap) {
+          // Another replica marks it interrupted (step 1 interrupted, step 2 skipped) before the outcome lands.
+          await db.query("UPDATE workflow_runs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1", [id])
+          t.same(await store.reapStale(1000, id), [id])
+          t.equal(await store.progress(id, [at(1, 'completed')]), false, 'no progress lands on an interrupted run')
+        }
+        sent.length = 0
+        await store.finish(id, { status: 'failed', steps: final, result: null, usage, durationMs: 1 }, 'parallel',
+          new Set([0]))
+        t.equal(sent.length, 1)
+        t.notOk(sent[0].includes('STORED-ZERO'), `${reap ? 'reaped' : 'running'}: the stored step is not sent again`)
+        t.ok(sent[0].includes('SENT-ONE'), `${reap ? 'reaped' : 'running'}: the others are`)
+        const record = (await store.get(id))!
+        t.same(record.steps, JSON.parse(JSON.stringify(final)), `${reap ? 'reaped' : 'running'}: stored as the outcome`)
+        t.match(record, { status: 'failed', usage, error: null })
+      }
+    }
+  )
+}
+
 t.test('large JSON values written into the statement (PGlite) round-trip whatever they hold', async t => {
   t.equal(inlined('SELECT $1, $2::jsonb, $3, $4', ['a', '{"x":1}', 3, null]),
     'SELECT $amk$a$amk$, $amk$' + '{"x":1}$amk$::jsonb, $amk$3$amk$, NULL')
