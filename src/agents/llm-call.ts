@@ -95,7 +95,9 @@ export async function callProvider (
   deps: CallDeps,
   scope: CallScope,
   request: ReleasablePrompt,
-  stream: boolean
+  stream: boolean,
+  /** Gets the call's usage whatever the outcome (a failed or cancelled call's estimated from its text). */
+  tally?: { add(usage: Usage & { costUsd: number }, models: string[], calls: number): void }
 ): Promise<CallOutcome> {
   const promptTokens = estimateTokens(request.system + request.prompt)
   const settle = await reserve(deps, scope, request, promptTokens)
@@ -167,6 +169,7 @@ export async function callProvider (
       : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
   const model = result?.model ?? stringFieldOf(fieldOf(failure, 'details'), 'model') ?? request.model
   const costUsd = rejected ? 0 : deps.price(model, usage)
+  tally?.add({ ...usage, costUsd }, [model], 1)
   await settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd })
 
   await deps.ledger

@@ -21,7 +21,15 @@ import { callProvider, type CallDeps, type CallScope, type ReleasablePrompt } fr
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import { unknownAgent } from './request-rules.js'
 import type {
-  AgentDefinition, AgentMethod, AgentName, AgentServiceHooks, InvocationRecord, InvokeRequest, InvokeResult, ModelTier
+  AgentDefinition,
+  AgentMethod,
+  AgentName,
+  AgentServiceHooks,
+  InvocationRecord,
+  InvokeRequest,
+  InvokeResult,
+  InvokeUsage,
+  ModelTier
 } from './types.js'
 
 export type CacheOperation = 'get' | 'set' | 'clear'
@@ -66,10 +74,14 @@ class Tally {
   estimated = false
   /** Distinct, in order of use. An exact-size array: a Set's table is a few hundred bytes per open stream. */
   models: readonly string[] = []
+  /** Provider calls made, whatever their outcome. */
+  calls = 0
   add (
     usage: { inputTokens: number; outputTokens: number; costUsd: number; estimated?: boolean },
-    models: Iterable<string>
+    models: Iterable<string>,
+    calls = 0
   ) {
+    this.calls += calls
     this.inputTokens += usage.inputTokens
     this.outputTokens += usage.outputTokens
     this.costUsd = Math.round((this.costUsd + usage.costUsd) * 1e8) / 1e8
@@ -141,6 +153,17 @@ function repairPrompt (prompt: string, previous: string, problems: FieldProblem[
   )
 }
 
+/**
+ * What a failed invocation spent, on its error as `usage` (a coordinator step reports it): not enumerable, so
+ * it stays out of responses and logs. An error that cannot take it (frozen, not an object) goes without.
+ */
+function spentOn (error: unknown, usage: InvokeUsage): void {
+  if (typeof error !== 'object' || error === null) return
+  try {
+    Object.defineProperty(error, 'usage', { value: usage, configurable: true })
+  } catch {}
+}
+
 /** The error a shutdown-aborted invocation reports (the client may retry on another replica). */
 const shuttingDown = () =>
   withDetails(
@@ -196,8 +219,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       input,
       scope.signal
     )
-    const first = await callProvider(callDeps, scope, request, Boolean(scope.onDelta))
-    tally.add({ ...first.result.usage, costUsd: first.costUsd }, [first.result.model])
+    const first = await callProvider(callDeps, scope, request, Boolean(scope.onDelta), tally)
     const firstCheck = checkOutput(method.output, first.result.json ?? parseModelJson(first.result.text))
     if (firstCheck.ok) return firstCheck.value
     // One repair attempt, on the model that answered, without streaming.
@@ -210,8 +232,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       temperature: request.temperature,
       signal: request.signal
     }
-    const second = await callProvider(callDeps, { ...scope, onDelta: undefined }, repair, false)
-    tally.add({ ...second.result.usage, costUsd: second.costUsd }, [second.result.model])
+    const second = await callProvider(callDeps, { ...scope, onDelta: undefined }, repair, false, tally)
     const secondCheck = checkOutput(method.output, second.result.json ?? parseModelJson(second.result.text))
     if (secondCheck.ok) return secondCheck.value
     throw withDetails(
@@ -280,10 +301,11 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       return { data, usage: tally.usage(), cached, durationMs: Math.round(performance.now() - started), traceId }
     } catch (error) {
       failure = error
+      if (tally.calls > 0) spentOn(error, tally.usage())
       throw error
     } finally {
       untrack?.()
-      parent?.add(tally.usage(), tally.models)
+      parent?.add(tally.usage(), tally.models, tally.calls)
       const record: InvocationRecord = {
         traceId,
         parentTraceId: req.parentTraceId,

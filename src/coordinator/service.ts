@@ -23,7 +23,7 @@ import { executeRun, type ExecutorDeps } from './run-executor.js'
 import type { RunRecord, RunStore } from './run-store.js'
 import { createUpkeep } from './upkeep.js'
 import { readStats } from './stats.js'
-import { invokeWithStepUsage, type InvokingAgents } from './step-usage.js'
+import type { InvokeRequest, InvokeResult } from '../agents/types.js'
 import type { Catalog, RunHandle, RunView, StartRequest } from './types.js'
 
 export type { RunHandle, RunKind, RunView, StartRequest } from './types.js'
@@ -45,7 +45,8 @@ export interface CoordinatorSettings {
 }
 
 export interface CoordinatorDeps {
-  agents: InvokingAgents
+  /** The agent service: a failed invocation's error carries what it spent as `usage` (the step reports it). */
+  agents: { invoke(req: InvokeRequest): Promise<InvokeResult> }
   catalog: Catalog
   store: RunStore
   settings: CoordinatorSettings
@@ -62,7 +63,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
   const active = new Map<string, LiveRun>()
   const outbox = createOutcomeOutbox(store, deps.log)
   const executor: ExecutorDeps = {
-    invoke: invokeWithStepUsage(deps.agents),
+    invoke: request => deps.agents.invoke(request),
     catalog,
     store,
     outbox,

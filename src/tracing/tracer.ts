@@ -14,18 +14,8 @@ export interface TracerOptions {
   log: { warn(obj: object, msg: string): void }
 }
 
-interface Unsettled { inputTokens: number, outputTokens: number, costUsd: number }
-/** `unsettled`: usage of provider calls that failed or were cancelled (the ledger charges their estimate,
- * the agent call's own tally never saw it), including that of failed sub-calls. */
-interface LlmSummary { calls: number, model?: string, timeToFirstTokenMs?: number, unsettled?: Unsettled }
-
-function addUsage (to: Unsettled | undefined, usage: Unsettled): Unsettled {
-  return {
-    inputTokens: (to?.inputTokens ?? 0) + usage.inputTokens,
-    outputTokens: (to?.outputTokens ?? 0) + usage.outputTokens,
-    costUsd: Math.round(((to?.costUsd ?? 0) + usage.costUsd) * 1e8) / 1e8
-  }
-}
+/** Per agent call, from its provider calls: how many, the last model, the first one's time to first token. */
+interface LlmSummary { calls: number, model?: string, timeToFirstTokenMs?: number }
 
 const MAX_OPEN_INVOCATIONS = 10_000
 
@@ -67,9 +57,6 @@ export class Tracer {
     seen.calls++
     seen.model = record.model
     seen.timeToFirstTokenMs ??= record.timeToFirstTokenMs
-    if (record.status !== 'success') {
-      seen.unsettled = addUsage(seen.unsettled, { ...record.usage, costUsd: record.costUsd })
-    }
     this.llmByTrace.set(record.traceId, seen)
     for (const oldest of this.llmByTrace.keys()) {
       if (this.llmByTrace.size <= MAX_OPEN_INVOCATIONS) break
@@ -101,15 +88,9 @@ export class Tracer {
   onInvocation (record: InvocationRecord): void {
     const llm = this.llmByTrace.get(record.traceId)
     this.llmByTrace.delete(record.traceId)
-    // The same usage the ledger holds: the tally plus failed calls' estimates, passed up to the parent call.
-    const extra = llm?.unsettled
-    const counted = extra !== undefined && extra.inputTokens + extra.outputTokens > 0
-    const usage = counted ? { ...record.usage, ...addUsage(extra, { ...record.usage }), estimated: true } : record.usage
-    if (counted && record.parentTraceId) {
-      const parent = this.llmByTrace.get(record.parentTraceId) ?? { calls: 0 }
-      parent.unsettled = addUsage(parent.unsettled, extra)
-      this.llmByTrace.set(record.parentTraceId, parent)
-    }
+    // The same usage the ledger holds: the agent service's tally counts every provider call, failed ones (their
+    // estimates) and sub-calls included.
+    const { usage } = record
     const input =
       record.input !== null && typeof record.input === 'object'
         ? (record.input as Record<string, unknown>)

@@ -233,3 +233,25 @@ t.test('the prompt: rendered once per call, and let go of once a stream has star
   t.equal(streamed.prompt, calls[1].prompt.prompt, 'read later, it is rendered again, the same text')
   t.match(streamed.prompt, 'Research "Karnak by night"')
 })
+
+t.test("a failed invocation's error carries what it spent, out of sight of responses and logs", async t => {
+  const inner = createOfflineProvider({ build: offlineBuilder() })
+  const provider: LlmProvider = {
+    ...inner,
+    // Twice an answer that is not the method's schema: the repair fails too.
+    generate: async request => ({ ...(await inner.generate(request)), text: '{"nope":1}', json: { nope: 1 } })
+  }
+  const { agents } = await service(provider)
+  const error = await agents
+    .invoke({ agent: 'content', method: 'researchTopic', input: { topic: 'Karnak' }, caller, noCache: true })
+    .then(() => null, (e: unknown) => e as Error & { usage?: InvocationRecord['usage'] })
+  t.match(error, { code: 'AMK_LLM_INVALID_OUTPUT' })
+  t.match(error?.usage, { model: 'offline' }, 'both calls, the repair included')
+  t.ok((error?.usage?.inputTokens ?? 0) > 0 && (error?.usage?.costUsd ?? 0) > 0)
+  t.notOk(Object.keys(error ?? {}).includes('usage'), 'not enumerable')
+
+  const refused = await agents
+    .invoke({ agent: 'content', method: 'researchTopic', input: { topic: 42 }, caller })
+    .then(() => null, (e: unknown) => e as Error & { usage?: unknown })
+  t.equal(refused?.usage, undefined, 'nothing spent, nothing attached')
+})

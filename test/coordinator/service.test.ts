@@ -43,7 +43,7 @@ function gatedStore () {
 
 function coordinator (store: RunStore, invoke: (request: InvokeRequest) => Promise<InvokeResult>) {
   return createCoordinator({
-    agents: { invoke, addHooks () {} },
+    agents: { invoke },
     catalog,
     store,
     settings: { stepTimeoutMs: 5000, pollMs: 60_000, staleMs: 120_000, idempotencyTtlSeconds: 60, joinTimeoutMs: 1000 }
