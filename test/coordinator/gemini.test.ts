@@ -41,6 +41,16 @@ async function until (probe: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await probe())) await new Promise(resolve => setTimeout(resolve, 10))
 }
 
+/**
+ * The id of the one run in the database. Without an Idempotency-Key its row is inserted while its steps run, so
+ * it may land after a step's provider call started: waited for.
+ */
+async function onlyRunId (app: FastifyInstance): Promise<string> {
+  let rows: Array<{ id: string }> = []
+  await until(async () => (rows = await app.db.query<{ id: string }>('SELECT id FROM workflow_runs')).length > 0)
+  return rows[0].id
+}
+
 /** Answers like a model, except the named method hangs (and reports when it was reached). */
 function hangOn (name: string) {
   let reached!: (request: GeminiRequest) => void
@@ -190,7 +200,7 @@ t.test(
       ]
     })
     await hit
-    const [{ id: runId }] = await app.db.query<{ id: string }>('SELECT id FROM workflow_runs')
+    const runId = await onlyRunId(app)
     const follower = app.inject({
       url: `/api/coordinator/runs/${runId}`,
       headers: as('alice', { accept: 'text/event-stream' })
@@ -273,7 +283,7 @@ t.test('a cancel sent to another replica reaches the replica running the run', {
     subAgents: [{ agent: 'content', method: 'generateBlogPost', input: { topic: 'Tunis' } }]
   })
   await hit
-  const [{ id: runId }] = await runner.db.query<{ id: string }>('SELECT id FROM workflow_runs')
+  const runId = await onlyRunId(runner)
   const aborted = gemini.waitForAbort()
   const cancel = await other.inject({
     method: 'POST',
