@@ -12,6 +12,19 @@ import type { OutcomeOutbox } from './outcome-outbox.js'
 import type { RunStore } from './run-store.js'
 import type { Catalog, EngineEvent, FinishedRun, RunOutcome, RunView, StartRequest, StepResult } from './types.js'
 
+interface Cancellable { cancel(): void }
+
+/**
+ * Runs `fn` two turns of the event loop from now. A write the steps' start makes waits this long so their
+ * usage-ledger reservations (which each provider call waits for, and which the ledger sends one turn after the
+ * call begins) go first: on PGlite, whose statements run one at a time on this thread, the write then runs
+ * while the calls wait for the provider instead of before them.
+ */
+export function afterTwoTurns (fn: () => void): Cancellable {
+  let immediate = setImmediate(() => { immediate = setImmediate(fn) })
+  return { cancel: () => clearImmediate(immediate) }
+}
+
 export interface ExecutorDeps {
   invoke(request: InvokeRequest): Promise<InvokeResult>
   catalog: Catalog
@@ -50,7 +63,7 @@ export async function executeRun (
   const progress = {
     dirty: new Set<number>(),
     timer: null as NodeJS.Timeout | null,
-    immediate: null as NodeJS.Immediate | null,
+    soon: null as Cancellable | null,
     writing: null as Promise<void> | null,
     /** Settles when the write after the current one (which will take what is dirty now) settles. */
     next: deferred(),
@@ -65,7 +78,7 @@ export async function executeRun (
   const written = new Map<number, StepResult>()
   const write = () => {
     progress.timer = null
-    progress.immediate = null
+    progress.soon = null
     const settled = progress.next
     progress.next = deferred()
     if (progress.ended || progress.dirty.size === 0) {
@@ -101,13 +114,11 @@ export async function executeRun (
   }
   const saveProgress = (now = false) => {
     if (now) progress.urgent = true
-    if (progress.writing || progress.ended || progress.immediate) return
+    if (progress.writing || progress.ended || progress.soon) return
     if (progress.urgent) {
       if (progress.timer) clearTimeout(progress.timer)
       progress.timer = null
-      // Two turns: the started step's usage-ledger reservation (which its provider call waits for; the ledger
-      // sends it one turn after the call begins) goes first, so on PGlite this write runs while the call waits.
-      progress.immediate = setImmediate(() => { progress.immediate = setImmediate(write) })
+      progress.soon = afterTwoTurns(write)
     } else if (!progress.timer) {
       progress.timer = setTimeout(write, Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now()))
     }
@@ -184,7 +195,7 @@ export async function executeRun (
   }
   progress.ended = true
   if (progress.timer) clearTimeout(progress.timer)
-  if (progress.immediate) clearImmediate(progress.immediate)
+  progress.soon?.cancel()
   await progress.writing
   const view: RunView = {
     runId,

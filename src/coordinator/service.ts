@@ -19,7 +19,7 @@ import { LiveRun, recordOf, refsOf, viewOf } from './live-run.js'
 import { createOutcomeOutbox } from './outcome-outbox.js'
 import { planWorkflow } from './plan.js'
 import { requestHash } from './request-hash.js'
-import { executeRun, type ExecutorDeps } from './run-executor.js'
+import { afterTwoTurns, executeRun, type ExecutorDeps } from './run-executor.js'
 import type { RunRecord, RunStore } from './run-store.js'
 import { createUpkeep } from './upkeep.js'
 import { readStats } from './stats.js'
@@ -55,8 +55,6 @@ export interface CoordinatorDeps {
 }
 
 export type Coordinator = ReturnType<typeof createCoordinator>
-
-const afterTwoTurns = () => new Promise<void>(resolve => setImmediate(() => setImmediate(resolve)))
 
 export function createCoordinator (deps: CoordinatorDeps) {
   const { store, catalog, settings } = deps
@@ -175,11 +173,9 @@ export function createCoordinator (deps: CoordinatorDeps) {
       if (!request.idempotencyKey) {
         // Nothing can make this run another's: its steps start while its row is inserted (their progress and
         // outcome are written once it is in). The caller learns the run only once it is stored; a failed insert
-        // cancels the steps and fails the request. The insert is sent two turns of the event loop after the
-        // steps start, once their usage-ledger reservations (which each provider call waits for, and which
-        // the ledger sends one turn later) are on their way: on PGlite, whose statements run one at a time on
-        // this thread, the insert then runs while the calls wait for the provider instead of before them.
-        const inserted = afterTwoTurns().then(() => store.start(newRun))
+        // cancels the steps and fails the request. The insert is sent two turns after the steps start
+        // (afterTwoTurns says why).
+        const inserted = new Promise<void>(resolve => afterTwoTurns(resolve)).then(() => store.start(newRun))
         execute(inserted.then(() => true, () => false))
         try {
           await inserted
