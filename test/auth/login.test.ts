@@ -10,33 +10,11 @@ import {
   bearer,
   buildOn,
   counterValue,
+  GRANTS,
   login,
   userWithRole
 } from './support.js'
 import { ROLES } from '../../src/auth/roles.js'
-
-const EXPECTED_PERMISSIONS = {
-  user: ['agent:read', 'agent:execute'],
-  premium: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'],
-  admin: [
-    'agent:read',
-    'agent:execute',
-    'agent:priority',
-    'agent:streaming',
-    'agent:manage',
-    'agent:stats',
-    'cache:manage'
-  ],
-  internal: [
-    'agent:read',
-    'agent:execute',
-    'agent:priority',
-    'agent:streaming',
-    'agent:manage',
-    'agent:stats',
-    'cache:manage'
-  ]
-}
 
 for (const backend of backends) {
   t.test(`${backend.name}: login, /me and refresh for every role`, { skip: backend.skip }, async t => {
@@ -62,7 +40,7 @@ for (const backend of backends) {
         kind: 'user',
         role,
         email: user.email,
-        permissions: EXPECTED_PERMISSIONS[role]
+        permissions: GRANTS[role]
       })
 
       const refreshed = await app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(body.token) })

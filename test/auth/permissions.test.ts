@@ -8,23 +8,7 @@ import app, { serverOptions } from '../../src/app.js'
 import { PERMISSIONS, ROLES, type Permission, type Role } from '../../src/auth/roles.js'
 import { build, pglite, testConfig } from '../support.js'
 import { startSupabaseProject, type SupabaseProject } from '../fixtures/jwks-server.js'
-import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, userWithRole } from './support.js'
-
-/** DESIGN §7, written out here rather than read from src/auth/roles.ts, so a mistake there shows. */
-const GRANTS: Record<Role, Permission[]> = {
-  user: ['agent:read', 'agent:execute'],
-  premium: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'],
-  admin: [
-    'agent:read',
-    'agent:execute',
-    'agent:priority',
-    'agent:streaming',
-    'agent:manage',
-    'agent:stats',
-    'cache:manage'
-  ],
-  internal: [...PERMISSIONS]
-}
+import { AUTH_ENV, GRANTS, adminToken, apiKeyWithRole, backends, bearer, userWithRole } from './support.js'
 
 /** Real routes and the permission each needs; the request must not change state when allowed. */
 const REAL_ROUTES: Array<{ permission: Permission; request: InjectOptions }> = [

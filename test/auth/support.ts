@@ -5,7 +5,31 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createHmac } from 'node:crypto'
 import pg from 'pg'
 import { build, needs, postgresDatabase, type BuildOptions } from '../support.js'
-import type { Role } from '../../src/auth/roles.js'
+import type { Permission, Role } from '../../src/auth/roles.js'
+
+/** Each role's permissions (DESIGN §7), written out, not read from src/auth/roles.ts, so a mistake there shows. */
+export const GRANTS: Record<Role, Permission[]> = {
+  user: ['agent:read', 'agent:execute'],
+  premium: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'],
+  admin: [
+    'agent:read',
+    'agent:execute',
+    'agent:priority',
+    'agent:streaming',
+    'agent:manage',
+    'agent:stats',
+    'cache:manage'
+  ],
+  internal: [
+    'agent:read',
+    'agent:execute',
+    'agent:priority',
+    'agent:streaming',
+    'agent:manage',
+    'agent:stats',
+    'cache:manage'
+  ]
+}
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop'
 export const ADMIN = { email: 'admin@example.com', password: 'admin-password-0123' }

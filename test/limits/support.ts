@@ -2,41 +2,19 @@
 // app, like real route plugins), a redis-server of our own that a test can stop and start on the same
 // port, and a concurrent HTTP burst over real sockets.
 import type { Test } from 'tap'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import { Writable } from 'node:stream'
-import app, { loggerOptions, serverOptions } from '../../src/app.js'
-import type { Config } from '../../src/config.js'
-import { freePort, pglite, testConfig } from '../support.js'
+import { build, freePort, type BuildOptions } from '../support.js'
 
-export interface LimitAppOptions {
-  env?: Record<string, string | undefined>
+export interface LimitAppOptions extends Pick<BuildOptions, 'env' | 'logs' | 'appOptions'> {
   routes?: FastifyPluginAsync
-  logs?: string[]
-  appOptions?: Record<string, unknown>
 }
 
 /** Builds the app (shared PGlite), then registers `routes` as a route plugin would be; closed after the test. */
-export async function buildWithRoutes (t: Test, options: LimitAppOptions = {}): Promise<FastifyInstance> {
-  const config = testConfig(options.env)
-  let logger = serverOptions(config).logger
-  if (options.logs) {
-    const lines = options.logs
-    const stream = new Writable({
-      write (chunk, _enc, cb) {
-        for (const line of String(chunk).split('\n')) if (line) lines.push(line)
-        cb()
-      }
-    })
-    logger = { ...(loggerOptions({ ...config, LOG_LEVEL: 'info' as Config['LOG_LEVEL'] }) as object), stream }
-  }
-  const server = Fastify(serverOptions(config, logger))
-  await server.register(app, { config, db: await pglite(), ...options.appOptions })
-  if (options.routes) await server.register(options.routes)
-  t.teardown(() => server.close())
-  await server.ready()
-  return server
+export function buildWithRoutes (t: Test, options: LimitAppOptions = {}): Promise<FastifyInstance> {
+  const { routes, ...rest } = options
+  return build(t, { ...rest, logLevel: 'info', before: routes && (server => server.register(routes)) })
 }
 
 async function waitFor (check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
