@@ -52,6 +52,14 @@ const onDisconnect = (fallback: 'cancel' | 'continue') =>
             'so the reconnect (Last-Event-ID) resumes it. cancel: a disconnect aborts it')
     })
   )
+const StreamIdParams = Type.Object({
+  streamId: Type.String({
+    pattern: '^st_[A-Za-z0-9_]{1,61}$',
+    description:
+      'Stream id (st_…), as in the connected event; never "stats", so /api/stream/stats/{agent} is a different route'
+  })
+})
+
 const LastEventId = Type.Optional(
   Type.String({ description: 'Resume position (same as the Last-Event-ID header, for clients that cannot send it)' })
 )
@@ -225,14 +233,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           '410 AMK_GONE when the stream is unknown or its events expired (STREAM_REPLAY_TTL) ' +
           'or were trimmed past the position (details.reason expired | gap).',
         security: [...security, {}],
-        params: Type.Object({
-          streamId: Type.String({
-            pattern: '^st_[A-Za-z0-9_]{1,61}$',
-            description:
-              'Stream id (st_…), as in the connected event; ' +
-              'never "stats", so /api/stream/stats/{agent} is a different route'
-          })
-        }),
+        params: StreamIdParams,
         querystring: Type.Object(
           { lastEventId: LastEventId, ticket: Ticket, format: FormatQuery },
           { additionalProperties: false }
@@ -265,14 +266,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['stream'],
         summary: 'Cancel a stream (its owner, or agent:manage): aborts the provider call wherever it runs',
         security,
-        params: Type.Object({
-          streamId: Type.String({
-            pattern: '^st_[A-Za-z0-9_]{1,61}$',
-            description:
-              'Stream id (st_…), as in the connected event; ' +
-              'never "stats", so /api/stream/stats/{agent} is a different route'
-          })
-        }),
+        params: StreamIdParams,
         response: { 200: ref(CancelResultSchema) }
       }
     },
