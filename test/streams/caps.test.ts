@@ -2,7 +2,7 @@
 // many concurrent takers on two "replicas", renewal keeps live slots, a dead replica's slots lapse, a
 // Redis that cannot answer leaves the per-process cap in charge — and two app replicas where a caller at
 // the cap on A and B together gets 429 on either, until a stream ends.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { startGeminiServer } from '../fixtures/gemini-server.js'
 import { SharedCallerSlots } from '../../src/streams/caller-slots.js'
@@ -12,24 +12,31 @@ import { buildStreams, listen, other, premium, ROUTES, stalling, until } from '.
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
+/** Three replicas' shared slots on one key prefix, each with its own Redis connection; closed after the test. */
+async function threeReplicas (
+  t: Test,
+  options: { leaseMs: number, onError?: (error: Error) => void }
+): Promise<{ slots: SharedCallerSlots[], clients: Redis[] }> {
+  const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
+  t.teardown(() => {
+    for (const client of clients) client.disconnect()
+  })
+  // connected: a Redis not ready yet opens the circuit breaker
+  await Promise.all(clients.map(client => client.ping()))
+  const keyPrefix = redisPrefix()
+  const slots = clients.map(redis => new SharedCallerSlots({ redis, keyPrefix, ...options }))
+  t.teardown(() => {
+    for (const replica of slots) replica.close()
+  })
+  return { slots, clients }
+}
+
 t.test(
   'shared slots: exactly max across replicas, renewed while held, lapsed when a replica dies',
   { skip: needs('redis') },
   async t => {
-    const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
-    t.teardown(() => {
-      for (const client of clients) client.disconnect()
-    })
-    // connected: a Redis not ready yet opens the circuit breaker
-    await Promise.all(clients.map(client => client.ping()))
-    const keyPrefix = redisPrefix()
     const errors: Error[] = []
-    const [a, b, c] = clients.map(
-      redis => new SharedCallerSlots({ redis, keyPrefix, leaseMs: 300, onError: e => errors.push(e) })
-    )
-    t.teardown(() => {
-      for (const slots of [a, b, c]) slots.close()
-    })
+    const { slots: [a, b, c], clients } = await threeReplicas(t, { leaseMs: 300, onError: e => errors.push(e) })
 
     const grants = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).acquire('carol', 3)))
     t.equal(grants.filter(g => g !== null).length, 3, '12 concurrent takers on two replicas: exactly 3 slots')
@@ -61,17 +68,7 @@ t.test(
   "shared slots: a resume takes over its stream's slot; a replica shutting down gives every slot back at once",
   { skip: needs('redis') },
   async t => {
-    const clients = [0, 1, 2].map(() => new Redis(REDIS_URL, { commandTimeout: 500, maxRetriesPerRequest: 1 }))
-    t.teardown(() => {
-      for (const client of clients) client.disconnect()
-    })
-    // connected: a Redis not ready yet opens the circuit breaker
-    await Promise.all(clients.map(client => client.ping()))
-    const keyPrefix = redisPrefix()
-    const [a, b, c] = clients.map(redis => new SharedCallerSlots({ redis, keyPrefix, leaseMs: 60_000 }))
-    t.teardown(() => {
-      for (const slots of [a, b, c]) slots.close()
-    })
+    const { slots: [a, b, c] } = await threeReplicas(t, { leaseMs: 60_000 })
 
     const onA = await Promise.all(['st_1', 'st_2', 'st_3'].map(streamId => a.acquire('alice', 3, { streamId })))
     t.ok(onA.every(Boolean))
