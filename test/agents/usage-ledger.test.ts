@@ -22,7 +22,8 @@ const row = (i: number, callerId = 'caller-a'): UsageRow => ({
   traceId: `t${i}`
 })
 
-t.test('500 concurrent records: every row stored, in call order, fewer INSERTs than rows', async t => {
+/** A ledger on a fresh PGlite whose INSERT statements are counted. */
+async function countingLedger () {
   const db = await pglite()
   let inserts = 0
   const counting: Queryable = {
@@ -31,7 +32,11 @@ t.test('500 concurrent records: every row stored, in call order, fewer INSERTs t
       return db.query(sql, params)
     }
   }
-  const ledger = createUsageLedger(counting)
+  return { db, ledger: createUsageLedger(counting), inserts: () => inserts }
+}
+
+t.test('500 concurrent records: every row stored, in call order, fewer INSERTs than rows', async t => {
+  const { db, ledger, inserts } = await countingLedger()
   await Promise.all(Array.from({ length: 500 }, (_, i) => ledger.record(row(i + 1, i % 2 ? 'caller-b' : 'caller-a'))))
   const rows = await db.query<{ trace_id: string; duration_ms: number }>(
     'SELECT trace_id, duration_ms FROM usage_ledger ORDER BY id'
@@ -39,7 +44,7 @@ t.test('500 concurrent records: every row stored, in call order, fewer INSERTs t
   t.equal(rows.length, 500)
   t.same(rows.map(r => r.trace_id), Array.from({ length: 500 }, (_, i) => `t${i + 1}`))
   t.equal(rows[0].duration_ms, 13, 'durations are whole milliseconds')
-  t.ok(inserts < 500 && inserts >= 3, `batched into ${inserts} INSERTs`)
+  t.ok(inserts() < 500 && inserts() >= 3, `batched into ${inserts()} INSERTs`)
   const totals = await ledger.totals('caller-a', new Date(Date.now() - 60_000))
   const odd = Array.from({ length: 250 }, (_, i) => 2 * i + 1)
   t.same(totals, {
@@ -51,19 +56,11 @@ t.test('500 concurrent records: every row stored, in call order, fewer INSERTs t
 })
 
 t.test('rows of calls that arrive in separate event-loop turns (as HTTP requests do) share an INSERT', async t => {
-  const db = await pglite()
-  let inserts = 0
-  const counting: Queryable = {
-    query: (sql, params) => {
-      if (sql.startsWith('INSERT')) inserts++
-      return db.query(sql, params)
-    }
-  }
-  const ledger = createUsageLedger(counting)
+  const { db, ledger, inserts } = await countingLedger()
   const turn = () => new Promise(resolve => setImmediate(resolve))
   await Promise.all(Array.from({ length: 50 }, async (_, i) => { await turn(); await ledger.record(row(i + 1)) }))
   t.equal((await db.query('SELECT 1 FROM usage_ledger')).length, 50)
-  t.ok(inserts <= 2, `50 rows in ${inserts} INSERT(s)`)
+  t.ok(inserts() <= 2, `50 rows in ${inserts()} INSERT(s)`)
 })
 
 t.test('a failing INSERT rejects its callers; the ledger keeps working', async t => {
