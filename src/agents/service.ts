@@ -17,6 +17,7 @@ import type { GenerateRequest, LlmProvider, Usage } from '../llm/types.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
+import { abortedOf, LazyAbortController, reasonOf, type CallController } from './call-abort.js'
 import { callProvider, type CallDeps, type CallScope, type ReleasablePrompt } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import { unknownAgent } from './request-rules.js'
@@ -174,7 +175,7 @@ const shuttingDown = () =>
 
 export function createAgentService (deps: AgentServiceDeps): AgentService {
   const { definitions, cache, keyPrefix } = deps
-  const running = new Set<AbortController>()
+  const running = new Set<CallController>()
   let stopping = false
   const hooks: AgentServiceHooks[] = []
   const warn = (details: object, message: string) => deps.log?.warn(details, message)
@@ -262,25 +263,16 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       throw error
     }
     const traceId = randomUUID()
-    const signal = req.signal ?? neverAborted
+    const { controller } = req
+    // Read without making the controller's signal: only a provider call (or a composite method) needs it.
+    const aborted = () => (controller ? abortedOf(controller) : req.signal?.aborted ?? false)
     const tally = new Tally()
-    const scope: CallScope = {
-      agent: definition.name,
-      method: method.name,
-      caller: req.caller,
-      traceId,
-      parentTraceId: req.parentTraceId,
-      streamId: req.streamId,
-      runId: req.runId,
-      signal: req.signal,
-      onDelta: req.onDelta
-    }
     const key = cacheKey(keyPrefix, definition.name, method.name, input)
     let data: unknown
     let cached = false
     let failure: unknown
     try {
-      if (signal.aborted) throw new CancelledError('The request was cancelled')
+      if (aborted()) throw new CancelledError('The request was cancelled')
       if (!req.noCache) {
         const hit = await cache.get(key).catch(() => { observe('get', definition.name, 'error'); return null })
         observe('get', definition.name, hit ? 'hit' : 'miss')
@@ -291,6 +283,17 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
         }
       }
       if (!cached) {
+        const scope: CallScope = {
+          agent: definition.name,
+          method: method.name,
+          caller: req.caller,
+          traceId,
+          parentTraceId: req.parentTraceId,
+          streamId: req.streamId,
+          runId: req.runId,
+          signal: controller ? controller.signal : req.signal,
+          onDelta: req.onDelta
+        }
         data = method.run
           ? await runComposite(method, input, scope, req, tally)
           : await generate(scope, definition, method, input, tally)
@@ -301,8 +304,10 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       return { data, usage: tally.usage(), cached, durationMs: Math.round(performance.now() - started), traceId }
     } catch (error) {
       failure = error
-      if (tally.calls > 0) spentOn(error, tally.usage())
-      throw error
+      // Aborted by shutdown: the client may retry on another replica (the record keeps the error itself).
+      const thrown = controller && reasonOf(controller) === 'shutdown' ? shuttingDown() : error
+      if (tally.calls > 0) spentOn(thrown, tally.usage())
+      throw thrown
     } finally {
       untrack?.()
       parent?.add(tally.usage(), tally.models, tally.calls)
@@ -318,7 +323,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
         usage: tally.usage(),
         startedAt,
         durationMs: performance.now() - started,
-        status: failure === undefined ? 'success' : signal.aborted ? 'cancelled' : 'error',
+        status: failure === undefined ? 'success' : aborted() ? 'cancelled' : 'error',
         ...(failure !== undefined
           ? {
               error: {
@@ -344,7 +349,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   ) {
     const { definition } = resolve(scope.agent, method.name)
     const value = await method.run!(input, {
-      signal: req.signal ?? neverAborted,
+      signal: scope.signal ?? neverAborted,
       generate: generateInput => generate(scope, definition, method, generateInput, tally),
       invoke: async (agent, name, subInput, output) => {
         const { data } = await execute(
@@ -353,7 +358,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
             method: name,
             input: subInput,
             caller: req.caller,
-            signal: req.signal,
+            signal: scope.signal,
             noCache: req.noCache,
             parentTraceId: scope.traceId,
             streamId: req.streamId,
@@ -392,23 +397,19 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     return trackOwn(req)
   }
 
-  async function trackOwn (req: InvokeRequest): Promise<InvokeResult> {
+  function trackOwn (req: InvokeRequest): Promise<InvokeResult> {
     // One controller per call, aborted by shutdown or (forwarding its reason) by the caller's signal, whose
     // listener goes when the call ends: AbortSignal.any costs a composite signal and weak refs per call.
-    const shutdown = new AbortController()
+    const own = new LazyAbortController()
     const caller = req.signal
-    const follow = () => shutdown.abort(caller?.reason)
+    const follow = () => own.abort(caller?.reason)
     if (caller?.aborted) follow()
     else caller?.addEventListener('abort', follow, { once: true })
-    running.add(shutdown)
-    try {
-      return await execute({ ...req, signal: shutdown.signal })
-    } catch (error) {
-      throw shutdown.signal.aborted && !caller?.aborted ? shuttingDown() : error
-    } finally {
+    running.add(own)
+    return execute({ ...req, signal: undefined, controller: own }, undefined, () => {
       caller?.removeEventListener('abort', follow)
-      running.delete(shutdown)
-    }
+      running.delete(own)
+    })
   }
 
   return {

@@ -3,6 +3,7 @@
 import type { Static, TSchema } from 'typebox'
 import type { Caller } from '../auth/roles.js'
 import type { Usage } from '../llm/types.js'
+import type { CallController } from './call-abort.js'
 
 export type AgentName = 'travel' | 'content' | 'innovation'
 export type ModelTier = 'flash' | 'pro'
@@ -112,10 +113,11 @@ export interface InvokeRequest {
   caller: Caller | null
   signal?: AbortSignal
   /**
-   * The controller of `signal`, when the caller made it for this call alone (a stream's session): shutdown
-   * aborts it (reason 'shutdown') instead of a controller of the call's own (issue 16: ~0.9 KB per stream).
+   * A controller the caller made for this call alone (a stream's session, an invoke route's disconnect), used
+   * instead of `signal`: shutdown aborts it (reason 'shutdown') rather than a controller of the call's own
+   * (issue 16: ~0.9 KB per stream), and a LazyAbortController makes no AbortSignal unless the call needs one.
    */
-  controller?: AbortController
+  controller?: CallController
   /** Skip the response cache (Cache-Control: no-cache or no-store, see cacheBypass). */
   noCache?: boolean
   /** Receives text deltas as the provider streams them (SSE token events). */

@@ -8,16 +8,20 @@ import { InvokeUsageSchema, methodSchema } from '../schemas/agents.js'
 import { ref } from '../schemas/common.js'
 import { cacheBypass } from '../agents/request-rules.js'
 import { isRecord } from '../agents/unknown-values.js'
+import { LazyAbortController } from '../agents/call-abort.js'
 import type { AgentName } from '../agents/types.js'
 import { callerSecurity as security } from './toolkit.js'
 
-/** Aborts when the client goes away before the reply is written. */
-function disconnectSignal (request: FastifyRequest, reply: FastifyReply): AbortSignal {
-  const controller = new AbortController()
+/**
+ * The call's controller: aborts when the client goes away before the reply is written, and (handed to the agent
+ * service) when the instance shuts down. Lazy: a call that makes no provider call (a cache hit) makes no signal.
+ */
+function disconnectController (request: FastifyRequest, reply: FastifyReply): LazyAbortController {
+  const controller = new LazyAbortController()
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort(new Error(`client disconnected (${request.id})`))
   })
-  return controller.signal
+  return controller
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -69,7 +73,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             method: method.name,
             input: isRecord(request.body) ? request.body : {}, // validated against the method's input schema
             caller: request.caller,
-            signal: disconnectSignal(request, reply),
+            controller: disconnectController(request, reply),
             noCache: cacheBypass(request.headers)
           })
           reply.header('x-cache', result.cached ? 'hit' : 'miss')

@@ -1,11 +1,14 @@
 // The one abort signal per call (issue 16): invoke gives the call its own signal, which follows the
 // caller's (with its reason) and shutdown, and leaves no listener on the caller's signal once the call
-// ended. An SSE connection's signal carries its end reason, not a DOMException.
+// ended; a caller's own controller is used instead, and a LazyAbortController makes its signal only for a
+// call that needs one (not for a cache hit). An SSE connection's signal carries its end reason, not a
+// DOMException.
 import { getEventListeners } from 'node:events'
 import { PassThrough } from 'node:stream'
 import type { ServerResponse } from 'node:http'
 import t from 'tap'
 import { createAgentDefinitions, offlineBuilder } from '../../src/agents/index.js'
+import { LazyAbortController } from '../../src/agents/call-abort.js'
 import { createAgentService } from '../../src/agents/service.js'
 import { createMemoryCache } from '../../src/cache/memory-cache.js'
 import { CancelledError } from '../../src/errors.js'
@@ -85,9 +88,56 @@ t.test("a caller's own controller: the call runs on its signal and shutdown abor
   t.equal(seen[0], controller.signal, 'no controller of its own')
   t.equal(agents.inFlight, 1, 'tracked')
   t.equal(agents.abortInFlight(), 1)
-  await t.rejects(call, { code: 'AMK_CANCELLED' }, "the caller's abort, whose reason says why")
+  await t.rejects(call, { code: 'AMK_SHUTTING_DOWN' }, 'a retry goes to another replica')
   t.equal(controller.signal.reason, 'shutdown')
   t.equal(agents.inFlight, 0)
+})
+
+/** A LazyAbortController that counts the reads of its signal. */
+class Watched extends LazyAbortController {
+  reads = 0
+  override get signal (): AbortSignal {
+    this.reads++
+    return super.signal
+  }
+}
+
+t.test('a lazy controller: no signal for a cache hit; a provider call gets one, aborted with the reason', async t => {
+  const agents = service()
+  const miss = new Watched()
+  await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, controller: miss })
+  t.ok(miss.reads > 0, 'the provider call read the signal')
+  const hit = new Watched()
+  const result = await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, controller: hit })
+  t.equal(result.cached, true)
+  t.equal(hit.reads, 0, 'a cache hit made no signal')
+
+  const { provider, seen } = hangingProvider()
+  const hanging = service(provider)
+  const controller = new LazyAbortController()
+  const call = hanging.invoke({ agent: 'content', method: 'researchTopic', input, caller, controller })
+  while (seen.length === 0) await new Promise(resolve => setImmediate(resolve))
+  controller.abort('disconnect')
+  await t.rejects(call, { code: 'AMK_CANCELLED' })
+  t.equal(seen[0].reason, 'disconnect')
+  t.equal(hanging.inFlight, 0)
+})
+
+t.test('a lazy controller aborted before its signal is read gives an aborted signal with the first reason', async t => {
+  const early = new LazyAbortController()
+  early.abort('first')
+  early.abort('second')
+  t.equal(early.aborted, true)
+  t.equal(early.signal.aborted, true)
+  t.equal(early.signal.reason, 'first')
+
+  const late = new LazyAbortController()
+  const { signal } = late
+  t.equal(signal.aborted, false)
+  late.abort('now')
+  t.equal(signal.reason, 'now')
+  t.equal(late.signal, signal, 'one signal')
+  t.equal(late.reason, 'now')
 })
 
 t.test("a caller's own controller is untracked however the call ends: done, refused input, unknown method", async t => {
