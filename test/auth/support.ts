@@ -7,28 +7,23 @@ import pg from 'pg'
 import { build, needs, postgresDatabase, type BuildOptions } from '../support.js'
 import type { Permission, Role } from '../../src/auth/roles.js'
 
+/** Every permission: admin and internal hold them all. */
+const ALL_PERMISSIONS: Permission[] = [
+  'agent:read',
+  'agent:execute',
+  'agent:priority',
+  'agent:streaming',
+  'agent:manage',
+  'agent:stats',
+  'cache:manage'
+]
+
 /** Each role's permissions (DESIGN §7), written out, not read from src/auth/roles.ts, so a mistake there shows. */
 export const GRANTS: Record<Role, Permission[]> = {
   user: ['agent:read', 'agent:execute'],
   premium: ['agent:read', 'agent:execute', 'agent:priority', 'agent:streaming'],
-  admin: [
-    'agent:read',
-    'agent:execute',
-    'agent:priority',
-    'agent:streaming',
-    'agent:manage',
-    'agent:stats',
-    'cache:manage'
-  ],
-  internal: [
-    'agent:read',
-    'agent:execute',
-    'agent:priority',
-    'agent:streaming',
-    'agent:manage',
-    'agent:stats',
-    'cache:manage'
-  ]
+  admin: ALL_PERMISSIONS,
+  internal: ALL_PERMISSIONS
 }
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop'

@@ -31,9 +31,12 @@ export async function cuttingProxy (target: URL, cutAfter: number, marker = ' /a
       if (sent + chunk.length <= limit) { sent += chunk.length; client.write(chunk); return }
       const rest = chunk.subarray(0, limit - sent)
       sent = limit
-      // Dropped once the bytes before the cut are with the kernel: destroy() discards what node still queues,
-      // which could cut the response before its first event and make the test flaky.
-      client.write(rest, () => { client.destroy(); upstream.destroy() })
+      // Dropped with a FIN after the bytes before the cut, so the client gets all of them before the end: a
+      // reset could make it discard what it had not read yet (the cut would then land before the first event,
+      // leaving nothing to resume from). The client's own close ends the proxy's side.
+      upstream.removeAllListeners('close')
+      upstream.destroy()
+      client.end(rest)
     })
     for (const socket of [client, upstream]) {
       socket.on('error', () => {})
