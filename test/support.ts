@@ -165,8 +165,6 @@ export interface BuildOptions {
   redis?: AppOptions['redis']
   /** Collects every log line (JSON) written while the app runs. */
   logs?: string[]
-  /** The level of the collected logs (default trace). */
-  logLevel?: 'info' | 'trace'
   /** Extra options passed to the app plugin (overrides for later features). */
   appOptions?: Partial<AppOptions>
   /** Runs after the app is registered and before ready (e.g. to add test-only routes). */
@@ -184,7 +182,7 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
         cb()
       }
     })
-    logger = { ...(loggerOptions({ ...config, LOG_LEVEL: (options.logLevel ?? 'trace') as Config['LOG_LEVEL'] }) as object), stream }
+    logger = { ...(loggerOptions({ ...config, LOG_LEVEL: 'trace' as Config['LOG_LEVEL'] }) as object), stream }
   }
   const server = Fastify(serverOptions(config, logger))
   const db = options.db === undefined ? await pglite() : options.db ?? undefined

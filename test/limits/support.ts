@@ -14,7 +14,7 @@ export interface LimitAppOptions extends Pick<BuildOptions, 'env' | 'logs' | 'ap
 /** Builds the app (shared PGlite), then registers `routes` as a route plugin would be; closed after the test. */
 export function buildWithRoutes (t: Test, options: LimitAppOptions = {}): Promise<FastifyInstance> {
   const { routes, ...rest } = options
-  return build(t, { ...rest, logLevel: 'info', before: routes && (server => server.register(routes)) })
+  return build(t, { ...rest, before: routes && (server => server.register(routes)) })
 }
 
 async function waitFor (check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
