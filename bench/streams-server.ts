@@ -123,6 +123,8 @@ async function full (kind: ServerKind, rate: number, chunks: number, key: string
     VALID_API_KEYS: `${key}:admin`,
     MAX_CONCURRENT_STREAMS: '100000',
     MAX_CONCURRENT_STREAMS_PER_CALLER: '100000',
+    // Write coalescing (default 16 ms) can be set for an A/B: STREAM_FLUSH_MS=0 writes every delta on its own.
+    ...(process.env.STREAM_FLUSH_MS ? { STREAM_FLUSH_MS: process.env.STREAM_FLUSH_MS } : {}),
     ...(kind === 'app-redis'
       ? {
           REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',

@@ -333,6 +333,13 @@ export const ConfigSchema = Type.Object({
   ),
   STREAM_HEARTBEAT_MS: Int(15_000, 'Interval of the SSE comment heartbeat', 10),
   STREAM_RETRY_MS: Int(1000, 'Reconnection delay sent to EventSource in the `retry:` field', 0),
+  // One display frame: a browser shows what arrives within a frame together anyway. The first event after a
+  // quiet spell is not delayed (src/streams/pump.ts, WritePacer).
+  STREAM_FLUSH_MS: Int(
+    16,
+    "Most milliseconds an SSE event waits so that faster ones share a socket write (0: every event's own write)",
+    0
+  ),
   STREAM_LOG_MAX_EVENTS: Int(
     20_000,
     'Most events kept per stream in the event log (older ones are trimmed; resuming from them reports a gap)',

@@ -129,6 +129,7 @@ export default fp(async function streams (app) {
     invoke: (request) => app.agents.invoke(request),
     instanceId,
     retryMs: config.STREAM_RETRY_MS,
+    flushMs: config.STREAM_FLUSH_MS,
     shutdownFlushMs: config.STREAM_SHUTDOWN_FLUSH_MS,
     capRetryAfterSeconds: 5,
     logger: app.log,

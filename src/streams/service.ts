@@ -19,7 +19,7 @@ import {
 } from '../errors.js'
 import { SseConnection } from './connection.js'
 import { eventId, isTerminal, parseEventId, type StreamWire } from './events.js'
-import { pumpFollow, pumpLocal } from './pump.js'
+import { pumpFollow, pumpLocal, WritePacer } from './pump.js'
 import { StreamGapError, type EventLog, type StreamMeta } from './event-log.js'
 import { runGeneration, type GenerationOutcome, type ItemEvents } from './generation.js'
 import type { Session, SessionRegistry } from './sessions.js'
@@ -34,6 +34,8 @@ export interface StreamServiceOptions {
   invoke(request: InvokeRequest): Promise<InvokeResult>
   instanceId: string
   retryMs: number
+  /** Write coalescing per connection (STREAM_FLUSH_MS; see WritePacer). */
+  flushMs: number
   shutdownFlushMs: number
   capRetryAfterSeconds: number
   logger: { warn(obj: object, msg: string): void }
@@ -78,7 +80,11 @@ export class StreamService {
   cancelBus: CancelBus | null = null
   private shuttingDown = false
 
-  constructor (private readonly options: StreamServiceOptions) {}
+  private readonly pacer: WritePacer
+
+  constructor (private readonly options: StreamServiceOptions) {
+    this.pacer = new WritePacer(options.flushMs)
+  }
 
   /**
    * A slot for one stream: this process's caps first, then the caller's cap across replicas. Every holder
@@ -272,7 +278,7 @@ export class StreamService {
   ): void {
     const ended = (error?: unknown) => { this.ended(connection, streamId, session, error).finally(done) }
     const local = this.options.log.localFor(streamId, afterSeq)
-    if (local) pumpLocal(connection, local, streamId, afterSeq, ended)
+    if (local) pumpLocal(connection, local, streamId, afterSeq, ended, this.pacer)
     else pumpFollow(connection, this.options.log, streamId, afterSeq).then(() => ended(), ended)
   }
 
@@ -361,6 +367,7 @@ export class StreamService {
    */
   async shutdown (waitMs: number): Promise<void> {
     this.shuttingDown = true
+    this.pacer.flush() // what waits for the pacer goes out before the SHUTTING_DOWN notices
     await this.options.callerSlots?.releaseAll()
     await Promise.all([...this.connections].map(connection => connection.shutdown(this.options.shutdownFlushMs)))
     const sessions = [...this.options.registry.sessions.values()]

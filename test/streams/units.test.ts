@@ -12,11 +12,12 @@ import { PassThrough } from 'node:stream'
 import type { ServerResponse } from 'node:http'
 import { SseConnection } from '../../src/streams/connection.js'
 import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
-import { pumpLocal } from '../../src/streams/pump.js'
+import { pumpLocal, WritePacer } from '../../src/streams/pump.js'
 import { SessionRegistry } from '../../src/streams/sessions.js'
 import { createTicketStore, type TicketStore } from '../../src/streams/tickets.js'
 import type { Caller } from '../../src/auth/roles.js'
 import { needs, REDIS_URL, redisPrefix } from '../support.js'
+import { until } from './support.js'
 
 t.test('encoder: one frame per event, ids name the stream and position', async t => {
   const frame = encodeEvent('st_ab', { seq: 7, event: 'token', data: { chunk: 'a\nb "c"', index: 3 } })
@@ -128,15 +129,16 @@ t.test('connection: the sent header block is not kept, and headers still count a
   t.equal(setHeader, 'ERR_HTTP_HEADERS_SENT', "node's guards still see the headers as sent")
 })
 
-t.test('local pump: the events appended in one turn go out in one write; it ends once, at the terminal event', async t => {
+/** A memory log holding one new stream, and a connection whose socket writes are collected in `writes`. */
+async function pumpFixture (t: Test, streamId: string) {
   const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
   t.teardown(() => log.close())
   const res = new PassThrough()
-  const writes: string[] = []
-  res.on('data', chunk => writes.push(String(chunk)))
-  const connection = new SseConnection(res as unknown as ServerResponse, 'st_pump', 0)
+  const writes: Array<{ at: number, text: string }> = []
+  res.on('data', chunk => writes.push({ at: performance.now(), text: String(chunk) }))
+  const connection = new SseConnection(res as unknown as ServerResponse, streamId, 0)
   await log.create({
-    streamId: 'st_pump',
+    streamId,
     ownerId: 'user-1',
     agent: 'content',
     method: 'generateBlogPost',
@@ -144,12 +146,17 @@ t.test('local pump: the events appended in one turn go out in one write; it ends
     onDisconnect: 'cancel',
     instanceId: 'test'
   })
+  return { log, connection, writes }
+}
+
+t.test('local pump: the events appended in one turn go out in one write; it ends once, at the terminal event', async t => {
+  const { log, connection, writes } = await pumpFixture(t, 'st_pump')
   const ends: unknown[] = []
   pumpLocal(connection, log, 'st_pump', 0, error => ends.push(error))
   for (let seq = 1; seq <= 5; seq++) log.appendNow('st_pump', { seq, event: 'token', data: { chunk: 'x', index: seq - 1 } })
   await new Promise(resolve => setImmediate(resolve))
   t.equal(writes.length, 1, 'five appends in one turn, one write')
-  t.equal(writes[0].split('event: token').length - 1, 5)
+  t.equal(writes[0].text.split('event: token').length - 1, 5)
   log.appendNow('st_pump', {
     seq: 6,
     event: 'complete',
@@ -157,9 +164,51 @@ t.test('local pump: the events appended in one turn go out in one write; it ends
   })
   await new Promise(resolve => setImmediate(resolve))
   t.equal(writes.length, 2)
-  t.match(writes[1], 'event: complete')
+  t.match(writes[1].text, 'event: complete')
   t.same(ends, [undefined], 'ended once, without an error')
   t.equal(connection.lastEventId, 'st_pump-6')
+})
+
+t.test('local pump with a pacer: the first event at once, faster ones at the next tick, the end at once', async t => {
+  const { log, connection, writes } = await pumpFixture(t, 'st_paced')
+  const pacer = new WritePacer(250)
+  const ends: unknown[] = []
+  pumpLocal(connection, log, 'st_paced', 0, error => ends.push(error), pacer)
+  let seq = 0
+  const token = () => log.appendNow('st_paced', { seq: ++seq, event: 'token', data: { chunk: 'x', index: seq - 1 } })
+  const turn = () => new Promise(resolve => setImmediate(resolve))
+  const tokensIn = (text: string) => text.split('event: token').length - 1
+
+  token()
+  await turn()
+  t.equal(writes.length, 1, 'the first event after a quiet spell goes out at once')
+  token()
+  await turn()
+  token()
+  await turn()
+  t.equal(writes.length, 1, 'events right after a write wait for the tick')
+  await until(() => writes.length === 2)
+  t.equal(tokensIn(writes[1].text), 2, 'the two waiting events share one write')
+  t.ok(writes[1].at - writes[0].at >= 230, `written ${(writes[1].at - writes[0].at).toFixed(0)} ms after the first`)
+
+  for (let i = 0; i < 40; i++) {
+    token()
+    await turn()
+  }
+  t.equal(writes.length, 3, 'a producer faster than the pacer is written once 32 events wait')
+  t.equal(tokensIn(writes[2].text), 32)
+  log.appendNow('st_paced', {
+    seq: ++seq,
+    event: 'complete',
+    data: { durationMs: 1, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } }
+  })
+  await turn()
+  t.equal(writes.length, 4, 'the terminal event does not wait: the rest goes out with it')
+  t.equal(tokensIn(writes[3].text), 8)
+  t.match(writes[3].text, 'event: complete')
+  t.same(ends, [undefined], 'ended once, without an error')
+  pacer.flush()
+  t.equal(writes.length, 4, 'a tick still due afterwards writes nothing')
 })
 
 t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
