@@ -18,6 +18,9 @@ const BATCH_BYTES = 16 * 1024
  */
 const MAX_PACED_EVENTS = 32
 
+/** Connections one pacer tick writes before it lets the event loop run I/O. */
+const TICK_BATCH = 256
+
 /** How a pump ends: after the terminal event, a disconnect or shutdown (no error), or with the error. */
 export type PumpEnd = (error?: unknown) => void
 
@@ -31,6 +34,8 @@ export type PumpEnd = (error?: unknown) => void
 export class WritePacer {
   private due: Array<() => void> = []
   private timer: NodeJS.Timeout | null = null
+  /** The rest of a tick's connections, after the event loop's I/O (TICK_BATCH). */
+  private rest: NodeJS.Immediate | null = null
 
   constructor (readonly intervalMs: number) {}
 
@@ -42,20 +47,28 @@ export class WritePacer {
   /** Runs `run` at the next shared tick. */
   later (run: () => void): void {
     this.due.push(run)
-    this.timer ??= setTimeout(this.tick, this.intervalMs)
+    if (!this.timer && !this.rest) this.timer = setTimeout(this.tick, this.intervalMs)
   }
 
+  /**
+   * Runs the waiting connections, TICK_BATCH at a time with the loop's I/O in between, so that thousands of
+   * connections due at one tick never hold the loop (a probe, other requests) for all their writes.
+   */
   private readonly tick = () => {
-    this.timer = null
-    const due = this.due
-    this.due = []
+    this.timer = this.rest = null
+    const due = this.due.splice(0, TICK_BATCH)
     for (const run of due) run()
+    if (this.due.length > 0 && !this.timer) this.rest = setImmediate(this.tick)
   }
 
   /** Runs what waits now (shutdown: nothing is left on a timer). */
   flush (): void {
     if (this.timer) clearTimeout(this.timer)
-    this.tick()
+    if (this.rest) clearImmediate(this.rest)
+    this.timer = this.rest = null
+    const due = this.due
+    this.due = []
+    for (const run of due) run()
   }
 }
 

@@ -211,6 +211,21 @@ t.test('local pump with a pacer: the first event at once, faster ones at the nex
   t.equal(writes.length, 4, 'a tick still due afterwards writes nothing')
 })
 
+t.test('write pacer: a tick runs at most 256 waiting connections, then lets the loop run I/O', async t => {
+  const pacer = new WritePacer(5)
+  const ran: number[] = []
+  let ranBeforeIo = -1
+  for (let i = 0; i < 600; i++) {
+    pacer.later(() => {
+      if (i === 0) setImmediate(() => { ranBeforeIo = ran.length })
+      ran.push(i)
+    })
+  }
+  await until(() => ran.length === 600)
+  t.equal(ranBeforeIo, 256, 'an immediate queued by the first run came right after the first 256')
+  t.same(ran, [...Array(600).keys()], 'in the order they were queued')
+})
+
 t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
   const registry = new SessionRegistry({ maxStreams: 3, maxPerCaller: 2 })
   const a1 = registry.acquire('a')
