@@ -40,8 +40,8 @@ export class WritePacer {
   constructor (readonly intervalMs: number) {}
 
   /** Whether a connection that last wrote at `lastWriteAt` (performance.now()) must wait for the shared tick. */
-  mustWait (lastWriteAt: number, now: number): boolean {
-    return this.intervalMs > 0 && now - lastWriteAt < this.intervalMs
+  mustWait (lastWriteAt: number): boolean {
+    return this.intervalMs > 0 && performance.now() - lastWriteAt < this.intervalMs
   }
 
   /** Runs `run` at the next shared tick. */
@@ -146,7 +146,7 @@ export function pumpLocal (
     if (scheduled === 'now') return
     if (
       ++waiting >= MAX_PACED_EVENTS ||
-      !pacer.mustWait(lastWriteAt, performance.now()) ||
+      !pacer.mustWait(lastWriteAt) ||
       log.endSeqNow(streamId) > 0 ||
       !connection.isOpen
     ) {

@@ -5,10 +5,9 @@ import http from 'node:http'
 import t from 'tap'
 import { offlineBuilder } from '../../src/agents/index.js'
 import { createOfflineProvider } from '../../src/llm/offline.js'
+import { sleep } from '../../src/llm/retry.js'
 import type { LlmProvider } from '../../src/llm/types.js'
 import { buildStreams, listen, premium, ROUTES } from './support.js'
-
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /**
  * The offline answer in deltas: the first after 200 ms (a model's time to first token, longer than the
