@@ -1,0 +1,67 @@
+// PGlite's exec() sends its statement straight to Postgres under the query lock (src/store/pglite.ts). It must
+// behave as db.exec() does: a database error throws with its SQLSTATE and leaves the database usable, several
+// statements run in order, and a statement issued while a transaction() awaits between two of its statements
+// waits for that transaction instead of becoming part of it (its row survives the transaction's rollback).
+import t from 'tap'
+import { openPglite } from '../../src/store/pglite.js'
+import type { Database } from '../../src/store/database.js'
+
+t.setTimeout(120_000)
+
+let db: Database
+t.before(async () => {
+  db = await openPglite('memory://')
+  await db.exec('CREATE TABLE t (id uuid PRIMARY KEY, note text NOT NULL)')
+})
+t.teardown(() => db.close())
+
+const ids = async () => (await db.query<{ note: string }>('SELECT note FROM t ORDER BY note')).map(row => row.note)
+
+t.test('a statement runs, and a data error throws with its SQLSTATE without breaking the next one', async t => {
+  await db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000001', 'first')")
+  await t.rejects(db.exec("INSERT INTO t VALUES ('not a uuid', 'bad')"), { code: '22P02' })
+  await t.rejects(db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000001', 'dup')"), { code: '23505' })
+  await t.rejects(db.exec('INSERT INTO t VALUES (NULL, \'x\0y\')'), { code: '22021' })
+  await db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000002', 'second')")
+  t.same(await ids(), ['first', 'second'])
+})
+
+t.test('several statements in one exec run in order, in one implicit transaction', async t => {
+  await db.exec(
+    "INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000003', 'third'); " +
+    "UPDATE t SET note = 'third, updated' WHERE note = 'third'"
+  )
+  await t.rejects(db.exec(
+    "INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000004', 'fourth'); SELECT 1/0"
+  ), { code: '22012' })
+  t.same(await ids(), ['first', 'second', 'third, updated'], 'the failed pair left nothing')
+})
+
+t.test('an exec issued during a transaction waits for it and is not rolled back with it', async t => {
+  let release!: () => void
+  const paused = new Promise<void>(resolve => { release = resolve })
+  let inside!: () => void
+  const started = new Promise<void>(resolve => { inside = resolve })
+  const transaction = db.transaction(async tx => {
+    await tx.query("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000005', 'in the transaction')")
+    inside()
+    await paused
+    throw new Error('roll back')
+  })
+  await started
+  let done = false
+  const outside = db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000006', 'outside')")
+    .then(() => { done = true })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(done, false, 'the exec waits while the transaction is open')
+  release()
+  await t.rejects(transaction, /roll back/)
+  await outside
+  t.same(await ids(), ['first', 'outside', 'second', 'third, updated'])
+})
+
+t.test('a closed database refuses', async t => {
+  const other = await openPglite('memory://')
+  await other.close()
+  await t.rejects(other.exec('SELECT 1'), /closed/)
+})
