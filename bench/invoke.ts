@@ -5,6 +5,12 @@
 // Then the same uncached invoke through a 0 ms fake OpenAI-compatible provider (a child process) at one
 // connection: the provider called directly is the baseline, and the table gives the latency the service adds
 // (p50/p99, measured by a client in another child process) and the CPU per call of this process.
+// Each HTTP row of the provider section is measured after BENCH_INVOKE_WARMUP seconds of the same calls
+// (default 8): CPU per call is the steady state. A new PGlite instance runs its WebAssembly in V8's baseline
+// tier at first, and V8's worker threads compile its hot functions again with the optimizing tier during its
+// first few thousand statements, about 1 ms of CPU per call on those threads at the start, under 0.1 ms once
+// done (measured per 2 s window, 6 Dec 2026). With a 1 s warm-up that one-time compilation was counted as a
+// cost of every call.
 // Run alone: `node --import=tsx bench/invoke.ts` (BENCH_DURATION=s, BENCH_CONNECTIONS=n; BENCH_REDIS_URL
 // to run the provider section with Redis).
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -25,6 +31,7 @@ const KEY = 'amk_bench_invoke_user_key_0123456789'
 const CALLER: Caller = { id: 'bench-invoke', kind: 'api-key', role: 'user' }
 const INPUT = { from: 'Cairo', to: 'Paris', date: '2030-05-01', passengers: 2 }
 const HUGE = 100_000_000
+const WARMUP_SECONDS = Number(process.env.BENCH_INVOKE_WARMUP ?? 8)
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -137,7 +144,7 @@ async function fromChild (
     HEADERS: JSON.stringify(headers),
     BODY: body,
     SECONDS: String(seconds),
-    WARMUP: '1'
+    WARMUP: String(WARMUP_SECONDS)
   })
   try {
     if ((await client.next()) !== 'warm') throw new Error('unexpected client output')
@@ -319,7 +326,8 @@ async function providerSection (
     return {
       table: cpuTable(rows),
       notes: [
-        'Provider rows: one connection, calls back to back; the fake provider and the HTTP client run in child ' +
+        `Provider rows: one connection, calls back to back after ${WARMUP_SECONDS} s of the same calls ` +
+          '(BENCH_INVOKE_WARMUP); the fake provider and the HTTP client run in child ' +
           'processes, so CPU per call is this process\'s own (process.cpuUsage() over the measured calls; ' +
           'PGlite runs in it, PostgreSQL\'s own CPU is not counted). Added latency is over the direct call. ' +
           `${redisUrl ? `Redis at ${redisUrl}.` : 'No Redis (memory stores).'} ` +

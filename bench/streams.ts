@@ -2,9 +2,10 @@
 // memory, CPU and event-loop delay are its own:
 // 1. CPU per streamed call: POST /api/stream/blog with the offline provider unpaced and its answer in 20
 //    deltas, one connection, BENCH_CPU_STREAMS streams one after the other; the server's own
-//    process.cpuUsage() over them / streams, after BENCH_CPU_WARMUP streams (default 50; the app's JIT is
-//    still compiling then, about 0.8 ms a stream more than after 600). Peer: a bare node:http server
-//    writing the same frames.
+//    process.cpuUsage() over them / streams, after BENCH_CPU_WARMUP streams (default 3,000): the steady
+//    state. After 50, V8's worker threads were still compiling the app and PGlite's WebAssembly with the
+//    optimizing tier, which the measured streams were charged for: 3.24 ms a stream against 2.23 ms after
+//    4,000 (6 Dec 2026). Peer: a bare node:http server writing the same frames.
 // 2. Time to first byte with BENCH_TTFB_STREAMS (default 2,000) streams open at once (memory event log,
 //    offline provider paced to 10 chunks/s).
 // 3. BENCH_STREAMS (default 10,000) concurrent streams at BENCH_TOKEN_RATE chunks of 48 characters per
@@ -220,7 +221,7 @@ async function measure (server: string): Promise<BenchResult> {
   const ttfbStreams = Number(process.env.BENCH_TTFB_STREAMS ?? 2000)
   const cpuStreams = Number(process.env.BENCH_CPU_STREAMS ?? 300)
 
-  const cpuWarmup = Number(process.env.BENCH_CPU_WARMUP ?? Math.min(50, cpuStreams))
+  const cpuWarmup = Number(process.env.BENCH_CPU_WARMUP ?? 3000)
   const cpuBare = await cpuPerStream(server, 'bare', cpuStreams, cpuWarmup)
   const cpuApp = await cpuPerStream(server, 'app', cpuStreams, cpuWarmup)
   const ttfbScenario = `POST /api/stream/blog, ${ttfbStreams} streams, memory log, 10 chunks/s`
