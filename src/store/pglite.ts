@@ -59,7 +59,9 @@ function directExec (db: PGlite): (sql: string) => Promise<void> {
   return async sql => {
     const message = queryMessage(sql)
     const outcome = await db.runExclusive(async () => {
-      if (db.closed) throw new Error('PGlite is closed')
+      // Closing or closed: PGlite's own error. close() marks itself closing under this lock, then shuts the
+      // module down outside it, so the mark is read here, not before.
+      await db._checkReady()
       if (db.isInTransaction()) return IN_TRANSACTION
       await db.execProtocol(message)
     })

@@ -1,7 +1,8 @@
 // PGlite's exec() sends its statement straight to Postgres under the query lock (src/store/pglite.ts). It must
 // behave as db.exec() does: a database error throws with its SQLSTATE and leaves the database usable, several
 // statements run in order, and a statement issued while a transaction() awaits between two of its statements
-// waits for that transaction instead of becoming part of it (its row survives the transaction's rollback).
+// waits for that transaction instead of becoming part of it (its row survives the transaction's rollback), and
+// one issued while the database closes gets PGlite's error, not a call into a module being shut down.
 import t from 'tap'
 import { openPglite } from '../../src/store/pglite.js'
 import type { Database } from '../../src/store/database.js'
@@ -60,8 +61,15 @@ t.test('an exec issued during a transaction waits for it and is not rolled back 
   t.same(await ids(), ['first', 'outside', 'second', 'third, updated'])
 })
 
-t.test('a closed database refuses', async t => {
+t.test('a closing or closed database refuses with its own error', async t => {
   const other = await openPglite('memory://')
-  await other.close()
-  await t.rejects(other.exec('SELECT 1'), /closed/)
+  const closing = other.close()
+  // close() marks itself closing within its first few microtask turns (2 to 15 with PGlite 0.5), then shuts the
+  // module down without the lock; an exec arriving then used to hang on the module being shut down.
+  for (let turn = 0; turn < 5; turn++) await Promise.resolve()
+  let timer: NodeJS.Timeout | undefined
+  const hang = new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Error('hung')), 5000) })
+  await t.rejects(Promise.race([other.exec('SELECT 1'), hang]), /PGlite is closing/).finally(() => clearTimeout(timer))
+  await closing
+  await t.rejects(other.exec('SELECT 1'), /PGlite is closed/)
 })
