@@ -47,9 +47,9 @@ const IN_TRANSACTION = Symbol('in transaction')
 
 /**
  * exec() for statements whose rows nobody reads (the usage ledger's writes, a run's outcome): the Query
- * message goes straight to Postgres under PGlite's query lock, without what db.exec() adds around it
- * (readiness and transaction locks, blob handling, result rows turned into objects), which is about a third
- * of the CPU of a one-row write (issue 16). A database error still throws PGlite's DatabaseError with its
+ * message goes straight to Postgres under PGlite's query lock, without what db.exec() adds around it (the
+ * transaction lock, blob handling, result rows turned into objects), which is about a third of the CPU of a
+ * one-row write (issue 16). A database error still throws PGlite's DatabaseError with its
  * SQLSTATE. The query lock alone does not keep out a statement from between two statements of a
  * db.transaction() (that holds another lock while it awaits): PGlite's transaction state, read in the same
  * synchronous step as the write, says so, and such a statement goes through db.exec(), which waits for the
