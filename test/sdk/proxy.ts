@@ -2,6 +2,9 @@
 // `cutAfter` bytes (a network drop, usually inside a frame) and records the head of every stream request.
 import net from 'node:net'
 
+/** How long the bytes before a cut are left to be read before the connection drops. */
+const DROP_AFTER_MS = 200
+
 export interface CuttingProxy { url: string, streamRequests: string[], close: () => Promise<void> }
 
 export async function cuttingProxy (target: URL, cutAfter: number, marker = ' /api/stream/'): Promise<CuttingProxy> {
@@ -31,12 +34,14 @@ export async function cuttingProxy (target: URL, cutAfter: number, marker = ' /a
       if (sent + chunk.length <= limit) { sent += chunk.length; client.write(chunk); return }
       const rest = chunk.subarray(0, limit - sent)
       sent = limit
-      // Dropped with a FIN after the bytes before the cut, so the client gets all of them before the end: a
-      // reset could make it discard what it had not read yet (the cut would then land before the first event,
-      // leaving nothing to resume from). The client's own close ends the proxy's side.
+      // Dropped with a FIN a moment after the bytes before the cut, so the client has read all of them before
+      // the end: a reset, or a FIN in the same read as the last bytes, can make a browser discard what it had
+      // not handed to the page yet (Chromium did once under CI load: the cut then landed before the first
+      // event, leaving nothing to resume from). The client's own close ends the proxy's side.
       upstream.removeAllListeners('close')
       upstream.destroy()
-      client.end(rest)
+      client.write(rest)
+      setTimeout(() => client.end(), DROP_AFTER_MS)
     })
     for (const socket of [client, upstream]) {
       socket.on('error', () => {})
