@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
+import { PGlite, protocol, type PGliteOptions } from '@electric-sql/pglite'
 import type { Database, Queryable, Row } from './database.js'
 import { LOCK_FILE, lockDataDir } from './data-dir-lock.js'
 import {
@@ -29,18 +29,12 @@ async function clearDataDir (dataDir: string): Promise<void> {
   }
 }
 
-/** A simple-protocol Query message ('Q', length, the statement, NUL). */
+/** A simple-protocol Query message; a NUL in the statement fails as db.exec() fails it (22021). */
 function queryMessage (sql: string): Uint8Array {
   if (sql.includes('\0')) {
     throw Object.assign(new TypeError('a statement contains NUL'), { code: '22021' })
   }
-  const length = Buffer.byteLength(sql)
-  const message = Buffer.allocUnsafe(length + 6)
-  message[0] = 0x51
-  message.writeInt32BE(length + 5, 1)
-  message.write(sql, 5)
-  message[length + 5] = 0
-  return message
+  return protocol.serialize.query(sql)
 }
 
 const IN_TRANSACTION = Symbol('in transaction')

@@ -1,8 +1,9 @@
 // PGlite's exec() sends its statement straight to Postgres under the query lock (src/store/pglite.ts). It must
-// behave as db.exec() does: a database error throws with its SQLSTATE and leaves the database usable, several
-// statements run in order, and a statement issued while a transaction() awaits between two of its statements
-// waits for that transaction instead of becoming part of it (its row survives the transaction's rollback), and
-// one issued while the database closes gets PGlite's error, not a call into a module being shut down.
+// behave as db.exec() does: text outside ASCII arrives intact, a database error throws with its SQLSTATE and
+// leaves the database usable, several statements run in order, and a statement issued while a transaction()
+// awaits between two of its statements waits for that transaction instead of becoming part of it (its row
+// survives the transaction's rollback), and one issued while the database closes gets PGlite's error, not a call
+// into a module being shut down.
 import t from 'tap'
 import { openPglite } from '../../src/store/pglite.js'
 import type { Database } from '../../src/store/database.js'
@@ -18,13 +19,13 @@ t.teardown(() => db.close())
 
 const ids = async () => (await db.query<{ note: string }>('SELECT note FROM t ORDER BY note')).map(row => row.note)
 
-t.test('a statement runs, and a data error throws with its SQLSTATE without breaking the next one', async t => {
+t.test('a statement runs, and non-ASCII text arrives intact, and a data error throws with its SQLSTATE without breaking the next one', async t => {
   await db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000001', 'first')")
   await t.rejects(db.exec("INSERT INTO t VALUES ('not a uuid', 'bad')"), { code: '22P02' })
   await t.rejects(db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000001', 'dup')"), { code: '23505' })
   await t.rejects(db.exec('INSERT INTO t VALUES (NULL, \'x\0y\')'), { code: '22021' })
-  await db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000002', 'second')")
-  t.same(await ids(), ['first', 'second'])
+  await db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000002', 'second, é€😀')")
+  t.same(await ids(), ['first', 'second, é€😀'])
 })
 
 t.test('several statements in one exec run in order, in one implicit transaction', async t => {
@@ -35,7 +36,7 @@ t.test('several statements in one exec run in order, in one implicit transaction
   await t.rejects(db.exec(
     "INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000004', 'fourth'); SELECT 1/0"
   ), { code: '22012' })
-  t.same(await ids(), ['first', 'second', 'third, updated'], 'the failed pair left nothing')
+  t.same(await ids(), ['first', 'second, é€😀', 'third, updated'], 'the failed pair left nothing')
 })
 
 t.test('an exec issued during a transaction waits for it and is not rolled back with it', async t => {
@@ -58,7 +59,7 @@ t.test('an exec issued during a transaction waits for it and is not rolled back 
   release()
   await t.rejects(transaction, /roll back/)
   await outside
-  t.same(await ids(), ['first', 'outside', 'second', 'third, updated'])
+  t.same(await ids(), ['first', 'outside', 'second, é€😀', 'third, updated'])
 })
 
 t.test('a closing or closed database refuses with its own error', async t => {
