@@ -28,7 +28,7 @@ t.test('npm run build output runs: node dist/server.js (the Docker command) answ
   const dir = await mkdtemp(join(tmpdir(), 'amk-dist-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const server = await startServer(t, ['dist/server.js'], { DATA_DIR: join(dir, 'data') })
-  t.match(server.output(), '"msg":"database migrations applied"')
+  t.match(server.output(), '"msg":"database created"')
   const live = await fetch(`http://127.0.0.1:${server.port}/api/health/live`)
   t.equal(live.status, 200)
   t.equal(((await live.json()) as { status: string }).status, 'alive')

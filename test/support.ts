@@ -13,7 +13,7 @@ import pg from 'pg'
 import app, { loggerOptions, serverOptions, type AppOptions } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/store/database.js'
-import { migrate } from '../src/store/migrate.js'
+import { loadMigrations } from '../src/store/migrate.js'
 import type { UsageRow } from '../src/store/usage-ledger.js'
 
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -112,8 +112,7 @@ export function usageRow (callId: string, status: UsageRow['status'] = 'success'
 
 export async function pglite (): Promise<Database> {
   sharedPglite ??= (async () => {
-    const db = await openDatabase({ dataDir: 'memory://' })
-    await migrate(db)
+    const db = await openDatabase({ dataDir: 'memory://', migrations: await loadMigrations() })
     tap.teardown(() => db.close())
     return db
   })()

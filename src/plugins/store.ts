@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import { messageOf } from '../errors.js'
 import { openDatabase, type Database } from '../store/database.js'
-import { migrate } from '../store/migrate.js'
+import { loadMigrations, migrate } from '../store/migrate.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,6 +13,7 @@ declare module 'fastify' {
 
 export default fp(async function store (app, opts: { db?: Database }) {
   const { config } = app
+  const migrations = await loadMigrations()
   const db = opts.db ?? await openDatabase({
     databaseUrl: config.DATABASE_URL,
     dataDir: config.DATA_DIR,
@@ -21,15 +22,19 @@ export default fp(async function store (app, opts: { db?: Database }) {
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     poolMax: config.DATABASE_POOL_MAX,
     pgliteSnapshotDir: config.PGLITE_SNAPSHOT_DIR,
-    pgliteSharedBuffers: config.PGLITE_SHARED_BUFFERS
+    pgliteSharedBuffers: config.PGLITE_SHARED_BUFFERS,
+    migrations
   })
   let applied: string[]
   try {
-    applied = await migrate(db)
+    applied = await migrate(db, migrations)
   } catch (error) {
     if (!opts.db) await db.close()
     throw error
   }
+  // A new PGlite database got its migrations while it opened (or from the schema snapshot); any other
+  // database gets them here.
+  if (db.created) app.log.info({ from: db.created.from, applied: db.created.applied }, 'database created')
   if (applied.length > 0) app.log.info({ applied }, 'database migrations applied')
   app.decorate('db', db)
   if (!opts.db) app.addHook('onClose', async () => { await db.close() })

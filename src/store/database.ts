@@ -2,6 +2,7 @@
 // PostgreSQL server (DATABASE_URL). int8 and numeric columns come back as numbers from both drivers.
 // A PostgreSQL that cannot be reached surfaces as 503 AMK_DATABASE_UNAVAILABLE (src/store/postgres.ts).
 // Each driver is imported only when used: PGlite's module alone is about 30 MB of a process on PostgreSQL.
+import type { Migration } from './migrate.js'
 
 export type Row = Record<string, unknown>
 
@@ -9,8 +10,16 @@ export interface Queryable {
   query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>
 }
 
+/** How a new embedded database came to be, and the migrations applied to it while it opened. */
+export interface Created {
+  from: 'initdb' | 'snapshot' | 'schema snapshot'
+  applied: string[]
+}
+
 export interface Database extends Queryable {
   readonly kind: 'pglite' | 'postgres'
+  /** Set when opening made a new PGlite database (DATA_DIR was empty, or memory://). */
+  readonly created?: Created
   /** Where the data lives, for the banner (never includes a password). */
   readonly location: string
   exec(sql: string): Promise<void>
@@ -34,6 +43,8 @@ export interface DatabaseOptions {
   pgliteSnapshotDir?: string
   /** PGlite: Postgres's shared_buffers (PGLITE_SHARED_BUFFERS). */
   pgliteSharedBuffers?: string
+  /** PGlite: the migrations a new database gets while it opens, so its schema snapshot holds them. */
+  migrations?: Migration[]
 }
 
 export async function openDatabase (options: DatabaseOptions): Promise<Database> {
@@ -41,7 +52,8 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
     const { openPglite } = await import('./pglite.js')
     return openPglite(options.dataDir, {
       snapshotDir: options.pgliteSnapshotDir,
-      sharedBuffers: options.pgliteSharedBuffers
+      sharedBuffers: options.pgliteSharedBuffers,
+      migrations: options.migrations
     })
   }
   const { openPostgres } = await import('./postgres.js')

@@ -1,9 +1,13 @@
-// A pre-initialised PGlite data directory, cached as a gzipped tarball per PGlite version: a new database
-// (an empty DATA_DIR, or memory://) is unpacked from it instead of running initdb, which takes seconds and
-// doubles the process's memory while it runs. The first database made without one writes it (before any
-// migration, so it holds only what initdb made). PGLITE_SNAPSHOT_DIR sets the directory; empty turns it off.
+// Pre-initialised PGlite data directories, cached as gzipped tarballs per PGlite version: a new database
+// (an empty DATA_DIR, or memory://) is unpacked from one instead of running initdb, which takes seconds and
+// doubles the process's memory while it runs. Two kinds, by key: the base snapshot holds only what initdb
+// made (written by the first database made without one), and a schema snapshot holds that plus one set of
+// migrations (keyed by a hash of them; written by the first database those were applied to while it was new),
+// so a new database also skips the migrations (about 0.4 s of a first start). PGLITE_SNAPSHOT_DIR sets the
+// directory; empty turns it off.
+import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
@@ -30,14 +34,24 @@ function pgliteVersion (): string {
   return version
 }
 
-export function snapshotPath (dir: string): string {
-  return join(dir, `pglite-${pgliteVersion()}-v${FORMAT}.tar.gz`)
+/** The key of the schema snapshot for these migrations (their names and SQL, in order). */
+export function schemaKey (migrations: ReadonlyArray<{ version: string, sql: string }>): string {
+  const hash = createHash('sha256')
+  for (const migration of migrations) hash.update(`${migration.version}\0${migration.sql}\0`)
+  return hash.digest('hex').slice(0, 16)
 }
 
-/** The cached snapshot as an uncompressed tar, or null when there is none (or it cannot be read). */
-export async function readSnapshot (dir: string): Promise<Blob | null> {
+const SCHEMA_SNAPSHOT = /^pglite-.+-v\d+-[0-9a-f]{16}\.tar\.gz$/
+
+/** The base snapshot's file, or with a key the schema snapshot's. */
+export function snapshotPath (dir: string, key?: string): string {
+  return join(dir, `pglite-${pgliteVersion()}-v${FORMAT}${key ? `-${key}` : ''}.tar.gz`)
+}
+
+/** A cached snapshot as an uncompressed tar, or null when there is none (or it cannot be read). */
+export async function readSnapshot (dir: string, key?: string): Promise<Blob | null> {
   try {
-    const tar = gunzipSync(await readFile(snapshotPath(dir)))
+    const tar = gunzipSync(await readFile(snapshotPath(dir, key)))
     return complete(tar) ? new Blob([tar], { type: 'application/x-tar' }) : null
   } catch {
     return null
@@ -45,8 +59,8 @@ export async function readSnapshot (dir: string): Promise<Blob | null> {
 }
 
 /** Drops a snapshot that failed to load, so the next start does not try it again. */
-export async function discardSnapshot (dir: string): Promise<void> {
-  await unlink(snapshotPath(dir)).catch(() => {})
+export async function discardSnapshot (dir: string, key?: string): Promise<void> {
+  await unlink(snapshotPath(dir, key)).catch(() => {})
 }
 
 interface TarEntry { segments: string[], type: string, start: number, end: number, size: number }
@@ -105,17 +119,24 @@ function complete (tar: Buffer): boolean {
   return REQUIRED.every(name => names.has(name) || names.has(name.split('/').pop()!))
 }
 
-/** Writes the snapshot atomically (temporary file, then rename); a failure (read-only dir) is ignored. */
-export async function writeSnapshot (dir: string, tar: Uint8Array): Promise<boolean> {
-  const path = snapshotPath(dir)
+/**
+ * Writes a snapshot atomically (temporary file, then rename); a failure (read-only dir) is ignored. A schema
+ * snapshot replaces the schema snapshots of other migrations (and PGlite versions): only the current one is read.
+ */
+export async function writeSnapshot (dir: string, tar: Uint8Array, key?: string): Promise<boolean> {
+  const path = snapshotPath(dir, key)
   const staging = `${path}.${process.pid}.tmp`
   try {
     await mkdir(dir, { recursive: true })
     await writeFile(staging, gzipSync(postgresFilesOnly(tar), { level: 1 }))
     await rename(staging, path)
-    return true
   } catch {
     await unlink(staging).catch(() => {})
     return false
   }
+  if (key) {
+    const stale = (await readdir(dir)).filter(name => SCHEMA_SNAPSHOT.test(name) && join(dir, name) !== path)
+    await Promise.all(stale.map(name => unlink(join(dir, name)).catch(() => {})))
+  }
+  return true
 }

@@ -1,15 +1,17 @@
 // The embedded database: PGlite in-process, in DATA_DIR (locked to this process) or in memory. A new database
-// is unpacked from a cached initdb snapshot when there is one (src/store/pglite-snapshot.ts); shared_buffers
+// is unpacked from a cached snapshot when there is one (src/store/pglite-snapshot.ts): the schema snapshot of
+// the migrations it is opened with, else the initdb one, and then the migrations run; shared_buffers
 // is kept small (PGLITE_SHARED_BUFFERS), since PGlite touches every buffer page at start: 128 MB of RSS at
 // Postgres's default.
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite, protocol, type PGliteOptions } from '@electric-sql/pglite'
-import type { Database, Queryable, Row } from './database.js'
+import type { Created, Database, Queryable, Row } from './database.js'
 import { LOCK_FILE, lockDataDir } from './data-dir-lock.js'
+import { migrate, type Migration } from './migrate.js'
 import {
-  DEFAULT_SNAPSHOT_DIR, discardSnapshot, readSnapshot, unpackSnapshot, writeSnapshot
+  DEFAULT_SNAPSHOT_DIR, discardSnapshot, readSnapshot, schemaKey, unpackSnapshot, writeSnapshot
 } from './pglite-snapshot.js'
 
 const INT8 = 20
@@ -20,6 +22,8 @@ export interface PgliteOptions {
   snapshotDir?: string
   /** Postgres's shared_buffers ('16MB'). */
   sharedBuffers?: string
+  /** The migrations a new database gets while it opens (and its schema snapshot holds); none by default. */
+  migrations?: Migration[]
 }
 
 /** Removes what a failed unpack left in a new data dir (the lock stays). */
@@ -63,29 +67,40 @@ function directExec (db: PGlite): (sql: string) => Promise<void> {
   }
 }
 
-async function create (dataDir: string | undefined, options: PgliteOptions): Promise<PGlite> {
+interface Opened {
+  db: PGlite
+  /** For a new database: the snapshot it was unpacked from (its key: '' for the base one), or null (initdb). */
+  from?: string | null
+}
+
+/** Opens the database; a new one is unpacked from the first usable snapshot of `keys` (tried in order). */
+async function create (dataDir: string | undefined, options: PgliteOptions, keys: string[]): Promise<Opened> {
   const base: PGliteOptions = {
     parsers: { [INT8]: Number, [NUMERIC]: Number },
     startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${options.sharedBuffers ?? '16MB'}`]
   }
-  const snapshotDir = options.snapshotDir ?? DEFAULT_SNAPSHOT_DIR
+  const { snapshotDir } = options
   const fresh = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
-  if (!fresh || !snapshotDir) return PGlite.create(dataDir, base)
-  const snapshot = await readSnapshot(snapshotDir)
-  if (snapshot) {
+  if (!fresh) return { db: await PGlite.create(dataDir, base) }
+  if (!snapshotDir) return { db: await PGlite.create(dataDir, base), from: null }
+  for (const key of keys) {
+    const snapshot = await readSnapshot(snapshotDir, key)
+    if (!snapshot) continue
     try {
-      if (dataDir === undefined) return await PGlite.create(dataDir, { ...base, loadDataDir: snapshot })
+      if (dataDir === undefined) {
+        return { db: await PGlite.create(dataDir, { ...base, loadDataDir: snapshot }), from: key }
+      }
       await unpackSnapshot(snapshot, dataDir)
-      return await PGlite.create(dataDir, base)
+      return { db: await PGlite.create(dataDir, base), from: key }
     } catch {
-      await discardSnapshot(snapshotDir)
+      await discardSnapshot(snapshotDir, key)
       if (dataDir !== undefined) await clearDataDir(dataDir)
     }
   }
   const db = await PGlite.create(dataDir, base)
   const tar = await db.dumpDataDir('none')
   await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()))
-  return db
+  return { db, from: null }
 }
 
 export async function openPglite (dataDir: string, options: PgliteOptions = {}): Promise<Database> {
@@ -95,20 +110,24 @@ export async function openPglite (dataDir: string, options: PgliteOptions = {}):
     await mkdir(dataDir, { recursive: true })
     unlock = await lockDataDir(dataDir)
   }
-  let db: PGlite
+  const snapshotDir = options.snapshotDir ?? DEFAULT_SNAPSHOT_DIR
+  const migrations = options.migrations ?? []
+  const key = migrations.length > 0 ? schemaKey(migrations) : ''
+  let opened: Opened
   try {
-    db = await create(inMemory ? undefined : dataDir, options)
+    opened = await create(inMemory ? undefined : dataDir, { ...options, snapshotDir }, key ? [key, ''] : [''])
   } catch (error) {
     await unlock()
     throw error
   }
+  const { db, from } = opened
   const exec = directExec(db)
   const wrap = (q: { query: PGlite['query'] }): Queryable => ({
     async query<T extends Row> (sql: string, params?: unknown[]) {
       return (await q.query<T>(sql, params)).rows
     }
   })
-  return {
+  const database: Database = {
     kind: 'pglite',
     location: inMemory ? 'memory' : dataDir,
     ...wrap(db),
@@ -120,5 +139,22 @@ export async function openPglite (dataDir: string, options: PgliteOptions = {}):
       await db.close()
       await unlock()
     }
+  }
+  if (from === undefined) return database
+  if (key && from === key) return { ...database, created: { from: 'schema snapshot', applied: [] } }
+  const created: Created = { from: from === null ? 'initdb' : 'snapshot', applied: [] }
+  if (!key) return { ...database, created }
+  try {
+    created.applied = await migrate(database, migrations)
+    // Nothing but the migrations has written to it yet: the schema snapshot holds no data of this process.
+    if (snapshotDir) {
+      await db.exec('CHECKPOINT') // so a database unpacked from it starts without replaying the migrations' WAL
+      const tar = await db.dumpDataDir('none')
+      await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()), key)
+    }
+    return { ...database, created }
+  } catch (error) {
+    await database.close()
+    throw error
   }
 }

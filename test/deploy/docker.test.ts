@@ -72,6 +72,13 @@ t.test('the image builds on a real Docker engine and runs as documented', { skip
   )
   t.same(devTools.stdout.split('\n').slice(0, -1), [], 'no tsx, esbuild, TypeScript or tap in the runtime image')
   const size = (await docker(['image', 'inspect', '-f', '{{.Size}}', 'amrikyy-agent-api'])).stdout
+  const newDatabase = await inImage('node --input-type=module -e "' +
+    "const { openDatabase } = await import('./dist/store/database.js'); " +
+    "const { loadMigrations } = await import('./dist/store/migrate.js'); " +
+    "const db = await openDatabase({ dataDir: '/app/data/probe', migrations: await loadMigrations() }); " +
+    'console.log(db.created.from); await db.close()"')
+  t.equal(newDatabase.stdout, 'schema snapshot',
+    `a new PGlite database comes from the snapshot the image holds (its code is read-only) ${newDatabase.stderr}`)
 
   const port = await freePort()
   const prefix = `amk-docker-${process.pid}:`

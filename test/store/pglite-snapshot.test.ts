@@ -1,7 +1,9 @@
 // A new PGlite database comes from the cached initdb snapshot: the first one writes it (Postgres's files
 // only, never this process's lock or buffer files), later ones — on disk or in memory — are unpacked from it
 // and work as a database; a snapshot that cannot be used is dropped and rebuilt; '' turns the cache off.
-// shared_buffers follows the setting.
+// Opened with migrations, a new database gets them while it opens and the first such database writes a schema
+// snapshot (initdb plus those migrations, no data), which later new databases are unpacked from instead; other
+// migrations get a snapshot of their own, which replaces it. shared_buffers follows the setting.
 import t from 'tap'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
@@ -9,8 +11,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { openPglite } from '../../src/store/pglite.js'
+import { migrate, type Migration } from '../../src/store/migrate.js'
+import type { Database } from '../../src/store/database.js'
 import { LOCK_FILE } from '../../src/store/data-dir-lock.js'
-import { postgresFilesOnly, readSnapshot, snapshotPath } from '../../src/store/pglite-snapshot.js'
+import { postgresFilesOnly, readSnapshot, schemaKey, snapshotPath } from '../../src/store/pglite-snapshot.js'
 
 t.setTimeout(240_000)
 
@@ -88,6 +92,56 @@ t.test('a snapshot that cannot be used is dropped and rebuilt; an empty setting 
   const off = await openPglite(join(dir, 'b'), { snapshotDir: '' })
   await off.close()
   t.same((await readdir(cache)).filter(name => name.endsWith('.tmp')), [], 'no temporary file left')
+})
+
+t.test('a new database gets its migrations while it opens, and later ones come from the schema snapshot', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'amk-snapshot-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const cache = join(dir, 'cache')
+  const first: Migration[] = [{ version: '001_notes', sql: 'CREATE TABLE notes (id int PRIMARY KEY, body text);' }]
+  const tables = (db: Database) =>
+    db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+
+  const made = await openPglite(join(dir, 'a'), { snapshotDir: cache, migrations: first })
+  t.same(made.created, { from: 'initdb', applied: ['001_notes'] }, 'initdb, then the migrations')
+  await made.query('INSERT INTO notes VALUES (1, $1)', ['written after the migrations'])
+  await made.close()
+  t.ok(existsSync(snapshotPath(cache)), 'the initdb snapshot is written')
+  t.ok(existsSync(snapshotPath(cache, schemaKey(first))), 'and the schema snapshot')
+
+  const second = await openPglite(join(dir, 'b'), { snapshotDir: cache, migrations: first })
+  t.teardown(() => second.close())
+  t.same(second.created, { from: 'schema snapshot', applied: [] }, 'unpacked with its migrations')
+  t.same(await tables(second), [{ tablename: 'notes' }, { tablename: 'schema_migrations' }])
+  t.same(await second.query('SELECT count(*)::int AS n FROM notes'), [{ n: 0 }], 'no data of the first database')
+  t.same(await migrate(second, first), [], 'nothing left to apply')
+  await second.close()
+  const memory = await openPglite('memory://', { snapshotDir: cache, migrations: first })
+  t.same(memory.created?.from, 'schema snapshot', 'in memory too')
+  await memory.close()
+  const reopened = await openPglite(join(dir, 'b'), { snapshotDir: cache, migrations: first })
+  t.equal(reopened.created, undefined, 'an existing database is not new')
+  await reopened.close()
+
+  const plain = await openPglite('memory://', { snapshotDir: cache })
+  t.same(plain.created, { from: 'snapshot', applied: [] }, 'without migrations: the initdb snapshot')
+  t.same(await tables(plain), [], 'and nothing else')
+  await plain.close()
+
+  // Another set of migrations: the initdb snapshot and every migration, then a schema snapshot of its own.
+  const next: Migration[] = [...first, { version: '002_tags', sql: 'CREATE TABLE tags (name text PRIMARY KEY);' }]
+  const upgraded = await openPglite(join(dir, 'c'), { snapshotDir: cache, migrations: next })
+  t.same(upgraded.created, { from: 'snapshot', applied: ['001_notes', '002_tags'] })
+  await upgraded.close()
+  t.same((await readdir(cache)).sort(), [snapshotPath(cache), snapshotPath(cache, schemaKey(next))]
+    .map(path => path.slice(cache.length + 1)).sort(), 'the other schema snapshot is gone')
+
+  // An unreadable schema snapshot: the initdb one and the migrations instead, and it is written again.
+  await writeFile(snapshotPath(cache, schemaKey(next)), 'not a gzip file')
+  const again = await openPglite('memory://', { snapshotDir: cache, migrations: next })
+  t.same(again.created, { from: 'snapshot', applied: ['001_notes', '002_tags'] })
+  await again.close()
+  t.not(await readSnapshot(cache, schemaKey(next)), null, 'rebuilt')
 })
 
 t.test('only Postgres\'s files are kept from a dumped directory', async t => {
