@@ -49,10 +49,10 @@ export function snapshotPath (dir: string, key?: string): string {
 }
 
 /** A cached snapshot as an uncompressed tar, or null when there is none (or it cannot be read). */
-export async function readSnapshot (dir: string, key?: string): Promise<Blob | null> {
+export async function readSnapshot (dir: string, key?: string): Promise<Buffer | null> {
   try {
     const tar = gunzipSync(await readFile(snapshotPath(dir, key)))
-    return complete(tar) ? new Blob([tar], { type: 'application/x-tar' }) : null
+    return complete(tar) ? tar : null
   } catch {
     return null
   }
@@ -94,8 +94,7 @@ export function postgresFilesOnly (tar: Uint8Array): Buffer {
  * Unpacks the snapshot into an empty data directory with plain file writes, so PGlite then opens it as an
  * existing database: cheaper in time and memory than its own loadDataDir, which copies through its FS layer.
  */
-export async function unpackSnapshot (snapshot: Blob, dataDir: string): Promise<void> {
-  const tar = Buffer.from(await snapshot.arrayBuffer())
+export function unpackSnapshot (tar: Buffer, dataDir: string): void {
   // Synchronous writes: about a thousand small files, before the server listens; twice as fast as awaiting each.
   const made = new Set<string>()
   const directory = (path: string) => {

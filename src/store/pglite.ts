@@ -88,9 +88,10 @@ async function create (dataDir: string | undefined, options: PgliteOptions, keys
     if (!snapshot) continue
     try {
       if (dataDir === undefined) {
-        return { db: await PGlite.create(dataDir, { ...base, loadDataDir: snapshot }), from: key }
+        const loadDataDir = new Blob([snapshot], { type: 'application/x-tar' })
+        return { db: await PGlite.create(dataDir, { ...base, loadDataDir }), from: key }
       }
-      await unpackSnapshot(snapshot, dataDir)
+      unpackSnapshot(snapshot, dataDir)
       return { db: await PGlite.create(dataDir, base), from: key }
     } catch {
       await discardSnapshot(snapshotDir, key)
