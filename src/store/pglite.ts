@@ -147,15 +147,18 @@ export async function openPglite (dataDir: string, options: PgliteOptions = {}):
   if (!key) return { ...database, created }
   try {
     created.applied = await migrate(database, migrations)
-    // Nothing but the migrations has written to it yet: the schema snapshot holds no data of this process.
-    if (snapshotDir) {
-      await db.exec('CHECKPOINT') // so a database unpacked from it starts without replaying the migrations' WAL
-      const tar = await db.dumpDataDir('none')
-      await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()), key)
-    }
-    return { ...database, created }
   } catch (error) {
     await database.close()
     throw error
   }
+  // Nothing but the migrations has written to it yet: the schema snapshot holds no data of this process.
+  if (snapshotDir) await writeSchemaSnapshot(db, snapshotDir, key).catch(() => {})
+  return { ...database, created }
+}
+
+/** Best effort, as the initdb snapshot: a database that cannot be dumped or a cache that cannot be written. */
+async function writeSchemaSnapshot (db: PGlite, snapshotDir: string, key: string): Promise<void> {
+  await db.exec('CHECKPOINT') // so a database unpacked from it starts without replaying the migrations' WAL
+  const tar = await db.dumpDataDir('none')
+  await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()), key)
 }

@@ -144,6 +144,18 @@ t.test('a new database gets its migrations while it opens, and later ones come f
   t.not(await readSnapshot(cache, schemaKey(next)), null, 'rebuilt')
 })
 
+t.test('a snapshot directory that cannot be written leaves a new database working, with its migrations', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'amk-snapshot-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const notADirectory = join(dir, 'file')
+  await writeFile(notADirectory, 'a file where the cache directory would be')
+  const migrations: Migration[] = [{ version: '001_notes', sql: 'CREATE TABLE notes (id int PRIMARY KEY);' }]
+  const db = await openPglite(join(dir, 'data'), { snapshotDir: notADirectory, migrations })
+  t.teardown(() => db.close())
+  t.same(db.created, { from: 'initdb', applied: ['001_notes'] })
+  t.same(await db.query('SELECT count(*)::int AS n FROM notes'), [{ n: 0 }])
+})
+
 t.test('only Postgres\'s files are kept from a dumped directory', async t => {
   const tar = Buffer.concat([
     tarFile('/PG_VERSION', '17\n'),
