@@ -156,9 +156,7 @@ function referenced (schema: unknown, shared: Record<string, unknown>): Record<s
  */
 export function buildSerializer (externalSchemas: unknown = {}, options: SerializerOptions = {}): SerializerCompiler {
   const shared = isSchemaObject(externalSchemas) ? externalSchemas : {}
-  return (route) => {
-    const used = referenced(route.schema, shared)
-    return cached(serializers, `serialize:${fingerprint([used, options, route.schema])}`, () =>
-      serializerFactory(used, options)(route))
-  }
+  const sharedKey = fingerprint([shared, options])
+  return (route) => cached(serializers, `serialize:${sharedKey}:${fingerprint(route.schema)}`, () =>
+    serializerFactory(referenced(route.schema, shared), options)(route))
 }

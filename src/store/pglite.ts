@@ -69,8 +69,8 @@ function directExec (db: PGlite): (sql: string) => Promise<void> {
 
 interface Opened {
   db: PGlite
-  /** For a new database: the snapshot it was unpacked from (its key: '' for the base one), or null (initdb). */
-  from?: string | null
+  /** Set for a new database: what it was made from. */
+  from?: Created['from']
 }
 
 /** Opens the database; a new one is unpacked from the first usable snapshot of `keys` (tried in order). */
@@ -82,26 +82,32 @@ async function create (dataDir: string | undefined, options: PgliteOptions, keys
   const { snapshotDir } = options
   const fresh = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
   if (!fresh) return { db: await PGlite.create(dataDir, base) }
-  if (!snapshotDir) return { db: await PGlite.create(dataDir, base), from: null }
+  if (!snapshotDir) return { db: await PGlite.create(dataDir, base), from: 'initdb' }
   for (const key of keys) {
     const snapshot = await readSnapshot(snapshotDir, key)
     if (!snapshot) continue
+    const from = key ? 'schema snapshot' : 'snapshot'
     try {
       if (dataDir === undefined) {
         const loadDataDir = new Blob([snapshot], { type: 'application/x-tar' })
-        return { db: await PGlite.create(dataDir, { ...base, loadDataDir }), from: key }
+        return { db: await PGlite.create(dataDir, { ...base, loadDataDir }), from }
       }
       unpackSnapshot(snapshot, dataDir)
-      return { db: await PGlite.create(dataDir, base), from: key }
+      return { db: await PGlite.create(dataDir, base), from }
     } catch {
       await discardSnapshot(snapshotDir, key)
       if (dataDir !== undefined) await clearDataDir(dataDir)
     }
   }
   const db = await PGlite.create(dataDir, base)
+  await dumpSnapshot(db, snapshotDir)
+  return { db, from: 'initdb' }
+}
+
+/** Writes the database's files as a snapshot (best effort: writeSnapshot ignores a cache it cannot write). */
+async function dumpSnapshot (db: PGlite, snapshotDir: string, key?: string): Promise<void> {
   const tar = await db.dumpDataDir('none')
-  await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()))
-  return { db, from: null }
+  await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()), key)
 }
 
 export async function openPglite (dataDir: string, options: PgliteOptions = {}): Promise<Database> {
@@ -142,9 +148,8 @@ export async function openPglite (dataDir: string, options: PgliteOptions = {}):
     }
   }
   if (from === undefined) return database
-  if (key && from === key) return { ...database, created: { from: 'schema snapshot', applied: [] } }
-  const created: Created = { from: from === null ? 'initdb' : 'snapshot', applied: [] }
-  if (!key) return { ...database, created }
+  const created: Created = { from, applied: [] }
+  if (!key || from === 'schema snapshot') return { ...database, created }
   try {
     created.applied = await migrate(database, migrations)
   } catch (error) {
@@ -152,13 +157,10 @@ export async function openPglite (dataDir: string, options: PgliteOptions = {}):
     throw error
   }
   // Nothing but the migrations has written to it yet: the schema snapshot holds no data of this process.
-  if (snapshotDir) await writeSchemaSnapshot(db, snapshotDir, key).catch(() => {})
+  // Best effort, as the initdb snapshot: a database that cannot be dumped never fails the open.
+  if (snapshotDir) {
+    // Checkpointed, so a database unpacked from it starts without replaying the migrations' WAL.
+    await db.exec('CHECKPOINT').then(() => dumpSnapshot(db, snapshotDir, key)).catch(() => {})
+  }
   return { ...database, created }
-}
-
-/** Best effort, as the initdb snapshot: a database that cannot be dumped or a cache that cannot be written. */
-async function writeSchemaSnapshot (db: PGlite, snapshotDir: string, key: string): Promise<void> {
-  await db.exec('CHECKPOINT') // so a database unpacked from it starts without replaying the migrations' WAL
-  const tar = await db.dumpDataDir('none')
-  await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()), key)
 }
