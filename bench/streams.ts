@@ -67,6 +67,19 @@ async function startChild (
   return { port: message.port, child, stats }
 }
 
+/**
+ * Disconnects a server child, which then exits by itself (so a `--cpu-prof` in BENCH_STREAMS_NODE_ARGS gets
+ * written), killed if it has not exited within 30 s.
+ */
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.disconnect()
+  const timer = setTimeout(() => child.kill(), 30_000)
+  await exited
+  clearTimeout(timer)
+}
+
 /** Opens one stream and reads it to the end, noting when headers and the first token arrive. */
 function openStream (port: number, kind: ServerKind, i: number, opened: () => void): Promise<StreamTiming> {
   const started = performance.now()
@@ -175,8 +188,7 @@ async function load (
       streamSeconds: seconds
     }
   } finally {
-    child.disconnect()
-    child.kill()
+    await stopChild(child)
   }
 }
 
@@ -196,8 +208,7 @@ async function cpuPerStream (
     const after = await stats()
     return { micros: (after.cpuMicros - before.cpuMicros) / count, tokens: tokens / count }
   } finally {
-    child.disconnect()
-    child.kill()
+    await stopChild(child)
   }
 }
 

@@ -23,7 +23,8 @@ export default fp(async function store (app, opts: { db?: Database }) {
     poolMax: config.DATABASE_POOL_MAX,
     pgliteSnapshotDir: config.PGLITE_SNAPSHOT_DIR,
     pgliteSharedBuffers: config.PGLITE_SHARED_BUFFERS,
-    migrations
+    migrations,
+    log: app.log
   })
   let applied: string[]
   try {

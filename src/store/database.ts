@@ -7,7 +7,12 @@ import type { Migration } from './migrate.js'
 export type Row = Record<string, unknown>
 
 export interface Queryable {
-  query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>
+  /**
+   * `name`: the statement is run often and its text is always the same for the name. Outside a transaction,
+   * PostgreSQL then parses it once per connection (a named prepared statement) instead of on every call;
+   * PGlite ignores it.
+   */
+  query<T extends Row = Row>(sql: string, params?: unknown[], name?: string): Promise<T[]>
 }
 
 /** How a new embedded database came to be, and the migrations applied to it while it opened. */
@@ -45,6 +50,8 @@ export interface DatabaseOptions {
   pgliteSharedBuffers?: string
   /** PGlite: the migrations a new database gets while it opens, so its schema snapshot holds them. */
   migrations?: Migration[]
+  /** PostgreSQL: where it says that named prepared statements were turned off. */
+  log?: { warn(details: object, message: string): void }
 }
 
 export async function openDatabase (options: DatabaseOptions): Promise<Database> {
@@ -61,6 +68,7 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
     connectTimeoutMs: options.connectTimeoutMs ?? 1000,
     acquireTimeoutMs: options.acquireTimeoutMs ?? 1000,
     statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
-    poolMax: options.poolMax ?? 10
+    poolMax: options.poolMax ?? 10,
+    log: options.log
   })
 }

@@ -11,10 +11,17 @@ export interface PostgresOptions {
   acquireTimeoutMs: number
   statementTimeoutMs: number
   poolMax: number
+  log?: { warn(details: object, message: string): void }
 }
 
 const INT8 = 20
 const NUMERIC = 1700
+/**
+ * Errors of a named prepared statement that the server does not hold as this client believes: a pooler between
+ * us and PostgreSQL (PgBouncer in transaction mode without max_prepared_statements) moved the connection to
+ * another server session. Nothing was executed.
+ */
+const PREPARED_STATEMENT_LOST = new Set(['26000', '42P05'])
 /** A query unanswered this long makes us check whether the server still answers a new connection. */
 const SUSPECT_MS = 250
 /** While down, how often a probe looks for the database again. */
@@ -36,6 +43,8 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
   let closed = false
   let probing: Promise<boolean> | null = null
   let reprobe: NodeJS.Timeout | null = null
+  /** Named statements are prepared (Queryable.query's `name`) until a pooler shows it cannot keep them. */
+  let prepare = true
   const inflight = new Set<{ started: number, fail(): void }>()
 
   /** One use of a pooled client; released once (a broken one is dropped from the pool). */
@@ -127,7 +136,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
   }
 
   /** Runs one query on a client; rejected at once (and the client dropped) when the database is declared down. */
-  function run<T extends Row> (held: Lease, sql: string, params?: unknown[]): Promise<T[]> {
+  function run<T extends Row> (held: Lease, sql: string, params?: unknown[], name?: string): Promise<T[]> {
     return new Promise((resolve, reject) => {
       const entry = {
         started: Date.now(),
@@ -137,11 +146,22 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
         }
       }
       inflight.add(entry)
-      held.client.query<T>(sql, params).then(result => { inflight.delete(entry); resolve(result.rows) }, error => {
-        inflight.delete(entry)
-        suspect(error)
-        reject(translate(error))
-      })
+      const named = name !== undefined && prepare
+      held.client.query<T>(named ? { name, text: sql, values: params ?? [] } : { text: sql, values: params }).then(
+        result => { inflight.delete(entry); resolve(result.rows) },
+        error => {
+          inflight.delete(entry)
+          if (named && PREPARED_STATEMENT_LOST.has(error?.code)) {
+            // Run unnamed from now on: the same statement again, parsed for this call only.
+            prepare = false
+            options.log?.warn({ err: error }, 'named prepared statements are off: the server lost one (a pooler?)')
+            run<T>(held, sql, params).then(resolve, reject)
+            return
+          }
+          suspect(error)
+          reject(translate(error))
+        }
+      )
     })
   }
 
@@ -162,9 +182,11 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
   return {
     kind: 'postgres',
     location: `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`,
-    query: <T extends Row>(sql: string, params?: unknown[]) => withClient(client => run<T>(client, sql, params)),
+    query: <T extends Row>(sql: string, params?: unknown[], name?: string) =>
+      withClient(client => run<T>(client, sql, params, name)),
     async exec (sql) { await withClient(client => run(client, sql)) },
     transaction: (fn) => withClient(async client => {
+      // Unnamed inside: a lost prepared statement's error would abort the transaction, so it could not be run again.
       const tx: Queryable = { query: <R extends Row>(sql: string, params?: unknown[]) => run<R>(client, sql, params) }
       await run(client, 'BEGIN')
       try {

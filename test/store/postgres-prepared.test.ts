@@ -1,0 +1,76 @@
+// The ledger's writes on PostgreSQL are named prepared statements (parsed once per connection), and a server
+// session that does not hold them as the client believes (a pooler moved the connection, DEALLOCATE, a
+// statement of that name made by someone else) turns naming off without losing a write. Real PostgreSQL,
+// one pooled connection, so every statement of the test runs in the same server session.
+import { randomUUID } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { openDatabase, type Database } from '../../src/store/database.js'
+import { migrate } from '../../src/store/migrate.js'
+import { createUsageLedger } from '../../src/store/usage-ledger.js'
+import { needs, postgresDatabase, usageRow } from '../support.js'
+
+const skip = needs('postgres')
+
+async function open (t: Test, warnings: string[]): Promise<Database> {
+  const db = await openDatabase({
+    databaseUrl: await postgresDatabase(),
+    dataDir: 'memory://',
+    poolMax: 1,
+    log: { warn: (_details, message) => { warnings.push(message) } }
+  })
+  t.teardown(() => db.close())
+  await migrate(db)
+  return db
+}
+
+const prepared = async (db: Database) =>
+  (await db.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name')).map(r => r.name)
+const statuses = async (db: Database, callId: string) =>
+  (await db.query('SELECT status FROM usage_ledger WHERE call_id = $1', [callId])).map(r => r.status)
+
+t.test('durable writes and batches run as named statements, one per row count', { skip }, async t => {
+  const warnings: string[] = []
+  const db = await open(t, warnings)
+  const ledger = createUsageLedger(db, { instanceId: 'replica' })
+  const callId = randomUUID()
+  await ledger.record(usageRow(callId, 'pending'))
+  await ledger.record(usageRow(callId, 'success'))
+  t.same(await statuses(db, callId), ['success'], 'the settlement replaced the reservation')
+  await Promise.all(Array.from({ length: 3 }, () => ledger.record(usageRow(randomUUID()))))
+  t.same(await prepared(db), ['amk_usage_upsert_1', 'amk_usage_upsert_3'])
+  // A batch larger than the named sizes stays unnamed.
+  await Promise.all(Array.from({ length: 40 }, () => ledger.record(usageRow(randomUUID()))))
+  t.same(await prepared(db), ['amk_usage_upsert_1', 'amk_usage_upsert_3'])
+  t.equal((await db.query('SELECT 1 FROM usage_ledger')).length, 44)
+  t.same(warnings, [])
+})
+
+t.test('a prepared statement the session lost: the write is made unnamed, and naming stops', { skip }, async t => {
+  const warnings: string[] = []
+  const db = await open(t, warnings)
+  const ledger = createUsageLedger(db, { instanceId: 'replica' })
+  const first = randomUUID()
+  await ledger.record(usageRow(first, 'pending'))
+  // The client believes amk_usage_upsert_1 is prepared on this connection; the session no longer has it.
+  await db.query('DEALLOCATE ALL')
+  await ledger.record(usageRow(first, 'success'))
+  t.same(await statuses(db, first), ['success'], 'the write that met the lost statement was stored')
+  t.same(warnings, ['named prepared statements are off: the server lost one (a pooler?)'])
+  const next = randomUUID()
+  await ledger.record(usageRow(next, 'pending'))
+  await Promise.all(Array.from({ length: 2 }, () => ledger.record(usageRow(randomUUID()))))
+  t.same(await statuses(db, next), ['pending'])
+  t.same(await prepared(db), [], 'nothing is named any more')
+  t.equal(warnings.length, 1, 'said once')
+})
+
+t.test('a statement of the same name already in the session (a shared pooled session)', { skip }, async t => {
+  const warnings: string[] = []
+  const db = await open(t, warnings)
+  await db.query('PREPARE amk_usage_upsert_1 AS SELECT 1')
+  const ledger = createUsageLedger(db, { instanceId: 'replica' })
+  const callId = randomUUID()
+  await ledger.record(usageRow(callId, 'pending'))
+  t.same(await statuses(db, callId), ['pending'], 'stored, not the other statement run')
+  t.same(warnings, ['named prepared statements are off: the server lost one (a pooler?)'])
+})
