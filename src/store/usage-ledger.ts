@@ -101,17 +101,22 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     draining ??= drainQueue(delayMs)
   }
 
+  /** Waits `delayMs` (one turn of the event loop when undefined); wake() ends a timed wait early. */
+  function pause (delayMs?: number): Promise<void> {
+    return new Promise<void>(resolve => {
+      if (delayMs === undefined) return setImmediate(resolve)
+      const timer = setTimeout(resolve, delayMs)
+      wake = () => { clearTimeout(timer); resolve() }
+    }).then(() => { wake = undefined })
+  }
+
   async function drainQueue (delayMs?: number) {
     try {
       // PGlite runs a query synchronously, so without the wait the rows of requests still in flight never
       // get to join and every call pays for its own INSERT.
-      await new Promise<void>(resolve => {
-        if (delayMs === undefined) return setImmediate(resolve)
-        const timer = setTimeout(resolve, delayMs)
-        wake = () => { clearTimeout(timer); resolve() }
-      })
-      wake = undefined
+      await pause(delayMs)
       while (queue.length > 0) {
+        const started = Date.now()
         const batch = queue.slice(0, BATCH).filter(item => !item.abandoned)
         queue = queue.slice(BATCH)
         if (batch.length === 0) continue
@@ -134,6 +139,11 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
           for (const item of batch) item.reject(error)
         } finally {
           clearInterval(guard)
+        }
+        // 'behind': rows that came while this batch was written wait for the rest of its window (a full batch
+        // goes at once), so calls that never stop still make one INSERT per window, not one per write.
+        if (delayMs !== undefined && queue.length > 0 && queue.length < BATCH) {
+          await pause(Math.max(0, started + delayMs - Date.now()))
         }
       }
     } finally {
