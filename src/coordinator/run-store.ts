@@ -104,16 +104,20 @@ function stepsSet (steps: StepResult[], first: number): string {
 }
 
 export function createRunStore (db: Database) {
-  /** A statement carrying large JSON: inlined on PGlite (store/sql-literal.ts), by exec outside a transaction. */
-  const large = async (q: Queryable, sql: string, params: unknown[]): Promise<void> => {
-    if (db.kind !== 'pglite') await q.query(sql, params)
+  /**
+   * A statement carrying large JSON: inlined on PGlite (store/sql-literal.ts), by exec outside a transaction; on
+   * PostgreSQL bound, and prepared once per connection when it has a `name` (its text never changes).
+   */
+  const large = async (q: Queryable, sql: string, params: unknown[], name?: string): Promise<void> => {
+    if (db.kind !== 'pglite') await q.query(sql, params, name)
     else if (q === db) await db.exec(inlined(sql, params))
     else await q.query(inlined(sql, params))
   }
   const insertRun = (q: Queryable, run: NewRun) => large(q,
     `INSERT INTO workflow_runs (id, caller_id, strategy, workflow_name, status, input, steps, started_at, heartbeat_at)
      VALUES ($1, $2, $3, $4, 'running', $5::jsonb, $6::jsonb, now(), now())`,
-    [run.id, run.callerId, run.strategy, run.workflowName ?? null, json(run.input), json(run.steps)])
+    [run.id, run.callerId, run.strategy, run.workflowName ?? null, json(run.input), json(run.steps)],
+    'amk_run_insert')
 
   async function claim (tx: Queryable, run: NewRun, key: IdempotencyClaim): Promise<StartResult | null> {
     await tx.query('DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND expires_at <= now()', [
@@ -200,12 +204,13 @@ export function createRunStore (db: Database) {
         `UPDATE workflow_runs SET status = $2, steps = ${steps}, result = $3::jsonb, error = $4::jsonb, ` +
         `usage = $5::jsonb, finished_at = now(), duration_ms = $6
          WHERE id = $1 AND (status = 'running' OR (status = 'failed' AND error->>'code' = 'AMK_INTERRUPTED'))`,
-        [...head, ...(unsent ? unsent.map(step => json(step)) : [json(outcome.steps)])]
+        [...head, ...(unsent ? unsent.map(step => json(step)) : [json(outcome.steps)])],
+        unsent ? undefined : 'amk_run_finish' // every step sent: the same text for every run
       )
     },
 
     async get (runId: string): Promise<RunRecord | null> {
-      const [row] = await db.query(`${SELECT} WHERE id = $1`, [runId])
+      const [row] = await db.query(`${SELECT} WHERE id = $1`, [runId], 'amk_run_get')
       return row ? toRecord(row) : null
     },
 

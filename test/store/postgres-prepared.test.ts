@@ -1,9 +1,12 @@
-// The ledger's writes on PostgreSQL are named prepared statements (parsed once per connection), and a server
+// The ledger's writes and a run's row on PostgreSQL are named prepared statements (parsed once per connection),
+// statements whose text varies and those in a transaction stay unnamed, and a server
 // session that does not hold them as the client believes (a pooler moved the connection, DEALLOCATE, a
 // statement of that name made by someone else) turns naming off without losing a write. Real PostgreSQL,
 // one pooled connection, so every statement of the test runs in the same server session.
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { createRunStore } from '../../src/coordinator/run-store.js'
+import type { StepResult } from '../../src/coordinator/types.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
 import { migrate } from '../../src/store/migrate.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
@@ -74,3 +77,39 @@ t.test('a statement of the same name already in the session (a shared pooled ses
   t.same(await statuses(db, callId), ['pending'], 'stored, not the other statement run')
   t.same(warnings, ['named prepared statements are off: the server lost one (a pooler?)'])
 })
+
+t.test("a run's insert, outcome and read are named; its progress and a claimed key's transaction are not", { skip },
+  async t => {
+    const warnings: string[] = []
+    const db = await open(t, warnings)
+    const store = createRunStore(db)
+    const step = (index: number, status: StepResult['status']): StepResult => ({
+      index,
+      role: 'task',
+      agent: 'travel',
+      method: 'searchFlights',
+      status,
+      usage: { inputTokens: 1, outputTokens: 2, costUsd: 0 },
+      cached: false,
+      durationMs: 0
+    })
+    const usage = { inputTokens: 2, outputTokens: 4, costUsd: 0 }
+    for (let i = 0; i < 2; i++) {
+      const id = randomUUID()
+      await store.start({ id, callerId: 'alice', strategy: 'parallel', input: {}, steps: [step(0, 'running'), step(1, 'running')] })
+      t.ok(await store.progress(id, [step(0, 'completed')]))
+      await store.finish(id, { status: 'completed', steps: [step(0, 'completed'), step(1, 'completed')], result: null, usage, durationMs: 5 }, 'parallel')
+      t.match(await store.get(id), { status: 'completed', steps: [{ status: 'completed' }, { status: 'completed' }] })
+    }
+    t.same(await prepared(db), ['amk_run_finish', 'amk_run_get', 'amk_run_insert'])
+    const keyed = randomUUID()
+    t.same(await store.start(
+      { id: keyed, callerId: 'alice', strategy: 'parallel', input: {}, steps: [step(0, 'running')] },
+      { key: 'k1', requestHash: 'h', ttlSeconds: 60 }
+    ), { created: true })
+    // Only some steps sent: the text names their indices, so it is not prepared.
+    await store.finish(keyed, { status: 'completed', steps: [step(0, 'completed')], result: null, usage, durationMs: 5 }, 'parallel', new Set([1]))
+    t.match(await store.get(keyed), { status: 'completed' })
+    t.same(await prepared(db), ['amk_run_finish', 'amk_run_get', 'amk_run_insert'])
+    t.same(warnings, [])
+  })
