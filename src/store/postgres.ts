@@ -17,11 +17,13 @@ export interface PostgresOptions {
 const INT8 = 20
 const NUMERIC = 1700
 /**
- * Errors of a named prepared statement that the server does not hold as this client believes: a pooler between
- * us and PostgreSQL (PgBouncer in transaction mode without max_prepared_statements) moved the connection to
- * another server session. Nothing was executed.
+ * Errors of a named prepared statement that the server cannot run as this client believes (named statements run
+ * outside transactions, so a failed one left nothing behind and is run again unnamed): it does not hold it, or
+ * holds another of that name (a pooler between us and PostgreSQL, PgBouncer in transaction mode without
+ * max_prepared_statements, moved the connection to another server session), or its result's type changed since
+ * it was prepared (a newer replica migrated the schema: "cached plan must not change result type").
  */
-const PREPARED_STATEMENT_LOST = new Set(['26000', '42P05'])
+const PREPARED_STATEMENT_LOST = new Set(['26000', '42P05', '0A000'])
 /** A query unanswered this long makes us check whether the server still answers a new connection. */
 const SUSPECT_MS = 250
 /** While down, how often a probe looks for the database again. */
@@ -154,7 +156,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
           if (named && PREPARED_STATEMENT_LOST.has(error?.code)) {
             // Run unnamed from now on: the same statement again, parsed for this call only.
             prepare = false
-            options.log?.warn({ err: error }, 'named prepared statements are off: the server lost one (a pooler?)')
+            options.log?.warn({ err: error }, 'named prepared statements are off: the server could not run one')
             run<T>(held, sql, params).then(resolve, reject)
             return
           }
