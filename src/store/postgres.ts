@@ -45,7 +45,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
   let closed = false
   let probing: Promise<boolean> | null = null
   let reprobe: NodeJS.Timeout | null = null
-  /** Named statements are prepared (Queryable.query's `name`) until a pooler shows it cannot keep them. */
+  /** Named statements are prepared (Queryable.query's `name`) until the server fails to run one as prepared. */
   let prepare = true
   const inflight = new Set<{ started: number, fail(): void }>()
 

@@ -14,7 +14,9 @@ import { needs, postgresDatabase, usageRow } from '../support.js'
 
 const skip = needs('postgres')
 
-async function open (t: Test, warnings: string[]): Promise<Database> {
+/** A new database on one pooled connection, the warnings it logs, and a ledger on it. */
+async function open (t: Test) {
+  const warnings: string[] = []
   const db = await openDatabase({
     databaseUrl: await postgresDatabase(),
     dataDir: 'memory://',
@@ -23,7 +25,7 @@ async function open (t: Test, warnings: string[]): Promise<Database> {
   })
   t.teardown(() => db.close())
   await migrate(db)
-  return db
+  return { db, warnings, ledger: createUsageLedger(db, { instanceId: 'replica' }) }
 }
 
 const prepared = async (db: Database) =>
@@ -32,9 +34,7 @@ const statuses = async (db: Database, callId: string) =>
   (await db.query('SELECT status FROM usage_ledger WHERE call_id = $1', [callId])).map(r => r.status)
 
 t.test('durable writes and batches run as named statements, one per row count', { skip }, async t => {
-  const warnings: string[] = []
-  const db = await open(t, warnings)
-  const ledger = createUsageLedger(db, { instanceId: 'replica' })
+  const { db, warnings, ledger } = await open(t)
   const callId = randomUUID()
   await ledger.record(usageRow(callId, 'pending'))
   await ledger.record(usageRow(callId, 'success'))
@@ -49,9 +49,7 @@ t.test('durable writes and batches run as named statements, one per row count', 
 })
 
 t.test('a prepared statement the session lost: the write is made unnamed, and naming stops', { skip }, async t => {
-  const warnings: string[] = []
-  const db = await open(t, warnings)
-  const ledger = createUsageLedger(db, { instanceId: 'replica' })
+  const { db, warnings, ledger } = await open(t)
   const first = randomUUID()
   await ledger.record(usageRow(first, 'pending'))
   // The client believes amk_usage_upsert_1 is prepared on this connection; the session no longer has it.
@@ -68,10 +66,8 @@ t.test('a prepared statement the session lost: the write is made unnamed, and na
 })
 
 t.test('a statement of the same name already in the session (a shared pooled session)', { skip }, async t => {
-  const warnings: string[] = []
-  const db = await open(t, warnings)
+  const { db, warnings, ledger } = await open(t)
   await db.query('PREPARE amk_usage_upsert_1 AS SELECT 1')
-  const ledger = createUsageLedger(db, { instanceId: 'replica' })
   const callId = randomUUID()
   await ledger.record(usageRow(callId, 'pending'))
   t.same(await statuses(db, callId), ['pending'], 'stored, not the other statement run')
@@ -80,8 +76,7 @@ t.test('a statement of the same name already in the session (a shared pooled ses
 
 t.test("a run's insert, outcome and read are named; its progress and a claimed key's transaction are not", { skip },
   async t => {
-    const warnings: string[] = []
-    const db = await open(t, warnings)
+    const { db, warnings } = await open(t)
     const store = createRunStore(db)
     const step = (index: number, status: StepResult['status']): StepResult => ({
       index,
