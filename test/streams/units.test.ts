@@ -169,6 +169,25 @@ t.test('local pump: the events appended in one turn go out in one write; it ends
   t.equal(connection.lastEventId, 'st_pump-6')
 })
 
+t.test('local pump: what a turn appends goes out in one write up to 64 KB; a larger backlog in several', async t => {
+  const { log, connection, writes } = await pumpFixture(t, 'st_batch')
+  pumpLocal(connection, log, 'st_batch', 0, () => {})
+  const chunk = 'y'.repeat(800)
+  let seq = 0
+  const append = (count: number) => {
+    for (let i = 0; i < count; i++) log.appendNow('st_batch', { seq: ++seq, event: 'token', data: { chunk, index: seq } })
+  }
+  append(50) // about 42 KB of frames: a streamed answer of this size went out in three writes at a 16 KB batch
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(writes.length, 1, 'one write')
+  t.equal(writes[0].text.split('event: token').length - 1, 50)
+  append(90) // about 76 KB: a catch-up is still cut into batches of at most 64 KB
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(writes.length, 3, 'two more writes')
+  t.ok(writes.slice(1).every(w => w.text.length <= 64 * 1024 + 1024), 'none much over 64 KB')
+  t.equal(writes.slice(1).reduce((n, w) => n + w.text.split('event: token').length - 1, 0), 90, 'every event written')
+})
+
 t.test('local pump with a pacer: the first event at once, faster ones at the next tick, the end at once', async t => {
   const { log, connection, writes } = await pumpFixture(t, 'st_paced')
   const pacer = new WritePacer(250)
