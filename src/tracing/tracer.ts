@@ -62,6 +62,9 @@ export class Tracer {
       if (this.llmByTrace.size <= MAX_OPEN_INVOCATIONS) break
       this.llmByTrace.delete(oldest)
     }
+    // An LLM run is only exported (/traces folds it into its agent call): without an exporter, building it
+    // would render the prompt again for nothing.
+    if (!this.options.exporter) return
     this.recordRun({
       id: `${record.traceId}/llm/${seen.calls}`,
       parentId: record.traceId,

@@ -119,6 +119,18 @@ t.test('the tracer folds LLM calls into the agent call summary', async t => {
   t.equal(tracer.recent('travel').length, 3, 'LLM runs are not listed separately')
 })
 
+t.test('without an exporter, an LLM call is only counted: its prompt (rendered on read) is never read', async t => {
+  const tracer = new Tracer({ store: new TraceStore(10), log: silent })
+  let reads = 0
+  const record = llm('p')
+  const { prompt } = record
+  Object.defineProperty(record, 'prompt', { get: () => { reads++; return prompt } })
+  tracer.onLlmCall(record)
+  tracer.onInvocation(invocation('p'))
+  t.equal(reads, 0)
+  t.match(tracer.recent('travel', 1)[0], { id: 'p', llmCalls: 1, timeToFirstTokenMs: 12 })
+})
+
 t.test('runs from streams and workflows are kept under their agent, or the first part of their name', async t => {
   const tracer = new Tracer({ store: new TraceStore(10), log: silent })
   const id = tracer.newId()
