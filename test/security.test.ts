@@ -77,6 +77,15 @@ t.test('CORS: no ALLOWED_ORIGINS means no cross-origin access; * means any origi
   const closed = await build(t)
   const res = await closed.inject({ url: '/api/status', headers: { origin: 'https://app.example.com' } })
   t.notOk(res.headers['access-control-allow-origin'])
+  t.notOk(res.headers.vary, 'no CORS at all: not even Vary: Origin')
+  const preflight = await closed.inject({
+    method: 'OPTIONS',
+    url: '/api/status',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' }
+  })
+  t.equal(preflight.statusCode, 404, 'a preflight finds no route')
+  t.equal(preflight.json().code, 'AMK_ROUTE_NOT_FOUND', 'in the error shape')
+  t.notOk(preflight.headers['access-control-allow-origin'])
 
   const open = await build(t, { env: { ALLOWED_ORIGINS: '*' } })
   const any = await open.inject({ url: '/api/status', headers: { origin: 'https://anything.example' } })

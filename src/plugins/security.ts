@@ -69,9 +69,11 @@ export default fp(async function security (app) {
 
   const origins = csv(app.config.ALLOWED_ORIGINS)
   const anyOrigin = origins.includes('*')
-  // @fastify/cors answers a malformed preflight with a text/plain 400 and a foreign origin with a bare 204;
-  // both are refused here first, in the error shape. (No origins configured: OPTIONS is an unknown route.)
+  // No origins configured: no CORS at all, and OPTIONS is an unknown route (404), as @fastify/cors with
+  // `origin: false` answered it, without its hook copying its options on every request (issue 16).
   if (origins.length > 0) {
+    // @fastify/cors answers a malformed preflight with a text/plain 400 and a foreign origin with a bare 204;
+    // both are refused here first, in the error shape.
     app.addHook('onRequest', async (request) => {
       if (request.method !== 'OPTIONS') return
       const origin = request.headers.origin
@@ -80,38 +82,38 @@ export default fp(async function security (app) {
       }
       if (!anyOrigin && !origins.includes(origin)) throw new CorsOriginError('This origin may not call the API')
     })
+    await app.register(cors, {
+      strictPreflight: false,
+      origin: anyOrigin ? true : origins,
+      credentials: !anyOrigin,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'x-api-key',
+        'x-request-id',
+        'last-event-id',
+        'idempotency-key',
+        'cache-control',
+        'accept',
+        // the AI SDK UI message stream's format header, and MCP's protocol version (src/protocols)
+        'x-stream-format',
+        'mcp-protocol-version'
+      ],
+      exposedHeaders: [
+        'x-request-id',
+        'x-cache',
+        'retry-after',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+        'ratelimit-policy',
+        'x-run-id',
+        'idempotent-replayed'
+      ],
+      maxAge: 600
+    })
   }
-  await app.register(cors, {
-    strictPreflight: false,
-    origin: anyOrigin ? true : origins.length > 0 ? origins : false,
-    credentials: !anyOrigin,
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: [
-      'authorization',
-      'content-type',
-      'x-api-key',
-      'x-request-id',
-      'last-event-id',
-      'idempotency-key',
-      'cache-control',
-      'accept',
-      // the AI SDK UI message stream's format header, and MCP's protocol version (src/protocols)
-      'x-stream-format',
-      'mcp-protocol-version'
-    ],
-    exposedHeaders: [
-      'x-request-id',
-      'x-cache',
-      'retry-after',
-      'ratelimit-limit',
-      'ratelimit-remaining',
-      'ratelimit-reset',
-      'ratelimit-policy',
-      'x-run-id',
-      'idempotent-replayed'
-    ],
-    maxAge: 600
-  })
 
   await app.register(compress, {
     global: true,
