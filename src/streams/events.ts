@@ -99,10 +99,14 @@ export function parseEventId (id: string | undefined | null): { streamId: string
 
 /**
  * Encodes one event frame. `data` is JSON on a single line (JSON.stringify never emits raw newlines),
- * so one `data:` field suffices; the id and event name are ours and never contain CR/LF.
+ * so one `data:` field suffices; the id and event name are ours and never contain CR/LF. The frame is one
+ * flat string, since the memory log holds it for the stream's life: a template literal would make a tree of
+ * its pieces (a 120-character token frame about 360 bytes against 160 flat), and join() builds it flat in one
+ * copy, cheaper than flattening the tree afterwards.
  */
 export function encodeEvent (streamId: string, event: LoggedEvent): string {
-  return `id: ${eventId(streamId, event.seq)}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`
+  return ['id: ', streamId, '-', event.seq, '\nevent: ', wireName(event.event), '\ndata: ', JSON.stringify(event.data), '\n\n']
+    .join('')
 }
 
 /**
@@ -149,14 +153,6 @@ export const nativeWire: StreamWire = { headers: {}, event: encodeEvent, notice:
 /** A comment line (heartbeat); EventSource ignores it, proxies see traffic. */
 export function encodeComment (text: string): string {
   return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`
-}
-
-/**
- * A string held for a long time, as one flat copy: a string built by concatenation (a template literal, a
- * header block) is a tree of pieces, two or three times the size of its text.
- */
-export function flatString (text: string): string {
-  return Buffer.from(text).toString()
 }
 
 /** Reconnection delay hint for EventSource. */

@@ -5,7 +5,7 @@ import type { AgentName, InvokeRequest, InvokeResult, StreamItems } from '../age
 import type { Caller } from '../auth/roles.js'
 import { toPublicError } from '../errors.js'
 import { ArrayItemScanner } from './array-scanner.js'
-import { interruptedEvent, StreamErrorCode, type StreamEvent, type StreamUsage } from './events.js'
+import { interruptedEvent, StreamErrorCode, type LoggedEvent, type StreamEvent, type StreamUsage } from './events.js'
 import type { EventLog } from './event-log.js'
 import type { Session, SessionStatus } from './sessions.js'
 
@@ -91,7 +91,8 @@ export async function runGeneration (
   let lastAppended: Promise<void> | null = null
   const emit = (event: StreamEvent) => {
     // The memory log answers one shared resolved promise; the Redis log one per batch of writes.
-    const appended = log.append(session.streamId, { ...event, seq: ++seq })
+    // One shape for every event (a spread copies through a generic path, about a tenth of an append).
+    const appended = log.append(session.streamId, { event: event.event, data: event.data, seq: ++seq } as LoggedEvent)
     if (appended !== lastAppended) {
       lastAppended = appended
       pending = appended.catch(() => {})

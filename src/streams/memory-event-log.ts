@@ -5,7 +5,7 @@
 // last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at most STREAM_LOG_MAX_EVENTS are kept per
 // stream. As the Redis log's local tier, events already stored in Redis are released (dropped here) once
 // every local reader has passed them; the newest event always stays, so the end of a stream is known here.
-import { decodeFrame, encodeEvent, flatString, isTerminal, type LoggedEvent } from './events.js'
+import { decodeFrame, encodeEvent, isTerminal, type LoggedEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 
 /** A local reader (a connection's pump, or a wake-up subscriber at Infinity): holds events after `cursor`. */
@@ -118,8 +118,7 @@ export class MemoryEventLog implements EventLog {
     const { seqs, frames } = entry
     const last = seqs.length > 0 ? seqs[seqs.length - 1] : 0
     if (event.seq <= last) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last}`)
-    // Flat: a 120-character token frame as a template literal's tree is about 360 bytes; the copy about 160.
-    const frame = flatString(encodeEvent(streamId, event))
+    const frame = encodeEvent(streamId, event) // one flat string
     seqs.push(event.seq)
     frames.push(frame)
     if (!entry.endSeq && isTerminal(event)) {
