@@ -1,11 +1,12 @@
 // SSE streaming, in one run (issue 16, acceptance 3). Each server runs in its own child process, so its
 // memory, CPU and event-loop delay are its own:
 // 1. CPU per streamed call: POST /api/stream/blog with the offline provider unpaced and its answer in 20
-//    deltas, one connection, BENCH_CPU_STREAMS streams one after the other; the server's own
-//    process.cpuUsage() over them / streams, after BENCH_CPU_WARMUP streams (default 3,000): the steady
-//    state. After 50, V8's worker threads were still compiling the app and PGlite's WebAssembly with the
-//    optimizing tier, which the measured streams were charged for: 3.24 ms a stream against 2.23 ms after
-//    4,000 (6 Dec 2026). Peer: a bare node:http server writing the same frames.
+//    deltas, one connection, BENCH_CPU_STREAMS (default 1,000) streams one after the other; the server's
+//    own process.cpuUsage() over them / streams (read without forcing a GC: a forced full GC of the heap
+//    that 3,000 ended streams leave cost 50–95 ms, 0.2–0.3 ms a stream over 300), after BENCH_CPU_WARMUP
+//    streams (default 3,000): the steady state. After 50, V8's worker threads were still compiling the app and
+//    PGlite's WebAssembly with the optimizing tier, which the measured streams were charged for: 3.24 ms a
+//    stream against 2.23 ms after 4,000 (6 Dec 2026). Peer: a bare node:http server writing the same frames.
 // 2. Time to first byte with BENCH_TTFB_STREAMS (default 2,000) streams open at once (memory event log,
 //    offline provider paced to 10 chunks/s).
 // 3. BENCH_STREAMS (default 10,000) concurrent streams at BENCH_TOKEN_RATE chunks of 48 characters per
@@ -52,19 +53,23 @@ async function startChild (
   kind: ServerKind,
   rate: number,
   chunks = 154
-): Promise<{ port: number; child: ChildProcess; stats: () => Promise<ServerStats> }> {
+): Promise<{ port: number; child: ChildProcess; stats: () => Promise<ServerStats>; cpu: () => Promise<number> }> {
   const child = fork(server, ['--stream-bench-server', kind, String(rate), String(chunks), KEY], {
     // BENCH_STREAMS_NODE_ARGS: extra node flags for the server children (--cpu-prof, --max-old-space-size).
     execArgv: ['--expose-gc', ...(process.env.BENCH_STREAMS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const [message] = (await once(child, 'message')) as [{ port: number }]
-  const stats = async () => {
-    child.send('stats')
+  const ask = async (what: 'stats' | 'cpu') => {
+    child.send(what)
     const [reply] = (await once(child, 'message')) as [ServerStats]
     return reply
   }
-  return { port: message.port, child, stats }
+  /** Memory (after a forced GC), CPU, open streams and loop delay. */
+  const stats = () => ask('stats')
+  /** The server's CPU (µs) alone: no forced GC. */
+  const cpu = async () => (await ask('cpu')).cpuMicros
+  return { port: message.port, child, stats, cpu }
 }
 
 /**
@@ -199,14 +204,14 @@ async function cpuPerStream (
   count: number,
   warmup: number
 ): Promise<{ micros: number, tokens: number }> {
-  const { port, child, stats } = await startChild(server, kind, 0)
+  const { port, child, cpu } = await startChild(server, kind, 0)
   try {
     for (let i = 0; i < warmup; i++) await openStream(port, kind, 1_000_000 + i, () => {})
-    const before = await stats()
+    const before = await cpu()
     let tokens = 0
     for (let i = 0; i < count; i++) tokens += (await openStream(port, kind, i, () => {})).tokens
-    const after = await stats()
-    return { micros: (after.cpuMicros - before.cpuMicros) / count, tokens: tokens / count }
+    const after = await cpu()
+    return { micros: (after - before) / count, tokens: tokens / count }
   } finally {
     await stopChild(child)
   }
@@ -230,7 +235,7 @@ async function measure (server: string): Promise<BenchResult> {
   const rate = Number(process.env.BENCH_TOKEN_RATE ?? 1)
   const chunks = Number(process.env.BENCH_STREAM_CHUNKS ?? 60)
   const ttfbStreams = Number(process.env.BENCH_TTFB_STREAMS ?? 2000)
-  const cpuStreams = Number(process.env.BENCH_CPU_STREAMS ?? 300)
+  const cpuStreams = Number(process.env.BENCH_CPU_STREAMS ?? 1000)
 
   const cpuWarmup = Number(process.env.BENCH_CPU_WARMUP ?? 3000)
   const cpuBare = await cpuPerStream(server, 'bare', cpuStreams, cpuWarmup)
