@@ -105,8 +105,8 @@ export function parseEventId (id: string | undefined | null): { streamId: string
  * copy, cheaper than flattening the tree afterwards.
  */
 export function encodeEvent (streamId: string, event: LoggedEvent): string {
-  return ['id: ', streamId, '-', event.seq, '\nevent: ', wireName(event.event), '\ndata: ', JSON.stringify(event.data), '\n\n']
-    .join('')
+  const data = JSON.stringify(event.data)
+  return ['id: ', streamId, '-', event.seq, '\nevent: ', wireName(event.event), '\ndata: ', data, '\n\n'].join('')
 }
 
 /**
