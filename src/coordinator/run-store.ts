@@ -165,12 +165,12 @@ export function createRunStore (db: Database) {
      */
     async progress (runId: string, steps: StepResult[]): Promise<boolean> {
       if (steps.length === 0) return true
-      const sql = `UPDATE workflow_runs SET steps = ${stepsSet(steps, 2)} ` +
-        "WHERE id = $1 AND status = 'running' RETURNING id"
+      const sql = `UPDATE workflow_runs SET steps = ${stepsSet(steps, 2)} WHERE id = $1 AND status = 'running'`
       const params = [runId, ...steps.map(step => json(step))]
-      // Inlined on PGlite: without parameters, query() costs what exec() does, and it answers the row.
-      const rows = db.kind === 'pglite' ? await db.query(inlined(sql, params)) : await db.query(sql, params)
-      return rows.length > 0
+      // PGlite: inlined, by exec, which answers the rows changed. query() would send even a statement without
+      // parameters in six exchanges with its WASM (parse, bind, describe, execute, sync): 0.5 ms against 0.15.
+      if (db.kind === 'pglite') return (await db.exec(inlined(sql, params))) > 0
+      return (await db.query(`${sql} RETURNING id`, params)).length > 0
     },
 
     /**

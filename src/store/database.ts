@@ -27,7 +27,8 @@ export interface Database extends Queryable {
   readonly created?: Created
   /** Where the data lives, for the banner (never includes a password). */
   readonly location: string
-  exec(sql: string): Promise<void>
+  /** Runs statements without parameters; answers the rows the last one changed (0 when it changes none). */
+  exec(sql: string): Promise<number>
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   ping(): Promise<void>
   close(): Promise<void>

@@ -53,7 +53,7 @@ const IN_TRANSACTION = Symbol('in transaction')
  * synchronous step as the write, says so, and such a statement goes through db.exec(), which waits for the
  * transaction's end instead of joining it.
  */
-function directExec (db: PGlite): (sql: string) => Promise<void> {
+function directExec (db: PGlite): (sql: string) => Promise<number> {
   return async sql => {
     const message = queryMessage(sql)
     const outcome = await db.runExclusive(async () => {
@@ -61,10 +61,23 @@ function directExec (db: PGlite): (sql: string) => Promise<void> {
       // module down outside it, so the mark is read here, not before.
       await db._checkReady()
       if (db.isInTransaction()) return IN_TRANSACTION
-      await db.execProtocol(message)
+      return changedRows((await db.execProtocol(message)).messages)
     })
-    if (outcome === IN_TRANSACTION) await db.exec(sql)
+    if (outcome !== IN_TRANSACTION) return outcome
+    return (await db.exec(sql)).at(-1)?.affectedRows ?? 0
   }
+}
+
+/** The rows the last statement changed, from its CommandComplete tag ('UPDATE 3', 'INSERT 0 1'). */
+function changedRows (messages: readonly unknown[]): number {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]
+    if (message instanceof protocol.messages.CommandCompleteMessage) {
+      const count = Number(message.text.slice(message.text.lastIndexOf(' ') + 1))
+      return Number.isSafeInteger(count) ? count : 0
+    }
+  }
+  return 0
 }
 
 interface Opened {

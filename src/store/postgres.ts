@@ -2,9 +2,11 @@
 // connect, pool-acquire and statement timeouts; a probe (a fresh connection running SELECT 1) whenever a
 // connection fails or a query goes unanswered for SUSPECT_MS; and, once the probe fails, a fast path
 // that answers 503 at once (in-flight queries included) until a background probe succeeds again.
-import pg from 'pg'
+import pg, { type QueryResult } from 'pg'
 import type { Database, Queryable, Row } from './database.js'
 import { databaseUnavailable, isConnectionError, translate } from './unavailable.js'
+
+interface Ran<T> { rows: T[], count: number }
 
 export interface PostgresOptions {
   connectTimeoutMs: number
@@ -137,8 +139,11 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
     }
   }
 
-  /** Runs one query on a client; rejected at once (and the client dropped) when the database is declared down. */
-  function run<T extends Row> (held: Lease, sql: string, params?: unknown[], name?: string): Promise<T[]> {
+  /**
+   * Runs one query on a client; rejected at once (and the client dropped) when the database is declared down.
+   * Answers its rows and the rows the (last) statement changed.
+   */
+  function run<T extends Row> (held: Lease, sql: string, params?: unknown[], name?: string): Promise<Ran<T>> {
     return new Promise((resolve, reject) => {
       const entry = {
         started: Date.now(),
@@ -150,7 +155,12 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
       inflight.add(entry)
       const named = name !== undefined && prepare
       held.client.query<T>(named ? { name, text: sql, values: params ?? [] } : { text: sql, values: params }).then(
-        result => { inflight.delete(entry); resolve(result.rows) },
+        result => {
+          inflight.delete(entry)
+          // Several statements in one simple query answer one result each.
+          const last = (Array.isArray(result) ? result.at(-1) : result) as QueryResult<T> | undefined
+          resolve({ rows: last?.rows ?? [], count: last?.rowCount ?? 0 })
+        },
         error => {
           inflight.delete(entry)
           if (named && PREPARED_STATEMENT_LOST.has(error?.code)) {
@@ -185,11 +195,13 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
     kind: 'postgres',
     location: `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`,
     query: <T extends Row>(sql: string, params?: unknown[], name?: string) =>
-      withClient(client => run<T>(client, sql, params, name)),
-    async exec (sql) { await withClient(client => run(client, sql)) },
+      withClient(async client => (await run<T>(client, sql, params, name)).rows),
+    exec: async sql => (await withClient(client => run(client, sql))).count,
     transaction: (fn) => withClient(async client => {
       // Unnamed inside: a lost prepared statement's error would abort the transaction, so it could not be run again.
-      const tx: Queryable = { query: <R extends Row>(sql: string, params?: unknown[]) => run<R>(client, sql, params) }
+      const tx: Queryable = {
+        query: async <R extends Row>(sql: string, params?: unknown[]) => (await run<R>(client, sql, params)).rows
+      }
       await run(client, 'BEGIN')
       try {
         const result = await fn(tx)

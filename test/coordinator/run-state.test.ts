@@ -39,7 +39,7 @@ function switchable (db: Database) {
     kind: db.kind,
     location: db.location,
     async query<T extends Row> (sql: string, params?: unknown[]) { await guard(); return db.query<T>(sql, params) },
-    async exec (sql) { await guard(); await db.exec(sql) },
+    async exec (sql) { await guard(); return db.exec(sql) },
     async transaction (fn) { await guard(); return db.transaction(fn) },
     async ping () { await guard(); await db.ping() },
     async close () {}

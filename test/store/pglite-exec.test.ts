@@ -39,6 +39,22 @@ t.test('several statements in one exec run in order, in one implicit transaction
   t.same(await ids(), ['first', 'second, é€😀', 'third, updated'], 'the failed pair left nothing')
 })
 
+t.test('exec answers the rows its last statement changed, inside a transaction too', async t => {
+  t.equal(await db.exec("UPDATE t SET note = note WHERE note LIKE '%'"), 3)
+  t.equal(await db.exec("UPDATE t SET note = note WHERE note = 'nobody'"), 0)
+  t.equal(await db.exec("DELETE FROM t WHERE note = 'nobody'; UPDATE t SET note = note WHERE note = 'first'"), 1)
+  t.equal(await db.exec('SELECT 1'), 1, 'a SELECT counts its rows, as its tag does')
+  t.equal(await db.exec('CREATE TEMP TABLE scratch (n int)'), 0, 'a statement without a count')
+  // A statement issued while a transaction awaits goes through db.exec() after it: the same answer.
+  let release!: () => void
+  const paused = new Promise<void>(resolve => { release = resolve })
+  const tx = db.transaction(async q => { await q.query('SELECT 1'); await paused })
+  const counted = db.exec("UPDATE t SET note = note WHERE note = 'first'")
+  release()
+  await tx
+  t.equal(await counted, 1)
+})
+
 t.test('an exec issued during a transaction waits for it and is not rolled back with it', async t => {
   let release!: () => void
   const paused = new Promise<void>(resolve => { release = resolve })

@@ -112,3 +112,12 @@ t.test("a run's insert, outcome and read are named; its progress and a claimed k
     t.match(await store.get(keyed), { status: 'completed', durationMs: 5 }, 'read unnamed')
     t.same(warnings, ['named prepared statements are off: the server could not run one'])
   })
+
+t.test('exec answers the rows its last statement changed, as on PGlite', { skip }, async t => {
+  const { db } = await open(t)
+  await db.exec('CREATE TEMP TABLE counted (n int)')
+  t.equal(await db.exec('INSERT INTO counted SELECT generate_series(1, 3)'), 3)
+  t.equal(await db.exec('UPDATE counted SET n = n + 1 WHERE n > 1'), 2)
+  t.equal(await db.exec('DELETE FROM counted WHERE n > 100; UPDATE counted SET n = n WHERE n = 1'), 1, 'the last one')
+  t.equal(await db.exec('UPDATE counted SET n = n WHERE n > 100'), 0)
+})
