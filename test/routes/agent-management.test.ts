@@ -316,7 +316,14 @@ t.test('permissions per route: user, admin, anonymous', async t => {
     t.equal((await as(ADMIN_KEY)).statusCode, 200, `admin ${method} ${url}`)
     t.equal((await as()).statusCode, 401, `anonymous ${method} ${url}`)
   }
-  const list = (await get(app, '/api/agents/list', USER_KEY)).json()
+  const first = await get(app, '/api/agents/list', USER_KEY)
+  const second = await get(app, '/api/agents/list', ADMIN_KEY)
+  t.equal(first.headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(second.body, first.body, 'the same bytes for every caller (serialized once)')
+  const list = first.json()
+  // Exactly what the route's schema serializer writes: only the schema's properties, none dropped.
+  t.same(Object.keys(list), ['count', 'agents'])
+  t.same(Object.keys(list.agents[0]).sort(), ['capabilities', 'defaultModel', 'description', 'methods', 'model', 'name', 'rateLimit'])
   t.equal(list.count, 3)
   const travel = list.agents.find((a: { name: string }) => a.name === 'travel')
   t.match(travel, { defaultModel: 'flash', model: 'offline', rateLimit: 60 })
