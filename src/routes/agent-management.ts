@@ -51,6 +51,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { agent, ...verdict, status, message, provider, timestamp: new Date().toISOString() }
   }
 
+  /** GET /list's answer, serialized at its first request. */
+  let listBody: string | undefined
   app.get(
     '/list',
     {
@@ -72,7 +74,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   )
 
-  let listBody: string | undefined
   function agentList () {
     return {
       count: names.length,

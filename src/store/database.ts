@@ -27,7 +27,10 @@ export interface Database extends Queryable {
   readonly created?: Created
   /** Where the data lives, for the banner (never includes a password). */
   readonly location: string
-  /** Runs statements without parameters; answers the rows the last one changed (0 when it changes none). */
+  /**
+   * Runs statements without parameters; answers the count of the last one's command tag: the rows it changed (or,
+   * for a SELECT, returned), 0 for a statement without a count.
+   */
   exec(sql: string): Promise<number>
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   ping(): Promise<void>
