@@ -19,7 +19,7 @@ t.teardown(() => server.close())
 const routes: FastifyPluginAsync = async app => {
   app.post(
     '/test/limited',
-    { config: { permission: 'agent:execute', rateLimits: [{ scope: 'stall', max: LIMIT, timeWindowMs: 60_000 }] } },
+    { config: { permission: 'agent:execute', rateLimits: [{ scope: 'stall', max: LIMIT, timeWindowMs: 600_000 }] } },
     async () => ({ ok: true })
   )
 }
@@ -47,7 +47,9 @@ t.test('a blocked loop with commands in flight leaves the breaker closed and the
   const env = {
     REDIS_URL: server.url,
     REDIS_KEY_PREFIX: redisPrefix(),
-    REDIS_COMMAND_TIMEOUT_MS: '100',
+    // Well under the 1 s stalls, and long enough that no command of the counting below times out on a machine
+    // busy with other suites (with 100 ms, and a 60 s window, a run beside 56 other suites once admitted all 60).
+    REDIS_COMMAND_TIMEOUT_MS: '400',
     VALID_API_KEYS: `${KEY}:user`,
     RATE_LIMIT_GLOBAL_MAX: '1000000'
   }
