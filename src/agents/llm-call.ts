@@ -2,6 +2,8 @@
 // (the call is visible before it starts), then generate() or stream() (forwarding deltas), then the row
 // settled and one LlmCallRecord whatever the outcome — success, error or cancelled (with usage estimated
 // from the text produced so far). A call the provider rejected without output is recorded but not charged.
+// The settlement (the budget release and the row, written together) is handed to the invocation's tally, which
+// the invocation awaits before it ends: the round trips overlap the answer's checks and its cache write.
 import { randomUUID } from 'node:crypto'
 import type { Caller } from '../auth/roles.js'
 import { estimateTokens } from '../llm/tokens.js'
@@ -34,6 +36,13 @@ export interface CallDeps {
 }
 
 export interface CallOutcome { result: GenerateResult, costUsd: number }
+
+/** What an invocation keeps of its provider calls: their usage, and their settlements until written. */
+export interface CallTally {
+  add(usage: Usage & { costUsd: number }, models: string[], calls: number): void
+  /** A call's settlement (budget release and usage row) in flight; the invocation awaits it before it ends. */
+  settling(write: Promise<unknown>): void
+}
 
 /** A request that can let go of its prompt text once the provider has started answering a stream. */
 export interface ReleasablePrompt extends GenerateRequest {
@@ -97,7 +106,7 @@ export async function callProvider (
   request: ReleasablePrompt,
   stream: boolean,
   /** Gets the call's usage whatever the outcome (a failed or cancelled call's estimated from its text). */
-  tally?: { add(usage: Usage & { costUsd: number }, models: string[], calls: number): void }
+  tally: CallTally
 ): Promise<CallOutcome> {
   const promptTokens = estimateTokens(request.system + request.prompt)
   const settle = await reserve(deps, scope, request, promptTokens)
@@ -169,22 +178,23 @@ export async function callProvider (
       : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
   const model = result?.model ?? stringFieldOf(fieldOf(failure, 'details'), 'model') ?? request.model
   const costUsd = rejected ? 0 : deps.price(model, usage)
-  tally?.add({ ...usage, costUsd }, [model], 1)
-  await settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd })
-
-  await deps.ledger
-    ?.record(
-      row({
-        model,
-        inputTokens: usage.inputTokens,
-        outputTokens: usage.outputTokens,
-        costUsd,
-        status,
-        durationMs,
-        estimated: usage.estimated ?? false
-      })
-    )
-    .catch(err => deps.warn({ err }, 'usage ledger write failed'))
+  tally.add({ ...usage, costUsd }, [model], 1)
+  tally.settling(Promise.all([
+    settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd }),
+    deps.ledger
+      ?.record(
+        row({
+          model,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          costUsd,
+          status,
+          durationMs,
+          estimated: usage.estimated ?? false
+        })
+      )
+      .catch(err => deps.warn({ err }, 'usage ledger write failed'))
+  ]))
 
   const record: LlmCallRecord = {
     traceId: scope.traceId,

@@ -18,7 +18,7 @@ import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
 import { abortedOf, LazyAbortController, reasonOf, type CallController } from './call-abort.js'
-import { callProvider, type CallDeps, type CallScope, type ReleasablePrompt } from './llm-call.js'
+import { callProvider, type CallDeps, type CallScope, type CallTally, type ReleasablePrompt } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import { unknownAgent } from './request-rules.js'
 import type {
@@ -68,7 +68,7 @@ export interface AgentService {
 }
 
 /** Usage summed over one invocation (a composite method adds its sub-invocations). */
-class Tally {
+class Tally implements CallTally {
   inputTokens = 0
   outputTokens = 0
   costUsd = 0
@@ -77,6 +77,8 @@ class Tally {
   models: readonly string[] = []
   /** Provider calls made, whatever their outcome. */
   calls = 0
+  /** Settlements of its provider calls still being written (none during a call: nothing held per open stream). */
+  #settlements: Array<Promise<unknown>> | undefined
   add (
     usage: { inputTokens: number; outputTokens: number; costUsd: number; estimated?: boolean },
     models: Iterable<string>,
@@ -92,6 +94,15 @@ class Tally {
 
   get model () {
     return this.models.join('+') || 'none'
+  }
+
+  settling (write: Promise<unknown>) {
+    (this.#settlements ??= []).push(write)
+  }
+
+  /** Resolves once every settlement held is written (or buffered); the writes never reject. */
+  written (): Promise<unknown> | undefined {
+    return this.#settlements && Promise.all(this.#settlements)
   }
 
   usage () {
@@ -309,6 +320,9 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       if (tally.calls > 0) spentOn(thrown, tally.usage())
       throw thrown
     } finally {
+      // The provider calls' settlements were written while the answer was checked and cached: the invocation
+      // ends, and its caller gets the answer, once they are stored (or buffered), as before.
+      await tally.written()
       untrack?.()
       parent?.add(tally.usage(), tally.models, tally.calls)
       const record: InvocationRecord = {

@@ -255,3 +255,86 @@ t.test("a failed invocation's error carries what it spent, out of sight of respo
     .then(() => null, (e: unknown) => e as Error & { usage?: unknown })
   t.equal(refused?.usage, undefined, 'nothing spent, nothing attached')
 })
+
+t.test(
+  "a call's settlement is written while its answer is checked and cached; the invocation ends once it is stored",
+  async t => {
+    const db = await pglite()
+    const ledger = createUsageLedger(db)
+    const events: string[] = []
+    const gate = () => {
+      let open!: () => void
+      const opened = new Promise<void>(resolve => { open = resolve })
+      return { opened, open }
+    }
+    const settlement = gate()
+    const release = gate()
+    const cache = createMemoryCache({ maxEntries: 10 })
+    const failing = createOfflineProvider({ build: offlineBuilder() })
+    let fail = false
+    const agents = createAgentService({
+      definitions: createAgentDefinitions(),
+      llm: {
+        provider: { ...failing, generate: async request => { if (fail) throw new Error('upstream broke'); return failing.generate(request) } },
+        modelFor: () => 'offline',
+        price: () => 0
+      },
+      cache: { ...cache, set: async (...args) => { events.push('cache set'); return cache.set(...args) } },
+      keyPrefix: 'test:',
+      ledger: {
+        ...ledger,
+        record: async row => {
+          if (row.status === 'pending') return ledger.record(row)
+          events.push('settlement started')
+          await settlement.opened
+          await ledger.record(row)
+          events.push('settlement stored')
+        }
+      }
+    })
+    agents.addHooks({
+      beforeLlmCall: async () => ({
+        release: async () => {
+          events.push('budget release started')
+          await release.opened
+        }
+      })
+    })
+    /** Lets up to 50 turns of the event loop pass, fewer once `done` says so. */
+    const turns = async (done: () => boolean) => {
+      for (let turn = 0; turn < 50 && !done(); turn++) await new Promise(resolve => setImmediate(resolve))
+    }
+
+    let ended = false
+    const invocation = agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller, noCache: true })
+      .finally(() => { ended = true })
+    await turns(() => events.includes('cache set'))
+    t.same(events, ['budget release started', 'settlement started', 'cache set'],
+      'the budget release and the usage row are written together, while the answer is checked and cached')
+    t.notOk(ended, 'the answer waits for them')
+    release.open()
+    await turns(() => ended)
+    t.notOk(ended, 'and for the usage row too')
+    settlement.open()
+    const result = await invocation
+    t.ok(result.data, 'then it answers')
+    t.equal(events.at(-1), 'settlement stored', 'after the row was stored')
+    const [row] = await db.query<{ status: string }>(
+      'SELECT status FROM usage_ledger WHERE trace_id = $1', [result.traceId])
+    t.equal(row.status, 'success')
+
+    // A failed call the same way: its error reaches the caller once its row is stored.
+    events.length = 0
+    fail = true
+    let failed = false
+    const failure = agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller, noCache: true })
+      .catch((error: Error) => { failed = true; return error })
+    const blocked = gate()
+    Object.assign(settlement, blocked)
+    await turns(() => failed)
+    t.notOk(failed, 'a failure waits for its usage row as well')
+    blocked.open()
+    t.match(await failure, { message: 'upstream broke' })
+    t.same(events, ['budget release started', 'settlement started', 'settlement stored'])
+  }
+)
