@@ -267,15 +267,22 @@ t.test(
       const opened = new Promise<void>(resolve => { open = resolve })
       return { opened, open }
     }
-    const settlement = gate()
+    let settlement = gate()
     const release = gate()
     const cache = createMemoryCache({ maxEntries: 10 })
-    const failing = createOfflineProvider({ build: offlineBuilder() })
+    const offline = createOfflineProvider({ build: offlineBuilder() })
     let fail = false
+    const provider: LlmProvider = {
+      ...offline,
+      generate: async request => {
+        if (fail) throw new Error('upstream broke')
+        return offline.generate(request)
+      }
+    }
     const agents = createAgentService({
       definitions: createAgentDefinitions(),
       llm: {
-        provider: { ...failing, generate: async request => { if (fail) throw new Error('upstream broke'); return failing.generate(request) } },
+        provider,
         modelFor: () => 'offline',
         price: () => 0
       },
@@ -326,14 +333,13 @@ t.test(
     // A failed call the same way: its error reaches the caller once its row is stored.
     events.length = 0
     fail = true
+    settlement = gate()
     let failed = false
     const failure = agents.invoke({ agent: 'travel', method: 'searchFlights', input: FLIGHTS, caller, noCache: true })
       .catch((error: Error) => { failed = true; return error })
-    const blocked = gate()
-    Object.assign(settlement, blocked)
     await turns(() => failed)
     t.notOk(failed, 'a failure waits for its usage row as well')
-    blocked.open()
+    settlement.open()
     t.match(await failure, { message: 'upstream broke' })
     t.same(events, ['budget release started', 'settlement started', 'settlement stored'])
   }
