@@ -45,7 +45,25 @@ export async function migrate (db: Database, migrations?: Migration[]): Promise<
   return applied
 }
 
-/** Splits a migration into statements (migrations keep semicolons out of strings and bodies). */
-function splitStatements (sql: string): string[] {
-  return sql.replace(/--.*$/gm, '').split(';').map(s => s.trim()).filter(Boolean)
+/**
+ * Splits a migration into statements at the semicolons outside dollar-quoted bodies (a DO block's); migrations
+ * keep semicolons out of strings and comments.
+ */
+export function splitStatements (sql: string): string[] {
+  const text = sql.replace(/--.*$/gm, '')
+  const statements: string[] = []
+  let start = 0
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === ';') {
+      statements.push(text.slice(start, i))
+      start = i + 1
+    } else if (text[i] === '$') {
+      const tag = /^\$\w*\$/.exec(text.slice(i, i + 64))?.[0]
+      if (!tag) continue
+      const end = text.indexOf(tag, i + tag.length)
+      i = end < 0 ? text.length : end + tag.length - 1
+    }
+  }
+  statements.push(text.slice(start))
+  return statements.map(s => s.trim()).filter(Boolean)
 }

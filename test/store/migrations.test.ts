@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { needs, postgresDatabase } from '../support.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
-import { loadMigrations, migrate } from '../../src/store/migrate.js'
+import { loadMigrations, migrate, splitStatements } from '../../src/store/migrate.js'
 
 const TABLES = ['api_keys', 'idempotency_keys', 'schema_migrations', 'usage_ledger', 'users', 'workflow_runs']
 
@@ -69,6 +69,26 @@ async function speaksTheDialect (t: Test, db: Database) {
   await db.ping()
 }
 
+/** The compression of the run's large JSON columns: 'l' (lz4) or '' (the server's default, pglz). */
+async function runColumnCompression (db: Database): Promise<Record<string, string>> {
+  const rows = await db.query<{ attname: string, compression: string }>(`SELECT attname, attcompression::text AS compression
+    FROM pg_attribute WHERE attrelid = 'workflow_runs'::regclass AND attname IN ('input', 'steps', 'result')`)
+  return Object.fromEntries(rows.map(row => [row.attname, row.compression]))
+}
+
+t.test('a migration splits at semicolons outside dollar-quoted bodies', async t => {
+  t.same(splitStatements('CREATE TABLE a (x int);\n-- a comment; not a statement\nCREATE INDEX b ON a (x);'), [
+    'CREATE TABLE a (x int)',
+    'CREATE INDEX b ON a (x)'
+  ])
+  const block = "DO $$\nBEGIN\n  EXECUTE 'SELECT 1';\n  PERFORM 2;\nEXCEPTION WHEN others THEN\n  NULL;\nEND $$"
+  t.same(splitStatements(`${block};\nSELECT 3;`), [block, 'SELECT 3'], 'a DO block stays one statement')
+  t.same(splitStatements('DO $body$ BEGIN PERFORM $$;$$; END $body$; SELECT 4'), [
+    'DO $body$ BEGIN PERFORM $$;$$; END $body$',
+    'SELECT 4'
+  ], 'a tagged body ends only at its own tag')
+})
+
 t.test('PGlite (in memory): migrations apply once; same dialect', async t => {
   const db = await openDatabase({ dataDir: 'memory://' })
   t.teardown(() => db.close())
@@ -76,6 +96,7 @@ t.test('PGlite (in memory): migrations apply once; same dialect', async t => {
   t.equal(db.location, 'memory')
   await migrationsApplyOnce(t, db)
   await speaksTheDialect(t, db)
+  t.same(await runColumnCompression(db), { input: '', steps: '', result: '' }, 'no lz4 in PGlite: the default stays')
 })
 
 t.test('PGlite (directory): data survives a reopen, migrations are not applied again', async t => {
@@ -101,6 +122,13 @@ t.test('PostgreSQL: migrations apply once; same dialect', { skip: needs('postgre
   t.notMatch(db.location, /postgres@/, 'no credentials in the banner location')
   await migrationsApplyOnce(t, db)
   await speaksTheDialect(t, db)
+  t.same(await runColumnCompression(db), { input: 'l', steps: 'l', result: 'l' }, "a run's JSON columns use lz4")
+  const steps = JSON.stringify(Array.from({ length: 200 }, (_, index) => ({ index, text: `step ${index} `.repeat(20) })))
+  await db.query(`INSERT INTO workflow_runs (id, caller_id, strategy, status, steps)
+    VALUES ('00000000-0000-4000-8000-000000000001', 'c', 'parallel', 'completed', $1::jsonb)`, [steps])
+  const [stored] = await db.query<{ compression: string, same: boolean }>(`SELECT pg_column_compression(steps) AS compression,
+    steps = $1::jsonb AS same FROM workflow_runs`, [steps])
+  t.same(stored, { compression: 'lz4', same: true }, 'a large value is stored lz4-compressed and reads back whole')
 })
 
 t.test(
