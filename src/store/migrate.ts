@@ -57,8 +57,9 @@ export function splitStatements (sql: string): string[] {
     if (text[i] === ';') {
       statements.push(text.slice(start, i))
       start = i + 1
-    } else if (text[i] === '$') {
-      const tag = /^\$\w*\$/.exec(text.slice(i, i + 64))?.[0]
+    } else if (text[i] === '$' && !/[\w$]/.test(text[i - 1] ?? ' ')) {
+      // A body opens with $$ or $tag$, not inside an identifier (PostgreSQL's rule: `a$b$` is a name).
+      const tag = /^\$(?:[A-Za-z_]\w*)?\$/.exec(text.slice(i, i + 64))?.[0]
       if (!tag) continue
       const end = text.indexOf(tag, i + tag.length)
       i = end < 0 ? text.length : end + tag.length - 1

@@ -87,6 +87,8 @@ t.test('a migration splits at semicolons outside dollar-quoted bodies', async t 
     'DO $body$ BEGIN PERFORM $$;$$; END $body$',
     'SELECT 4'
   ], 'a tagged body ends only at its own tag')
+  t.same(splitStatements('SELECT 1 AS a$b$; SELECT $1$; SELECT 2'), ['SELECT 1 AS a$b$', 'SELECT $1$', 'SELECT 2'],
+    'a dollar sign inside a name or before a digit opens no body')
 })
 
 t.test('PGlite (in memory): migrations apply once; same dialect', async t => {
