@@ -46,8 +46,8 @@ export async function migrate (db: Database, migrations?: Migration[]): Promise<
 }
 
 /**
- * Splits a migration into statements at the semicolons outside dollar-quoted bodies (a DO block's); migrations
- * keep semicolons out of strings and comments.
+ * Splits a migration into statements at the semicolons outside dollar-quoted bodies (a DO block's), after dropping
+ * `--` comments; migrations keep semicolons out of quoted strings.
  */
 export function splitStatements (sql: string): string[] {
   const text = sql.replace(/--.*$/gm, '')
