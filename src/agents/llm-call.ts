@@ -143,7 +143,9 @@ export async function callProvider (
     .catch(err => deps.warn({ err }, 'usage ledger reservation failed'))
   const started = performance.now() // durations and time to first token are the provider's
   let firstTokenMs: number | undefined
-  let text = ''
+  // A stream's deltas, joined once it ends: `text += delta` would hold a 32-byte string node per delta for the
+  // stream's life (an array slot is 8 bytes).
+  const deltas: string[] = []
   let result: GenerateResult | undefined
   let failure: unknown
   try {
@@ -154,10 +156,10 @@ export async function callProvider (
             firstTokenMs = performance.now() - started
             request.releasePrompt?.() // the provider has sent it; the stream may last minutes
           }
-          text += chunk.delta
+          deltas.push(chunk.delta)
           scope.onDelta?.(chunk.delta)
         } else {
-          result = { text, usage: chunk.usage, model: chunk.model }
+          result = { text: deltas.join(''), usage: chunk.usage, model: chunk.model }
         }
       }
       if (!result) throw new Error('The provider stream ended without usage')
@@ -167,6 +169,7 @@ export async function callProvider (
   } catch (error) {
     failure = error
   }
+  const text = result ? result.text : deltas.join('') // a failed or cancelled stream's, for its estimate
   const durationMs = performance.now() - started
   const status: LlmCallRecord['status'] =
     failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'

@@ -7,7 +7,7 @@ import { ApiError, GoogleGenAI, type GenerateContentParameters, type GenerateCon
 import { CancelledError, LlmTimeoutError, LlmUnavailableError, withDetails } from '../errors.js'
 import { parseModelJson, toProviderSchema } from './json.js'
 import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js'
-import { estimateTokens } from './tokens.js'
+import { estimateTokens, tokensForChars } from './tokens.js'
 import type { GenerateRequest, GenerateResult, LlmProvider, StreamChunk, Usage } from './types.js'
 
 export interface GeminiOptions {
@@ -68,12 +68,12 @@ function classify (
   return { kind: 'retryable', message: error instanceof Error ? error.message : String(error) }
 }
 
-function usageOf (response: GenerateContentResponse | undefined, request: GenerateRequest, text: string): Usage {
+function usageOf (response: GenerateContentResponse | undefined, request: GenerateRequest, outputChars: number): Usage {
   const meta = response?.usageMetadata
   if (!meta) {
     return {
       inputTokens: estimateTokens(request.system + request.prompt),
-      outputTokens: estimateTokens(text),
+      outputTokens: tokensForChars(outputChars),
       estimated: true
     }
   }
@@ -191,7 +191,7 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
       return {
         text,
         json: request.responseSchema ? parseModelJson(text) : undefined,
-        usage: usageOf(response, request, text),
+        usage: usageOf(response, request, text.length),
         model
       }
     },
@@ -205,7 +205,7 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
         }
       })
       const { chunks, attempt } = opened
-      let text = ''
+      let outputChars = 0
       let last: GenerateContentResponse | undefined
       try {
         for await (const chunk of chunks) {
@@ -213,7 +213,7 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
           last = chunk.usageMetadata ? chunk : last
           const delta = chunk.text
           if (delta) {
-            text += delta
+            outputChars += delta.length
             yield { type: 'delta', delta }
           }
         }
@@ -231,7 +231,7 @@ export function createGeminiProvider (options: GeminiOptions): LlmProvider {
         // Also runs when the consumer stops early: the HTTP request is aborted.
         attempt.close()
       }
-      yield { type: 'done', usage: usageOf(last, request, text), model }
+      yield { type: 'done', usage: usageOf(last, request, outputChars), model }
     },
 
     async check () {

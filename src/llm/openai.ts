@@ -10,7 +10,7 @@ import { Pool, type Dispatcher } from 'undici'
 import { CancelledError, LlmTimeoutError, LlmUnavailableError, withDetails } from '../errors.js'
 import { parseModelJson } from './json.js'
 import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js'
-import { estimateTokens } from './tokens.js'
+import { estimateTokens, tokensForChars } from './tokens.js'
 import type { GenerateRequest, LlmProvider, StreamChunk, Usage } from './types.js'
 
 export interface OpenAiOptions {
@@ -71,11 +71,12 @@ function responseFormat (schema: object): string {
   return format
 }
 
-function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, text: string): Usage {
+/** The reported usage, or an estimate from the prompt and the answer's length in characters. */
+function toUsage (usage: OpenAiUsage | undefined, request: GenerateRequest, outputChars: number): Usage {
   if (!usage) {
     return {
       inputTokens: estimateTokens(request.system + request.prompt),
-      outputTokens: estimateTokens(text),
+      outputTokens: tokensForChars(outputChars),
       estimated: true
     }
   }
@@ -176,13 +177,13 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
       return {
         text,
         json: request.responseSchema ? parseModelJson(text) : undefined,
-        usage: toUsage(payload.usage ?? undefined, request, text),
+        usage: toUsage(payload.usage ?? undefined, request, text.length),
         model: request.model
       }
     },
     async * stream (request): AsyncIterable<StreamChunk> {
       const res = await post(request, true)
-      let text = ''
+      let outputChars = 0
       let usage: OpenAiUsage | undefined
       // SSE, line by line: `data:` lines gather into one event, which a blank line dispatches. Only the
       // unfinished last line of a chunk is carried over to the next.
@@ -203,7 +204,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
                 usage = event.usage ?? usage
                 const delta = event.choices?.[0]?.delta?.content
                 if (delta) {
-                  text += delta
+                  outputChars += delta.length
                   yield { type: 'delta', delta }
                 }
               }
@@ -231,7 +232,7 @@ export function createOpenAiProvider (options: OpenAiOptions): LlmProvider {
         // A consumer that stopped early (or a failure above) leaves the body unread: end the upstream request.
         if (!res.body.readableEnded) res.body.destroy()
       }
-      yield { type: 'done', usage: toUsage(usage, request, text), model: request.model }
+      yield { type: 'done', usage: toUsage(usage, request, outputChars), model: request.model }
     },
     async check () {
       return {

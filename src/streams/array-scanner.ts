@@ -1,6 +1,8 @@
 // Incremental scan of streamed JSON text: reports each element object of one array (a top-level
 // property such as `recommendations` or `posts`, or the top-level array itself) as soon as its closing
-// brace arrives, so `partial` and `post` events go out while the model is still writing.
+// brace arrives, so `partial` and `post` events go out while the model is still writing. It keeps only the
+// text it may still need (the element or top-level string being read), not the whole answer: reading a
+// character of a concatenated string copies it flat, so a whole answer kept here was copied once per delta.
 
 export class ArrayItemScanner {
   private text = ''
@@ -20,9 +22,9 @@ export class ArrayItemScanner {
 
   /** Feeds a delta; returns the element objects completed by it, in order. */
   push (delta: string): unknown[] {
-    this.text += delta
+    if (this.finished) return []
+    const text = this.text + delta
     const items: unknown[] = []
-    const text = this.text
     for (; this.position < text.length && !this.finished; this.position++) {
       const ch = text[this.position]
       if (this.inString) {
@@ -59,7 +61,19 @@ export class ArrayItemScanner {
         }
       }
     }
+    this.keepFrom(text)
     return items
+  }
+
+  /** Drops the text before the first position still needed: the open element's start or open string's. */
+  private keepFrom (text: string): void {
+    let keep = this.finished ? text.length : this.position
+    if (this.itemStart >= 0) keep = Math.min(keep, this.itemStart)
+    if (this.inString) keep = Math.min(keep, this.stringStart)
+    this.text = keep === 0 ? text : text.slice(keep)
+    this.position -= keep
+    this.itemStart = this.itemStart >= 0 ? this.itemStart - keep : -1
+    this.stringStart -= keep
   }
 
   private atTopObject (): boolean {

@@ -110,7 +110,8 @@ t.test('a cancelled stream: the trace carries the same estimated usage as the le
     trace_id: string
   }>('SELECT status, input_tokens, output_tokens, cost_usd, estimated, trace_id FROM usage_ledger')
   t.match(row, { status: 'cancelled', estimated: true })
-  t.ok(row.output_tokens > 0 && row.cost_usd > 0, 'the ledger holds the estimate')
+  t.equal(row.output_tokens, (5 * 4000) / 20 / 4, 'the estimate is of the five deltas received (200 characters each)')
+  t.ok(row.cost_usd > 0, 'and is charged')
   const [trace] = app.tracer.recent('travel')
   t.equal(trace.id, row.trace_id)
   t.same(trace.usage, {

@@ -248,6 +248,14 @@ t.test('no usageMetadata: usage is estimated from the text and marked estimated'
   t.equal(result.usage.outputTokens, Math.ceil('{"answer":"x"}'.length / 4))
 })
 
+t.test('a stream without usageMetadata: estimated from the characters of its deltas', async t => {
+  const { server, provider } = await setup(t)
+  const text = '{"answer":"fine — Paris 🐪"}'
+  server.script.push({ text, chunks: 3, noUsage: true })
+  const chunks = await collect(provider.stream(ask()))
+  t.match(chunks.at(-1), { type: 'done', usage: { outputTokens: Math.ceil(text.length / 4), estimated: true } })
+})
+
 t.test('check() makes no request', async t => {
   const { server, provider } = await setup(t)
   t.match(await provider.check(), { ok: true })

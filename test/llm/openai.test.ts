@@ -173,6 +173,23 @@ t.test('SSE parsed across arbitrary chunk boundaries, CRLF lines, comments, mult
   ])
 })
 
+t.test('a stream without usage: estimated from the characters of its deltas', async t => {
+  const deltas = ['Ḁlexandrïa ', '→ 日本 🐪', '!']
+  const server = await rawServer(t, async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    for (const content of deltas) res.write(`data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`)
+    res.end('data: [DONE]\n\n')
+  })
+  const chunks = []
+  for await (const chunk of provider(server.url).stream(REQUEST)) chunks.push(chunk)
+  const chars = deltas.join('').length // UTF-16 units, as the estimate of a whole text counts them
+  t.same(chunks.at(-1), {
+    type: 'done',
+    usage: { inputTokens: 1, outputTokens: Math.ceil(chars / 4), estimated: true },
+    model: 'm'
+  })
+})
+
 t.test('timeouts: no headers in time, and a stream that stops, are AMK_LLM_TIMEOUT', async t => {
   const silent = await rawServer(t, () => { /* never answers */ })
   await t.rejects(provider(silent.url, 150).generate(REQUEST), { code: 'AMK_LLM_TIMEOUT' })

@@ -67,6 +67,22 @@ t.test('array scanner: reports each element object as soon as it closes, across 
   t.same(top.push(':2}]'), [{ a: 2 }], 'a top-level array works too')
 })
 
+t.test('array scanner: holds only the element being read, not the answer so far', async t => {
+  const items = Array.from({ length: 200 }, (_, i) => ({ name: `place ${i}`, note: 'x'.repeat(100) }))
+  const text = JSON.stringify({ title: 'a "long" answer', recommendations: items, after: 'the end' })
+  const scanner = new ArrayItemScanner('recommendations')
+  const held = () => (scanner as unknown as { text: string }).text.length
+  let seen = 0
+  let most = 0
+  for (let i = 0; i < text.length; i += 48) {
+    seen += scanner.push(text.slice(i, i + 48)).length
+    most = Math.max(most, held())
+  }
+  t.equal(seen, items.length)
+  t.ok(most < 250, `at most ${most} characters held at once (the answer is ${text.length})`)
+  t.equal(held(), 0, 'nothing once the array has closed')
+})
+
 t.test('connection: the client going away ends it once, for end listeners and a signal asked for later', async t => {
   const connections: SseConnection[] = []
   const server = http.createServer((_req, res) => {
