@@ -33,7 +33,7 @@ export interface EventLog {
   readonly kind: 'memory' | 'redis'
   create(meta: StreamMeta): Promise<void>
   meta(streamId: string): Promise<StreamMeta | null>
-  /** Appends one event; seq must exceed every earlier seq of the stream. */
+  /** Appends one event; seq must be the one after the stream's last (the first may be any positive seq). */
   append(streamId: string, event: LoggedEvent): Promise<void>
   /** Events with seq > afterSeq, oldest first. */
   read(streamId: string, afterSeq: number): Promise<LoggedEvent[]>

@@ -1,10 +1,11 @@
 // The in-memory event log: the only one without Redis, and the local tier of the Redis one (streams
 // generated in this process are read from here by their connections). Each event is kept as its encoded
-// native SSE frame only (encoded once at append; every native connection writes that same string), with
-// its seq in a parallel array: no event objects per stream. Events expire STREAM_REPLAY_TTL after the
-// last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at most STREAM_LOG_MAX_EVENTS are kept per
-// stream. As the Redis log's local tier, events already stored in Redis are released (dropped here) once
-// every local reader has passed them; the newest event always stays, so the end of a stream is known here.
+// native SSE frame only (encoded once at append; every native connection writes that same string), its seq
+// given by its position (a stream's seqs are contiguous): no event objects, nor an array of seqs, per stream.
+// Events expire STREAM_REPLAY_TTL after the last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at
+// most STREAM_LOG_MAX_EVENTS are kept per stream. As the Redis log's local tier, events already stored in
+// Redis are released (dropped here) once every local reader has passed them; the newest event always stays,
+// so the end of a stream is known here.
 import { decodeFrame, encodeEvent, isTerminal, type LoggedEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 
@@ -16,9 +17,10 @@ export interface LogReader {
 
 interface Entry {
   meta: StreamMeta | null
-  /** seq of each held event, increasing; frames[i] is its native frame. */
-  seqs: number[]
+  /** The native frames of the held events, oldest first: frames[i] is the event of seq `first + i`. */
   frames: string[]
+  /** seq of frames[0] (0 before the first event). */
+  first: number
   /** seq of the terminal event (0 while the stream runs). */
   endSeq: number
   expiresAt: number
@@ -45,9 +47,10 @@ export interface MemoryLogOptions {
 
 /** The held events after a position, as the pump reads them (no copies). */
 export interface HeldFrames {
-  seqs: readonly number[]
   frames: readonly string[]
-  /** Index in seqs/frames of the first event after the position. */
+  /** seq of frames[0]; frames[i] is the event of seq `first + i`. */
+  first: number
+  /** Index in frames of the first event after the position. */
   from: number
 }
 
@@ -80,7 +83,7 @@ export class MemoryEventLog implements EventLog {
   private written (streamId: string): Entry {
     let entry = this.entry(streamId)
     if (!entry) {
-      entry = { meta: null, seqs: [], frames: [], endSeq: 0, expiresAt: 0, readers: [], releasable: 0 }
+      entry = { meta: null, frames: [], first: 0, endSeq: 0, expiresAt: 0, readers: [], releasable: 0 }
       this.entries.set(streamId, entry)
     }
     entry.expiresAt = this.now() + (entry.endSeq ? this.endedTtlMs : this.options.ttlMs)
@@ -110,26 +113,27 @@ export class MemoryEventLog implements EventLog {
   }
 
   /**
-   * Synchronous append (no promise per event on the hot path); throws when seq does not increase. Returns
-   * the event's native frame (the Redis log stores its data without encoding it again).
+   * Synchronous append (no promise per event on the hot path); throws unless seq is the one after the last.
+   * Returns the event's native frame (the Redis log stores its data without encoding it again).
    */
   appendNow (streamId: string, event: LoggedEvent): string {
     const entry = this.written(streamId)
-    const { seqs, frames } = entry
-    const last = seqs.length > 0 ? seqs[seqs.length - 1] : 0
+    const { frames } = entry
+    const last = frames.length > 0 ? entry.first + frames.length - 1 : 0
     if (event.seq <= last) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last}`)
+    if (frames.length === 0) entry.first = event.seq
+    else if (event.seq !== last + 1) throw new Error(`stream ${streamId}: seq ${event.seq} skips from ${last}`)
     const frame = encodeEvent(streamId, event) // one flat string
-    seqs.push(event.seq)
     frames.push(frame)
     if (!entry.endSeq && isTerminal(event)) {
       entry.endSeq = event.seq
       entry.expiresAt = this.now() + this.endedTtlMs
     }
     // Trim in slices so a long stream does not shift the arrays on every event.
-    const excess = seqs.length - this.options.maxEvents
+    const excess = frames.length - this.options.maxEvents
     if (excess > 0 && (excess >= 64 || excess >= this.options.maxEvents / 10)) {
-      seqs.splice(0, excess)
       frames.splice(0, excess)
+      entry.first += excess
     }
     for (const reader of entry.readers) reader.wake()
     return frame
@@ -147,20 +151,16 @@ export class MemoryEventLog implements EventLog {
   }
 
   private trimReleased (entry: Entry): void {
-    const { seqs } = entry
-    if (entry.releasable === 0 || seqs.length <= 1) return
-    let limit = Math.min(entry.releasable, seqs[seqs.length - 2]) // keep the newest
+    const { frames } = entry
+    if (entry.releasable === 0 || frames.length <= 1) return
+    let limit = Math.min(entry.releasable, entry.first + frames.length - 2) // keep the newest
     for (const reader of entry.readers) if (reader.cursor < limit) limit = reader.cursor
-    const count = indexAfter(seqs, limit)
+    const count = indexAfter(entry, limit)
     if (count === 0) return
-    if (count === seqs.length - 1 && count < 8) {
-      // The common case (readers keep up): a short array, rebuilt rather than spliced.
-      entry.seqs = [seqs[count]]
-      entry.frames = [entry.frames[count]]
-    } else {
-      seqs.splice(0, count)
-      entry.frames.splice(0, count)
-    }
+    // The common case (readers keep up): a short array, rebuilt rather than spliced.
+    if (count === frames.length - 1 && count < 8) entry.frames = [frames[count]]
+    else frames.splice(0, count)
+    entry.first += count
   }
 
   async read (streamId: string, afterSeq: number): Promise<LoggedEvent[]> {
@@ -178,7 +178,7 @@ export class MemoryEventLog implements EventLog {
   framesAfter (streamId: string, afterSeq: number): HeldFrames | null {
     const entry = this.entry(streamId)
     if (!entry) return null
-    return { seqs: entry.seqs, frames: entry.frames, from: indexAfter(entry.seqs, afterSeq) }
+    return { frames: entry.frames, first: entry.first, from: indexAfter(entry, afterSeq) }
   }
 
   async firstSeq (streamId: string): Promise<number> {
@@ -186,7 +186,8 @@ export class MemoryEventLog implements EventLog {
   }
 
   firstSeqNow (streamId: string): number {
-    return this.entry(streamId)?.seqs[0] ?? 0
+    const entry = this.entry(streamId)
+    return entry && entry.frames.length > 0 ? entry.first : 0
   }
 
   async last (streamId: string): Promise<LoggedEvent | null> {
@@ -308,14 +309,7 @@ export class MemoryEventLog implements EventLog {
   }
 }
 
-/** Index of the first seq above `afterSeq` (seqs are increasing). */
-function indexAfter (seqs: readonly number[], afterSeq: number): number {
-  let lo = 0
-  let hi = seqs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (seqs[mid] <= afterSeq) lo = mid + 1
-    else hi = mid
-  }
-  return lo
+/** Index in the entry's frames of the first event after `afterSeq`. */
+function indexAfter (entry: Entry, afterSeq: number): number {
+  return Math.min(Math.max(afterSeq + 1 - entry.first, 0), entry.frames.length)
 }

@@ -112,15 +112,15 @@ export function pumpLocal (
     while (connection.isOpen) {
       const held = log.framesAfter(streamId, cursor)
       if (!held) return true
-      const { seqs, frames, from } = held
+      const { frames, first, from } = held
       const endSeq = log.endSeqNow(streamId)
-      if (from >= seqs.length) return endSeq > 0 && endSeq <= cursor // else: asleep until the next append
-      if (seqs[from] > cursor + 1) throw new StreamGapError(streamId, cursor, seqs[from])
+      if (from >= frames.length) return endSeq > 0 && endSeq <= cursor // else: asleep until the next append
+      if (first + from > cursor + 1) throw new StreamGapError(streamId, cursor, first + from)
       let out = ''
       let ended = false
-      for (let i = from; i < seqs.length; i++) {
+      for (let i = from; i < frames.length; i++) {
         out += native ? frames[i] : connection.wire.event(streamId, decodeFrame(frames[i]))
-        cursor = seqs[i]
+        cursor = first + i
         ended = cursor === endSeq
         if (ended || out.length >= BATCH_BYTES) break
       }

@@ -40,6 +40,8 @@ t.test('memory log: read after a position, follow live until the terminal event'
   for (let seq = 1; seq <= 3; seq++) await log.append('s1', token(seq))
   t.same((await log.read('s1', 1)).map(e => e.seq), [2, 3])
   await t.rejects(log.append('s1', token(3)), /not after/, 'seq must increase')
+  await t.rejects(log.append('s1', token(5)), /skips from 3/, 'and be the next one: a seq is a position in the log')
+  t.same((await log.read('s1', 0)).map(e => e.seq), [1, 2, 3], 'a refused event is not held')
 
   const following = collect(log.follow('s1', 0, new AbortController().signal))
   setImmediate(async () => {
