@@ -70,7 +70,7 @@ export class ArrayItemScanner {
     let keep = this.finished ? text.length : this.position
     if (this.itemStart >= 0) keep = Math.min(keep, this.itemStart)
     if (this.inString) keep = Math.min(keep, this.stringStart)
-    this.text = keep === 0 ? text : text.slice(keep)
+    this.text = text.slice(keep)
     this.position -= keep
     this.itemStart = this.itemStart >= 0 ? this.itemStart - keep : -1
     this.stringStart -= keep

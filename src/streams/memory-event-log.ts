@@ -186,8 +186,7 @@ export class MemoryEventLog implements EventLog {
   }
 
   firstSeqNow (streamId: string): number {
-    const entry = this.entry(streamId)
-    return entry && entry.frames.length > 0 ? entry.first : 0
+    return this.entry(streamId)?.first ?? 0 // 0 before the first event; a stream always holds its newest
   }
 
   async last (streamId: string): Promise<LoggedEvent | null> {
