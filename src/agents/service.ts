@@ -13,7 +13,7 @@ import {
   withDetails
 } from '../errors.js'
 import { parseModelJson } from '../llm/json.js'
-import type { GenerateRequest, LlmProvider, Usage } from '../llm/types.js'
+import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm/types.js'
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
@@ -217,28 +217,49 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     try { deps.onCacheOperation?.(agent, operation, result) } catch (err) { warn({ err }, 'cache observer failed') }
   }
 
-  async function generate (
+  /**
+   * The method's LLM call, its answer checked, with one repair attempt. Not an async function: a stream's
+   * first call lasts the stream's whole life, and an awaiting frame would stay parked all along (its register
+   * file, two await closures and a reaction, about half a kilobyte per open stream); this holds one reaction.
+   */
+  function generate (
     scope: CallScope,
     definition: AgentDefinition,
     method: AgentMethod,
     input: Record<string, unknown>,
     tally: Tally
-  ) {
-    const request = new MethodRequest(
-      deps.llm.modelFor(method.model ?? definition.defaultModel),
-      definition.name,
-      method,
-      input,
-      scope.signal
-    )
-    const first = await callProvider(callDeps, scope, request, Boolean(scope.onDelta), tally)
-    const firstCheck = checkOutput(method.output, first.result.json ?? parseModelJson(first.result.text))
+  ): Promise<unknown> {
+    let request: MethodRequest
+    try {
+      request = new MethodRequest(
+        deps.llm.modelFor(method.model ?? definition.defaultModel),
+        definition.name,
+        method,
+        input,
+        scope.signal
+      )
+    } catch (error) {
+      return Promise.reject(error) // as from an async function: a prompt that cannot be built rejects
+    }
+    return callProvider(callDeps, scope, request, Boolean(scope.onDelta), tally)
+      .then(first => checkedOrRepaired(first.result, request, scope, definition, method, tally))
+  }
+
+  async function checkedOrRepaired (
+    first: GenerateResult,
+    request: MethodRequest,
+    scope: CallScope,
+    definition: AgentDefinition,
+    method: AgentMethod,
+    tally: Tally
+  ): Promise<unknown> {
+    const firstCheck = checkOutput(method.output, first.json ?? parseModelJson(first.text))
     if (firstCheck.ok) return firstCheck.value
     // One repair attempt, on the model that answered, without streaming.
     const repair: GenerateRequest = {
-      model: first.result.model,
+      model: first.model,
       system: request.system,
-      prompt: repairPrompt(request.prompt, first.result.text, firstCheck.problems),
+      prompt: repairPrompt(request.prompt, first.text, firstCheck.problems),
       responseSchema: request.responseSchema,
       task: request.task,
       temperature: request.temperature,
