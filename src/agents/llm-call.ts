@@ -61,25 +61,34 @@ function errorInfo (error: unknown) {
   }
 }
 
-type Settle = (actual: { tokens: number, costUsd: number }) => Promise<void>
+/** A hook's reservation, settled with the call's actual use (a method: its object is its state). */
+interface Reservation { release?(actual: { tokens: number, costUsd: number }): Promise<void> }
 
-const NOTHING_RESERVED: Settle = async () => {}
+const NOTHING_RESERVED: readonly Reservation[] = []
+
+/** Settles every reservation with the call's actual use; a failed release is logged. */
+async function release (
+  deps: CallDeps,
+  reservations: readonly Reservation[],
+  actual: { tokens: number, costUsd: number }
+): Promise<void> {
+  for (const reservation of reservations) {
+    await reservation.release?.(actual).catch(err => deps.warn({ err }, 'budget release failed'))
+  }
+}
 
 /**
- * Runs the budget hooks; returns what settles their reservations with the call's actual use. Held for the
- * whole call (an open stream's life): nothing at all when no hook reserved, else an exact-size array.
+ * Runs the budget hooks; returns their reservations. Held for the whole call (an open stream's life): the
+ * hooks' own objects, in an exact-size array, and a shared empty one when no hook reserved.
  */
 async function reserve (
   deps: CallDeps,
   scope: CallScope,
   request: GenerateRequest,
   inputTokens: number
-): Promise<Settle> {
+): Promise<readonly Reservation[]> {
   const estimate = { inputTokens, outputTokens: EXPECTED_OUTPUT_TOKENS }
-  let releases: readonly Settle[] = []
-  const settle: Settle = async actual => {
-    for (const release of releases) await release(actual).catch(err => deps.warn({ err }, 'budget release failed'))
-  }
+  let reservations = NOTHING_RESERVED
   try {
     for (const hook of deps.hooks) {
       if (!hook.beforeLlmCall) continue
@@ -91,30 +100,21 @@ async function reserve (
         estimatedTokens: inputTokens + EXPECTED_OUTPUT_TOKENS,
         estimatedCostUsd: deps.price(request.model, estimate)
       })
-      if (reservation?.release) releases = releases.concat(reservation.release.bind(reservation))
+      if (reservation?.release) reservations = reservations.concat(reservation)
     }
   } catch (error) {
-    await settle({ tokens: 0, costUsd: 0 }) // earlier hooks reserved; a later one refused
+    await release(deps, reservations, { tokens: 0, costUsd: 0 }) // earlier hooks reserved; a later one refused
     throw error
   }
-  return releases.length > 0 ? settle : NOTHING_RESERVED
+  return reservations
 }
 
-export async function callProvider (
-  deps: CallDeps,
-  scope: CallScope,
-  request: ReleasablePrompt,
-  stream: boolean,
-  /** Gets the call's usage whatever the outcome (a failed or cancelled call's estimated from its text). */
-  tally: CallTally
-): Promise<CallOutcome> {
-  const promptTokens = estimateTokens(request.system + request.prompt)
-  const settle = await reserve(deps, scope, request, promptTokens)
-  const startedAt = Date.now()
-  const callId = randomUUID()
-  const row = (
-    fields: Pick<UsageRow, 'model' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'status' | 'durationMs' | 'estimated'>
-  ): UsageRow => ({
+type RowFields =
+  Pick<UsageRow, 'model' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'status' | 'durationMs' | 'estimated'>
+
+/** A call's usage-ledger row (its reservation and its settlement share callId and startedAt). */
+function usageRow (scope: CallScope, callId: string, startedAt: number, fields: RowFields): UsageRow {
+  return {
     callId,
     startedAt,
     callerId: scope.caller?.id ?? 'anonymous',
@@ -126,11 +126,25 @@ export async function callProvider (
     streamId: scope.streamId,
     runId: scope.runId,
     ...fields
-  })
+  }
+}
+
+export async function callProvider (
+  deps: CallDeps,
+  scope: CallScope,
+  request: ReleasablePrompt,
+  stream: boolean,
+  /** Gets the call's usage whatever the outcome (a failed or cancelled call's estimated from its text). */
+  tally: CallTally
+): Promise<CallOutcome> {
+  const promptTokens = estimateTokens(request.system + request.prompt)
+  const reservations = await reserve(deps, scope, request, promptTokens)
+  const startedAt = Date.now()
+  const callId = randomUUID()
   // Visible before it starts: a crash from here on leaves a pending row that the sweep settles.
   await deps.ledger
     ?.record(
-      row({
+      usageRow(scope, callId, startedAt, {
         model: request.model,
         inputTokens: promptTokens,
         outputTokens: 0,
@@ -183,10 +197,10 @@ export async function callProvider (
   const costUsd = rejected ? 0 : deps.price(model, usage)
   tally.add({ ...usage, costUsd }, [model], 1)
   tally.settling(Promise.all([
-    settle({ tokens: usage.inputTokens + usage.outputTokens, costUsd }),
+    release(deps, reservations, { tokens: usage.inputTokens + usage.outputTokens, costUsd }),
     deps.ledger
       ?.record(
-        row({
+        usageRow(scope, callId, startedAt, {
           model,
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,

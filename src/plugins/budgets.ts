@@ -67,7 +67,7 @@ export default fp(async function budgets (app) {
         tokens: call.estimatedTokens,
         costUsd: call.estimatedCostUsd
       })
-      if (result.ok) return { release: result.settle }
+      if (result.ok) return result.hold ?? undefined
       const { rejection } = result
       rejections.inc({ dimension: rejection.dimension })
       throw withDetails(new BudgetExceededError(message(rejection)), rejection, {

@@ -47,10 +47,10 @@ t.test(
     t.ok(first.ok, '0 committed < 1000')
     t.ok((await b.reserve(user, { tokens: 600, costUsd: 0.01 })).ok, '600 committed < 1000: admitted, 1200 committed')
     t.notOk((await b.reserve(user, { tokens: 1, costUsd: 0 })).ok, '1200 committed ≥ 1000')
-    if (!first.ok) return
-    await first.settle({ tokens: 300, costUsd: 0.005 })
+    if (!first.ok || !first.hold) return t.fail('a hold for a caller with a budget')
+    await first.hold.release({ tokens: 300, costUsd: 0.005 })
     t.ok((await b.reserve(user, { tokens: 100, costUsd: 0 })).ok, '900 committed once the first call used 300')
-    await first.settle({ tokens: 0, costUsd: 0 })
+    await first.hold.release({ tokens: 0, costUsd: 0 })
     t.notOk((await b.reserve(user, { tokens: 1, costUsd: 0 })).ok, 'settling twice has no effect')
   }
 )
@@ -99,7 +99,7 @@ t.test('Redis counters: shared by two replicas, exact under concurrency', { skip
     const reservation = await replicas[i % 2].reserve(user, { tokens: 100, costUsd: 0 })
     if (!reservation.ok) return 0
     const used = 70 + (i * 7) % 31
-    await reservation.settle({ tokens: used, costUsd: 0 })
+    await reservation.hold?.release({ tokens: used, costUsd: 0 })
     return used
   }))
   const admitted = results.filter(Boolean)
