@@ -34,8 +34,8 @@ export interface GenerationOutcome {
 export interface GenerationDeps {
   log: EventLog
   invoke(request: InvokeRequest): Promise<InvokeResult>
-  /** Called per token (stats). */
-  onToken?(): void
+  /** Called per token, with the stream's agent (stats). */
+  onToken?(agent: string): void
 }
 
 const SYNTHETIC_CHUNK = 48
@@ -119,7 +119,7 @@ export function runGeneration (
       emit({ event: 'progress', data: { progress: 10, message: 'Generating' } })
     }
     emit({ event: 'token', data: { chunk, index: tokens++ } })
-    deps.onToken?.()
+    deps.onToken?.(session.agent)
     chars += chunk.length
     for (const item of scanner?.push(chunk) ?? []) {
       if (itemEvent === 'partial') emit({ event: 'partial', data: { data: item } })

@@ -21,7 +21,7 @@ import { SseConnection } from './connection.js'
 import { eventId, isTerminal, parseEventId, type StreamWire } from './events.js'
 import { pumpFollow, pumpLocal, WritePacer } from './pump.js'
 import { StreamGapError, type EventLog, type StreamMeta } from './event-log.js'
-import { runGeneration, type GenerationOutcome, type ItemEvents } from './generation.js'
+import { runGeneration, type GenerationDeps, type GenerationOutcome, type ItemEvents } from './generation.js'
 import type { Session, SessionRegistry } from './sessions.js'
 import type { TicketStore } from './tickets.js'
 import type { CancelBus } from './cancel-bus.js'
@@ -81,9 +81,16 @@ export class StreamService {
   private shuttingDown = false
 
   private readonly pacer: WritePacer
+  /** What every generation runs with: one object for all streams. */
+  private readonly generation: GenerationDeps
 
   constructor (private readonly options: StreamServiceOptions) {
     this.pacer = new WritePacer(options.flushMs)
+    this.generation = {
+      log: options.log,
+      invoke: options.invoke,
+      onToken: agent => options.registry.countToken(agent)
+    }
   }
 
   /**
@@ -160,13 +167,10 @@ export class StreamService {
     }
     this.options.registry.add(session)
     this.options.metrics.started(params.agent)
-    session.done = runGeneration(session, params, {
-      log: this.options.log,
-      invoke: this.options.invoke,
-      onToken: () => this.options.registry.countToken(params.agent)
-    }).then(outcome => {
+    // The closures an open stream holds capture the session, not the request (its input is the invocation's).
+    session.done = runGeneration(session, params, this.generation).then(outcome => {
       this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
-      this.options.metrics.finished(params.agent, outcome, (Date.now() - session.startedAt) / 1000)
+      this.options.metrics.finished(session.agent, outcome, (Date.now() - session.startedAt) / 1000)
     }).finally(letGo)
     this.serve(open, streamId, 0, session, letGo)
   }
