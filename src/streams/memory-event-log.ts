@@ -1,12 +1,13 @@
 // The in-memory event log: the only one without Redis, and the local tier of the Redis one (streams
-// generated in this process are read from here by their connections). Each event is kept as its encoded
-// native SSE frame only (encoded once at append; every native connection writes that same string), its seq
-// given by its position (a stream's seqs are contiguous): no event objects, nor an array of seqs, per stream.
+// generated in this process are read from here by their connections). Each event is kept as one flat string,
+// its name and data JSON (holdEvent: encoded once, at append; a native connection adds the id and field names
+// as it writes it), its seq given by its position (a stream's seqs are contiguous): no event objects, nor an
+// array of seqs, per stream.
 // Events expire STREAM_REPLAY_TTL after the last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at
 // most STREAM_LOG_MAX_EVENTS are kept per stream. As the Redis log's local tier, events already stored in
 // Redis are released (dropped here) once every local reader has passed them; the newest event always stays,
 // so the end of a stream is known here.
-import { decodeFrame, encodeEvent, isTerminal, type LoggedEvent } from './events.js'
+import { heldEvent, holdEvent, isTerminal, type LoggedEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 
 /** A local reader (a connection's pump, or a wake-up subscriber at Infinity): holds events after `cursor`. */
@@ -17,7 +18,7 @@ export interface LogReader {
 
 interface Entry {
   meta: StreamMeta | null
-  /** The native frames of the held events, oldest first: frames[i] is the event of seq `first + i`. */
+  /** The held events (holdEvent), oldest first: frames[i] is the event of seq `first + i`. */
   frames: string[]
   /** seq of frames[0] (0 before the first event). */
   first: number
@@ -114,7 +115,7 @@ export class MemoryEventLog implements EventLog {
 
   /**
    * Synchronous append (no promise per event on the hot path); throws unless seq is the one after the last.
-   * Returns the event's native frame (the Redis log stores its data without encoding it again).
+   * Returns the event as held (the Redis log stores its data without encoding it again).
    */
   appendNow (streamId: string, event: LoggedEvent): string {
     const entry = this.written(streamId)
@@ -123,7 +124,7 @@ export class MemoryEventLog implements EventLog {
     if (event.seq <= last) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last}`)
     if (frames.length === 0) entry.first = event.seq
     else if (event.seq !== last + 1) throw new Error(`stream ${streamId}: seq ${event.seq} skips from ${last}`)
-    const frame = encodeEvent(streamId, event) // one flat string
+    const frame = holdEvent(event) // one flat string
     frames.push(frame)
     if (!entry.endSeq && isTerminal(event)) {
       entry.endSeq = event.seq
@@ -167,11 +168,12 @@ export class MemoryEventLog implements EventLog {
     return this.readNow(streamId, afterSeq)
   }
 
-  /** Synchronous read, decoded from the held frames. */
+  /** Synchronous read, decoded from the held events. */
   readNow (streamId: string, afterSeq: number): LoggedEvent[] {
     const held = this.framesAfter(streamId, afterSeq)
     if (!held) return []
-    return held.frames.slice(held.from).map(decodeFrame)
+    const { frames, first, from } = held
+    return frames.slice(from).map((frame, i) => heldEvent(frame, first + from + i))
   }
 
   /** The held frames after a position (null when the stream is not held): the pump's read, without copies. */
@@ -194,8 +196,9 @@ export class MemoryEventLog implements EventLog {
   }
 
   lastNow (streamId: string): LoggedEvent | null {
-    const frame = this.entry(streamId)?.frames.at(-1)
-    return frame === undefined ? null : decodeFrame(frame)
+    const entry = this.entry(streamId)
+    const count = entry?.frames.length ?? 0
+    return entry && count > 0 ? heldEvent(entry.frames[count - 1], entry.first + count - 1) : null
   }
 
   /** seq of the stream's terminal event (0 while it runs or when not held). */

@@ -1,11 +1,11 @@
 // Copies a stream from the event log to one connection. A stream generated in this process is read
 // straight from the memory log: what is available goes out in one write (up to a batch size) of the
-// frames the log encoded once at append, then the pump sleeps until the next append — no promise,
-// listener or encode per event, and nothing parked between events. Any other stream (generated on
-// another replica) is read through EventLog.follow (XRANGE, then XREAD BLOCK). Both stop at the
-// terminal event, a disconnect or shutdown, and wait for 'drain' whenever the client is behind.
+// events the log encoded once at append (their ids and field names added), then the pump sleeps until the
+// next append — no promise, listener or JSON encode per event, and nothing parked between events. Any
+// other stream (generated on another replica) is read through EventLog.follow (XRANGE, then XREAD BLOCK).
+// Both stop at the terminal event, a disconnect or shutdown, and wait for 'drain' whenever the client is behind.
 import type { SseConnection } from './connection.js'
-import { decodeFrame, eventId, isTerminal, nativeWire } from './events.js'
+import { eventId, heldEvent, isTerminal, nativeFrame, nativeWire } from './events.js'
 import { StreamGapError, type EventLog } from './event-log.js'
 import type { LogReader, MemoryEventLog } from './memory-event-log.js'
 
@@ -97,7 +97,7 @@ export function pumpLocal (
   let scheduled: 'now' | 'later' | false = false
   let lastWriteAt = -Infinity
   let waiting = 0 // appends since the last run
-  // The native wire writes the log's own frames (encoded once, at append); another wire decodes them.
+  // The native wire writes the log's own encoding (made once, at append); another wire decodes it.
   const native = connection.wire === nativeWire
   let reader: LogReader | null = null
   const finish = (error?: unknown) => {
@@ -119,8 +119,10 @@ export function pumpLocal (
       let out = ''
       let ended = false
       for (let i = from; i < frames.length; i++) {
-        out += native ? frames[i] : connection.wire.event(streamId, decodeFrame(frames[i]))
         cursor = first + i
+        out += native
+          ? nativeFrame(streamId, cursor, frames[i])
+          : connection.wire.event(streamId, heldEvent(frames[i], cursor))
         ended = cursor === endSeq
         if (ended || out.length >= BATCH_BYTES) break
       }

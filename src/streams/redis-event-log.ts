@@ -20,7 +20,7 @@
 // the shared log stays contiguous; leases are neither renewed nor judged; remote reads fail at once.
 import type { Redis } from 'ioredis'
 import { breakerFor, type RedisBreaker } from '../limits/redis-failover.js'
-import { frameData, interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
+import { heldData, interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 import { MemoryEventLog } from './memory-event-log.js'
 
@@ -152,14 +152,14 @@ export class RedisEventLog implements EventLog {
    * for later).
    */
   append (streamId: string, event: LoggedEvent): Promise<void> {
-    let frame: string
+    let held: string
     try {
-      frame = this.local.appendNow(streamId, event)
+      held = this.local.appendNow(streamId, event)
     } catch (error) {
       return Promise.reject(error)
     }
-    // The stored value is the frame's data JSON wrapped (no second encode of the event).
-    const value = `{"event":${JSON.stringify(event.event)},"data":${frameData(frame)}}`
+    // The stored value is the held event's data JSON wrapped (no second encode of the event).
+    const value = `{"event":${JSON.stringify(event.event)},"data":${heldData(held)}}`
     const pendingEvent: PendingEvent = { seq: event.seq, value, terminal: isTerminal(event) }
     const queued = this.pending.get(streamId)
     if (queued) {

@@ -1,13 +1,14 @@
-// The compact event log (issue 16): events are kept as their encoded native frames (read back exactly,
-// for other wires too), an ended stream is kept for STREAM_ENDED_REPLAY_TTL only, and the Redis log's
-// local tier lets events go once they are in Redis and every local reader has passed them — while a
-// resume from an older position on the same instance still gets every event, from Redis.
+// The compact event log (issue 16): events are kept as their name and data JSON, written as the native
+// frames encodeEvent makes and read back exactly (for other wires too), an ended stream is kept for
+// STREAM_ENDED_REPLAY_TTL only, and the Redis log's local tier lets events go once they are in Redis and every
+// local reader has passed them — while a resume from an older position on the same instance still gets every
+// event, from Redis.
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { StreamMeta } from '../../src/streams/event-log.js'
 import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
 import { RedisEventLog } from '../../src/streams/redis-event-log.js'
-import { decodeFrame, encodeEvent, type LoggedEvent } from '../../src/streams/events.js'
+import { encodeEvent, heldData, heldEvent, nativeFrame, type LoggedEvent } from '../../src/streams/events.js'
 import { needs, REDIS_URL, redisPrefix } from '../support.js'
 
 const meta = (streamId: string): StreamMeta => ({
@@ -26,7 +27,7 @@ const complete = (seq: number): LoggedEvent => ({
   data: { durationMs: 1, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0, model: 'offline' } }
 })
 
-t.test('frames: the log keeps the native frame and reads the same events back', async t => {
+t.test('held events: name and data only, written as the native frames and read back as logged', async t => {
   const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
   t.teardown(() => log.close())
   const events: LoggedEvent[] = [
@@ -35,11 +36,17 @@ t.test('frames: the log keeps the native frame and reads the same events back', 
     complete(3)
   ]
   await log.create(meta('f1'))
-  for (const event of events) t.equal(log.appendNow('f1', event), encodeEvent('f1', event), 'append returns the frame')
-  const held = log.framesAfter('f1', 1)!
-  t.same(held.frames.slice(held.from), events.slice(1).map(e => encodeEvent('f1', e)), 'frames as written')
+  for (const event of events) {
+    const held = log.appendNow('f1', event)
+    t.equal(held, `${event.event}\n${JSON.stringify(event.data)}`, 'held: the name and the data JSON, no id')
+    t.equal(heldData(held), JSON.stringify(event.data))
+    t.equal(nativeFrame('st_a-b', event.seq, held), encodeEvent('st_a-b', event), 'written as encodeEvent writes it')
+    t.same(heldEvent(held, event.seq), event, 'read back as logged')
+  }
+  t.match(nativeFrame('f1', 2, log.framesAfter('f1', 1)!.frames[1]), /^id: f1-2\nevent: failure\n/, 'wire names')
   t.same(await log.read('f1', 0), events, 'decoded back to the logged events')
-  t.same(decodeFrame(encodeEvent('st_a-b', token(7))), token(7), 'a stream id with dashes')
+  t.same(await log.read('f1', 1), events.slice(1), 'after a position: seqs from positions')
+  t.same(await log.last('f1'), events[2])
   t.equal(log.endSeqNow('f1'), 2, 'the first terminal event (an error) ends the stream')
 })
 
