@@ -1,7 +1,7 @@
 // One SSE response: writes frames with backpressure (a write that returns false waits for 'drain', so a
 // client that does not read holds at most one socket buffer of ours), heartbeats only when idle, and
 // notices the client going away. Works on a raw node:http ServerResponse; no Fastify here.
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   encodeComment,
   encodeRetry,
@@ -21,6 +21,20 @@ import {
 function dropSentHeaderBlock (res: ServerResponse): void {
   const sent = res as unknown as { _header?: unknown, _headerSent?: unknown }
   if (typeof sent._header === 'string' && sent._header !== '' && sent._headerSent === true) sent._header = '\n'
+}
+
+/**
+ * node:http keeps a request's raw header lines (`rawHeaders`: an array and a string per name) for the request's
+ * life, although `headers`, once read, is its own object that nothing rebuilds. An open stream has read its
+ * headers long before (authentication, Last-Event-ID, the format): it keeps that object and lets the raw lines
+ * go (about 0.3 KB per open stream, more for a browser with cookies). `headersDistinct` would read them, and
+ * nothing here does.
+ */
+const NO_RAW_HEADERS: string[] = []
+
+function dropRawHeaders (req: IncomingMessage | undefined): void {
+  if (!req || req.rawHeaders.length === 0) return
+  if (req.headers) req.rawHeaders = NO_RAW_HEADERS // `headers` is built by this read if it was not yet
 }
 
 export type EndReason = 'finished' | 'client-closed' | 'shutdown' | 'error'
@@ -89,6 +103,7 @@ export class SseConnection {
     // Headers go out now, not with the first event, so EventSource opens at once.
     this.res.flushHeaders()
     dropSentHeaderBlock(this.res)
+    dropRawHeaders(this.res.req)
   }
 
   get isOpen (): boolean {

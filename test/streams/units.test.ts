@@ -93,7 +93,12 @@ t.test('connection: the client going away ends it once, for end listeners and a 
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => server.close())
-  const request = http.get({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: '/' })
+  const request = http.get({
+    port: (server.address() as AddressInfo).port,
+    host: '127.0.0.1',
+    path: '/',
+    headers: { 'X-Asked': 'kept', cookie: 'c'.repeat(1000) }
+  })
   const [response] = (await once(request, 'response')) as [http.IncomingMessage]
   response.resume()
   const [connection] = connections
@@ -119,28 +124,41 @@ t.test('connection: the client going away ends it once, for end listeners and a 
   t.ok(connection.signal.aborted, 'a signal asked for after the end is already aborted')
 })
 
-t.test('connection: the sent header block is not kept, and headers still count as sent', async t => {
-  const seen: Array<{ kept: unknown, headersSent: boolean, setHeader: string }> = []
-  const server = http.createServer((_req, res) => {
+t.test('connection: the sent header block and the raw request lines are not kept; headers still read', async t => {
+  const seen: Array<{ kept: unknown, headersSent: boolean, setHeader: string, raw: number, asked: unknown }> = []
+  const server = http.createServer((req, res) => {
     const connection = new SseConnection(res, 'st_hdr', 0)
     connection.open({ ...SSE_HEADERS, 'x-long': 'v'.repeat(2000) }, 1000)
     let setHeader = 'allowed'
     try { res.setHeader('x-late', '1') } catch (error) { setHeader = (error as { code: string }).code }
-    seen.push({ kept: (res as unknown as { _header: unknown })._header, headersSent: res.headersSent, setHeader })
+    seen.push({
+      kept: (res as unknown as { _header: unknown })._header,
+      headersSent: res.headersSent,
+      setHeader,
+      raw: req.rawHeaders.length,
+      asked: req.headers['x-asked']
+    })
     connection.end()
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => server.close())
-  const request = http.get({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: '/' })
+  const request = http.get({
+    port: (server.address() as AddressInfo).port,
+    host: '127.0.0.1',
+    path: '/',
+    headers: { 'X-Asked': 'kept', cookie: 'c'.repeat(1000) }
+  })
   const [response] = (await once(request, 'response')) as [http.IncomingMessage]
   let body = ''
   for await (const chunk of response) body += String(chunk)
   t.equal(response.headers['x-long'], 'v'.repeat(2000), 'the client got the whole header block')
   t.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
   t.equal(body, 'retry: 1000\n\n')
-  const [{ kept, headersSent, setHeader }] = seen
+  const [{ kept, headersSent, setHeader, raw, asked }] = seen
   t.ok(typeof kept === 'string' && kept.length < 8, 'node keeps a stand-in, not the 2 KB block it sent')
+  t.equal(raw, 0, 'the raw request header lines (a 1 KB cookie among them) are let go once the stream is open')
+  t.equal(asked, 'kept', 'the request headers still read, from the object node built')
   t.ok(headersSent, 'headersSent stays true')
   t.equal(setHeader, 'ERR_HTTP_HEADERS_SENT', "node's guards still see the headers as sent")
 })
