@@ -11,7 +11,6 @@
 // BENCH_COORDINATOR_CONCURRENCY (default 1,5), BENCH_COORDINATOR_SHAPES (parallel,sequential) and
 // BENCH_COORDINATOR_STORES (pglite,postgres).
 import Fastify, { type FastifyInstance } from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { offlineBuilder } from '../src/agents/index.js'
 import type { AgentName } from '../src/agents/types.js'
@@ -20,6 +19,7 @@ import type { Caller } from '../src/auth/roles.js'
 import { loadConfig } from '../src/config.js'
 import type { StepSpec, WorkflowSpec } from '../src/coordinator/types.js'
 import { createOfflineProvider } from '../src/llm/offline.js'
+import { sleep } from '../src/llm/retry.js'
 import type { LlmProvider } from '../src/llm/types.js'
 import { closeAll, formatTargets, scratchDatabase, type TargetRow } from './lib.js'
 
@@ -59,11 +59,11 @@ export function delayedProvider (ms: number): LlmProvider {
     name: inner.name,
     check: () => inner.check(),
     async generate (request) {
-      await sleep(ms, undefined, { signal: request.signal })
+      await sleep(ms, request.signal)
       return inner.generate(request)
     },
     async * stream (request) {
-      await sleep(ms, undefined, { signal: request.signal })
+      await sleep(ms, request.signal)
       yield * inner.stream(request)
     }
   }

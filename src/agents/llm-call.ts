@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Caller } from '../auth/roles.js'
 import { estimateTokens } from '../llm/tokens.js'
-import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm/types.js'
+import type { CallSignal, GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm/types.js'
 import type { UsageLedger, UsageRow } from '../store/usage-ledger.js'
 import type { AgentName, AgentServiceHooks, LlmCallRecord } from './types.js'
 import { fieldOf, stringFieldOf } from './unknown-values.js'
@@ -23,7 +23,7 @@ export interface CallScope {
   parentTraceId?: string
   streamId?: string
   runId?: string
-  signal?: AbortSignal
+  signal?: CallSignal
   onDelta?: (delta: string) => void
 }
 

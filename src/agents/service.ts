@@ -17,7 +17,14 @@ import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
-import { abortedOf, LazyAbortController, reasonOf, type CallController } from './call-abort.js'
+import {
+  abortedOf,
+  abortSignalOf,
+  LazyAbortController,
+  reasonOf,
+  type CallController,
+  type CallSignal
+} from './call-abort.js'
 import { callProvider, type CallDeps, type CallScope, type CallTally, type ReleasablePrompt } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import { unknownAgent } from './request-rules.js'
@@ -136,7 +143,7 @@ class MethodRequest implements ReleasablePrompt {
     agent: AgentName,
     method: AgentMethod,
     input: Record<string, unknown>,
-    readonly signal?: AbortSignal
+    readonly signal?: CallSignal
   ) {
     const { system, prompt } = method.prompt(input)
     this.system = system
@@ -384,7 +391,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   ) {
     const { definition } = resolve(scope.agent, method.name)
     const value = await method.run!(input, {
-      signal: scope.signal ?? neverAborted,
+      signal: scope.signal ? abortSignalOf(scope.signal) : neverAborted, // fetch in a method's tools needs a real one
       generate: generateInput => generate(scope, definition, method, generateInput, tally),
       invoke: async (agent, name, subInput, output) => {
         const { data } = await execute(

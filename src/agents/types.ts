@@ -3,7 +3,7 @@
 import type { Static, TSchema } from 'typebox'
 import type { Caller } from '../auth/roles.js'
 import type { Usage } from '../llm/types.js'
-import type { CallController } from './call-abort.js'
+import type { CallController, CallSignal } from './call-abort.js'
 
 export type AgentName = 'travel' | 'content' | 'innovation'
 export type ModelTier = 'flash' | 'pro'
@@ -111,11 +111,11 @@ export interface InvokeRequest {
   method: string
   input: Record<string, unknown>
   caller: Caller | null
-  signal?: AbortSignal
+  signal?: CallSignal
   /**
    * A controller the caller made for this call alone (a stream's session, an invoke route's disconnect), used
    * instead of `signal`: shutdown aborts it (reason 'shutdown') rather than a controller of the call's own
-   * (issue 16: ~0.9 KB per stream), and a LazyAbortController makes no AbortSignal unless the call needs one.
+   * (issue 16: ~0.9 KB per stream), and a LazyAbortController is its own light signal (no AbortSignal).
    */
   controller?: CallController
   /** Skip the response cache (Cache-Control: no-cache or no-store, see cacheBypass). */

@@ -8,7 +8,7 @@ import { CancelledError, LlmTimeoutError, LlmUnavailableError, withDetails } fro
 import { parseModelJson, toProviderSchema } from './json.js'
 import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js'
 import { estimateTokens, tokensForChars } from './tokens.js'
-import type { GenerateRequest, GenerateResult, LlmProvider, StreamChunk, Usage } from './types.js'
+import type { CallSignal, GenerateRequest, GenerateResult, LlmProvider, StreamChunk, Usage } from './types.js'
 
 export interface GeminiOptions {
   apiKey: string
@@ -24,18 +24,28 @@ export interface GeminiOptions {
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504])
 const PRO_UNAVAILABLE = new Set([404, 503])
 
-/** One HTTP attempt's abort plumbing: the caller's signal plus a resettable timeout. */
-function attemptControl (timeoutMs: number, caller?: AbortSignal) {
+/**
+ * One HTTP attempt's abort plumbing: a signal (fetch needs a real one) aborted by the caller's signal, followed
+ * by a listener removed at close, or by a resettable timeout.
+ */
+function attemptControl (timeoutMs: number, caller?: CallSignal) {
   const controller = new AbortController()
   let timedOut = false
   const arm = () => setTimeout(() => { timedOut = true; controller.abort(new Error('LLM timeout')) }, timeoutMs)
   let timer = arm()
+  const follow = () => controller.abort(caller?.reason)
+  if (caller?.aborted) follow()
+  else caller?.addEventListener('abort', follow, { once: true })
   return {
-    signal: caller ? AbortSignal.any([caller, controller.signal]) : controller.signal,
+    signal: controller.signal,
     get timedOut () { return timedOut },
     /** Restarts the timeout (a stream that keeps producing is not hung). */
     touch () { clearTimeout(timer); timer = arm() },
-    close () { clearTimeout(timer); if (!controller.signal.aborted) controller.abort() }
+    close () {
+      clearTimeout(timer)
+      caller?.removeEventListener('abort', follow)
+      if (!controller.signal.aborted) controller.abort()
+    }
   }
 }
 
@@ -51,7 +61,7 @@ interface Failure {
 function classify (
   error: unknown,
   attempt: Attempt,
-  caller: AbortSignal | undefined,
+  caller: CallSignal | undefined,
   retryAfter: string | null
 ): Failure {
   if (caller?.aborted) return { kind: 'cancelled', message: 'The request was cancelled' }

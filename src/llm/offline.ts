@@ -6,7 +6,7 @@ import { Compile, type Validator } from 'typebox/compile'
 import { CancelledError } from '../errors.js'
 import { sampleFromSchema } from './sample.js'
 import { estimateTokens } from './tokens.js'
-import type { GenerateRequest, GenerateResult, LlmProvider, StreamChunk } from './types.js'
+import type { CallSignal, GenerateRequest, GenerateResult, LlmProvider, StreamChunk } from './types.js'
 
 export type OfflineBuilder = (task: { agent: string, method: string, input: unknown }) => unknown
 
@@ -52,7 +52,7 @@ function answer (request: GenerateRequest, build?: OfflineBuilder): string {
   return JSON.stringify(value)
 }
 
-function throwIfAborted (signal?: AbortSignal) {
+function throwIfAborted (signal?: CallSignal) {
   if (signal?.aborted) throw new CancelledError('The request was cancelled')
 }
 

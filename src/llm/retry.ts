@@ -1,6 +1,7 @@
 // Retry policy for LLM HTTP calls: exponential backoff with full jitter, honouring (and capping) a
 // server's Retry-After. Sleeps are abortable so a cancelled caller never waits out a backoff.
 import { CancelledError } from '../errors.js'
+import type { CallSignal } from './types.js'
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -26,7 +27,7 @@ export function backoffDelay (retry: number, policy: RetryPolicy, retryAfterMs?:
   return Math.round(random() * ceiling)
 }
 
-export function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep (ms: number, signal?: CallSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new CancelledError('The request was cancelled'))
     const timer = setTimeout(done, ms)

@@ -8,6 +8,17 @@ export interface Usage {
   estimated?: boolean
 }
 
+/**
+ * What aborts a provider call: the reading and listening half of an AbortSignal (an AbortSignal is one). The
+ * agent service passes a lighter object of its own (src/agents/call-abort.ts); undici takes either.
+ */
+export interface CallSignal {
+  readonly aborted: boolean
+  readonly reason: unknown
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 export interface GenerateRequest {
   /** Concrete model name, e.g. gemini-2.5-flash, or 'offline'. */
   model: string
@@ -19,7 +30,7 @@ export interface GenerateRequest {
   task?: { agent: string, method: string, input: unknown }
   temperature?: number
   maxOutputTokens?: number
-  signal?: AbortSignal
+  signal?: CallSignal
 }
 
 export interface GenerateResult {

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { AgentName, InvokeRequest, InvokeResult } from '../agents/types.js'
+import { LazyAbortController } from '../agents/call-abort.js'
 import { stringFieldOf } from '../agents/unknown-values.js'
 import { hasPermission, type Caller } from '../auth/roles.js'
 import {
@@ -160,7 +161,7 @@ export class StreamService {
       callerId: params.caller.id,
       onDisconnect: params.onDisconnect,
       startedAt: Date.now(),
-      abort: new AbortController(),
+      abort: new LazyAbortController(),
       status: 'running',
       connections: 0,
       done: Promise.resolve()

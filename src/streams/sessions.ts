@@ -1,6 +1,7 @@
 // The registry of this process's streams: concurrency caps (per process and per caller), the running
 // generations (so cancel, disconnect and shutdown can abort them), and per-agent statistics.
 // Framework-free; the stream service maps refusals to HTTP errors.
+import type { LazyAbortController } from '../agents/call-abort.js'
 
 export type SessionStatus = 'running' | 'completed' | 'cancelled' | 'error' | 'interrupted'
 
@@ -12,7 +13,8 @@ export interface Session {
   callerId: string
   onDisconnect: 'cancel' | 'continue'
   startedAt: number
-  abort: AbortController
+  /** Aborts the generation; its own light signal (no AbortSignal held for the stream's life). */
+  abort: LazyAbortController
   status: SessionStatus
   /** Open local connections reading this stream. */
   connections: number

@@ -1,14 +1,14 @@
 // The one abort signal per call (issue 16): invoke gives the call its own signal, which follows the
 // caller's (with its reason) and shutdown, and leaves no listener on the caller's signal once the call
-// ended; a caller's own controller is used instead, and a LazyAbortController makes its signal only for a
-// call that needs one (not for a cache hit). An SSE connection's signal carries its end reason, not a
-// DOMException.
+// ended; a caller's own controller is used instead, and a LazyAbortController is its own light signal: the
+// provider gets it (undici takes it), and an AbortSignal is made only where an API requires one. An SSE
+// connection's signal carries its end reason, not a DOMException.
 import { getEventListeners } from 'node:events'
 import { PassThrough } from 'node:stream'
 import type { ServerResponse } from 'node:http'
 import t from 'tap'
 import { createAgentDefinitions, offlineBuilder } from '../../src/agents/index.js'
-import { LazyAbortController } from '../../src/agents/call-abort.js'
+import { abortSignalOf, LazyAbortController, type CallSignal } from '../../src/agents/call-abort.js'
 import { createAgentService } from '../../src/agents/service.js'
 import { createMemoryCache } from '../../src/cache/memory-cache.js'
 import { CancelledError } from '../../src/errors.js'
@@ -21,14 +21,14 @@ const input = { topic: 'Karnak' }
 
 /** A provider that waits until its signal aborts, noting the signal it was given. */
 function hangingProvider () {
-  const seen: AbortSignal[] = []
+  const seen: CallSignal[] = []
   const inner = createOfflineProvider({ build: offlineBuilder() })
   const provider: LlmProvider = {
     ...inner,
     async generate (request) {
       const signal = request.signal!
       seen.push(signal)
-      await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
+      await new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
       throw new CancelledError('The request was cancelled')
     }
   }
@@ -93,51 +93,52 @@ t.test("a caller's own controller: the call runs on its signal and shutdown abor
   t.equal(agents.inFlight, 0)
 })
 
-/** A LazyAbortController that counts the reads of its signal. */
-class Watched extends LazyAbortController {
-  reads = 0
-  override get signal (): AbortSignal {
-    this.reads++
-    return super.signal
-  }
-}
-
-t.test('a lazy controller: no signal for a cache hit; a provider call gets one, aborted with the reason', async t => {
-  const agents = service()
-  const miss = new Watched()
-  await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, controller: miss })
-  t.ok(miss.reads > 0, 'the provider call read the signal')
-  const hit = new Watched()
-  const result = await agents.invoke({ agent: 'content', method: 'researchTopic', input, caller, controller: hit })
-  t.equal(result.cached, true)
-  t.equal(hit.reads, 0, 'a cache hit made no signal')
-
+t.test('a lazy controller is the signal the provider gets: no AbortSignal, aborted with the reason', async t => {
   const { provider, seen } = hangingProvider()
   const hanging = service(provider)
   const controller = new LazyAbortController()
   const call = hanging.invoke({ agent: 'content', method: 'researchTopic', input, caller, controller })
   while (seen.length === 0) await new Promise(resolve => setImmediate(resolve))
+  t.equal(seen[0], controller, 'the controller itself')
+  t.notOk(seen[0] instanceof AbortSignal, 'no AbortSignal (an EventTarget with two maps, about 0.7 KB) was made')
   controller.abort('disconnect')
   await t.rejects(call, { code: 'AMK_CANCELLED' })
   t.equal(seen[0].reason, 'disconnect')
   t.equal(hanging.inFlight, 0)
 })
 
-t.test('a lazy controller aborted before its signal is read gives an aborted signal with the first reason', async t => {
-  const early = new LazyAbortController()
-  early.abort('first')
-  early.abort('second')
-  t.equal(early.aborted, true)
-  t.equal(early.signal.aborted, true)
-  t.equal(early.signal.reason, 'first')
+t.test('a lazy controller: listeners once, removable, none after the abort; the first reason stays', async t => {
+  const controller = new LazyAbortController()
+  const calls: string[] = []
+  const first = () => calls.push('first')
+  const removed = () => calls.push('removed')
+  controller.addEventListener('abort', first)
+  controller.addEventListener('abort', first) // added once, as on an EventTarget
+  controller.addEventListener('abort', removed)
+  controller.removeEventListener('abort', removed)
+  t.equal(controller.signal, controller, 'its own signal')
+  controller.abort('first')
+  controller.abort('second')
+  t.same(calls, ['first'], 'each listener once; a removed one not at all')
+  t.equal(controller.aborted, true)
+  t.equal(controller.reason, 'first')
+  controller.addEventListener('abort', first)
+  controller.abort('third')
+  t.same(calls, ['first'], 'nothing is added after the abort')
 
+  const early = new LazyAbortController()
+  early.abort('gone')
+  const real = abortSignalOf(early)
+  t.ok(real instanceof AbortSignal)
+  t.equal(real.aborted, true)
+  t.equal(real.reason, 'gone', 'an AbortSignal made after the abort is aborted with its reason')
   const late = new LazyAbortController()
-  const { signal } = late
-  t.equal(signal.aborted, false)
+  const followed = abortSignalOf(late)
+  t.equal(abortSignalOf(late), followed, 'one AbortSignal per controller')
   late.abort('now')
-  t.equal(signal.reason, 'now')
-  t.equal(late.signal, signal, 'one signal')
-  t.equal(late.reason, 'now')
+  t.equal(followed.reason, 'now', 'and it follows the abort')
+  const plain = new AbortController().signal
+  t.equal(abortSignalOf(plain), plain, 'an AbortSignal is its own')
 })
 
 t.test("a caller's own controller is untracked however the call ends: done, refused input, unknown method", async t => {

@@ -5,6 +5,7 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { LazyAbortController } from '../../src/agents/call-abort.js'
 import { createOpenAiProvider } from '../../src/llm/openai.js'
 import { buildApp, invoke } from '../agents/support.js'
 
@@ -249,30 +250,36 @@ async function endlessStream (t: Test) {
   return { ...server, gone, finished: () => ended }
 }
 
-t.test('a cancelled stream aborts the upstream request at once', async t => {
-  const server = await endlessStream(t)
-  const controller = new AbortController()
-  const deltas: string[] = []
-  await t.rejects(
-    (async () => {
-      for await (const chunk of provider(server.url).stream({ ...REQUEST, signal: controller.signal })) {
-        if (chunk.type === 'delta') deltas.push(chunk.delta)
-        if (deltas.length === 3) controller.abort()
-      }
-    })(),
-    { code: 'AMK_CANCELLED' }
-  )
-  await server.gone
-  t.equal(server.finished(), false, 'the upstream connection was closed mid-stream')
-  t.equal(deltas.length, 3)
+// Both the AbortSignal a library caller passes and the agent service's own light signal (undici takes either).
+for (const [kind, make] of [
+  ['an AbortController', () => new AbortController()],
+  ["the agent service's LazyAbortController", () => new LazyAbortController()]
+] as const) {
+  t.test(`a cancelled stream aborts the upstream request at once: ${kind}`, async t => {
+    const server = await endlessStream(t)
+    const controller = make()
+    const deltas: string[] = []
+    await t.rejects(
+      (async () => {
+        for await (const chunk of provider(server.url).stream({ ...REQUEST, signal: controller.signal })) {
+          if (chunk.type === 'delta') deltas.push(chunk.delta)
+          if (deltas.length === 3) controller.abort()
+        }
+      })(),
+      { code: 'AMK_CANCELLED' }
+    )
+    await server.gone
+    t.equal(server.finished(), false, 'the upstream connection was closed mid-stream')
+    t.equal(deltas.length, 3)
 
-  // Cancelled before the answer's headers, too.
-  const early = new AbortController()
-  const silent = await rawServer(t, () => {})
-  const pending = provider(silent.url).generate({ ...REQUEST, signal: early.signal })
-  setTimeout(() => early.abort(), 50)
-  await t.rejects(pending, { code: 'AMK_CANCELLED' })
-})
+    // Cancelled before the answer's headers, too.
+    const early = make()
+    const silent = await rawServer(t, () => {})
+    const pending = provider(silent.url).generate({ ...REQUEST, signal: early.signal })
+    setTimeout(() => early.abort(), 50)
+    await t.rejects(pending, { code: 'AMK_CANCELLED' })
+  })
+}
 
 t.test('a consumer that stops reading ends the upstream request', async t => {
   const server = await endlessStream(t)

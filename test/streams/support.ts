@@ -8,6 +8,7 @@ import { build, type BuildOptions } from '../support.js'
 import type { Frame } from './sse-client.js'
 import type { GeminiRequest } from '../fixtures/gemini-server.js'
 import { modelAnswer } from '../agents/support.js'
+import { LazyAbortController } from '../../src/agents/call-abort.js'
 import type { MemoryEventLog } from '../../src/streams/memory-event-log.js'
 import type { Session } from '../../src/streams/sessions.js'
 
@@ -169,7 +170,7 @@ export async function blogSession (log: MemoryEventLog, streamId: string): Promi
     callerId: 'c',
     onDisconnect: 'cancel',
     startedAt: Date.now(),
-    abort: new AbortController(),
+    abort: new LazyAbortController(),
     status: 'running',
     connections: 0,
     done: Promise.resolve()
