@@ -129,22 +129,23 @@ function usageRow (scope: CallScope, callId: string, startedAt: number, fields: 
   }
 }
 
-export async function callProvider (
-  deps: CallDeps,
-  scope: CallScope,
-  request: ReleasablePrompt,
-  stream: boolean,
-  /** Gets the call's usage whatever the outcome (a failed or cancelled call's estimated from its text). */
-  tally: CallTally
-): Promise<CallOutcome> {
+/** A call once it is visible: its reservations and the identity its ledger rows share. */
+interface OpenCall {
+  reservations: readonly Reservation[]
+  promptTokens: number
+  startedAt: number
+  callId: string
+}
+
+/** Reserves the call's budgets and records its 'pending' row: visible before it starts. */
+async function openCall (deps: CallDeps, scope: CallScope, request: ReleasablePrompt): Promise<OpenCall> {
   const promptTokens = estimateTokens(request.system + request.prompt)
   const reservations = await reserve(deps, scope, request, promptTokens)
-  const startedAt = Date.now()
-  const callId = randomUUID()
-  // Visible before it starts: a crash from here on leaves a pending row that the sweep settles.
+  const call: OpenCall = { reservations, promptTokens, startedAt: Date.now(), callId: randomUUID() }
+  // A crash from here on leaves a pending row that the sweep settles.
   await deps.ledger
     ?.record(
-      usageRow(scope, callId, startedAt, {
+      usageRow(scope, call.callId, call.startedAt, {
         model: request.model,
         inputTokens: promptTokens,
         outputTokens: 0,
@@ -155,6 +156,102 @@ export async function callProvider (
       })
     )
     .catch(err => deps.warn({ err }, 'usage ledger reservation failed'))
+  return call
+}
+
+/** What the provider produced, however the call ended (a failed or cancelled stream's text is estimated). */
+interface Produced {
+  result: GenerateResult | undefined
+  failure: unknown
+  /** The text so far of a call that produced no result. */
+  partial: string
+  durationMs: number
+  firstTokenMs: number | undefined
+}
+
+/**
+ * Settles the call: its usage to the tally, its budget release and ledger row handed to the tally to write,
+ * one LlmCallRecord to the hooks; then its result, or its failure thrown.
+ */
+function settleCall (
+  deps: CallDeps,
+  scope: CallScope,
+  request: ReleasablePrompt,
+  tally: CallTally,
+  call: OpenCall,
+  produced: Produced
+): CallOutcome {
+  const { result, failure, durationMs } = produced
+  const text = result ? result.text : produced.partial
+  const status: LlmCallRecord['status'] =
+    failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'
+  const rejected = status === 'error' && !result && rejectedWithoutOutput(failure, text)
+  const usage: Usage =
+    result?.usage ??
+    (rejected
+      ? { inputTokens: 0, outputTokens: 0, estimated: false }
+      : { inputTokens: call.promptTokens, outputTokens: estimateTokens(text), estimated: true })
+  const model = result?.model ?? stringFieldOf(fieldOf(failure, 'details'), 'model') ?? request.model
+  const costUsd = rejected ? 0 : deps.price(model, usage)
+  tally.add({ ...usage, costUsd }, [model], 1)
+  tally.settling(Promise.all([
+    release(deps, call.reservations, { tokens: usage.inputTokens + usage.outputTokens, costUsd }),
+    deps.ledger
+      ?.record(
+        usageRow(scope, call.callId, call.startedAt, {
+          model,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          costUsd,
+          status,
+          durationMs,
+          estimated: usage.estimated ?? false
+        })
+      )
+      .catch(err => deps.warn({ err }, 'usage ledger write failed'))
+  ]))
+
+  const record: LlmCallRecord = {
+    traceId: scope.traceId,
+    parentTraceId: scope.parentTraceId,
+    agent: scope.agent,
+    method: scope.method,
+    model,
+    caller: scope.caller,
+    usage,
+    costUsd,
+    status,
+    ...(failure !== undefined ? { error: errorInfo(failure) } : {}),
+    startedAt: call.startedAt,
+    durationMs,
+    timeToFirstTokenMs: produced.firstTokenMs,
+    prompt: { system: request.system, prompt: request.prompt },
+    output: result ? (result.json ?? result.text) : undefined
+  }
+  for (const hook of deps.hooks) {
+    try {
+      hook.onLlmCall?.(record)
+    } catch (err) {
+      deps.warn({ err }, 'onLlmCall hook failed')
+    }
+  }
+  if (failure !== undefined) throw failure
+  return { result: result!, costUsd }
+}
+
+/**
+ * One provider call. Its frame stays parked for a stream's whole life, so it holds only what the stream needs
+ * (openCall and settleCall do the rest), a few registers instead of fifty.
+ */
+export async function callProvider (
+  deps: CallDeps,
+  scope: CallScope,
+  request: ReleasablePrompt,
+  stream: boolean,
+  /** Gets the call's usage whatever the outcome (a failed or cancelled call's estimated from its text). */
+  tally: CallTally
+): Promise<CallOutcome> {
+  const call = await openCall(deps, scope, request)
   const started = performance.now() // durations and time to first token are the provider's
   let firstTokenMs: number | undefined
   // A stream's deltas, joined once it ends: `text += delta` would hold a 32-byte string node per delta for the
@@ -183,60 +280,7 @@ export async function callProvider (
   } catch (error) {
     failure = error
   }
-  const text = result ? result.text : deltas.join('') // a failed or cancelled stream's, for its estimate
   const durationMs = performance.now() - started
-  const status: LlmCallRecord['status'] =
-    failure === undefined ? 'success' : request.signal?.aborted ? 'cancelled' : 'error'
-  const rejected = status === 'error' && !result && rejectedWithoutOutput(failure, text)
-  const usage: Usage =
-    result?.usage ??
-    (rejected
-      ? { inputTokens: 0, outputTokens: 0, estimated: false }
-      : { inputTokens: promptTokens, outputTokens: estimateTokens(text), estimated: true })
-  const model = result?.model ?? stringFieldOf(fieldOf(failure, 'details'), 'model') ?? request.model
-  const costUsd = rejected ? 0 : deps.price(model, usage)
-  tally.add({ ...usage, costUsd }, [model], 1)
-  tally.settling(Promise.all([
-    release(deps, reservations, { tokens: usage.inputTokens + usage.outputTokens, costUsd }),
-    deps.ledger
-      ?.record(
-        usageRow(scope, callId, startedAt, {
-          model,
-          inputTokens: usage.inputTokens,
-          outputTokens: usage.outputTokens,
-          costUsd,
-          status,
-          durationMs,
-          estimated: usage.estimated ?? false
-        })
-      )
-      .catch(err => deps.warn({ err }, 'usage ledger write failed'))
-  ]))
-
-  const record: LlmCallRecord = {
-    traceId: scope.traceId,
-    parentTraceId: scope.parentTraceId,
-    agent: scope.agent,
-    method: scope.method,
-    model,
-    caller: scope.caller,
-    usage,
-    costUsd,
-    status,
-    ...(failure !== undefined ? { error: errorInfo(failure) } : {}),
-    startedAt,
-    durationMs,
-    timeToFirstTokenMs: firstTokenMs,
-    prompt: { system: request.system, prompt: request.prompt },
-    output: result ? (result.json ?? result.text) : undefined
-  }
-  for (const hook of deps.hooks) {
-    try {
-      hook.onLlmCall?.(record)
-    } catch (err) {
-      deps.warn({ err }, 'onLlmCall hook failed')
-    }
-  }
-  if (failure !== undefined) throw failure
-  return { result: result!, costUsd }
+  const partial = result ? '' : deltas.join('') // a failed or cancelled stream's, for its estimate
+  return settleCall(deps, scope, request, tally, call, { result, failure, partial, durationMs, firstTokenMs })
 }

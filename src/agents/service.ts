@@ -191,6 +191,26 @@ const shuttingDown = () =>
     { 'retry-after': '1' }
   )
 
+/** Whether the invocation was aborted: its controller, read without making a signal, else the caller's signal. */
+function requestAborted (req: InvokeRequest): boolean {
+  return req.controller ? abortedOf(req.controller) : req.signal?.aborted ?? false
+}
+
+/** The scope of an invocation's provider calls. */
+function callScope (req: InvokeRequest, agent: AgentName, method: string, traceId: string): CallScope {
+  return {
+    agent,
+    method,
+    caller: req.caller,
+    traceId,
+    parentTraceId: req.parentTraceId,
+    streamId: req.streamId,
+    runId: req.runId,
+    signal: req.controller ? req.controller.signal : req.signal,
+    onDelta: req.onDelta
+  }
+}
+
 export function createAgentService (deps: AgentServiceDeps): AgentService {
   const { definitions, cache, keyPrefix } = deps
   const running = new Set<CallController>()
@@ -288,51 +308,81 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
    * over this way instead of awaiting in a frame of its own, which would stay parked for an open stream's
    * whole life (about half a kilobyte each).
    */
+  /** The response cache's answer for `key`, or null (a failed read is a miss, observed). */
+  async function cachedAnswer (key: string, agent: AgentName) {
+    const hit = await cache.get(key).catch(() => { observe('get', agent, 'error'); return null })
+    observe('get', agent, hit ? 'hit' : 'miss')
+    return hit
+  }
+
+  /** Reports an ended invocation to the hooks. */
+  function report (
+    req: InvokeRequest,
+    call: { definition: AgentDefinition, method: AgentMethod, input: Record<string, unknown>, traceId: string },
+    outcome: { data: unknown, cached: boolean, failure: unknown, usage: InvokeUsage },
+    startedAt: number,
+    started: number
+  ): void {
+    const { failure } = outcome
+    const record: InvocationRecord = {
+      traceId: call.traceId,
+      parentTraceId: req.parentTraceId,
+      agent: call.definition.name,
+      method: call.method.name,
+      caller: req.caller,
+      input: call.input,
+      output: outcome.data,
+      cached: outcome.cached,
+      usage: outcome.usage,
+      startedAt,
+      durationMs: performance.now() - started,
+      status: failure === undefined ? 'success' : requestAborted(req) ? 'cancelled' : 'error',
+      ...(failure !== undefined
+        ? {
+            error: {
+              code: String((failure as { code?: string }).code ?? 'AMK_INTERNAL'),
+              message: (failure as Error).message
+            }
+          }
+        : {})
+    }
+    for (const hook of hooks) {
+      try { hook.onInvocation?.(record) } catch (err) { warn({ err }, 'onInvocation hook failed') }
+    }
+  }
+
+  /**
+   * One invocation. `untrack` runs once it has ended, however it ends: track() hands the caller's controller
+   * over this way instead of awaiting in a frame of its own, which would stay parked for an open stream's
+   * whole life (about half a kilobyte each). For the same reason this frame, parked for a stream's life, keeps
+   * few registers and no closures: the cache read, the report and the call's scope are made by helpers.
+   */
   async function execute (req: InvokeRequest, parent?: Tally, untrack?: () => void): Promise<InvokeResult> {
     const started = performance.now()
     const startedAt = Date.now()
-    let definition: AgentDefinition
-    let method: AgentMethod
-    let input: Record<string, unknown>
+    let call: { definition: AgentDefinition, method: AgentMethod, input: Record<string, unknown>, traceId: string }
     try {
-      ({ definition, method } = resolve(req.agent, req.method))
-      input = validateInput(method.input, req.input, method.refine)
+      const { definition, method } = resolve(req.agent, req.method)
+      call = { definition, method, input: validateInput(method.input, req.input, method.refine), traceId: randomUUID() }
     } catch (error) {
       untrack?.()
       throw error
     }
-    const traceId = randomUUID()
-    const { controller } = req
-    // Read without making the controller's signal: only a provider call (or a composite method) needs it.
-    const aborted = () => (controller ? abortedOf(controller) : req.signal?.aborted ?? false)
     const tally = new Tally()
-    const key = cacheKey(keyPrefix, definition.name, method.name, input)
+    const key = cacheKey(keyPrefix, call.definition.name, call.method.name, call.input)
     let data: unknown
     let cached = false
     let failure: unknown
     try {
-      if (aborted()) throw new CancelledError('The request was cancelled')
-      if (!req.noCache) {
-        const hit = await cache.get(key).catch(() => { observe('get', definition.name, 'error'); return null })
-        observe('get', definition.name, hit ? 'hit' : 'miss')
-        if (hit) {
-          data = hit.data
-          cached = true
-          tally.add({ inputTokens: 0, outputTokens: 0, costUsd: 0 }, [hit.model])
-        }
-      }
-      if (!cached) {
-        const scope: CallScope = {
-          agent: definition.name,
-          method: method.name,
-          caller: req.caller,
-          traceId,
-          parentTraceId: req.parentTraceId,
-          streamId: req.streamId,
-          runId: req.runId,
-          signal: controller ? controller.signal : req.signal,
-          onDelta: req.onDelta
-        }
+      if (requestAborted(req)) throw new CancelledError('The request was cancelled')
+      const hit = req.noCache ? null : await cachedAnswer(key, call.definition.name)
+      if (hit) {
+        data = hit.data
+        cached = true
+        tally.add({ inputTokens: 0, outputTokens: 0, costUsd: 0 }, [hit.model])
+      } else {
+        const { definition, method, input } = call
+        const scope = callScope(req, definition.name, method.name, call.traceId)
         data = method.run
           ? await runComposite(method, input, scope, req, tally)
           : await generate(scope, definition, method, input, tally)
@@ -340,11 +390,12 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
         await cache.set(key, { data, model: tally.model, createdAt: Date.now() }, ttl)
           .then(() => observe('set', definition.name, 'ok'), () => observe('set', definition.name, 'error'))
       }
-      return { data, usage: tally.usage(), cached, durationMs: Math.round(performance.now() - started), traceId }
+      const durationMs = Math.round(performance.now() - started)
+      return { data, usage: tally.usage(), cached, durationMs, traceId: call.traceId }
     } catch (error) {
       failure = error
       // Aborted by shutdown: the client may retry on another replica (the record keeps the error itself).
-      const thrown = controller && reasonOf(controller) === 'shutdown' ? shuttingDown() : error
+      const thrown = req.controller && reasonOf(req.controller) === 'shutdown' ? shuttingDown() : error
       if (tally.calls > 0) spentOn(thrown, tally.usage())
       throw thrown
     } finally {
@@ -353,31 +404,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
       await tally.written()
       untrack?.()
       parent?.add(tally.usage(), tally.models, tally.calls)
-      const record: InvocationRecord = {
-        traceId,
-        parentTraceId: req.parentTraceId,
-        agent: definition.name,
-        method: method.name,
-        caller: req.caller,
-        input,
-        output: data,
-        cached,
-        usage: tally.usage(),
-        startedAt,
-        durationMs: performance.now() - started,
-        status: failure === undefined ? 'success' : aborted() ? 'cancelled' : 'error',
-        ...(failure !== undefined
-          ? {
-              error: {
-                code: String((failure as { code?: string }).code ?? 'AMK_INTERNAL'),
-                message: (failure as Error).message
-              }
-            }
-          : {})
-      }
-      for (const hook of hooks) {
-        try { hook.onInvocation?.(record) } catch (err) { warn({ err }, 'onInvocation hook failed') }
-      }
+      report(req, call, { data, cached, failure, usage: tally.usage() }, startedAt, started)
     }
   }
 
