@@ -90,6 +90,11 @@ export interface ApiKeyCreate {
 export class ApiKeyStore {
   private readonly cache = new Map<string, CachedKey>()
   /**
+   * One frozen identity per cached answer, so its callers can be one object too (credentials.ts): a request,
+   * and an open stream for its whole life, holds the key's caller without a copy of its own.
+   */
+  private readonly identities = new WeakMap<CachedKey, KeyIdentity>()
+  /**
    * Lookups in flight by key hash: a burst of requests with one uncached key makes one lookup (and one
    * throttle count).
    */
@@ -176,7 +181,12 @@ export class ApiKeyStore {
       entry.touchedAt = now
       this.touch(entry.id)
     }
-    return { id: entry.id, role: entry.role, expiresAt: entry.expiresAt }
+    let identity = this.identities.get(entry)
+    if (!identity) {
+      identity = Object.freeze({ id: entry.id, role: entry.role, expiresAt: entry.expiresAt })
+      this.identities.set(entry, identity)
+    }
+    return identity
   }
 
   private async lookup (

@@ -96,6 +96,8 @@ export function storeUnavailable (err: unknown, what: string): Error {
 export function createCredentialVerifier (
   deps: CredentialVerifierDeps
 ): (credential: Credential, context: CredentialContext) => Promise<Caller> {
+  const keyCallers = new WeakMap<KeyIdentity, Caller>()
+
   /**
    * Failed lookups are counted per IP before the database is asked; past the limit an IP gets 429 and no
    * lookup — except for a key this replica has seen valid before. Fresh cache hits skip the throttle.
@@ -131,12 +133,17 @@ export function createCredentialVerifier (
     return caller
   }
 
-  /** The caller of a key's answer (recorded), or 401. */
+  /** The caller of a key's answer (recorded), or 401: one frozen object per identity the key cache gives. */
   function keyCaller (found: KeyIdentity | null): Caller {
     deps.record('api_key', found ? 'success' : 'failure')
     if (!found) throw new UnauthorizedError(INVALID_KEY)
-    const caller: Caller = { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id }
-    if (found.expiresAt !== null) caller.expiresAt = found.expiresAt
+    let caller = keyCallers.get(found)
+    if (!caller) {
+      const built: Caller = { id: `key:${found.id}`, kind: 'api-key', role: found.role, keyId: found.id }
+      if (found.expiresAt !== null) built.expiresAt = found.expiresAt
+      caller = Object.freeze(built)
+      keyCallers.set(found, caller)
+    }
     return caller
   }
 

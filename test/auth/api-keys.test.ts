@@ -2,6 +2,8 @@
 // another replica. Runs on PGlite and on PostgreSQL.
 import t from 'tap'
 import { ApiKeyStore, generateApiKey, hashApiKey } from '../../src/auth/api-keys.js'
+import type { AttemptThrottle } from '../../src/auth/attempt-throttle.js'
+import { createCredentialVerifier } from '../../src/auth/credentials.js'
 import type { Queryable } from '../../src/store/database.js'
 import { build, pglite } from '../support.js'
 import { AUTH_ENV, adminToken, apiKeyWithRole, backends, bearer, buildOn } from './support.js'
@@ -31,6 +33,8 @@ t.test('the request path\'s cache check answers as a lookup would, and only whil
   t.equal(store.cached(key, now), undefined, 'never looked up: only authenticate can tell')
   t.same(await store.authenticate(key, { now }), { id: 'k1', role: 'premium', expiresAt: null })
   t.same(store.cached(key, now + 999), { id: 'k1', role: 'premium', expiresAt: null }, 'fresh: the same answer')
+  t.equal(store.cached(key, now + 1), store.cached(key, now + 2), 'one identity object per cached answer')
+  t.ok(Object.isFrozen(store.cached(key, now + 1)), 'frozen: its callers are shared')
   t.equal(store.cached(key, now + 1000), undefined, 'stale: the database decides again')
   t.equal(store.cached('too-short', now), null, 'never a key')
 
@@ -43,6 +47,32 @@ t.test('the request path\'s cache check answers as a lookup would, and only whil
   t.equal(await store.authenticate(revoked, { now }), null)
   t.equal(store.cached(revoked, now + 1), null, 'a revoked key stays refused from the cache')
   t.equal(lookups, 3, 'one lookup per key')
+})
+
+t.test("a key's requests share one frozen caller while its cached answer holds; a new answer, a new caller", async t => {
+  const row = { id: 'k1', role: 'premium', expires_at: null, revoked_at: null }
+  const db: Queryable = { query: async <T>(sql: string) => (sql.startsWith('SELECT') ? [row] : []) as T[] }
+  const apiKeys = new ApiKeyStore(db, { cacheTtlMs: 200 })
+  const verify = createCredentialVerifier({
+    verifyJwt: () => { throw new Error('no JWTs here') },
+    apiKeys,
+    supabase: null,
+    keyThrottle: { attempt: async () => ({ waitMs: 0, release: async () => {} }) } as unknown as AttemptThrottle,
+    maxKeyFailures: 10,
+    record: () => {}
+  })
+  const key = generateApiKey()
+  const credential = { type: 'api-key' as const, value: key }
+  const first = await verify(credential, { ip: '10.0.0.1' })
+  const second = await verify(credential, { ip: '10.0.0.2' })
+  t.same(first, { id: 'key:k1', kind: 'api-key', role: 'premium', keyId: 'k1' })
+  t.equal(second, first, 'the same object: an open stream holds no caller of its own')
+  t.ok(Object.isFrozen(first), 'frozen, so no request can change another one\'s caller')
+  row.role = 'user'
+  await new Promise(resolve => setTimeout(resolve, 250)) // the cached answer goes stale
+  const changed = await verify(credential, { ip: '10.0.0.1' })
+  t.not(changed, first, 'a new lookup: a new caller')
+  t.equal(changed.role, 'user')
 })
 
 for (const backend of backends) {
