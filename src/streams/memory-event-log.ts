@@ -221,11 +221,16 @@ export class MemoryEventLog implements EventLog {
    * cursor are not released until it moves on (advance) or detaches. Null when the stream is not held.
    */
   attach (streamId: string, cursor: number, wake: () => void): LogReader | null {
-    const entry = this.entry(streamId)
-    if (!entry) return null
     const reader = { cursor, wake }
+    return this.join(streamId, reader) ? reader : null
+  }
+
+  /** attach() with a reader of the caller's own (a pump is one); false when the stream is not held. */
+  join (streamId: string, reader: LogReader): boolean {
+    const entry = this.entry(streamId)
+    if (!entry) return false
     entry.readers = entry.readers.concat(reader)
-    return reader
+    return true
   }
 
   advance (streamId: string, reader: LogReader, cursor: number): void {

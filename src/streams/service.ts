@@ -168,11 +168,16 @@ export class StreamService {
     }
     this.options.registry.add(session)
     this.options.metrics.started(params.agent)
-    // The closures an open stream holds capture the session, not the request (its input is the invocation's).
+    // The closures an open stream holds capture the session, not the request (its input is the invocation's);
+    // one reaction, not then() and finally() (a finally holds two closures and a promise more).
     session.done = runGeneration(session, params, this.generation).then(outcome => {
-      this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
-      this.options.metrics.finished(session.agent, outcome, (Date.now() - session.startedAt) / 1000)
-    }).finally(letGo)
+      try {
+        this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
+        this.options.metrics.finished(session.agent, outcome, (Date.now() - session.startedAt) / 1000)
+      } finally {
+        letGo()
+      }
+    }, error => { letGo(); throw error })
     this.serve(open, streamId, 0, session, letGo)
   }
 
