@@ -36,6 +36,8 @@ export interface GenerationDeps {
   invoke(request: InvokeRequest): Promise<InvokeResult>
   /** Called per token, with the stream's agent (stats). */
   onToken?(agent: string): void
+  /** Called once the generation has ended and its events are appended, before its promise resolves. */
+  ended?(session: Session, outcome: GenerationOutcome): void
 }
 
 const SYNTHETIC_CHUNK = 48
@@ -78,6 +80,19 @@ function abortEvent (reason: AbortReason): StreamEvent {
     event: 'error',
     data: { code: StreamErrorCode.CANCELLED, message: `The generation was ${why}`, recoverable: false }
   }
+}
+
+/** Resolves with the outcome once the events appended so far are stored and the end is reported. */
+function reported (
+  appended: Promise<void>,
+  deps: GenerationDeps,
+  session: Session,
+  outcome: GenerationOutcome
+): Promise<GenerationOutcome> {
+  return appended.then(() => {
+    deps.ended?.(session, outcome)
+    return outcome
+  })
 }
 
 /**
@@ -141,7 +156,8 @@ export function runGeneration (
   emit({ event: 'connected', data: { streamId: session.streamId, agent: request.agent, method: request.method } })
   emit({ event: 'progress', data: { progress: 0, message: `Starting ${request.agent}.${request.method}` } })
 
-  // The two continuations, made once each (not per event); each resolves once every appended event is stored.
+  // The two continuations, made once each (not per event); each resolves once every appended event is stored
+  // and the end is reported.
   const failed = (error: unknown): Promise<GenerationOutcome> => {
     const signal = session.abort.signal
     let outcome: GenerationOutcome
@@ -153,7 +169,7 @@ export function runGeneration (
       emit(errorEvent(error))
       outcome = { status: 'error', timeToFirstTokenMs, tokens }
     }
-    return pending.then(() => outcome)
+    return reported(pending, deps, session, outcome)
   }
   const completed = (result: InvokeResult): Promise<GenerationOutcome> => {
     try {
@@ -177,8 +193,7 @@ export function runGeneration (
     } catch (error) {
       return failed(error)
     }
-    const outcome: GenerationOutcome = { status: 'completed', timeToFirstTokenMs, tokens }
-    return pending.then(() => outcome)
+    return reported(pending, deps, session, { status: 'completed', timeToFirstTokenMs, tokens })
   }
 
   let invoked: Promise<InvokeResult>

@@ -90,7 +90,15 @@ export class StreamService {
     this.generation = {
       log: options.log,
       invoke: options.invoke,
-      onToken: agent => options.registry.countToken(agent)
+      onToken: agent => options.registry.countToken(agent),
+      ended: (session, outcome) => {
+        try {
+          options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
+          options.metrics.finished(session.agent, outcome, (Date.now() - session.startedAt) / 1000)
+        } finally {
+          session.letGo?.()
+        }
+      }
     }
   }
 
@@ -164,20 +172,14 @@ export class StreamService {
       abort: new LazyAbortController(),
       status: 'running',
       connections: 0,
-      done: Promise.resolve()
+      done: Promise.resolve(),
+      letGo
     }
     this.options.registry.add(session)
     this.options.metrics.started(params.agent)
-    // The closures an open stream holds capture the session, not the request (its input is the invocation's);
-    // one reaction, not then() and finally() (a finally holds two closures and a promise more).
-    session.done = runGeneration(session, params, this.generation).then(outcome => {
-      try {
-        this.options.registry.finish(session, outcome.status, outcome.timeToFirstTokenMs)
-        this.options.metrics.finished(session.agent, outcome, (Date.now() - session.startedAt) / 1000)
-      } finally {
-        letGo()
-      }
-    }, error => { letGo(); throw error })
+    // The generation's end is reported by the deps every generation shares (`ended`, which lets go of its
+    // hold): no reaction or closure of this stream's own waits for it.
+    session.done = runGeneration(session, params, this.generation)
     this.serve(open, streamId, 0, session, letGo)
   }
 

@@ -20,8 +20,10 @@ export interface Session {
   connections: number
   /** When the last local connection closed (cleanup cancels generations no one reads). */
   detachedAt?: number
-  /** Settles when the generation has ended and its terminal event is logged. */
-  done: Promise<void>
+  /** Settles when the generation has ended, its terminal event is logged and its end reported. */
+  done: Promise<unknown>
+  /** Gives back the generation's hold on the stream's slot (once, when it has ended). */
+  letGo?: () => void
 }
 
 export interface AgentStreamStats {
