@@ -303,11 +303,6 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     )
   }
 
-  /**
-   * One invocation. `untrack` runs once it has ended, however it ends: track() hands the caller's controller
-   * over this way instead of awaiting in a frame of its own, which would stay parked for an open stream's
-   * whole life (about half a kilobyte each).
-   */
   /** The response cache's answer for `key`, or null (a failed read is a miss, observed). */
   async function cachedAnswer (key: string, agent: AgentName) {
     const hit = await cache.get(key).catch(() => { observe('get', agent, 'error'); return null })
