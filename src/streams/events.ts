@@ -98,15 +98,17 @@ export function parseEventId (id: string | undefined | null): { streamId: string
 }
 
 /**
- * Encodes one event frame. `data` is JSON on a single line (JSON.stringify never emits raw newlines),
- * so one `data:` field suffices; the id and event name are ours and never contain CR/LF. The frame is one
- * flat string, since the memory log holds it for the stream's life: a template literal would make a tree of
- * its pieces (a 120-character token frame about 360 bytes against 160 flat), and join() builds it flat in one
- * copy, cheaper than flattening the tree afterwards.
+ * The one SSE frame layout. `data` is JSON on a single line (JSON.stringify never emits raw newlines), so one
+ * `data:` field suffices; the id and event name are ours and never contain CR/LF. Frames are written and let go
+ * (the memory log holds events as holdEvent makes them), so the pieces are simply concatenated.
  */
+function sseFrame (id: string, name: StreamEventName, data: string): string {
+  return 'id: ' + id + '\nevent: ' + wireName(name) + '\ndata: ' + data + '\n\n'
+}
+
+/** Encodes one logged event as its native frame. */
 export function encodeEvent (streamId: string, event: LoggedEvent): string {
-  const data = JSON.stringify(event.data)
-  return ['id: ', streamId, '-', event.seq, '\nevent: ', wireName(event.event), '\ndata: ', data, '\n\n'].join('')
+  return sseFrame(eventId(streamId, event.seq), event.event, JSON.stringify(event.data))
 }
 
 /**
@@ -126,8 +128,7 @@ export function heldData (held: string): string {
 /** The native frame of a held event: what encodeEvent makes of the event itself. */
 export function nativeFrame (streamId: string, seq: number, held: string): string {
   const at = held.indexOf('\n')
-  const name = wireName(held.slice(0, at) as StreamEventName)
-  return 'id: ' + streamId + '-' + seq + '\nevent: ' + name + '\ndata: ' + held.slice(at + 1) + '\n\n'
+  return sseFrame(eventId(streamId, seq), held.slice(0, at) as StreamEventName, held.slice(at + 1))
 }
 
 /** A held event read back, as it was logged (a non-native wire, a reader of LoggedEvents). */
@@ -139,7 +140,7 @@ export function heldEvent (held: string, seq: number): LoggedEvent {
 
 /** The same frame with an explicit id (the connection-only SHUTTING_DOWN event repeats the last id). */
 export function encodeFrame (id: string, event: StreamEvent): string {
-  return `id: ${id}\nevent: ${wireName(event.event)}\ndata: ${JSON.stringify(event.data)}\n\n`
+  return sseFrame(id, event.event, JSON.stringify(event.data))
 }
 
 /**
