@@ -72,9 +72,3 @@ export function abortSignalOf (signal: CallSignal): AbortSignal {
 
 /** What aborts one invocation: a caller's own AbortController, or a lazy one (a stream's session). */
 export type CallController = AbortController | LazyAbortController
-
-export const abortedOf = (controller: CallController): boolean =>
-  controller instanceof LazyAbortController ? controller.aborted : controller.signal.aborted
-
-export const reasonOf = (controller: CallController): unknown =>
-  controller instanceof LazyAbortController ? controller.reason : controller.signal.reason

@@ -17,14 +17,7 @@ import type { GenerateRequest, GenerateResult, LlmProvider, Usage } from '../llm
 import { cacheKey, cacheNamespace, type ResponseCache } from '../cache/response-cache.js'
 import type { UsageLedger } from '../store/usage-ledger.js'
 import { findAgent, findMethod } from './index.js'
-import {
-  abortedOf,
-  abortSignalOf,
-  LazyAbortController,
-  reasonOf,
-  type CallController,
-  type CallSignal
-} from './call-abort.js'
+import { abortSignalOf, LazyAbortController, type CallController, type CallSignal } from './call-abort.js'
 import { callProvider, type CallDeps, type CallScope, type CallTally, type ReleasablePrompt } from './llm-call.js'
 import { checkOutput, validateInput, type FieldProblem } from './validate.js'
 import { unknownAgent } from './request-rules.js'
@@ -191,10 +184,18 @@ const shuttingDown = () =>
     { 'retry-after': '1' }
   )
 
-/** Whether the invocation was aborted: its controller, read without making a signal, else the caller's signal. */
-function requestAborted (req: InvokeRequest): boolean {
-  return req.controller ? abortedOf(req.controller) : req.signal?.aborted ?? false
+/** An invocation once resolved and validated. */
+interface Invocation {
+  definition: AgentDefinition
+  method: AgentMethod
+  input: Record<string, unknown>
+  traceId: string
 }
+
+/** What aborts the invocation: its controller's signal (a lazy controller is its own), else the caller's. */
+const signalOf = (req: InvokeRequest): CallSignal | undefined => (req.controller ? req.controller.signal : req.signal)
+
+const requestAborted = (req: InvokeRequest): boolean => signalOf(req)?.aborted ?? false
 
 /** The scope of an invocation's provider calls. */
 function callScope (req: InvokeRequest, agent: AgentName, method: string, traceId: string): CallScope {
@@ -206,7 +207,7 @@ function callScope (req: InvokeRequest, agent: AgentName, method: string, traceI
     parentTraceId: req.parentTraceId,
     streamId: req.streamId,
     runId: req.runId,
-    signal: req.controller ? req.controller.signal : req.signal,
+    signal: signalOf(req),
     onDelta: req.onDelta
   }
 }
@@ -313,7 +314,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   /** Reports an ended invocation to the hooks. */
   function report (
     req: InvokeRequest,
-    call: { definition: AgentDefinition, method: AgentMethod, input: Record<string, unknown>, traceId: string },
+    call: Invocation,
     outcome: { data: unknown, cached: boolean, failure: unknown, usage: InvokeUsage },
     startedAt: number,
     started: number
@@ -355,7 +356,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
   async function execute (req: InvokeRequest, parent?: Tally, untrack?: () => void): Promise<InvokeResult> {
     const started = performance.now()
     const startedAt = Date.now()
-    let call: { definition: AgentDefinition, method: AgentMethod, input: Record<string, unknown>, traceId: string }
+    let call: Invocation
     try {
       const { definition, method } = resolve(req.agent, req.method)
       call = { definition, method, input: validateInput(method.input, req.input, method.refine), traceId: randomUUID() }
@@ -390,7 +391,7 @@ export function createAgentService (deps: AgentServiceDeps): AgentService {
     } catch (error) {
       failure = error
       // Aborted by shutdown: the client may retry on another replica (the record keeps the error itself).
-      const thrown = req.controller && reasonOf(req.controller) === 'shutdown' ? shuttingDown() : error
+      const thrown = req.controller?.signal.reason === 'shutdown' ? shuttingDown() : error
       if (tally.calls > 0) spentOn(thrown, tally.usage())
       throw thrown
     } finally {
