@@ -5,6 +5,9 @@
 // survives the transaction's rollback), and one issued while the database closes gets PGlite's error, not a call
 // into a module being shut down.
 import t from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { openPglite } from '../../src/store/pglite.js'
 import type { Database } from '../../src/store/database.js'
 
@@ -26,6 +29,28 @@ t.test('a statement runs, and non-ASCII text arrives intact, and a data error th
   await t.rejects(db.exec('INSERT INTO t VALUES (NULL, \'x\0y\')'), { code: '22021' })
   await db.exec("INSERT INTO t VALUES ('00000000-0000-4000-8000-000000000002', 'second, é€😀')")
   t.same(await ids(), ['first', 'second, é€😀'])
+})
+
+t.test('a long statement of multi-byte text arrives byte for byte (the Query message is sized in UTF-8 bytes)', async t => {
+  const note = 'é€😀 日本語 '.repeat(6000) + 'end' // about 100 KB of UTF-8 in 48 K UTF-16 units
+  await db.exec(`INSERT INTO t VALUES ('00000000-0000-4000-8000-0000000000ff', $amk$${note}$amk$)`)
+  const [row] = await db.query<{ note: string, bytes: number }>(
+    "SELECT note, octet_length(note) AS bytes FROM t WHERE id = '00000000-0000-4000-8000-0000000000ff'")
+  t.equal(row.note, note)
+  t.equal(row.bytes, Buffer.byteLength(note))
+  await db.exec("DELETE FROM t WHERE id = '00000000-0000-4000-8000-0000000000ff'")
+})
+
+t.test('in a DATA_DIR, what exec wrote is there after a close and a reopen (nothing to sync first)', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'amk-exec-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const first = await openPglite(dir)
+  await first.exec('CREATE TABLE kept (n int)')
+  t.equal(await first.exec('INSERT INTO kept SELECT generate_series(1, 3)'), 3)
+  await first.close()
+  const again = await openPglite(dir)
+  t.teardown(() => again.close())
+  t.same(await again.query('SELECT n FROM kept ORDER BY n'), [{ n: 1 }, { n: 2 }, { n: 3 }])
 })
 
 t.test('several statements in one exec run in order, in one implicit transaction', async t => {
