@@ -69,6 +69,13 @@ t.test('exec answers the rows its last statement changed, inside a transaction t
   t.equal(await db.exec("UPDATE t SET note = note WHERE note = 'nobody'"), 0)
   t.equal(await db.exec("DELETE FROM t WHERE note = 'nobody'; UPDATE t SET note = note WHERE note = 'first'"), 1)
   t.equal(await db.exec('SELECT 1'), 1, 'a SELECT counts its rows, as its tag does')
+  // An answer of megabytes reaches exec in many chunks, messages cut across them; an error after rows still throws.
+  t.equal(await db.exec("SELECT n, repeat('x', 50) FROM generate_series(1, 100000) AS n"), 100_000)
+  await t.rejects(db.exec('SELECT CASE WHEN n < 50000 THEN n ELSE 1 / 0 END FROM generate_series(1, 60000) AS n'), {
+    code: '22012',
+    message: 'division by zero'
+  })
+  t.equal(await db.exec('BEGIN; COMMIT'), 0, 'a tag without a count')
   t.equal(await db.exec('CREATE TEMP TABLE scratch (n int)'), 0, 'a statement without a count')
   // A statement issued while a transaction awaits goes through db.exec() after it: the same answer.
   let release!: () => void
