@@ -112,27 +112,35 @@ export function encodeEvent (streamId: string, event: LoggedEvent): string {
 }
 
 /**
- * An event as the memory log holds it for its stream's life: `<name>\n<data JSON>`, one flat string. The id
- * (its seq is its position in the log) and the SSE field names are added when it is written (nativeFrame):
- * held in every event, they were about 50 bytes each, more than a token's own text (issue 16).
+ * An event as the memory log holds it for its stream's life. A token event is held as its own data object,
+ * `{ chunk, index }`: its chunk is the very string the provider call keeps to join the answer, so the text is
+ * held once, not again inside a JSON copy (40 bytes against the text's length plus about 50). Any other event
+ * is one flat string, `<name>\n<data JSON>`. Either way the id (its seq is its position in the log) and the
+ * SSE field names are added when it is written (nativeFrame): held in every event, they were about 50 bytes
+ * each (issue 16).
  */
-export function holdEvent (event: StreamEvent): string {
+export type HeldEvent = string | StreamEventMap['token']
+
+export function holdEvent (event: StreamEvent): HeldEvent {
+  if (event.event === 'token') return event.data
   return [event.event, '\n', JSON.stringify(event.data)].join('') // join builds it flat, in one copy
 }
 
 /** The data JSON of a held event (what the Redis log stores, without encoding the event again). */
-export function heldData (held: string): string {
-  return held.slice(held.indexOf('\n') + 1)
+export function heldData (held: HeldEvent): string {
+  return typeof held === 'string' ? held.slice(held.indexOf('\n') + 1) : JSON.stringify(held)
 }
 
 /** The native frame of a held event: what encodeEvent makes of the event itself. */
-export function nativeFrame (streamId: string, seq: number, held: string): string {
+export function nativeFrame (streamId: string, seq: number, held: HeldEvent): string {
+  if (typeof held !== 'string') return sseFrame(eventId(streamId, seq), 'token', JSON.stringify(held))
   const at = held.indexOf('\n')
   return sseFrame(eventId(streamId, seq), held.slice(0, at) as StreamEventName, held.slice(at + 1))
 }
 
-/** A held event read back, as it was logged (a non-native wire, a reader of LoggedEvents). */
-export function heldEvent (held: string, seq: number): LoggedEvent {
+/** A held event read back, as it was logged (a non-native wire, a reader of LoggedEvents), its data a copy. */
+export function heldEvent (held: HeldEvent, seq: number): LoggedEvent {
+  if (typeof held !== 'string') return { seq, event: 'token', data: { chunk: held.chunk, index: held.index } }
   const at = held.indexOf('\n')
   const data: unknown = JSON.parse(held.slice(at + 1)) // our own JSON, from holdEvent
   return { seq, event: held.slice(0, at), data } as LoggedEvent

@@ -1,13 +1,14 @@
 // The in-memory event log: the only one without Redis, and the local tier of the Redis one (streams
-// generated in this process are read from here by their connections). Each event is kept as one flat string,
-// its name and data JSON (holdEvent: encoded once, at append; a native connection adds the id and field names
-// as it writes it), its seq given by its position (a stream's seqs are contiguous): no event objects, nor an
-// array of seqs, per stream.
+// generated in this process are read from here by their connections). Each event is kept as holdEvent holds
+// it (a token as its data object, sharing its chunk with the provider call; any other as one flat string of its
+// name and data JSON, encoded once, at append; a native connection adds the id and field names as it writes
+// it), its seq given by its position (a stream's seqs are contiguous): no event objects, nor an array of seqs,
+// per stream.
 // Events expire STREAM_REPLAY_TTL after the last one, STREAM_ENDED_REPLAY_TTL once the stream has ended; at
 // most STREAM_LOG_MAX_EVENTS are kept per stream. As the Redis log's local tier, events already stored in
 // Redis are released (dropped here) once every local reader has passed them; the newest event always stays,
 // so the end of a stream is known here.
-import { heldEvent, holdEvent, isTerminal, type LoggedEvent } from './events.js'
+import { heldEvent, holdEvent, isTerminal, type HeldEvent, type LoggedEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 
 /** A local reader (a connection's pump, or a wake-up subscriber at Infinity): holds events after `cursor`. */
@@ -19,7 +20,7 @@ export interface LogReader {
 interface Entry {
   meta: StreamMeta | null
   /** The held events (holdEvent), oldest first: frames[i] is the event of seq `first + i`. */
-  frames: string[]
+  frames: HeldEvent[]
   /** seq of frames[0] (0 before the first event). */
   first: number
   /** seq of the terminal event (0 while the stream runs). */
@@ -48,7 +49,7 @@ export interface MemoryLogOptions {
 
 /** The held events after a position, as the pump reads them (no copies). */
 export interface HeldFrames {
-  frames: readonly string[]
+  frames: readonly HeldEvent[]
   /** seq of frames[0]; frames[i] is the event of seq `first + i`. */
   first: number
   /** Index in frames of the first event after the position. */
@@ -117,14 +118,14 @@ export class MemoryEventLog implements EventLog {
    * Synchronous append (no promise per event on the hot path); throws unless seq is the one after the last.
    * Returns the event as held (the Redis log stores its data without encoding it again).
    */
-  appendNow (streamId: string, event: LoggedEvent): string {
+  appendNow (streamId: string, event: LoggedEvent): HeldEvent {
     const entry = this.written(streamId)
     const { frames } = entry
     const last = frames.length > 0 ? entry.first + frames.length - 1 : 0
     if (event.seq <= last) throw new Error(`stream ${streamId}: seq ${event.seq} is not after ${last}`)
     if (frames.length === 0) entry.first = event.seq
     else if (event.seq !== last + 1) throw new Error(`stream ${streamId}: seq ${event.seq} skips from ${last}`)
-    const frame = holdEvent(event) // one flat string
+    const frame = holdEvent(event)
     frames.push(frame)
     if (!entry.endSeq && isTerminal(event)) {
       entry.endSeq = event.seq

@@ -20,7 +20,7 @@
 // the shared log stays contiguous; leases are neither renewed nor judged; remote reads fail at once.
 import type { Redis } from 'ioredis'
 import { breakerFor, type RedisBreaker } from '../limits/redis-failover.js'
-import { heldData, interruptedEvent, isTerminal, type LoggedEvent, type StreamEvent } from './events.js'
+import { heldData, interruptedEvent, isTerminal, type HeldEvent, type LoggedEvent, type StreamEvent } from './events.js'
 import { assertContiguous, type EventLog, type StreamMeta } from './event-log.js'
 import { MemoryEventLog } from './memory-event-log.js'
 
@@ -152,13 +152,13 @@ export class RedisEventLog implements EventLog {
    * for later).
    */
   append (streamId: string, event: LoggedEvent): Promise<void> {
-    let held: string
+    let held: HeldEvent
     try {
       held = this.local.appendNow(streamId, event)
     } catch (error) {
       return Promise.reject(error)
     }
-    // The stored value is the held event's data JSON wrapped (no second encode of the event).
+    // The stored value is the held event's data JSON wrapped (a string event's is not encoded again).
     const value = `{"event":${JSON.stringify(event.event)},"data":${heldData(held)}}`
     const pendingEvent: PendingEvent = { seq: event.seq, value, terminal: isTerminal(event) }
     const queued = this.pending.get(streamId)

@@ -1,8 +1,8 @@
-// The compact event log (issue 16): events are kept as their name and data JSON, written as the native
-// frames encodeEvent makes and read back exactly (for other wires too), an ended stream is kept for
-// STREAM_ENDED_REPLAY_TTL only, and the Redis log's local tier lets events go once they are in Redis and every
-// local reader has passed them — while a resume from an older position on the same instance still gets every
-// event, from Redis.
+// The compact event log (issue 16): events are kept as their name and data JSON (a token as its data object,
+// sharing its chunk), written as the native frames encodeEvent makes and read back exactly (for other wires
+// too), an ended stream is kept for STREAM_ENDED_REPLAY_TTL only, and the Redis log's local tier lets events go
+// once they are in Redis and every local reader has passed them — while a resume from an older position on the
+// same instance still gets every event, from Redis.
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { StreamMeta } from '../../src/streams/event-log.js'
@@ -27,7 +27,7 @@ const complete = (seq: number): LoggedEvent => ({
   data: { durationMs: 1, usage: { inputTokens: 1, outputTokens: 2, costUsd: 0, model: 'offline' } }
 })
 
-t.test('held events: name and data only, written as the native frames and read back as logged', async t => {
+t.test('held events: name and data only (a token its data object), written as the native frames and read back as logged', async t => {
   const log = new MemoryEventLog({ ttlMs: 60_000, maxEvents: 100 })
   t.teardown(() => log.close())
   const events: LoggedEvent[] = [
@@ -38,7 +38,13 @@ t.test('held events: name and data only, written as the native frames and read b
   await log.create(meta('f1'))
   for (const event of events) {
     const held = log.appendNow('f1', event)
-    t.equal(held, `${event.event}\n${JSON.stringify(event.data)}`, 'held: the name and the data JSON, no id')
+    if (event.event === 'token') {
+      // The token's own data object: its chunk is the string the provider call holds, not a copy in JSON.
+      t.equal(held, event.data, 'held: the token data object itself')
+      t.not(heldEvent(held, event.seq).data, event.data, 'read back as a copy: a reader cannot change the log')
+    } else {
+      t.equal(held, `${event.event}\n${JSON.stringify(event.data)}`, 'held: the name and the data JSON, no id')
+    }
     t.equal(heldData(held), JSON.stringify(event.data))
     t.equal(nativeFrame('st_a-b', event.seq, held), encodeEvent('st_a-b', event), 'written as encodeEvent writes it')
     t.same(heldEvent(held, event.seq), event, 'read back as logged')
