@@ -116,7 +116,7 @@ export class MemoryEventLog implements EventLog {
 
   /**
    * Synchronous append (no promise per event on the hot path); throws unless seq is the one after the last.
-   * Returns the event as held (the Redis log stores its data without encoding it again).
+   * Returns the event as held (the Redis log stores its data JSON, taken from it: heldData).
    */
   appendNow (streamId: string, event: LoggedEvent): HeldEvent {
     const entry = this.written(streamId)
