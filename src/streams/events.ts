@@ -126,24 +126,26 @@ export function holdEvent (event: StreamEvent): HeldEvent {
   return [event.event, '\n', JSON.stringify(event.data)].join('') // join builds it flat, in one copy
 }
 
-/** The data JSON of a held event (what the Redis log stores, without encoding the event again). */
+/** The name of a held event. */
+function heldName (held: HeldEvent): StreamEventName {
+  return typeof held === 'string' ? held.slice(0, held.indexOf('\n')) as StreamEventName : 'token'
+}
+
+/** The data JSON of a held event (what the Redis log stores, without encoding a string event again). */
 export function heldData (held: HeldEvent): string {
   return typeof held === 'string' ? held.slice(held.indexOf('\n') + 1) : JSON.stringify(held)
 }
 
 /** The native frame of a held event: what encodeEvent makes of the event itself. */
 export function nativeFrame (streamId: string, seq: number, held: HeldEvent): string {
-  if (typeof held !== 'string') return sseFrame(eventId(streamId, seq), 'token', JSON.stringify(held))
-  const at = held.indexOf('\n')
-  return sseFrame(eventId(streamId, seq), held.slice(0, at) as StreamEventName, held.slice(at + 1))
+  return sseFrame(eventId(streamId, seq), heldName(held), heldData(held))
 }
 
 /** A held event read back, as it was logged (a non-native wire, a reader of LoggedEvents), its data a copy. */
 export function heldEvent (held: HeldEvent, seq: number): LoggedEvent {
   if (typeof held !== 'string') return { seq, event: 'token', data: { chunk: held.chunk, index: held.index } }
-  const at = held.indexOf('\n')
-  const data: unknown = JSON.parse(held.slice(at + 1)) // our own JSON, from holdEvent
-  return { seq, event: held.slice(0, at), data } as LoggedEvent
+  const data: unknown = JSON.parse(heldData(held)) // our own JSON, from holdEvent
+  return { seq, event: heldName(held), data } as LoggedEvent
 }
 
 /** The same frame with an explicit id (the connection-only SHUTTING_DOWN event repeats the last id). */
