@@ -18,6 +18,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
@@ -331,11 +334,14 @@ async function providerSection (
     const measured: Array<{ setup: Setup, row: CpuRow }> = []
     for (const setup of setups) {
       let server: FastifyInstance | null = null
+      // PGlite as `npm start` runs it: in a data directory (its files, and the usage journal of 'durable').
+      const dataDir = setup.store === 'PGlite' ? mkdtempSync(join(tmpdir(), 'amk-bench-invoke-')) : undefined
       try {
         const app = (server = await instance({
           LLM_PROVIDER: 'openai',
           OPENAI_BASE_URL: `${providerUrl}/v1`,
           OPENAI_MODEL: 'bench-model',
+          ...(dataDir ? { DATA_DIR: dataDir } : {}),
           ...setup.env,
           ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `amkbench:${process.pid}:` } : {})
         }))
@@ -356,6 +362,7 @@ async function providerSection (
         measured.push({ setup, row })
       } finally {
         await closeAll(server)
+        if (dataDir) rmSync(dataDir, { recursive: true, force: true })
       }
     }
     return {
@@ -364,7 +371,8 @@ async function providerSection (
         `Provider rows: one connection, calls back to back after ${WARMUP_SECONDS} s of the same calls ` +
           '(BENCH_INVOKE_WARMUP); the fake provider and the HTTP client run in child ' +
           'processes, so CPU per call is this process\'s own (process.cpuUsage() over the measured calls; ' +
-          'PGlite runs in it, PostgreSQL\'s own CPU is not counted). Added latency is over the direct call. ' +
+          'PGlite runs in it, in a new data directory per row as `npm start` runs it; PostgreSQL\'s own CPU is not ' +
+          'counted). Added latency is over the direct call. ' +
           `${redisUrl ? `Redis at ${redisUrl}.` : 'No Redis (memory stores).'} ` +
           (scratch
             ? 'PostgreSQL: a scratch database on BENCH_POSTGRES_URL\'s server.'

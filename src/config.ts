@@ -208,10 +208,17 @@ export const ConfigSchema = Type.Object({
     ['durable', 'behind'] as const,
     'durable',
     "'durable': a call's usage row is stored (or buffered) before the provider call and settled before the " +
-      "reply; 'behind': rows are written in one INSERT every USAGE_WRITE_BEHIND_MS without making requests " +
+      'reply (on PGlite in a DATA_DIR: appended to the usage journal there, then written like behind); ' +
+      "'behind': rows are written in one INSERT every USAGE_WRITE_BEHIND_MS without making requests " +
       'wait (much less CPU per call; a crash loses the rows of the last window)'
   ),
-  USAGE_WRITE_BEHIND_MS: Int(10, "How long 'behind' mode gathers usage rows into one INSERT", 1, 1000),
+  USAGE_WRITE_BEHIND_MS: Int(
+    10,
+    "How long 'behind' mode (and 'durable' on PGlite in a DATA_DIR, behind its journal) gathers usage rows into " +
+      'one INSERT',
+    1,
+    1000
+  ),
   USAGE_FLUSH_INTERVAL_MS: Int(
     1000,
     'How often the usage buffer is replayed into the database and this replica heartbeats its pending calls',

@@ -40,7 +40,11 @@ export default fp(async function budgets (app) {
     memoryCounter: new MemoryBudgetCounter(),
     roleBudgets: parseBudgets(app.config.BUDGETS),
     keyBudget,
-    ledgerTotals: (callerId, since) => spentSince(app.db, callerId, since)
+    // This replica's queued rows first ('behind', and 'durable' behind the PGlite journal): a seed counts them.
+    ledgerTotals: async (callerId, since) => {
+      await app.usageLedger.settled()
+      return spentSince(app.db, callerId, since)
+    }
   })
   app.decorate('budgets', service)
   const rejections = app.meters.counter(
@@ -75,4 +79,7 @@ export default fp(async function budgets (app) {
       })
     }
   })
-}, { name: 'budgets', dependencies: ['config', 'store', 'metrics', 'auth', 'rate-limit', 'llm', 'agents'] })
+}, {
+  name: 'budgets',
+  dependencies: ['config', 'store', 'metrics', 'auth', 'rate-limit', 'llm', 'usage-ledger', 'agents']
+})

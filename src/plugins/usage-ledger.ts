@@ -1,5 +1,6 @@
 // The usage ledger as a plugin: the ledger over app.db with its durable buffer (a Redis list when Redis
-// is configured, else a JSON-lines file under DATA_DIR/usage-buffer, memory only for DATA_DIR=memory://),
+// is configured, else a JSON-lines file under DATA_DIR/usage-buffer, memory only for DATA_DIR=memory://)
+// and, on PGlite in a DATA_DIR, its journal,
 // this replica's id, the heartbeat / replay / sweep ticker, the usage_buffer_depth gauge and the `usage`
 // health component (buffer depth, unpriced models). Unpriced models also go to the startup banner.
 import fp from 'fastify-plugin'
@@ -7,7 +8,9 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { createFileBuffer, createMemoryBuffer, createRedisBuffer } from '../store/usage-buffer.js'
+import { openUsageJournal } from '../store/usage-journal.js'
 import { createUsageLedger, type UsageLedger } from '../store/usage-ledger.js'
+import { isStored } from '../store/usage-sql.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,6 +34,11 @@ export default fp(async function usageLedger (app) {
       token: instanceId
     })
     : local
+  // Durable writes on PGlite in a DATA_DIR go through the journal (src/store/usage-journal.ts); the rows an
+  // earlier process left in it are replayed through the buffer.
+  const journal = app.db.kind === 'pglite' && !inMemory && config.USAGE_WRITE_MODE === 'durable'
+    ? await openUsageJournal(join(config.DATA_DIR, 'usage-buffer'), rows => buffer.push(rows.filter(isStored)))
+    : undefined
   const ledger = createUsageLedger(app.db, {
     instanceId,
     buffer,
@@ -39,6 +47,7 @@ export default fp(async function usageLedger (app) {
     behindMs: config.USAGE_WRITE_BEHIND_MS,
     staleMs: config.USAGE_STALE_MS,
     log,
+    journal,
     // PGlite runs each bound statement as six protocol messages through its WASM; one exec() is cheaper.
     ...(app.db.kind === 'pglite' ? { exec: (sql: string) => app.db.exec(sql) } : {})
   })

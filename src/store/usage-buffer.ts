@@ -20,7 +20,8 @@ export interface UsageBuffer {
 
 const FILE = 'pending.jsonl'
 
-function parseLines (text: string): unknown[] {
+/** The entries of JSON-lines text; a torn line (a crash during its write) is skipped. */
+export function parseLines (text: string): unknown[] {
   const entries: unknown[] = []
   for (const line of text.split('\n')) {
     if (!line) continue

@@ -8,9 +8,12 @@
 // buffered, so a reservation exists before the provider call and a settlement before the reply; 'behind'
 // resolves at once and writes the rows of the next behindMs in one INSERT (a reservation and settlement of
 // the same call become one row), trading the rows of the last window on a crash for much less CPU per call.
+// On PGlite in a DATA_DIR, 'durable' gets both: each row is appended to the usage journal (usage-journal.ts)
+// before record() resolves, and written to the database as in 'behind'.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
 import { createMemoryBuffer, type UsageBuffer } from './usage-buffer.js'
+import type { UsageJournal } from './usage-journal.js'
 import {
   callerTotals,
   heartbeat,
@@ -76,6 +79,11 @@ export interface LedgerOptions {
    * values inlined instead of bound (usage-sql.ts upsertInline: about half the CPU of a one-row write on PGlite).
    */
   exec?: (sql: string) => Promise<unknown>
+  /**
+   * 'durable' mode: rows are appended to this journal (on disk when record() resolves) and written behind in
+   * group commits; a row the journal cannot take is written as without one. For PGlite in a DATA_DIR only.
+   */
+  journal?: UsageJournal
 }
 
 export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): UsageLedger {
@@ -87,7 +95,10 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   const mode = options.mode ?? 'durable'
   const behindMs = options.behindMs ?? 10
   const upsert = options.exec ? upsertInline(options.exec) : upsertWith(db)
-  type Item = { row: Stored, abandoned: boolean, resolve(): void, reject(error: unknown): void }
+  const { journal } = options
+  /** release: the row is in the database or the buffer (its journal entry can go). */
+  type Item = { row: Stored, abandoned: boolean, resolve(): void, reject(error: unknown): void, release(): void }
+  const noop = () => {}
   let queue: Item[] = []
   let draining: Promise<void> | null = null
   /** Ends the wait of a drain that waits for more rows (a full batch, or settled()). */
@@ -126,12 +137,12 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
         let buffered = false
         const late = () => {
           suspectUntil = Date.now() + SUSPECT_MS
-          if (!buffered) inBackground(batch.map(item => item.row))
+          if (!buffered) inBackground(batch)
           buffered = true
           const waiting = queue.splice(0).filter(item => !item.abandoned)
-          if (waiting.length > 0) inBackground(waiting.map(item => item.row))
+          if (waiting.length > 0) inBackground(waiting)
         }
-        const guard = mode === 'behind' ? setInterval(late, writeTimeoutMs) : undefined
+        const guard = mode === 'behind' || journal ? setInterval(late, writeTimeoutMs) : undefined
         try {
           await upsertTolerant(upsert, batch.map(item => item.row), (row, error) => bad.set(row, error))
           for (const item of batch) bad.has(item.row) ? item.reject(bad.get(item.row)) : item.resolve()
@@ -151,43 +162,69 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     }
   }
 
-  async function toBuffer (rows: Stored[]) {
-    await buffer.push(rows).catch(async err => {
+  /** Resolves true once the buffer holds the rows, false when they are only in memory (the buffer failed). */
+  async function toBuffer (rows: Stored[]): Promise<boolean> {
+    return buffer.push(rows).then(() => true, async err => {
       options.log?.error({ err }, 'usage buffer write failed; keeping the rows in memory')
       await lastResort.push(rows)
+      return false
     })
   }
 
-  function inBackground (rows: Stored[]) {
-    const pushed = toBuffer(rows).catch(() => {}).finally(() => background.delete(pushed))
+  /** Pushes the items' rows to the buffer without waiting; each is released once the buffer holds it. */
+  function inBackground (items: Item[]) {
+    const pushed = toBuffer(items.map(item => item.row))
+      .then(held => { if (held) for (const item of items) item.release() }, () => {})
+      .finally(() => background.delete(pushed))
     background.add(pushed)
   }
 
-  /** 'behind': queued for the next group commit; a refused row goes to the buffer, a data error is logged. */
-  function writeBehind (row: Stored) {
-    if (Date.now() < suspectUntil) return inBackground([row])
-    queue.push({
+  /**
+   * 'behind' (and journaled 'durable'): queued for the next group commit; a refused row goes to the buffer, a
+   * data error is logged.
+   */
+  function writeBehind (row: Stored, release = noop) {
+    const item: Item = {
       row,
       abandoned: false,
-      resolve: () => {},
+      resolve: release,
       reject (error) {
         if (isDataError(error)) {
+          release()
           return options.log?.error({ err: error, row }, 'usage row dropped: the database refuses it')
         }
         suspectUntil = Date.now() + SUSPECT_MS
         options.log?.warn({ callId: row.call_id, reason: String(error) }, 'usage ledger write deferred to the buffer')
-        inBackground([row])
-      }
-    })
+        inBackground([item])
+      },
+      release
+    }
+    if (Date.now() < suspectUntil) return inBackground([item])
+    queue.push(item)
     startDrain(behindMs)
     if (queue.length >= BATCH) wake?.() // a full batch goes now
   }
 
+  /** The row in the journal, or undefined when there is none or it could not take the row. */
+  function journaled (row: Stored): (() => void) | undefined {
+    if (!journal) return undefined
+    try {
+      return journal.append(row)
+    } catch (err) {
+      options.log?.error({ err }, 'usage journal append failed; writing the row to the database directly')
+    }
+  }
+
   async function write (row: Stored): Promise<void> {
     if (mode === 'behind') return writeBehind(row)
-    if (Date.now() < suspectUntil) return toBuffer([row])
+    const release = journaled(row)
+    if (release) return writeBehind(row, release)
+    if (Date.now() < suspectUntil) {
+      await toBuffer([row])
+      return
+    }
     let timer: NodeJS.Timeout | undefined
-    const item: Item = { row, abandoned: false, resolve: () => {}, reject: (_error: unknown) => {} }
+    const item: Item = { row, abandoned: false, resolve: noop, reject: noop, release: noop }
     const stored = new Promise<void>((resolve, reject) => { item.resolve = resolve; item.reject = reject })
     queue.push(item)
     startDrain() // drain settles every item itself
@@ -304,9 +341,13 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
         )
       })
       clearTimeout(timer)
-      // 'behind' rows the database did not take in time: the buffer keeps them for the next start.
-      const unwritten = queue.splice(0).filter(item => !item.abandoned).map(item => item.row)
-      if (unwritten.length > 0) await toBuffer(unwritten)
+      // 'behind' rows the database did not take in time: the buffer keeps them for the next start (and a
+      // journal the rows the buffer could not take either).
+      const unwritten = queue.splice(0).filter(item => !item.abandoned)
+      if (unwritten.length > 0 && await toBuffer(unwritten.map(item => item.row))) {
+        for (const item of unwritten) item.release()
+      }
+      journal?.close()
     }
   }
   return ledger
