@@ -3,6 +3,7 @@
 // 429 says when the budget resets, dollar and per-key budgets hold, and the usage endpoints report the
 // ledger's numbers. The provider is the real offline provider, counted at its interface.
 import t from 'tap'
+import { Redis } from 'ioredis'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, needs, redisPrefix, REDIS_URL } from '../support.js'
 import { createOfflineProvider } from '../../src/llm/offline.js'
@@ -163,4 +164,29 @@ t.test('dollar budgets, per-key budgets, and counters seeded from the ledger (me
   t.equal(usage.budget.usd.limit, 0.001)
   t.equal(usage.budget.usd.used, Math.round(used.usd * 1e8) / 1e8)
   t.equal(usage.budget.tokens, null)
+})
+
+t.test('a counter seeded while this replica\'s usage rows still wait to be written counts them', {
+  skip: needs('redis')
+}, async t => {
+  const prefix = redisPrefix()
+  const env = {
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    VALID_API_KEYS: `${KEY}:user`,
+    BUDGETS: '{"user":{"tokens":1000}}',
+    // Rows wait up to a second to be written, as 'durable' rows wait behind PGlite's journal.
+    USAGE_WRITE_MODE: 'behind',
+    USAGE_WRITE_BEHIND_MS: '1000'
+  }
+  const app = await build(t, { env, appOptions: { llmProvider: countedProvider().provider } })
+  const codes: number[] = []
+  for (let i = 0; i < 20 && !codes.includes(429); i++) codes.push((await visa(app)).statusCode)
+  t.equal(codes.at(-1), 429, 'the token budget runs out')
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.quit())
+  const counters = await redis.keys(`${prefix}budget*`)
+  t.ok(counters.length > 0, 'the budget counter is in Redis')
+  await redis.del(...counters) // Redis lost it (a restart without persistence): the next call seeds it
+  t.equal((await visa(app)).statusCode, 429, 'the seed includes the rows not yet written')
 })
