@@ -67,11 +67,12 @@ export async function openUsageJournal (
   return {
     append (row) {
       if (closed) throw new Error('usage journal: closed')
-      const line = Buffer.from(JSON.stringify(row) + '\n')
+      const line = JSON.stringify(row) + '\n'
+      const bytes = Buffer.byteLength(line)
       const segment = current
       // A short write (a full disk) leaves a torn line, which the replay skips; the row then goes elsewhere.
-      if (writeSync(segment.fd, line) !== line.length) throw new Error('usage journal: short write')
-      segment.bytes += line.length
+      if (writeSync(segment.fd, line) !== bytes) throw new Error('usage journal: short write')
+      segment.bytes += bytes
       segment.unreleased++
       unreleased++
       if (segment.bytes >= SEGMENT_BYTES) current = start()
