@@ -90,6 +90,13 @@ let sharedPglite: Promise<Database> | null = null
 const TABLES = ['usage_ledger', 'api_keys', 'users', 'workflow_runs', 'idempotency_keys', 'coordinator_stats_resets']
 
 /** One in-memory PGlite per test file, migrated once, emptied before each use. */
+/**
+ * Usage-ledger options for tests of what a write stores, not of its timeout. A fresh PGlite's first upserts took
+ * 100–400 ms on a loaded 2-core machine (its WebAssembly not yet optimised), past the default 250 ms write timeout,
+ * after which a durable write goes to the buffer instead of the database.
+ */
+export const STORED_WRITES = { writeTimeoutMs: 10_000 }
+
 /** A usage-ledger row of caller-a's travel.searchFlights call (a reservation when status is 'pending'). */
 export function usageRow (callId: string, status: UsageRow['status'] = 'success', traceId = 't'): UsageRow {
   return {

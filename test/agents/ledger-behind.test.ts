@@ -7,7 +7,7 @@ import type { Queryable } from '../../src/store/database.js'
 import { createMemoryBuffer } from '../../src/store/usage-buffer.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
 import { loadConfig } from '../../src/config.js'
-import { build, pglite, usageRow } from '../support.js'
+import { build, pglite, STORED_WRITES, usageRow } from '../support.js'
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
 const row = (n: number, status: UsageRow['status'] = 'success') => usageRow(id(n), status, `t${n}`)
@@ -32,9 +32,7 @@ async function counted () {
 t.test('the default mode is durable: the row is in the database when record() resolves', async t => {
   t.equal(loadConfig({ NODE_ENV: 'test' }).USAGE_WRITE_MODE, 'durable')
   const { queryable, rows } = await counted()
-  // A fresh PGlite's first upsert takes 100–250 ms here (its WebAssembly not yet optimised), about the default
-  // write timeout, after which the row would go to the buffer instead: this test is about the mode, not that.
-  const ledger = createUsageLedger(queryable, { writeTimeoutMs: 10_000 })
+  const ledger = createUsageLedger(queryable, STORED_WRITES)
   await ledger.record(row(1, 'pending'))
   t.same((await rows()).map(r => r.status), ['pending'])
   await ledger.record(row(1))

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis'
 import type { Queryable } from '../../src/store/database.js'
 import { createFileBuffer, createMemoryBuffer, createRedisBuffer } from '../../src/store/usage-buffer.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
-import { needs, pglite, redisPrefix, REDIS_URL, usageRow } from '../support.js'
+import { needs, pglite, REDIS_URL, redisPrefix, STORED_WRITES, usageRow } from '../support.js'
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
 
@@ -74,7 +74,7 @@ t.test(
     t.same(readdirSync(dir), [], 'the buffer files are gone')
     // Replaying the same entries again (the first process flushing its copy) changes nothing.
     t.equal(await ledger.flush(), 0, 'the first process finds nothing left')
-    const again = createUsageLedger(faulty, { buffer: createMemoryBuffer() })
+    const again = createUsageLedger(faulty, { buffer: createMemoryBuffer(), ...STORED_WRITES })
     await again.record(usageRow(id(1), 'pending'))
     await again.record(usageRow(id(2)))
     t.equal((await rows()).length, 2, 'replayed rows are idempotent: no double count')
@@ -148,9 +148,9 @@ t.test(
   'the sweep settles pending rows of a replica that stopped heartbeating; a late settlement still wins',
   async t => {
     const { db, faulty, rows } = await faultyDb()
-    const dead = createUsageLedger(faulty, { instanceId: 'replica-dead' })
-    const alive = createUsageLedger(faulty, { instanceId: 'replica-alive', staleMs: 200 })
-    const sweeper = createUsageLedger(faulty, { instanceId: 'replica-sweeper', staleMs: 200 })
+    const dead = createUsageLedger(faulty, { instanceId: 'replica-dead', ...STORED_WRITES })
+    const alive = createUsageLedger(faulty, { instanceId: 'replica-alive', staleMs: 200, ...STORED_WRITES })
+    const sweeper = createUsageLedger(faulty, { instanceId: 'replica-sweeper', staleMs: 200, ...STORED_WRITES })
     await dead.heartbeat()
     await dead.record(usageRow(id(1), 'pending'))
     await dead.record(usageRow(id(2), 'pending'))

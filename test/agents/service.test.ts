@@ -11,7 +11,7 @@ import { createOfflineProvider } from '../../src/llm/offline.js'
 import { createPricing } from '../../src/llm/pricing.js'
 import type { GenerateRequest, LlmProvider } from '../../src/llm/types.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
-import { pglite } from '../support.js'
+import { pglite, STORED_WRITES } from '../support.js'
 
 const caller = { id: 'user:1', kind: 'user' as const, role: 'user' as const }
 
@@ -24,7 +24,7 @@ async function service (provider: LlmProvider = createOfflineProvider({ build: o
     llm: { provider, modelFor: () => 'offline', price: (model, usage) => pricing.cost(model, usage) },
     cache: createMemoryCache({ maxEntries: 100 }),
     keyPrefix: 'test:',
-    ledger: createUsageLedger(db),
+    ledger: createUsageLedger(db, STORED_WRITES),
     log: { warn: (_details, message) => { warnings.push(message) } }
   })
   return { agents, db, warnings }
@@ -260,7 +260,7 @@ t.test(
   "a call's settlement is written while its answer is checked and cached; the invocation ends once it is stored",
   async t => {
     const db = await pglite()
-    const ledger = createUsageLedger(db)
+    const ledger = createUsageLedger(db, STORED_WRITES)
     const events: string[] = []
     const gate = () => {
       let open!: () => void

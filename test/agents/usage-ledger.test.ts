@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { Queryable } from '../../src/store/database.js'
 import { createUsageLedger, type UsageRow } from '../../src/store/usage-ledger.js'
-import { pglite } from '../support.js'
+import { pglite, STORED_WRITES } from '../support.js'
 
 const row = (i: number, callerId = 'caller-a'): UsageRow => ({
   callerId,
@@ -32,7 +32,7 @@ async function countingLedger () {
       return db.query(sql, params)
     }
   }
-  return { db, ledger: createUsageLedger(counting), inserts: () => inserts }
+  return { db, ledger: createUsageLedger(counting, STORED_WRITES), inserts: () => inserts }
 }
 
 t.test('500 concurrent records: every row stored, in call order, fewer INSERTs than rows', async t => {
@@ -65,7 +65,7 @@ t.test('rows of calls that arrive in separate event-loop turns (as HTTP requests
 
 t.test('a failing INSERT rejects its callers; the ledger keeps working', async t => {
   const db = await pglite()
-  const ledger = createUsageLedger(db)
+  const ledger = createUsageLedger(db, STORED_WRITES)
   await t.rejects(ledger.record({ ...row(1), agent: null as unknown as string }), /null value/)
   await ledger.record(row(2))
   t.equal((await db.query('SELECT 1 FROM usage_ledger')).length, 1)

@@ -12,7 +12,7 @@ import { openUsageJournal } from '../../src/store/usage-journal.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
 import { startServer } from '../child-server.js'
 import { ADMIN_KEY, buildApp, KEYS_ENV } from '../agents/support.js'
-import { usageRow } from '../support.js'
+import { STORED_WRITES, usageRow } from '../support.js'
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
 
@@ -95,6 +95,7 @@ t.test('the ledger with a journal: record() resolves before the write, one INSER
     const journal = await openUsageJournal(join(dir, 'usage-buffer'), async () => {})
     const statements: string[] = []
     const ledger = createUsageLedger(db, {
+      ...STORED_WRITES,
       journal,
       behindMs: 50,
       exec: sql => {
@@ -152,6 +153,7 @@ t.test('a row the journal cannot take is written to the database before record()
   t.teardown(() => db.close())
   const errors: string[] = []
   const ledger = createUsageLedger(db, {
+    ...STORED_WRITES,
     buffer: createMemoryBuffer(),
     journal: { append () { throw new Error('ENOSPC') }, open: () => 0, close () {} },
     exec: sql => db.exec(sql),

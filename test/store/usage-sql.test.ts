@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { createUsageLedger, isDataError, type UsageRow } from '../../src/store/usage-ledger.js'
-import { pglite, usageRow } from '../support.js'
+import { pglite, STORED_WRITES, usageRow } from '../support.js'
 
 // A completed call with values that exercise the literals (a fraction, a tiny cost); a fresh call id each time.
 const row = (fields: Partial<UsageRow> = {}): UsageRow => ({
@@ -29,8 +29,8 @@ const stored = (db: Awaited<ReturnType<typeof pglite>>, traceId: string) => db.q
 
 t.test('inlined values store exactly what bound parameters store, hostile strings included', async t => {
   const db = await pglite()
-  const bound = createUsageLedger(db, { instanceId: 'replica' })
-  const inline = createUsageLedger(db, { instanceId: 'replica', exec: sql => db.exec(sql) })
+  const bound = createUsageLedger(db, { instanceId: 'replica', ...STORED_WRITES })
+  const inline = createUsageLedger(db, { instanceId: 'replica', exec: sql => db.exec(sql), ...STORED_WRITES })
   for (const [i, text] of HOSTILE.entries()) {
     const fields = { callerId: text, model: text, inputTokens: i, estimated: i % 2 === 0 }
     await bound.record(row({ ...fields, traceId: `bound-${i}` }))
@@ -46,7 +46,7 @@ t.test('inlined values store exactly what bound parameters store, hostile string
 t.test('a batch goes in one inlined INSERT; a settlement replaces its reservation once', async t => {
   const db = await pglite()
   const statements: string[] = []
-  const ledger = createUsageLedger(db, { exec: sql => { statements.push(sql); return db.exec(sql) } })
+  const ledger = createUsageLedger(db, { exec: sql => { statements.push(sql); return db.exec(sql) }, ...STORED_WRITES })
   await Promise.all(Array.from({ length: 20 }, (_, i) =>
     ledger.record(row({ callId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, status: 'pending' }))))
   t.equal(statements.filter(sql => sql.startsWith('INSERT')).length, 1, 'one multi-row INSERT')
@@ -62,7 +62,7 @@ t.test('a batch goes in one inlined INSERT; a settlement replaces its reservatio
 
 t.test('bad values are data errors, as with bound parameters; the writer keeps working', async t => {
   const db = await pglite()
-  const ledger = createUsageLedger(db, { exec: sql => db.exec(sql) })
+  const ledger = createUsageLedger(db, { exec: sql => db.exec(sql), ...STORED_WRITES })
   const nul = await ledger.record(row({ callerId: 'a\0b' })).then(() => null, (error: unknown) => error)
   t.ok(isDataError(nul), 'a NUL is refused like Postgres refuses it')
   const notANumber = await ledger.record(row({ inputTokens: 'x' as unknown as number })).then(() => null, e => e)
@@ -76,8 +76,8 @@ t.test('a deallocated statement is prepared again; two ledgers on one database s
   const db = await pglite()
   await db.exec('DEALLOCATE ALL')
   const exec = (sql: string) => db.exec(sql)
-  const first = createUsageLedger(db, { exec })
-  const second = createUsageLedger(db, { exec })
+  const first = createUsageLedger(db, { exec, ...STORED_WRITES })
+  const second = createUsageLedger(db, { exec, ...STORED_WRITES })
   await first.record(row({ traceId: 'a' }))
   await second.record(row({ traceId: 'b' }))
   await db.exec('DEALLOCATE ALL')
