@@ -7,7 +7,6 @@ import fp from 'fastify-plugin'
 import { BudgetExceededError, UnpricedModelError, withDetails } from '../errors.js'
 import { Budgets, parseBudgets, type BudgetRejection, type DailyBudget } from '../limits/budgets.js'
 import { MemoryBudgetCounter, RedisBudgetCounter } from '../limits/budget-counter.js'
-import { spentSince } from '../store/usage-sql.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -40,10 +39,10 @@ export default fp(async function budgets (app) {
     memoryCounter: new MemoryBudgetCounter(),
     roleBudgets: parseBudgets(app.config.BUDGETS),
     keyBudget,
-    // This replica's queued rows first ('behind', and 'durable' behind the PGlite journal): a seed counts them.
+    // The ledger's totals include this replica's queued rows ('behind', and 'durable' behind the PGlite journal).
     ledgerTotals: async (callerId, since) => {
-      await app.usageLedger.settled()
-      return spentSince(app.db, callerId, since)
+      const totals = await app.usageLedger.totals(callerId, since)
+      return { tokens: totals.inputTokens + totals.outputTokens, usd: totals.costUsd }
     }
   })
   app.decorate('budgets', service)

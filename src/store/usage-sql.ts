@@ -231,20 +231,6 @@ export async function callerTotals (db: Queryable, callerId: string, since: Date
   return row
 }
 
-/** Tokens and dollars a caller used since `since` (budgets seed their counters from this). */
-export async function spentSince (
-  db: Queryable,
-  callerId: string,
-  since: Date
-): Promise<{ tokens: number; usd: number }> {
-  const [row] = await db.query<{ tokens: number; usd: number }>(
-    `SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint AS tokens, coalesce(sum(cost_usd), 0) AS usd
-     FROM usage_ledger WHERE caller_id = $1 AND created_at >= $2`,
-    [callerId, since.toISOString()]
-  )
-  return { tokens: Number(row?.tokens ?? 0), usd: Number(row?.usd ?? 0) }
-}
-
 export type ReportDimension = 'caller_id' | 'agent' | 'model' | 'day'
 export const REPORT_DIMENSIONS: ReportDimension[] = ['caller_id', 'agent', 'model', 'day']
 
