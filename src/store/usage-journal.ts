@@ -62,7 +62,6 @@ export async function openUsageJournal (
     } catch {}
   }
   let current = start()
-  let unreleased = 0
   let closed = false
   return {
     append (row) {
@@ -74,13 +73,11 @@ export async function openUsageJournal (
       if (writeSync(segment.fd, line) !== bytes) throw new Error('usage journal: short write')
       segment.bytes += bytes
       segment.unreleased++
-      unreleased++
       if (segment.bytes >= SEGMENT_BYTES) current = start()
       let released = false
       return () => {
         if (released || closed) return
         released = true
-        unreleased--
         if (--segment.unreleased > 0) return
         if (segment !== current) return remove(segment)
         if (segment.bytes === 0) return
@@ -90,7 +87,11 @@ export async function openUsageJournal (
         } catch {}
       }
     },
-    open: () => unreleased,
+    open () {
+      let rows = 0
+      for (const segment of segments) rows += segment.unreleased
+      return rows
+    },
     close () {
       if (closed) return
       closed = true
