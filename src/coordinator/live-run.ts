@@ -1,13 +1,15 @@
 // A run in progress in this process, and the views of runs the API returns. A live run buffers its
 // engine events so a request that follows it (the one that started it, or one joining it with the same
 // Idempotency-Key) sees every event from the start, then live; `done` settles with the final view.
+import { LazyAbortController } from '../agents/call-abort.js'
 import type { RunRecord } from './run-store.js'
 import type { EngineEvent, RunHandle, RunTotals, RunView, StepRef, Strategy } from './types.js'
 
 export const ZERO_TOTALS: RunTotals = { inputTokens: 0, outputTokens: 0, costUsd: 0 }
 
 export class LiveRun {
-  readonly controller = new AbortController()
+  /** Light (its own signal): the engine and its steps only read it and listen to it. */
+  readonly controller = new LazyAbortController()
   readonly done: Promise<RunView>
   /** An explicit cancel (route or another replica), as opposed to a shutdown or a client going away. */
   cancelRequested = false

@@ -2,6 +2,7 @@
 // the engine's dependencies, and runs as the service hands them out. Framework-free.
 import type { Caller } from '../auth/roles.js'
 import type { InvokeResult } from '../agents/types.js'
+import type { CallSignal } from '../llm/types.js'
 
 export type Strategy = 'sequential' | 'parallel' | 'hierarchical'
 export type AggregatorName = 'merge' | 'collect' | 'master-summary'
@@ -106,7 +107,7 @@ export interface StepCall {
   agent: string
   method: string
   input: JsonObject
-  signal: AbortSignal
+  signal: CallSignal
   onDelta?: (delta: string) => void
 }
 
@@ -137,7 +138,7 @@ export interface EngineDeps {
 }
 
 export interface RunOptions {
-  signal: AbortSignal
+  signal: CallSignal
   onEvent?(event: EngineEvent): void
   /** Stream provider tokens (token events); otherwise each call is a plain generate. */
   streamTokens?: boolean
