@@ -3,14 +3,18 @@
 // given the previous call's data as `context`, as the workflow does), over a provider that answers after 20 ms
 // (the offline provider behind a 20 ms timer: BENCH_PROVIDER_MS). Both sides go through agents.invoke with the
 // cache bypassed, so both write the usage ledger; the workflow adds the plan checks, the run row, its progress
-// and its outcome. On PGlite and on PostgreSQL (a scratch database created on BENCH_POSTGRES_URL and dropped
-// after), at 1 and 5 concurrent workflows. Contenders alternate in rounds (BENCH_COORDINATOR_ROUNDS, default
-// 5) of BENCH_COORDINATOR_OPS workflows each (default 20); wall time is the p50 over every round, CPU per
-// workflow (this process's process.cpuUsage(), PGlite included) the median of the rounds.
+// and its outcome. On PGlite (in a new data directory, as `npm start` runs it) and on PostgreSQL (a scratch
+// database created on BENCH_POSTGRES_URL and dropped after), at 1 and 5 concurrent workflows. Contenders
+// alternate in rounds (BENCH_COORDINATOR_ROUNDS, default 5) of BENCH_COORDINATOR_OPS workflows each (default
+// 20); wall time is the p50 over every round, CPU per workflow (this process's process.cpuUsage(), PGlite
+// included) the median of the rounds.
 // Run alone: `node --import=tsx bench/coordinator.ts` (it then also prints its target rows); narrow it with
 // BENCH_COORDINATOR_CONCURRENCY (default 1,5), BENCH_COORDINATOR_SHAPES (parallel,sequential) and
 // BENCH_COORDINATOR_STORES (pglite,postgres).
 import Fastify, { type FastifyInstance } from 'fastify'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { offlineBuilder } from '../src/agents/index.js'
 import type { AgentName } from '../src/agents/types.js'
@@ -69,11 +73,12 @@ export function delayedProvider (ms: number): LlmProvider {
   }
 }
 
-export async function instance (providerMs: number, databaseUrl?: string): Promise<FastifyInstance> {
+/** The app on PostgreSQL (`databaseUrl`), else on PGlite in `dataDir` (memory:// when none). */
+export async function instance (providerMs: number, databaseUrl?: string, dataDir = 'memory://'): Promise<FastifyInstance> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATA_DIR: 'memory://',
+    DATA_DIR: dataDir,
     RATE_LIMIT_GLOBAL_MAX: '100000000',
     RATE_LIMIT_OVERRIDES: JSON.stringify({ coordinator: 100_000_000 }),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {})
@@ -252,11 +257,15 @@ export async function run (): Promise<{ title: string, table: string, notes: str
   }
 
   if (stores.includes('pglite')) {
-    const pglite = await instance(providerMs)
+    // In a new data directory, as `npm start` runs it (its usage journal is not used in memory).
+    const dataDir = mkdtempSync(join(tmpdir(), 'amk-bench-coordinator-'))
+    let pglite: FastifyInstance | null = null
     try {
+      pglite = await instance(providerMs, undefined, dataDir)
       await measureStore('PGlite', pglite)
     } finally {
       await closeAll(pglite)
+      rmSync(dataDir, { recursive: true, force: true })
     }
   }
   const scratch = stores.includes('postgres') ? await scratchDatabase(`amk_bench_coordinator_${process.pid}`) : null
@@ -278,8 +287,8 @@ export async function run (): Promise<{ title: string, table: string, notes: str
         '(cache bypassed, usage-ledger row per call) with Promise.all, or a loop passing each result on as ' +
         '`context`; workflow = coordinator.start() … done (plan checks, run row, progress, outcome). ' +
         `${rounds} alternating rounds of ${ops} workflows per contender; time is the p50 of every workflow, CPU the ` +
-        "median per round of this process's process.cpuUsage() per workflow (PGlite runs in-process; PostgreSQL's " +
-        'own CPU is not counted).',
+        "median per round of this process's process.cpuUsage() per workflow (PGlite runs in-process, in a new data " +
+        "directory as `npm start` runs it; PostgreSQL's own CPU is not counted).",
       ...(scratch || !stores.includes('postgres')
         ? []
         : ['PostgreSQL (BENCH_POSTGRES_URL) not reachable: its rows were skipped.'])
