@@ -89,7 +89,6 @@ export function testConfig (env: Record<string, string | undefined> = {}): Confi
 let sharedPglite: Promise<Database> | null = null
 const TABLES = ['usage_ledger', 'api_keys', 'users', 'workflow_runs', 'idempotency_keys', 'coordinator_stats_resets']
 
-/** One in-memory PGlite per test file, migrated once, emptied before each use. */
 /**
  * Usage-ledger options for tests of what a write stores, not of its timeout. A fresh PGlite's first upserts took
  * 100–400 ms on a loaded 2-core machine (its WebAssembly not yet optimised), past the default 250 ms write timeout,
@@ -117,6 +116,7 @@ export function usageRow (callId: string, status: UsageRow['status'] = 'success'
   }
 }
 
+/** One in-memory PGlite per test file, migrated once, emptied before each use. */
 export async function pglite (): Promise<Database> {
   sharedPglite ??= (async () => {
     const db = await openDatabase({ dataDir: 'memory://', migrations: await loadMigrations() })
