@@ -61,6 +61,10 @@ const SELECT = 'SELECT id, caller_id, strategy, workflow_name, status, steps, re
   CASE WHEN status = 'running' THEN (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::float8 END AS heartbeat_age_ms
   FROM workflow_runs`
 
+/** A parallel or sequential run's result is made of its steps' data: stored as NULL, rebuilt when read. */
+export const resultIsRebuilt = (strategy: unknown): strategy is 'parallel' | 'sequential' =>
+  strategy === 'parallel' || strategy === 'sequential'
+
 /**
  * A finished parallel or sequential run stores no result (SQL NULL): it is made of its steps' data, so it is
  * rebuilt from them (engine.ts, resultOfSteps) instead of being stored twice. A run marked interrupted by
@@ -68,7 +72,7 @@ const SELECT = 'SELECT id, caller_id, strategy, workflow_name, status, steps, re
  */
 function rebuiltResult (row: Row): unknown {
   const strategy = row.strategy
-  if (row.status === 'running' || (strategy !== 'parallel' && strategy !== 'sequential')) return null
+  if (row.status === 'running' || !resultIsRebuilt(strategy)) return null
   if (parsed<StepError | null>(row.error)?.code === 'AMK_INTERRUPTED') return null
   return resultOfSteps(strategy, parsed<StepResult[]>(row.steps) ?? [])
 }
@@ -189,7 +193,7 @@ export function createRunStore (db: Database) {
       strategy?: string,
       storedSteps?: ReadonlySet<number>
     ): Promise<void> {
-      const rebuilt = strategy === 'parallel' || strategy === 'sequential'
+      const rebuilt = resultIsRebuilt(strategy)
       const unsent = storedSteps?.size ? outcome.steps.filter(step => !storedSteps.has(step.index)) : null
       const head = [
         runId,

@@ -25,6 +25,7 @@ import { createUpkeep } from './upkeep.js'
 import { readStats } from './stats.js'
 import type { InvokeRequest, InvokeResult } from '../agents/types.js'
 import type { Catalog, RunHandle, RunView, StartRequest } from './types.js'
+import type { Journal } from '../store/journal.js'
 
 export type { RunHandle, RunKind, RunView, StartRequest } from './types.js'
 export { viewOf } from './live-run.js'
@@ -52,6 +53,8 @@ export interface CoordinatorDeps {
   settings: CoordinatorSettings
   observer?: ExecutorDeps['observer']
   log?: ExecutorDeps['log']
+  /** PGlite in a DATA_DIR: outcomes are journaled and answered before their rows are written (outcome-outbox.ts). */
+  outcomeJournal?: Journal
 }
 
 export type Coordinator = ReturnType<typeof createCoordinator>
@@ -59,7 +62,7 @@ export type Coordinator = ReturnType<typeof createCoordinator>
 export function createCoordinator (deps: CoordinatorDeps) {
   const { store, catalog, settings } = deps
   const active = new Map<string, LiveRun>()
-  const outbox = createOutcomeOutbox(store, deps.log)
+  const outbox = createOutcomeOutbox(store, deps.log, undefined, deps.outcomeJournal)
   const executor: ExecutorDeps = {
     invoke: request => deps.agents.invoke(request),
     catalog,
@@ -270,7 +273,9 @@ export function createCoordinator (deps: CoordinatorDeps) {
       if (outbox.size > 0) {
         deps.log?.error(
           { runIds: outbox.ids() },
-          'workflow outcomes not stored before shutdown: the database was unreachable'
+          deps.outcomeJournal
+            ? 'workflow outcomes not stored before shutdown: kept in the journal for the next start'
+            : 'workflow outcomes not stored before shutdown: the database was unreachable'
         )
       }
     }

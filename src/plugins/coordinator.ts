@@ -1,11 +1,15 @@
 // The multi-agent coordinator as a plugin: wraps the framework-free service (src/coordinator) with the
 // agent service, the run store over app.db, the workflow metrics, tracing (each run is one trace, its
 // agent calls the children), and shutdown (runs still going are cancelled and stored as such before
-// the database closes).
+// the database closes). On PGlite in a DATA_DIR, outcomes go through a journal (src/store/journal.ts).
 import fp from 'fastify-plugin'
+import { join } from 'node:path'
 import { createCatalog } from '../coordinator/catalog.js'
+import { replayJournaled } from '../coordinator/outcome-outbox.js'
 import { createRunStore } from '../coordinator/run-store.js'
 import { createCoordinator, type Coordinator } from '../coordinator/service.js'
+import { isMemoryDir } from '../store/database.js'
+import { openJournal } from '../store/journal.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,10 +31,17 @@ export default fp(async function coordinator (app) {
   )
   const active = app.meters.gauge('coordinator_workflows_active', 'Workflow runs in progress on this instance')
 
+  const store = createRunStore(app.db)
+  // PGlite in a DATA_DIR: finished runs' outcomes are journaled there, their callers answered before the row is
+  // written (src/coordinator/outcome-outbox.ts); what a stopped process left in the journal is stored now.
+  const onDisk = app.db.kind === 'pglite' && !isMemoryDir(config.DATA_DIR)
+  const outcomeJournal = onDisk
+    ? await openJournal(join(config.DATA_DIR, 'run-outcomes'), entries => replayJournaled(store, entries, app.log))
+    : undefined
   const service = createCoordinator({
     agents: app.agents,
     catalog: createCatalog(app.agents.definitions),
-    store: createRunStore(app.db),
+    store,
     settings: {
       stepTimeoutMs: config.COORDINATOR_STEP_TIMEOUT_MS,
       pollMs: config.COORDINATOR_POLL_MS,
@@ -66,10 +77,14 @@ export default fp(async function coordinator (app) {
         })
       }
     },
-    log: app.log
+    log: app.log,
+    outcomeJournal
   })
   app.decorate('coordinator', service)
 
   // Before the server stops: streaming runs end (with their `complete` event), outcomes are stored.
-  app.addHook('preClose', async () => { await service.close() })
+  app.addHook('preClose', async () => {
+    await service.close()
+    outcomeJournal?.close()
+  })
 }, { name: 'coordinator', dependencies: ['config', 'store', 'metrics', 'agents'] })

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { createFileBuffer, createMemoryBuffer, createRedisBuffer } from '../store/usage-buffer.js'
-import { openUsageJournal } from '../store/usage-journal.js'
+import { isMemoryDir } from '../store/database.js'
+import { openJournal } from '../store/journal.js'
 import { createUsageLedger, type UsageLedger } from '../store/usage-ledger.js'
 import { isStored } from '../store/usage-sql.js'
 
@@ -22,7 +23,7 @@ export default fp(async function usageLedger (app) {
   const { config } = app
   const log = app.log.child({ component: 'usage-ledger' })
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
-  const inMemory = config.DATA_DIR === 'memory://' || config.DATA_DIR === ''
+  const inMemory = isMemoryDir(config.DATA_DIR)
   const local = inMemory ? createMemoryBuffer() : await createFileBuffer(join(config.DATA_DIR, 'usage-buffer'))
   const buffer = app.redis
     ? createRedisBuffer({
@@ -34,10 +35,10 @@ export default fp(async function usageLedger (app) {
       token: instanceId
     })
     : local
-  // Durable writes on PGlite in a DATA_DIR go through the journal (src/store/usage-journal.ts); the rows an
+  // Durable writes on PGlite in a DATA_DIR go through the journal (src/store/journal.ts); the rows an
   // earlier process left in it are replayed through the buffer.
   const journal = app.db.kind === 'pglite' && !inMemory && config.USAGE_WRITE_MODE === 'durable'
-    ? await openUsageJournal(join(config.DATA_DIR, 'usage-buffer'), rows => buffer.push(rows.filter(isStored)))
+    ? await openJournal(join(config.DATA_DIR, 'usage-buffer'), rows => buffer.push(rows.filter(isStored)))
     : undefined
   const ledger = createUsageLedger(app.db, {
     instanceId,

@@ -76,3 +76,6 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
     log: options.log
   })
 }
+
+/** DATA_DIR=memory:// (or empty): PGlite keeps nothing on disk, so there is no journal or file buffer either. */
+export const isMemoryDir = (dataDir: string): boolean => dataDir === 'memory://' || dataDir === ''

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite, protocol, type PGliteOptions } from '@electric-sql/pglite'
-import type { Created, Database, Queryable, Row } from './database.js'
+import { isMemoryDir, type Created, type Database, type Queryable, type Row } from './database.js'
 import { LOCK_FILE, lockDataDir } from './data-dir-lock.js'
 import { migrate, type Migration } from './migrate.js'
 import {
@@ -137,7 +137,7 @@ async function dumpSnapshot (db: PGlite, snapshotDir: string, key?: string): Pro
 }
 
 export async function openPglite (dataDir: string, options: PgliteOptions = {}): Promise<Database> {
-  const inMemory = dataDir === 'memory://' || dataDir === ''
+  const inMemory = isMemoryDir(dataDir)
   let unlock = async () => {}
   if (!inMemory) {
     await mkdir(dataDir, { recursive: true })

@@ -8,12 +8,12 @@
 // buffered, so a reservation exists before the provider call and a settlement before the reply; 'behind'
 // resolves at once and writes the rows of the next behindMs in one INSERT (a reservation and settlement of
 // the same call become one row), trading the rows of the last window on a crash for much less CPU per call.
-// On PGlite in a DATA_DIR, 'durable' gets both: each row is appended to the usage journal (usage-journal.ts)
+// On PGlite in a DATA_DIR, 'durable' gets both: each row is appended to the usage journal (journal.ts)
 // before record() resolves, and written to the database as in 'behind'.
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './database.js'
 import { createMemoryBuffer, type UsageBuffer } from './usage-buffer.js'
-import type { UsageJournal } from './usage-journal.js'
+import type { Journal } from './journal.js'
 import {
   callerTotals,
   heartbeat,
@@ -83,7 +83,7 @@ export interface LedgerOptions {
    * 'durable' mode: rows are appended to this journal (on disk when record() resolves) and written behind in
    * group commits; a row the journal cannot take is written as without one. For PGlite in a DATA_DIR only.
    */
-  journal?: UsageJournal
+  journal?: Journal
 }
 
 export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): UsageLedger {

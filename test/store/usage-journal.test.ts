@@ -1,4 +1,4 @@
-// The usage journal (src/store/usage-journal.ts): 'durable' ledger writes on PGlite in a DATA_DIR are on
+// The usage journal (src/store/journal.ts): 'durable' ledger writes on PGlite in a DATA_DIR are on
 // disk when record() resolves and reach the database in group commits; a row leaves the journal once the
 // database or the buffer holds it; a SIGKILLed process's rows are replayed by the next start, exactly once.
 import t, { type Test } from 'tap'
@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { openPglite } from '../../src/store/pglite.js'
 import { loadMigrations } from '../../src/store/migrate.js'
 import { createFileBuffer, createMemoryBuffer } from '../../src/store/usage-buffer.js'
-import { openUsageJournal } from '../../src/store/usage-journal.js'
+import { openJournal } from '../../src/store/journal.js'
 import { createUsageLedger } from '../../src/store/usage-ledger.js'
 import { startServer } from '../child-server.js'
 import { ADMIN_KEY, buildApp, KEYS_ENV } from '../agents/support.js'
@@ -29,7 +29,7 @@ const lines = (dir: string) =>
 
 t.test('append writes the row before it returns; the last release empties the file', async t => {
   const dir = tempDir(t)
-  const journal = await openUsageJournal(dir, async () => {})
+  const journal = await openJournal(dir, async () => {})
   const releaseA = journal.append({ call_id: 'a' })
   t.same(lines(dir).map(line => JSON.parse(line)), [{ call_id: 'a' }], 'on disk when append returns')
   const releaseB = journal.append({ call_id: 'b' })
@@ -47,7 +47,7 @@ t.test('append writes the row before it returns; the last release empties the fi
 
 t.test('a full segment is replaced; it is deleted once its last row is released, not before', async t => {
   const dir = tempDir(t)
-  const journal = await openUsageJournal(dir, async () => {})
+  const journal = await openJournal(dir, async () => {})
   const padding = 'x'.repeat(10_000)
   const releases = Array.from({ length: 110 }, (_, i) => journal.append({ call_id: String(i), padding }))
   t.equal(segments(dir).length, 2, 'past 1 MB a second segment takes the appends')
@@ -63,7 +63,7 @@ t.test('a full segment is replaced; it is deleted once its last row is released,
 
 t.test('the next open hands unreleased rows to the buffer, skips a torn line and deletes the files', async t => {
   const dir = tempDir(t)
-  const journal = await openUsageJournal(dir, async () => {})
+  const journal = await openJournal(dir, async () => {})
   journal.append({ call_id: 'kept-1' })
   journal.append({ call_id: 'gone' })()
   journal.append({ call_id: 'kept-2' })
@@ -72,7 +72,7 @@ t.test('the next open hands unreleased rows to the buffer, skips a torn line and
   const [name] = segments(dir)
   writeFileSync(join(dir, name), readFileSync(join(dir, name), 'utf8') + '{"call_id":"torn', { flag: 'w' })
   const adopted: unknown[] = []
-  const reopened = await openUsageJournal(dir, async rows => { adopted.push(...rows) })
+  const reopened = await openJournal(dir, async rows => { adopted.push(...rows) })
   // A released row shares its segment with unreleased ones until the segment empties: it is replayed too, and
   // the upsert makes that a no-op.
   t.same(adopted, [{ call_id: 'kept-1' }, { call_id: 'gone' }, { call_id: 'kept-2' }],
@@ -80,10 +80,10 @@ t.test('the next open hands unreleased rows to the buffer, skips a torn line and
   t.same(segments(dir).length, 1, 'the old segment is gone; only the new one is there')
   reopened.close()
 
-  const failing = await openUsageJournal(dir, async () => {})
+  const failing = await openJournal(dir, async () => {})
   failing.append({ call_id: 'kept-3' })
   failing.close()
-  await t.rejects(openUsageJournal(dir, async () => { throw new Error('buffer full') }), /buffer full/)
+  await t.rejects(openJournal(dir, async () => { throw new Error('buffer full') }), /buffer full/)
   t.same(lines(dir).map(line => JSON.parse(line).call_id), ['kept-3'], 'rows the buffer did not take stay')
 })
 
@@ -92,7 +92,7 @@ t.test('the ledger with a journal: record() resolves before the write, one INSER
     const dir = tempDir(t)
     const db = await openPglite(join(dir, 'db'), { migrations: await loadMigrations() })
     t.teardown(() => db.close())
-    const journal = await openUsageJournal(join(dir, 'usage-buffer'), async () => {})
+    const journal = await openJournal(join(dir, 'usage-buffer'), async () => {})
     const statements: string[] = []
     const ledger = createUsageLedger(db, {
       ...STORED_WRITES,
@@ -124,7 +124,7 @@ t.test('the ledger with a journal: record() resolves before the write, one INSER
 t.test('the ledger with a journal: rows the database refuses go to the buffer before they leave the journal',
   async t => {
     const dir = tempDir(t)
-    const journal = await openUsageJournal(dir, async () => {})
+    const journal = await openJournal(dir, async () => {})
     const buffer = await createFileBuffer(join(dir, 'buffer'))
     let up = false
     const db = await openPglite('memory://', { migrations: await loadMigrations() })
