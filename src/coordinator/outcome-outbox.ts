@@ -63,9 +63,11 @@ export function createOutcomeOutbox (store: RunStore, log?: OutboxLog, max = MAX
   function keep (runId: string, entry: Unsaved) {
     unsaved.set(runId, entry)
     if (unsaved.size > max) {
-      const [oldest] = unsaved.keys()
+      const [[oldest, dropped]] = unsaved
       unsaved.delete(oldest)
-      log?.error({ runId: oldest, max }, 'workflow outcome dropped: too many outcomes waiting for the database')
+      log?.error({ runId: oldest, max }, dropped.release
+        ? 'workflow outcome left to the journal (the next start stores it): too many waiting for the database'
+        : 'workflow outcome dropped: too many outcomes waiting for the database')
     }
   }
 

@@ -106,6 +106,26 @@ t.test('an outcome the database could not take before a stop is stored by the ne
   t.pass('entries that are not outcomes are skipped')
 })
 
+t.test('past the bound, the oldest journaled outcome stays only in the journal, for the next start', async t => {
+  const dir = tempDir(t)
+  const real = createRunStore(await pglite())
+  const down: RunStore = { ...real, finish: async () => { throw new Error('connect ECONNREFUSED') } }
+  const journal = await openJournal(dir, async () => {})
+  const errors: string[] = []
+  const log = { warn () {}, error (_details: object, message: string) { errors.push(message) } }
+  const outbox = createOutcomeOutbox(down, log, 1, journal)
+  const first = await runningRun(real)
+  const second = await runningRun(real)
+  const outcome = outcomeOf([step(0)])
+  for (const runId of [first, second]) await outbox.finish(runId, outcome, viewOf(runId, outcome))
+  t.same(outbox.ids(), [second], 'memory keeps the bound')
+  t.match(errors, [/left to the journal/])
+  journal.close()
+  await (await openJournal(dir, rows => replayJournaled(real, rows))).close()
+  const stored = await Promise.all([first, second].map(id => real.get(id)))
+  t.same(stored.map(run => run!.status), ['completed', 'completed'], 'the next start stores both')
+})
+
 t.test('a journal that cannot take the outcome: it is stored before finish() resolves', async t => {
   const store = createRunStore(await pglite())
   const broken: Journal = {
