@@ -54,18 +54,26 @@ export interface DatabaseOptions {
   pgliteSharedBuffers?: string
   /** PGlite: the migrations a new database gets while it opens, so its schema snapshot holds them. */
   migrations?: Migration[]
-  /** PostgreSQL: where it says that named prepared statements were turned off. */
+  /** PostgreSQL: where it says that named prepared statements were turned off; PGlite: that its thread failed. */
   log?: { warn(details: object, message: string): void }
 }
 
 export async function openDatabase (options: DatabaseOptions): Promise<Database> {
   if (!options.databaseUrl) {
-    const { openPglite } = await import('./pglite.js')
-    return openPglite(options.dataDir, {
+    const pglite = {
       snapshotDir: options.pgliteSnapshotDir,
       sharedBuffers: options.pgliteSharedBuffers,
       migrations: options.migrations
-    })
+    }
+    // On disk (what `npm start` runs), on a thread of its own (pglite-thread.ts says why); in memory, a
+    // test's or a scratch run's database, in this thread: a thread costs about 0.2 s more to open and loads
+    // PGlite again for each database.
+    if (isMemoryDir(options.dataDir)) {
+      const { openPglite } = await import('./pglite.js')
+      return openPglite(options.dataDir, pglite)
+    }
+    const { openPgliteThread } = await import('./pglite-thread.js')
+    return openPgliteThread(options.dataDir, pglite, options.log)
   }
   const { openPostgres } = await import('./postgres.js')
   return openPostgres(options.databaseUrl, {

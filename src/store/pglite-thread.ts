@@ -1,0 +1,120 @@
+// The embedded database on a thread of its own: PGlite's WebAssembly runs a statement synchronously, so
+// in-process each one held the API's event loop for its whole run (1–2 ms for a 10-task run's outcome, more
+// for a large read), and every request waiting behind it waited that long. Here the API's thread only posts
+// the statement and reads the answer; the worker (src/store/pglite-worker.ts) runs PGlite as openPglite()
+// does in-process, so the same Database answers the same way (rows, counts, SQLSTATE errors, transactions).
+// The worker keeps the process alive only while a statement is waiting; if it dies, every statement waiting
+// and every later one fails as the database being unreachable (503 AMK_DATABASE_UNAVAILABLE).
+import { Worker } from 'node:worker_threads'
+import type { Created, Database, Queryable, Row } from './database.js'
+import type { PgliteOptions } from './pglite.js'
+import type { Answer, Opening, Request, SentError } from './pglite-worker.js'
+import { databaseUnavailable } from './unavailable.js'
+
+type Pending = { resolve(value: unknown): void, reject(error: unknown): void }
+type WithoutId<R> = R extends unknown ? Omit<R, 'id'> : never
+type Sent = WithoutId<Request>
+
+/** The error the worker sent, made again on this thread (name, message, code and the other fields). */
+function received ({ name, message, fields }: SentError): Error {
+  const error = Object.assign(new Error(message), fields)
+  error.name = name
+  return error
+}
+
+/**
+ * The worker, run as this module is: JavaScript once built (npm start, dist/), else TypeScript through tsx,
+ * which on Node 20 does not register itself in a worker thread, so the worker registers it first.
+ */
+function startWorker (workerData: Opening): Worker {
+  if (!import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData })
+  }
+  const entry = JSON.stringify(new URL('./pglite-worker.ts', import.meta.url).href)
+  return new Worker(
+    `import('tsx/esm/api').then(tsx => { tsx.register(); return import(${entry}) })`,
+    { eval: true, workerData }
+  )
+}
+
+export async function openPgliteThread (
+  dataDir: string,
+  options: PgliteOptions = {},
+  log?: { warn(details: object, message: string): void }
+): Promise<Database> {
+  const worker = startWorker({ dataDir, options })
+  const pending = new Map<number, Pending>()
+  let nextId = 1
+  let stopped: Error | null = null
+
+  const opened = new Promise<{ location: string, created?: Created }>((resolve, reject) => {
+    pending.set(0, { resolve: value => resolve(value as { location: string, created?: Created }), reject })
+  })
+  worker.on('message', (answer: Answer) => {
+    const waiting = pending.get(answer.id)
+    if (!waiting) return
+    pending.delete(answer.id)
+    if (pending.size === 0) worker.unref()
+    if (answer.error) waiting.reject(received(answer.error))
+    else waiting.resolve(answer.value)
+  })
+  const stop = (reason: Error) => {
+    stopped ??= reason
+    for (const waiting of pending.values()) waiting.reject(stopped)
+    pending.clear()
+  }
+  worker.on('error', error => {
+    log?.warn({ err: error }, 'the embedded database failed; every query answers 503 until the process restarts')
+    stop(databaseUnavailable(error))
+  })
+  worker.on('exit', code => stop(databaseUnavailable(new Error(`the embedded database's thread ended (${code})`))))
+
+  const call = (request: Sent): Promise<unknown> => {
+    if (stopped) return Promise.reject(stopped)
+    const id = nextId++
+    if (pending.size === 0) worker.ref()
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject })
+      worker.postMessage({ ...request, id })
+    })
+  }
+
+  let location: string
+  let created: Created | undefined
+  try {
+    ({ location, created } = await opened)
+  } catch (error) {
+    await worker.terminate()
+    throw error
+  }
+
+  const query = <T extends Row>(sql: string, params?: unknown[], tx?: number) =>
+    call({ op: 'query', sql, params, tx }) as Promise<T[]>
+  const database: Database = {
+    kind: 'pglite',
+    location,
+    ...(created ? { created } : {}),
+    query: (sql, params) => query(sql, params),
+    exec: sql => call({ op: 'exec', sql }) as Promise<number>,
+    async transaction<T> (fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const tx = await call({ op: 'begin' }) as number
+      let result: T
+      try {
+        result = await fn({ query: (sql, params) => query(sql, params, tx) })
+      } catch (error) {
+        await call({ op: 'end', tx, commit: false }).catch(() => {})
+        throw error
+      }
+      await call({ op: 'end', tx, commit: true })
+      return result
+    },
+    async ping () { await call({ op: 'ping' }) },
+    async close () {
+      if (stopped) return
+      await call({ op: 'close' })
+      stopped = databaseUnavailable(new Error('the embedded database is closed'))
+      await worker.terminate()
+    }
+  }
+  return database
+}
