@@ -13,6 +13,7 @@
 // BENCH_COORDINATOR_STORES (pglite,postgres).
 import Fastify, { type FastifyInstance } from 'fastify'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -125,12 +126,17 @@ export const workflow = {
   sequential: (server: FastifyInstance) => runWorkflow(server, 'sequential')
 }
 
-interface Pass { latencies: number[], cpuUs: number, ops: number }
+interface Pass { latencies: number[], cpuUs: number, ops: number, loopP99Ms: number }
 
-/** `ops` workflows from `concurrency` workers: each one's wall time, and this process's CPU over the pass. */
+/**
+ * `ops` workflows from `concurrency` workers: each one's wall time, this process's CPU over the pass, and the
+ * event loop's delay (p99 of a 1 ms timer's lateness: what any other request on this process waited meanwhile).
+ */
 export async function pass (once: () => Promise<void>, ops: number, concurrency: number): Promise<Pass> {
   const latencies: number[] = []
   let left = ops
+  const loop = monitorEventLoopDelay({ resolution: 1 })
+  loop.enable()
   const cpu = process.cpuUsage()
   const worker = async () => {
     while (left-- > 0) {
@@ -141,7 +147,8 @@ export async function pass (once: () => Promise<void>, ops: number, concurrency:
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
   const used = process.cpuUsage(cpu)
-  return { latencies, cpuUs: used.user + used.system, ops }
+  loop.disable()
+  return { latencies, cpuUs: used.user + used.system, ops, loopP99Ms: loop.percentile(99) / 1e6 }
 }
 
 const median = (values: number[]) => {
@@ -157,6 +164,8 @@ interface Cell {
   workflowMs: number
   directCpuMs: number
   workflowCpuMs: number
+  directLoopMs: number
+  workflowLoopMs: number
 }
 
 /** Alternating rounds of the direct calls and the workflow, one shape and concurrency on one server. */
@@ -178,6 +187,7 @@ async function cell (
   }
   const p50 = (i: number) => median(passes[i].flatMap(p => p.latencies))
   const cpu = (i: number) => median(passes[i].map(p => p.cpuUs / p.ops)) / 1000
+  const loop = (i: number) => median(passes[i].map(p => p.loopP99Ms))
   return {
     store,
     shape,
@@ -185,7 +195,9 @@ async function cell (
     directMs: p50(0),
     workflowMs: p50(1),
     directCpuMs: cpu(0),
-    workflowCpuMs: cpu(1)
+    workflowCpuMs: cpu(1),
+    directLoopMs: loop(0),
+    workflowLoopMs: loop(1)
   }
 }
 
@@ -195,7 +207,7 @@ const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100
 function table (cells: Cell[]): string {
   const header = [
     'store', 'workflow', 'concurrent', 'direct p50 ms', 'workflow p50 ms', 'time ×',
-    'direct CPU ms', 'workflow CPU ms', 'CPU ×'
+    'direct CPU ms', 'workflow CPU ms', 'CPU ×', 'loop delay p99 ms, direct / workflow'
   ]
   const lines = cells.map(c => [
     c.store,
@@ -206,7 +218,8 @@ function table (cells: Cell[]): string {
     `${ratio(c.workflowMs, c.directMs).toFixed(2)}×`,
     fixed(c.directCpuMs, 2),
     fixed(c.workflowCpuMs, 2),
-    `${ratio(c.workflowCpuMs, c.directCpuMs).toFixed(2)}×`
+    `${ratio(c.workflowCpuMs, c.directCpuMs).toFixed(2)}×`,
+    `${fixed(c.directLoopMs)} / ${fixed(c.workflowLoopMs)}`
   ])
   const rule = header.map((_, i) => (i < 2 ? '---' : '---:'))
   return [header, rule, ...lines].map(cells => `| ${cells.join(' | ')} |`).join('\n')
@@ -287,8 +300,10 @@ export async function run (): Promise<{ title: string, table: string, notes: str
         '(cache bypassed, usage-ledger row per call) with Promise.all, or a loop passing each result on as ' +
         '`context`; workflow = coordinator.start() … done (plan checks, run row, progress, outcome). ' +
         `${rounds} alternating rounds of ${ops} workflows per contender; time is the p50 of every workflow, CPU the ` +
-        "median per round of this process's process.cpuUsage() per workflow (PGlite runs in-process, in a new data " +
-        "directory as `npm start` runs it; PostgreSQL's own CPU is not counted).",
+        "median per round of this process's process.cpuUsage() per workflow (PGlite runs in this process, on a " +
+        "thread of its own in a new data directory as `npm start` runs it, and its CPU counts; PostgreSQL's does " +
+        'not), loop delay the median per round of the p99 lateness of a 1 ms timer: what any other request on ' +
+        'this process waited meanwhile.',
       ...(scratch || !stores.includes('postgres')
         ? []
         : ['PostgreSQL (BENCH_POSTGRES_URL) not reachable: its rows were skipped.'])

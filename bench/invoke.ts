@@ -371,8 +371,8 @@ async function providerSection (
         `Provider rows: one connection, calls back to back after ${WARMUP_SECONDS} s of the same calls ` +
           '(BENCH_INVOKE_WARMUP); the fake provider and the HTTP client run in child ' +
           'processes, so CPU per call is this process\'s own (process.cpuUsage() over the measured calls; ' +
-          'PGlite runs in it, in a new data directory per row as `npm start` runs it; PostgreSQL\'s own CPU is not ' +
-          'counted). Added latency is over the direct call. ' +
+          'PGlite runs in it, on a thread of its own in a new data directory per row as `npm start` runs it, and its ' +
+          'CPU counts; PostgreSQL\'s own CPU is not counted). Added latency is over the direct call. ' +
           `${redisUrl ? `Redis at ${redisUrl}.` : 'No Redis (memory stores).'} ` +
           (scratch
             ? 'PostgreSQL: a scratch database on BENCH_POSTGRES_URL\'s server.'

@@ -17,8 +17,9 @@ interface Cancellable { cancel(): void }
 /**
  * Runs `fn` two turns of the event loop from now. A write the steps' start makes waits this long so their
  * usage-ledger reservations (which each provider call waits for, and which the ledger sends one turn after the
- * call begins) go first: on PGlite, whose statements run one at a time on this thread, the write then runs
- * while the calls wait for the provider instead of before them.
+ * call begins) go first: on PGlite in memory, whose statements run one at a time on this thread, the write
+ * then runs while the calls wait for the provider instead of before them (in a DATA_DIR, PGlite has a thread
+ * of its own and the reservations go to the usage journal, but the statement is still built on this one).
  */
 export function afterTwoTurns (fn: () => void): Cancellable {
   let immediate = setImmediate(() => { immediate = setImmediate(fn) })

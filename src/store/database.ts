@@ -1,4 +1,4 @@
-// The database handle: one Postgres SQL dialect over either PGlite (in-process, the default) or a real
+// The database handle: one Postgres SQL dialect over either PGlite (embedded, the default) or a real
 // PostgreSQL server (DATABASE_URL). int8 and numeric columns come back as numbers from both drivers.
 // A PostgreSQL that cannot be reached surfaces as 503 AMK_DATABASE_UNAVAILABLE (src/store/postgres.ts).
 // Each driver is imported only when used: PGlite's module alone is about 30 MB of a process on PostgreSQL.

@@ -1,4 +1,5 @@
-// The embedded database: PGlite in-process, in DATA_DIR (locked to this process) or in memory. A new database
+// The embedded database: PGlite, in DATA_DIR (locked to this process; run on a thread of its own by
+// pglite-thread.ts, which opens it with this module there) or in memory (in this thread). A new database
 // is unpacked from a cached snapshot when there is one (src/store/pglite-snapshot.ts): the schema snapshot of
 // the migrations it is opened with, else the initdb one, and then the migrations run; shared_buffers
 // is kept small (PGLITE_SHARED_BUFFERS), since PGlite touches every buffer page at start: 128 MB of RSS at
