@@ -31,8 +31,9 @@ function startWorker (workerData: Opening): Worker {
     return new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData })
   }
   const entry = JSON.stringify(new URL('./pglite-worker.ts', import.meta.url).href)
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'))
   return new Worker(
-    `import('tsx/esm/api').then(tsx => { tsx.register(); return import(${entry}) })`,
+    `import(${tsx}).then(tsx => { tsx.register(); return import(${entry}) })`,
     { eval: true, workerData }
   )
 }
@@ -46,6 +47,7 @@ export async function openPgliteThread (
   const pending = new Map<number, Pending>()
   let nextId = 1
   let stopped: Error | null = null
+  let closing = false
 
   const opened = new Promise<{ location: string, created?: Created }>((resolve, reject) => {
     pending.set(0, { resolve: value => resolve(value as { location: string, created?: Created }), reject })
@@ -67,7 +69,10 @@ export async function openPgliteThread (
     log?.warn({ err: error }, 'the embedded database failed; every query answers 503 until the process restarts')
     stop(databaseUnavailable(error))
   })
-  worker.on('exit', code => stop(databaseUnavailable(new Error(`the embedded database's thread ended (${code})`))))
+  worker.on('exit', code => {
+    if (!closing && !stopped) log?.warn({ code }, "the embedded database's thread ended; every query answers 503")
+    stop(databaseUnavailable(new Error(`the embedded database's thread ended (${code})`)))
+  })
 
   const call = (request: Sent): Promise<unknown> => {
     if (stopped) return Promise.reject(stopped)
@@ -84,6 +89,7 @@ export async function openPgliteThread (
   try {
     ({ location, created } = await opened)
   } catch (error) {
+    closing = true
     await worker.terminate()
     throw error
   }
@@ -111,6 +117,7 @@ export async function openPgliteThread (
     async ping () { await call({ op: 'ping' }) },
     async close () {
       if (stopped) return
+      closing = true
       await call({ op: 'close' })
       stopped = databaseUnavailable(new Error('the embedded database is closed'))
       await worker.terminate()
