@@ -11,7 +11,6 @@ import type { PgliteOptions } from './pglite.js'
 import type { Answer, Opening, Request, SentError } from './pglite-worker.js'
 import { databaseUnavailable } from './unavailable.js'
 
-type Pending = { resolve(value: unknown): void, reject(error: unknown): void }
 type WithoutId<R> = R extends unknown ? Omit<R, 'id'> : never
 type Sent = WithoutId<Request>
 
@@ -44,25 +43,30 @@ export async function openPgliteThread (
   log?: { warn(details: object, message: string): void }
 ): Promise<Database> {
   const worker = startWorker({ dataDir, options })
-  const pending = new Map<number, Pending>()
+  /** What waits for each answer, by id (0: the open). */
+  const pending = new Map<number, { settle(answer: Answer): void, fail(error: Error): void }>()
   let nextId = 1
   let stopped: Error | null = null
   let closing = false
 
-  const opened = new Promise<{ location: string, created?: Created }>((resolve, reject) => {
-    pending.set(0, { resolve: value => resolve(value as { location: string, created?: Created }), reject })
+  /** The answer to `id`, as the worker sent it (its type is the request's: see pglite-worker.ts). */
+  const answerTo = <T>(id: number) => new Promise<T>((resolve, reject) => {
+    pending.set(id, {
+      settle: answer => (answer.error ? reject(received(answer.error)) : resolve(answer.value as T)),
+      fail: reject
+    })
   })
+  const opened = answerTo<{ location: string, created?: Created }>(0)
   worker.on('message', (answer: Answer) => {
     const waiting = pending.get(answer.id)
     if (!waiting) return
     pending.delete(answer.id)
     if (pending.size === 0) worker.unref()
-    if (answer.error) waiting.reject(received(answer.error))
-    else waiting.resolve(answer.value)
+    waiting.settle(answer)
   })
   const stop = (reason: Error) => {
     stopped ??= reason
-    for (const waiting of pending.values()) waiting.reject(stopped)
+    for (const waiting of pending.values()) waiting.fail(stopped)
     pending.clear()
   }
   worker.on('error', error => {
@@ -74,14 +78,13 @@ export async function openPgliteThread (
     stop(databaseUnavailable(new Error(`the embedded database's thread ended (${code})`)))
   })
 
-  const call = (request: Sent): Promise<unknown> => {
+  const call = <T = unknown>(request: Sent): Promise<T> => {
     if (stopped) return Promise.reject(stopped)
     const id = nextId++
     if (pending.size === 0) worker.ref()
-    return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject })
-      worker.postMessage({ ...request, id })
-    })
+    const answer = answerTo<T>(id)
+    worker.postMessage({ ...request, id })
+    return answer
   }
 
   let location: string
@@ -95,15 +98,15 @@ export async function openPgliteThread (
   }
 
   const query = <T extends Row>(sql: string, params?: unknown[], tx?: number) =>
-    call({ op: 'query', sql, params, tx }) as Promise<T[]>
+    call<T[]>({ op: 'query', sql, params, tx })
   const database: Database = {
     kind: 'pglite',
     location,
     ...(created ? { created } : {}),
     query: (sql, params) => query(sql, params),
-    exec: sql => call({ op: 'exec', sql }) as Promise<number>,
+    exec: sql => call<number>({ op: 'exec', sql }),
     async transaction<T> (fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const tx = await call({ op: 'begin' }) as number
+      const tx = await call<number>({ op: 'begin' })
       let result: T
       try {
         result = await fn({ query: (sql, params) => query(sql, params, tx) })

@@ -20,7 +20,7 @@ export type Answer = { id: number, value?: unknown, error?: undefined } | { id: 
 export interface SentError { name: string, message: string, fields: Record<string, unknown> }
 
 /** An error as it crosses threads: the name, message and own primitive fields (code, detail, constraint…). */
-export function sendable (error: unknown): SentError {
+function sendable (error: unknown): SentError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error), fields: {} }
   const fields: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(error)) {
@@ -53,14 +53,13 @@ async function serve (): Promise<void> {
   function begin (id: number): void {
     const txId = nextTransaction++
     let begun = false
-    const entry = {} as OpenTransaction
-    entry.ended = db.transaction(tx => new Promise<void>((resolve, reject) => {
+    // The callback runs once BEGIN has run, after `ended` is set.
+    const ended: Promise<void> = db.transaction(tx => new Promise<void>((resolve, reject) => {
       begun = true
-      Object.assign(entry, { tx, end: (commit: boolean) => (commit ? resolve() : reject(ROLLBACK)) })
-      transactions.set(txId, entry)
+      transactions.set(txId, { tx, ended, end: commit => (commit ? resolve() : reject(ROLLBACK)) })
       post({ id, value: txId })
     }))
-    entry.ended.catch(error => { if (!begun) post({ id, error: sendable(error) }) })
+    ended.catch(error => { if (!begun) post({ id, error: sendable(error) }) })
   }
 
   async function end (txId: number, commit: boolean): Promise<void> {
