@@ -22,18 +22,27 @@ function received ({ name, message, fields }: SentError): Error {
 }
 
 /**
+ * The process's Node options, which a worker inherits, less `--input-type` (`node --input-type=module -e …`):
+ * a worker started from a file refuses it.
+ */
+function workerExecArgv (): string[] {
+  return process.execArgv.filter((arg, i, all) => !arg.startsWith('--input-type') && all[i - 1] !== '--input-type')
+}
+
+/**
  * The worker, run as this module is: JavaScript once built (npm start, dist/), else TypeScript through tsx,
  * which on Node 20 does not register itself in a worker thread, so the worker registers it first.
  */
 function startWorker (workerData: Opening): Worker {
+  const execArgv = workerExecArgv()
   if (!import.meta.url.endsWith('.ts')) {
-    return new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData })
+    return new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData, execArgv })
   }
   const entry = JSON.stringify(new URL('./pglite-worker.ts', import.meta.url).href)
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'))
   return new Worker(
     `import(${tsx}).then(tsx => { tsx.register(); return import(${entry}) })`,
-    { eval: true, workerData }
+    { eval: true, workerData, execArgv }
   )
 }
 

@@ -2,14 +2,17 @@
 // while a statement runs, and the Database answers as the in-process one does: rows with numbers, JSON and
 // dates, exec's counts, SQLSTATE errors with their fields, transactions that commit or roll back and that a
 // statement from outside waits for, a close after which every call answers 503 (and the directory's lock is
-// released), and a process that ends by itself with the database open and idle. Another process's lock on the
-// directory is refused across the thread too (test/store/data-dir-lock.test.ts).
-import t from 'tap'
+// released), a process that ends by itself with the database open and idle, and the worker compiled to
+// JavaScript (npm start, dist/) in a process started with `--input-type=module -e`, whose flags a worker
+// inherits. Another process's lock on the directory is refused across the thread too
+// (test/store/data-dir-lock.test.ts).
+import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ROOT, SRC, sourceFiles, transpile } from '../../scripts/start.mjs'
 import { openDatabase, type Database } from '../../src/store/database.js'
 
 t.setTimeout(120_000)
@@ -114,16 +117,31 @@ t.test('after close, every call answers 503 AMK_DATABASE_UNAVAILABLE; a second c
   await reopened.close()
 })
 
-t.test('a process whose database is open and idle ends by itself (the thread keeps it alive only while a statement waits)', async t => {
-  const database = fileURLToPath(new URL('../../src/store/database.ts', import.meta.url))
+/** Runs `node [args] --input-type=module -e` with a script that opens a DATA_DIR and answers one statement. */
+function answerInChild (t: Test, database: string, args: string[], dataDir: string) {
   const script = `const { openDatabase } = await import(${JSON.stringify(database)});
-    const db = await openDatabase({ dataDir: ${JSON.stringify(join(dir, 'idle'))} });
+    const db = await openDatabase({ dataDir: ${JSON.stringify(dataDir)} });
     console.log((await db.query('SELECT 41 + 1 AS n'))[0].n)`
-  const child = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+  const child = spawnSync(process.execPath, [...args, '--input-type=module', '-e', script], {
     encoding: 'utf8',
     timeout: 60_000
   })
   t.equal(child.signal, null, 'not killed by the timeout')
   t.equal(child.status, 0, child.stderr)
   t.equal(child.stdout.trim(), '42', 'the statement answered before the process ended')
+}
+
+t.test('a process whose database is open and idle ends by itself (the thread keeps it alive only while a statement waits)', async t => {
+  const database = fileURLToPath(new URL('../../src/store/database.ts', import.meta.url))
+  answerInChild(t, database, ['--import=tsx'], join(dir, 'idle'))
+})
+
+t.test('compiled to JavaScript (npm start, dist/), the worker runs from its .js file, whatever flags started the process', async t => {
+  // Under node_modules, as npm start's cache is, so the build finds the dependencies.
+  const cache = join(ROOT, 'node_modules', '.cache', 'amrikyy-agent-api')
+  await mkdir(cache, { recursive: true })
+  const build = await mkdtemp(join(cache, 'test-thread-'))
+  t.teardown(() => rm(build, { recursive: true, force: true }))
+  await transpile(await import('esbuild'), sourceFiles(SRC), build)
+  answerInChild(t, join(build, 'src', 'store', 'database.js'), [], join(dir, 'compiled'))
 })
