@@ -22,28 +22,19 @@ function received ({ name, message, fields }: SentError): Error {
 }
 
 /**
- * The process's Node options, which a worker inherits, less `--input-type` (`node --input-type=module -e …`):
- * a worker started from a file refuses it.
- */
-function workerExecArgv (): string[] {
-  return process.execArgv.filter((arg, i, all) => !arg.startsWith('--input-type') && all[i - 1] !== '--input-type')
-}
-
-/**
  * The worker, run as this module is: JavaScript once built (npm start, dist/), else TypeScript through tsx,
- * which on Node 20 does not register itself in a worker thread, so the worker registers it first.
+ * which on Node 20 does not register itself in a worker thread, so the worker registers it first. Started from
+ * a string that imports it, not from its file: a worker inherits the process's Node options, and one started
+ * from a file refuses `--input-type` (`node --input-type=module -e …`), while V8's and the process's own
+ * (`--max-old-space-size`, `--title`) can only be inherited, not handed over as a filtered list.
  */
 function startWorker (workerData: Opening): Worker {
-  const execArgv = workerExecArgv()
-  if (!import.meta.url.endsWith('.ts')) {
-    return new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData, execArgv })
-  }
-  const entry = JSON.stringify(new URL('./pglite-worker.ts', import.meta.url).href)
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'))
-  return new Worker(
-    `import(${tsx}).then(tsx => { tsx.register(); return import(${entry}) })`,
-    { eval: true, workerData, execArgv }
-  )
+  const compiled = !import.meta.url.endsWith('.ts')
+  const entry = JSON.stringify(new URL(`./pglite-worker.${compiled ? 'js' : 'ts'}`, import.meta.url).href)
+  if (compiled) return new Worker(`import(${entry})`, { eval: true, workerData })
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api')) // a dev dependency: not in a production install
+  const load = `import(${tsx}).then(api => { api.register(); return import(${entry}) })`
+  return new Worker(load, { eval: true, workerData })
 }
 
 export async function openPgliteThread (

@@ -3,8 +3,8 @@
 // dates, exec's counts, SQLSTATE errors with their fields, transactions that commit or roll back and that a
 // statement from outside waits for, a close after which every call answers 503 (and the directory's lock is
 // released), a process that ends by itself with the database open and idle, and the worker compiled to
-// JavaScript (npm start, dist/) in a process started with `--input-type=module -e`, whose flags a worker
-// inherits. Another process's lock on the directory is refused across the thread too
+// JavaScript (npm start, dist/) in a process started with `--input-type=module -e` and V8 options, which a
+// worker inherits. Another process's lock on the directory is refused across the thread too
 // (test/store/data-dir-lock.test.ts).
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -143,5 +143,7 @@ t.test('compiled to JavaScript (npm start, dist/), the worker runs from its .js 
   const build = await mkdtemp(join(cache, 'test-thread-'))
   t.teardown(() => rm(build, { recursive: true, force: true }))
   await transpile(await import('esbuild'), sourceFiles(SRC), build)
-  answerInChild(t, join(build, 'src', 'store', 'database.js'), [], join(dir, 'compiled'))
+  // V8's and the process's own options too, which a worker can inherit but not be handed.
+  answerInChild(t, join(build, 'src', 'store', 'database.js'), ['--max-old-space-size=512', '--title=amk-thread-test'],
+    join(dir, 'compiled'))
 })
