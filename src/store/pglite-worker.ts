@@ -50,16 +50,19 @@ async function serve (): Promise<void> {
   const transactions = new Map<number, OpenTransaction>()
   let nextTransaction = 1
 
-  function begin (id: number): void {
+  /** Resolves with the transaction's id once BEGIN has run; rejects when it could not begin. */
+  function begin (): Promise<number> {
     const txId = nextTransaction++
-    let begun = false
-    // The callback runs once BEGIN has run, after `ended` is set.
+    let begun!: (id: number) => void
+    // The callback runs once BEGIN has run, after `ended` and `begun` are set.
     const ended: Promise<void> = db.transaction(tx => new Promise<void>((resolve, reject) => {
-      begun = true
       transactions.set(txId, { tx, ended, end: commit => (commit ? resolve() : reject(ROLLBACK)) })
-      post({ id, value: txId })
+      begun(txId)
     }))
-    ended.catch(error => { if (!begun) post({ id, error: sendable(error) }) })
+    return new Promise<number>((resolve, reject) => {
+      begun = resolve
+      ended.catch(reject) // once begun, a no-op here: end() answers how the transaction ended
+    })
   }
 
   async function end (txId: number, commit: boolean): Promise<void> {
@@ -82,7 +85,7 @@ async function serve (): Promise<void> {
         return on.query(request.sql, request.params)
       }
       case 'exec': return db.exec(request.sql)
-      case 'begin': return begin(request.id)
+      case 'begin': return begin()
       case 'end': return end(request.tx, request.commit)
       case 'ping': return db.ping()
       case 'close': return db.close() // the API's thread then ends this one
@@ -91,7 +94,7 @@ async function serve (): Promise<void> {
 
   port.on('message', (request: Request) => {
     answer(request).then(
-      value => { if (request.op !== 'begin') post({ id: request.id, value }) },
+      value => post({ id: request.id, value }),
       error => post({ id: request.id, error: sendable(error) })
     )
   })
