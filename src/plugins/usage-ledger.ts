@@ -46,6 +46,7 @@ export default fp(async function usageLedger (app) {
     writeTimeoutMs: config.USAGE_WRITE_TIMEOUT_MS,
     mode: config.USAGE_WRITE_MODE,
     behindMs: config.USAGE_WRITE_BEHIND_MS,
+    journalMs: config.USAGE_JOURNAL_WRITE_MS,
     staleMs: config.USAGE_STALE_MS,
     log,
     journal,

@@ -97,7 +97,7 @@ t.test('the ledger with a journal: record() resolves before the write, one INSER
     const ledger = createUsageLedger(db, {
       ...STORED_WRITES,
       journal,
-      behindMs: 50,
+      journalMs: 50,
       exec: sql => {
         statements.push(sql)
         return db.exec(sql)
@@ -119,6 +119,49 @@ t.test('the ledger with a journal: record() resolves before the write, one INSER
     t.same(lines(join(dir, 'usage-buffer')), [], 'the journal is empty')
     await ledger.close()
     t.same(segments(join(dir, 'usage-buffer')), [], 'close leaves no journal file')
+  })
+
+t.test("journaled rows wait for journalMs, not 'behind''s window; a row the journal cannot take does not wait",
+  async t => {
+    const dir = tempDir(t)
+    const db = await openPglite('memory://', { migrations: await loadMigrations() })
+    t.teardown(() => db.close())
+    const journal = await openJournal(dir, async () => {})
+    let failAppend = false
+    const statements: string[] = []
+    const ledger = createUsageLedger(db, {
+      ...STORED_WRITES,
+      journal: {
+        append: entry => {
+          if (failAppend) throw new Error('ENOSPC')
+          return journal.append(entry)
+        },
+        open: () => journal.open(),
+        close: () => journal.close()
+      },
+      behindMs: 1,
+      journalMs: 60_000,
+      exec: sql => {
+        statements.push(sql)
+        return db.exec(sql)
+      },
+      log: { warn () {}, error () {} }
+    })
+    const count = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_ledger'))[0].n
+    await ledger.record(usageRow(id(1), 'success'))
+    await ledger.record(usageRow(id(2), 'success'))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    t.equal(await count(), 0, "100 ms later, far past behindMs, the journaled rows still wait for journalMs' window")
+    t.equal(journal.open(), 2)
+
+    failAppend = true
+    const started = Date.now()
+    await ledger.record(usageRow(id(3), 'success'))
+    t.ok(Date.now() - started < 5000, `a row the journal refused is stored at once (${Date.now() - started} ms)`)
+    t.equal(await count(), 3, 'in the same INSERT as the journaled rows queued before it')
+    t.equal(statements.filter(sql => sql.startsWith('INSERT')).length, 1)
+    t.equal(journal.open(), 0, 'which left the journal')
+    await ledger.close()
   })
 
 t.test('the ledger with a journal: rows the database refuses go to the buffer before they leave the journal',
@@ -173,7 +216,7 @@ t.test('SIGKILL with every row only in the journal: the next start replays them,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       // The longest window: no group commit happens before the kill, so the journal is all there is.
-      USAGE_WRITE_BEHIND_MS: '1000'
+      USAGE_JOURNAL_WRITE_MS: '1000'
     })
     const calls = 5
     for (let i = 0; i < calls; i++) {
