@@ -99,8 +99,8 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   const writeTimeoutMs = options.writeTimeoutMs ?? 250
   const staleMs = options.staleMs ?? 30_000
   const mode = options.mode ?? 'durable'
-  const behindMs = options.behindMs ?? 10
-  const journalMs = options.journalMs ?? 100
+  /** How long rows queued without a waiting caller gather before their INSERT. */
+  const windowMs = mode === 'behind' ? options.behindMs ?? 10 : options.journalMs ?? 100
   const upsert = options.exec ? upsertInline(options.exec) : upsertWith(db)
   const { journal } = options
   /** release: the row is in the database or the buffer (its journal entry can go). */
@@ -114,8 +114,12 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   /** Buffer pushes of 'behind' mode nobody awaits (close() does). */
   const background = new Set<Promise<void>>()
 
-  /** Writes the queue in batches, after `delayMs` (or one turn of the event loop) so more rows can join. */
+  /**
+   * Writes the queue in batches, after `delayMs` (or one turn of the event loop) so more rows can join. Without a
+   * delay a caller waits on the rows: a drain already waiting out a window goes at once.
+   */
   function startDrain (delayMs?: number) {
+    if (draining && delayMs === undefined) wake?.()
     draining ??= drainQueue(delayMs)
   }
 
@@ -208,7 +212,7 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     }
     if (Date.now() < suspectUntil) return inBackground([item])
     queue.push(item)
-    startDrain(mode === 'behind' ? behindMs : journalMs)
+    startDrain(windowMs)
     if (queue.length >= BATCH) wake?.() // a full batch goes now
   }
 
@@ -235,7 +239,6 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
     const stored = new Promise<void>((resolve, reject) => { item.resolve = resolve; item.reject = reject })
     queue.push(item)
     startDrain() // drain settles every item itself
-    wake?.() // a caller waits on this row: it does not wait for the window of journaled rows queued before it
     const outcome = await Promise.race([
       stored.then(() => 'stored' as const, (error: unknown) => ({ error })),
       new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), writeTimeoutMs) })
@@ -261,7 +264,6 @@ export function createUsageLedger (db: Queryable, options: LedgerOptions = {}): 
   async function settled () {
     while (draining || queue.length > 0) {
       startDrain()
-      wake?.()
       await draining
     }
     await Promise.all(background)
