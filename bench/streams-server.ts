@@ -5,6 +5,9 @@
 import http from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -12,8 +15,6 @@ import { offlineBuilder } from '../src/agents/index.js'
 import { createOfflineProvider, OFFLINE_MODEL } from '../src/llm/offline.js'
 import { CancelledError } from '../src/errors.js'
 import type { LlmProvider } from '../src/llm/types.js'
-import { openDatabase } from '../src/store/database.js'
-import { migrate } from '../src/store/migrate.js'
 import { encodeEvent, encodeRetry, SSE_HEADERS } from '../src/streams/events.js'
 
 export type ServerKind = 'bare' | 'app' | 'app-redis'
@@ -116,10 +117,16 @@ function bare (rate: number, count: number): http.Server {
 }
 
 async function full (kind: ServerKind, rate: number, chunks: number, key: string): Promise<FastifyInstance> {
+  // BENCH_DATABASE_URL: a real PostgreSQL for the usage ledger; else PGlite as `npm start` runs it, in a data
+  // directory of its own (its files, and the usage journal of 'durable'), removed when the child exits.
+  const databaseUrl = process.env.BENCH_DATABASE_URL
+  const dataDir = databaseUrl ? 'memory://' : mkdtempSync(join(tmpdir(), 'amk-bench-streams-'))
+  if (!databaseUrl) process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }))
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATA_DIR: 'memory://',
+    DATA_DIR: dataDir,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     VALID_API_KEYS: `${key}:admin`,
     MAX_CONCURRENT_STREAMS: '100000',
     MAX_CONCURRENT_STREAMS_PER_CALLER: '100000',
@@ -132,17 +139,8 @@ async function full (kind: ServerKind, rate: number, chunks: number, key: string
         }
       : {})
   })
-  // BENCH_DATABASE_URL: a real PostgreSQL for the usage ledger (PGlite runs its queries on the event loop).
-  const databaseUrl = process.env.BENCH_DATABASE_URL
-  const db = await openDatabase(databaseUrl ? { databaseUrl, dataDir: '' } : { dataDir: 'memory://' })
-  await migrate(db)
   const server = Fastify({ ...serverOptions(config, false), pluginTimeout: 60_000 })
-  await server.register(app, {
-    config,
-    db,
-    llmProvider: upstream(rate, chunks)
-  })
-  server.addHook('onClose', () => db.close())
+  await server.register(app, { config, llmProvider: upstream(rate, chunks) })
   return server
 }
 

@@ -14,6 +14,7 @@ import { SseConnection } from '../../src/streams/connection.js'
 import { MemoryEventLog } from '../../src/streams/memory-event-log.js'
 import { pumpLocal, WritePacer } from '../../src/streams/pump.js'
 import { SessionRegistry } from '../../src/streams/sessions.js'
+import { randomHex12 } from '../../src/streams/service.js'
 import { createTicketStore, type TicketStore } from '../../src/streams/tickets.js'
 import type { Caller } from '../../src/auth/roles.js'
 import { needs, REDIS_URL, redisPrefix } from '../support.js'
@@ -277,6 +278,14 @@ t.test('write pacer: a tick runs at most 256 waiting connections, then lets the 
   await until(() => ran.length === 600)
   t.equal(ranBeforeIo, 256, 'an immediate queued by the first run came right after the first 256')
   t.same(ran, [...Array(600).keys()], 'in the order they were queued')
+})
+
+t.test('stream ids: 96 random bits each, distinct across the refills of their pool', async t => {
+  const ids = Array.from({ length: 1000 }, () => randomHex12())
+  t.ok(ids.every(id => /^[0-9a-f]{24}$/.test(id)), '24 hex characters')
+  t.equal(new Set(ids).size, ids.length, 'no id repeats, before or after the pool of 256 is refilled')
+  const halves = new Set(ids.map(id => id.slice(0, 12)))
+  t.equal(halves.size, ids.length, 'consecutive ids share no bytes (each takes its own 12)')
 })
 
 t.test('session registry: per-process and per-caller caps, release frees the slot once', async t => {
