@@ -109,12 +109,12 @@ function stepsSet (steps: StepResult[], first: number): string {
 
 export function createRunStore (db: Database) {
   /**
-   * A statement carrying large JSON: inlined on PGlite (store/sql-literal.ts), by exec outside a transaction; on
+   * A statement carrying large JSON: inlined on PGlite (store/sql-literal.ts), by write() outside a transaction; on
    * PostgreSQL bound, and prepared once per connection when it has a `name` (its text never changes).
    */
   const large = async (q: Queryable, sql: string, params: unknown[], name?: string): Promise<void> => {
     if (db.kind !== 'pglite') await q.query(sql, params, name)
-    else if (q === db) await db.exec(inlined(sql, params))
+    else if (q === db) await db.write(inlined(sql, params))
     else await q.query(inlined(sql, params))
   }
   const insertRun = (q: Queryable, run: NewRun) => large(q,
@@ -173,7 +173,7 @@ export function createRunStore (db: Database) {
       const params = [runId, ...steps.map(step => json(step))]
       // PGlite: inlined, by exec, which answers the rows changed. query() would send even a statement without
       // parameters in six exchanges with its WASM (parse, bind, describe, execute, sync): about 0.4 ms against 0.27.
-      if (db.kind === 'pglite') return (await db.exec(inlined(sql, params))) > 0
+      if (db.kind === 'pglite') return (await db.write(inlined(sql, params))) > 0
       return (await db.query(`${sql} RETURNING id`, params)).length > 0
     },
 

@@ -50,8 +50,9 @@ export default fp(async function usageLedger (app) {
     staleMs: config.USAGE_STALE_MS,
     log,
     journal,
-    // PGlite runs each bound statement as six protocol messages through its WASM; one exec() is cheaper.
-    ...(app.db.kind === 'pglite' ? { exec: (sql: string) => app.db.exec(sql) } : {})
+    // PGlite runs each bound statement as six protocol messages through its WASM; one exec() is cheaper, and
+    // write() groups it with the run store's writes sent meanwhile (store/write-group.ts).
+    ...(app.db.kind === 'pglite' ? { exec: (sql: string) => app.db.write(sql) } : {})
   })
   app.decorate('usageLedger', ledger)
 

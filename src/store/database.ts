@@ -32,6 +32,11 @@ export interface Database extends Queryable {
    * for a SELECT, returned), 0 for a statement without a count.
    */
   exec(sql: string): Promise<number>
+  /**
+   * One statement whose rows nobody reads: answers the rows it changed. On PGlite, writes sent while another
+   * runs go together in one exec once it is done (write-group.ts); on PostgreSQL, exec().
+   */
+  write(sql: string): Promise<number>
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   ping(): Promise<void>
   close(): Promise<void>

@@ -10,6 +10,7 @@ import type { Created, Database, Queryable, Row } from './database.js'
 import type { PgliteOptions } from './pglite.js'
 import type { Answer, Opening, Request, SentError } from './pglite-worker.js'
 import { databaseUnavailable } from './unavailable.js'
+import { groupWrites } from './write-group.js'
 
 type WithoutId<R> = R extends unknown ? Omit<R, 'id'> : never
 type Sent = WithoutId<Request>
@@ -105,6 +106,7 @@ export async function openPgliteThread (
     ...(created ? { created } : {}),
     query: (sql, params) => query(sql, params),
     exec: sql => call<number>({ op: 'exec', sql }),
+    write: groupWrites(sql => call<number[]>({ op: 'execEach', sql })),
     async transaction<T> (fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const tx = await call<number>({ op: 'begin' })
       let result: T

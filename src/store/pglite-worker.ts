@@ -1,16 +1,16 @@
 // The embedded database's own thread (src/store/pglite-thread.ts starts it): PGlite opened here, as
 // openPglite() opens it in-process, and each message from the API's thread answered with its result.
-// Messages: { id, op: 'query' | 'exec' | 'begin' | 'end' | 'ping' | 'close', … }; answers: { id, value } or
-// { id, error } (the error's name, message and own fields, such as a SQLSTATE `code`).
+// Messages: { id, op: 'query' | 'exec' | 'execEach' | 'begin' | 'end' | 'ping' | 'close', … }; answers:
+// { id, value } or { id, error } (the error's name, message and own fields, such as a SQLSTATE `code`).
 import { parentPort, workerData } from 'node:worker_threads'
-import type { Database, Queryable } from './database.js'
-import { openPglite, type PgliteOptions } from './pglite.js'
+import type { Queryable } from './database.js'
+import { openPglite, type PgliteDatabase, type PgliteOptions } from './pglite.js'
 
 export interface Opening { dataDir: string, options: PgliteOptions }
 
 export type Request =
   | { id: number, op: 'query', sql: string, params?: unknown[], tx?: number }
-  | { id: number, op: 'exec', sql: string }
+  | { id: number, op: 'exec' | 'execEach', sql: string }
   | { id: number, op: 'begin' }
   | { id: number, op: 'end', tx: number, commit: boolean }
   | { id: number, op: 'ping' | 'close' }
@@ -38,7 +38,7 @@ async function serve (): Promise<void> {
   const port = parentPort!
   const { dataDir, options } = workerData as Opening
   const post = (answer: Answer) => port.postMessage(answer)
-  let db: Database
+  let db: PgliteDatabase
   try {
     db = await openPglite(dataDir, options)
   } catch (error) {
@@ -85,6 +85,7 @@ async function serve (): Promise<void> {
         return on.query(request.sql, request.params)
       }
       case 'exec': return db.exec(request.sql)
+      case 'execEach': return db.execEach(request.sql)
       case 'begin': return begin()
       case 'end': return end(request.tx, request.commit)
       case 'ping': return db.ping()

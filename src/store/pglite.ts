@@ -11,6 +11,7 @@ import { PGlite, protocol, type PGliteOptions } from '@electric-sql/pglite'
 import { isMemoryDir, type Created, type Database, type Queryable, type Row } from './database.js'
 import { LOCK_FILE, lockDataDir } from './data-dir-lock.js'
 import { migrate, type Migration } from './migrate.js'
+import { groupWrites, type ExecEach } from './write-group.js'
 import {
   DEFAULT_SNAPSHOT_DIR, discardSnapshot, readSnapshot, schemaKey, unpackSnapshot, writeSnapshot
 } from './pglite-snapshot.js'
@@ -67,7 +68,7 @@ const IN_TRANSACTION = Symbol('in transaction')
  * synchronous step as the write, says so, and such a statement goes through db.exec(), which waits for the
  * transaction's end instead of joining it.
  */
-function directExec (db: PGlite): (sql: string) => Promise<number> {
+function directExec (db: PGlite): ExecEach {
   return async sql => {
     const message = queryMessage(sql)
     const outcome = await db.runExclusive(async () => {
@@ -78,20 +79,20 @@ function directExec (db: PGlite): (sql: string) => Promise<number> {
       return changedRows((await db.execProtocol(message, { syncToFs: false })).messages)
     })
     if (outcome !== IN_TRANSACTION) return outcome
-    return (await db.exec(sql)).at(-1)?.affectedRows ?? 0
+    return (await db.exec(sql)).map(result => result.affectedRows ?? 0)
   }
 }
 
-/** The rows the last statement changed, from its CommandComplete tag ('UPDATE 3', 'INSERT 0 1'). */
-function changedRows (messages: readonly unknown[]): number {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const message = messages[i]
+/** The rows each statement changed, in order, from their CommandComplete tags ('UPDATE 3', 'INSERT 0 1'). */
+function changedRows (messages: readonly unknown[]): number[] {
+  const counts: number[] = []
+  for (const message of messages) {
     if (message instanceof protocol.messages.CommandCompleteMessage) {
       const count = Number(message.text.slice(message.text.lastIndexOf(' ') + 1))
-      return Number.isSafeInteger(count) ? count : 0
+      counts.push(Number.isSafeInteger(count) ? count : 0)
     }
   }
-  return 0
+  return counts
 }
 
 interface Opened {
@@ -137,7 +138,12 @@ async function dumpSnapshot (db: PGlite, snapshotDir: string, key?: string): Pro
   await writeSnapshot(snapshotDir, new Uint8Array(await tar.arrayBuffer()), key)
 }
 
-export async function openPglite (dataDir: string, options: PgliteOptions = {}): Promise<Database> {
+/** The in-process database, with each statement's count for the thread's grouped writes (pglite-thread.ts). */
+export interface PgliteDatabase extends Database {
+  execEach: ExecEach
+}
+
+export async function openPglite (dataDir: string, options: PgliteOptions = {}): Promise<PgliteDatabase> {
   const inMemory = isMemoryDir(dataDir)
   let unlock = async () => {}
   if (!inMemory) {
@@ -155,17 +161,19 @@ export async function openPglite (dataDir: string, options: PgliteOptions = {}):
     throw error
   }
   const { db, from } = opened
-  const exec = directExec(db)
+  const execEach = directExec(db)
   const wrap = (q: { query: PGlite['query'] }): Queryable => ({
     async query<T extends Row> (sql: string, params?: unknown[]) {
       return (await q.query<T>(sql, params)).rows
     }
   })
-  const database: Database = {
+  const database: PgliteDatabase = {
     kind: 'pglite',
     location: inMemory ? 'memory' : dataDir,
     ...wrap(db),
-    exec,
+    exec: async sql => (await execEach(sql)).at(-1) ?? 0,
+    execEach,
+    write: groupWrites(execEach),
     transaction: (fn) => db.transaction(tx => fn(wrap(tx))),
     async ping () { await db.query('SELECT 1') },
     async close () {

@@ -190,13 +190,15 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
     }
   }
 
+  const exec = async (sql: string) => (await withClient(client => run(client, sql))).count
   const parsed = new URL(url)
   return {
     kind: 'postgres',
     location: `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`,
     query: <T extends Row>(sql: string, params?: unknown[], name?: string) =>
       withClient(async client => (await run<T>(client, sql, params, name)).rows),
-    exec: async sql => (await withClient(client => run(client, sql))).count,
+    exec,
+    write: exec,
     transaction: (fn) => withClient(async client => {
       // Unnamed inside: a lost prepared statement's error would abort the transaction, so it could not be run again.
       const tx: Queryable = {

@@ -131,7 +131,7 @@ for (const buffer of ['memory', 'redis'] as const) {
       const db = await pglite()
       const parked: Array<() => void> = []
       let hang = false
-      // Ledger writes arrive as bound INSERTs, or on PGlite through exec() (EXECUTE of the prepared upsert).
+      // Ledger writes arrive as bound INSERTs, or on PGlite through write() (EXECUTE of the prepared upsert).
       const stall = async (sql: string) => {
         if (hang && /^(INSERT INTO usage_ledger|EXECUTE usage_upsert)/.test(sql)) await new Promise<void>(resolve => parked.push(resolve))
       }
@@ -144,6 +144,10 @@ for (const buffer of ['memory', 'redis'] as const) {
         async exec (sql) {
           await stall(sql)
           return db.exec(sql)
+        },
+        async write (sql) {
+          await stall(sql)
+          return db.write(sql)
         }
       }
       const prefix = redisPrefix()

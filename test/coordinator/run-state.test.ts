@@ -40,6 +40,7 @@ function switchable (db: Database) {
     location: db.location,
     async query<T extends Row> (sql: string, params?: unknown[]) { await guard(); return db.query<T>(sql, params) },
     async exec (sql) { await guard(); return db.exec(sql) },
+    async write (sql) { await guard(); return db.write(sql) },
     async transaction (fn) { await guard(); return db.transaction(fn) },
     async ping () { await guard(); await db.ping() },
     async close () {}

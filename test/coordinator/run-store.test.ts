@@ -277,7 +277,8 @@ for (const backend of backends) {
       const db: Database = {
         ...opened,
         query: (sql, params) => { sent.push(sql + JSON.stringify(params ?? [])); return opened.query(sql, params) },
-        exec: sql => { sent.push(sql); return opened.exec(sql) }
+        exec: sql => { sent.push(sql); return opened.exec(sql) },
+        write: sql => { sent.push(sql); return opened.write(sql) }
       }
       const store = createRunStore(db)
       const at = (index: number, status: StepResult['status'], data?: unknown): StepResult =>
