@@ -3,7 +3,7 @@
 // Idempotency-Key) sees every event from the start, then live; `done` settles with the final view.
 import { LazyAbortController } from '../agents/call-abort.js'
 import type { RunRecord } from './run-store.js'
-import type { EngineEvent, RunHandle, RunTotals, RunView, StepRef, Strategy } from './types.js'
+import type { EngineEvent, RunHandle, RunTotals, RunView, StepRef, StepResult, Strategy } from './types.js'
 
 export const ZERO_TOTALS: RunTotals = { inputTokens: 0, outputTokens: 0, costUsd: 0 }
 
@@ -13,6 +13,8 @@ export class LiveRun {
   readonly done: Promise<RunView>
   /** An explicit cancel (route or another replica), as opposed to a shutdown or a client going away. */
   cancelRequested = false
+  /** The steps as the executor knows them now (newer than the stored row while it runs). */
+  steps: StepResult[] = []
   private readonly events: EngineEvent[] = []
   private readonly listeners = new Set<(event: EngineEvent) => void>()
   private settle!: (view: RunView) => void

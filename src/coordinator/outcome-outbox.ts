@@ -12,7 +12,7 @@
 //   anything. An entry the journal cannot take is written as without one.
 import type { Journal } from '../store/journal.js'
 import { resultIsRebuilt, type RunStore } from './run-store.js'
-import type { RunOutcome, RunView } from './types.js'
+import type { RunOutcome, RunView, StepResult } from './types.js'
 
 export const MAX_UNSAVED = 1000
 
@@ -32,9 +32,25 @@ function isJournaled (value: unknown): value is Journaled {
     typeof entry.outcome === 'object' && entry.outcome !== null && Array.isArray(entry.storedSteps)
 }
 
-/** The journal's `adopt` at start: stores the outcomes a stopped process answered and had not stored. */
+/** A step's start the executor journaled instead of writing it at once (run-executor.ts). */
+interface JournaledProgress { runId: string, progress: StepResult[] }
+
+function isProgress (value: unknown): value is JournaledProgress {
+  const entry = value as Partial<JournaledProgress> | null
+  return typeof entry?.runId === 'string' && Array.isArray(entry.progress) &&
+    entry.progress.every(step => Number.isInteger((step as Partial<StepResult> | null)?.index))
+}
+
+/**
+ * The journal's `adopt` at start, in the order written: the steps' starts (stored into a row still running) and
+ * the outcomes a stopped process answered and had not stored.
+ */
 export async function replayJournaled (store: RunStore, entries: unknown[], log?: OutboxLog): Promise<void> {
   for (const entry of entries) {
+    if (isProgress(entry)) {
+      await store.progress(entry.runId, entry.progress, true) // released ones may be in the file still
+      continue
+    }
     if (!isJournaled(entry)) continue
     await store.finish(entry.runId, entry.outcome, entry.strategy, new Set(entry.storedSteps))
     log?.warn({ runId: entry.runId }, 'workflow outcome stored from the journal of a stopped process')

@@ -11,6 +11,7 @@ import type { Plan } from './plan.js'
 import type { OutcomeOutbox } from './outcome-outbox.js'
 import type { RunStore } from './run-store.js'
 import type { Catalog, EngineEvent, FinishedRun, RunOutcome, RunView, StartRequest, StepResult } from './types.js'
+import type { Journal } from '../store/journal.js'
 
 interface Cancellable { cancel(): void }
 
@@ -35,6 +36,11 @@ export interface ExecutorDeps {
   abortGraceMs?: number
   /** Least time between two progress writes of a run. */
   progressIntervalMs: number
+  /**
+   * PGlite in a DATA_DIR (the outcomes' journal): a step's start is appended to it instead of written at once,
+   * and reaches the row with the next progress write or the outcome (replayJournaled stores it after a crash).
+   */
+  journal?: Journal
   observer?: { started?(strategy: string): void, finished?(run: FinishedRun): void }
   log?: { warn(details: object, message: string): void, error(details: object, message: string): void }
 }
@@ -56,11 +62,19 @@ export async function executeRun (
   // The steps that start at once were stored as running with the run row (stepsAtStart). Any later step's
   // start is written at once (steps starting in the same turn share the write), and that step's events are
   // published only once the write has settled, so a step is stored as started before a client can see it.
+  // With a journal, the start is appended to it instead (on disk before its events go out) and reaches the row
+  // with the next progress write, throttled as finished steps are, or the outcome: a sequential run no longer
+  // makes a statement per step (on PGlite each cost more CPU than the step's own agent call). Reads of the run
+  // meanwhile answer this process's steps (run.steps; service.ts).
   // Finished steps are stored at most once per progressIntervalMs, never after the end: a run shorter than
   // the interval writes only its row and its outcome. Each write carries only the steps changed since the
   // last one. A failed write (database away) keeps them dirty, so they are tried again an interval later;
   // a step's events then wait only for that attempt.
   const storedWithRun = new Set(firstSteps(plan))
+  run.steps = steps
+  /** Releases of journaled starts not yet in the row; a progress write takes those appended before it. */
+  let journaled: Array<() => void> = []
+  const releaseAll = (releases: Array<() => void>) => { for (const release of releases) release() }
   const progress = {
     dirty: new Set<number>(),
     timer: null as NodeJS.Timeout | null,
@@ -88,6 +102,8 @@ export async function executeRun (
     }
     const changed = [...progress.dirty].sort((a, b) => a - b)
     const batch = changed.map(index => steps[index])
+    const covered = journaled
+    journaled = []
     progress.dirty.clear()
     progress.urgent = false
     progress.writing = stored
@@ -100,10 +116,12 @@ export async function executeRun (
       .then(
         () => {
           progress.failures = 0
+          releaseAll(covered)
         },
         err => {
           if (progress.failures++ === 0) deps.log?.warn({ err, runId }, 'could not store workflow progress; retrying')
           for (const index of changed) progress.dirty.add(index)
+          journaled = [...covered, ...journaled]
         }
       )
       .then(() => {
@@ -122,6 +140,15 @@ export async function executeRun (
       progress.soon = afterTwoTurns(write)
     } else if (!progress.timer) {
       progress.timer = setTimeout(write, Math.max(0, progress.lastWrite + deps.progressIntervalMs - Date.now()))
+    }
+  }
+  /** The step's start on disk in the journal, or undefined when there is none or it could not take the entry. */
+  const journalStart = (step: StepResult): (() => void) | undefined => {
+    if (!deps.journal) return undefined
+    try {
+      return deps.journal.append({ runId, progress: [step] })
+    } catch (err) {
+      deps.log?.error({ err, runId }, 'progress journal append failed; storing the step start directly')
     }
   }
   // Events go out in order; those of a step whose start is being written wait for that write.
@@ -146,8 +173,14 @@ export async function executeRun (
       steps[index] = { ...steps[index], status: 'running', startedAt: event.data.startedAt }
       if (!storedWithRun.has(index)) {
         progress.dirty.add(index)
-        gates.set(index, progress.next.promise)
-        saveProgress(true)
+        const release = journalStart(steps[index])
+        if (release) {
+          journaled.push(release)
+          saveProgress()
+        } else {
+          gates.set(index, progress.next.promise)
+          saveProgress(true)
+        }
       }
     } else if (event.event === 'step-completed' || event.event === 'step-failed') {
       steps[index] = event.data
@@ -217,6 +250,8 @@ export async function executeRun (
   }
   const storedSteps = new Set(outcome.steps.filter(step => written.get(step.index) === step).map(step => step.index))
   if (await stored) await deps.outbox.finish(runId, outcome, view, storedSteps)
+  // The outcome (journaled or stored) carries every step the row lacks, the journaled starts among them.
+  releaseAll(journaled)
   // A start not written before the end is stored by the outcome: its events wait no longer.
   progress.next.resolve()
   await publishing

@@ -99,11 +99,19 @@ function toRecord (row: Row): RunRecord {
 
 export type RunStore = ReturnType<typeof createRunStore>
 
-/** `steps` with each step given set at its index, its value the parameter `$first`, `$first + 1`, … */
-function stepsSet (steps: StepResult[], first: number): string {
+/**
+ * `steps` with each step given set at its index, its value the parameter `$first`, `$first + 1`, … With
+ * `overPending`, a step is set only where the stored one is still pending (a replayed start never overwrites
+ * what a later write stored).
+ */
+function stepsSet (steps: StepResult[], first: number, overPending = false): string {
   return steps.reduce((expr, step, i) => {
     if (!Number.isInteger(step.index) || step.index < 0) throw new TypeError(`bad step index: ${step.index}`)
-    return `jsonb_set(${expr}, '{${step.index}}', $${first + i}::jsonb)`
+    const value = overPending
+      ? `CASE WHEN coalesce(steps->${step.index}->>'status', 'pending') = 'pending' THEN $${first + i}::jsonb ` +
+        `ELSE steps->${step.index} END`
+      : `$${first + i}::jsonb`
+    return `jsonb_set(${expr}, '{${step.index}}', ${value})`
   }, 'steps')
 }
 
@@ -165,11 +173,13 @@ export function createRunStore (db: Database) {
      * Stores the steps given (by their `index`) into a running run, leaving the others as stored: a write
      * carries only what changed since the last one, not the whole run. One jsonb_set per step costs PGlite a
      * third of unnesting and re-aggregating the array. False when the run is no longer running (another
-     * replica marked it interrupted): nothing was stored.
+     * replica marked it interrupted): nothing was stored. `overPending`: each step only where the stored one
+     * is still pending (a start replayed from the journal, which a later write may have passed).
      */
-    async progress (runId: string, steps: StepResult[]): Promise<boolean> {
+    async progress (runId: string, steps: StepResult[], overPending = false): Promise<boolean> {
       if (steps.length === 0) return true
-      const sql = `UPDATE workflow_runs SET steps = ${stepsSet(steps, 2)} WHERE id = $1 AND status = 'running'`
+      const sql = `UPDATE workflow_runs SET steps = ${stepsSet(steps, 2, overPending)} ` +
+        "WHERE id = $1 AND status = 'running'"
       const params = [runId, ...steps.map(step => json(step))]
       // PGlite: inlined, by exec, which answers the rows changed. query() would send even a statement without
       // parameters in six exchanges with its WASM (parse, bind, describe, execute, sync): about 0.4 ms against 0.27.

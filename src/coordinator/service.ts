@@ -53,7 +53,10 @@ export interface CoordinatorDeps {
   settings: CoordinatorSettings
   observer?: ExecutorDeps['observer']
   log?: ExecutorDeps['log']
-  /** PGlite in a DATA_DIR: outcomes are journaled and answered before their rows are written (outcome-outbox.ts). */
+  /**
+   * PGlite in a DATA_DIR: outcomes are journaled and answered before their rows are written (outcome-outbox.ts),
+   * and steps' starts journaled instead of written at once (run-executor.ts).
+   */
   outcomeJournal?: Journal
 }
 
@@ -71,6 +74,7 @@ export function createCoordinator (deps: CoordinatorDeps) {
     stepTimeoutMs: settings.stepTimeoutMs,
     abortGraceMs: settings.abortGraceMs,
     progressIntervalMs: settings.pollMs,
+    journal: deps.outcomeJournal,
     observer: deps.observer,
     log: deps.log
   }
@@ -92,6 +96,9 @@ export function createCoordinator (deps: CoordinatorDeps) {
     if (!record || (record.callerId !== caller.id && !hasPermission(caller.role, permission))) throw notFound(runId)
     const kept = outbox.view(runId)
     if (kept) return recordOf(kept, record)
+    // Journaled progress (PGlite in a DATA_DIR, one process): a running run's row may lack its latest starts.
+    const local = deps.outcomeJournal && active.get(runId)
+    if (local) return { ...record, steps: [...local.steps] }
     if (await reapIfStale(record)) return (await store.get(runId)) ?? record
     return record
   }

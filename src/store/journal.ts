@@ -8,7 +8,8 @@
 // - usage-ledger rows of 'durable' mode (DATA_DIR/usage-buffer; src/store/usage-ledger.ts), written in group
 //   commits, a reservation on disk before the provider call and a settlement before the reply;
 // - workflow outcomes (DATA_DIR/run-outcomes; src/coordinator/outcome-outbox.ts), on disk before the run's
-//   caller is answered and written to the run's row just after.
+//   caller is answered and written to the run's row just after; and, in the same journal, the starts of a run's
+//   later steps (src/coordinator/run-executor.ts), on disk before their events go out.
 import { closeSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -14,6 +14,9 @@ import { createRunStore, type RunStore } from '../../src/coordinator/run-store.j
 import { createOutcomeOutbox, replayJournaled } from '../../src/coordinator/outcome-outbox.js'
 import type { RunOutcome, RunView, StepResult } from '../../src/coordinator/types.js'
 import { openJournal, type Journal } from '../../src/store/journal.js'
+import { createOfflineProvider } from '../../src/llm/offline.js'
+import type { LlmProvider } from '../../src/llm/types.js'
+import type { Caller } from '../../src/auth/roles.js'
 
 function tempDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'amk-outcomes-'))
@@ -188,4 +191,74 @@ t.test('the app on PGlite in a DATA_DIR: runs answer from the journal, rows foll
   t.equal(stored.json().status, 'completed', 'the next start stored the journaled outcome')
   t.same(stored.json().steps, steps)
   t.same(entries(outcomes), [], 'and removed the journal it replayed')
+})
+
+t.test("the app on PGlite in a DATA_DIR: a step's start is journaled instead of written, read from this process, " +
+  'replayed by the next start without overwriting a later state', async t => {
+  const dataDir = tempDir(t)
+  // Progress writes an hour apart: while step 1 runs, only the journal can hold its start.
+  const env = { ...COORDINATOR_ENV, DATA_DIR: dataDir, COORDINATOR_POLL_MS: '3600000' }
+  const outcomes = join(dataDir, 'run-outcomes')
+  const offline = createOfflineProvider()
+  let calls = 0
+  let release!: () => void
+  const held = new Promise<void>(resolve => { release = resolve })
+  const provider: LlmProvider = {
+    ...offline,
+    async generate (request) {
+      if (++calls === 2) await held // the second step's call waits
+      return offline.generate(request)
+    }
+  }
+  const app = await build(t, { db: null, env, appOptions: { llmProvider: provider } })
+  const steps = [
+    { agent: 'travel', method: 'searchFlights', input: { from: 'Cairo', to: 'Paris', date: '2030-05-01' } },
+    { agent: 'travel', method: 'getVisaRequirements', input: { destination: 'Japan', nationality: 'Egyptian' } }
+  ]
+  const caller: Caller = { id: 'journal-caller', kind: 'api-key', role: 'user' }
+  const handle = await app.coordinator.start({
+    caller, kind: 'sequential', body: { steps }, spec: { strategy: 'sequential', steps }
+  })
+  const { runId } = handle
+  const events: string[] = []
+  handle.subscribe?.(event => events.push(`${event.event}:${event.data.index}`))
+  const running = () => calls >= 2
+  for (let i = 0; i < 2000 && !running(); i++) await new Promise(resolve => setTimeout(resolve, 5))
+  t.equal(calls, 2, 'step 1 is running')
+  t.ok(events.includes('step-started:1'), 'and its start was published')
+  const journaled = entries(outcomes)
+  t.match(journaled, [{ runId, progress: [{ index: 1, status: 'running' }] }], 'on disk in the journal')
+  const row = async () =>
+    (await app.db.query<{ steps: StepResult[] }>('SELECT steps FROM workflow_runs WHERE id = $1', [runId]))[0]
+  t.equal((await row()).steps[1].status, 'pending', 'not written to the row')
+  const read = await app.inject({ url: `/api/coordinator/runs/${runId}`, headers: as('admin') })
+  t.same(read.json().steps.map((s: StepResult) => s.status), ['completed', 'running'], 'a read answers this process')
+
+  release()
+  const view = await handle.done
+  t.equal(view.status, 'completed')
+  for (let i = 0; i < 100 && entries(outcomes).length > 0; i++) await nextTurn()
+  t.same(entries(outcomes), [], 'the outcome stored the steps and released the start')
+  t.same((await row()).steps.map(s => s.status), ['completed', 'completed'])
+
+  // A stop while step 1 ran: the row as it was then, the start only in the journal, beside a start of step 0
+  // that a later write passed (released entries stay in a file that holds unreleased ones).
+  await app.db.query(
+    "UPDATE workflow_runs SET status = 'running', finished_at = NULL, steps = jsonb_set(steps, '{1}', $2::jsonb) " +
+      'WHERE id = $1',
+    [runId, JSON.stringify({ ...view.steps[1], status: 'pending', data: undefined })]
+  )
+  await app.close()
+  const lines = [
+    { runId, progress: [{ ...view.steps[0], status: 'running', data: undefined }] },
+    ...journaled
+  ]
+  writeFileSync(join(outcomes, 'journal-1-0.jsonl'), lines.map(line => JSON.stringify(line)).join('\n') + '\n')
+  const restarted = await build(t, { db: null, env })
+  const stored = (await restarted.db.query<{ steps: StepResult[] }>(
+    'SELECT steps FROM workflow_runs WHERE id = $1', [runId]))[0].steps
+  t.equal(stored[0].status, 'completed', 'a replayed start does not overwrite the step a later write stored')
+  t.same(stored[0].data, view.steps[0].data)
+  t.equal(stored[1].status, 'running', 'the journaled start is in the row, for the sweep to mark interrupted')
+  t.same(entries(outcomes), [], 'the journal replayed and removed')
 })
