@@ -64,8 +64,8 @@ export async function executeRun (
   // published only once the write has settled, so a step is stored as started before a client can see it.
   // With a journal, the start is appended to it instead (on disk before its events go out) and reaches the row
   // with the next progress write, throttled as finished steps are, or the outcome: a sequential run no longer
-  // makes a statement per step (on PGlite each cost more CPU than the step's own agent call). Reads of the run
-  // meanwhile answer this process's steps (run.steps; service.ts).
+  // makes a statement per step (on PGlite each cost about as much CPU as the step's own agent call). Reads of
+  // the run meanwhile answer this process's steps (run.steps; service.ts).
   // Finished steps are stored at most once per progressIntervalMs, never after the end: a run shorter than
   // the interval writes only its row and its outcome. Each write carries only the steps changed since the
   // last one. A failed write (database away) keeps them dirty, so they are tried again an interval later;
