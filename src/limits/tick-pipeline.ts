@@ -12,6 +12,7 @@ type Arg = string | number
 
 export class TickPipeline {
   private queue: Command[] = []
+  private builders: Array<() => void> = []
   private scheduled = false
 
   constructor (private readonly redis: Redis) {}
@@ -21,14 +22,32 @@ export class TickPipeline {
     // The command `redis.call` would build (its reply as a string), sent later: its own promise is the answer.
     const queued = new Command(command, args, { keyPrefix: this.redis.options.keyPrefix, replyEncoding: 'utf8' })
     this.queue.push(queued)
+    this.schedule()
+    return queued.promise
+  }
+
+  /**
+   * Runs `build` when this turn's commands are about to leave; the commands it sends with `call` leave with them.
+   * For a caller that merges the requests of a turn into one command (the rate limiter's script).
+   */
+  beforeFlush (build: () => void): void {
+    this.builders.push(build)
+    this.schedule()
+  }
+
+  private schedule (): void {
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.flush)
     }
-    return queued.promise
   }
 
   private readonly flush = (): void => {
+    const builders = this.builders
+    if (builders.length > 0) {
+      this.builders = []
+      for (let i = 0; i < builders.length; i++) builders[i]()
+    }
     const batch = this.queue
     this.queue = []
     this.scheduled = false

@@ -2,9 +2,9 @@
 // (every non-public route), `admin` (agent:manage / cache:manage routes) and the route's own
 // `config.rateLimits` (agent, method, coordinator, login…), each a fixed window per caller (API key or user
 // id, else client IP). One onRequest hook per route, after the auth guard, counts every scope of the request
-// at once — in Redis one Lua call over all the scope keys (one round trip, atomic: exact across replicas),
-// through the app's Redis circuit breaker, in this process's memory while Redis is down
-// (src/limits/limiter-store.ts) — and answers 429 naming the scope that was exceeded.
+// at once — in Redis one Lua call over all the scope keys (one round trip, atomic: exact across replicas; the
+// requests of one event-loop turn share the call), through the app's Redis circuit breaker, in this process's
+// memory while Redis is down (src/limits/limiter-store.ts) — and answers 429 naming the exceeded scope.
 // @fastify/rate-limit is no longer used: it counts one scope per call (a round trip each). The Redis keys
 // are unchanged (`rl:<scope>:c:<caller>` / `rl:<scope>:ip:<address>`), so counts carry over an upgrade.
 import fp from 'fastify-plugin'

@@ -70,6 +70,56 @@ t.test('Redis windows: every window of a request counted in one call, each with 
   await redis.del(...requests.map(r => prefix + r.key), `${prefix}stale`)
 })
 
+t.test('Redis windows: the requests of one event-loop turn are counted in one script call', {
+  skip: needs('redis')
+}, async t => {
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const prefix = redisPrefix()
+  const windows = new RedisWindows(redis, prefix)
+  await windows.incr('warm', 1000) // the script is known to the server from here on
+  const sent = t.capture(redis, 'sendCommand', redis.sendCommand.bind(redis))
+  // 20 requests of two windows each, the same caller's `global` key in every one of them.
+  const requests = Array.from({ length: 20 }, (_, i) => [
+    { key: 'global:c:1', timeWindow: 60_000 },
+    { key: `agent:c:${i % 4}`, timeWindow: 5000 }
+  ])
+  const counts = await Promise.all(requests.map(r => windows.incrAll(r)))
+  t.same(sent().map(call => call.args[0].name), ['evalsha'], 'one command for the 20 requests')
+  t.same(counts.map(c => c[0].current), Array.from({ length: 20 }, (_, i) => i + 1),
+    'each request counted after the ones before it, as if alone')
+  t.same(counts.map(c => c[1].current), Array.from({ length: 20 }, (_, i) => Math.floor(i / 4) + 1))
+  t.ok(counts.every(c => c[0].ttl > 0 && c[0].ttl <= 60_000 && c[1].ttl > 0 && c[1].ttl <= 5000), 'their windows')
+
+  // More keys than one call takes (1024): several calls, a request never split, still one write.
+  const many = Array.from({ length: 600 }, (_, i) => [
+    { key: `many:a:${i}`, timeWindow: 5000 },
+    { key: `many:b:${i}`, timeWindow: 5000 }
+  ])
+  const before = sent().length
+  const manyCounts = await Promise.all(many.map(r => windows.incrAll(r)))
+  const calls = sent().slice(before).map(call => call.args[0])
+  t.equal(calls.length, 2, '1,200 keys in two calls')
+  t.ok(calls.every(call => Number(call.args[1]) <= 1024 && Number(call.args[1]) % 2 === 0), 'each ≤ 1024 keys, whole requests')
+  t.ok(manyCounts.every(c => c.length === 2 && c[0].current === 1 && c[1].current === 1), 'every key counted once')
+
+  // A server that forgot the script (restarted, flushed): the turn's requests are counted by EVAL instead.
+  await redis.script('FLUSH')
+  const again = await Promise.all(requests.slice(0, 3).map(r => windows.incrAll(r)))
+  t.same(again.map(c => c[0].current), [21, 22, 23])
+
+  // A failed call fails every request of its turn, each with the error.
+  await redis.set(`${prefix}text`, 'not a number')
+  const failed = await Promise.allSettled([
+    windows.incrAll([{ key: 'text', timeWindow: 1000 }]),
+    windows.incrAll([{ key: 'global:c:2', timeWindow: 1000 }])
+  ])
+  t.same(failed.map(r => r.status), ['rejected', 'rejected'])
+  t.match((failed[1] as PromiseRejectedResult).reason, { message: /not an integer/ })
+  await redis.del(`${prefix}warm`, `${prefix}text`, `${prefix}global:c:1`, `${prefix}global:c:2`,
+    ...[0, 1, 2, 3].map(i => `${prefix}agent:c:${i}`), ...many.flat().map(r => prefix + r.key))
+})
+
 t.test('without Redis the windows are counted in memory, all of a request together', async t => {
   const breaker = new RedisBreaker(null, 1000)
   t.teardown(() => breaker.close())

@@ -98,6 +98,29 @@ t.test('a request limited under three scopes costs one Redis round trip', { skip
   t.equal(limited.json().details.scope, 'travel.searchFlights')
 })
 
+t.test('concurrent requests share one script call and are limited exactly', { skip: needs('redis') }, async t => {
+  const redis = await ownRedis(t)
+  const prefix = redisPrefix()
+  const app = await buildWithRoutes(t, {
+    env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, VALID_API_KEYS: `${KEY}:user` },
+    routes
+  })
+  t.equal((await post(app, 'searchHotels')).statusCode, 200) // loads the script
+  const monitor = await watch(redis.url)
+  t.teardown(() => monitor.close())
+  const replies = await Promise.all(Array.from({ length: 8 }, () => post(app, 'searchFlights')))
+  await monitor.settle()
+  const codes = replies.map(r => r.statusCode)
+  t.equal(codes.filter(code => code === 200).length, 3, 'the method limit (3) admits exactly three')
+  t.equal(codes.filter(code => code === 429).length, 5)
+  t.same(replies.map(r => Number(r.headers['ratelimit-remaining'])).sort(), [0, 0, 0, 0, 0, 0, 1, 2],
+    'each request saw its own count')
+  const sent = monitor.seen.filter(s => s.source !== 'lua' && s.args.some(arg => arg.startsWith(`${prefix}rl:`)))
+  t.ok(sent.length < replies.length, `${sent.length} script calls for ${replies.length} requests`)
+  t.equal(sent.reduce((keys, s) => keys + Number(s.args[2]), 0), 24, 'three keys for each request')
+  t.equal(monitor.seen.filter(s => s.source === 'lua' && s.args[0].toLowerCase() === 'incr').length, 24)
+})
+
 t.test('Redis down: the in-memory fallback counts every scope and still limits', { skip: needs('redis') }, async t => {
   const redis = await ownRedis(t)
   const app = await buildWithRoutes(t, {
