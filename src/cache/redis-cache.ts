@@ -7,7 +7,7 @@
 // linear-time matcher: a client pattern never reaches Redis, and both stores give it one meaning.
 import type { Redis } from 'ioredis'
 import { breakerFor } from '../limits/redis-failover.js'
-import { tickPipelineFor } from '../limits/tick-pipeline.js'
+import { tickPipelineFor, TurnBatch } from '../limits/tick-pipeline.js'
 import { globMatcher } from './glob.js'
 import { escapeGlob, type CachedResponse, type ResponseCache } from './response-cache.js'
 
@@ -21,9 +21,17 @@ const COMPONENT = 'response cache'
 export function createRedisCache (redis: Redis, options: RedisCacheOptions): ResponseCache {
   const { fallback } = options
   const breaker = breakerFor(redis)
-  // Reads leave with the other request-path commands of the same event-loop turn (one write); writes stay
-  // immediate fire-and-forget SETs.
+  // The reads of one event-loop turn are one MGET, sent with the turn's other request-path commands (one write);
+  // writes stay immediate fire-and-forget SETs.
   const pipeline = tickPipelineFor(redis)
+  const reads = new TurnBatch<string, unknown>(pipeline, {
+    units: () => 1,
+    maxUnits: 256,
+    send: keys => pipeline.call('mget', keys).then(values => {
+      if (!Array.isArray(values) || values.length !== keys.length) throw new Error('unexpected reply to MGET')
+      return values
+    })
+  })
   const report = (operation: string, error: unknown, started: number) => {
     if (!breaker.failure(COMPONENT, error, started)) {
       options.onError?.(operation, error instanceof Error ? error : new Error(String(error)))
@@ -53,7 +61,7 @@ export function createRedisCache (redis: Redis, options: RedisCacheOptions): Res
   return {
     kind: 'redis',
     get: (key) => attempt('get', async () => {
-      const raw = await pipeline.call('get', [key])
+      const raw = await reads.add(key)
       if (typeof raw !== 'string' || raw === '') return null
       const cached: CachedResponse = JSON.parse(raw) // our own JSON, written by set()
       return cached

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { defineScript } from '../store/redis-script.js'
-import { tickPipelineFor, type TickPipeline } from './tick-pipeline.js'
+import { tickPipelineFor, TurnBatch } from './tick-pipeline.js'
 import type { RedisFailover } from './redis-failover.js'
 
 export interface WindowCount {
@@ -63,89 +63,63 @@ function pairsToCounts (flat: number[], expected: number): WindowCount[] {
   return counts
 }
 
-/** The requests of one turn of the event loop waiting for their counts. */
-interface Waiting {
-  requests: readonly WindowRequest[]
-  resolve: (counts: WindowCount[]) => void
-  reject: (error: unknown) => void
-}
-
 /** Keys in one script call at most; a busier turn sends several calls (still one write). */
 const KEYS_PER_CALL = 1024
 
 /**
  * Windows in Redis under `keyPrefix`. The requests counted during one turn of the event loop go out as one
- * script call over all of their keys (at 50 connections a turn held about 19 of them: one command, one reply to
- * parse and one script run on the server instead of 19), sent with the turn's other request-path commands in one
- * write (tick-pipeline.ts). The script counts key after key, so every request gets the counts it would have had
- * alone, and one request's keys are still counted together, atomically: exact across replicas. A failed call
- * fails every request in it (each then falls back as a failed call did before).
+ * script call over all of their keys (a TurnBatch, tick-pipeline.ts), with the turn's other request-path commands
+ * in one write. The script counts key after key, so every request gets the counts it would have had alone, and
+ * one request's keys are still counted together, atomically: exact across replicas. A failed call fails every
+ * request in it (each then falls back as a failed call did before).
  */
 export class RedisWindows {
-  private readonly pipeline: TickPipeline
-  private waiting: Waiting[] = []
+  private readonly batch: TurnBatch<readonly WindowRequest[], WindowCount[]>
 
   constructor (private readonly redis: Redis, private readonly keyPrefix: string) {
-    this.pipeline = tickPipelineFor(redis)
+    const pipeline = tickPipelineFor(redis)
+    this.batch = new TurnBatch(pipeline, {
+      units: requests => requests.length,
+      maxUnits: KEYS_PER_CALL,
+      send: (batch, n) => {
+        const args = new Array<string | number>(2 + 2 * n)
+        args[0] = INCR_ALL_SHA
+        args[1] = n
+        let k = 0
+        for (let i = 0; i < batch.length; i++) {
+          const requests = batch[i]
+          for (let j = 0; j < requests.length; j++, k++) {
+            args[2 + k] = this.keyPrefix + requests[j].key
+            args[2 + n + k] = requests[j].timeWindow
+          }
+        }
+        const answer = (reply: unknown) => {
+          const counts = pairsToCounts(INCR_ALL.parse(reply), n)
+          const split = new Array<WindowCount[]>(batch.length)
+          let at = 0
+          for (let i = 0; i < batch.length; i++) {
+            split[i] = counts.slice(at, at + batch[i].length)
+            at += batch[i].length
+          }
+          return split
+        }
+        return pipeline.call('evalsha', args).then(answer, (error: unknown) => {
+          if (!isNoScript(error)) throw error
+          // A new, restarted or flushed server: send the script itself (ioredis keeps it cached from then on).
+          return INCR_ALL(this.redis, args.slice(2, 2 + n) as string[], args.slice(2 + n)).then(answer)
+        })
+      }
+    })
   }
 
   /** Counts a request in every window of `requests`, in one round trip; the counts are in the same order. */
   incrAll (requests: readonly WindowRequest[]): Promise<WindowCount[]> {
-    return new Promise((resolve, reject) => {
-      if (this.waiting.push({ requests, resolve, reject }) === 1) this.pipeline.beforeFlush(this.send)
-    })
+    return this.batch.add(requests)
   }
 
   async incr (key: string, timeWindow: number): Promise<WindowCount> {
     const [count] = await this.incrAll([{ key, timeWindow }])
     return count
-  }
-
-  /** This turn's requests, in script calls of at most KEYS_PER_CALL keys (a request is never split). */
-  private readonly send = (): void => {
-    const waiting = this.waiting
-    this.waiting = []
-    let from = 0
-    let keys = 0
-    for (let i = 0; i < waiting.length; i++) {
-      const n = waiting[i].requests.length
-      if (keys > 0 && keys + n > KEYS_PER_CALL) {
-        this.call(waiting.slice(from, i), keys)
-        from = i
-        keys = 0
-      }
-      keys += n
-    }
-    this.call(from === 0 ? waiting : waiting.slice(from), keys)
-  }
-
-  private call (batch: Waiting[], n: number): void {
-    const args = new Array<string | number>(2 + 2 * n)
-    args[0] = INCR_ALL_SHA
-    args[1] = n
-    let k = 0
-    for (let i = 0; i < batch.length; i++) {
-      const { requests } = batch[i]
-      for (let j = 0; j < requests.length; j++, k++) {
-        args[2 + k] = this.keyPrefix + requests[j].key
-        args[2 + n + k] = requests[j].timeWindow
-      }
-    }
-    const answer = (reply: unknown) => {
-      const counts = pairsToCounts(INCR_ALL.parse(reply), n)
-      let at = 0
-      for (let i = 0; i < batch.length; i++) {
-        const m = batch[i].requests.length
-        batch[i].resolve(counts.slice(at, at + m))
-        at += m
-      }
-    }
-    const fail = (error: unknown) => { for (let i = 0; i < batch.length; i++) batch[i].reject(error) }
-    this.pipeline.call('evalsha', args).then(answer, (error: unknown) => {
-      if (!isNoScript(error)) throw error
-      // A new, restarted or flushed server: send the script itself (ioredis keeps it cached from then on).
-      return INCR_ALL(this.redis, args.slice(2, 2 + n) as string[], args.slice(2 + n)).then(answer)
-    }).catch(fail)
   }
 }
 

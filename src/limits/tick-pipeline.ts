@@ -6,6 +6,9 @@
 // reply use it, so nothing becomes visible later than the caller already waited for. ioredis's global
 // auto-pipelining is not used: it would also defer fire-and-forget writes, which other replicas (and tests) expect
 // to see as soon as the response that caused them.
+// A TurnBatch goes one step further for a command that can serve many callers at once: the requests of a turn
+// become one command (the limiter's script over every request's keys, one MGET for the cache reads). At 50
+// connections a turn held about 19 requests: one command built, written, run by the server and parsed instead of 19.
 import { Command, type Redis } from 'ioredis'
 
 type Arg = string | number
@@ -71,4 +74,63 @@ export function tickPipelineFor (redis: Redis): TickPipeline {
     pipelines.set(redis, pipeline)
   }
   return pipeline
+}
+
+/** How a TurnBatch sends a group of requests as one command. */
+export interface BatchCommand<Request, Result> {
+  /** The keys (or other units) a request adds to the command: it holds at most `maxUnits`. */
+  units(request: Request): number
+  maxUnits: number
+  /** Sends `requests` (`units` in all) as one command (with TickPipeline.call); one result per request, in order. */
+  send(requests: Request[], units: number): Promise<Result[]>
+}
+
+/**
+ * Requests made during one turn of the event loop, sent as one command (several when they exceed `maxUnits`;
+ * a request is never split) with the turn's other commands. A failed command fails every request in it.
+ */
+export class TurnBatch<Request, Result> {
+  private requests: Request[] = []
+  private answers: Array<{ resolve(result: Result): void, reject(error: unknown): void }> = []
+
+  constructor (private readonly pipeline: TickPipeline, private readonly command: BatchCommand<Request, Result>) {}
+
+  add (request: Request): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      this.answers.push({ resolve, reject })
+      if (this.requests.push(request) === 1) this.pipeline.beforeFlush(this.flush)
+    })
+  }
+
+  private readonly flush = (): void => {
+    const { requests, answers, command } = this
+    this.requests = []
+    this.answers = []
+    let from = 0
+    let units = 0
+    for (let i = 0; i <= requests.length; i++) {
+      const n = i < requests.length ? command.units(requests[i]) : 0
+      if (i === requests.length || (units > 0 && units + n > command.maxUnits)) {
+        const whole = from === 0 && i === requests.length
+        this.send(whole ? requests : requests.slice(from, i), whole ? answers : answers.slice(from, i), units)
+        from = i
+        units = 0
+      }
+      units += n
+    }
+  }
+
+  private send (requests: Request[], answers: TurnBatch<Request, Result>['answers'], units: number): void {
+    let sent: Promise<Result[]>
+    try {
+      sent = this.command.send(requests, units)
+    } catch (error) {
+      sent = Promise.reject(error)
+    }
+    sent.then(results => {
+      for (let i = 0; i < answers.length; i++) answers[i].resolve(results[i])
+    }).catch((error: unknown) => {
+      for (let i = 0; i < answers.length; i++) answers[i].reject(error)
+    })
+  }
 }

@@ -96,9 +96,8 @@ t.test('Redis windows: the requests of one event-loop turn are counted in one sc
     { key: `many:a:${i}`, timeWindow: 5000 },
     { key: `many:b:${i}`, timeWindow: 5000 }
   ])
-  const before = sent().length
   const manyCounts = await Promise.all(many.map(r => windows.incrAll(r)))
-  const calls = sent().slice(before).map(call => call.args[0])
+  const calls = sent().map(call => call.args[0]) // the calls since the last look
   t.equal(calls.length, 2, '1,200 keys in two calls')
   t.ok(calls.every(call => Number(call.args[1]) <= 1024 && Number(call.args[1]) % 2 === 0), 'each ≤ 1024 keys, whole requests')
   t.ok(manyCounts.every(c => c.length === 2 && c[0].current === 1 && c[1].current === 1), 'every key counted once')

@@ -1,6 +1,7 @@
 // The request path's cheaper pieces (issue 16) keep their behaviour: the precomputed security headers are
 // helmet's, byte for byte and in its order; Redis commands of one event-loop turn leave in one socket write,
-// each with its own reply or error; the request metrics are one hook with the same series.
+// each with its own reply or error, and the cache reads of a turn are one MGET; the request metrics are one hook
+// with the same series.
 import t from 'tap'
 import { once } from 'node:events'
 import http from 'node:http'
@@ -10,6 +11,8 @@ import helmet from 'helmet'
 import { Redis } from 'ioredis'
 import { HELMET_OPTIONS, helmetHeaders } from '../../src/plugins/security.js'
 import { TickPipeline, tickPipelineFor } from '../../src/limits/tick-pipeline.js'
+import { createRedisCache } from '../../src/cache/redis-cache.js'
+import { createMemoryCache } from '../../src/cache/memory-cache.js'
 import { build, needs, REDIS_URL, redisPrefix } from '../support.js'
 
 /** The raw header lines (name as sent, value) of a GET to `port`. */
@@ -73,6 +76,28 @@ t.test('commands of one event-loop turn share one write; each gets its own reply
   t.equal(await batch.call('incr', [`${prefix}n`]), 211)
   t.equal(writevs().length + writes().length, 1)
   t.equal(tickPipelineFor(redis), tickPipelineFor(redis), 'one per client')
+})
+
+t.test('the response cache reads of one event-loop turn are one MGET', { skip: needs('redis') }, async t => {
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.quit())
+  const prefix = redisPrefix()
+  const cache = createRedisCache(redis, { fallback: createMemoryCache({ maxEntries: 10 }) })
+  const entry = (n: number) => ({ data: { n }, model: 'offline', createdAt: n })
+  for (let n = 0; n < 3; n++) await redis.set(`${prefix}k${n}`, JSON.stringify(entry(n)))
+  await redis.rpush(`${prefix}list`, 'not a string') // GET would fail with WRONGTYPE; a miss here
+  const sent = t.capture(redis, 'sendCommand', redis.sendCommand.bind(redis))
+  const keys = ['k0', 'missing', 'k2', 'list', 'k1', 'k0'].map(key => prefix + key)
+  const found = await Promise.all(keys.map(key => cache.get(key)))
+  const calls = sent() // the calls since the last look
+  t.same(calls.map(call => call.args[0].name), ['mget'], 'one command for six reads')
+  t.same(calls[0].args[0].args, keys, 'every key, in order')
+  t.same(found, [entry(0), null, entry(2), null, entry(1), entry(0)], 'each read answered with its own entry')
+  // More reads than one MGET takes (256): two commands, one write.
+  const many = await Promise.all(Array.from({ length: 300 }, (_, i) => cache.get(`${prefix}k${i % 3}`)))
+  t.equal(sent().length, 2)
+  t.ok(many.every((value, i) => value?.createdAt === i % 3))
+  await redis.del(`${prefix}k0`, `${prefix}k1`, `${prefix}k2`, `${prefix}list`)
 })
 
 t.test('the request metrics: a counter for every request, a histogram for routes only', async t => {
