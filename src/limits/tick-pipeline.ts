@@ -108,16 +108,18 @@ export class TurnBatch<Request, Result> {
     this.answers = []
     let from = 0
     let units = 0
-    for (let i = 0; i <= requests.length; i++) {
-      const n = i < requests.length ? command.units(requests[i]) : 0
-      if (i === requests.length || (units > 0 && units + n > command.maxUnits)) {
-        const whole = from === 0 && i === requests.length
-        this.send(whole ? requests : requests.slice(from, i), whole ? answers : answers.slice(from, i), units)
+    for (let i = 0; i < requests.length; i++) {
+      const n = command.units(requests[i])
+      if (units > 0 && units + n > command.maxUnits) {
+        this.send(requests.slice(from, i), answers.slice(from, i), units)
         from = i
         units = 0
       }
       units += n
     }
+    // The rest (usually the whole turn: no copy then).
+    if (from === 0) this.send(requests, answers, units)
+    else this.send(requests.slice(from), answers.slice(from), units)
   }
 
   private send (requests: Request[], answers: TurnBatch<Request, Result>['answers'], units: number): void {

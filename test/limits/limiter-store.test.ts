@@ -2,12 +2,20 @@
 // window ends, bounded by dropping the least recently counted) and in Redis (the first request of a window
 // sets its expiry, later ones report the time left; every window of a request in one script call), and
 // how a client without credentials is keyed (src/limits/policy.ts).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { FailoverWindows, LocalWindows, RedisWindows } from '../../src/limits/limiter-store.js'
 import { clientAddress } from '../../src/limits/policy.js'
 import { RedisBreaker } from '../../src/limits/redis-failover.js'
 import { needs, REDIS_URL, redisPrefix } from '../support.js'
+
+/** A Redis client of the test's own and windows under a fresh prefix. */
+function redisWindows (t: Test) {
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const prefix = redisPrefix()
+  return { redis, prefix, windows: new RedisWindows(redis, prefix) }
+}
 
 t.test('memory windows count, reset and stay bounded', async t => {
   const windows = new LocalWindows(3)
@@ -24,10 +32,7 @@ t.test('memory windows count, reset and stay bounded', async t => {
 })
 
 t.test('Redis windows: the first request starts the expiry', { skip: needs('redis') }, async t => {
-  const redis = new Redis(REDIS_URL)
-  t.teardown(() => redis.disconnect())
-  const prefix = redisPrefix()
-  const windows = new RedisWindows(redis, prefix)
+  const { redis, prefix, windows } = redisWindows(t)
   t.same(await windows.incr('k', 5000), { current: 1, ttl: 5000 })
   const second = await windows.incr('k', 5000)
   t.equal(second.current, 2)
@@ -40,10 +45,7 @@ t.test('Redis windows: the first request starts the expiry', { skip: needs('redi
 t.test('Redis windows: every window of a request counted in one call, each with its own expiry', {
   skip: needs('redis')
 }, async t => {
-  const redis = new Redis(REDIS_URL)
-  t.teardown(() => redis.disconnect())
-  const prefix = redisPrefix()
-  const windows = new RedisWindows(redis, prefix)
+  const { redis, prefix, windows } = redisWindows(t)
   const requests = [
     { key: 'global:c:1', timeWindow: 60_000 },
     { key: 'travel:c:1', timeWindow: 5000 },
@@ -73,10 +75,7 @@ t.test('Redis windows: every window of a request counted in one call, each with 
 t.test('Redis windows: the requests of one event-loop turn are counted in one script call', {
   skip: needs('redis')
 }, async t => {
-  const redis = new Redis(REDIS_URL)
-  t.teardown(() => redis.disconnect())
-  const prefix = redisPrefix()
-  const windows = new RedisWindows(redis, prefix)
+  const { redis, prefix, windows } = redisWindows(t)
   await windows.incr('warm', 1000) // the script is known to the server from here on
   const sent = t.capture(redis, 'sendCommand', redis.sendCommand.bind(redis))
   // 20 requests of two windows each, the same caller's `global` key in every one of them.
